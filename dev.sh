@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# keel's one entry point for developers and CI.
+#
+#   ./dev.sh demo     build keel and show it running a demo program as a container init
+#   ./dev.sh check    build everything and run every test (what CI runs)
+#   ./dev.sh build    configure and build only
+#   ./dev.sh bench    run the benchmarks against tini and dumb-init (see docs/benchmarks.md)
+#   ./dev.sh format   reformat the sources with clang-format
+#
+# Every command installs what it needs from Debian's packages when it is
+# missing, so a fresh Debian 12 machine needs nothing but this checkout.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+BUILD_DIR=${BUILD_DIR:-build}
+BUILD_PACKAGES=(cmake ninja-build g++ make libgtest-dev binutils util-linux procps)
+
+# Install the Debian packages given that are not installed yet.
+need_packages() {
+  local missing=() p
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  echo "dev.sh: installing ${missing[*]} (apt-get)" >&2
+  local sudo=()
+  if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null || { echo "dev.sh: need root (or sudo) to install ${missing[*]}" >&2; exit 1; }
+    sudo=(sudo)
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  # An apt index that is missing or stale makes installs fail: refresh once and retry.
+  if ! "${sudo[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null; then
+    "${sudo[@]}" apt-get update -q >/dev/null
+    "${sudo[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+}
+
+build() {
+  need_packages "${BUILD_PACKAGES[@]}"
+  if [ ! -f "$BUILD_DIR/build.ninja" ]; then
+    cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
+  fi
+  cmake --build "$BUILD_DIR"
+}
+
+cmd=${1:-}
+case "$cmd" in
+  build)
+    build
+    ;;
+  check)
+    build
+    # Tests that need a PID namespace (unshare) or to adopt orphans run as root.
+    ctest --test-dir "$BUILD_DIR" --output-on-failure --timeout 180 -j "$(nproc)"
+    ;;
+  demo)
+    build
+    exec examples/container-demo.sh "$BUILD_DIR/keel"
+    ;;
+  bench)
+    build
+    shift
+    exec bench/run "$@"
+    ;;
+  format)
+    need_packages clang-format
+    find src tests bench -name '*.cpp' -o -name '*.hpp' | xargs clang-format -i
+    ;;
+  *)
+    sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
+    [ -z "$cmd" ] || [ "$cmd" = "-h" ] || [ "$cmd" = "--help" ] || exit 2
+    ;;
+esac

@@ -1,0 +1,299 @@
+#include "cinit/container_init.hpp"
+
+#include <fcntl.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <csignal>
+
+#include "cinit/messages.hpp"
+#include "core/event_loop.hpp"
+#include "core/process_tree.hpp"
+#include "core/reaper.hpp"
+#include "core/signal_source.hpp"
+#include "core/spawn.hpp"
+
+namespace keel {
+namespace {
+
+// A safety net while killing: a descendant that forked between our /proc
+// scan and its SIGKILL leaves a live orphan that sends no SIGCHLD until it
+// dies. Rescanning this often during the (short) kill phase catches it; the
+// timer is never armed otherwise, so an idle keel has no wake-ups.
+constexpr std::int64_t kKillRescanNs = 1'000'000'000;
+
+class ContainerInit final : private SignalHandler, private ExitHandler, private TimerHandler {
+ public:
+  ContainerInit(ContainerOptions& options, Reporter& reporter) noexcept
+      : o_(options), reporter_(reporter), timer_(loop_, *this) {}
+  ~ContainerInit() {
+    if (cwd_fd_ >= 0) ::close(cwd_fd_);
+  }
+
+  int run() noexcept {
+    Status s = setup();
+    if (!s) {
+      reporter_.setup_failed(s.error());
+      return kExitInternal;
+    }
+    if (!start_child()) return exit_code_;
+    s = loop_.run();
+    if (!s) {
+      // epoll_wait failing is not recoverable in a container init: say so
+      // and leave with the code we have.
+      reporter_.setup_failed(s.error());
+      return exit_code_ >= 0 ? exit_code_ : kExitInternal;
+    }
+    reporter_.exiting(exit_code_);
+    return exit_code_;
+  }
+
+ private:
+  enum class Phase { Running, Terminating, Killing, Done };
+
+  Status setup() noexcept {
+    if (o_.parent_death_signal != 0) {
+      pid_t parent = ::getppid();
+      if (::prctl(PR_SET_PDEATHSIG, o_.parent_death_signal, 0, 0, 0) != 0) return errno_error("prctl(PR_SET_PDEATHSIG)");
+      // The parent may have died before prctl took effect: then nobody will
+      // ever send the signal, so deliver it now.
+      if (::getppid() != parent) ::kill(::getpid(), o_.parent_death_signal);
+    }
+    if (o_.register_subreaper) {
+      Status s = become_subreaper();
+      if (!s) return s;
+    }
+    // Decided once, from the facts, for the messages and the tree stop:
+    // kill(-1) is right only for the init of a PID namespace.
+    is_namespace_init_ = ::getpid() == 1;
+    if (!is_namespace_init_ && !is_subreaper()) reporter_.not_a_reaper();
+
+    Status s = loop_.init();
+    if (!s) return s;
+    sigset_t handled;
+    sigemptyset(&handled);
+    for (int signo = 1; signo <= limits::kMaxClassicSignal; ++signo) {
+      if (signo == SIGKILL || signo == SIGSTOP) continue;
+      if (!o_.forward_tty_and_fault_signals && is_tini_own(signo)) continue;
+      sigaddset(&handled, signo);
+    }
+    s = signals_.init(loop_, handled, *this);
+    if (!s) return s;
+    if (!o_.forward_tty_and_fault_signals) {
+      // tini: keel gives the terminal's foreground to the child's group, so
+      // a write of keel's to the terminal (TOSTOP) or a read would stop it.
+      // Ignore the two and let the child get them back as they were.
+      struct sigaction ign {};
+      ign.sa_handler = SIG_IGN;
+      sigemptyset(&ign.sa_mask);
+      ::sigaction(SIGTTIN, &ign, nullptr);
+      ::sigaction(SIGTTOU, &ign, nullptr);
+    }
+    // keel moves to "/" so it never keeps a filesystem busy (an unmount in
+    // the container, a volume detach). The child must still start in the
+    // caller's directory: keep a handle to it, and have the child fchdir()
+    // back before exec. Doing both before the fork leaves no window where
+    // the directory could be renamed or removed between our two looks.
+    cwd_fd_ = ::open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (cwd_fd_ >= 0 && ::chdir("/") != 0) {
+      ::close(cwd_fd_);
+      cwd_fd_ = -1;
+    }
+    if (o_.session == Session::NewSession && o_.take_terminal) {
+      // dumb-init: give up our controlling terminal so the child, as a new
+      // session leader, can take it (TIOCSCTTY). Fails harmlessly without one.
+      ::ioctl(STDIN_FILENO, TIOCNOTTY);
+    }
+    return {};
+  }
+
+  static bool is_tini_own(int signo) noexcept {
+    switch (signo) {
+      case SIGFPE: case SIGILL: case SIGSEGV: case SIGBUS: case SIGABRT: case SIGTRAP: case SIGSYS:
+      case SIGTTIN: case SIGTTOU:
+        return true;
+      default:
+        return false;
+    }
+  }
+
+  bool start_child() noexcept {
+    SpawnOptions so;
+    so.argv = o_.program.data();
+    so.session = o_.session;
+    so.take_terminal = o_.take_terminal;
+    so.cwd_fd = cwd_fd_;
+    sigset_t reset;
+    if (o_.inherit_signal_state) {
+      // tini: the child gets the mask keel was started with, and every
+      // disposition as it was (only the two keel changed are put back).
+      so.mask = &signals_.original_mask();
+      sigemptyset(&reset);
+      for (int signo : {SIGTTIN, SIGTTOU}) {
+        if (sigismember(&signals_.original_ignored(), signo) != 1) sigaddset(&reset, signo);
+      }
+      so.reset_to_default = &reset;
+    }
+    Result<pid_t> child = spawn(so);
+    if (!child) {
+      reporter_.exec_failed(child.error());
+      bool child_step = child.error().context != std::string_view("fork") &&
+                        child.error().context != std::string_view("pipe2");
+      if (!child_step) {
+        exit_code_ = kExitInternal;
+      } else if (o_.personality == Personality::DumbInit) {
+        exit_code_ = 2;  // dumb-init's code for a failed exec
+      } else {
+        exit_code_ = exec_failure_exit_code(child.error().code);
+      }
+      return false;
+    }
+    child_ = child.value();
+    reporter_.spawned(child_);
+    return true;
+  }
+
+  // ------------------------------------------------------------ events
+
+  void on_signal(const signalfd_siginfo& info) noexcept override {
+    int signo = static_cast<int>(info.ssi_signo);
+    if (signo == SIGCHLD) {
+      if (o_.personality == Personality::Tini) reporter_.received(signo);
+      reap();
+      return;
+    }
+    if (phase_ == Phase::Running) {
+      forward(signo);
+      return;
+    }
+    // Stopping already: a second interrupt means "now".
+    if (phase_ == Phase::Terminating && (signo == SIGINT || signo == SIGTERM || signo == SIGQUIT)) {
+      timer_.disarm();
+      start_killing();
+    }
+  }
+
+  void forward(int signo) noexcept {
+    reporter_.received(signo);
+    int target_signal = o_.rewrite[static_cast<std::size_t>(signo)];
+    if (target_signal == 0) {
+      reporter_.dropped(signo);
+      return;
+    }
+    if (target_signal < 0) {
+      target_signal = signo;
+    } else {
+      reporter_.rewritten(signo, target_signal);
+    }
+    pid_t target = o_.signal_group ? -child_ : child_;
+    bool gone = main_exited_ || (::kill(target, target_signal) != 0 && errno == ESRCH);
+    reporter_.forwarded(target_signal, target, gone);
+    if (o_.stop_self_on_tty_signals && (signo == SIGTSTP || signo == SIGTTIN || signo == SIGTTOU)) {
+      reporter_.suspending();
+      ::kill(::getpid(), SIGSTOP);
+    }
+  }
+
+  void on_child_exit(pid_t pid, int status) noexcept override {
+    if (pid != child_ || main_exited_) {
+      reporter_.reaped(pid, status);
+      return;
+    }
+    main_exited_ = true;
+    reporter_.main_exited(pid, status);
+    int code = shell_exit_code(status) % limits::kExitCodes;
+    exit_code_ = o_.exit_zero[static_cast<std::size_t>(code)] ? 0 : code;
+  }
+
+  void reap() noexcept {
+    bool was_running = !main_exited_;
+    ReapOutcome outcome = reap_all(*this);
+    if (!main_exited_) return;
+    if (was_running) {
+      // The main child has just exited.
+      if (o_.term_group_on_exit) {
+        // dumb-init: SIGTERM (through the rewrite table, as dumb-init does)
+        // to the child's group, then leave without waiting.
+        int sig = o_.rewrite[SIGTERM] >= 0 ? o_.rewrite[SIGTERM] : SIGTERM;
+        if (sig != 0) ::kill(o_.signal_group ? -child_ : child_, sig);
+        reporter_.forwarded(sig, -child_, false);
+      }
+      if (!o_.whole_tree_stop || outcome == ReapOutcome::NoChildren) {
+        finish();
+        return;
+      }
+      start_terminating();
+      return;
+    }
+    if (outcome == ReapOutcome::NoChildren) {
+      finish();
+    } else if (phase_ == Phase::Killing) {
+      kill_tree(SIGKILL);
+    }
+  }
+
+  void start_terminating() noexcept {
+    if (o_.grace_ns <= 0) {
+      start_killing();
+      return;
+    }
+    phase_ = Phase::Terminating;
+    int count = kill_tree(SIGTERM);
+    // A stopped process acts on SIGTERM only once continued.
+    kill_tree(SIGCONT);
+    reporter_.tree_stop(SIGTERM, count, o_.grace_ns);
+    timer_.arm_after(o_.grace_ns);
+  }
+
+  void start_killing() noexcept {
+    phase_ = Phase::Killing;
+    reporter_.tree_stop(SIGKILL, kill_tree(SIGKILL), 0);
+    timer_.arm_after(kKillRescanNs);
+  }
+
+  void on_timer() noexcept override {
+    if (phase_ == Phase::Terminating) {
+      start_killing();
+    } else if (phase_ == Phase::Killing) {
+      kill_tree(SIGKILL);
+      timer_.arm_after(kKillRescanNs);
+    }
+  }
+
+  int kill_tree(int signo) noexcept { return signal_descendants(::getpid(), signo, is_namespace_init_).signalled; }
+
+  void finish() noexcept {
+    phase_ = Phase::Done;
+    timer_.disarm();
+    loop_.stop();
+  }
+
+  ContainerOptions& o_;
+  Reporter& reporter_;
+  EventLoop loop_;
+  SignalSource signals_;
+  Timer timer_;
+  Phase phase_ = Phase::Running;
+  pid_t child_ = -1;
+  bool main_exited_ = false;
+  bool is_namespace_init_ = false;
+  int cwd_fd_ = -1;
+  int exit_code_ = -1;
+};
+
+}  // namespace
+
+int run_container_init(ContainerOptions& options) noexcept {
+  std::unique_ptr<Reporter> reporter;
+  try {
+    reporter = make_reporter(options);
+  } catch (...) {
+    return kExitInternal;
+  }
+  ContainerInit init(options, *reporter);
+  return init.run();
+}
+
+}  // namespace keel

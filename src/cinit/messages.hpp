@@ -1,0 +1,39 @@
+// messages.hpp — what the container init says, in each personality's words.
+//
+// The runtime reports events; a Reporter turns them into text. tini and
+// dumb-init users have scripts and log filters that grep these lines, so
+// those personalities reproduce the originals' wording, streams and
+// verbosity levels; native keel has its own ("keel: warning: ...").
+#pragma once
+
+#include <sys/types.h>
+
+#include <memory>
+
+#include "cinit/options.hpp"
+#include "core/result.hpp"
+
+namespace keel {
+
+class Reporter {
+ public:
+  virtual ~Reporter() = default;
+
+  virtual void not_a_reaper() noexcept = 0;                  // orphans will not reach us
+  virtual void setup_failed(const Error& error) noexcept = 0;  // keel cannot start
+  virtual void spawned(pid_t pid) noexcept = 0;
+  virtual void exec_failed(const Error& error) noexcept = 0;
+  virtual void received(int signo) noexcept = 0;
+  virtual void rewritten(int from, int to) noexcept = 0;
+  virtual void dropped(int signo) noexcept = 0;
+  virtual void forwarded(int signo, pid_t target, bool child_gone) noexcept = 0;
+  virtual void suspending() noexcept = 0;
+  virtual void reaped(pid_t pid, int status) noexcept = 0;  // any process but the main child
+  virtual void main_exited(pid_t pid, int status) noexcept = 0;
+  virtual void tree_stop(int signo, int count, std::int64_t grace_ns) noexcept = 0;
+  virtual void exiting(int exit_code) noexcept = 0;
+};
+
+[[nodiscard]] std::unique_ptr<Reporter> make_reporter(const ContainerOptions& options);
+
+}  // namespace keel

@@ -1,0 +1,136 @@
+#include "core/event_loop.hpp"
+
+#include <sys/epoll.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#include <ctime>
+
+#include "core/limits.hpp"
+
+namespace keel {
+
+std::int64_t monotonic_ns() noexcept {
+  timespec ts{};
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+Timer::~Timer() { disarm(); }
+
+void Timer::arm_after(std::int64_t delay_ns) noexcept {
+  if (armed_) loop_.unlink(*this);
+  deadline_ns_ = monotonic_ns() + (delay_ns > 0 ? delay_ns : 0);
+  loop_.link(*this);
+  loop_.rearm_timerfd();
+}
+
+void Timer::disarm() noexcept {
+  if (!armed_) return;
+  loop_.unlink(*this);
+  loop_.rearm_timerfd();
+}
+
+EventLoop::~EventLoop() {
+  while (timers_ != nullptr) unlink(*timers_);
+  if (timer_fd_ >= 0) ::close(timer_fd_);
+  if (epoll_fd_ >= 0) ::close(epoll_fd_);
+}
+
+Status EventLoop::init() noexcept {
+  epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
+  if (epoll_fd_ < 0) return errno_error("epoll_create1");
+  timer_fd_ = ::timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+  if (timer_fd_ < 0) return errno_error("timerfd_create");
+  return add(timer_fd_, EPOLLIN, *this);
+}
+
+Status EventLoop::add(int fd, std::uint32_t events, FdHandler& handler) noexcept {
+  epoll_event ev{};
+  ev.events = events;
+  ev.data.ptr = &handler;
+  if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev) != 0) return errno_error("epoll_ctl(ADD)");
+  return {};
+}
+
+Status EventLoop::modify(int fd, std::uint32_t events, FdHandler& handler) noexcept {
+  epoll_event ev{};
+  ev.events = events;
+  ev.data.ptr = &handler;
+  if (::epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, fd, &ev) != 0) return errno_error("epoll_ctl(MOD)");
+  return {};
+}
+
+void EventLoop::remove(int fd) noexcept { ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr); }
+
+Status EventLoop::run_once() noexcept {
+  epoll_event events[limits::kEpollBatch];
+  int n = ::epoll_wait(epoll_fd_, events, limits::kEpollBatch, -1);
+  if (n < 0) {
+    if (errno == EINTR) return {};  // e.g. SIGCONT after a stop; nothing to dispatch
+    return errno_error("epoll_wait");
+  }
+  for (int i = 0; i < n; ++i) {
+    static_cast<FdHandler*>(events[i].data.ptr)->on_ready(events[i].events);
+  }
+  return {};
+}
+
+Status EventLoop::run() noexcept {
+  while (!stopping_) {
+    Status s = run_once();
+    if (!s) return s;
+  }
+  return {};
+}
+
+void EventLoop::link(Timer& timer) noexcept {
+  Timer** slot = &timers_;
+  while (*slot != nullptr && (*slot)->deadline_ns_ <= timer.deadline_ns_) slot = &(*slot)->next_;
+  timer.next_ = *slot;
+  *slot = &timer;
+  timer.armed_ = true;
+}
+
+void EventLoop::unlink(Timer& timer) noexcept {
+  for (Timer** slot = &timers_; *slot != nullptr; slot = &(*slot)->next_) {
+    if (*slot == &timer) {
+      *slot = timer.next_;
+      break;
+    }
+  }
+  timer.next_ = nullptr;
+  timer.armed_ = false;
+}
+
+void EventLoop::rearm_timerfd() noexcept {
+  std::int64_t want = timers_ != nullptr ? timers_->deadline_ns_ : -1;
+  if (want == armed_deadline_ || timer_fd_ < 0) return;  // skip a syscall when nothing changes
+  itimerspec spec{};
+  if (want >= 0) {
+    // Absolute deadline; a deadline already past must still fire, and an
+    // all-zero it_value would disarm, so clamp to 1 ns.
+    std::int64_t at = want > 0 ? want : 1;
+    spec.it_value.tv_sec = static_cast<time_t>(at / 1'000'000'000);
+    spec.it_value.tv_nsec = static_cast<long>(at % 1'000'000'000);
+  }
+  ::timerfd_settime(timer_fd_, TFD_TIMER_ABSTIME, &spec, nullptr);
+  armed_deadline_ = want;
+}
+
+void EventLoop::on_ready(std::uint32_t /*events*/) noexcept {
+  std::uint64_t expirations = 0;
+  // Drain the fd; the count itself is not needed, deadlines are compared below.
+  if (::read(timer_fd_, &expirations, sizeof expirations) < 0) { /* EAGAIN: spurious */ }
+  armed_deadline_ = -1;
+  std::int64_t now = monotonic_ns();
+  // Pop due timers one at a time: a handler may arm or disarm others.
+  while (timers_ != nullptr && timers_->deadline_ns_ <= now) {
+    Timer* due = timers_;
+    unlink(*due);
+    due->handler_.on_timer();
+  }
+  rearm_timerfd();
+}
+
+}  // namespace keel

@@ -1,0 +1,33 @@
+// log.hpp — keel's own messages.
+//
+// Every message is formatted into a stack buffer and written with one
+// write(2), so lines from keel never interleave mid-line with a child's
+// output and logging never allocates (it runs inside signal and reap
+// handlers). Personalities (tini, dumb-init) format their own prefixes on
+// top of write_line(); native keel uses msg().
+#pragma once
+
+#include <cstdarg>
+
+namespace keel::log {
+
+enum class Level : int { Error = 0, Warn = 1, Info = 2, Debug = 3, Trace = 4 };
+
+// Messages at or below this level are shown (default: Warn).
+void set_verbosity(int level) noexcept;
+[[nodiscard]] int verbosity() noexcept;
+[[nodiscard]] inline bool enabled(Level level) noexcept { return static_cast<int>(level) <= verbosity(); }
+
+// The fd keel's own messages go to (default 2). The system role points it
+// at the console.
+void set_fd(int fd) noexcept;
+[[nodiscard]] int fd() noexcept;
+
+// Format one line (a newline is appended) and write it to `fd` in one call.
+void write_line(int fd, const char* fmt, ...) noexcept __attribute__((format(printf, 2, 3)));
+void vwrite_line(int fd, const char* fmt, va_list args) noexcept;
+
+// Native keel message: "keel: error: ..." etc., when `level` is enabled.
+void msg(Level level, const char* fmt, ...) noexcept __attribute__((format(printf, 2, 3)));
+
+}  // namespace keel::log

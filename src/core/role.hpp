@@ -1,0 +1,34 @@
+// role.hpp — what keel is in this process tree, chosen explicitly.
+//
+// Behaviour differs by role (a container's init exits with its program's
+// status; the system's init must never exit; a subreaper must register
+// itself to adopt orphans), and the role is decided from the command line
+// and argv[0], never guessed deep in the code from getpid() == 1. That is
+// what lets every behaviour be tested both as PID 1 of a fresh PID
+// namespace and as a plain subreaper under the test runner.
+#pragma once
+
+#include <optional>
+#include <string_view>
+
+namespace keel {
+
+enum class Role {
+  System,     // PID 1 of a machine, from boot to power-off
+  Container,  // PID 1 of a PID namespace (container), exits with its program
+  Subreaper,  // below another init: adopts orphans via PR_SET_CHILD_SUBREAPER
+};
+
+[[nodiscard]] const char* role_name(Role role) noexcept;
+[[nodiscard]] std::optional<Role> parse_role(std::string_view text) noexcept;
+
+// The part of a path after its last '/'.
+[[nodiscard]] std::string_view base_name(std::string_view path) noexcept;
+
+// True when argv[0] says the kernel (or an initramfs) started us as the
+// system's init: "init" as a base name (/init, /sbin/init, /bin/init) or
+// "linuxrc". Only then are extra argv words ignored as kernel
+// command-line leftovers such as "single" or "quiet".
+[[nodiscard]] bool argv0_is_system_init(std::string_view argv0) noexcept;
+
+}  // namespace keel

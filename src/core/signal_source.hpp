@@ -1,0 +1,56 @@
+// signal_source.hpp — signals as events, through signalfd.
+//
+// keel never runs code in an asynchronous signal handler: every signal it
+// handles is blocked and read from a signalfd inside the event loop, so a
+// signal is just another event, handled with the loop's full context and no
+// reentrancy hazards. Blocked signals are also what lets keel receive
+// signals as PID 1 of a PID namespace: the kernel drops signals to a
+// namespace's init that have the default disposition, unless they are
+// blocked (then they are queued and signalfd sees them).
+#pragma once
+
+#include <sys/signalfd.h>
+
+#include <csignal>
+
+#include "core/event_loop.hpp"
+#include "core/result.hpp"
+
+namespace keel {
+
+class SignalHandler {
+ public:
+  virtual void on_signal(const signalfd_siginfo& info) noexcept = 0;
+
+ protected:
+  ~SignalHandler() = default;
+};
+
+class SignalSource final : private FdHandler {
+ public:
+  SignalSource() noexcept;
+  ~SignalSource();
+  SignalSource(const SignalSource&) = delete;
+  SignalSource& operator=(const SignalSource&) = delete;
+
+  // Record the mask and ignored set keel inherited (children of the tini
+  // personality get them back), block `handled`, and watch them on `loop`.
+  // SIGCHLD's disposition is forced to default: an inherited SIG_IGN would
+  // make the kernel auto-reap and keel would never see exit statuses.
+  Status init(EventLoop& loop, const sigset_t& handled, SignalHandler& handler) noexcept;
+
+  [[nodiscard]] const sigset_t& original_mask() const noexcept { return original_mask_; }
+  [[nodiscard]] const sigset_t& original_ignored() const noexcept { return original_ignored_; }
+  [[nodiscard]] const sigset_t& handled() const noexcept { return handled_; }
+
+ private:
+  void on_ready(std::uint32_t events) noexcept override;
+
+  int fd_ = -1;
+  SignalHandler* handler_ = nullptr;
+  sigset_t handled_{};
+  sigset_t original_mask_{};
+  sigset_t original_ignored_{};
+};
+
+}  // namespace keel

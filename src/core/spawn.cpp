@@ -1,0 +1,165 @@
+#include "core/spawn.hpp"
+
+#include <fcntl.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <climits>
+#include <cstdlib>
+#include <iterator>
+#include <cstring>
+
+#include "core/limits.hpp"
+
+extern char** environ;
+
+namespace keel {
+namespace {
+
+// What the child reports on the pipe. The step is an index, not a pointer,
+// so the parent never trusts a pointer read from another process.
+enum class Step : int { Setsid, Setpgid, Terminal, Chdir, Signals, Execve };
+constexpr const char* kStepNames[] = {"setsid", "setpgid", "tcsetpgrp", "fchdir", "sigaction", "execve"};
+
+struct ChildReport {
+  int step;
+  int err;
+};
+
+[[noreturn]] void child_fail(int report_fd, Step step) noexcept {
+  ChildReport report{static_cast<int>(step), errno};
+  // Nothing useful can be done if this write fails; the exit code still tells.
+  ssize_t ignored = ::write(report_fd, &report, sizeof report);
+  (void)ignored;
+  ::_exit(exec_failure_exit_code(report.err));
+}
+
+// The post-fork half. Only async-signal-safe calls from here to execve.
+[[noreturn]] void run_child(const SpawnOptions& o, const char* path, int report_fd) noexcept {
+  if (o.session == Session::NewSession) {
+    if (::setsid() < 0) child_fail(report_fd, Step::Setsid);
+    // Take fd 0's terminal as our controlling tty, if it is one; a child
+    // without a terminal is the normal case in containers.
+    if (o.take_terminal) ::ioctl(STDIN_FILENO, TIOCSCTTY, 0);
+  } else if (o.session == Session::NewProcessGroup) {
+    if (::setpgid(0, 0) < 0) child_fail(report_fd, Step::Setpgid);
+    // Done in the child, not the parent: if keel runs under another keel or
+    // tini, the outer one may hand the terminal to our group first, and
+    // doing it here makes the innermost child the last word. SIGTTOU is
+    // still blocked (the parent's mask is inherited until the sigprocmask
+    // below), so a background group may take the terminal.
+    if (o.take_terminal && ::tcsetpgrp(STDIN_FILENO, ::getpgrp()) < 0 && errno != ENOTTY && errno != ENXIO &&
+        errno != EBADF) {
+      child_fail(report_fd, Step::Terminal);
+    }
+  }
+  if (o.cwd_fd >= 0 && ::fchdir(o.cwd_fd) < 0) child_fail(report_fd, Step::Chdir);
+
+  struct sigaction dfl {};
+  dfl.sa_handler = SIG_DFL;
+  sigemptyset(&dfl.sa_mask);
+  for (int signo = 1; signo <= limits::kMaxClassicSignal; ++signo) {
+    if (signo == SIGKILL || signo == SIGSTOP) continue;
+    if (o.reset_to_default == nullptr || sigismember(o.reset_to_default, signo) == 1) {
+      if (::sigaction(signo, &dfl, nullptr) < 0) child_fail(report_fd, Step::Signals);
+    }
+  }
+  sigset_t empty;
+  sigemptyset(&empty);
+  if (::sigprocmask(SIG_SETMASK, o.mask != nullptr ? o.mask : &empty, nullptr) < 0) {
+    child_fail(report_fd, Step::Signals);
+  }
+  ::execve(path, o.argv, o.envp != nullptr ? o.envp : environ);
+  child_fail(report_fd, Step::Execve);
+}
+
+bool is_executable_file(const char* path, int* err) noexcept {
+  struct stat st {};
+  if (::stat(path, &st) != 0) {
+    *err = errno;
+    return false;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    *err = EACCES;
+    return false;
+  }
+  if (::access(path, X_OK) != 0) {
+    *err = errno;
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+Status resolve_program(const char* name, const char* path_env, char* out, std::size_t out_size) noexcept {
+  std::size_t name_len = std::strlen(name);
+  if (name_len == 0) return Error{ENOENT, "execve"};
+  if (std::strchr(name, '/') != nullptr) {
+    if (name_len + 1 > out_size) return Error{ENAMETOOLONG, "execve"};
+    std::memcpy(out, name, name_len + 1);
+    return {};  // execve reports what is wrong with an explicit path
+  }
+  const char* path = path_env != nullptr ? path_env : "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+  int result = ENOENT;
+  for (const char* dir = path;; ) {
+    const char* end = std::strchr(dir, ':');
+    std::size_t dir_len = end != nullptr ? static_cast<std::size_t>(end - dir) : std::strlen(dir);
+    // An empty PATH entry means the current directory, as in execvp.
+    const char* d = dir_len > 0 ? dir : ".";
+    std::size_t d_len = dir_len > 0 ? dir_len : 1;
+    if (d_len + 1 + name_len + 1 <= out_size) {
+      std::memcpy(out, d, d_len);
+      out[d_len] = '/';
+      std::memcpy(out + d_len + 1, name, name_len + 1);
+      int err = 0;
+      if (is_executable_file(out, &err)) return {};
+      if (err == EACCES) result = EACCES;  // found, but not runnable: remember, keep looking
+    }
+    if (end == nullptr) break;
+    dir = end + 1;
+  }
+  return Error{result, "execve"};
+}
+
+Result<pid_t> spawn(const SpawnOptions& options) noexcept {
+  if (options.argv == nullptr || options.argv[0] == nullptr) return Error{EINVAL, "spawn"};
+  char path[PATH_MAX];
+  Status resolved = resolve_program(options.argv[0], ::getenv("PATH"), path, sizeof path);
+  if (!resolved) return resolved.error();
+
+  int report[2];
+  if (::pipe2(report, O_CLOEXEC) != 0) return errno_error("pipe2");
+  pid_t pid = ::fork();
+  if (pid < 0) {
+    Error e = errno_error("fork");
+    ::close(report[0]);
+    ::close(report[1]);
+    return e;
+  }
+  if (pid == 0) {
+    ::close(report[0]);
+    run_child(options, path, report[1]);
+  }
+  ::close(report[1]);
+  ChildReport child_report{};
+  ssize_t n;
+  do {
+    n = ::read(report[0], &child_report, sizeof child_report);
+  } while (n < 0 && errno == EINTR);
+  ::close(report[0]);
+  if (n != static_cast<ssize_t>(sizeof child_report)) return pid;  // EOF: exec succeeded
+
+  // The child has reported and is exiting right now: waiting is bounded.
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  int step = child_report.step;
+  const char* step_name = (step >= 0 && step < static_cast<int>(std::size(kStepNames))) ? kStepNames[step] : "spawn";
+  return Error{child_report.err, step_name};
+}
+
+}  // namespace keel

@@ -1,0 +1,61 @@
+// spawn.hpp — starting a child process, and learning why it could not start.
+//
+// The child runs only async-signal-safe calls between fork and exec and
+// allocates nothing (PATH is resolved before the fork, into a stack
+// buffer). Every step that can fail in the child writes {step, errno} to a
+// close-on-exec pipe and exits 126/127; a successful exec closes the pipe,
+// so the parent's read() returning 0 bytes means "running". This makes
+// "exec failed: No such file or directory" a value the caller sees, never a
+// line lost on a child's stderr.
+#pragma once
+
+#include <sys/types.h>
+
+#include <csignal>
+
+#include "core/result.hpp"
+
+namespace keel {
+
+enum class Session {
+  Inherit,          // stay in keel's process group and session
+  NewProcessGroup,  // setpgid(0, 0): signals can address the child's group
+  NewSession,       // setsid(): new session and group (dumb-init's default)
+};
+
+struct SpawnOptions {
+  char* const* argv = nullptr;  // argv[0] is looked up in PATH when it has no '/'
+  char* const* envp = nullptr;  // nullptr: keel's own environment
+  Session session = Session::Inherit;
+  // Give the child the terminal on fd 0, if there is one: tcsetpgrp for a
+  // new process group, TIOCSCTTY for a new session. No terminal is fine.
+  bool take_terminal = false;
+  // The child's signal mask; nullptr means empty.
+  const sigset_t* mask = nullptr;
+  // Signals the child resets to SIG_DFL before exec (exec itself resets
+  // caught signals but keeps ignored ones). nullptr: every signal 1..31.
+  const sigset_t* reset_to_default = nullptr;
+  // fchdir() here before exec (keel itself sits in "/"); -1: keep keel's cwd.
+  int cwd_fd = -1;
+};
+
+// The exit code a shell uses when it cannot run a program: 127 when it was
+// not found, 126 when it was found but could not be executed.
+[[nodiscard]] constexpr int exec_failure_exit_code(int err) noexcept {
+  return (err == ENOENT || err == ENOTDIR) ? 127 : 126;
+}
+
+// Start a child. On success, the pid of a child that has exec'd (or is
+// about to: the pipe closed). On failure, an Error whose context names the
+// step ("execve", "setsid", "fork", ...) and whose code is the errno; a child
+// that was forked and failed has already been waited for.
+[[nodiscard]] Result<pid_t> spawn(const SpawnOptions& options) noexcept;
+
+// Resolve `name` as execvp would: a name containing '/' is used as is,
+// otherwise each PATH entry is tried (PATH unset: the usual
+// /usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin). Writes the
+// path to `out` (size `out_size`). ENOENT when nothing is found, EACCES when
+// only non-executable candidates were.
+Status resolve_program(const char* name, const char* path_env, char* out, std::size_t out_size) noexcept;
+
+}  // namespace keel

@@ -1,0 +1,60 @@
+// main.cpp — one binary, chosen by how it is called.
+//
+//   keel [options] PROGRAM...        container init (native personality)
+//   tini ... / dumb-init ...          drop-in personalities (argv[0] or --compat)
+//   /sbin/init, /init, --role=system  the system's init
+//
+// Parsing may allocate and fail with a message; from the moment the init
+// runs, errors are values and nothing here exits except with the program's
+// status.
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <new>
+
+#include "cinit/container_init.hpp"
+#include "cinit/options.hpp"
+#include "core/log.hpp"
+#include "core/reaper.hpp"
+#include "core/signal_source.hpp"
+#include "system/system_init.hpp"
+
+namespace {
+
+void write_all(int fd, const std::string& text) {
+  const char* p = text.data();
+  std::size_t left = text.size();
+  while (left > 0) {
+    ssize_t n = ::write(fd, p, left);
+    if (n <= 0) return;
+    p += n;
+    left -= static_cast<std::size_t>(n);
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  keel::CommandLine cl;
+  try {
+    cl = keel::parse_command_line(argc, argv, [](const char* name) { return std::getenv(name); },
+                                  static_cast<int>(::getpid()));
+  } catch (const std::bad_alloc&) {
+    static const char kMsg[] = "keel: out of memory while reading the command line\n";
+    ssize_t ignored = ::write(2, kMsg, sizeof kMsg - 1);
+    (void)ignored;
+    return keel::kExitInternal;
+  }
+  switch (cl.action) {
+    case keel::CommandLine::Action::Exit:
+      write_all(1, cl.out);
+      write_all(2, cl.err);
+      return cl.exit_code;
+    case keel::CommandLine::Action::RunSystem:
+      return keel::run_system_init(argc, argv);
+    case keel::CommandLine::Action::Run:
+      break;
+  }
+  return keel::run_container_init(cl.options);
+}
