@@ -4,6 +4,7 @@
 #   ./dev.sh demo     build keel and show it running a demo program as a container init
 #   ./dev.sh check    build everything and run every test (what CI runs)
 #   ./dev.sh build    configure and build only
+#   ./dev.sh lint     clang-tidy over src/ with the committed .clang-tidy (part of check)
 #   ./dev.sh bench    run the benchmarks against tini and dumb-init (see docs/benchmarks.md)
 #   ./dev.sh format   reformat the sources with clang-format
 #
@@ -13,7 +14,9 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 BUILD_DIR=${BUILD_DIR:-build}
-BUILD_PACKAGES=(cmake ninja-build g++ make libgtest-dev binutils util-linux procps)
+BUILD_PACKAGES=(cmake ninja-build g++ libgtest-dev binutils util-linux procps)
+# Real peers: the drop-in personalities are tested side by side with them.
+TEST_PACKAGES=(tini dumb-init)
 
 # Install the Debian packages given that are not installed yet.
 need_packages() {
@@ -44,13 +47,25 @@ build() {
   cmake --build "$BUILD_DIR"
 }
 
+lint() {
+  need_packages clang-tidy
+  echo "dev.sh: clang-tidy on src/" >&2
+  find src -name '*.cpp' -print0 | xargs -0 -P "$(nproc)" -n 4 clang-tidy --quiet -p "$BUILD_DIR" 2>/dev/null
+}
+
 cmd=${1:-}
 case "$cmd" in
   build)
     build
     ;;
-  check)
+  lint)
     build
+    lint
+    ;;
+  check)
+    need_packages "${TEST_PACKAGES[@]}"
+    build
+    lint
     # Tests that need a PID namespace (unshare) or to adopt orphans run as root.
     ctest --test-dir "$BUILD_DIR" --output-on-failure --timeout 180 -j "$(nproc)"
     ;;
@@ -68,7 +83,7 @@ case "$cmd" in
     find src tests bench -name '*.cpp' -o -name '*.hpp' | xargs clang-format -i
     ;;
   *)
-    sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
     [ -z "$cmd" ] || [ "$cmd" = "-h" ] || [ "$cmd" = "--help" ] || exit 2
     ;;
 esac

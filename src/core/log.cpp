@@ -53,8 +53,7 @@ void format_and_write(int fd, const char* prefix, const char* fmt, va_list args)
   used += static_cast<std::size_t>(n);
   if (used >= sizeof line - 1) {  // cut: mark it, keep room for the newline
     used = sizeof line - 5;
-    std::memcpy(line + used, "...", 3);
-    used += 3;
+    for (int dot = 0; dot < 3; ++dot) line[used++] = '.';
   }
   line[used++] = '\n';
   write_all(fd, line, used);
