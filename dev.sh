@@ -2,7 +2,8 @@
 # keel's one entry point for developers and CI.
 #
 #   ./dev.sh demo     build keel and show it running a demo program as a container init
-#   ./dev.sh check    build everything and run every test (what CI runs)
+#   ./dev.sh check    build everything, run every test, clang-tidy, and the unit tests
+#                     again under ASan+UBSan (what CI runs)
 #   ./dev.sh build    configure and build only
 #   ./dev.sh lint     clang-tidy over src/ with the committed .clang-tidy (part of check)
 #   ./dev.sh bench    run the benchmarks against tini and dumb-init (see docs/benchmarks.md)
@@ -83,7 +84,7 @@ case "$cmd" in
     find src tests bench -name '*.cpp' -o -name '*.hpp' | xargs clang-format -i
     ;;
   *)
-    sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
     [ -z "$cmd" ] || [ "$cmd" = "-h" ] || [ "$cmd" = "--help" ] || exit 2
     ;;
 esac

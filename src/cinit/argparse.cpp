@@ -13,27 +13,38 @@ const OptionSpec* find_short(std::span<const OptionSpec> specs, char c) {
   return nullptr;
 }
 
-// Exact match first, then a unique prefix.
-const OptionSpec* find_long(std::span<const OptionSpec> specs, std::string_view name, bool* ambiguous) {
+// Exact match first, then a unique prefix. Names that share an id are
+// spellings of one option, so a prefix of both is not ambiguous (as in
+// getopt_long). On ambiguity, `candidates` gets every long name matched.
+const OptionSpec* find_long(std::span<const OptionSpec> specs, std::string_view name,
+                            std::vector<std::string>* candidates) {
   const OptionSpec* prefix_match = nullptr;
-  int prefix_matches = 0;
+  bool ambiguous = false;
   for (const auto& s : specs) {
-    if (s.long_name == nullptr) continue;
-    std::string_view candidate(s.long_name);
-    if (candidate == name) return &s;
-    if (candidate.substr(0, name.size()) == name) {
-      if (prefix_match == nullptr || prefix_match->id != s.id) ++prefix_matches;
-      prefix_match = &s;
+    if (s.long_name != nullptr && std::string_view(s.long_name) == name) return &s;
+  }
+  for (const auto& s : specs) {
+    if (s.long_name == nullptr || std::string_view(s.long_name).substr(0, name.size()) != name) continue;
+    if (prefix_match != nullptr && prefix_match->id != s.id) ambiguous = true;
+    if (prefix_match == nullptr) prefix_match = &s;
+  }
+  if (!ambiguous) return prefix_match;
+  for (const auto& s : specs) {
+    if (s.long_name != nullptr && std::string_view(s.long_name).substr(0, name.size()) == name) {
+      candidates->emplace_back(s.long_name);
     }
   }
-  *ambiguous = prefix_matches > 1;
-  return prefix_matches == 1 ? prefix_match : nullptr;
+  return nullptr;
 }
 
 }  // namespace
 
 ParsedArgv parse_argv(int argc, char* const* argv, std::span<const OptionSpec> specs, Ordering ordering) {
   ParsedArgv out;
+  // Without long options (tini uses plain getopt), "--foo" is a cluster of
+  // short options starting with '-', as getopt reads it.
+  bool has_long = false;
+  for (const auto& s : specs) has_long = has_long || s.long_name != nullptr;
   int i = 1;
   for (; i < argc; ++i) {
     char* arg = argv[i];
@@ -46,15 +57,15 @@ ParsedArgv parse_argv(int argc, char* const* argv, std::span<const OptionSpec> s
       out.operands.push_back(arg);
       continue;
     }
-    if (arg[1] == '-') {  // --name or --name=value
+    if (arg[1] == '-' && has_long) {  // --name or --name=value
       std::string_view body(arg + 2);
       auto eq = body.find('=');
       std::string_view name = body.substr(0, eq);
-      bool ambiguous = false;
-      const OptionSpec* spec = find_long(specs, name, &ambiguous);
+      std::vector<std::string> candidates;
+      const OptionSpec* spec = find_long(specs, name, &candidates);
       if (spec == nullptr) {
-        out.error = ParseError{ambiguous ? ParseError::Kind::Ambiguous : ParseError::Kind::Unknown, std::string(name),
-                               true};
+        auto kind = candidates.empty() ? ParseError::Kind::Unknown : ParseError::Kind::Ambiguous;
+        out.error = ParseError{kind, std::string(name), true, std::string(body), std::move(candidates)};
         return out;
       }
       const char* value = nullptr;
@@ -64,11 +75,11 @@ ParsedArgv parse_argv(int argc, char* const* argv, std::span<const OptionSpec> s
         } else if (i + 1 < argc) {
           value = argv[++i];
         } else {
-          out.error = ParseError{ParseError::Kind::MissingArgument, spec->long_name, true};
+          out.error = ParseError{ParseError::Kind::MissingArgument, spec->long_name, true, {}, {}};
           return out;
         }
       } else if (eq != std::string_view::npos) {
-        out.error = ParseError{ParseError::Kind::UnexpectedArgument, spec->long_name, true};
+        out.error = ParseError{ParseError::Kind::UnexpectedArgument, spec->long_name, true, {}, {}};
         return out;
       }
       out.options.push_back({spec->id, value});
@@ -78,7 +89,7 @@ ParsedArgv parse_argv(int argc, char* const* argv, std::span<const OptionSpec> s
     for (const char* p = arg + 1; *p != '\0'; ++p) {
       const OptionSpec* spec = find_short(specs, *p);
       if (spec == nullptr) {
-        out.error = ParseError{ParseError::Kind::Unknown, std::string(1, *p), false};
+        out.error = ParseError{ParseError::Kind::Unknown, std::string(1, *p), false, {}, {}};
         return out;
       }
       if (!spec->takes_argument) {
@@ -90,7 +101,7 @@ ParsedArgv parse_argv(int argc, char* const* argv, std::span<const OptionSpec> s
       } else if (i + 1 < argc) {
         out.options.push_back({spec->id, argv[++i]});
       } else {
-        out.error = ParseError{ParseError::Kind::MissingArgument, std::string(1, *p), false};
+        out.error = ParseError{ParseError::Kind::MissingArgument, std::string(1, *p), false, {}, {}};
         return out;
       }
       break;
@@ -102,9 +113,11 @@ ParsedArgv parse_argv(int argc, char* const* argv, std::span<const OptionSpec> s
 
 std::string getopt_message(const char* program, const ParseError& error) {
   std::string msg(program);
+  const std::string& written = error.written.empty() ? error.option : error.written;
   switch (error.kind) {
     case ParseError::Kind::Unknown:
-      msg += error.is_long ? ": unrecognized option '--" + error.option + "'" : ": invalid option -- '" + error.option + "'";
+      msg += error.is_long ? ": unrecognized option '--" + written + "'"
+                           : ": invalid option -- '" + error.option + "'";
       break;
     case ParseError::Kind::MissingArgument:
       msg += error.is_long ? ": option '--" + error.option + "' requires an argument"
@@ -114,7 +127,8 @@ std::string getopt_message(const char* program, const ParseError& error) {
       msg += ": option '--" + error.option + "' doesn't allow an argument";
       break;
     case ParseError::Kind::Ambiguous:
-      msg += ": option '--" + error.option + "' is ambiguous";
+      msg += ": option '--" + written + "' is ambiguous; possibilities:";
+      for (const auto& c : error.candidates) msg += " '--" + c + "'";
       break;
   }
   return msg;

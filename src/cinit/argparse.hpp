@@ -36,8 +36,12 @@ struct ParseError {
   enum class Kind { Unknown, MissingArgument, UnexpectedArgument, Ambiguous } kind;
   std::string option;  // as written: "x" for a short option, "foo" for --foo
   bool is_long;
+  std::string written;                  // long options: all after "--", value included ("foo=bar")
+  std::vector<std::string> candidates;  // Ambiguous: the long names it could mean, in table order
 };
 
+// On an error, `options` still holds the options before it: an option that
+// exits at once (--help, --version) and comes first must win, as with getopt.
 struct ParsedArgv {
   std::vector<ParsedOption> options;  // in command-line order
   std::vector<char*> operands;        // program and its arguments, in order

@@ -33,6 +33,7 @@ class ContainerInit final : private SignalHandler, private ExitHandler, private 
   }
 
   int run() noexcept {
+    reporter_.starting();
     Status s = setup();
     if (!s) {
       reporter_.setup_failed(s.error());
@@ -64,6 +65,7 @@ class ContainerInit final : private SignalHandler, private ExitHandler, private 
     if (o_.register_subreaper) {
       Status s = become_subreaper();
       if (!s) return s;
+      reporter_.subreaper_registered();
     }
     // Decided once, from the facts, for the messages and the tree stop:
     // kill(-1) is right only for the init of a PID namespace.
@@ -135,6 +137,11 @@ class ContainerInit final : private SignalHandler, private ExitHandler, private 
         if (sigismember(&signals_.original_ignored(), signo) != 1) sigaddset(&reset, signo);
       }
       so.reset_to_default = &reset;
+    } else {
+      // keel installs no handlers and ignores nothing itself, so the only
+      // dispositions that survive exec and need resetting are the ones keel
+      // inherited as ignored.
+      so.reset_to_default = &signals_.original_ignored();
     }
     Result<pid_t> child = spawn(so);
     if (!child) {
@@ -160,7 +167,7 @@ class ContainerInit final : private SignalHandler, private ExitHandler, private 
   void on_signal(const signalfd_siginfo& info) noexcept override {
     int signo = static_cast<int>(info.ssi_signo);
     if (signo == SIGCHLD) {
-      if (o_.personality == Personality::Tini) reporter_.received(signo);
+      reporter_.received(signo);
       reap();
       return;
     }
@@ -177,23 +184,32 @@ class ContainerInit final : private SignalHandler, private ExitHandler, private 
 
   void forward(int signo) noexcept {
     reporter_.received(signo);
+    send(signo);
+    if (o_.stop_self_on_tty_signals && (signo == SIGTSTP || signo == SIGTTIN || signo == SIGTTOU) &&
+        !is_namespace_init_) {
+      // Job control (dumb-init): the shell that started us waits for *us*,
+      // so we stop too and it sees the job stop; SIGCONT resumes us, and is
+      // forwarded like any signal. Even when the signal was dropped: that
+      // is what dumb-init does. A namespace's init cannot be stopped, and
+      // the attempt would discard a SIGCONT already pending, so skip it.
+      reporter_.suspending();
+      ::kill(::getpid(), SIGSTOP);
+    }
+  }
+
+  // Send `signo` to the main child (or its group) through the rewrite table.
+  void send(int signo) noexcept {
     int target_signal = o_.rewrite[static_cast<std::size_t>(signo)];
+    if (target_signal >= 0) reporter_.rewritten(signo, target_signal);
     if (target_signal == 0) {
       reporter_.dropped(signo);
       return;
     }
-    if (target_signal < 0) {
-      target_signal = signo;
-    } else {
-      reporter_.rewritten(signo, target_signal);
-    }
+    if (target_signal < 0) target_signal = signo;
     pid_t target = o_.signal_group ? -child_ : child_;
-    bool gone = main_exited_ || (::kill(target, target_signal) != 0 && errno == ESRCH);
+    // A group outlives its leader: only a lone child that has exited is gone.
+    bool gone = (main_exited_ && !o_.signal_group) || (::kill(target, target_signal) != 0 && errno == ESRCH);
     reporter_.forwarded(target_signal, target, gone);
-    if (o_.stop_self_on_tty_signals && (signo == SIGTSTP || signo == SIGTTIN || signo == SIGTTOU)) {
-      reporter_.suspending();
-      ::kill(::getpid(), SIGSTOP);
-    }
   }
 
   void on_child_exit(pid_t pid, int status) noexcept override {
@@ -210,16 +226,13 @@ class ContainerInit final : private SignalHandler, private ExitHandler, private 
   void reap() noexcept {
     bool was_running = !main_exited_;
     ReapOutcome outcome = reap_all(*this);
+    reporter_.reap_done(outcome == ReapOutcome::NoChildren);
     if (!main_exited_) return;
     if (was_running) {
       // The main child has just exited.
-      if (o_.term_group_on_exit) {
-        // dumb-init: SIGTERM (through the rewrite table, as dumb-init does)
-        // to the child's group, then leave without waiting.
-        int sig = o_.rewrite[SIGTERM] >= 0 ? o_.rewrite[SIGTERM] : SIGTERM;
-        if (sig != 0) ::kill(o_.signal_group ? -child_ : child_, sig);
-        reporter_.forwarded(sig, -child_, false);
-      }
+      // dumb-init: SIGTERM (through the rewrite table, as dumb-init does)
+      // to what is left of the child's group, then leave without waiting.
+      if (o_.term_group_on_exit) send(SIGTERM);
       if (!o_.whole_tree_stop || outcome == ReapOutcome::NoChildren) {
         finish();
         return;

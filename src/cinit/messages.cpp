@@ -19,6 +19,10 @@ class KeelReporter final : public Reporter {
  public:
   explicit KeelReporter(const ContainerOptions& o) : o_(o) { log::set_verbosity(o.verbosity); }
 
+  void starting() noexcept override {}
+  void subreaper_registered() noexcept override { log::msg(log::Level::Trace, "registered as a child subreaper"); }
+  void reap_done(bool) noexcept override {}
+
   void not_a_reaper() noexcept override {
     log::msg(log::Level::Warn,
              "not PID 1 and not a subreaper: orphans will not be re-parented to keel, so they cannot be reaped "
@@ -31,9 +35,11 @@ class KeelReporter final : public Reporter {
   void exec_failed(const Error& e) noexcept override {
     log::msg(log::Level::Error, "cannot run '%s': %s failed: %s", program_name(o_), e.context, e.message());
   }
-  void received(int signo) noexcept override { log::msg(log::Level::Debug, "received %s", signals::name(signo)); }
+  void received(int signo) noexcept override {
+    if (signo != SIGCHLD) log::msg(log::Level::Debug, "received %s", signals::name(signo));
+  }
   void rewritten(int from, int to) noexcept override {
-    log::msg(log::Level::Debug, "rewriting %s to %s", signals::name(from), signals::name(to));
+    if (to != 0) log::msg(log::Level::Debug, "rewriting %s to %s", signals::name(from), signals::name(to));
   }
   void dropped(int signo) noexcept override {
     log::msg(log::Level::Debug, "dropping %s (rewritten to 0)", signals::name(signo));
@@ -90,6 +96,14 @@ class KeelReporter final : public Reporter {
 class TiniReporter final : public Reporter {
  public:
   explicit TiniReporter(const ContainerOptions& o) : o_(o) {}
+
+  void starting() noexcept override {}
+  void subreaper_registered() noexcept override {
+    if (o_.verbosity > 3) line(1, "TRACE", "Registered as child subreaper");
+  }
+  void reap_done(bool no_children_left) noexcept override {
+    if (o_.verbosity > 3) line(1, "TRACE", no_children_left ? "No child to wait" : "No child to reap");
+  }
 
   void not_a_reaper() noexcept override {
     if (o_.verbosity > 0) {
@@ -169,11 +183,23 @@ class DumbInitReporter final : public Reporter {
  public:
   explicit DumbInitReporter(const ContainerOptions& o) : o_(o) {}
 
+  void starting() noexcept override {
+    if (o_.debug_from_environment) debug("Running in debug mode.");
+    if (o_.setsid_off_from_environment) debug("Not running in setsid mode.");
+  }
+  void subreaper_registered() noexcept override {}
+  void reap_done(bool) noexcept override {}
+
   void not_a_reaper() noexcept override {}
   void setup_failed(const Error& e) noexcept override {
     log::write_line(2, "[dumb-init] %s failed (errno=%d %s). Exiting.", e.context, e.code, e.message());
   }
-  void spawned(pid_t pid) noexcept override { debug("Child spawned with PID %d.", pid); }
+  void spawned(pid_t pid) noexcept override {
+    debug("Child spawned with PID %d.", pid);
+    // dumb-init's child says this itself after setsid(); keel's child must
+    // not write between fork and exec, and spawn() returning means it is done.
+    if (o_.session == Session::NewSession) debug("setsid complete.");
+  }
   void exec_failed(const Error& e) noexcept override {
     if (std::strcmp(e.context, "execve") == 0) {
       log::write_line(2, "[dumb-init] %s: %s", program_name(o_), e.message());
@@ -183,7 +209,8 @@ class DumbInitReporter final : public Reporter {
   }
   void received(int signo) noexcept override { debug("Received signal %d.", signo); }
   void rewritten(int from, int to) noexcept override { debug("Translating signal %d to %d.", from, to); }
-  void dropped(int signo) noexcept override { debug("Not forwarding signal %d to children (ignored).", signo); }
+  // dumb-init names the translated signal, which is 0 for a dropped one.
+  void dropped(int) noexcept override { debug("Not forwarding signal 0 to children (ignored)."); }
   void forwarded(int signo, pid_t, bool) noexcept override { debug("Forwarded signal %d to children.", signo); }
   void suspending() noexcept override { debug("Suspending self due to TTY signal."); }
   void reaped(pid_t pid, int status) noexcept override {

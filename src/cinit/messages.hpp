@@ -19,16 +19,19 @@ class Reporter {
  public:
   virtual ~Reporter() = default;
 
+  virtual void starting() noexcept = 0;
+  virtual void subreaper_registered() noexcept = 0;
   virtual void not_a_reaper() noexcept = 0;                  // orphans will not reach us
   virtual void setup_failed(const Error& error) noexcept = 0;  // keel cannot start
   virtual void spawned(pid_t pid) noexcept = 0;
   virtual void exec_failed(const Error& error) noexcept = 0;
   virtual void received(int signo) noexcept = 0;
-  virtual void rewritten(int from, int to) noexcept = 0;
+  virtual void rewritten(int from, int to) noexcept = 0;  // `to` may be 0: dropped() follows
   virtual void dropped(int signo) noexcept = 0;
   virtual void forwarded(int signo, pid_t target, bool child_gone) noexcept = 0;
   virtual void suspending() noexcept = 0;
   virtual void reaped(pid_t pid, int status) noexcept = 0;  // any process but the main child
+  virtual void reap_done(bool no_children_left) noexcept = 0;
   virtual void main_exited(pid_t pid, int status) noexcept = 0;
   virtual void tree_stop(int signo, int count, std::int64_t grace_ns) noexcept = 0;
   virtual void exiting(int exit_code) noexcept = 0;

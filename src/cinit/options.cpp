@@ -119,7 +119,7 @@ bool parse_seconds(std::string_view text, std::int64_t* ns) {
   }
   if (!seen_digit) return false;
   *ns = whole * 1'000'000'000 + frac;
-  return true;
+  return *ns <= std::int64_t{86400} * 1'000'000'000;
 }
 
 void clear_rewrites(ContainerOptions& o) { o.rewrite.fill(-1); }
@@ -131,16 +131,6 @@ CommandLine parse_native(int argc, char** argv, int self_pid) {
   o.personality = Personality::Keel;
   o.argv0 = "keel";
   auto parsed = cli::parse_argv(argc, argv, kNativeSpecs, cli::Ordering::StopAtFirstOperand);
-  if (parsed.error) {
-    const auto& e = *parsed.error;
-    std::string spelled = (e.is_long ? "--" : "-") + e.option;
-    switch (e.kind) {
-      case cli::ParseError::Kind::Unknown: return usage_error("unknown option '" + spelled + "'");
-      case cli::ParseError::Kind::MissingArgument: return usage_error("option '" + spelled + "' needs a value");
-      case cli::ParseError::Kind::UnexpectedArgument: return usage_error("option '" + spelled + "' takes no value");
-      case cli::ParseError::Kind::Ambiguous: return usage_error("option '" + spelled + "' is ambiguous");
-    }
-  }
   bool role_given = false;
   bool subreaper_flag = false;
   for (const auto& opt : parsed.options) {
@@ -195,6 +185,16 @@ CommandLine parse_native(int argc, char** argv, int self_pid) {
         cl.out = keel_version_line();
         return cl;
       default: break;
+    }
+  }
+  if (parsed.error) {
+    const auto& e = *parsed.error;
+    std::string spelled = (e.is_long ? "--" : "-") + e.option;
+    switch (e.kind) {
+      case cli::ParseError::Kind::Unknown: return usage_error("unknown option '" + spelled + "'");
+      case cli::ParseError::Kind::MissingArgument: return usage_error("option '" + spelled + "' needs a value");
+      case cli::ParseError::Kind::UnexpectedArgument: return usage_error("option '" + spelled + "' takes no value");
+      case cli::ParseError::Kind::Ambiguous: return usage_error("option '" + spelled + "' is ambiguous");
     }
   }
   if (!role_given) o.role = (subreaper_flag || self_pid != 1) ? Role::Subreaper : Role::Container;
@@ -284,10 +284,6 @@ CommandLine parse_tini(int argc, char** argv, const EnvLookup& env, int self_pid
     return cl;
   }
   auto parsed = cli::parse_argv(argc, argv, kTiniSpecs, cli::Ordering::Permute);
-  if (parsed.error) {
-    cl.err = cli::getopt_message(argv[0], *parsed.error) + "\n" + tini_usage(name);
-    return cl;
-  }
   bool subreaper = false;
   for (const auto& opt : parsed.options) {
     std::string_view arg = opt.argument != nullptr ? opt.argument : "";
@@ -326,6 +322,10 @@ CommandLine parse_tini(int argc, char** argv, const EnvLookup& env, int self_pid
         return cl;
       default: break;
     }
+  }
+  if (parsed.error) {
+    cl.err = cli::getopt_message(argv[0], *parsed.error) + "\n" + tini_usage(name);
+    return cl;
   }
   if (parsed.operands.empty()) {
     cl.err = tini_usage(name);
@@ -392,10 +392,6 @@ CommandLine parse_dumb_init(int argc, char** argv, const EnvLookup& env) {
   cl.exit_code = 1;
 
   auto parsed = cli::parse_argv(argc, argv, kDumbSpecs, cli::Ordering::StopAtFirstOperand);
-  if (parsed.error) {
-    cl.err = cli::getopt_message(argv[0], *parsed.error) + "\n";
-    return cl;
-  }
   bool setsid = true;
   for (const auto& opt : parsed.options) {
     std::string_view arg = opt.argument != nullptr ? opt.argument : "";
@@ -426,25 +422,36 @@ CommandLine parse_dumb_init(int argc, char** argv, const EnvLookup& env) {
       default: break;
     }
   }
+  if (parsed.error) {
+    cl.err = cli::getopt_message(argv[0], *parsed.error) + "\n";
+    return cl;
+  }
   if (parsed.operands.empty()) {
     std::string n(argv[0]);
     cl.err = "Usage: " + n + " [option] program [args]\nTry " + n + " --help for full usage.\n";
     return cl;
   }
-  if (const char* d = env("DUMB_INIT_DEBUG"); d != nullptr && std::string_view(d) == "1") o.verbosity = 1;
-  if (const char* s = env("DUMB_INIT_SETSID"); s != nullptr && std::string_view(s) == "0") setsid = false;
+  if (const char* d = env("DUMB_INIT_DEBUG"); d != nullptr && std::string_view(d) == "1") {
+    o.verbosity = 1;
+    o.debug_from_environment = true;
+  }
+  if (const char* s = env("DUMB_INIT_SETSID"); s != nullptr && std::string_view(s) == "0") {
+    setsid = false;
+    o.setsid_off_from_environment = true;
+  }
   if (setsid) {
     // Job control: a terminal's stop signals stop the child's whole group
     // (SIGTSTP would be ignored by a shell in a new session) and keel too.
     for (int signo : {20 /*TSTP*/, 22 /*TTOU*/, 21 /*TTIN*/}) {
       if (o.rewrite[static_cast<std::size_t>(signo)] == -1) o.rewrite[static_cast<std::size_t>(signo)] = 19 /*STOP*/;
     }
-    o.stop_self_on_tty_signals = true;
   } else {
     o.session = Session::Inherit;
     o.take_terminal = false;
     o.signal_group = false;
   }
+  // In both modes dumb-init stops itself after forwarding a terminal stop.
+  o.stop_self_on_tty_signals = true;
   o.program = std::move(parsed.operands);
   o.program.push_back(nullptr);
   cl.action = CommandLine::Action::Run;

@@ -53,6 +53,8 @@ struct ContainerOptions {
   int parent_death_signal = 0;  // 0: none
   int verbosity = 1;            // personality-specific scale, see messages.hpp
   bool warn_on_reap = false;    // tini -w
+  bool debug_from_environment = false;   // dumb-init: DUMB_INIT_DEBUG=1 turned on -v
+  bool setsid_off_from_environment = false;  // dumb-init: DUMB_INIT_SETSID=0
   std::string argv0;            // for messages ("tini", "/usr/bin/dumb-init", ...)
   std::vector<char*> program;   // PROGRAM ARGS..., nullptr-terminated
 };

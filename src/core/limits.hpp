@@ -9,6 +9,9 @@ namespace keel::limits {
 // are left alone: glibc reserves 32 and 33 for itself, and no init or
 // container runtime convention uses the rest.
 inline constexpr int kMaxClassicSignal = 31;
+// Highest signal number on Linux (SIGRTMAX, _NSIG - 1). Children get every
+// disposition up to here reset, real-time signals included.
+inline constexpr int kMaxSignal = 64;
 
 // epoll_wait batch: one loop turn handles at most this many ready fds. The
 // container init watches 2 fds (signalfd, timerfd); 16 leaves room for the
@@ -32,5 +35,10 @@ inline constexpr int kExitCodes = 256;
 // `docker stop` and Kubernetes' default waits before their own SIGKILL, so
 // keel's orderly stop finishes first.
 inline constexpr int kDefaultGraceSeconds = 5;
+
+// Arguments of a script without "#!" that keel runs through /bin/sh. The
+// new argv lives on the child's stack between fork and exec (no
+// allocation there): 4096 pointers are 32 KiB of stack.
+inline constexpr std::size_t kMaxScriptArgs = 4096;
 
 }  // namespace keel::limits

@@ -20,7 +20,7 @@ SignalSource::~SignalSource() {
 Status SignalSource::init(EventLoop& loop, const sigset_t& handled, SignalHandler& handler) noexcept {
   handler_ = &handler;
   handled_ = handled;
-  for (int signo = 1; signo <= limits::kMaxClassicSignal; ++signo) {
+  for (int signo = 1; signo <= limits::kMaxSignal; ++signo) {
     struct sigaction current {};
     if (::sigaction(signo, nullptr, &current) == 0 && current.sa_handler == SIG_IGN) {
       sigaddset(&original_ignored_, signo);

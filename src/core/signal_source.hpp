@@ -40,6 +40,7 @@ class SignalSource final : private FdHandler {
   Status init(EventLoop& loop, const sigset_t& handled, SignalHandler& handler) noexcept;
 
   [[nodiscard]] const sigset_t& original_mask() const noexcept { return original_mask_; }
+  // Signals 1..64 that were SIG_IGN when keel started (real-time ones too).
   [[nodiscard]] const sigset_t& original_ignored() const noexcept { return original_ignored_; }
   [[nodiscard]] const sigset_t& handled() const noexcept { return handled_; }
 

@@ -61,8 +61,10 @@ struct ChildReport {
   struct sigaction dfl {};
   dfl.sa_handler = SIG_DFL;
   sigemptyset(&dfl.sa_mask);
-  for (int signo = 1; signo <= limits::kMaxClassicSignal; ++signo) {
+  for (int signo = 1; signo <= limits::kMaxSignal; ++signo) {
     if (signo == SIGKILL || signo == SIGSTOP) continue;
+    // glibc keeps 32 and 33 for itself and refuses to change them (EINVAL).
+    if (signo > limits::kMaxClassicSignal && signo < SIGRTMIN) continue;
     if (o.reset_to_default == nullptr || sigismember(o.reset_to_default, signo) == 1) {
       if (::sigaction(signo, &dfl, nullptr) < 0) child_fail(report_fd, Step::Signals);
     }
@@ -72,7 +74,24 @@ struct ChildReport {
   if (::sigprocmask(SIG_SETMASK, o.mask != nullptr ? o.mask : &empty, nullptr) < 0) {
     child_fail(report_fd, Step::Signals);
   }
-  ::execve(path, o.argv, o.envp != nullptr ? o.envp : environ);
+  char* const* envp = o.envp != nullptr ? o.envp : environ;
+  ::execve(path, o.argv, envp);
+  if (errno == ENOEXEC) {
+    // A file without "#!" is a shell script, as execvp and every shell
+    // treat it: run it with /bin/sh. The argv is built on the stack, since
+    // nothing may allocate here.
+    static char shell[] = "/bin/sh";
+    char* sh_argv[limits::kMaxScriptArgs];
+    std::size_t n = 0;
+    while (o.argv[n] != nullptr) ++n;
+    if (n + 2 <= limits::kMaxScriptArgs) {
+      sh_argv[0] = shell;
+      sh_argv[1] = const_cast<char*>(path);
+      for (std::size_t i = 1; i <= n; ++i) sh_argv[i + 1] = o.argv[i];  // copies the final nullptr too
+      ::execve(shell, sh_argv, envp);
+    }
+    errno = ENOEXEC;
+  }
   child_fail(report_fd, Step::Execve);
 }
 
