@@ -7,7 +7,10 @@
 // Parsing may allocate and fail with a message; from the moment the init
 // runs, errors are values and nothing here exits except with the program's
 // status.
+#include <fcntl.h>
 #include <unistd.h>
+
+#include <cerrno>
 
 #include <cstdio>
 #include <cstdlib>
@@ -33,9 +36,22 @@ void write_all(int fd, const std::string& text) {
   }
 }
 
+// A closed fd 0, 1 or 2 would be taken by keel's own epoll or signalfd and
+// then handed to the child as its stdin/stdout (a kernel can start init
+// with no console at all; a caller may run `keel prog <&-`). Point each
+// closed one at /dev/null first; without /dev/null, leave it closed.
+void ensure_standard_fds() {
+  for (int fd = 0; fd <= 2; ++fd) {
+    if (::fcntl(fd, F_GETFD) >= 0 || errno != EBADF) continue;
+    // open() returns the lowest free fd: this one, since those below are open.
+    if (::open("/dev/null", O_RDWR) < 0) return;
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  ensure_standard_fds();
   keel::CommandLine cl;
   try {
     cl = keel::parse_command_line(argc, argv, [](const char* name) { return std::getenv(name); },

@@ -43,7 +43,7 @@ struct ChildReport {
     if (::setsid() < 0) child_fail(report_fd, Step::Setsid);
     // Take fd 0's terminal as our controlling tty, if it is one; a child
     // without a terminal is the normal case in containers.
-    if (o.take_terminal) ::ioctl(STDIN_FILENO, TIOCSCTTY, 0);
+    if (o.take_terminal && ::isatty(STDIN_FILENO) == 1) ::ioctl(STDIN_FILENO, TIOCSCTTY, 0);
   } else if (o.session == Session::NewProcessGroup) {
     if (::setpgid(0, 0) < 0) child_fail(report_fd, Step::Setpgid);
     // Done in the child, not the parent: if keel runs under another keel or
@@ -51,8 +51,8 @@ struct ChildReport {
     // doing it here makes the innermost child the last word. SIGTTOU is
     // still blocked (the parent's mask is inherited until the sigprocmask
     // below), so a background group may take the terminal.
-    if (o.take_terminal && ::tcsetpgrp(STDIN_FILENO, ::getpgrp()) < 0 && errno != ENOTTY && errno != ENXIO &&
-        errno != EBADF) {
+    if (o.take_terminal && ::isatty(STDIN_FILENO) == 1 && ::tcsetpgrp(STDIN_FILENO, ::getpgrp()) < 0 &&
+        errno != ENOTTY && errno != ENXIO) {
       child_fail(report_fd, Step::Terminal);
     }
   }

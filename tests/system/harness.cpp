@@ -202,6 +202,7 @@ KeelRun::KeelRun(Launch launch) : launch_(std::move(launch)) {
     ::dup2(launch_.stdin_pipe ? in[0] : devnull, STDIN_FILENO);
     ::dup2(out[1], STDOUT_FILENO);
     ::dup2(err[1], STDERR_FILENO);
+    if (launch_.stdin_closed) ::close(STDIN_FILENO);
     // Own process group: nothing keel sends to a group can reach the test.
     ::setpgid(0, 0);
     // If the test dies, so does what it started (unshare --kill-child
@@ -379,7 +380,7 @@ std::optional<std::string> KeelRun::next_line(Stream s, Duration timeout) {
 }
 
 std::optional<std::string> KeelRun::find_line(Stream s, const std::function<bool(const std::string&)>& match,
-                                          Duration timeout) {
+                                              Duration timeout) {
   auto deadline = Clock::now() + timeout;
   for (;;) {
     auto left = std::chrono::duration_cast<Duration>(deadline - Clock::now());
@@ -391,7 +392,8 @@ std::optional<std::string> KeelRun::find_line(Stream s, const std::function<bool
 
 std::optional<std::string> KeelRun::find_line(Stream s, std::string_view needle, Duration timeout) {
   std::string n(needle);
-  return find_line(s, [&](const std::string& line) { return line.find(n) != std::string::npos; }, timeout);
+  return find_line(
+      s, [&](const std::string& line) { return line.find(n) != std::string::npos; }, timeout);
 }
 
 const std::vector<std::string>& KeelRun::lines(Stream s) {

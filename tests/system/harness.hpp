@@ -28,11 +28,21 @@
 //     count_zombies, pid_alive, status_field ("SigIgn", ...), KeelRun::host_pid
 //     to translate a pid printed inside keel's PID namespace.
 //
+// Each runner starts in its own process group (nothing keel sends to a
+// group reaches the test), with PR_SET_PDEATHSIG=SIGKILL (a crashed test
+// leaves nothing behind) and RLIMIT_CORE 0 (no core files in the build tree).
+// Lines: next_line/find_line consume lines in order (find_line skips
+// non-matching ones); lines() always returns every line received, consumed or
+// not, for after-the-fact assertions ("no 'got 1' line before the marker").
+// KEEL_SYSTEST_BINARY=/path/to/keel in the environment runs the suite
+// against another keel binary (see keel_binary()).
+//
 // The test process registers itself as a child subreaper the first time a
 // KeelRun starts, so anything keel leaves behind when it exits is re-parented to
 // the test: leftover_processes() lists such processes (and reap_leftovers()
 // kills and reaps them), which is how a test proves keel exited only after
-// its whole tree was gone. The test process also ignores SIGPIPE (a write to
+// its whole tree was gone; a fixture's TearDown should call reap_leftovers()
+// (the last KeelRun destroyed does it too). The test process also ignores SIGPIPE (a write to
 // the stdin of a keel that has exited must not kill the test); every child
 // starts with default dispositions and an empty mask regardless, plus
 // exactly what Launch::ignore / Launch::block ask for.
@@ -97,15 +107,16 @@ enum class Stream { Out, Err };
 
 struct Launch {
   Placement placement = Placement::Subreaper;
-  std::string program = keel_binary();  // path of what to run (a '/' in it: no PATH lookup)
-  std::string argv0;            // Subreaper only; empty: program
-  std::vector<std::string> args;  // argv[1..]
+  std::string program = keel_binary();                       // path of what to run (a '/' in it: no PATH lookup)
+  std::string argv0;                                         // Subreaper only; empty: program
+  std::vector<std::string> args;                             // argv[1..]
   std::vector<std::pair<std::string, std::string>> set_env;  // on top of the test's environment
   std::vector<std::string> unset_env;
-  std::string cwd;          // empty: the test's cwd
-  std::vector<int> ignore;  // signals set to SIG_IGN before exec (exec keeps them)
-  std::vector<int> block;   // signals blocked before exec (exec keeps the mask)
-  bool stdin_pipe = true;   // false: stdin is /dev/null
+  std::string cwd;            // empty: the test's cwd
+  std::vector<int> ignore;    // signals set to SIG_IGN before exec (exec keeps them)
+  std::vector<int> block;     // signals blocked before exec (exec keeps the mask)
+  bool stdin_pipe = true;     // false: stdin is /dev/null
+  bool stdin_closed = false;  // true: fd 0 is closed at exec (overrides stdin_pipe)
 };
 
 // Shorthands (designated initializers of Launch trip -Wmissing-field-initializers):

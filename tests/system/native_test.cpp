@@ -6,6 +6,7 @@
 // harness and probe.cpp for the child program's subcommands.
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <climits>
@@ -32,7 +33,8 @@ std::vector<int> forwardable_signals() {
 }
 
 // Signals whose default action terminates the process.
-const std::vector<int> kTerminating = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 24, 25, 26, 27, 29, 30, 31};
+const std::vector<int> kTerminating = {1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12,
+                                       13, 14, 15, 16, 24, 25, 26, 27, 29, 30, 31};
 
 std::string got(int signo, const std::string& pid) { return "got " + std::to_string(signo) + " " + pid; }
 
@@ -87,7 +89,7 @@ INSTANTIATE_TEST_SUITE_P(Placements, Native, ::testing::Values(Placement::Subrea
 
 TEST_P(Native, TenThousandOrphansLeaveNoZombieWhileKeelRuns) {
   KeelRun k(keel({kProbe, "orphans", "10000", "--wait"}));
-  auto done = k.find_line(Stream::Out, "done ", 60s);
+  auto done = k.find_line(Stream::Out, "done ", 30s);
   ASSERT_TRUE(is_line(done, "done 10000")) << k.text(Stream::Out) << k.text(Stream::Err);
   pid_t kp = k.keel_pid();
   ASSERT_GT(kp, 0);
@@ -107,12 +109,23 @@ TEST_P(Native, TenThousandOrphansAreAllReapedBeforeKeelExits) {
   // The probe exits right after its last fork: the last orphans die while
   // keel is already stopping the tree, and it must still reap them all.
   KeelRun k(keel({kProbe, "orphans", "10000"}));
-  EXPECT_EQ(k.wait_exit(60s), 0) << k.text(Stream::Err);
+  EXPECT_EQ(k.wait_exit(30s), 0) << k.text(Stream::Err);
   EXPECT_EQ(k.text(Stream::Out), "done 10000\n");
   // As a subreaper, anything keel had not reaped would now be the test's.
   auto left = leftover_processes();
   EXPECT_TRUE(left.empty()) << left.size() << " processes left behind, first: " << left.front().pid << " ("
                             << left.front().state << ")";
+}
+
+TEST_P(Native, ExplicitSubreaperFlagReapsOrphansToo) {
+  KeelRun k(keel({"-s", kProbe, "orphans", "200", "--wait"}));
+  ASSERT_TRUE(is_line(k.find_line(Stream::Out, "done "), "done 200")) << k.text(Stream::Err);
+  pid_t kp = k.keel_pid();
+  EXPECT_TRUE(poll_until([&] { return descendants(kp).size() == 1; }, 10s))
+      << descendants(kp).size() << " processes below keel, " << count_zombies(kp) << " zombies";
+  k.close_stdin();
+  EXPECT_EQ(k.wait_exit(), 0);
+  EXPECT_EQ(k.text(Stream::Err), "");
 }
 
 // ------------------------------------------------------------- signals
@@ -174,7 +187,8 @@ TEST_P(Native, ShortPgroupOptionSignalsTheGroup) {
 }
 
 TEST_P(Native, RewriteByNameAndNumber) {
-  KeelRun k(keel({"-r", "USR1:USR2", "-r", "1:15", "--rewrite", "sigwinch:SIGPWR", "-r", "SIGQUIT:2", kProbe, "signals"}));
+  KeelRun k(
+      keel({"-r", "USR1:USR2", "-r", "1:15", "--rewrite", "sigwinch:SIGPWR", "-r", "SIGQUIT:2", kProbe, "signals"}));
   auto ready = k.find_line(Stream::Out, "ready ");
   ASSERT_TRUE(ready) << k.text(Stream::Err);
   const std::string pid = words(*ready).at(1);
@@ -191,14 +205,8 @@ TEST_P(Native, RewriteByNameAndNumber) {
     ASSERT_EQ(k.next_line(Stream::Out).value_or("<nothing>"), got(c.expected, pid)) << "sent " << c.sent;
   }
   ASSERT_TRUE(barrier(k, pid));
-  std::vector<std::string> expected = {*ready,
-                                       got(SIGUSR2, pid),
-                                       got(SIGTERM, pid),
-                                       got(SIGPWR, pid),
-                                       got(SIGINT, pid),
-                                       got(SIGUSR2, pid),
-                                       got(SIGTERM, pid),
-                                       got(SIGRTMIN, pid)};
+  std::vector<std::string> expected = {*ready,           got(SIGUSR2, pid), got(SIGTERM, pid), got(SIGPWR, pid),
+                                       got(SIGINT, pid), got(SIGUSR2, pid), got(SIGTERM, pid), got(SIGRTMIN, pid)};
   EXPECT_EQ(k.lines(Stream::Out), expected);
   k.close_stdin();
   EXPECT_EQ(k.wait_exit(), 0);
@@ -267,9 +275,8 @@ TEST_P(Native, RemapExitMapsOnlyTheGivenCodesToZero) {
     int expected;
   };
   std::vector<Case> cases = {
-      {{"exit", "3"}, 0},   {{"exit", "143"}, 0}, {{"die", "15"}, 0},   {{"exit", "255"}, 0},
-      {{"exit", "4"}, 4},   {{"exit", "2"}, 2},   {{"die", "9"}, 137},  {{"exit", "0"}, 0},
-      {{"exit", "144"}, 144},
+      {{"exit", "3"}, 0}, {{"exit", "143"}, 0}, {{"die", "15"}, 0}, {{"exit", "255"}, 0},   {{"exit", "4"}, 4},
+      {{"exit", "2"}, 2}, {{"die", "9"}, 137},  {{"exit", "0"}, 0}, {{"exit", "144"}, 144},
   };
   std::vector<Launch> batch;
   for (const auto& c : cases) {
@@ -364,6 +371,16 @@ TEST_P(Native, ChildKeepsTheCallersDirectoryWhileKeelMovesToRoot) {
   EXPECT_EQ(k.wait_exit(), 0);
 }
 
+// keel started with fd 0 closed (`keel PROGRAM <&-`, a daemon's exec) must
+// still run PROGRAM: a closed stdin is a normal case, like a non-terminal.
+TEST_P(Native, RunsTheProgramWhenStartedWithStdinClosed) {
+  Launch l = keel({kProbe, "exit", "5"});
+  l.stdin_closed = true;
+  KeelRun k(l);
+  EXPECT_EQ(k.wait_exit(), 5) << k.text(Stream::Err);
+  EXPECT_EQ(k.text(Stream::Err), "");
+}
+
 // ----------------------------------------------------- whole-tree stop
 
 // The grandchild `probe stubborn` leaves, as the test sees it.
@@ -439,6 +456,29 @@ TEST_P(Native, SecondSigtermDuringTheGracePeriodKillsAtOnce) {
   EXPECT_EQ(k.wait_exit(10s), 7);
   EXPECT_FALSE(pid_exists(gc));
   EXPECT_NE(k.text(Stream::Err).find("sent SIGKILL"), std::string::npos);
+}
+
+// keel's parent dies (unshare, SIGKILLed): -p makes the kernel signal keel,
+// which forwards it like any other. keel itself then belongs to the test
+// (a subreaper), which reaps it.
+TEST(NativeNamespace, PdeathsigArrivesAndIsForwardedWhenTheParentDies) {
+  if (!namespaces_available()) GTEST_SKIP() << "unshare --pid --fork --mount-proc does not work here";
+  KeelRun k(keel_launch(Placement::Namespace, {"-p", "USR1", kProbe, "signals"}));
+  auto ready = k.find_line(Stream::Out, "ready ");
+  ASSERT_TRUE(ready) << k.text(Stream::Err);
+  const std::string pid = words(*ready).at(1);
+  pid_t kp = k.keel_pid();
+  ASSERT_GT(kp, 0);
+  ASSERT_EQ(::kill(k.runner_pid(), SIGKILL), 0);
+  auto line = k.next_line(Stream::Out);
+  EXPECT_EQ(line.value_or("<nothing>"), got(SIGUSR1, pid)) << k.text(Stream::Err);
+  EXPECT_TRUE(poll_until([&] { return status_field(kp, "PPid") == std::to_string(::getpid()); }, 10s))
+      << "keel was not re-parented to the test";
+  k.close_stdin();
+  ASSERT_TRUE(poll_until([&] { return proc_state(kp) == 'Z'; }, 10s)) << "keel did not exit";
+  int status = -1;
+  ASSERT_EQ(::waitpid(kp, &status, 0), kp);
+  EXPECT_EQ(shell_code(status), 0);
 }
 
 // ------------------------------------------------------------ bad input
