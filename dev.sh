@@ -69,6 +69,12 @@ case "$cmd" in
     lint
     # Tests that need a PID namespace (unshare) or to adopt orphans run as root.
     ctest --test-dir "$BUILD_DIR" --output-on-failure --timeout 180 -j "$(nproc)"
+    # The unit tests again under AddressSanitizer and UndefinedBehaviorSanitizer.
+    if [ ! -f "$BUILD_DIR-asan/build.ninja" ]; then
+      cmake -S . -B "$BUILD_DIR-asan" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DKEEL_SANITIZE=ON >/dev/null
+    fi
+    cmake --build "$BUILD_DIR-asan" --target keel_unit_tests
+    ctest --test-dir "$BUILD_DIR-asan" --output-on-failure --timeout 180 -j "$(nproc)" -L unit
     ;;
   demo)
     build
