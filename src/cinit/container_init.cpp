@@ -20,9 +20,10 @@ namespace {
 
 // A safety net while killing: a descendant that forked between our /proc
 // scan and its SIGKILL leaves a live orphan that sends no SIGCHLD until it
-// dies. Rescanning this often during the (short) kill phase catches it; the
-// timer is never armed otherwise, so an idle keel has no wake-ups.
-constexpr std::int64_t kKillRescanNs = 1'000'000'000;
+// dies. Rescanning this often during the (short) kill phase catches it
+// without a /proc walk per reaped process; the timer is never armed
+// otherwise, so an idle keel has no wake-ups.
+constexpr std::int64_t kKillRescanNs = 100'000'000;
 
 class ContainerInit final : private SignalHandler, private ExitHandler, private TimerHandler {
  public:
@@ -240,11 +241,7 @@ class ContainerInit final : private SignalHandler, private ExitHandler, private 
       start_terminating();
       return;
     }
-    if (outcome == ReapOutcome::NoChildren) {
-      finish();
-    } else if (phase_ == Phase::Killing) {
-      kill_tree(SIGKILL);
-    }
+    if (outcome == ReapOutcome::NoChildren) finish();
   }
 
   void start_terminating() noexcept {
