@@ -8,20 +8,17 @@
 // streams once pids and version strings are normalised. They skip when the
 // real tool is not installed.
 //
-// Local helpers (not in harness.hpp): the personality symlink, a
-// run-to-the-end wrapper, output normalisation, order-independent line
-// waits, and a signal barrier (SIGRTMIN straight to a probe process, see
-// probe.cpp) to prove a signal did NOT arrive.
-#include <fcntl.h>
+// The run-to-the-end wrapper, order-independent line waits, the probe's
+// lines and the signal barrier (SIGRTMIN straight to a probe process, to
+// prove a signal did NOT arrive) are in harness.hpp; local here are the
+// launch with dumb-init's variables unset, output normalisation and the
+// child's ids from `probe status`.
 #include <gtest/gtest.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <csignal>
 #include <cstring>
-#include <functional>
 #include <optional>
 #include <regex>
 #include <string>
@@ -34,20 +31,7 @@ namespace {
 
 constexpr const char* kRealDumbInit = "/usr/bin/dumb-init";
 
-bool installed(const char* path) { return ::access(path, X_OK) == 0; }
-
-const std::string& keel_dumb_init() {
-  static TempDir dir;
-  static std::string link = dir.path() + "/dumb-init";
-  static bool made = false;
-  if (!made) {
-    made = true;
-    if (::symlink(keel_binary().c_str(), link.c_str()) != 0) {
-      ADD_FAILURE() << "symlink " << link << ": " << std::strerror(errno);
-    }
-  }
-  return link;
-}
+std::string keel_dumb_init() { return keel_symlink("dumb-init"); }
 
 // A launch of `tool` with the variables dumb-init reads unset unless a test
 // sets them.
@@ -59,27 +43,16 @@ Launch dumb_launch(const std::string& tool, std::vector<std::string> args) {
   return l;
 }
 
-struct Outcome {
-  std::optional<int> code;
-  std::string out;
-  std::string err;
-};
+using Env = std::vector<std::pair<std::string, std::string>>;
 
-Outcome run_through(Launch l) {
-  KeelRun r(std::move(l));
-  r.close_stdin();
-  Outcome o;
-  o.code = r.wait_exit();
-  o.out = r.text(Stream::Out);
-  o.err = r.text(Stream::Err);
-  return o;
-}
-
-void replace_all(std::string& text, const std::string& from, const std::string& to) {
-  if (from.empty()) return;
-  for (std::size_t pos = 0; (pos = text.find(from, pos)) != std::string::npos; pos += to.size()) {
-    text.replace(pos, from.size(), to);
-  }
+// The scenarios' shape: `tool FLAGS... PROBE ARGS...`, with `env` set.
+Launch dumb_launch(const std::string& tool, const std::vector<std::string>& flags,
+                   std::initializer_list<const char*> probe, const Env& env = {}) {
+  std::vector<std::string> args = flags;
+  for (const char* a : probe) args.emplace_back(a);
+  Launch l = dumb_launch(tool, std::move(args));
+  l.set_env = env;
+  return l;
 }
 
 // The tool's path as "dumb-init"; pids and keel's version out.
@@ -91,92 +64,6 @@ std::string normalize(std::string text, const std::string& tool) {
   };
   for (const auto& [re, with] : rules) text = std::regex_replace(text, re, with);
   return text;
-}
-
-std::vector<std::string> split_lines(const std::string& text) {
-  std::vector<std::string> out;
-  std::size_t start = 0;
-  while (start < text.size()) {
-    auto nl = text.find('\n', start);
-    out.push_back(text.substr(start, nl == std::string::npos ? std::string::npos : nl - start));
-    if (nl == std::string::npos) break;
-    start = nl + 1;
-  }
-  return out;
-}
-
-bool contains(const std::string& hay, const std::string& needle) { return hay.find(needle) != std::string::npos; }
-bool starts_with(const std::string& text, const std::string& prefix) { return text.rfind(prefix, 0) == 0; }
-
-bool any_line(KeelRun& r, Stream s, const std::string& exact) {
-  const auto& ls = r.lines(s);
-  return std::find(ls.begin(), ls.end(), exact) != ls.end();
-}
-
-// A line matching `match` was seen already (even if an earlier find_line
-// skipped it) or comes within the timeout: lines of several processes can
-// be awaited in any order.
-std::optional<std::string> seen(KeelRun& r, Stream s, const std::function<bool(const std::string&)>& match,
-                                Duration timeout = kLineTimeout) {
-  for (const auto& l : r.lines(s)) {
-    if (match(l)) return l;
-  }
-  return r.find_line(s, match, timeout);
-}
-bool saw(KeelRun& r, Stream s, const std::string& exact, Duration timeout = kLineTimeout) {
-  return seen(r, s, [&](const std::string& l) { return l == exact; }, timeout).has_value();
-}
-
-struct Ready {
-  pid_t pid = -1;
-  pid_t pgid = -1;
-  pid_t child = -1;
-};
-// "ready <pid> <pgid> [<child>]" from the probe's `signals` subcommand.
-std::optional<Ready> wait_ready(KeelRun& r) {
-  auto line = seen(r, Stream::Out, [](const std::string& l) { return starts_with(l, "ready "); });
-  if (!line) return std::nullopt;
-  auto w = words(*line);
-  Ready rd;
-  if (w.size() >= 3) {
-    rd.pid = std::stoi(w[1]);
-    rd.pgid = std::stoi(w[2]);
-  }
-  if (w.size() >= 4) rd.child = std::stoi(w[3]);
-  return rd;
-}
-
-std::string got(int signo, pid_t pid) { return "got " + std::to_string(signo) + " " + std::to_string(pid); }
-
-// Every standard signal sent to `pid` before this call has been reported
-// once this returns true (probe.cpp: real-time signals come after them).
-bool barrier(KeelRun& r, pid_t pid) {
-  const std::string want = got(SIGRTMIN, pid);
-  auto count = [&] {
-    const auto& ls = r.lines(Stream::Out);
-    return std::count(ls.begin(), ls.end(), want);
-  };
-  auto before = count();  // earlier barriers' lines do not count
-  if (::kill(pid, SIGRTMIN) != 0) return false;
-  auto deadline = Clock::now() + kLineTimeout;
-  while (count() <= before) {
-    auto left = std::chrono::duration_cast<Duration>(deadline - Clock::now());
-    if (left <= Duration::zero() || !r.find_line(Stream::Out, want, left)) return count() > before;
-  }
-  return true;
-}
-
-std::optional<std::string> status_value(const std::vector<std::string>& lines, const std::string& key) {
-  for (const auto& l : lines) {
-    if (starts_with(l, key + " ")) return l.substr(key.size() + 1);
-  }
-  return std::nullopt;
-}
-
-std::string joined(const std::vector<std::string>& args) {
-  std::string s;
-  for (const auto& a : args) s += " " + a;
-  return s;
 }
 
 class DumbInitParity : public ::testing::Test {
@@ -210,13 +97,8 @@ std::optional<Ids> child_ids(KeelRun& r) {
 
 // By default the child is a session (and group) leader; with -c or
 // DUMB_INIT_SETSID=0 it stays in the tool's group and session.
-void check_session(const std::string& tool, const std::vector<std::string>& flags,
-                   const std::vector<std::pair<std::string, std::string>>& env, bool expect_setsid) {
-  std::vector<std::string> args = flags;
-  for (const char* a : {kProbe, "status", "--wait"}) args.emplace_back(a);
-  auto l = dumb_launch(tool, args);
-  l.set_env = env;
-  KeelRun r(l);
+void check_session(const std::string& tool, const std::vector<std::string>& flags, const Env& env, bool expect_setsid) {
+  KeelRun r(dumb_launch(tool, flags, {kProbe, "status", "--wait"}, env));
   auto ids = child_ids(r);
   ASSERT_TRUE(ids) << r.text(Stream::Out);
   pid_t k = r.keel_pid();
@@ -248,13 +130,9 @@ TEST_F(DumbInitParity, Session) {
 
 // Signals go to the child's whole process group by default, to the child
 // only with -c / DUMB_INIT_SETSID=0.
-void check_group_delivery(const std::string& tool, const std::vector<std::string>& flags,
-                          const std::vector<std::pair<std::string, std::string>>& env, bool expect_group) {
-  std::vector<std::string> args = flags;
-  for (const char* a : {kProbe, "signals", "--child"}) args.emplace_back(a);
-  auto l = dumb_launch(tool, args);
-  l.set_env = env;
-  KeelRun r(l);
+void check_group_delivery(const std::string& tool, const std::vector<std::string>& flags, const Env& env,
+                          bool expect_group) {
+  KeelRun r(dumb_launch(tool, flags, {kProbe, "signals", "--child"}, env));
   auto rd = wait_ready(r);
   ASSERT_TRUE(rd);
   std::string what = tool + joined(flags);
@@ -284,9 +162,7 @@ TEST_F(DumbInitParity, GroupDelivery) {
 
 // -r 10:12 forwards SIGUSR1 as SIGUSR2; -r 1:0 drops SIGHUP.
 void check_rewrite(const std::string& tool, const std::vector<std::string>& rewrites) {
-  std::vector<std::string> args = rewrites;
-  for (const char* a : {kProbe, "signals", "--child"}) args.emplace_back(a);
-  KeelRun r(dumb_launch(tool, args));
+  KeelRun r(dumb_launch(tool, rewrites, {kProbe, "signals", "--child"}));
   auto rd = wait_ready(r);
   ASSERT_TRUE(rd);
   std::string what = tool + joined(rewrites);
@@ -391,9 +267,7 @@ TEST(DumbInit, TtySignalsAsPid1StopTheGroup) {
 // forwarded unchanged.
 void check_self_stop_without_group_stop(const std::string& tool, const std::vector<std::string>& flags,
                                         int expected_forward) {
-  std::vector<std::string> args = flags;
-  for (const char* a : {kProbe, "signals"}) args.emplace_back(a);
-  KeelRun r(dumb_launch(tool, args));
+  KeelRun r(dumb_launch(tool, flags, {kProbe, "signals"}));
   auto rd = wait_ready(r);
   ASSERT_TRUE(rd);
   pid_t k = r.keel_pid();
@@ -433,9 +307,7 @@ TEST_F(DumbInitParity, SelfStopOnTstpInEveryMode) {
 // what -r makes of it) to the child's group, which its own child (same
 // group, still running) reports; in -c mode nothing reaches that child.
 void check_term_on_exit(const std::string& tool, const std::vector<std::string>& flags, int expected) {
-  std::vector<std::string> args = flags;
-  for (const char* a : {kProbe, "signals", "--child"}) args.emplace_back(a);
-  KeelRun r(dumb_launch(tool, args));
+  KeelRun r(dumb_launch(tool, flags, {kProbe, "signals", "--child"}));
   auto rd = wait_ready(r);
   ASSERT_TRUE(rd);
   pid_t k = r.keel_pid();
@@ -599,7 +471,7 @@ std::vector<std::string> transcript(const std::string& err, const std::string& t
 TEST_F(DumbInitParity, VerboseTranscript) {
   struct Scenario {
     std::vector<std::string> flags;
-    std::vector<std::pair<std::string, std::string>> env;
+    Env env;
     // Sent to the tool, each awaited as it arrives at the probe (second:
     // the signal the probe gets; 0: dropped, awaited in the tool's stderr).
     std::vector<std::pair<int, int>> signals;
@@ -616,11 +488,7 @@ TEST_F(DumbInitParity, VerboseTranscript) {
     std::optional<int> code[2];
     const std::string tools[2] = {keel_dumb_init(), kRealDumbInit};
     for (int i = 0; i < 2; ++i) {
-      std::vector<std::string> args = sc.flags;
-      for (const char* a : {kProbe, "signals"}) args.emplace_back(a);
-      auto l = dumb_launch(tools[i], args);
-      l.set_env = sc.env;
-      KeelRun r(l);
+      KeelRun r(dumb_launch(tools[i], sc.flags, {kProbe, "signals"}, sc.env));
       auto rd = wait_ready(r);
       ASSERT_TRUE(rd);
       for (auto [sent, arrives] : sc.signals) {
@@ -710,9 +578,7 @@ TEST(DumbInit, UsageErrors) {
 TEST(DumbInit, ExecFailuresExitTwo) {
   TempDir dir;
   std::string plain = dir.path() + "/plain-file";
-  int fd = ::open(plain.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
-  ASSERT_GE(fd, 0);
-  ::close(fd);
+  ASSERT_TRUE(create_file(plain));
   struct Case {
     std::string program;
     std::string reason;
@@ -730,9 +596,7 @@ TEST(DumbInit, ExecFailuresExitTwo) {
 TEST_F(DumbInitParity, UsageAndErrorTexts) {
   TempDir dir;
   std::string plain = dir.path() + "/plain-file";
-  int fd = ::open(plain.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
-  ASSERT_GE(fd, 0);
-  ::close(fd);
+  ASSERT_TRUE(create_file(plain));
   const std::vector<std::vector<std::string>> cases = {
       {"-V"}, {"--version"}, {}, {"-v"}, {"-c", "-r", "1:2"}, {"-r", "1", "true"}, {"-r", "99:1", "true"},
       {"-r", "1:32", "true"}, {"-r", "1:-1", "true"}, {"-r"}, {"-x", "true"}, {"--foo", "true"},

@@ -472,6 +472,77 @@ std::vector<std::optional<int>> run_all(const std::vector<Launch>& launches, Dur
   return codes;
 }
 
+Outcome run_through(Launch launch) {
+  bool direct = launch.placement == Placement::Subreaper;
+  KeelRun r(std::move(launch));
+  Outcome o;
+  if (direct) o.pid = r.keel_pid();  // (in a namespace it may be gone already)
+  r.close_stdin();
+  o.code = r.wait_exit();
+  o.out = r.text(Stream::Out);
+  o.err = r.text(Stream::Err);
+  return o;
+}
+
+// ------------------------------------------------------- lines, any order
+
+std::optional<std::string> seen(KeelRun& run, Stream s, const std::function<bool(const std::string&)>& match,
+                                Duration timeout) {
+  for (const auto& l : run.lines(s)) {
+    if (match(l)) return l;
+  }
+  return run.find_line(s, match, timeout);
+}
+
+bool saw(KeelRun& run, Stream s, const std::string& exact, Duration timeout) {
+  return seen(run, s, [&](const std::string& l) { return l == exact; }, timeout).has_value();
+}
+
+bool any_line(KeelRun& run, Stream s, const std::string& exact) {
+  const auto& ls = run.lines(s);
+  return std::find(ls.begin(), ls.end(), exact) != ls.end();
+}
+
+// ------------------------------------------------------------ probe lines
+
+std::optional<Ready> wait_ready(KeelRun& run) {
+  auto line = seen(run, Stream::Out, [](const std::string& l) { return starts_with(l, "ready "); });
+  if (!line) return std::nullopt;
+  auto w = words(*line);
+  Ready rd;
+  if (w.size() >= 3) {
+    rd.pid = std::stoi(w[1]);
+    rd.pgid = std::stoi(w[2]);
+  }
+  if (w.size() >= 4) rd.child = std::stoi(w[3]);
+  return rd;
+}
+
+std::string got(int signo, pid_t pid) { return "got " + std::to_string(signo) + " " + std::to_string(pid); }
+
+bool barrier(KeelRun& run, pid_t pid) {
+  const std::string want = got(SIGRTMIN, pid);
+  auto count = [&] {
+    const auto& ls = run.lines(Stream::Out);
+    return std::count(ls.begin(), ls.end(), want);
+  };
+  auto before = count();  // earlier barriers' lines do not count
+  if (::kill(pid, SIGRTMIN) != 0) return false;
+  auto deadline = Clock::now() + kLineTimeout;
+  while (count() <= before) {
+    auto left = std::chrono::duration_cast<Duration>(deadline - Clock::now());
+    if (left <= Duration::zero() || !run.find_line(Stream::Out, want, left)) return count() > before;
+  }
+  return true;
+}
+
+std::optional<std::string> status_value(const std::vector<std::string>& lines, const std::string& key) {
+  for (const auto& l : lines) {
+    if (starts_with(l, key + " ")) return l.substr(key.size() + 1);
+  }
+  return std::nullopt;
+}
+
 // ---------------------------------------------------------------- /proc
 
 std::vector<ProcEntry> proc_table() {
@@ -606,6 +677,25 @@ TempDir::~TempDir() {
   std::filesystem::remove_all(path_, ec);
 }
 
+std::string keel_symlink(const std::string& name) {
+  static TempDir dir;
+  static std::set<std::string> made;
+  std::string link = dir.path() + "/" + name;
+  if (made.insert(name).second && ::symlink(keel_binary().c_str(), link.c_str()) != 0) {
+    ADD_FAILURE() << "symlink " << link << ": " << std::strerror(errno);
+  }
+  return link;
+}
+
+bool installed(const std::string& path) { return ::access(path.c_str(), X_OK) == 0; }
+
+bool create_file(const std::string& path) {
+  int fd = ::open(path.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
+  if (fd < 0) return false;
+  ::close(fd);
+  return true;
+}
+
 std::vector<std::string> words(const std::string& line) {
   std::vector<std::string> w;
   std::size_t pos = 0;
@@ -619,6 +709,35 @@ std::vector<std::string> words(const std::string& line) {
   return w;
 }
 
+std::vector<std::string> split_lines(const std::string& text) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  while (start < text.size()) {
+    auto nl = text.find('\n', start);
+    out.push_back(text.substr(start, nl == std::string::npos ? std::string::npos : nl - start));
+    if (nl == std::string::npos) break;
+    start = nl + 1;
+  }
+  return out;
+}
+
 int count_lines(const std::string& text) { return static_cast<int>(std::count(text.begin(), text.end(), '\n')); }
+
+bool contains(const std::string& hay, const std::string& needle) { return hay.find(needle) != std::string::npos; }
+
+bool starts_with(const std::string& text, const std::string& prefix) { return text.rfind(prefix, 0) == 0; }
+
+void replace_all(std::string& text, const std::string& from, const std::string& to) {
+  if (from.empty()) return;
+  for (std::size_t pos = 0; (pos = text.find(from, pos)) != std::string::npos; pos += to.size()) {
+    text.replace(pos, from.size(), to);
+  }
+}
+
+std::string joined(const std::vector<std::string>& args) {
+  std::string s;
+  for (const auto& a : args) s += " " + a;
+  return s;
+}
 
 }  // namespace keel::systest

@@ -28,6 +28,12 @@
 //     count_zombies, pid_alive, status_field ("SigIgn", ...), KeelRun::host_pid
 //     to translate a pid printed inside keel's PID namespace.
 //
+//   * Shorthands the scenario tests share: run_through (a run to its end,
+//     stdin closed at once), seen / saw / any_line (lines awaited in any
+//     order), the probe's lines (wait_ready, got, status_value) and a signal
+//     barrier (barrier: proof that a signal did NOT arrive), keel under
+//     another name (keel_symlink), and a few text helpers.
+//
 // Each runner starts in its own process group (nothing keel sends to a
 // group reaches the test), with PR_SET_PDEATHSIG=SIGKILL (a crashed test
 // leaves nothing behind) and RLIMIT_CORE 0 (no core files in the build tree).
@@ -62,7 +68,7 @@
 // (namespace pids in Placement::Namespace); use host_pid() before kill() or
 // /proc lookups. argv0 can be chosen only in Placement::Subreaper (unshare
 // runs PROGRAM by its path): to run keel under another name in a namespace,
-// make a symlink with that name (TempDir + symlink).
+// run the symlink keel_symlink(name) returns.
 #pragma once
 
 #include <sys/types.h>
@@ -212,6 +218,56 @@ class KeelRun {
 // for one that timed out, which has been reported as a failure).
 std::vector<std::optional<int>> run_all(const std::vector<Launch>& launches, Duration timeout = kExitTimeout);
 
+// A run to its end with stdin closed at once: the exit code (nullopt: it
+// timed out, a failure), the program's pid (Placement::Subreaper only; -1 in
+// a namespace, where it may be gone before it is looked up) and everything
+// it wrote to stdout and stderr.
+struct Outcome {
+  std::optional<int> code;
+  pid_t pid = -1;
+  std::string out;
+  std::string err;
+};
+Outcome run_through(Launch launch);
+
+// ------------------------------------------------------- lines, any order
+
+// A line satisfying `match` was received already (even one an earlier
+// find_line skipped) or comes within the timeout: unlike find_line alone,
+// lines of several processes can be awaited in any order.
+std::optional<std::string> seen(KeelRun& run, Stream s, const std::function<bool(const std::string&)>& match,
+                                Duration timeout = kLineTimeout);
+// seen() for a line equal to `exact`.
+bool saw(KeelRun& run, Stream s, const std::string& exact, Duration timeout = kLineTimeout);
+// A line equal to `exact` has been received (no waiting: after a barrier()).
+bool any_line(KeelRun& run, Stream s, const std::string& exact);
+
+// ------------------------------------------------------------ probe lines
+
+// "ready <pid> <pgid> [<child>]" from the probe's `signals` subcommand,
+// awaited with seen(); nullopt if it does not come. Pids as the probe sees
+// them (host_pid() them in Placement::Namespace); child -1 without --child.
+struct Ready {
+  pid_t pid = -1;
+  pid_t pgid = -1;
+  pid_t child = -1;
+};
+std::optional<Ready> wait_ready(KeelRun& run);
+
+// The probe's line for signal `signo` arriving at `pid`: "got <signo> <pid>".
+std::string got(int signo, pid_t pid);
+
+// Every standard signal sent to `pid` before this call has been reported
+// once this returns true (probe.cpp: real-time signals come after them). It
+// sends SIGRTMIN straight to `pid` (a pid as the test sees it) and waits for
+// a new "got" line for it on stdout: the way to prove a signal did NOT
+// arrive (any_line() after the barrier).
+bool barrier(KeelRun& run, pid_t pid);
+
+// The value of the probe's `status` line "<key> <value>" ("pid", "pgid",
+// "sid", "SigIgn", "cwd", ...); nullopt if there is none.
+std::optional<std::string> status_value(const std::vector<std::string>& lines, const std::string& key);
+
 // ------------------------------------------------------------ /proc
 
 struct ProcEntry {
@@ -263,9 +319,26 @@ class TempDir {
   std::string path_;
 };
 
+// keel under another name (a personality chosen by argv[0]): the path of a
+// symlink `name` -> keel_binary() in a temp dir made once per test program
+// and removed at its exit. Works in both placements (Launch::argv0 does not).
+std::string keel_symlink(const std::string& name);
+// An executable file is at `path` (a real tini or dumb-init, for parity).
+bool installed(const std::string& path);
+// Create an empty, non-executable file (mode 0644); false on error.
+bool create_file(const std::string& path);
+
 // Split a line on spaces.
 std::vector<std::string> words(const std::string& line);
+// Split text into lines, without their '\n' (a last line without one counts).
+std::vector<std::string> split_lines(const std::string& text);
 // Number of '\n' in text.
 int count_lines(const std::string& text);
+bool contains(const std::string& hay, const std::string& needle);
+bool starts_with(const std::string& text, const std::string& prefix);
+// Replace every `from` (not empty) in `text` by `to`.
+void replace_all(std::string& text, const std::string& from, const std::string& to);
+// " a b c": every argument after a space, for failure messages.
+std::string joined(const std::vector<std::string>& args);
 
 }  // namespace keel::systest

@@ -8,12 +8,12 @@
 // and version strings are normalised. They skip when the real tool is not
 // installed.
 //
-// Local helpers (not in harness.hpp): personality symlinks, a run-to-the-end
-// wrapper, output normalisation, and a signal barrier (SIGRTMIN straight to
-// a probe process, see probe.cpp) to prove a signal did NOT arrive.
-#include <fcntl.h>
+// The personality symlinks, the run-to-the-end wrapper, order-independent
+// line waits, the probe's lines and the signal barrier (SIGRTMIN straight to
+// a probe process, to prove a signal did NOT arrive) are in harness.hpp;
+// local here are the launch with tini's variables unset and output
+// normalisation.
 #include <gtest/gtest.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -34,24 +34,8 @@ namespace {
 constexpr const char* kRealTini = "/usr/bin/tini";
 constexpr const char* kRealTiniStatic = "/usr/bin/tini-static";
 
-bool installed(const char* path) { return ::access(path, X_OK) == 0; }
-
-// A temp dir holding `tini` and `tini-static` symlinks to the keel binary,
-// made once for the whole test program.
-const std::string& personality_dir() {
-  static TempDir dir;
-  static bool made = false;
-  if (!made) {
-    made = true;
-    for (const char* name : {"tini", "tini-static"}) {
-      std::string link = dir.path() + "/" + name;
-      if (::symlink(keel_binary().c_str(), link.c_str()) != 0) ADD_FAILURE() << "symlink " << link << ": " << std::strerror(errno);
-    }
-  }
-  return dir.path();
-}
-std::string keel_tini() { return personality_dir() + "/tini"; }
-std::string keel_tini_static() { return personality_dir() + "/tini-static"; }
+std::string keel_tini() { return keel_symlink("tini"); }
+std::string keel_tini_static() { return keel_symlink("tini-static"); }
 
 std::string base_name(const std::string& path) {
   auto slash = path.rfind('/');
@@ -68,33 +52,6 @@ Launch tini_launch(const std::string& tool, std::vector<std::string> args) {
   return l;
 }
 
-struct Outcome {
-  std::optional<int> code;
-  pid_t pid = -1;  // the tool's pid (Subreaper placement)
-  std::string out;
-  std::string err;
-};
-
-// KeelRun to the end with stdin closed at once.
-Outcome run_through(Launch l) {
-  bool direct = l.placement == Placement::Subreaper;
-  KeelRun r(std::move(l));
-  Outcome o;
-  if (direct) o.pid = r.keel_pid();  // (in a namespace it may be gone already)
-  r.close_stdin();
-  o.code = r.wait_exit();
-  o.out = r.text(Stream::Out);
-  o.err = r.text(Stream::Err);
-  return o;
-}
-
-void replace_all(std::string& text, const std::string& from, const std::string& to) {
-  if (from.empty()) return;
-  for (std::size_t pos = 0; (pos = text.find(from, pos)) != std::string::npos; pos += to.size()) {
-    text.replace(pos, from.size(), to);
-  }
-}
-
 // Pids and version strings out, the tool's path as its base name.
 std::string normalize(std::string text, const std::string& tool) {
   replace_all(text, tool, base_name(tool));
@@ -107,87 +64,6 @@ std::string normalize(std::string text, const std::string& tool) {
   };
   for (const auto& [re, with] : rules) text = std::regex_replace(text, re, with);
   return text;
-}
-
-std::vector<std::string> split_lines(const std::string& text) {
-  std::vector<std::string> out;
-  std::size_t start = 0;
-  while (start < text.size()) {
-    auto nl = text.find('\n', start);
-    out.push_back(text.substr(start, nl == std::string::npos ? std::string::npos : nl - start));
-    if (nl == std::string::npos) break;
-    start = nl + 1;
-  }
-  return out;
-}
-
-bool contains(const std::string& hay, const std::string& needle) { return hay.find(needle) != std::string::npos; }
-
-bool any_line(KeelRun& r, Stream s, const std::string& exact) {
-  const auto& ls = r.lines(s);
-  return std::find(ls.begin(), ls.end(), exact) != ls.end();
-}
-
-// A line matching `match` was seen, or comes within the timeout. Unlike
-// find_line alone, this also looks at lines an earlier find_line skipped, so
-// lines from several processes can be awaited in any order.
-std::optional<std::string> seen(KeelRun& r, Stream s, const std::function<bool(const std::string&)>& match,
-                                Duration timeout = kLineTimeout) {
-  for (const auto& l : r.lines(s)) {
-    if (match(l)) return l;
-  }
-  return r.find_line(s, match, timeout);
-}
-bool saw(KeelRun& r, Stream s, const std::string& exact, Duration timeout = kLineTimeout) {
-  return seen(r, s, [&](const std::string& l) { return l == exact; }, timeout).has_value();
-}
-bool starts_with(const std::string& text, const std::string& prefix) { return text.rfind(prefix, 0) == 0; }
-
-// "ready <pid> <pgid> [<child>]" from the probe's `signals` subcommand.
-struct Ready {
-  pid_t pid = -1;
-  pid_t pgid = -1;
-  pid_t child = -1;
-};
-std::optional<Ready> wait_ready(KeelRun& r) {
-  auto line = seen(r, Stream::Out, [](const std::string& l) { return starts_with(l, "ready "); });
-  if (!line) return std::nullopt;
-  auto w = words(*line);
-  Ready rd;
-  if (w.size() >= 3) {
-    rd.pid = std::stoi(w[1]);
-    rd.pgid = std::stoi(w[2]);
-  }
-  if (w.size() >= 4) rd.child = std::stoi(w[3]);
-  return rd;
-}
-
-std::string got(int signo, pid_t pid) { return "got " + std::to_string(signo) + " " + std::to_string(pid); }
-
-// Every standard signal sent to `pid` before this call has been reported
-// once this returns true (probe.cpp: real-time signals come after them).
-bool barrier(KeelRun& r, pid_t pid) {
-  const std::string want = got(SIGRTMIN, pid);
-  auto count = [&] {
-    const auto& ls = r.lines(Stream::Out);
-    return std::count(ls.begin(), ls.end(), want);
-  };
-  auto before = count();  // earlier barriers' lines do not count
-  if (::kill(pid, SIGRTMIN) != 0) return false;
-  auto deadline = Clock::now() + kLineTimeout;
-  while (count() <= before) {
-    auto left = std::chrono::duration_cast<Duration>(deadline - Clock::now());
-    if (left <= Duration::zero() || !r.find_line(Stream::Out, want, left)) return count() > before;
-  }
-  return true;
-}
-
-// "status" lines of the probe as a map-ish lookup.
-std::optional<std::string> status_value(const std::vector<std::string>& lines, const std::string& key) {
-  for (const auto& l : lines) {
-    if (l.compare(0, key.size() + 1, key + " ") == 0) return l.substr(key.size() + 1);
-  }
-  return std::nullopt;
 }
 
 class TiniParity : public ::testing::Test {
@@ -455,9 +331,7 @@ void check_exit_codes(const std::string& tool) {
   for (const auto& c : cases) launches.push_back(tini_launch(tool, c.args));
   auto codes = run_all(launches);
   for (std::size_t i = 0; i < cases.size(); ++i) {
-    std::string cmd;
-    for (const auto& a : cases[i].args) cmd += " " + a;
-    EXPECT_EQ(codes[i], cases[i].expected) << tool << cmd;
+    EXPECT_EQ(codes[i], cases[i].expected) << tool << joined(cases[i].args);
   }
 }
 
@@ -520,9 +394,7 @@ TEST(Tini, ExitCodeOutOfRangeIsFatal) {
 TEST(Tini, ExecFailures) {
   TempDir dir;
   std::string plain = dir.path() + "/plain-file";
-  int fd = ::open(plain.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
-  ASSERT_GE(fd, 0);
-  ::close(fd);
+  ASSERT_TRUE(create_file(plain));
   struct Case {
     std::string program;
     int code;
@@ -541,9 +413,7 @@ TEST(Tini, ExecFailures) {
 TEST_F(TiniParity, FatalErrors) {
   TempDir dir;
   std::string plain = dir.path() + "/plain-file";
-  int fd = ::open(plain.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
-  ASSERT_GE(fd, 0);
-  ::close(fd);
+  ASSERT_TRUE(create_file(plain));
   const std::vector<std::vector<std::string>> cases = {
       {"-s", "-p", "FOO", "--", kProbe, "exit", "0"},
       {"-s", "-p", "SIGKILL", "--", kProbe, "exit", "0"},
@@ -558,8 +428,7 @@ TEST_F(TiniParity, FatalErrors) {
   for (const auto& args : cases) {
     auto k = run_through(tini_launch(keel_tini(), args));
     auto t = run_through(tini_launch(kRealTini, args));
-    std::string cmd;
-    for (const auto& a : args) cmd += " " + a;
+    std::string cmd = joined(args);
     EXPECT_EQ(k.code, t.code) << "tini" << cmd;
     EXPECT_EQ(normalize(k.err, keel_tini()), normalize(t.err, kRealTini)) << "tini" << cmd;
     EXPECT_EQ(normalize(k.out, keel_tini()), normalize(t.out, kRealTini)) << "tini" << cmd;
@@ -708,8 +577,7 @@ TEST_F(TiniParity, HelpUsageVersionTexts) {
   for (const auto& args : cases) {
     auto k = run_through(tini_launch(keel_tini(), args));
     auto t = run_through(tini_launch(kRealTini, args));
-    std::string cmd;
-    for (const auto& a : args) cmd += " " + a;
+    std::string cmd = joined(args);
     EXPECT_EQ(k.code, t.code) << "tini" << cmd;
     EXPECT_EQ(normalize(k.out, keel_tini()), normalize(t.out, kRealTini)) << "tini" << cmd << " (stdout)";
     EXPECT_EQ(normalize(k.err, keel_tini()), normalize(t.err, kRealTini)) << "tini" << cmd << " (stderr)";

@@ -1,18 +1,16 @@
 // Unit tests for core/event_loop: timers behind one timerfd, fd dispatch,
 // blocking when idle, stop().
 //
-// Nothing here may hang: every wait on the loop runs under a Watchdog, a
-// repeating ITIMER_REAL whose SIGALRM (handler installed without
-// SA_RESTART) makes epoll_wait fail with EINTR, which run_once() turns into
-// an ok return, so the waiting loop can check its deadline.
+// Nothing here may hang: every wait on the loop runs under a Watchdog
+// (test_util.hpp), a repeating ITIMER_REAL whose SIGALRM (handler installed
+// without SA_RESTART) makes epoll_wait fail with EINTR, which run_once()
+// turns into an ok return, so the waiting loop can check its deadline.
 #include "core/event_loop.hpp"
 
 #include <gtest/gtest.h>
 #include <fcntl.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
-#include <sys/time.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <csignal>
@@ -21,50 +19,15 @@
 #include <string>
 #include <vector>
 
+#include "test_util.hpp"
+
 namespace keel {
 namespace {
 
-constexpr std::int64_t kMs = 1'000'000;
-
-volatile sig_atomic_t g_alarms = 0;
-void on_alarm(int /*signo*/) { g_alarms = g_alarms + 1; }
-
-// SIGALRM after `first_ms`, then every `every_ms`, until destroyed.
-class Watchdog {
- public:
-  explicit Watchdog(int first_ms, int every_ms = 20) {
-    g_alarms = 0;
-    struct sigaction sa {};
-    sa.sa_handler = on_alarm;
-    sigemptyset(&sa.sa_mask);
-    sa.sa_flags = 0;  // no SA_RESTART: epoll_wait must see EINTR
-    ::sigaction(SIGALRM, &sa, &old_action_);
-    sigset_t alrm;
-    sigemptyset(&alrm);
-    sigaddset(&alrm, SIGALRM);
-    ::sigprocmask(SIG_UNBLOCK, &alrm, &old_mask_);
-    itimerval it{};
-    it.it_value.tv_sec = first_ms / 1000;
-    it.it_value.tv_usec = (first_ms % 1000) * 1000;
-    it.it_interval.tv_sec = every_ms / 1000;
-    it.it_interval.tv_usec = (every_ms % 1000) * 1000;
-    ::setitimer(ITIMER_REAL, &it, nullptr);
-  }
-  ~Watchdog() {
-    itimerval off{};
-    ::setitimer(ITIMER_REAL, &off, nullptr);
-    ::sigprocmask(SIG_SETMASK, &old_mask_, nullptr);
-    ::sigaction(SIGALRM, &old_action_, nullptr);
-  }
-  Watchdog(const Watchdog&) = delete;
-  Watchdog& operator=(const Watchdog&) = delete;
-
-  [[nodiscard]] static bool expired() { return g_alarms > 0; }
-
- private:
-  struct sigaction old_action_ {};
-  sigset_t old_mask_{};
-};
+using testutil::in_child;
+using testutil::kMs;
+using testutil::open_fds;
+using testutil::Watchdog;
 
 // Run the loop until `done()` or `timeout_ms` passes. Returns done().
 bool run_until(EventLoop& loop, const std::function<bool()>& done, int timeout_ms = 2000) {
@@ -133,19 +96,6 @@ TEST(MonotonicNs, AdvancesAndMatchesClockMonotonic) {
   EXPECT_LE(c, b);
   ::usleep(2000);
   EXPECT_GE(monotonic_ns() - b, 2 * kMs);
-}
-
-// Open fds of this process: fd -> what /proc/self/fd says it is.
-std::vector<std::pair<int, std::string>> open_fds() {
-  std::vector<std::pair<int, std::string>> out;
-  for (int fd = 0; fd < 4096; ++fd) {
-    if (::fcntl(fd, F_GETFD) < 0) continue;
-    char link[256] = {};
-    std::string path = "/proc/self/fd/" + std::to_string(fd);
-    ssize_t n = ::readlink(path.c_str(), link, sizeof link - 1);
-    out.emplace_back(fd, n > 0 ? std::string(link, static_cast<std::size_t>(n)) : "?");
-  }
-  return out;
 }
 
 TEST(EventLoopInit, CreatesAnEpollAndATimerfdBothCloseOnExec) {
@@ -534,25 +484,7 @@ TEST_F(EventLoopTest, TimersAndFdsInTheSameLoop) {
 }
 
 // run() only returns after stop() (or an error), so a broken stop() would
-// hang the test: run() runs in a forked child, killed after `timeout_ms`.
-// Returns the child's exit code (what `body` returned), or -1 on timeout.
-int in_child(const std::function<int()>& body, int timeout_ms = 3000) {
-  pid_t pid = ::fork();
-  if (pid < 0) return -2;
-  if (pid == 0) ::_exit(body());
-  std::int64_t deadline = monotonic_ns() + timeout_ms * kMs;
-  int status = 0;
-  for (;;) {
-    pid_t r = ::waitpid(pid, &status, WNOHANG);
-    if (r == pid) return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    if (monotonic_ns() > deadline) {
-      ::kill(pid, SIGKILL);
-      ::waitpid(pid, &status, 0);
-      return -1;
-    }
-    ::usleep(2000);
-  }
-}
+// hang the test: run() runs in a forked child (in_child), killed after 3 s.
 
 TEST(EventLoopRun, StopFromATimerEndsRun) {
   int code = in_child([] {

@@ -371,33 +371,23 @@ TEST(NativeOptions, Version) {
 }
 
 TEST(NativeOptions, UsageErrors) {
-  {
-    Cmd c({"keel", "-x", "echo"});
-    expect_native_usage_error(c, "unknown option '-x'");
-  }
-  {
-    Cmd c({"keel", "--bogus", "echo"});
-    expect_native_usage_error(c, "unknown option '--bogus'");
-  }
-  {
-    Cmd c({"keel", "-t"});
-    expect_native_usage_error(c, "option '-t' needs a value");
-  }
-  {
-    Cmd c({"keel", "--grace"});
-    expect_native_usage_error(c, "option '--grace' needs a value");
-  }
-  {
-    Cmd c({"keel", "--help=yes"});
-    expect_native_usage_error(c, "option '--help' takes no value");
-  }
-  {
-    Cmd c({"keel", "--re=1", "echo"});  // rewrite, remap-exit
-    expect_native_usage_error(c, "option '--re' is ambiguous");
-  }
-  {
-    Cmd c({"keel", "--ver", "echo"});  // verbose, version
-    expect_native_usage_error(c, "option '--ver' is ambiguous");
+  struct Case {
+    std::initializer_list<const char*> words;
+    const char* message;
+  };
+  const Case cases[] = {
+      {{"keel", "-x", "echo"}, "unknown option '-x'"},
+      {{"keel", "--bogus", "echo"}, "unknown option '--bogus'"},
+      {{"keel", "-t"}, "option '-t' needs a value"},
+      {{"keel", "--grace"}, "option '--grace' needs a value"},
+      {{"keel", "--help=yes"}, "option '--help' takes no value"},
+      {{"keel", "--re=1", "echo"}, "option '--re' is ambiguous"},  // rewrite, remap-exit
+      {{"keel", "--ver", "echo"}, "option '--ver' is ambiguous"},  // verbose, version
+  };
+  for (const auto& k : cases) {
+    SCOPED_TRACE(k.message);
+    Cmd c(k.words);
+    expect_native_usage_error(c, k.message);
   }
 }
 

@@ -3,11 +3,11 @@
 // reap_all() collects ANY child of the test process, so each test starts by
 // checking it has no children and leaves none behind. Subreaper tests run in
 // a forked child (the flag would otherwise make this whole test process
-// adopt orphans); the child reports a failure description over a pipe.
+// adopt orphans); the child reports a failure description over a pipe
+// (run_in_child, test_util.hpp).
 #include "core/reaper.hpp"
 
 #include <gtest/gtest.h>
-#include <poll.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -22,11 +22,15 @@
 #include <vector>
 
 #include "core/event_loop.hpp"
+#include "test_util.hpp"
 
 namespace keel {
 namespace {
 
-constexpr std::int64_t kMs = 1'000'000;
+using testutil::fork_child;
+using testutil::has_children;
+using testutil::kMs;
+using testutil::run_in_child;
 
 struct ExitLog final : ExitHandler {
   void on_child_exit(pid_t pid, int status) noexcept override {
@@ -36,12 +40,6 @@ struct ExitLog final : ExitHandler {
   std::vector<pid_t> order;
   std::map<pid_t, int> statuses;
 };
-
-bool has_children() {
-  siginfo_t info{};
-  int r = ::waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT);
-  return !(r < 0 && errno == ECHILD);
-}
 
 // Wait (without reaping) until `pid` is a zombie; false after `timeout_ms`.
 bool wait_zombie(pid_t pid, int timeout_ms = 3000) {
@@ -54,58 +52,6 @@ bool wait_zombie(pid_t pid, int timeout_ms = 3000) {
     ::usleep(1000);
   }
   return false;
-}
-
-// Fork a child that runs `body` then _exits with what it returns.
-pid_t fork_child(const std::function<int()>& body) {
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    ::alarm(10);  // never outlive a broken test for long
-    ::_exit(body());
-  }
-  return pid;
-}
-
-// Runs `body` in a forked child; returns what it returned ("" = success),
-// or a description of how the child failed to report.
-std::string run_in_child(const std::function<std::string()>& body, int timeout_ms = 5000) {
-  int p[2];
-  if (::pipe(p) != 0) return "pipe failed";
-  pid_t pid = ::fork();
-  if (pid < 0) return "fork failed";
-  if (pid == 0) {
-    ::close(p[0]);
-    ::alarm(static_cast<unsigned>(timeout_ms / 1000 + 1));
-    std::string r = body();
-    if (r.empty()) r = "ok";
-    ssize_t w = ::write(p[1], r.data(), r.size());
-    (void)w;
-    ::_exit(0);
-  }
-  ::close(p[1]);
-  std::string out;
-  std::int64_t deadline = monotonic_ns() + timeout_ms * kMs;
-  for (;;) {
-    std::int64_t left_ms = (deadline - monotonic_ns()) / kMs;
-    if (left_ms <= 0) {
-      ::kill(pid, SIGKILL);
-      out = "timeout; got: " + out;
-      break;
-    }
-    pollfd pfd{p[0], POLLIN, 0};
-    int n = ::poll(&pfd, 1, static_cast<int>(left_ms));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) continue;
-    char buf[512];
-    ssize_t r = ::read(p[0], buf, sizeof buf);
-    if (r <= 0) break;
-    out.append(buf, static_cast<std::size_t>(r));
-  }
-  ::close(p[0]);
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  if (out.empty()) return "child died without reporting, status " + std::to_string(status);
-  return out == "ok" ? "" : out;
 }
 
 class ReaperTest : public ::testing::Test {

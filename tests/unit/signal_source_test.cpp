@@ -5,12 +5,12 @@
 // SignalSource::init changes process-wide state (mask, SIGCHLD), so every
 // test runs under a SignalStateGuard that restores the mask and every
 // disposition, discarding whatever is still pending first. Waits on the
-// loop are bounded by a SIGALRM watchdog (EINTR ends epoll_wait).
+// loop are bounded by a SIGALRM watchdog (EINTR ends epoll_wait). Both are
+// in test_util.hpp.
 #include "core/signal_source.hpp"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
-#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -22,80 +22,15 @@
 #include <vector>
 
 #include "core/event_loop.hpp"
+#include "test_util.hpp"
 
 namespace keel {
 namespace {
 
-constexpr int kMaxSig = 31;
-
-class SignalStateGuard {
- public:
-  SignalStateGuard() {
-    ::sigprocmask(SIG_SETMASK, nullptr, &mask_);
-    for (int s = 1; s <= kMaxSig; ++s) ::sigaction(s, nullptr, &actions_[s]);
-  }
-  ~SignalStateGuard() {
-    // Setting SIG_IGN discards a pending signal; only then is unblocking safe.
-    sigset_t pending;
-    sigemptyset(&pending);
-    ::sigpending(&pending);
-    struct sigaction ign {};
-    ign.sa_handler = SIG_IGN;
-    sigemptyset(&ign.sa_mask);
-    for (int s = 1; s <= kMaxSig; ++s) {
-      if (s == SIGKILL || s == SIGSTOP) continue;
-      if (sigismember(&pending, s) == 1) ::sigaction(s, &ign, nullptr);
-    }
-    for (int s = 1; s <= kMaxSig; ++s) {
-      if (s == SIGKILL || s == SIGSTOP) continue;
-      ::sigaction(s, &actions_[s], nullptr);
-    }
-    ::sigprocmask(SIG_SETMASK, &mask_, nullptr);
-  }
-  SignalStateGuard(const SignalStateGuard&) = delete;
-  SignalStateGuard& operator=(const SignalStateGuard&) = delete;
-
- private:
-  sigset_t mask_{};
-  struct sigaction actions_[kMaxSig + 1] {};
-};
-
-volatile sig_atomic_t g_alarms = 0;
-void on_alarm(int /*signo*/) { g_alarms = g_alarms + 1; }
-
-// Repeating SIGALRM so a blocked epoll_wait returns (EINTR); restored on exit.
-class Watchdog {
- public:
-  explicit Watchdog(int first_ms, int every_ms = 20) {
-    g_alarms = 0;
-    struct sigaction sa {};
-    sa.sa_handler = on_alarm;
-    sigemptyset(&sa.sa_mask);
-    ::sigaction(SIGALRM, &sa, &old_action_);
-    sigset_t alrm;
-    sigemptyset(&alrm);
-    sigaddset(&alrm, SIGALRM);
-    ::sigprocmask(SIG_UNBLOCK, &alrm, &old_mask_);
-    itimerval it{};
-    it.it_value.tv_sec = first_ms / 1000;
-    it.it_value.tv_usec = (first_ms % 1000) * 1000;
-    it.it_interval.tv_usec = every_ms * 1000;
-    ::setitimer(ITIMER_REAL, &it, nullptr);
-  }
-  ~Watchdog() {
-    itimerval off{};
-    ::setitimer(ITIMER_REAL, &off, nullptr);
-    ::sigprocmask(SIG_SETMASK, &old_mask_, nullptr);
-    ::sigaction(SIGALRM, &old_action_, nullptr);
-  }
-  Watchdog(const Watchdog&) = delete;
-  Watchdog& operator=(const Watchdog&) = delete;
-  [[nodiscard]] static bool expired() { return g_alarms > 0; }
-
- private:
-  struct sigaction old_action_ {};
-  sigset_t old_mask_{};
-};
+using testutil::kMaxSig;
+using testutil::open_fds;
+using testutil::SignalStateGuard;
+using testutil::Watchdog;
 
 struct Collector final : SignalHandler {
   void on_signal(const signalfd_siginfo& info) noexcept override { got.push_back(info); }
@@ -336,19 +271,6 @@ TEST_F(SignalSourceTest, SigchldCaughtIsForcedToDefault) {
   ASSERT_EQ(::sigaction(SIGCHLD, nullptr, &now), 0);
   EXPECT_EQ(now.sa_handler, SIG_DFL);
   EXPECT_EQ(sigismember(&source.original_ignored(), SIGCHLD), 0);
-}
-
-// Open fds of this process: fd -> what /proc/self/fd says it is.
-std::vector<std::pair<int, std::string>> open_fds() {
-  std::vector<std::pair<int, std::string>> out;
-  for (int fd = 0; fd < 4096; ++fd) {
-    if (::fcntl(fd, F_GETFD) < 0) continue;
-    char link[256] = {};
-    std::string path = "/proc/self/fd/" + std::to_string(fd);
-    ssize_t n = ::readlink(path.c_str(), link, sizeof link - 1);
-    out.emplace_back(fd, n > 0 ? std::string(link, static_cast<std::size_t>(n)) : "?");
-  }
-  return out;
 }
 
 TEST_F(SignalSourceTest, SignalfdIsCloseOnExecNonBlockingAndClosedByTheDestructor) {

@@ -3,7 +3,7 @@
 //
 // Children are `sleep` processes inspected through /proc/<pid>/ and then
 // killed and reaped by a ChildGuard. Tests that change this process's signal
-// state restore it with a SignalStateGuard.
+// state restore it with a SignalStateGuard (test_util.hpp).
 #include "core/spawn.hpp"
 
 #include <fcntl.h>
@@ -24,45 +24,18 @@
 #include <string>
 #include <vector>
 
+#include "test_util.hpp"
+
 namespace keel {
 namespace {
 
-constexpr int kMaxSig = 31;
+using testutil::has_children;
+using testutil::SignalStateGuard;
+
 constexpr char kSleep[] = "/bin/sleep";
 
 std::uint64_t bit(int signo) { return std::uint64_t{1} << (signo - 1); }
 constexpr std::uint64_t kClassic = 0x7fffffffULL;  // signals 1..31
-
-class SignalStateGuard {
- public:
-  SignalStateGuard() {
-    ::sigprocmask(SIG_SETMASK, nullptr, &mask_);
-    for (int s = 1; s <= kMaxSig; ++s) ::sigaction(s, nullptr, &actions_[s]);
-  }
-  ~SignalStateGuard() {
-    sigset_t pending;
-    sigemptyset(&pending);
-    ::sigpending(&pending);
-    struct sigaction ign {};
-    ign.sa_handler = SIG_IGN;
-    sigemptyset(&ign.sa_mask);
-    for (int s = 1; s <= kMaxSig; ++s) {
-      if (s == SIGKILL || s == SIGSTOP) continue;
-      if (sigismember(&pending, s) == 1) ::sigaction(s, &ign, nullptr);  // discards it
-    }
-    for (int s = 1; s <= kMaxSig; ++s) {
-      if (s == SIGKILL || s == SIGSTOP) continue;
-      ::sigaction(s, &actions_[s], nullptr);
-    }
-    ::sigprocmask(SIG_SETMASK, &mask_, nullptr);
-  }
-  SignalStateGuard(const SignalStateGuard&) = delete;
-  SignalStateGuard& operator=(const SignalStateGuard&) = delete;
-
- private:
-  sigset_t mask_{};
-  struct sigaction actions_[kMaxSig + 1] {};
-};
 
 // Kills and reaps a spawned child when the test ends.
 class ChildGuard {
@@ -158,12 +131,6 @@ std::string read_link(const std::string& path) {
   char buf[PATH_MAX] = {};
   ssize_t n = ::readlink(path.c_str(), buf, sizeof buf - 1);
   return n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : "";
-}
-
-bool has_children() {
-  siginfo_t info{};
-  int r = ::waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT);
-  return !(r < 0 && errno == ECHILD);
 }
 
 char* const* sleep_argv() {
