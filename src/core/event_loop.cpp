@@ -42,14 +42,23 @@ Status EventLoop::init() noexcept {
   if (epoll_fd_ < 0) return errno_error("epoll_create1");
   timer_fd_ = ::timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
   if (timer_fd_ < 0) return errno_error("timerfd_create");
-  return add(timer_fd_, EPOLLIN, *this);
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.ptr = static_cast<FdHandler*>(this);
+  if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, timer_fd_, &ev) != 0) return errno_error("epoll_ctl(ADD)");
+  return {};
 }
 
-Status EventLoop::add(int fd, std::uint32_t events, FdHandler& handler) noexcept {
+Status EventLoop::add(int fd, std::uint32_t events, FdHandler& handler, SoleWaiter* sole) noexcept {
   epoll_event ev{};
   ev.events = events;
   ev.data.ptr = &handler;
   if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev) != 0) return errno_error("epoll_ctl(ADD)");
+  ++watched_fds_;
+  if (sole != nullptr) {
+    sole_fd_ = fd;
+    sole_ = sole;
+  }
   return {};
 }
 
@@ -61,9 +70,17 @@ Status EventLoop::modify(int fd, std::uint32_t events, FdHandler& handler) noexc
   return {};
 }
 
-void EventLoop::remove(int fd) noexcept { ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr); }
+void EventLoop::remove(int fd) noexcept {
+  if (::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr) != 0) return;
+  --watched_fds_;
+  if (fd == sole_fd_) {
+    sole_fd_ = -1;
+    sole_ = nullptr;
+  }
+}
 
 Status EventLoop::run_once() noexcept {
+  if (sole_ != nullptr && watched_fds_ == 1 && timers_ == nullptr) return sole_->wait_and_dispatch();
   epoll_event events[limits::kEpollBatch];
   int n = ::epoll_wait(epoll_fd_, events, limits::kEpollBatch, -1);
   if (n < 0) {

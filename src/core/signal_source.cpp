@@ -1,6 +1,7 @@
 #include "core/signal_source.hpp"
 
 #include <sys/epoll.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "core/limits.hpp"
@@ -35,7 +36,30 @@ Status SignalSource::init(EventLoop& loop, const sigset_t& handled, SignalHandle
   if (::sigprocmask(SIG_BLOCK, &handled_, &original_mask_) != 0) return errno_error("sigprocmask");
   fd_ = ::signalfd(-1, &handled_, SFD_CLOEXEC | SFD_NONBLOCK);
   if (fd_ < 0) return errno_error("signalfd");
-  return loop.add(fd_, EPOLLIN, *this);
+  return loop.add(fd_, EPOLLIN, *this, this);
+}
+
+// rt_sigtimedwait takes a signal from the same pending set the signalfd
+// reads, so the two ways of waiting never see a signal twice or lose one.
+// The raw syscall, not glibc's sigwaitinfo(), which rewrites si_code
+// SI_TKILL to SI_USER and so would report a sender differently from the
+// signalfd.
+Status SignalSource::wait_and_dispatch() noexcept {
+  siginfo_t si{};
+  if (::syscall(SYS_rt_sigtimedwait, &handled_, &si, nullptr, _NSIG / 8) < 0) {
+    if (errno == EINTR) return {};
+    return errno_error("sigwaitinfo");
+  }
+  signalfd_siginfo info{};
+  info.ssi_signo = static_cast<std::uint32_t>(si.si_signo);
+  info.ssi_errno = si.si_errno;
+  info.ssi_code = si.si_code;
+  info.ssi_pid = static_cast<std::uint32_t>(si.si_pid);
+  info.ssi_uid = si.si_uid;
+  if (si.si_signo == SIGCHLD) info.ssi_status = si.si_status;
+  info.ssi_int = si.si_value.sival_int;
+  handler_->on_signal(info);
+  return {};
 }
 
 void SignalSource::on_ready(std::uint32_t /*events*/) noexcept {

@@ -26,7 +26,7 @@ class SignalHandler {
   ~SignalHandler() = default;
 };
 
-class SignalSource final : private FdHandler {
+class SignalSource final : private FdHandler, private SoleWaiter {
  public:
   SignalSource() noexcept;
   ~SignalSource();
@@ -46,6 +46,7 @@ class SignalSource final : private FdHandler {
 
  private:
   void on_ready(std::uint32_t events) noexcept override;
+  Status wait_and_dispatch() noexcept override;
 
   int fd_ = -1;
   SignalHandler* handler_ = nullptr;

@@ -569,5 +569,52 @@ TEST(EventLoopErrors, RunOnceOnAnUninitialisedLoopFails) {
   EXPECT_STREQ(s.error().context, "epoll_wait");
 }
 
+// The loop hands the wait to a SoleWaiter only when its fd is the only one
+// watched and no timer is armed; otherwise it waits in epoll_wait.
+struct FakeSole final : FdHandler, SoleWaiter {
+  void on_ready(std::uint32_t) noexcept override { ++epoll_dispatches; }
+  Status wait_and_dispatch() noexcept override {
+    ++direct_waits;
+    return {};
+  }
+  int epoll_dispatches = 0;
+  int direct_waits = 0;
+};
+
+TEST(EventLoopSoleWaiter, WaitsDirectlyOnlyWhenAloneAndNoTimerIsArmed) {
+  EventLoop loop;
+  ASSERT_TRUE(loop.init().ok());
+  int ready = ::eventfd(1, EFD_CLOEXEC | EFD_NONBLOCK);  // always readable
+  int other = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  ASSERT_GE(ready, 0);
+  ASSERT_GE(other, 0);
+  FakeSole sole;
+  ASSERT_TRUE(loop.add(ready, EPOLLIN, sole, &sole).ok());
+  ASSERT_TRUE(loop.run_once().ok());
+  EXPECT_EQ(sole.direct_waits, 1);
+  EXPECT_EQ(sole.epoll_dispatches, 0);
+
+  FakeSole second;
+  ASSERT_TRUE(loop.add(other, EPOLLIN, second).ok());  // two fds: epoll
+  ASSERT_TRUE(loop.run_once().ok());
+  EXPECT_EQ(sole.direct_waits, 1);
+  EXPECT_EQ(sole.epoll_dispatches, 1);
+
+  loop.remove(other);  // alone again, but a timer is armed: epoll
+  std::vector<std::string> log;
+  Recorder r(log, "t");
+  Timer t(loop, r);
+  t.arm_after(10'000 * testutil::kMs);
+  ASSERT_TRUE(loop.run_once().ok());
+  EXPECT_EQ(sole.direct_waits, 1);
+  EXPECT_EQ(sole.epoll_dispatches, 2);
+
+  t.disarm();
+  ASSERT_TRUE(loop.run_once().ok());
+  EXPECT_EQ(sole.direct_waits, 2);
+  ::close(ready);
+  ::close(other);
+}
+
 }  // namespace
 }  // namespace keel

@@ -10,6 +10,8 @@
 #include "core/signal_source.hpp"
 
 #include <fcntl.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -117,8 +119,22 @@ TEST_F(SignalSourceTest, KilledSignalCarriesSenderInfo) {
   EXPECT_EQ(collector.got[0].ssi_uid, static_cast<std::uint32_t>(::getuid()));
 }
 
+// A second fd makes the loop wait in epoll_wait, where one signalfd read
+// takes a whole batch; with the signalfd alone the loop waits in
+// rt_sigtimedwait instead, one signal per turn (tested further below).
+struct SecondFd final : FdHandler {
+  explicit SecondFd(EventLoop& loop) : fd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
+    EXPECT_GE(fd, 0);
+    EXPECT_TRUE(loop.add(fd, EPOLLIN, *this).ok());
+  }
+  ~SecondFd() { ::close(fd); }
+  void on_ready(std::uint32_t) noexcept override {}
+  int fd;
+};
+
 TEST_F(SignalSourceTest, SeveralPendingSignalsAllArriveInOneTurn) {
   SignalSource source;
+  SecondFd second(loop);
   ASSERT_TRUE(source.init(loop, set_of({SIGHUP, SIGUSR1, SIGUSR2, SIGTERM}), collector).ok());
   ::raise(SIGTERM);
   ::raise(SIGHUP);
@@ -142,6 +158,7 @@ TEST_F(SignalSourceTest, MoreSignalsThanOneReadBatchAllArriveInOneTurn) {
   sigemptyset(&handled);
   for (int n : signos) sigaddset(&handled, n);
   SignalSource source;
+  SecondFd second(loop);
   ASSERT_TRUE(source.init(loop, handled, collector).ok());
   for (int n : signos) ASSERT_EQ(::raise(n), 0) << n;
   {
@@ -153,6 +170,38 @@ TEST_F(SignalSourceTest, MoreSignalsThanOneReadBatchAllArriveInOneTurn) {
   std::vector<int> want = signos;
   std::sort(want.begin(), want.end());
   EXPECT_EQ(got, want);
+}
+
+TEST_F(SignalSourceTest, AloneItWaitsDirectlyOneSignalPerTurnInOrder) {
+  SignalSource source;
+  ASSERT_TRUE(source.init(loop, set_of({SIGHUP, SIGUSR1, SIGTERM}), collector).ok());
+  ::raise(SIGTERM);
+  ::raise(SIGHUP);
+  ::raise(SIGUSR1);
+  for (std::size_t turn = 1; turn <= 3; ++turn) {
+    Watchdog dog(2000);
+    ASSERT_TRUE(loop.run_once().ok());
+    EXPECT_EQ(collector.got.size(), turn);
+  }
+  EXPECT_EQ(collector.signos(), (std::vector<int>{SIGHUP, SIGUSR1, SIGTERM}));
+  // The direct wait reports the sender as the signalfd does.
+  EXPECT_EQ(collector.got[0].ssi_code, SI_TKILL);
+  EXPECT_EQ(collector.got[0].ssi_pid, static_cast<std::uint32_t>(::getpid()));
+}
+
+TEST_F(SignalSourceTest, AnArmedTimerStillFiresWhileOnlySignalsAreWatched) {
+  // With a timer armed the loop must wait in epoll (the timer's fd too),
+  // not in rt_sigtimedwait, or the timer would never fire.
+  SignalSource source;
+  ASSERT_TRUE(source.init(loop, set_of({SIGUSR1}), collector).ok());
+  struct Fired final : TimerHandler {
+    void on_timer() noexcept override { fired = true; }
+    bool fired = false;
+  } fired;
+  Timer timer(loop, fired);
+  timer.arm_after(5 * testutil::kMs);
+  ASSERT_TRUE(run_until(loop, [&] { return fired.fired; }));
+  EXPECT_TRUE(collector.got.empty());
 }
 
 TEST_F(SignalSourceTest, UnhandledSignalsAreNotRead) {
