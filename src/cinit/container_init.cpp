@@ -126,6 +126,7 @@ class ContainerInit final : private SignalHandler, private ExitHandler, private 
     SpawnOptions so;
     so.argv = o_.program.data();
     so.session = o_.session;
+    if (o_.session_by_terminal) so.session = ::isatty(STDIN_FILENO) == 1 ? Session::NewProcessGroup : Session::NewSession;
     so.take_terminal = o_.take_terminal;
     so.cwd_fd = cwd_fd_;
     sigset_t reset;

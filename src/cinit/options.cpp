@@ -272,6 +272,7 @@ CommandLine parse_tini(int argc, char** argv, const EnvLookup& env, int self_pid
   o.inherit_signal_state = true;
   o.forward_tty_and_fault_signals = false;
   o.session = Session::NewProcessGroup;
+  o.session_by_terminal = false;
   o.take_terminal = true;
   o.verbosity = 1;
   cl.action = CommandLine::Action::Exit;
@@ -384,6 +385,7 @@ CommandLine parse_dumb_init(int argc, char** argv, const EnvLookup& env) {
   o.whole_tree_stop = false;
   o.term_group_on_exit = true;
   o.session = Session::NewSession;
+  o.session_by_terminal = false;
   o.take_terminal = true;
   o.signal_group = true;
   o.verbosity = 0;

@@ -27,8 +27,13 @@ struct ContainerOptions {
   Role role = Role::Container;
   bool register_subreaper = false;
 
-  // How the main child starts.
+  // How the main child starts. Native keel: a new session when fd 0 is not
+  // a terminal (the container case: keel and the program then sit in
+  // different scheduler autogroups, so a busy program cannot crowd out PID
+  // 1's reaping and forwarding), a new process group holding the terminal's
+  // foreground when it is one (so an interactive program keeps job control).
   Session session = Session::NewProcessGroup;
+  bool session_by_terminal = true;  // choose as above at start-up; false: `session` as set
   bool take_terminal = true;
   // tini: the child gets keel's original signal mask and ignored set back
   // (exec keeps both), instead of an empty mask and default dispositions.

@@ -203,6 +203,15 @@ KeelRun::KeelRun(Launch launch) : launch_(std::move(launch)) {
     ::dup2(out[1], STDOUT_FILENO);
     ::dup2(err[1], STDERR_FILENO);
     if (launch_.stdin_closed) ::close(STDIN_FILENO);
+    if (!launch_.stdin_terminal.empty()) {
+      // A session leader that opens a terminal acquires it as its
+      // controlling terminal.
+      ::setsid();
+      int tty = ::open(launch_.stdin_terminal.c_str(), O_RDWR);
+      if (tty < 0) ::_exit(123);
+      ::dup2(tty, STDIN_FILENO);
+      ::close(tty);
+    }
     // Own process group: nothing keel sends to a group can reach the test.
     ::setpgid(0, 0);
     // If the test dies, so does what it started (unshare --kill-child

@@ -123,6 +123,10 @@ struct Launch {
   std::vector<int> block;     // signals blocked before exec (exec keeps the mask)
   bool stdin_pipe = true;     // false: stdin is /dev/null
   bool stdin_closed = false;  // true: fd 0 is closed at exec (overrides stdin_pipe)
+  // A terminal (a pty slave's path): the runner starts a new session, and
+  // this becomes its controlling terminal and its fd 0 (overrides the two
+  // above), as for a container run with `docker run -it`.
+  std::string stdin_terminal;
 };
 
 // Shorthands (designated initializers of Launch trip -Wmissing-field-initializers):

@@ -5,7 +5,9 @@
 // PID 1 of a fresh PID namespace (unshare). See harness.hpp for the
 // harness and probe.cpp for the child program's subcommands.
 #include <gtest/gtest.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <termios.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -369,6 +371,41 @@ TEST_P(Native, ChildKeepsTheCallersDirectoryWhileKeelMovesToRoot) {
   EXPECT_EQ(read_link("/proc/" + std::to_string(probe) + "/cwd"), real_path(dir.path()));
   k.close_stdin();
   EXPECT_EQ(k.wait_exit(), 0);
+}
+
+// Without a terminal (the container case) the program gets a session of
+// its own, so keel and the program sit in different scheduler autogroups.
+TEST_P(Native, WithoutATerminalTheProgramLeadsItsOwnSession) {
+  KeelRun k(keel({kProbe, "status", "--wait"}));
+  auto lines = status_lines(k);
+  ASSERT_FALSE(lines.empty()) << k.text(Stream::Err);
+  EXPECT_EQ(field(lines, "sid"), field(lines, "pid"));
+  EXPECT_EQ(field(lines, "pgid"), field(lines, "pid"));
+  k.close_stdin();
+  EXPECT_EQ(k.wait_exit(), 0);
+}
+
+// With a terminal (docker run -it) the program gets a process group of its
+// own in keel's session, and that group holds the terminal's foreground, so
+// the terminal's ^C and ^Z reach it directly.
+TEST(NativeTerminal, WithATerminalTheProgramHoldsTheForeground) {
+  int master = ::posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+  ASSERT_GE(master, 0);
+  ASSERT_EQ(::grantpt(master), 0);
+  ASSERT_EQ(::unlockpt(master), 0);
+  const char* slave = ::ptsname(master);
+  ASSERT_NE(slave, nullptr);
+  Launch l = keel_launch(Placement::Subreaper, {kProbe, "status", "--wait"});
+  l.stdin_terminal = slave;
+  KeelRun k(l);
+  auto lines = status_lines(k);
+  ASSERT_FALSE(lines.empty()) << k.text(Stream::Err);
+  pid_t probe = std::stoi(field(lines, "pid"));
+  EXPECT_EQ(field(lines, "pgid"), field(lines, "pid"));
+  EXPECT_EQ(std::stoi(field(lines, "sid")), k.keel_pid()) << "the program must stay in keel's session";
+  EXPECT_EQ(::tcgetpgrp(master), probe) << "the program's group must hold the terminal's foreground";
+  k.kill_all();
+  ::close(master);
 }
 
 // keel started with fd 0 closed (`keel PROGRAM <&-`, a daemon's exec) must
