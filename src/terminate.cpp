@@ -13,7 +13,7 @@
 
 namespace __gnu_cxx {
 
-void __verbose_terminate_handler() {
+void __verbose_terminate_handler() {  // NOLINT(bugprone-reserved-identifier): overrides libstdc++'s
   static const char kMessage[] = "keel: fatal: std::terminate called (an uncaught exception or a bug); aborting\n";
   ssize_t ignored = ::write(2, kMessage, sizeof kMessage - 1);
   (void)ignored;
