@@ -15,7 +15,8 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 BUILD_DIR=${BUILD_DIR:-build}
-BUILD_PACKAGES=(cmake ninja-build g++ libgtest-dev binutils util-linux procps)
+BUILD_PACKAGES=(cmake ninja-build g++ pkg-config libgtest-dev binutils util-linux procps
+                zlib1g-dev libzstd-dev libtomlplusplus-dev cpio)
 # Real peers: the drop-in personalities are tested side by side with them.
 TEST_PACKAGES=(tini dumb-init)
 
