@@ -17,8 +17,10 @@ cd "$(dirname "$0")"
 BUILD_DIR=${BUILD_DIR:-build}
 BUILD_PACKAGES=(cmake ninja-build g++ pkg-config libgtest-dev binutils util-linux procps
                 zlib1g-dev libzstd-dev libtomlplusplus-dev cpio)
-# Real peers: the drop-in personalities are tested side by side with them.
-TEST_PACKAGES=(tini dumb-init)
+# Real peers: the drop-in personalities are tested side by side with them;
+# QEMU and a static busybox for the boot tests (the kernel itself comes from
+# scripts/fetch-kernel.sh into build/kernel-cache, never into /boot).
+TEST_PACKAGES=(tini dumb-init qemu-system-x86 busybox-static xz-utils)
 
 # Install the Debian packages given that are not installed yet.
 need_packages() {
@@ -34,7 +36,12 @@ need_packages() {
     sudo=(sudo)
   fi
   export DEBIAN_FRONTEND=noninteractive
-  # An apt index that is missing or stale makes installs fail: refresh once and retry.
+  # An index older than a day may predate security updates (a fresh
+  # debootstrap has only the base suite's): refresh it first.
+  if [ -z "$(find /var/lib/apt/lists -maxdepth 1 -name '*_Packages*' -mtime -1 2>/dev/null | head -n 1)" ]; then
+    "${sudo[@]}" apt-get update -q >/dev/null
+  fi
+  # A failing install may still be a stale index: refresh once and retry.
   if ! "${sudo[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null; then
     "${sudo[@]}" apt-get update -q >/dev/null
     "${sudo[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
@@ -46,7 +53,7 @@ build() {
   if [ ! -f "$BUILD_DIR/build.ninja" ]; then
     cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
   fi
-  cmake --build "$BUILD_DIR"
+  cmake --build "$BUILD_DIR" ${1:+--target "$1"}
 }
 
 lint() {
@@ -54,6 +61,9 @@ lint() {
   echo "dev.sh: clang-tidy on src/" >&2
   find src -name '*.cpp' -print0 | xargs -0 -P "$(nproc)" -n 4 clang-tidy --quiet -p "$BUILD_DIR" 2>/dev/null
 }
+
+# The comment block at the top of this file.
+usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
 
 cmd=${1:-}
 case "$cmd" in
@@ -68,6 +78,8 @@ case "$cmd" in
     need_packages "${TEST_PACKAGES[@]}"
     build
     lint
+    export KEEL_KERNEL_CACHE="$PWD/$BUILD_DIR/kernel-cache"
+    scripts/fetch-kernel.sh --cache "$KEEL_KERNEL_CACHE" >/dev/null
     # Tests that need a PID namespace (unshare) or to adopt orphans run as root.
     ctest --test-dir "$BUILD_DIR" --output-on-failure --timeout 180 -j "$(nproc)"
     # The unit tests again under AddressSanitizer and UndefinedBehaviorSanitizer.
@@ -78,7 +90,7 @@ case "$cmd" in
     ctest --test-dir "$BUILD_DIR-asan" --output-on-failure --timeout 180 -j "$(nproc)" -L unit
     ;;
   demo)
-    build
+    build keel
     exec examples/container-demo.sh "$BUILD_DIR/keel"
     ;;
   bench)
@@ -90,8 +102,12 @@ case "$cmd" in
     need_packages clang-format
     find src tests bench -name '*.cpp' -o -name '*.hpp' | xargs clang-format -i
     ;;
+  ""|-h|--help|help)
+    usage
+    ;;
   *)
-    sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
-    [ -z "$cmd" ] || [ "$cmd" = "-h" ] || [ "$cmd" = "--help" ] || exit 2
+    echo "dev.sh: unknown command '$cmd'" >&2
+    usage >&2
+    exit 2
     ;;
 esac

@@ -14,7 +14,7 @@ done
 sh -c 'sh -c "trap \"\" TERM; exec sleep 600" & exit 0'
 sleep 0.5
 echo "app: processes now (no zombies: keel reaped the orphans):"
-ps -o pid,ppid,stat,args | sed 's/^/app:   /'
+ps -o pid,ppid,stat,args -p 1 -s $$ | sed 's/^/app:   /'
 
 trap 'echo "app: got SIGTERM, exiting with status 3"; exit 3' TERM
 echo "app: waiting for SIGTERM"

@@ -1,0 +1,145 @@
+// qemu.hpp — `keel-image boot`: boot a kernel and an initramfs in
+// qemu-system-x86_64 with the serial console captured, and judge the boot.
+//
+//   BootOptions options;
+//   options.kernel = "build/kernel-cache/current/boot/vmlinuz-6.1.0-56-amd64";
+//   options.initrd = "out/minimal.cpio.gz";
+//   options.expect = {"keel .* started", "reboot: Power down"};
+//   BootResult result = boot(options, std::cout, std::cerr);
+//   return result.exit_code();
+//
+// The command line (qemu_command, printed before it runs):
+//   qemu-system-x86_64 -nodefaults -display none -no-reboot -accel tcg|kvm
+//     -cpu qemu64 -m 512M -serial stdio -kernel K -initrd I
+//     -append "console=ttyS0 panic=-1 <append>" [-drive file=D,format=raw,if=virtio]...
+// stdin is /dev/null; stdout and stderr (QEMU's own errors) are one pipe,
+// streamed to `console` as they come and watched line by line.
+//
+// A boot passes when every --expect pattern was seen, in order, and QEMU
+// exited with status 0 (under -no-reboot, after the guest powered off). It
+// fails on: the timeout (QEMU is killed), a kernel panic ("Kernel panic -
+// not syncing"; QEMU is killed after a short grace to show the rest of the
+// trace), the guest restarting instead of powering off, QEMU exiting with
+// patterns unmatched or with a non-zero status. The message names the first
+// unmatched pattern and carries the last console lines.
+//
+// KVM: Accel::Auto uses KVM only when a probe shows that KVM really runs a
+// guest — a 512-byte boot sector that writes "KVMOK" to the serial port and
+// leaves through isa-debug-exit, bounded by a timeout (on some machines
+// /dev/kvm opens but a guest hangs) — and the result is cached for the
+// process. KEEL_IMAGE_ACCEL=tcg|kvm in the environment skips the probe.
+//
+// Process handling: QEMU runs in a process group of its own with
+// PR_SET_PDEATHSIG=SIGKILL; it is killed (the group, SIGKILL) and reaped on
+// every path out of boot(), exceptions included.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <deque>
+#include <filesystem>
+#include <iosfwd>
+#include <optional>
+#include <regex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace keel::image {
+
+enum class Accel { Auto, Kvm, Tcg };
+
+struct BootOptions {
+  std::string qemu = "qemu-system-x86_64";
+  std::filesystem::path kernel;
+  std::filesystem::path initrd;
+  std::string append;                        // after "console=ttyS0 panic=-1"
+  std::vector<std::filesystem::path> disks;  // raw images, virtio
+  std::vector<std::string> expect;           // ECMAScript regexes, in order
+  std::chrono::milliseconds timeout = std::chrono::seconds(60);
+  std::string memory = "512M";
+  std::string cpu = "qemu64";
+  Accel accel = Accel::Auto;
+  std::size_t keep_lines = 20;  // console lines kept for the failure message
+};
+
+// The argv that boot() runs, with the accelerator decided (kvm or tcg).
+std::vector<std::string> qemu_command(const BootOptions& options, bool kvm);
+
+// argv as one line a shell would run as is (words quoted where needed).
+std::string format_command(const std::vector<std::string>& argv);
+
+// Watches the console: splits output into lines, matches the expected
+// patterns in order (std::regex_search on each line; one line satisfies at
+// most one pattern, so a pattern given twice needs two lines), spots a
+// kernel panic and a restart, and keeps the last lines.
+class ConsoleWatcher {
+ public:
+  // Throws ImageError for a pattern that is not a valid regex.
+  explicit ConsoleWatcher(const std::vector<std::string>& patterns, std::size_t keep_lines = 20);
+
+  void feed(std::string_view output);  // any chunk: lines are completed across calls
+  void finish();                       // the output ended: a last partial line counts
+  void line(std::string_view text);    // one complete line (without its newline)
+
+  [[nodiscard]] std::size_t matched() const noexcept { return next_; }
+  [[nodiscard]] bool all_matched() const noexcept { return next_ == patterns_.size(); }
+  // The first pattern not seen yet, or nullopt when all were.
+  [[nodiscard]] std::optional<std::string> first_unmatched() const;
+  [[nodiscard]] bool panicked() const noexcept { return !panic_line_.empty(); }
+  [[nodiscard]] const std::string& panic_line() const noexcept { return panic_line_; }
+  [[nodiscard]] bool restarted() const noexcept { return restarted_; }      // "reboot: Restarting system"
+  [[nodiscard]] bool powered_off() const noexcept { return powered_off_; }  // "reboot: Power down"
+  [[nodiscard]] const std::deque<std::string>& last_lines() const noexcept { return last_; }
+
+ private:
+  std::vector<std::string> sources_;
+  std::vector<std::regex> patterns_;
+  std::size_t next_ = 0;
+  std::size_t keep_;
+  std::string partial_;
+  std::string panic_line_;
+  bool restarted_ = false;
+  bool powered_off_ = false;
+  std::deque<std::string> last_;
+};
+
+struct KvmProbe {
+  bool usable = false;
+  std::string reason;  // why not, or "a guest ran under KVM"
+  std::chrono::milliseconds elapsed{0};
+};
+
+// Boots the probe boot sector with `-accel <accel>` ("kvm"; "tcg" checks
+// the probe itself), bounded by `timeout`. Not cached.
+KvmProbe probe_accel(const std::string& qemu, const std::string& accel,
+                     std::chrono::milliseconds timeout = std::chrono::seconds(6));
+
+// probe_accel(qemu, "kvm"), done once per process (/dev/kvm absent or not
+// openable: no probe at all).
+const KvmProbe& kvm_probe(const std::string& qemu = "qemu-system-x86_64");
+
+enum class BootStatus { Passed, Timeout, Panic, Restarted, Unmatched, QemuFailed, NotStarted };
+
+struct BootResult {
+  BootStatus status = BootStatus::NotStarted;
+  std::vector<std::string> command;  // what ran
+  bool kvm = false;
+  int qemu_status = -1;     // exit status, 128+N when killed by signal N, -1 if not reaped normally
+  std::size_t matched = 0;  // patterns matched
+  std::string message;      // "" when passed; else what failed, the pattern, the last lines
+  std::vector<std::string> last_lines;
+  std::chrono::milliseconds elapsed{0};
+
+  [[nodiscard]] bool passed() const noexcept { return status == BootStatus::Passed; }
+  [[nodiscard]] int exit_code() const noexcept { return passed() ? 0 : 1; }
+};
+
+const char* to_string(BootStatus status);
+
+// Runs the boot. Console output goes to `console` as it comes; the command
+// line and the KVM decision go to `log`. Throws ImageError for a bad option
+// (missing kernel or initrd, bad regex); every boot outcome is a result.
+BootResult boot(const BootOptions& options, std::ostream& console, std::ostream& log);
+
+}  // namespace keel::image

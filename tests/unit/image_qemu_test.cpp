@@ -1,0 +1,450 @@
+// Tests of the QEMU boot runner (src/image/qemu.hpp): the command line, the
+// console watcher (patterns in order, panic, restart) fed by hand, the
+// process handling against stand-in programs (sh scripts in place of QEMU),
+// and real boots of the Debian kernel unpacked by scripts/fetch-kernel.sh
+// under software emulation, with an initramfs made by the host's cpio from
+// a static busybox (no keel-image involved).
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "image/diagnostic.hpp"
+#include "image/qemu.hpp"
+
+namespace keel::image {
+namespace {
+
+namespace fs = std::filesystem;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+#ifndef KEEL_SOURCE_DIR
+#define KEEL_SOURCE_DIR ""
+#endif
+
+class TempDir {
+ public:
+  TempDir() {
+    std::string pattern = (fs::temp_directory_path() / "keel-qemu-XXXXXX").string();
+    if (mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+    path_ = pattern;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  [[nodiscard]] const fs::path& path() const { return path_; }
+
+ private:
+  fs::path path_;
+};
+
+bool has_children() {
+  siginfo_t info{};
+  return waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid != 0;
+}
+
+// Running (a zombie waiting for its new parent to reap it counts as dead).
+bool alive(pid_t pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string text;
+  if (!std::getline(stat, text)) return false;
+  const auto paren = text.rfind(')');
+  return paren != std::string::npos && paren + 2 < text.size() && text[paren + 2] != 'Z' && text[paren + 2] != 'X';
+}
+
+TEST(ImageQemu, CommandLineIsExact) {
+  BootOptions options;
+  options.kernel = "/k/vmlinuz";
+  options.initrd = "/out/image.cpio.gz";
+  const std::vector<std::string> tcg = {"qemu-system-x86_64",
+                                        "-nodefaults",
+                                        "-display",
+                                        "none",
+                                        "-no-reboot",
+                                        "-accel",
+                                        "tcg",
+                                        "-cpu",
+                                        "qemu64",
+                                        "-m",
+                                        "512M",
+                                        "-serial",
+                                        "stdio",
+                                        "-kernel",
+                                        "/k/vmlinuz",
+                                        "-initrd",
+                                        "/out/image.cpio.gz",
+                                        "-append",
+                                        "console=ttyS0 panic=-1"};
+  EXPECT_EQ(qemu_command(options, false), tcg);
+
+  options.append = "quiet keel.debug=1";
+  options.disks = {"/d/root.ext4", "/d/with,comma.img"};
+  options.memory = "1G";
+  options.cpu = "max";
+  const std::vector<std::string> kvm = {"qemu-system-x86_64",
+                                        "-nodefaults",
+                                        "-display",
+                                        "none",
+                                        "-no-reboot",
+                                        "-accel",
+                                        "kvm",
+                                        "-cpu",
+                                        "max",
+                                        "-m",
+                                        "1G",
+                                        "-serial",
+                                        "stdio",
+                                        "-kernel",
+                                        "/k/vmlinuz",
+                                        "-initrd",
+                                        "/out/image.cpio.gz",
+                                        "-append",
+                                        "console=ttyS0 panic=-1 quiet keel.debug=1",
+                                        "-drive",
+                                        "file=/d/root.ext4,format=raw,if=virtio",
+                                        "-drive",
+                                        "file=/d/with,,comma.img,format=raw,if=virtio"};
+  EXPECT_EQ(qemu_command(options, true), kvm);
+}
+
+TEST(ImageQemu, FormatCommandQuotesForTheShell) {
+  EXPECT_EQ(format_command({"qemu", "-append", "console=ttyS0 panic=-1", "it's", "-m", "512M", ""}),
+            "qemu -append 'console=ttyS0 panic=-1' 'it'\\''s' -m 512M ''");
+}
+
+TEST(ImageQemu, PatternsMatchInOrder) {
+  ConsoleWatcher watcher({"^first", "second \\d+", "third"});
+  EXPECT_EQ(watcher.first_unmatched(), "^first");
+  watcher.line("third too early");  // not the next pattern: ignored
+  watcher.line("  first not at start");
+  EXPECT_EQ(watcher.matched(), 0u);
+  watcher.line("first line\r");
+  EXPECT_EQ(watcher.matched(), 1u);
+  watcher.line("first again");  // already matched
+  watcher.line("second x");
+  EXPECT_EQ(watcher.first_unmatched(), "second \\d+");
+  watcher.line("second 42 third");  // one line satisfies one pattern only
+  EXPECT_EQ(watcher.matched(), 2u);
+  EXPECT_FALSE(watcher.all_matched());
+  watcher.line("and third");
+  EXPECT_TRUE(watcher.all_matched());
+  EXPECT_EQ(watcher.first_unmatched(), std::nullopt);
+  EXPECT_FALSE(watcher.panicked());
+}
+
+TEST(ImageQemu, FeedSplitsLinesAcrossChunks) {
+  ConsoleWatcher watcher({"^hello world$", "^tail$"}, 3);
+  watcher.feed("noise\r\nhel");
+  watcher.feed("lo wor");
+  EXPECT_EQ(watcher.matched(), 0u);
+  watcher.feed("ld\r\nx\ny\nta");
+  EXPECT_EQ(watcher.matched(), 1u);
+  watcher.feed("il");
+  EXPECT_EQ(watcher.matched(), 1u);
+  watcher.finish();  // the last line had no newline
+  EXPECT_TRUE(watcher.all_matched());
+  EXPECT_EQ(std::vector<std::string>(watcher.last_lines().begin(), watcher.last_lines().end()),
+            (std::vector<std::string>{"x", "y", "tail"}));
+}
+
+TEST(ImageQemu, DetectsPanicRestartAndPowerOff) {
+  ConsoleWatcher watcher({});
+  EXPECT_TRUE(watcher.all_matched());
+  watcher.line("[    1.234567] Run /init as init process");
+  EXPECT_FALSE(watcher.panicked());
+  watcher.line("[    1.300000] Kernel panic - not syncing: Attempted to kill init! exitcode=0x00000100");
+  EXPECT_TRUE(watcher.panicked());
+  EXPECT_NE(watcher.panic_line().find("Attempted to kill init"), std::string::npos);
+  watcher.line("[    1.400000] Kernel panic - not syncing: second one");
+  EXPECT_NE(watcher.panic_line().find("Attempted to kill init"), std::string::npos);  // the first is kept
+  EXPECT_FALSE(watcher.restarted());
+  watcher.line("[    1.500000] reboot: Restarting system");
+  EXPECT_TRUE(watcher.restarted());
+  ConsoleWatcher off({});
+  off.line("[    2.000000] reboot: Power down");
+  EXPECT_TRUE(off.powered_off());
+}
+
+TEST(ImageQemu, BadPatternIsAnImageError) { EXPECT_THROW(ConsoleWatcher({"ok", "(unclosed"}), ImageError); }
+
+// boot() against stand-ins for QEMU: a script that ignores its arguments
+// and behaves like a guest, to test the outcomes and the process handling
+// without a kernel.
+class FakeQemu {
+ public:
+  explicit FakeQemu(const std::string& body) {
+    script_ = dir_.path() / "fake-qemu";
+    std::ofstream(script_) << "#!/bin/sh\n" << body << "\n";
+    fs::permissions(script_, fs::perms::owner_all);
+    std::ofstream(dir_.path() / "vmlinuz") << "kernel";
+    std::ofstream(dir_.path() / "initrd") << "initrd";
+  }
+  [[nodiscard]] BootOptions options(std::vector<std::string> expect, milliseconds timeout = seconds(10)) const {
+    BootOptions o;
+    o.qemu = script_.string();
+    o.kernel = dir_.path() / "vmlinuz";
+    o.initrd = dir_.path() / "initrd";
+    o.expect = std::move(expect);
+    o.timeout = timeout;
+    o.accel = Accel::Tcg;
+    return o;
+  }
+  [[nodiscard]] const fs::path& dir() const { return dir_.path(); }
+
+ private:
+  TempDir dir_;
+  fs::path script_;
+};
+
+BootResult run(const BootOptions& options, std::string* console_text = nullptr) {
+  std::ostringstream console;
+  std::ostringstream log;
+  BootResult result = boot(options, console, log);
+  EXPECT_NE(log.str().find("running: " + format_command(result.command)), std::string::npos) << log.str();
+  if (console_text) *console_text = console.str();
+  return result;
+}
+
+TEST(ImageQemuProcess, PassesWhenAllMatchedAndPoweredOff) {
+  FakeQemu qemu("printf 'booting\\r\\nkeel: started\\r\\n'; echo 'reboot: Power down'; exit 0");
+  std::string console;
+  const BootResult result = run(qemu.options({"booting", "keel: started"}), &console);
+  EXPECT_EQ(result.status, BootStatus::Passed) << result.message;
+  EXPECT_EQ(result.exit_code(), 0);
+  EXPECT_EQ(result.matched, 2u);
+  EXPECT_EQ(result.qemu_status, 0);
+  EXPECT_EQ(result.message, "");
+  EXPECT_NE(console.find("keel: started"), std::string::npos);  // streamed as is
+  EXPECT_FALSE(has_children());
+}
+
+TEST(ImageQemuProcess, UnmatchedPatternNamesItAndTheLastLines) {
+  FakeQemu qemu("for i in $(seq 1 30); do echo \"line $i\"; done; exit 0");
+  const BootResult result = run(qemu.options({"line 3$", "never seen", "line 30"}));
+  EXPECT_EQ(result.status, BootStatus::Unmatched);
+  EXPECT_EQ(result.exit_code(), 1);
+  EXPECT_EQ(result.matched, 1u);
+  EXPECT_NE(result.message.find("first unmatched pattern (2 of 3): never seen"), std::string::npos) << result.message;
+  EXPECT_NE(result.message.find("  | line 30\n"), std::string::npos) << result.message;
+  EXPECT_NE(result.message.find("  | line 11\n"), std::string::npos) << result.message;
+  EXPECT_EQ(result.message.find("  | line 10\n"), std::string::npos) << result.message;  // 20 lines kept
+  EXPECT_EQ(result.last_lines.size(), 20u);
+}
+
+TEST(ImageQemuProcess, TimeoutKillsQemuAndItsGroup) {
+  // The stand-in starts a grandchild in its group, then hangs.
+  FakeQemu qemu("sleep 300 & echo \"grandchild $!\"; echo up; exec sleep 300");
+  const auto start = std::chrono::steady_clock::now();
+  std::string console;
+  const BootResult result = run(qemu.options({"up", "never"}, milliseconds(700)), &console);
+  const auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_EQ(result.status, BootStatus::Timeout);
+  EXPECT_LT(took, seconds(5));
+  EXPECT_EQ(result.qemu_status, 128 + SIGKILL);
+  EXPECT_NE(result.message.find("timed out after 0.7"), std::string::npos) << result.message;
+  EXPECT_NE(result.message.find("never"), std::string::npos) << result.message;
+  EXPECT_FALSE(has_children());
+  // The grandchild died with the group.
+  const auto at = console.find("grandchild ");
+  ASSERT_NE(at, std::string::npos);
+  const pid_t grandchild = std::stoi(console.substr(at + 11));
+  bool gone = false;
+  for (int i = 0; i < 300 && !(gone = !alive(grandchild)); ++i) usleep(10000);
+  EXPECT_TRUE(gone) << "grandchild " << grandchild << " survived";
+}
+
+TEST(ImageQemuProcess, TimeoutAfterAllMatchedSaysNoPowerOff) {
+  FakeQemu qemu("echo ready; exec sleep 300");
+  const BootResult result = run(qemu.options({"ready"}, milliseconds(500)));
+  EXPECT_EQ(result.status, BootStatus::Timeout);
+  EXPECT_NE(result.message.find("every pattern matched but the guest did not power off"), std::string::npos)
+      << result.message;
+}
+
+TEST(ImageQemuProcess, PanicFailsEvenWhenQemuExitsZero) {
+  FakeQemu qemu("echo 'Kernel panic - not syncing: Attempted to kill init!'; echo 'trace'; exit 0");
+  const BootResult result = run(qemu.options({}));
+  EXPECT_EQ(result.status, BootStatus::Panic);
+  EXPECT_NE(result.message.find("kernel panic: Kernel panic - not syncing: Attempted to kill init!"), std::string::npos)
+      << result.message;
+  EXPECT_NE(result.message.find("  | trace"), std::string::npos) << result.message;
+}
+
+TEST(ImageQemuProcess, PanicWithAHangingQemuIsKilledAfterAGrace) {
+  FakeQemu qemu("echo 'Kernel panic - not syncing: VFS: Unable to mount root fs'; exec sleep 300");
+  const auto start = std::chrono::steady_clock::now();
+  const BootResult result = run(qemu.options({"x"}, seconds(60)));
+  EXPECT_EQ(result.status, BootStatus::Panic);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, seconds(10));
+  EXPECT_FALSE(has_children());
+}
+
+TEST(ImageQemuProcess, RestartAndQemuErrorsFail) {
+  FakeQemu restart("echo 'reboot: Restarting system'; exit 0");
+  EXPECT_EQ(run(restart.options({})).status, BootStatus::Restarted);
+  FakeQemu error("echo 'qemu-system-x86_64: -drive file=x: Could not open' >&2; exit 1");
+  const BootResult failed = run(error.options({}));
+  EXPECT_EQ(failed.status, BootStatus::QemuFailed);
+  EXPECT_EQ(failed.qemu_status, 1);
+  EXPECT_NE(failed.message.find("Could not open"), std::string::npos) << failed.message;  // stderr captured
+}
+
+TEST(ImageQemuProcess, MissingQemuOrKernel) {
+  FakeQemu qemu("exit 0");
+  BootOptions options = qemu.options({});
+  options.qemu = "/nonexistent/qemu-system-x86_64";
+  const BootResult result = run(options);
+  EXPECT_EQ(result.status, BootStatus::QemuFailed);
+  EXPECT_EQ(result.qemu_status, 127);
+  EXPECT_NE(result.message.find("cannot run /nonexistent/qemu-system-x86_64"), std::string::npos) << result.message;
+  options.kernel = qemu.dir() / "nokernel";
+  std::ostringstream sink;
+  EXPECT_THROW(boot(options, sink, sink), ImageError);
+  EXPECT_FALSE(has_children());
+}
+
+// ---- Real QEMU, the Debian kernel --------------------------------------
+
+fs::path kernel_cache() {
+  if (const char* env = std::getenv("KEEL_KERNEL_CACHE")) return fs::path(env) / "current";
+  for (const fs::path& base : {fs::path(KEEL_SOURCE_DIR), fs::current_path(), fs::current_path().parent_path(),
+                               fs::current_path().parent_path().parent_path()}) {
+    if (base.empty()) continue;
+    for (const fs::path& candidate : {base / "build/kernel-cache/current", base / "kernel-cache/current"}) {
+      std::error_code ec;
+      if (fs::is_directory(candidate / "boot", ec)) return candidate;
+    }
+  }
+  return {};
+}
+
+// boot/vmlinuz-* (Debian's bzImage) or boot/vmlinux-* (the uncompressed
+// ELF kernel fetch-kernel.sh takes out of it, booted through PVH).
+fs::path cached_kernel(const std::string& prefix) {
+  const fs::path cache = kernel_cache();
+  if (cache.empty()) return {};
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(cache / "boot", ec)) {
+    if (entry.path().filename().string().rfind(prefix, 0) == 0) return entry.path();
+  }
+  return {};
+}
+
+bool have_program(const std::string& name) {
+  return std::system(("command -v " + name + " >/dev/null 2>&1").c_str()) == 0;
+}
+
+// An initramfs made with the host's tools: a static busybox and an /init
+// script, dev/console made with mknod, packed by `cpio -o -H newc`.
+fs::path make_busybox_initramfs(const fs::path& dir, const std::string& init_body) {
+  const fs::path root = dir / "root";
+  fs::create_directories(root / "bin");
+  fs::create_directories(root / "dev");
+  fs::create_directories(root / "proc");
+  fs::copy_file("/bin/busybox", root / "bin/busybox");
+  fs::permissions(root / "bin/busybox", fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
+                                            fs::perms::others_read | fs::perms::others_exec);
+  std::ofstream(root / "init") << "#!/bin/busybox sh\n" << init_body << "\n";
+  fs::permissions(root / "init", fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
+                                     fs::perms::others_read | fs::perms::others_exec);
+  if (mknod((root / "dev/console").c_str(), S_IFCHR | 0600, makedev(5, 1)) != 0) return {};
+  const fs::path image = dir / "initramfs.cpio";
+  const std::string cmd = "cd '" + root.string() + "' && find . | cpio -o -H newc --quiet > '" + image.string() + "'";
+  if (std::system(cmd.c_str()) != 0) return {};
+  return image;
+}
+
+class ImageQemuBoot : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    kernel_ = cached_kernel("vmlinuz-");
+    vmlinux_ = cached_kernel("vmlinux-");
+    if (vmlinux_.empty()) vmlinux_ = kernel_;
+    if (kernel_.empty())
+      GTEST_SKIP() << "no cached kernel: run scripts/fetch-kernel.sh (unpacks Debian's linux-image into "
+                      "build/kernel-cache/)";
+    if (!have_program("qemu-system-x86_64"))
+      GTEST_SKIP() << "no qemu-system-x86_64: apt-get install --no-install-recommends qemu-system-x86";
+    if (!fs::exists("/bin/busybox") || !have_program("cpio"))
+      GTEST_SKIP() << "no /bin/busybox or cpio: apt-get install busybox-static cpio";
+    if (geteuid() != 0) GTEST_SKIP() << "mknod of dev/console needs root";
+  }
+  fs::path kernel_;   // the bzImage
+  fs::path vmlinux_;  // the uncompressed kernel (faster under TCG), else the bzImage
+  TempDir dir_;
+};
+
+TEST_F(ImageQemuBoot, BusyboxInitPrintsAndPowersOff) {
+  const fs::path image =
+      make_busybox_initramfs(dir_.path(), "echo KEEL-BOOT-MARKER-$((6*7))\n/bin/busybox poweroff -f\n");
+  ASSERT_FALSE(image.empty());
+  BootOptions options;
+  options.kernel = vmlinux_;
+  options.initrd = image;
+  options.append = "quiet";
+  options.expect = {"^KEEL-BOOT-MARKER-42$", "reboot: Power down"};
+  options.timeout = seconds(60);
+  options.accel = Accel::Tcg;
+  std::ostringstream console;
+  std::ostringstream log;
+  const BootResult result = boot(options, console, log);
+  EXPECT_EQ(result.status, BootStatus::Passed) << result.message << "\n" << log.str();
+  EXPECT_FALSE(result.kvm);
+  EXPECT_EQ(result.qemu_status, 0);
+  std::cerr << "[ boot of " << options.kernel.filename().string() << " took " << result.elapsed.count()
+            << " ms under TCG ]\n";
+  EXPECT_FALSE(has_children());
+}
+
+TEST_F(ImageQemuBoot, InitThatExitsPanics) {
+  const fs::path image = make_busybox_initramfs(dir_.path(), "echo bye\nexit 3\n");
+  ASSERT_FALSE(image.empty());
+  BootOptions options;
+  options.kernel = kernel_;
+  options.initrd = image;
+  options.append = "quiet";
+  options.expect = {"^bye$", "never printed"};
+  options.timeout = seconds(60);
+  options.accel = Accel::Tcg;
+  std::ostringstream sink;
+  const BootResult result = boot(options, sink, sink);
+  EXPECT_EQ(result.status, BootStatus::Panic) << result.message;
+  std::cerr << "[ boot of " << options.kernel.filename().string() << " took " << result.elapsed.count()
+            << " ms under TCG ]\n";
+  EXPECT_EQ(result.matched, 1u);
+  EXPECT_NE(result.message.find("Attempted to kill init"), std::string::npos) << result.message;
+  EXPECT_NE(result.message.find("first unmatched pattern (2 of 2): never printed"), std::string::npos)
+      << result.message;
+  EXPECT_FALSE(has_children());
+}
+
+// The KVM probe's guest works (checked under TCG), and the KVM probe is
+// bounded whatever KVM does on this machine.
+TEST(ImageQemuProbe, ProbeGuestRunsUnderTcgAndKvmProbeIsBounded) {
+  if (!have_program("qemu-system-x86_64"))
+    GTEST_SKIP() << "no qemu-system-x86_64: apt-get install --no-install-recommends qemu-system-x86";
+  const KvmProbe tcg = probe_accel("qemu-system-x86_64", "tcg", seconds(20));
+  EXPECT_TRUE(tcg.usable) << tcg.reason;
+  const auto start = std::chrono::steady_clock::now();
+  const KvmProbe kvm = probe_accel("qemu-system-x86_64", "kvm", seconds(3));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, seconds(8));
+  std::cerr << "[ KVM probe: " << (kvm.usable ? "usable" : "unusable") << ": " << kvm.reason << ", "
+            << kvm.elapsed.count() << " ms ]\n";
+  EXPECT_FALSE(has_children());
+}
+
+}  // namespace
+}  // namespace keel::image
