@@ -1,0 +1,264 @@
+// Compressed images must be readable by the standard tools (and so by the
+// kernel's decompressors, which implement the same formats), byte-identical
+// from build to build, and within the kernel's zstd window limit.
+#include <unistd.h>
+#define ZSTD_STATIC_LINKING_ONLY  // ZSTD_getFrameHeader, to check what the kernel will see
+#include <gtest/gtest.h>
+#include <zstd.h>
+
+#include <array>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "image/compress.hpp"
+#include "image/cpio.hpp"
+#include "image/diagnostic.hpp"
+#include "image/listing.hpp"
+
+namespace keel::image {
+namespace {
+
+namespace fs = std::filesystem;
+
+class TempDir {
+ public:
+  TempDir() {
+    std::string pattern = (fs::temp_directory_path() / "keel-compress-XXXXXX").string();
+    if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+    path_ = pattern;
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  [[nodiscard]] const fs::path& path() const { return path_; }
+
+ private:
+  fs::path path_;
+};
+
+void write_file(const fs::path& path, const std::string& data) {
+  std::ofstream out(path, std::ios::binary);
+  out << data;
+}
+
+std::string run(const std::string& command, int& rc) {
+  std::string out;
+  FILE* pipe = ::popen(command.c_str(), "r");
+  if (pipe == nullptr) {
+    rc = -1;
+    return out;
+  }
+  std::array<char, 4096> buffer{};
+  std::size_t n = 0;
+  while ((n = std::fread(buffer.data(), 1, buffer.size(), pipe)) > 0) out.append(buffer.data(), n);
+  rc = ::pclose(pipe);
+  return out;
+}
+
+bool have(const char* tool) {
+  int rc = 0;
+  (void)run(std::string("command -v ") + tool + " >/dev/null 2>&1", rc);
+  return rc == 0;
+}
+
+// zstd at its default level 19 sets up ~100 MB of match tables per stream
+// (its size is unknown when streaming), about 0.1 s; tests where the level
+// does not matter use a fast one to stay quick.
+constexpr int kFast = 3;
+
+// A small archive with compressible and incompressible content.
+std::string archive() {
+  std::string out;
+  StringSink sink(out);
+  CpioWriter w(sink);
+  w.add_directory("etc", {0755, 0, 0, 1704067200});
+  std::string text;
+  for (int i = 0; i < 2000; ++i) text += "line " + std::to_string(i) + " of a config file\n";
+  w.add_file("etc/big.conf", {0644, 0, 0, 1704067200}, text);
+  std::string noise;
+  std::uint32_t x = 12345;
+  for (int i = 0; i < 50000; ++i) {
+    x = x * 1103515245U + 12345U;
+    noise.push_back(static_cast<char>(x >> 24));
+  }
+  w.add_file("noise", {0600, 0, 0, 1704067200}, noise);
+  w.add_symlink("init", {0777, 0, 0, 1704067200}, "bin/keel");
+  w.finish();
+  return out;
+}
+
+std::string compressed(Compression c, const std::string& data, int level = 0) {
+  std::string out;
+  StringSink sink(out);
+  auto z = make_compressor(c, sink, level);
+  // Uneven pieces, as the writer hands them over.
+  for (std::size_t pos = 0; pos < data.size(); pos += 777) z->write(std::string_view(data).substr(pos, 777));
+  z->finish();
+  return out;
+}
+
+// An archive written straight through a compressor, as keel-image does.
+std::string written_through(Compression c, int level = 0) {
+  std::string out;
+  StringSink file(out);
+  auto z = make_compressor(c, file, level);
+  CpioWriter w(*z);
+  w.add_directory("dev", {0755, 0, 0, 0});
+  w.add_char_device("dev/console", {0600, 0, 0, 0}, 5, 1);
+  w.add_file("hello", {0644, 0, 0, 0}, "hello\n");
+  w.finish();  // finishes the compressor, which finishes `file`
+  return out;
+}
+
+std::string tool_decompress(const std::string& tool, const std::string& data, int& rc) {
+  TempDir dir;
+  write_file(dir.path() / "in", data);
+  return run(tool + " -dc '" + (dir.path() / "in").string() + "'", rc);
+}
+
+// ------------------------------------------------------------------ gzip
+
+TEST(CompressGzip, GzipToolDecompresses) {
+  if (!have("gzip")) GTEST_SKIP() << "gzip not installed";
+  const std::string plain = archive();
+  const std::string gz = compressed(Compression::Gzip, plain);
+  EXPECT_LT(gz.size(), plain.size());
+  int rc = 0;
+  EXPECT_EQ(tool_decompress("gzip", gz, rc), plain);
+  EXPECT_EQ(rc, 0);
+}
+
+TEST(CompressGzip, HeaderIsFixed) {
+  const std::string gz = compressed(Compression::Gzip, archive());
+  // ID1 ID2 CM=8 FLG=0 (no name, no comment) MTIME=0 XFL=2 (level 9) OS=3 (Unix)
+  const std::string expected("\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\x03", 10);
+  EXPECT_EQ(gz.substr(0, 10), expected);
+}
+
+TEST(CompressGzip, Reproducible) {
+  const std::string plain = archive();
+  EXPECT_EQ(compressed(Compression::Gzip, plain), compressed(Compression::Gzip, plain));
+  EXPECT_EQ(written_through(Compression::Gzip), written_through(Compression::Gzip));
+}
+
+TEST(CompressGzip, LevelsAreChecked) {
+  std::string out;
+  StringSink sink(out);
+  EXPECT_THROW((void)make_compressor(Compression::Gzip, sink, 10), ImageError);
+  EXPECT_THROW((void)make_compressor(Compression::Gzip, sink, -1), ImageError);
+  EXPECT_EQ(decompress(compressed(Compression::Gzip, "abc", 1)), "abc");
+}
+
+// ------------------------------------------------------------------ zstd
+
+TEST(CompressZstd, ZstdToolDecompresses) {
+  if (!have("zstd")) GTEST_SKIP() << "zstd CLI not installed";
+  const std::string plain = archive();
+  const std::string zst = compressed(Compression::Zstd, plain);
+  EXPECT_LT(zst.size(), plain.size());
+  int rc = 0;
+  EXPECT_EQ(tool_decompress("zstd -q", zst, rc), plain);
+  EXPECT_EQ(rc, 0);
+}
+
+TEST(CompressZstd, OneFrameWithChecksumAndKernelSizedWindow) {
+  const std::string zst = compressed(Compression::Zstd, archive());
+  EXPECT_EQ(ZSTD_findFrameCompressedSize(zst.data(), zst.size()), zst.size());  // a single frame
+  ZSTD_frameHeader header{};
+  ASSERT_EQ(ZSTD_getFrameHeader(&header, zst.data(), zst.size()), 0U);
+  EXPECT_EQ(header.frameType, ZSTD_frame);
+  EXPECT_EQ(header.checksumFlag, 1U);
+  EXPECT_EQ(header.windowSize, 1ULL << 23);
+  // Level 20 would choose a 2^25 window on its own (a streamed input's size
+  // is unknown, so the window is not shrunk to fit "x"); it stays at 2^23.
+  const std::string max = compressed(Compression::Zstd, "x", 20);
+  ASSERT_EQ(ZSTD_getFrameHeader(&header, max.data(), max.size()), 0U);
+  EXPECT_EQ(header.windowSize, 1ULL << 23);
+}
+
+TEST(CompressZstd, Reproducible) {
+  const std::string plain = archive();
+  EXPECT_EQ(compressed(Compression::Zstd, plain, kFast), compressed(Compression::Zstd, plain, kFast));
+  EXPECT_EQ(written_through(Compression::Zstd), written_through(Compression::Zstd));  // level 19
+}
+
+// --------------------------------------------------------- decompression
+
+TEST(CompressDetect, ByMagic) {
+  EXPECT_EQ(detect_compression(std::string("\x1f\x8b", 2)), Compression::Gzip);
+  EXPECT_EQ(detect_compression(std::string("\x28\xb5\x2f\xfd", 4)), Compression::Zstd);
+  EXPECT_EQ(detect_compression("070701"), Compression::None);
+  EXPECT_EQ(detect_compression(""), Compression::None);
+  EXPECT_EQ(detect_compression(std::string("\x28\xb5\x2f", 3)), Compression::None);
+}
+
+TEST(CompressDetect, DecompressesEveryFormat) {
+  const std::string plain = archive();
+  EXPECT_EQ(decompress(plain), plain);
+  EXPECT_EQ(decompress(compressed(Compression::None, plain)), plain);
+  EXPECT_EQ(decompress(compressed(Compression::Gzip, plain)), plain);
+  EXPECT_EQ(decompress(compressed(Compression::Zstd, plain, kFast)), plain);
+  // Several members/frames, as concatenated images are, and block padding.
+  EXPECT_EQ(decompress(compressed(Compression::Gzip, "ab") + compressed(Compression::Gzip, "cd")), "abcd");
+  EXPECT_EQ(decompress(compressed(Compression::Zstd, "ab", kFast) + compressed(Compression::Zstd, "cd", kFast)),
+            "abcd");
+  EXPECT_EQ(decompress(compressed(Compression::Gzip, "ab") + std::string(100, '\0')), "ab");
+  EXPECT_EQ(decompress(compressed(Compression::Zstd, "ab", kFast) + std::string(100, '\0')), "ab");
+}
+
+TEST(CompressDetect, CorruptInputThrows) {
+  const std::string plain = archive();
+  const std::string gz = compressed(Compression::Gzip, plain);
+  const std::string zst = compressed(Compression::Zstd, plain, kFast);
+  EXPECT_THROW((void)decompress(gz.substr(0, gz.size() / 2), "img"), ImageError);
+  EXPECT_THROW((void)decompress(zst.substr(0, zst.size() / 2), "img"), ImageError);
+  std::string bad = gz;
+  bad[3] = '\xff';  // reserved flag bits
+  EXPECT_THROW((void)decompress(bad), ImageError);
+  std::string flipped = zst;
+  flipped[flipped.size() - 2] = static_cast<char>(flipped[flipped.size() - 2] ^ 0x55);  // checksum
+  EXPECT_THROW((void)decompress(flipped), ImageError);
+  try {
+    (void)decompress(gz.substr(0, 20), "img.gz");
+    ADD_FAILURE() << "no error";
+  } catch (const ImageError& e) {
+    EXPECT_EQ(e.where(), "img.gz");
+  }
+}
+
+TEST(CompressDetect, Names) {
+  EXPECT_EQ(compression_name(Compression::Zstd), "zstd");
+  EXPECT_EQ(parse_compression("gzip"), Compression::Gzip);
+  EXPECT_EQ(parse_compression("none"), Compression::None);
+  EXPECT_THROW((void)parse_compression("xz"), ImageError);
+  EXPECT_EQ(default_level(Compression::Gzip), 9);
+  EXPECT_EQ(default_level(Compression::Zstd), 19);
+}
+
+// -------------------------------------------------------------- listing
+
+TEST(CompressListing, CompressedImagesListLikeTheArchive) {
+  const std::vector<std::string> expected = {
+      "drwxr-xr-x   2 0     0             0 1970-01-01 00:00:00 dev",
+      "crw-------   1 0     0       5,    1 1970-01-01 00:00:00 dev/console",
+      "-rw-r--r--   1 0     0             6 1970-01-01 00:00:00 hello",
+  };
+  EXPECT_EQ(list_image(written_through(Compression::None)), expected);
+  EXPECT_EQ(list_image(written_through(Compression::Gzip)), expected);
+  EXPECT_EQ(list_image(written_through(Compression::Zstd, kFast)), expected);
+  // Uncompressed early archive + compressed main archive.
+  const std::vector<std::string> both =
+      list_image(written_through(Compression::None) + written_through(Compression::Zstd, kFast));
+  ASSERT_EQ(both.size(), 6U);
+  EXPECT_EQ(both[3], expected[0]);
+}
+
+}  // namespace
+}  // namespace keel::image
