@@ -1,0 +1,33 @@
+#include "system/power.hpp"
+
+#include <sys/reboot.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "core/log.hpp"
+
+namespace keel {
+
+const char* power_action_name(PowerAction action) noexcept {
+  switch (action) {
+    case PowerAction::PowerOff: return "power-off";
+    case PowerAction::Reboot: return "reboot";
+    case PowerAction::Halt: return "halt";
+  }
+  return "?";
+}
+
+void system_power(PowerAction action) noexcept {
+  if (::getpid() != 1) {
+    log::msg(log::Level::Error, "%s refused: keel is not PID 1", power_action_name(action));
+    return;
+  }
+  log::msg(log::Level::Info, "syncing filesystems, then %s", power_action_name(action));
+  ::sync();
+  int cmd = action == PowerAction::Reboot ? RB_AUTOBOOT : action == PowerAction::Halt ? RB_HALT_SYSTEM : RB_POWER_OFF;
+  if (::reboot(cmd) != 0) log::msg(log::Level::Error, "reboot(2): %s", std::strerror(errno));
+}
+
+}  // namespace keel

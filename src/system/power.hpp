@@ -1,0 +1,20 @@
+// power.hpp — ending the system: sync, then reboot(2).
+//
+// reboot(2) from PID 1 of the machine powers off, halts or restarts it;
+// from PID 1 of a PID namespace it ends the namespace (the kernel kills its
+// init with SIGHUP for a restart, SIGINT for power-off/halt), which is what
+// lets this path be tested without a VM. Called anywhere else it would act
+// on the host: system_power() refuses unless keel is PID 1.
+#pragma once
+
+namespace keel {
+
+enum class PowerAction { PowerOff, Reboot, Halt };
+
+[[nodiscard]] const char* power_action_name(PowerAction action) noexcept;
+
+// Sync filesystems and ask the kernel to `action`. Returns only on failure
+// (or when not PID 1), after logging why.
+void system_power(PowerAction action) noexcept;
+
+}  // namespace keel

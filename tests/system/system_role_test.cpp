@@ -1,0 +1,91 @@
+// The system role's first duties, driven from outside: keel started as
+// `init` runs CONFIG_DIR/main, loads CONFIG_DIR/modules.load, and when the
+// main program exits powers off through reboot(2) — which, as PID 1 of a
+// PID namespace, ends the namespace with SIGINT, so no VM is needed here.
+// (Booting a real kernel is keel-image's boot test.)
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <csignal>
+#include <fstream>
+#include <string>
+
+#include "harness.hpp"
+
+namespace keel::systest {
+namespace {
+
+// A config dir with an executable `main` script.
+void write_main(const TempDir& dir, const std::string& body) {
+  std::string path = dir.path() + "/main";
+  std::ofstream(path) << "#!/bin/sh\n" << body << "\n";
+  ASSERT_EQ(::chmod(path.c_str(), 0755), 0);
+}
+
+Launch system_launch(Placement placement, const TempDir& config, std::vector<std::string> words) {
+  Launch l = program_launch(placement, keel_symlink("init"), std::move(words));
+  l.set_env.emplace_back("KEEL_CONFIG_DIR", config.path());
+  return l;
+}
+
+TEST(SystemRole, MainProgramRunsAndItsExitPowersOffTheNamespace) {
+  if (!namespaces_available()) GTEST_SKIP() << "unshare --pid is not available here";
+  TempDir config;
+  write_main(config, "echo \"main: pid $$\"\nexit 3");
+  KeelRun k(system_launch(Placement::Namespace, config, {"single", "splash"}));
+  // The kernel words are not programs; the main program runs instead.
+  EXPECT_TRUE(k.find_line(Stream::Out, "main: pid "));
+  auto code = k.wait_exit();
+  ASSERT_TRUE(code);
+  // reboot(RB_POWER_OFF) by a namespace's init: the kernel kills it with SIGINT.
+  EXPECT_EQ(*code, 128 + SIGINT) << k.text(Stream::Err);
+  std::string err = k.text(Stream::Err);
+  auto exited = err.find("exited with status 3");
+  auto power = err.find("then power-off");
+  EXPECT_NE(exited, std::string::npos) << err;
+  EXPECT_NE(power, std::string::npos) << err;
+  EXPECT_LT(exited, power) << "power-off must come after the main program's exit:\n" << err;
+  EXPECT_EQ(err.find("cannot run"), std::string::npos) << err;
+}
+
+TEST(SystemRole, NotPid1ItRefusesToPowerOffAndExitsWithTheStatus) {
+  TempDir config;
+  write_main(config, "exit 5");
+  KeelRun k(system_launch(Placement::Subreaper, config, {}));
+  EXPECT_EQ(k.wait_exit(), 5);
+  EXPECT_NE(k.text(Stream::Err).find("power-off refused: keel is not PID 1"), std::string::npos)
+      << k.text(Stream::Err);
+}
+
+TEST(SystemRole, ListedModulesAreLoadedInOrderAndAFailureDoesNotStopTheBoot) {
+  if (!namespaces_available()) GTEST_SKIP() << "unshare --pid is not available here";
+  TempDir config;
+  write_main(config, "echo main-ran");
+  std::ofstream(config.path() + "/modules.load") << "# dependencies first\n\n"
+                                                 << config.path() << "/missing-a.ko\n"
+                                                 << config.path() << "/missing-b.ko\n";
+  KeelRun k(system_launch(Placement::Namespace, config, {}));
+  EXPECT_TRUE(k.find_line(Stream::Out, "main-ran"));
+  k.wait_exit();
+  std::string err = k.text(Stream::Err);
+  auto a = err.find("missing-a.ko: No such file or directory");
+  auto b = err.find("missing-b.ko: No such file or directory");
+  ASSERT_NE(a, std::string::npos) << err;
+  ASSERT_NE(b, std::string::npos) << err;
+  EXPECT_LT(a, b) << "modules load in the listed order";
+  EXPECT_NE(err.find("modules: 0 loaded, 2 failed"), std::string::npos) << err;
+}
+
+TEST(SystemRole, AMainThatCannotRunStillPowersOff) {
+  if (!namespaces_available()) GTEST_SKIP() << "unshare --pid is not available here";
+  TempDir config;
+  std::ofstream(config.path() + "/main") << "not executable\n";  // mode 0644
+  KeelRun k(system_launch(Placement::Namespace, config, {}));
+  EXPECT_EQ(k.wait_exit(), 128 + SIGINT) << k.text(Stream::Err);
+  EXPECT_NE(k.text(Stream::Err).find("cannot run " + config.path() + "/main: execve failed: Permission denied"),
+            std::string::npos)
+      << k.text(Stream::Err);
+}
+
+}  // namespace
+}  // namespace keel::systest
