@@ -5,9 +5,10 @@
 // kernel passes init the command-line words it did not recognise (e.g.
 // "single", "quiet") as argv; they are logged and never run.
 //
-// What exists so far: PID 1's core duty — adopt and reap every process,
-// and never exit. Early boot (mounts, console, entropy), services and
-// shutdown are built on this in later steps (see ARCHITECTURE.md).
+// What exists so far (docs/system-mode.md): early mounts, the modules the
+// image lists, CONFIG_DIR/main as the main program whose exit powers the
+// machine off, and PID 1's core duty — adopt and reap every process, never
+// exit. Services and the shutdown sequence build on this next.
 #pragma once
 
 namespace keel {
