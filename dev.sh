@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # keel's one entry point for developers and CI.
 #
-#   ./dev.sh demo     build keel and show it running a demo program as a container init
+#   ./dev.sh demo     build keel and a demo image (keel-image), boot it in QEMU: the console
+#                     shows keel as PID 1 running the demo's main program, then powering off
+#   ./dev.sh demo-container
+#                     keel as a container's init: a demo app as PID 1 of a new PID namespace
 #   ./dev.sh check    build everything, run every test, clang-tidy, and the unit tests
 #                     again under ASan+UBSan (what CI runs)
 #   ./dev.sh build    configure and build only
@@ -20,7 +23,8 @@ BUILD_PACKAGES=(cmake ninja-build g++ pkg-config libgtest-dev binutils util-linu
 # Real peers: the drop-in personalities are tested side by side with them;
 # QEMU and a static busybox for the boot tests (the kernel itself comes from
 # scripts/fetch-kernel.sh into build/kernel-cache, never into /boot).
-TEST_PACKAGES=(tini dumb-init qemu-system-x86 busybox-static xz-utils)
+BOOT_PACKAGES=(qemu-system-x86 busybox-static xz-utils)
+TEST_PACKAGES=(tini dumb-init "${BOOT_PACKAGES[@]}")
 
 # Install the Debian packages given that are not installed yet.
 need_packages() {
@@ -53,7 +57,7 @@ build() {
   if [ ! -f "$BUILD_DIR/build.ninja" ]; then
     cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
   fi
-  cmake --build "$BUILD_DIR" ${1:+--target "$1"}
+  if [ $# -gt 0 ]; then cmake --build "$BUILD_DIR" --target "$@"; else cmake --build "$BUILD_DIR"; fi
 }
 
 lint() {
@@ -90,6 +94,13 @@ case "$cmd" in
     ctest --test-dir "$BUILD_DIR-asan" --output-on-failure --timeout 180 -j "$(nproc)" -L unit
     ;;
   demo)
+    need_packages "${BOOT_PACKAGES[@]}"
+    build keel keel-image
+    export KEEL_KERNEL_CACHE="$PWD/$BUILD_DIR/kernel-cache"
+    scripts/fetch-kernel.sh --cache "$KEEL_KERNEL_CACHE" >/dev/null
+    exec examples/demo-image/run.sh "$BUILD_DIR"
+    ;;
+  demo-container)
     build keel
     exec examples/container-demo.sh "$BUILD_DIR/keel"
     ;;

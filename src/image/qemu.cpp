@@ -453,21 +453,36 @@ BootResult boot(const BootOptions& options, std::ostream& console, std::ostream&
       if (value == "tcg") accel = Accel::Tcg;
     }
   }
+  // A KVM that failed a real boot on this machine before is not tried
+  // again: the failure can take most of a minute to show.
+  const fs::path kvm_marker = options.kernel.parent_path() / ".kvm-failed";
+  if (accel == Accel::Auto && fs::exists(kvm_marker, ec)) {
+    log << "keel-image: using software emulation (TCG): KVM failed a boot here before (delete " << kvm_marker.string()
+        << " to try it again)\n";
+    accel = Accel::Tcg;
+  }
   if (accel == Accel::Auto) {
     const KvmProbe& probe = kvm_probe(options.qemu);
     log << "keel-image: " << (probe.usable ? "using KVM: " : "using software emulation (TCG): KVM unusable: ")
         << probe.reason << " (probe " << probe.elapsed.count() << " ms)\n";
     accel = probe.usable ? Accel::Kvm : Accel::Tcg;
   }
+  const bool kvm_was_probed = accel == Accel::Kvm && options.accel == Accel::Auto && std::getenv("KEEL_IMAGE_ACCEL") == nullptr;
   result.kvm = accel == Accel::Kvm;
   result.command = qemu_command(options, result.kvm);
   log << "keel-image: running: " << format_command(result.command) << '\n';
   log.flush();
 
-  const auto start = Clock::now();
+  auto start = Clock::now();
   auto deadline = start + options.timeout;
   bool panic_seen = false;
-  const RunEnd end = run_until(result.command, deadline, [&](std::string_view chunk) {
+  // A probe guest can pass where a real kernel then trips over KVM (seen:
+  // "KVM internal error. Suberror: 1 - emulation failure" on a locked
+  // cmpxchg16b). When the probe chose KVM and QEMU says so, stop at once and
+  // boot again under TCG rather than wait out the timeout.
+  std::string tail;
+  bool kvm_failed = false;
+  auto on_output = [&](std::string_view chunk) {
     console.write(chunk.data(), static_cast<std::streamsize>(chunk.size()));
     console.flush();
     watcher.feed(chunk);
@@ -475,7 +490,29 @@ BootResult boot(const BootOptions& options, std::ostream& console, std::ostream&
       panic_seen = true;
       deadline = std::min(deadline, Clock::now() + kPanicGrace);
     }
-  });
+    if (kvm_was_probed && !kvm_failed) {
+      tail.append(chunk);
+      if (tail.find("KVM internal error") != std::string::npos) {
+        kvm_failed = true;
+        deadline = Clock::now();
+      }
+      if (tail.size() > 64) tail.erase(0, tail.size() - 64);
+    }
+  };
+  RunEnd end = run_until(result.command, deadline, on_output);
+  if (kvm_failed) {
+    log << "\nkeel-image: KVM failed during the boot (KVM internal error): booting again with software emulation\n";
+    std::ofstream(kvm_marker) << "KVM internal error during a boot; keel-image uses TCG while this file exists\n";
+    watcher = ConsoleWatcher(options.expect, options.keep_lines);
+    panic_seen = false;
+    result.kvm = false;
+    result.command = qemu_command(options, false);
+    log << "keel-image: running: " << format_command(result.command) << '\n';
+    log.flush();
+    start = Clock::now();
+    deadline = start + options.timeout;
+    end = run_until(result.command, deadline, on_output);
+  }
   watcher.finish();
   result.elapsed = since(start);
   result.qemu_status = end.status;
