@@ -573,10 +573,8 @@ fs::path output_path(const Spec& spec, const BuildOptions& options) {
 
 void write_cpio(const Spec& spec, const ImagePlan& plan, const fs::path& out, std::uint32_t mtime,
                 Progress& progress, BuildResult& result) {
-  const char* compression = spec.output.compression == Compression::gzip   ? "gzip"
-                            : spec.output.compression == Compression::zstd ? "zstd"
-                                                                           : "none";
-  result.compression = compression;
+  const Compression compression = spec.output.compression;
+  result.compression = compression_name(compression);
   std::error_code ec;
   if (out.has_parent_path()) fs::create_directories(out.parent_path(), ec);
   fs::path tmp = out;

@@ -30,8 +30,6 @@
 // is a RELATIVE symlink to that copy, so the links resolve inside the image
 // and inside an unpacked tree on the host alike.
 //
-// This header does not include spec.hpp (only forward-declares Spec), so
-// tools that also need compress.hpp can include it.
 #pragma once
 
 #include <cstdint>

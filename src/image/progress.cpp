@@ -53,8 +53,7 @@ void Progress::done() {
   drawn_ = false;
 }
 
-ArchiveOutput::ArchiveOutput(const std::filesystem::path& file, std::string_view compression) {
-  const Compression c = parse_compression(compression);
+ArchiveOutput::ArchiveOutput(const std::filesystem::path& file, Compression c) {
   file_ = std::make_unique<FileSink>(file);
   file_counter_ = std::make_unique<CountingSink>(*file_);
   compressor_ = make_compressor(c, *file_counter_);

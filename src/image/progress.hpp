@@ -22,6 +22,7 @@
 #include <string>
 #include <string_view>
 
+#include "image/compress.hpp"
 #include "image/cpio.hpp"
 
 namespace keel::image {
@@ -75,7 +76,7 @@ class CountingSink final : public Sink {
 class ArchiveOutput {
  public:
   // `compression`: "none", "gzip" or "zstd" (else ImageError).
-  ArchiveOutput(const std::filesystem::path& file, std::string_view compression);
+  ArchiveOutput(const std::filesystem::path& file, Compression compression);
   ~ArchiveOutput();
   ArchiveOutput(const ArchiveOutput&) = delete;
   ArchiveOutput& operator=(const ArchiveOutput&) = delete;

@@ -500,14 +500,14 @@ void Parser::output(const toml::table& root) {
     if (!format) fail(f.line, "unknown output format " + q(s) + ": use \"cpio\", \"ext4\" or \"dir\"");
     o.format = *format;
   }
-  o.compression = o.format == OutputFormat::cpio ? Compression::gzip : Compression::none;
+  o.compression = o.format == OutputFormat::cpio ? Compression::Gzip : Compression::None;
   if (Field f = field(*t, "compression")) {
     std::string s = as_string(f, w, "compression");
     auto compression =
-        pick<Compression>(s, {{"gzip", Compression::gzip}, {"zstd", Compression::zstd}, {"none", Compression::none}});
+        pick<Compression>(s, {{"gzip", Compression::Gzip}, {"zstd", Compression::Zstd}, {"none", Compression::None}});
     if (!compression) fail(f.line, "unknown compression " + q(s) + ": use \"gzip\", \"zstd\" or \"none\"");
     o.compression = *compression;
-    if (o.format != OutputFormat::cpio && o.compression != Compression::none) {
+    if (o.format != OutputFormat::cpio && o.compression != Compression::None) {
       fail(f.line, "compression applies only to format = \"cpio\"");
     }
   }

@@ -28,10 +28,11 @@
 #include <string_view>
 #include <vector>
 
+#include "image/compress.hpp"
+
 namespace keel::image {
 
 enum class OutputFormat { cpio, ext4, dir };
-enum class Compression { none, gzip, zstd };
 enum class DeviceType { character, block };
 
 // Numeric ownership, already resolved from names ([[user]]/[[group]]) or
@@ -44,7 +45,7 @@ struct Ownership {
 
 struct Output {
   OutputFormat format = OutputFormat::cpio;
-  Compression compression = Compression::gzip;  // none unless cpio
+  Compression compression = Compression::Gzip;  // none unless cpio
   std::filesystem::path path;                   // host path; empty: not given (-o decides)
   std::uint64_t size = 0;                       // ext4 only, bytes; 0: the builder picks
   int line = 0;

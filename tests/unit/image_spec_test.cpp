@@ -155,7 +155,7 @@ optional = ["ssl"]
 )");
   EXPECT_EQ(s.dir, dir_);
   EXPECT_EQ(s.output.format, OutputFormat::cpio);
-  EXPECT_EQ(s.output.compression, Compression::zstd);
+  EXPECT_EQ(s.output.compression, Compression::Zstd);
   EXPECT_EQ(s.output.path, dir_ / "out/demo.cpio.zst");
   EXPECT_EQ(s.output.line, 2);
   EXPECT_EQ(s.boot.cmdline, "console=ttyS0 panic=-1");
@@ -257,7 +257,7 @@ target = "/f"
 binary = "keel"
 )");
   EXPECT_EQ(s.output.format, OutputFormat::cpio);
-  EXPECT_EQ(s.output.compression, Compression::gzip);
+  EXPECT_EQ(s.output.compression, Compression::Gzip);
   EXPECT_TRUE(s.output.path.empty());
   EXPECT_EQ(s.files[0].mode, 0644u);
   EXPECT_EQ(s.files[0].owner, (Ownership{0, 0}));
@@ -286,7 +286,7 @@ TEST_F(SpecTest, EmptySpecIsValid) {
 TEST_F(SpecTest, NonCpioFormatsDefaultToNoCompression) {
   Spec s = parse("[output]\nformat = \"ext4\"\nsize = \"64M\"\n");
   EXPECT_EQ(s.output.format, OutputFormat::ext4);
-  EXPECT_EQ(s.output.compression, Compression::none);
+  EXPECT_EQ(s.output.compression, Compression::None);
   EXPECT_EQ(s.output.size, 64u << 20);
   EXPECT_EQ(parse("[output]\nformat = \"ext4\"\nsize = 1048576\n").output.size, 1048576u);
   EXPECT_EQ(parse("[output]\nformat = \"dir\"\n").output.format, OutputFormat::dir);
