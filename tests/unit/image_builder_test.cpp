@@ -12,9 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <set>
 #include <sstream>
@@ -28,58 +26,21 @@
 #include "image/listing.hpp"
 #include "image/progress.hpp"
 #include "image/qemu.hpp"
-
-#ifndef KEEL_SOURCE_DIR
-#define KEEL_SOURCE_DIR ""
-#endif
+#include "test_util.hpp"
 
 namespace keel::image {
 namespace {
 
 namespace fs = std::filesystem;
 
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "keel-builder-XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = pattern;
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  [[nodiscard]] const fs::path& path() const { return path_; }
+using testutil::run;
+using testutil::slurp;
+using testutil::write_file;
 
- private:
-  fs::path path_;
+// A scratch directory, keel-builder-XXXXXX.
+struct TempDir : testutil::TempDir {
+  TempDir() : testutil::TempDir("keel-builder-") {}
 };
-
-std::string slurp(const fs::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  std::ostringstream out;
-  out << in.rdbuf();
-  return out.str();
-}
-
-void write(const fs::path& file, const std::string& text) {
-  fs::create_directories(file.parent_path());
-  std::ofstream(file, std::ios::binary) << text;
-}
-
-// Runs a shell command, returns its stdout.
-std::string run(const std::string& command) {
-  std::string out;
-  FILE* p = ::popen(command.c_str(), "r");
-  if (p == nullptr) return out;
-  char buf[4096];
-  std::size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  ::pclose(p);
-  return out;
-}
 
 // One space between fields, for comparing `cpio -itv` lines.
 std::string squeeze(const std::string& line) {
@@ -152,12 +113,12 @@ class BuilderTest : public ::testing::Test {
     if (!fs::is_regular_file("/bin/busybox") || !read_elf("/bin/busybox").is_static()) {
       GTEST_SKIP() << "needs a static /bin/busybox: apt-get install busybox-static";
     }
-    write(dir_.path() / "motd", "hello from keel-image\n");
+    write_file(dir_.path() / "motd", "hello from keel-image\n");
   }
 
   BuildResult build(const std::string& spec_text, const std::string& out_name, const std::string& spec_name = "spec.toml") {
     const fs::path spec = dir_.path() / spec_name;
-    write(spec, spec_text);
+    write_file(spec, spec_text);
     BuildOptions options;
     options.output = dir_.path() / out_name;
     options.mtime = 0;
@@ -394,7 +355,7 @@ TEST_F(BuilderTest, ErrorsNameTheSpecLines) {
   EXPECT_NE(e.find("bad.toml:1: error: cannot place /lib64/ld-linux-x86-64.so.2"), std::string::npos) << e;
   EXPECT_NE(e.find("that is a symlink from [[symlink]] at line 5"), std::string::npos) << e;
   // A tree colliding with a file.
-  write(dir_.path() / "overlay/etc/motd", "other\n");
+  write_file(dir_.path() / "overlay/etc/motd", "other\n");
   e = build_error("[[tree]]\nsource = \"overlay\"\npath = \"/\"\n\n[[file]]\npath = \"/etc/motd\"\ncontent = \"x\"\n");
   EXPECT_NE(e.find("bad.toml:5: error: /etc/motd has two sources"), std::string::npos) << e;
   // Not a program.
@@ -407,7 +368,7 @@ TEST_F(BuilderTest, ErrorsNameTheSpecLines) {
          pos = env.find(std::string("libc.so.6\0", 10), pos)) {
       env[pos + 3] = 'q';  // libq.so.6
     }
-    write(dir_.path() / "needy", env);
+    write_file(dir_.path() / "needy", env);
     e = build_error("\n[[program]]\nsource = \"needy\"\npath = \"/bin/needy\"\n");
     EXPECT_NE(e.find("bad.toml:2: error: [[program]] /bin/needy: libq.so.6"), std::string::npos) << e;
     EXPECT_NE(e.find("/usr/lib/x86_64-linux-gnu"), std::string::npos) << e;
@@ -425,7 +386,7 @@ TEST_F(BuilderTest, ErrorsNameTheSpecLines) {
 }
 
 TEST_F(BuilderTest, ScriptProgramBringsItsInterpreter) {
-  write(dir_.path() / "hello.sh", "#!/bin/sh\necho hi\n");
+  write_file(dir_.path() / "hello.sh", "#!/bin/sh\necho hi\n");
   const BuildResult result = build("[output]\ncompression = \"none\"\n[[program]]\nsource = \"hello.sh\"\npath = \"/usr/bin/hello\"\n", "s.cpio");
   auto by = entries(slurp(result.output));
   ASSERT_TRUE(by.count("usr/bin/hello"));
@@ -444,7 +405,7 @@ TEST_F(BuilderTest, ScriptProgramBringsItsInterpreter) {
 }
 
 TEST_F(BuilderTest, KeelWithInitLinksAndConfig) {
-  write(dir_.path() / "keel.d/web.toml", "[service]\n");
+  write_file(dir_.path() / "keel.d/web.toml", "[service]\n");
   // Any static binary stands in for keel here.
   const BuildResult result = build(R"([output]
 compression = "none"
@@ -465,7 +426,7 @@ config = ["keel.d/web.toml"]
 
 TEST_F(BuilderTest, SourceDateEpochSetsEveryMtime) {
   const fs::path spec = dir_.path() / "e.toml";
-  write(spec, "[output]\ncompression = \"none\"\n[[file]]\npath = \"/etc/x\"\ncontent = \"x\"\n");
+  write_file(spec, "[output]\ncompression = \"none\"\n[[file]]\npath = \"/etc/x\"\ncontent = \"x\"\n");
   ::setenv("SOURCE_DATE_EPOCH", "1700000000", 1);
   BuildOptions options;
   options.output = dir_.path() / "e.cpio";
@@ -480,10 +441,7 @@ TEST_F(BuilderTest, SourceDateEpochSetsEveryMtime) {
 fs::path cached_modules() {
   std::vector<fs::path> roots;
   if (const char* env = std::getenv("KEEL_KERNEL_CACHE")) roots.push_back(fs::path(env) / "current");
-  for (const fs::path& base : {fs::path(KEEL_SOURCE_DIR), fs::current_path(), fs::current_path().parent_path(),
-                               fs::current_path().parent_path().parent_path()}) {
-    if (!base.empty()) roots.push_back(base / "build/kernel-cache/current");
-  }
+  for (const fs::path& base : testutil::kernel_cache_bases()) roots.push_back(base / "build/kernel-cache/current");
   for (const fs::path& root : roots) {
     std::error_code ec;
     if (fs::is_directory(root / "lib/modules", ec)) {
@@ -518,10 +476,10 @@ TEST_F(BuilderTest, ModulesAndTheirLoadOrder) {
 }
 
 TEST_F(BuilderTest, TreeKeepsModesAndHonoursExcludes) {
-  write(dir_.path() / "overlay/etc/app.conf", "a=1\n");
-  write(dir_.path() / "overlay/etc/app.conf.orig", "old\n");
-  write(dir_.path() / "overlay/.git/HEAD", "ref\n");
-  write(dir_.path() / "overlay/opt/run.sh", "#!/bin/sh\n");
+  write_file(dir_.path() / "overlay/etc/app.conf", "a=1\n");
+  write_file(dir_.path() / "overlay/etc/app.conf.orig", "old\n");
+  write_file(dir_.path() / "overlay/.git/HEAD", "ref\n");
+  write_file(dir_.path() / "overlay/opt/run.sh", "#!/bin/sh\n");
   fs::permissions(dir_.path() / "overlay/opt/run.sh", fs::perms(0750));
   fs::create_symlink("app.conf", dir_.path() / "overlay/etc/current.conf");
   const BuildResult result = build(R"([output]
@@ -596,10 +554,7 @@ TEST(BuilderHelpers, RelativeLinksAndSummary) {
 fs::path cached_kernel() {
   std::vector<fs::path> caches;
   if (const char* env = std::getenv("KEEL_KERNEL_CACHE")) caches.push_back(fs::path(env) / "current/boot");
-  for (const fs::path& base : {fs::path(KEEL_SOURCE_DIR), fs::current_path(), fs::current_path().parent_path(),
-                               fs::current_path().parent_path().parent_path()}) {
-    if (!base.empty()) caches.push_back(base / "build/kernel-cache/current/boot");
-  }
+  for (const fs::path& base : testutil::kernel_cache_bases()) caches.push_back(base / "build/kernel-cache/current/boot");
   for (const fs::path& boot : caches) {
     for (const std::string prefix : {"vmlinux-", "vmlinuz-"}) {
       std::error_code ec;
@@ -655,9 +610,14 @@ void expect_boot(BuildResult image, const fs::path& kernel, std::vector<std::str
 
 // The minimal keel image: keel is /init, mounts the early filesystems, runs
 // /etc/keel/main, and when it exits syncs and powers the machine off.
+// The keel under test goes into the image as one file: only a static one
+// runs there (a sanitizer build links keel dynamically).
+bool keel_is_static() { return read_elf(KEEL_BINARY).is_static(); }
+
 TEST_F(BuilderTest, KeelImageBootsToKeelRunsItsMainProgramAndPowersOff) {
   const fs::path kernel = cached_kernel();
   if (kernel.empty()) GTEST_SKIP() << "no kernel cache: run scripts/fetch-kernel.sh";
+  if (!keel_is_static()) GTEST_SKIP() << KEEL_BINARY << " is not static (a sanitizer build)";
   const BuildResult image = build(std::string(R"([output]
 compression = "zstd"
 
@@ -685,6 +645,7 @@ TEST_F(BuilderTest, KeelImageLoadsItsModulesAtBoot) {
   const fs::path kernel = cached_kernel();
   const fs::path tree = cached_modules();
   if (kernel.empty() || tree.empty()) GTEST_SKIP() << "no kernel cache: run scripts/fetch-kernel.sh";
+  if (!keel_is_static()) GTEST_SKIP() << KEEL_BINARY << " is not static (a sanitizer build)";
   const BuildResult image = build(std::string(R"([output]
 compression = "gzip"
 

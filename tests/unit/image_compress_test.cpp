@@ -6,11 +6,7 @@
 #include <gtest/gtest.h>
 #include <zstd.h>
 
-#include <array>
-#include <cstdio>
-#include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <string>
 #include <vector>
 
@@ -18,55 +14,19 @@
 #include "image/cpio.hpp"
 #include "image/diagnostic.hpp"
 #include "image/listing.hpp"
+#include "test_util.hpp"
 
 namespace keel::image {
 namespace {
 
-namespace fs = std::filesystem;
+using testutil::have;
+using testutil::run;
+using testutil::write_file;
 
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "keel-compress-XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = pattern;
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  [[nodiscard]] const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
+// A scratch directory, keel-compress-XXXXXX.
+struct TempDir : testutil::TempDir {
+  TempDir() : testutil::TempDir("keel-compress-") {}
 };
-
-void write_file(const fs::path& path, const std::string& data) {
-  std::ofstream out(path, std::ios::binary);
-  out << data;
-}
-
-std::string run(const std::string& command, int& rc) {
-  std::string out;
-  FILE* pipe = ::popen(command.c_str(), "r");
-  if (pipe == nullptr) {
-    rc = -1;
-    return out;
-  }
-  std::array<char, 4096> buffer{};
-  std::size_t n = 0;
-  while ((n = std::fread(buffer.data(), 1, buffer.size(), pipe)) > 0) out.append(buffer.data(), n);
-  rc = ::pclose(pipe);
-  return out;
-}
-
-bool have(const char* tool) {
-  int rc = 0;
-  (void)run(std::string("command -v ") + tool + " >/dev/null 2>&1", rc);
-  return rc == 0;
-}
 
 // zstd at its default level 19 sets up ~100 MB of match tables per stream
 // (its size is unknown when streaming), about 0.1 s; tests where the level

@@ -8,11 +8,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
-#include <array>
-#include <cstdio>
-#include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -20,60 +16,23 @@
 #include "image/cpio.hpp"
 #include "image/diagnostic.hpp"
 #include "image/listing.hpp"
+#include "test_util.hpp"
 
 namespace keel::image {
 namespace {
 
 namespace fs = std::filesystem;
 
-// A scratch directory removed with everything in it.
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "keel-cpio-XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = pattern;
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  [[nodiscard]] const fs::path& path() const { return path_; }
+using testutil::have;
+using testutil::quoted;
+using testutil::run;
+using testutil::slurp;
+using testutil::write_file;
 
- private:
-  fs::path path_;
+// A scratch directory, keel-cpio-XXXXXX.
+struct TempDir : testutil::TempDir {
+  TempDir() : testutil::TempDir("keel-cpio-") {}
 };
-
-void write_file(const fs::path& path, const std::string& data) {
-  std::ofstream out(path, std::ios::binary);
-  out << data;
-}
-
-std::string read_whole(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-// Runs a shell command; returns its stdout and puts its exit status in rc.
-std::string run(const std::string& command, int& rc) {
-  std::string out;
-  FILE* pipe = ::popen(command.c_str(), "r");
-  if (pipe == nullptr) {
-    rc = -1;
-    return out;
-  }
-  std::array<char, 4096> buffer{};
-  std::size_t n = 0;
-  while ((n = std::fread(buffer.data(), 1, buffer.size(), pipe)) > 0) out.append(buffer.data(), n);
-  rc = ::pclose(pipe);
-  return out;
-}
-
-std::string quoted(const fs::path& p) { return "'" + p.string() + "'"; }
 
 constexpr std::uint32_t kTime = 1704067200;  // 2024-01-01 00:00:00 UTC
 
@@ -326,12 +285,6 @@ TEST(CpioReader, StreamAndBufferAgree) {
 
 // ------------------------------------------------------------ GNU cpio
 
-bool have(const char* tool) {
-  int rc = 0;
-  (void)run(std::string("command -v ") + tool + " >/dev/null 2>&1", rc);
-  return rc == 0;
-}
-
 TEST(CpioGnu, ListsOurArchive) {
   if (!have("cpio")) GTEST_SKIP() << "GNU cpio not installed";
   TempDir dir;
@@ -387,7 +340,7 @@ TEST(CpioGnu, ExtractsWithOwnersModesLinksAndDevices) {
   EXPECT_EQ(st.st_uid, 1000U);
   EXPECT_EQ(st.st_gid, 1001U);
   EXPECT_EQ(st.st_mtime, static_cast<time_t>(kTime + 1));
-  EXPECT_EQ(read_whole(root / "etc/hostname"), "keel\n");
+  EXPECT_EQ(slurp(root / "etc/hostname"), "keel\n");
   stat_of("etc");
   EXPECT_EQ(st.st_mode, S_IFDIR | 0750U);
   EXPECT_EQ(st.st_gid, 42U);
@@ -410,7 +363,7 @@ TEST(CpioGnu, ExtractsWithOwnersModesLinksAndDevices) {
   EXPECT_EQ(b.st_ino, c.st_ino);
   EXPECT_EQ(a.st_nlink, 3U);
   EXPECT_EQ(a.st_mode, S_IFREG | 0711U);
-  EXPECT_EQ(read_whole(root / "bin/a"), "shared data!");
+  EXPECT_EQ(slurp(root / "bin/a"), "shared data!");
 
   stat_of("dev/console");
   EXPECT_EQ(st.st_mode, S_IFCHR | 0600U);

@@ -5,7 +5,6 @@
 // libraries built with the host's gcc.
 #include <elf.h>
 #include <gtest/gtest.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <sys/wait.h>
 
@@ -21,6 +20,7 @@
 
 #include "image/diagnostic.hpp"
 #include "image/elf.hpp"
+#include "test_util.hpp"
 
 namespace keel::image {
 namespace {
@@ -29,45 +29,20 @@ namespace fs = std::filesystem;
 
 // ---------------------------------------------------------------- helpers
 
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "keel-elf-XXXXXX").string();
-    if (::mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = tmpl;
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  [[nodiscard]] const fs::path& path() const { return path_; }
-  [[nodiscard]] std::string str() const { return path_.string(); }
+using testutil::write_file;
 
- private:
-  fs::path path_;
+// A scratch directory, keel-elf-XXXXXX.
+struct TempDir : testutil::TempDir {
+  TempDir() : testutil::TempDir("keel-elf-") {}
 };
 
-// Runs a shell command; its stdout, and its exit status in `status`.
+// Runs a shell command; its stdout, and its exit status in `status` (-1
+// when it did not exit).
 std::string run(const std::string& command, int& status) {
-  std::string out;
-  FILE* p = ::popen(command.c_str(), "r");
-  if (p == nullptr) {
-    status = -1;
-    return out;
-  }
-  char buf[4096];
-  std::size_t n = 0;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  int raw = ::pclose(p);
+  int raw = 0;
+  std::string out = testutil::run(command, raw);
   status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
   return out;
-}
-
-void write_file(const fs::path& path, const std::string& content) {
-  fs::create_directories(path.parent_path());
-  std::ofstream(path, std::ios::binary) << content;
 }
 
 template <class T>

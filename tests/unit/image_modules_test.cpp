@@ -17,36 +17,19 @@
 
 #include "image/diagnostic.hpp"
 #include "image/modules.hpp"
+#include "test_util.hpp"
 
 namespace keel::image {
 namespace {
 
 namespace fs = std::filesystem;
 
-#ifndef KEEL_SOURCE_DIR
-#define KEEL_SOURCE_DIR ""
-#endif
+using testutil::quoted;
 
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "keel-modules-XXXXXX").string();
-    if (mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  [[nodiscard]] const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
+// A scratch directory, keel-modules-XXXXXX.
+struct TempDir : testutil::TempDir {
+  TempDir() : testutil::TempDir("keel-modules-") {}
 };
-
-std::string quote(const fs::path& path) { return "'" + path.string() + "'"; }
 
 // A fake module: an empty ELF object with .modinfo holding `entries`.
 class FakeTree {
@@ -54,7 +37,7 @@ class FakeTree {
   FakeTree() : dir_(tmp_.path() / "lib/modules/6.1.0-test") {
     fs::create_directories(dir_ / "kernel");
     std::ofstream(tmp_.path() / "empty.cpp").close();
-    const std::string cmd = "g++ -c -x c++ " + quote(tmp_.path() / "empty.cpp") + " -o " + quote(empty());
+    const std::string cmd = "g++ -c -x c++ " + quoted(tmp_.path() / "empty.cpp") + " -o " + quoted(empty());
     if (std::system(cmd.c_str()) != 0) throw std::runtime_error("cannot compile an empty object: " + cmd);
   }
 
@@ -66,8 +49,8 @@ class FakeTree {
       std::ofstream out(info, std::ios::binary);
       for (const std::string& entry : entries) out << entry << '\0';
     }
-    const std::string cmd = "objcopy --add-section .modinfo=" + quote(info) +
-                            " --set-section-flags .modinfo=alloc,readonly " + quote(empty()) + " " + quote(file);
+    const std::string cmd = "objcopy --add-section .modinfo=" + quoted(info) +
+                            " --set-section-flags .modinfo=alloc,readonly " + quoted(empty()) + " " + quoted(file);
     if (std::system(cmd.c_str()) != 0) throw std::runtime_error("objcopy failed: " + cmd);
   }
 
@@ -214,7 +197,7 @@ TEST(ImageModules, NotAModuleAndCompressedAreErrors) {
     EXPECT_NE(std::string(e.what()).find("CONFIG_MODULE_DECOMPRESS"), std::string::npos) << e.what();
   }
   // An object without .modinfo.
-  const std::string cmd = "cp " + quote(tree.root() / "empty.o") + " " + quote(tree.dir() / "kernel/plain.ko");
+  const std::string cmd = "cp " + quoted(tree.root() / "empty.o") + " " + quoted(tree.dir() / "kernel/plain.ko");
   ASSERT_EQ(std::system(cmd.c_str()), 0);
   ModuleTree again(tree.dir());
   EXPECT_THROW(again.info("plain"), ImageError);
@@ -228,20 +211,8 @@ TEST(ImageModules, ModuleDirFindsTheOnlyVersion) {
   EXPECT_THROW(ModuleTree(tree.root() / "nowhere"), ImageError);
 }
 
-// The kernel unpacked by scripts/fetch-kernel.sh, found from the source dir
-// or the current directory (ctest runs in build/tests).
-fs::path kernel_cache() {
-  if (const char* env = std::getenv("KEEL_KERNEL_CACHE")) return fs::path(env) / "current";
-  for (const fs::path& base : {fs::path(KEEL_SOURCE_DIR), fs::current_path(), fs::current_path().parent_path(),
-                               fs::current_path().parent_path().parent_path()}) {
-    if (base.empty()) continue;
-    for (const fs::path& candidate : {base / "build/kernel-cache/current", base / "kernel-cache/current"}) {
-      std::error_code ec;
-      if (fs::is_directory(candidate / "lib/modules", ec)) return candidate;
-    }
-  }
-  return {};
-}
+// The kernel unpacked by scripts/fetch-kernel.sh, with its modules.
+fs::path kernel_cache() { return testutil::kernel_cache("lib/modules"); }
 
 TEST(ImageModulesDebianKernel, Ext4Virtio9p) {
   const fs::path cache = kernel_cache();

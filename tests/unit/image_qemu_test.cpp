@@ -20,6 +20,7 @@
 
 #include "image/diagnostic.hpp"
 #include "image/qemu.hpp"
+#include "test_util.hpp"
 
 namespace keel::image {
 namespace {
@@ -28,27 +29,9 @@ namespace fs = std::filesystem;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
-#ifndef KEEL_SOURCE_DIR
-#define KEEL_SOURCE_DIR ""
-#endif
-
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "keel-qemu-XXXXXX").string();
-    if (mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  [[nodiscard]] const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
+// A scratch directory, keel-qemu-XXXXXX.
+struct TempDir : testutil::TempDir {
+  TempDir() : testutil::TempDir("keel-qemu-") {}
 };
 
 bool has_children() {
@@ -318,18 +301,8 @@ TEST(ImageQemuProcess, MissingQemuOrKernel) {
 
 // ---- Real QEMU, the Debian kernel --------------------------------------
 
-fs::path kernel_cache() {
-  if (const char* env = std::getenv("KEEL_KERNEL_CACHE")) return fs::path(env) / "current";
-  for (const fs::path& base : {fs::path(KEEL_SOURCE_DIR), fs::current_path(), fs::current_path().parent_path(),
-                               fs::current_path().parent_path().parent_path()}) {
-    if (base.empty()) continue;
-    for (const fs::path& candidate : {base / "build/kernel-cache/current", base / "kernel-cache/current"}) {
-      std::error_code ec;
-      if (fs::is_directory(candidate / "boot", ec)) return candidate;
-    }
-  }
-  return {};
-}
+// The kernel unpacked by scripts/fetch-kernel.sh, with its boot/.
+fs::path kernel_cache() { return testutil::kernel_cache("boot"); }
 
 // boot/vmlinuz-* (Debian's bzImage) or boot/vmlinux-* (the uncompressed
 // ELF kernel fetch-kernel.sh takes out of it, booted through PVH).

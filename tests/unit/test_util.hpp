@@ -1,5 +1,6 @@
 // test_util.hpp — helpers shared by the unit tests of the core (event loop,
-// signal source, spawn, reaper). Header-only: everything is inline.
+// signal source, spawn, reaper) and of keel-image. Header-only: everything
+// is inline.
 //
 // What it gives a test:
 //
@@ -28,6 +29,15 @@
 //   * open_fds(): this process's open fds and what /proc/self/fd says each
 //     one is, to spot an fd that was added or leaked.
 //
+//   * Files and commands (the image tests):
+//       TempDir         a scratch directory (mkdtemp), removed with all in it;
+//       write_file      write a file whole, creating its directories;
+//       slurp           read a file whole;
+//       quoted          a path in single quotes, for a shell command;
+//       run             run a shell command, return its stdout;
+//       have            whether a tool is on PATH;
+//       kernel_cache    the kernel unpacked by scripts/fetch-kernel.sh.
+//
 // Use from a test file (in its anonymous namespace inside `keel`):
 //   using testutil::Watchdog;
 #pragma once
@@ -39,12 +49,20 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <array>
 #include <cerrno>
 #include <csignal>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <functional>
+#include <sstream>
+#include <stdexcept>
 #include <string>
+#include <system_error>
 #include <utility>
 #include <vector>
 
@@ -226,6 +244,107 @@ inline std::vector<std::pair<int, std::string>> open_fds() {
     out.emplace_back(fd, n > 0 ? std::string(link, static_cast<std::size_t>(n)) : "?");
   }
   return out;
+}
+
+// ------------------------------------------------------- files and commands
+
+// A scratch directory, $TMPDIR/<prefix>XXXXXX, removed with everything in it.
+class TempDir {
+ public:
+  explicit TempDir(const std::string& prefix = "keel-test-") {
+    std::string pattern = (std::filesystem::temp_directory_path() / (prefix + "XXXXXX")).string();
+    if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+    path_ = pattern;
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  [[nodiscard]] const std::filesystem::path& path() const { return path_; }
+  [[nodiscard]] std::string str() const { return path_.string(); }
+
+ private:
+  std::filesystem::path path_;
+};
+
+// Writes `data` to `path` (binary), creating the directories it is in.
+inline void write_file(const std::filesystem::path& path, const std::string& data) {
+  std::filesystem::create_directories(path.parent_path());
+  std::ofstream(path, std::ios::binary) << data;
+}
+
+// The whole content of a file ("" when it cannot be read).
+inline std::string slurp(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// A path in single quotes, for a shell command line.
+inline std::string quoted(const std::filesystem::path& p) { return "'" + p.string() + "'"; }
+
+// Runs a shell command; returns its stdout and puts pclose's raw status in
+// rc (-1 when popen failed).
+inline std::string run(const std::string& command, int& rc) {
+  std::string out;
+  FILE* pipe = ::popen(command.c_str(), "r");
+  if (pipe == nullptr) {
+    rc = -1;
+    return out;
+  }
+  std::array<char, 4096> buffer{};
+  std::size_t n = 0;
+  while ((n = std::fread(buffer.data(), 1, buffer.size(), pipe)) > 0) out.append(buffer.data(), n);
+  rc = ::pclose(pipe);
+  return out;
+}
+
+// Runs a shell command; returns its stdout, whatever its exit status.
+inline std::string run(const std::string& command) {
+  int rc = 0;
+  return run(command, rc);
+}
+
+// Whether `tool` is on PATH (`command -v`).
+inline bool have(const char* tool) {
+  int rc = 0;
+  (void)run(std::string("command -v ") + tool + " >/dev/null 2>&1", rc);
+  return rc == 0;
+}
+
+// Where a kernel cache may be, non-empty ones only: the source dir (when
+// KEEL_SOURCE_DIR is defined), the current directory and the two above it
+// (ctest runs in build/tests).
+inline std::vector<std::filesystem::path> kernel_cache_bases() {
+#ifdef KEEL_SOURCE_DIR
+  const std::filesystem::path source(KEEL_SOURCE_DIR);
+#else
+  const std::filesystem::path source;
+#endif
+  std::vector<std::filesystem::path> out;
+  for (const std::filesystem::path& base :
+       {source, std::filesystem::current_path(), std::filesystem::current_path().parent_path(),
+        std::filesystem::current_path().parent_path().parent_path()}) {
+    if (!base.empty()) out.push_back(base);
+  }
+  return out;
+}
+
+// The kernel unpacked by scripts/fetch-kernel.sh: $KEEL_KERNEL_CACHE/current
+// when set, else the first {build/,}kernel-cache/current under a base that
+// has `subdir` ("boot", "lib/modules"); empty when there is none.
+inline std::filesystem::path kernel_cache(const std::string& subdir) {
+  if (const char* env = std::getenv("KEEL_KERNEL_CACHE")) return std::filesystem::path(env) / "current";
+  for (const std::filesystem::path& base : kernel_cache_bases()) {
+    for (const std::filesystem::path& candidate : {base / "build/kernel-cache/current", base / "kernel-cache/current"}) {
+      std::error_code ec;
+      if (std::filesystem::is_directory(candidate / subdir, ec)) return candidate;
+    }
+  }
+  return {};
 }
 
 }  // namespace keel::testutil
