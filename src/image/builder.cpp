@@ -186,55 +186,43 @@ void Planner::add(ImageEntry e, int priority) {
   fail(line, what + ": " + describe_source(have.entry) + ", and " + describe_source(e));
 }
 
-ImageEntry dir_entry(const std::string& path, std::uint32_t mode) {
+// Every entry starts from its path, kind and mode; the helpers below fill
+// what each kind adds.
+ImageEntry entry(const std::string& path, EntryKind kind, std::uint32_t mode, int line = 0, std::string origin = {}) {
   ImageEntry e;
   e.path = path;
-  e.kind = EntryKind::Directory;
+  e.kind = kind;
   e.mode = mode;
+  e.line = line;
+  e.origin = std::move(origin);
   return e;
 }
 
+ImageEntry dir_entry(const std::string& path, std::uint32_t mode) { return entry(path, EntryKind::Directory, mode); }
+
 ImageEntry device_entry(const std::string& path, std::uint32_t major, std::uint32_t minor, std::uint32_t mode) {
-  ImageEntry e;
-  e.path = path;
-  e.kind = EntryKind::CharDevice;
+  ImageEntry e = entry(path, EntryKind::CharDevice, mode);
   e.major = major;
   e.minor = minor;
-  e.mode = mode;
   return e;
 }
 
 ImageEntry file_entry(const std::string& path, const fs::path& source, std::uint32_t mode, int line,
                       std::string origin) {
-  ImageEntry e;
-  e.path = path;
-  e.kind = EntryKind::File;
+  ImageEntry e = entry(path, EntryKind::File, mode, line, std::move(origin));
   e.source = source;
-  e.mode = mode;
-  e.line = line;
-  e.origin = std::move(origin);
   return e;
 }
 
 ImageEntry text_entry(const std::string& path, std::string content, int line, std::string origin) {
-  ImageEntry e;
-  e.path = path;
-  e.kind = EntryKind::File;
+  ImageEntry e = entry(path, EntryKind::File, 0644, line, std::move(origin));
   e.content = std::move(content);
-  e.mode = 0644;
-  e.line = line;
-  e.origin = std::move(origin);
   return e;
 }
 
 ImageEntry symlink_entry(const std::string& path, std::string target, int line, std::string origin) {
-  ImageEntry e;
-  e.path = path;
-  e.kind = EntryKind::Symlink;
+  ImageEntry e = entry(path, EntryKind::Symlink, 0777, line, std::move(origin));
   e.target = std::move(target);
-  e.mode = 0777;
-  e.line = line;
-  e.origin = std::move(origin);
   return e;
 }
 
