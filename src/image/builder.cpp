@@ -22,6 +22,7 @@
 #include "image/elf.hpp"
 #include "image/modules.hpp"
 #include "image/progress.hpp"
+#include "image/python.hpp"
 #include "image/spec.hpp"
 
 namespace keel::image {
@@ -142,6 +143,7 @@ class Planner {
   void modules();
   void boot();
   void programs();
+  void python();
   void closure_of(const fs::path& host, const std::string& label, int line, int depth);
   void add_host_path(const std::string& path, const std::string& label, int line, int depth);
   void users();
@@ -449,6 +451,40 @@ void Planner::programs() {
   if (spec_.keel) closure_of(spec_.keel->binary, "[keel] binary", spec_.keel->line, 0);
 }
 
+// [python]: the interpreter at its host path (its closure too), the .pyc and
+// extension modules python.cpp found (each .so with its closure), the scripts.
+void Planner::python() {
+  if (!spec_.python) return;
+  const PythonSpec& py = *spec_.python;
+  const PythonPlan plan = plan_python(py, spec_.file);
+  std::set<std::string> before, own;
+  for (const auto& [path, planned] : entries_) before.insert(path);
+  const std::string interp = plan.interpreter.string();
+  add(file_entry(interp, interp, 0755, py.line, "[python] interpreter"), kExplicit);
+  if (py.path != interp) {
+    add(symlink_entry(py.path, relative_link(py.path, interp), py.line, "[python] path"), kExplicit);
+  }
+  closure_of(interp, "[python] interpreter", py.line, 0);
+  for (const PythonFile& f : plan.files) {
+    const std::string origin = "[python] " + f.module;
+    ImageEntry e =
+        f.compiled ? text_entry(f.path, f.content, f.line, origin) : file_entry(f.path, f.source, 0, f.line, origin);
+    e.mode = f.mode;
+    add(std::move(e), kExplicit);
+    own.insert(f.path);
+    if (f.elf) closure_of(f.source, origin, f.line, 0);
+  }
+  std::vector<std::pair<std::string, std::uint64_t>> extra;
+  for (const auto& [path, planned] : entries_) {
+    if (before.count(path) || own.count(path) || planned.entry.kind != EntryKind::File) continue;
+    std::error_code ec;
+    const std::uintmax_t size = fs::file_size(planned.entry.source, ec);
+    extra.emplace_back("(" + fs::path(path).filename().string() + ")", ec ? 0 : size);
+  }
+  notes_.insert(notes_.end(), plan.notes.begin(), plan.notes.end());
+  for (std::string& line : python_size_report(plan, extra)) notes_.push_back(std::move(line));
+}
+
 void Planner::users() {
   const bool declared_users =
       std::any_of(spec_.users.begin(), spec_.users.end(), [](const User& u) { return u.line > 0; });
@@ -511,7 +547,6 @@ void Planner::check() {
 }
 
 ImagePlan Planner::run() {
-  if (spec_.python) fail(spec_.python->line, "the [python] section is not implemented yet");
   layout();
   trees();
   explicit_entries();
@@ -519,6 +554,7 @@ ImagePlan Planner::run() {
   modules();
   boot();
   programs();
+  python();
   users();
   parents();
   check();

@@ -67,8 +67,7 @@ struct ImagePlan {
 };
 
 // Spec -> entries. Throws ImageError(spec file, line, message) for a
-// conflict, an unresolvable library, an unknown module, [python] (not
-// implemented yet), ...
+// conflict, an unresolvable library, an unknown module or Python module, ...
 [[nodiscard]] ImagePlan plan_image(const Spec& spec);
 
 struct BuildOptions {

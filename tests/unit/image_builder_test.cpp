@@ -376,8 +376,6 @@ TEST_F(BuilderTest, ErrorsNameTheSpecLines) {
   // Not implemented this round.
   e = build_error("[output]\nformat = \"ext4\"\n");
   EXPECT_NE(e.find("bad.toml:1: error: ext4 output is not implemented yet"), std::string::npos) << e;
-  e = build_error("[python]\n");
-  EXPECT_NE(e.find("bad.toml:1: error: the [python] section is not implemented yet"), std::string::npos) << e;
   // An unknown module.
   fs::create_directories(dir_.path() / "modules/6.1.0-test");
   e = build_error("[modules]\nnames = [\"nosuchmod\"]\ntree = \"modules/6.1.0-test\"\n");
