@@ -11,4 +11,7 @@ for i in 1 2 3 4 5; do $bb sh -c "$bb sleep 0.1 & exit 0"; done
 $bb sleep 0.3
 zombies=$($bb awk '$3 == "Z"' /proc/[0-9]*/stat 2>/dev/null | $bb wc -l)
 echo "demo: 5 orphans later, zombies left: $zombies"
+echo "demo: starting the Python program"
+/opt/sensor/sensor.py
+echo "demo: python exited with status $?"
 echo "demo: done; keel powers off when this program exits"

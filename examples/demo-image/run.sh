@@ -14,4 +14,5 @@ exec "$BUILD/keel-image" boot "$IMAGE" --timeout 120 \
   --expect 'keel: running as the system.s init' \
   --expect 'demo: hello from the main program' \
   --expect 'zombies left: 0' \
+  --expect 'sensor: \{.*"mean"' \
   --expect 'power-off'
