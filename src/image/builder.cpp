@@ -20,6 +20,7 @@
 #include "image/cpio.hpp"
 #include "image/diagnostic.hpp"
 #include "image/elf.hpp"
+#include "image/ext4.hpp"
 #include "image/modules.hpp"
 #include "image/progress.hpp"
 #include "image/python.hpp"
@@ -786,9 +787,6 @@ std::string BuildResult::summary() const {
 }
 
 BuildResult write_image(const Spec& spec, const ImagePlan& plan, const BuildOptions& options) {
-  if (spec.output.format == OutputFormat::ext4) {
-    throw ImageError(spec.file.string(), spec.output.line, "ext4 output is not implemented yet");
-  }
   BuildResult result;
   result.output = output_path(spec, options);
   result.notes = plan.notes;
@@ -798,6 +796,10 @@ BuildResult write_image(const Spec& spec, const ImagePlan& plan, const BuildOpti
     result.format = "dir";
     result.compression = "none";
     write_dir(plan, result.output, mtime, progress, result);
+  } else if (spec.output.format == OutputFormat::ext4) {
+    result.format = "ext4";
+    result.compression = "none";
+    write_ext4(spec, plan, result.output, mtime, result);
   } else {
     result.format = "cpio";
     write_cpio(spec, plan, result.output, mtime, progress, result);

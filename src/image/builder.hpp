@@ -79,7 +79,7 @@ struct BuildOptions {
 
 struct BuildResult {
   std::filesystem::path output;
-  std::string format;                    // "cpio", "dir"
+  std::string format;                    // "cpio", "dir", "ext4"
   std::string compression;               // "none", "gzip", "zstd" ("none" for dir)
   std::size_t entries = 0;               // entries written (the cpio trailer not counted)
   std::uint64_t bytes = 0;               // cpio: archive bytes before compression; dir: file bytes
@@ -93,7 +93,7 @@ struct BuildResult {
 };
 
 // Writes a plan as the spec's [output] says (format, compression, path; the
-// path may come from options.output). ext4: ImageError "not implemented yet".
+// path may come from options.output).
 BuildResult write_image(const Spec& spec, const ImagePlan& plan, const BuildOptions& options = {});
 
 // parse_spec_file + plan_image + write_image.

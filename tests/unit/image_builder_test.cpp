@@ -373,9 +373,10 @@ TEST_F(BuilderTest, ErrorsNameTheSpecLines) {
     EXPECT_NE(e.find("bad.toml:2: error: [[program]] /bin/needy: libq.so.6"), std::string::npos) << e;
     EXPECT_NE(e.find("/usr/lib/x86_64-linux-gnu"), std::string::npos) << e;
   }
-  // Not implemented this round.
-  e = build_error("[output]\nformat = \"ext4\"\n");
-  EXPECT_NE(e.find("bad.toml:1: error: ext4 output is not implemented yet"), std::string::npos) << e;
+  // An ext4 image too small for its content: mke2fs's refusal, at [output].
+  write_file(dir_.path() / "big", std::string(std::size_t{12} << 20, 'x'));
+  e = build_error("[output]\nformat = \"ext4\"\nsize = \"8M\"\n[[file]]\nsource = \"big\"\npath = \"/big\"\n");
+  EXPECT_NE(e.find("bad.toml:1: error: mke2fs failed"), std::string::npos) << e;
   // An unknown module.
   fs::create_directories(dir_.path() / "modules/6.1.0-test");
   e = build_error("[modules]\nnames = [\"nosuchmod\"]\ntree = \"modules/6.1.0-test\"\n");
