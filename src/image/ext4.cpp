@@ -2,9 +2,7 @@
 #include "image/ext4.hpp"
 
 #include <fcntl.h>
-#include <spawn.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -21,9 +19,9 @@
 #include <vector>
 
 #include "image/diagnostic.hpp"
+#include "image/subprocess.hpp"
 #include "image/spec.hpp"
 
-extern char** environ;
 
 namespace keel::image {
 namespace {
@@ -72,57 +70,6 @@ class ScratchDir {
 
 [[noreturn]] void os_error(const std::string& what, const fs::path& path) {
   throw ImageError(path.string(), 0, what + ": " + std::strerror(errno));
-}
-
-// Runs argv with `extra_env` added; stdout is discarded; returns the exit
-// status (-1: not run / killed) and puts stderr in `err`.
-int run_tool(const std::vector<std::string>& argv, const std::vector<std::string>& extra_env, const fs::path& err_file,
-             std::string& err) {
-  std::vector<std::string> env_strings;
-  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
-    const std::string_view kv(*e);
-    bool replaced = false;
-    for (const std::string& x : extra_env) {
-      if (kv.substr(0, kv.find('=') + 1) == std::string_view(x).substr(0, x.find('=') + 1)) replaced = true;
-    }
-    if (!replaced) env_strings.emplace_back(kv);
-  }
-  env_strings.insert(env_strings.end(), extra_env.begin(), extra_env.end());
-  std::vector<char*> envp;
-  envp.reserve(env_strings.size() + 1);
-  for (std::string& s : env_strings) envp.push_back(s.data());
-  envp.push_back(nullptr);
-  std::vector<std::string> args = argv;
-  std::vector<char*> cargv;
-  cargv.reserve(args.size() + 1);
-  for (std::string& s : args) cargv.push_back(s.data());
-  cargv.push_back(nullptr);
-
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, 2, err_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  pid_t pid = 0;
-  const int rc = ::posix_spawnp(&pid, cargv[0], &actions, nullptr, cargv.data(), envp.data());
-  posix_spawn_file_actions_destroy(&actions);
-  if (rc != 0) {
-    err = std::string("cannot run ") + argv[0] + ": " + std::strerror(rc);
-    return -1;
-  }
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0) {
-    if (errno != EINTR) {
-      status = -1;
-      break;
-    }
-  }
-  std::ifstream in(err_file, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  err = s.str();
-  if (status == -1 || !WIFEXITED(status)) return -1;
-  return WEXITSTATUS(status);
 }
 
 std::string trim(std::string s) {
@@ -311,7 +258,6 @@ void write_ext4(const Spec& spec, const ImagePlan& plan, const fs::path& out, st
 
   const std::string uuid = plan_uuid(plan, mtime);
   const std::vector<std::string> env = {"E2FSPROGS_FAKE_TIME=" + std::to_string(mtime), "LC_ALL=C"};
-  const fs::path err_file = scratch.path() / "stderr";
   std::string err;
   try {
     const std::vector<std::string> mkfs = {"mke2fs",
@@ -329,7 +275,9 @@ void write_ext4(const Spec& spec, const ImagePlan& plan, const fs::path& out, st
                                            tree.string(),
                                            tmp.string(),
                                            std::to_string(size / 1024) + "k"};
-    if (run_tool(mkfs, env, err_file, err) != 0) {
+    const ToolRun made = run_tool(mkfs, scratch.path(), env);
+    err = made.err;
+    if (made.exit_code != 0) {
       throw ImageError(spec.file.string(), spec.output.line,
                        "mke2fs failed (ext4 of " + std::to_string(size) + " bytes): " + trim(err));
     }
@@ -378,7 +326,9 @@ void write_ext4(const Spec& spec, const ImagePlan& plan, const fs::path& out, st
       s << script;
       if (!s) os_error("cannot write", script_file);
     }
-    const int rc = run_tool({"debugfs", "-w", "-f", script_file.string(), tmp.string()}, env, err_file, err);
+    const ToolRun debugfs = run_tool({"debugfs", "-w", "-f", script_file.string(), tmp.string()}, scratch.path(), env);
+    const int rc = debugfs.exit_code;
+    err = debugfs.err;
     // debugfs exits 0 after a failed command; anything on stderr but its banner is an error.
     std::string problems;
     std::istringstream lines(err);

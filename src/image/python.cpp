@@ -3,7 +3,6 @@
 
 #include <fcntl.h>
 #include <stdlib.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -15,6 +14,7 @@
 
 #include "image/diagnostic.hpp"
 #include "image/progress.hpp"
+#include "image/subprocess.hpp"
 #include "image/spec.hpp"
 
 namespace keel::image {
@@ -104,38 +104,6 @@ std::string read_file(const fs::path& file) {
   return s.str();
 }
 
-struct Run {
-  int status = -1;
-  std::string out;
-  std::string err;
-};
-
-// argv run with stdout and stderr captured (files in `dir`, no shell).
-Run run_captured(const std::vector<std::string>& argv, const fs::path& dir) {
-  const fs::path out = dir / "stdout", err = dir / "stderr";
-  // argv is built before the fork: the child only makes syscalls.
-  std::vector<char*> args;
-  args.reserve(argv.size() + 1);
-  for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  const pid_t pid = ::fork();
-  if (pid < 0) throw ImageError(std::string("fork: ") + std::strerror(errno));
-  if (pid == 0) {
-    const int o = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    const int e = ::open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (o < 0 || e < 0 || ::dup2(o, 1) < 0 || ::dup2(e, 2) < 0) ::_exit(126);
-    ::execv(args[0], args.data());
-    ::_exit(127);
-  }
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  Run r;
-  r.status = status;
-  r.out = read_file(out);
-  r.err = read_file(err);
-  return r;
-}
 
 
 }  // namespace
@@ -165,12 +133,12 @@ PythonPlan plan_python(const PythonSpec& python, const fs::path& spec_file) {
     for (const std::string& m : python.exclude) cfg << "exclude\t" << m << "\n";
     for (const std::string& m : python.optional) cfg << "optional\t" << m << "\n";
   }
-  const Run r = run_captured(
+  const ToolRun r = run_tool(
       {plan.interpreter.string(), "-I", "-S", "-c", kHelper, (tmp / "config").string(), (tmp / "pyc").string()}, tmp);
-  if (!WIFEXITED(r.status) || WEXITSTATUS(r.status) != 0) {
+  if (r.exit_code != 0) {
     std::string err = r.err;
     while (!err.empty() && err.back() == '\n') err.pop_back();
-    if (const auto nl = err.rfind('\n'); nl != std::string::npos && WEXITSTATUS(r.status) != 3)
+    if (const auto nl = err.rfind('\n'); nl != std::string::npos && r.exit_code != 3)
       err = err.substr(nl + 1);
     fail("[python] tracing the imports with " + plan.interpreter.string() + " failed" +
          (err.empty() ? std::string() : ": " + err));
