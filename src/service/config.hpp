@@ -1,0 +1,169 @@
+// config.hpp — a service definition: one TOML file per service.
+//
+// /etc/keel/services/NAME.toml (the folder is a setting) describes one
+// service; NAME is the file name without ".toml". The reference for every
+// key, with examples, is docs/services.md.
+//
+// Loading is an edge of PID 1: it allocates and may throw std::bad_alloc,
+// which the caller catches; it throws nothing else. A bad file is never
+// fatal: it becomes a ConfigError (file, line, key, message) and the rest
+// load. keel-image runs this very code on the service files of an image at
+// build time, so a file that passes there loads the same way at boot.
+//
+// What is checked here: TOML syntax, unknown keys (with the closest known
+// one), types and ranges, users and groups (against the passwd/group files
+// given, so keel-image checks against the image's own). What is checked by
+// the dependency graph (service/graph.hpp), because it needs every file:
+// missing dependencies and cycles.
+#pragma once
+
+#include <sys/resource.h>
+#include <sys/types.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace keel::service {
+
+enum class Type {
+  Simple,    // long-running; up (ready) as soon as it has exec'd
+  Oneshot,   // must exit 0 before its dependents start; "done" after
+  Notify,    // sd_notify: ready on READY=1 sent to $NOTIFY_SOCKET
+  NotifyFd,  // s6 style: ready when it writes a newline to fd `notify_fd`
+  Target,    // no command: a group, ready when its requirements are
+};
+
+enum class Restart { Never, OnFailure, Always };
+
+// What happens to the system when the service has ended for good (exited
+// and will not be restarted). This is how a "launcher that runs one main
+// program" is written: its service has on_exit = "poweroff".
+enum class ExitAction { None, Poweroff, Reboot, Halt };
+
+// Where a standard stream goes. stdin accepts null, console, file;
+// stdout and stderr accept log, console, null, file.
+enum class StreamKind { Log, Console, Null, File };
+struct Stream {
+  StreamKind kind = StreamKind::Null;
+  std::string path;  // StreamKind::File only: absolute; opened for append (stdout/stderr)
+};
+
+struct Rlimit {
+  int resource = 0;  // RLIMIT_NOFILE, ...
+  rlim_t soft = 0;   // RLIM_INFINITY for "infinity"
+  rlim_t hard = 0;
+};
+
+// Where captured output goes besides the in-memory ring.
+struct LogConfig {
+  std::size_t ring_bytes = 64 * 1024;  // in-memory ring per service
+  std::string file;                    // empty: no file; else absolute path
+  std::uint64_t max_size = 1024 * 1024;  // rotate when the file would pass this
+  int keep = 3;                          // rotated files kept: FILE.1 .. FILE.keep
+  bool console = false;                  // also copy each line to the console
+};
+
+// cgroup v2 limits, applied where the controllers are available.
+struct CgroupLimits {
+  std::optional<std::uint64_t> memory_max;  // bytes
+  std::optional<std::uint64_t> pids_max;
+  std::optional<std::uint32_t> cpu_weight;  // 1..10000
+};
+
+// Source line of each dependency name, for graph errors ("missing
+// dependency 'db' at web.toml:4").
+struct DependencyRef {
+  std::string name;
+  int line = 0;
+};
+
+struct ServiceConfig {
+  std::string name;  // file name without .toml
+  std::string file;  // path it was read from
+  std::string description;
+  Type type = Type::Simple;
+  std::vector<std::string> command;  // argv; empty only for Target
+  int notify_fd = 3;                 // NotifyFd: the fd the service writes its newline to
+
+  std::vector<DependencyRef> requires_;  // hard: start after it is ready; its failure fails us
+  std::vector<DependencyRef> wants;      // soft: start it too, start after it, ignore its failure
+  std::vector<DependencyRef> after;      // ordering only
+  std::vector<DependencyRef> before;     // ordering only, the other way
+
+  Restart restart = Restart::OnFailure;
+  std::int64_t restart_delay_ns = 100'000'000;        // first back-off delay
+  std::int64_t restart_delay_max_ns = 30'000'000'000;  // back-off cap
+  std::int64_t restart_reset_ns = 60'000'000'000;      // up this long: failure counter back to 0
+  std::int64_t start_timeout_ns = 60'000'000'000;      // exec to ready (0: none)
+  std::int64_t stop_timeout_ns = 10'000'000'000;       // stop signal to SIGKILL
+  int stop_signal = 15;                                // SIGTERM
+
+  // Privileges. Names are resolved at load against the passwd/group files;
+  // the resolved ids are what is used at start.
+  std::string user;   // empty: stay root
+  std::string group;  // empty: the user's primary group
+  std::vector<std::string> supplementary_groups;
+  bool has_user = false;
+  uid_t uid = 0;
+  gid_t gid = 0;
+  std::vector<gid_t> groups;  // setgroups() list: explicit + the user's memberships
+  std::optional<std::uint64_t> capabilities;  // bitmask to keep (bounding, permitted, ambient); nullopt: untouched
+  bool no_new_privileges = false;
+
+  std::string working_directory;  // empty: "/"
+  std::vector<std::pair<std::string, std::string>> environment;  // in file order
+  std::string environment_file;   // read at each start; "-" prefix: optional
+  std::optional<mode_t> umask;
+  std::vector<Rlimit> rlimits;
+
+  Stream stdin_{StreamKind::Null, {}};
+  Stream stdout_{StreamKind::Log, {}};
+  Stream stderr_{StreamKind::Log, {}};
+  LogConfig log;
+  CgroupLimits cgroup;
+
+  ExitAction on_exit = ExitAction::None;
+};
+
+struct ConfigError {
+  std::string file;
+  int line = 0;        // 0: not tied to a line
+  std::string key;     // "" when not about one key
+  std::string message;
+  // "web.toml:4: restart: expected one of never, on-failure, always"
+  [[nodiscard]] std::string text() const;
+};
+
+// Where user and group names are looked up.
+struct UserDbPaths {
+  std::string passwd = "/etc/passwd";
+  std::string group = "/etc/group";
+};
+
+// Parse one service file's text. `name` is the service name (file stem),
+// `file` the path shown in errors. Exactly one of the two is set.
+struct ParseResult {
+  std::optional<ServiceConfig> config;
+  std::vector<ConfigError> errors;  // every problem found, in line order
+};
+[[nodiscard]] ParseResult parse_service(std::string_view text, std::string_view name, std::string_view file,
+                                        const UserDbPaths& users = {});
+
+// Is `name` usable as a service name (and thus a file stem, a cgroup name,
+// a socket name)? [A-Za-z0-9_.@-], 1..64 chars, not starting with '.'.
+[[nodiscard]] bool valid_service_name(std::string_view name) noexcept;
+
+// Every NAME.toml in `dir`, sorted by name. Files that fail to parse are
+// in `errors` (and absent from `services`). A missing directory is not an
+// error (no services); an unreadable one is.
+struct LoadResult {
+  std::vector<ServiceConfig> services;
+  std::vector<ConfigError> errors;
+};
+[[nodiscard]] LoadResult load_service_dir(const std::string& dir, const UserDbPaths& users = {});
+
+}  // namespace keel::service
