@@ -41,4 +41,32 @@ inline constexpr int kDefaultGraceSeconds = 5;
 // allocation there): 4096 pointers are 32 KiB of stack.
 inline constexpr std::size_t kMaxScriptArgs = 4096;
 
+// ---- control channel (src/control/, docs/keelctl.md) ----------------------
+// One request per connection; these bound what a client can make keel hold.
+//
+// A request payload: verb, flags, lines, timeout and at most 16 arguments of
+// at most 4 KiB each, so 16 * (2 + 4096) + 16 bytes of fixed fields fit in
+// 64 KiB with room to spare; anything longer is refused from its header.
+inline constexpr std::size_t kControlMaxRequest = 64 * 1024;
+inline constexpr std::size_t kControlMaxArgs = 16;
+inline constexpr std::size_t kControlMaxArgLength = 4096;
+// A reply frame's payload: `status --json` of 1000 services at ~1 KiB each
+// (name, description and last error included) is under 1 MiB.
+inline constexpr std::size_t kControlMaxReply = 1024 * 1024;
+// A streamed chunk (`log -f`): a few log lines; longer chunks are cut.
+inline constexpr std::size_t kControlMaxChunk = 16 * 1024;
+// Per-connection outgoing buffer for streamed chunks: 256 KiB is 16 full
+// chunks. A client that does not read loses chunks beyond it (counted);
+// the final reply is always queued (so a buffer is at most 256 KiB + 1 MiB).
+inline constexpr std::size_t kControlOutBuffer = 256 * 1024;
+// Connections served at once; one more is accepted, told "too many
+// connections" and closed. 16 * (64 KiB in + 256 KiB out) bounds the
+// memory a crowd of clients can pin to ~5 MiB.
+inline constexpr int kControlMaxConnections = 16;
+inline constexpr int kControlBacklog = 16;
+// A client must deliver its whole request (and take its reply) within this
+// time, so a stalled partial frame cannot pin a connection slot forever.
+inline constexpr long long kControlStallTimeoutMs = 5000;
+// ---- end of control channel ------------------------------------------------
+
 }  // namespace keel::limits

@@ -1,0 +1,453 @@
+// keelctl.cpp — keelctl's command line, and its one exchange with keel.
+//
+// keelctl is an ordinary short-lived client, not PID 1: it may allocate and
+// uses exceptions internally, but run_keelctl() turns every failure into a
+// message and an exit status. Each subcommand has its own --help, and every
+// error names what went wrong and where ("keel is not running, or not at
+// PATH", "permission denied", "no reply within N s").
+#include "control/keelctl.hpp"
+
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+#include <string_view>
+
+#include "control/protocol.hpp"
+#include "control/server.hpp"
+#include "core/event_loop.hpp"
+#include "core/limits.hpp"
+#include "core/signals.hpp"
+
+namespace keel::control {
+namespace {
+
+struct Subcommand {
+  const char* name;
+  Verb verb;
+  const char* usage;    // after "PROG NAME"
+  const char* summary;  // one line for the overview
+  const char* details;  // the rest of its --help
+};
+
+constexpr Subcommand kSubcommands[] = {
+    {"status", Verb::Status, "[SERVICE] [--json]", "show the state of every service, or of one",
+     "Without SERVICE: one line per service. With SERVICE: every detail\n"
+     "(state, pid, uptime, restarts, last exit, readiness, last error).\n"
+     "  --json   the same as a JSON array of objects\n"},
+    {"start", Verb::Start, "SERVICE", "start a service (and what it needs)", ""},
+    {"stop", Verb::Stop, "SERVICE", "stop a service", ""},
+    {"restart", Verb::Restart, "SERVICE", "stop then start a service", ""},
+    {"signal", Verb::Signal, "SERVICE SIGNAL", "send a signal to a service's process",
+     "SIGNAL is a name (TERM, SIGHUP) or a number (1-31).\n"},
+    {"log", Verb::Log, "SERVICE [-f] [-n N]", "show a service's recent output",
+     "  -n, --lines N   the last N lines (default: all that keel kept)\n"
+     "  -f, --follow    keep printing new lines until interrupted\n"},
+    {"wait", Verb::Wait, "SERVICE --ready [--timeout S]", "wait until a service is ready",
+     "  --ready       wait for the service's readiness\n"
+     "  --timeout S   give up after S seconds (a decimal number; default: no limit);\n"
+     "                the exit status is then 5\n"},
+    {"reload", Verb::Reload, "", "re-read the service files", ""},
+    {"poweroff", Verb::Poweroff, "", "stop every service and power off", ""},
+    {"reboot", Verb::Reboot, "", "stop every service and reboot", ""},
+    {"halt", Verb::Halt, "", "stop every service and halt", ""},
+};
+
+std::string overview(const std::string& prog) {
+  std::string out = "Usage: " + prog + " [--socket PATH] COMMAND [ARGS...]\n\nControl a running keel.\n\nCommands:\n";
+  for (const Subcommand& s : kSubcommands) {
+    std::string left = std::string("  ") + s.name + " " + s.usage;
+    if (left.size() < 40) left.append(40 - left.size(), ' ');
+    out += left + "  " + s.summary + "\n";
+  }
+  out += "\nOptions:\n"
+         "  --socket PATH   the control socket (default: $" + std::string(kSocketEnv) + ", else " +
+         kDefaultSocketPath + ")\n"
+         "  -h, --help      this text; COMMAND --help: that command's\n"
+         "\nExit status: 0 ok, 1 failed, 2 bad request or usage, 3 no such service,\n"
+         "4 permission denied, 5 timeout.\n";
+  return out;
+}
+
+std::string sub_help(const std::string& prog, const Subcommand& s) {
+  std::string out = "Usage: " + prog + " " + s.name;
+  if (*s.usage != '\0') out += std::string(" ") + s.usage;
+  out += "\n\n" + std::string(s.summary) + ".\n";
+  if (*s.details != '\0') out += "\n" + std::string(s.details);
+  return out;
+}
+
+KeelctlCommand usage_error(const std::string& prog, const std::string& what, const char* sub = nullptr) {
+  KeelctlCommand c;
+  c.exit_code = kUsageExit;
+  c.message = prog + ": " + what + "\nTry '" + prog + (sub != nullptr ? std::string(" ") + sub : std::string()) +
+              " --help' for more information.";
+  return c;
+}
+
+// A whole decimal number that fits in u32.
+bool parse_u32(const std::string& text, std::uint32_t& out) {
+  if (text.empty() || text.size() > 10) return false;
+  std::uint64_t v = 0;
+  for (char ch : text) {
+    if (ch < '0' || ch > '9') return false;
+    v = v * 10 + static_cast<unsigned>(ch - '0');
+  }
+  if (v > 0xFFFFFFFFULL) return false;
+  out = static_cast<std::uint32_t>(v);
+  return true;
+}
+
+// Seconds as a decimal ("2", "0.5", "1e1" is refused) -> milliseconds, at
+// least 1 for any positive value so a tiny timeout does not mean "none".
+bool parse_seconds(const std::string& text, std::uint32_t& ms) {
+  if (text.empty()) return false;
+  for (char ch : text) {
+    if ((ch < '0' || ch > '9') && ch != '.') return false;
+  }
+  char* end = nullptr;
+  double s = std::strtod(text.c_str(), &end);
+  if (end == nullptr || *end != '\0' || !std::isfinite(s) || s < 0 || s > 4'000'000.0) return false;
+  double v = std::ceil(s * 1000.0);
+  ms = static_cast<std::uint32_t>(v);
+  if (ms == 0 && s > 0) ms = 1;
+  return true;
+}
+
+}  // namespace
+
+bool is_keelctl_name(const char* argv0) noexcept {
+  if (argv0 == nullptr) return false;
+  const char* base = std::strrchr(argv0, '/');
+  base = base != nullptr ? base + 1 : argv0;
+  return std::strcmp(base, "keelctl") == 0;
+}
+
+KeelctlCommand parse_keelctl(const std::string& prog, const std::vector<std::string>& args, const char* env_socket) {
+  std::string socket = env_socket != nullptr && *env_socket != '\0' ? env_socket : kDefaultSocketPath;
+  const Subcommand* sub = nullptr;
+  std::vector<std::string> positional;
+  bool help = false;
+  bool json = false;
+  bool follow = false;
+  bool ready = false;
+  bool have_lines = false;
+  bool have_timeout = false;
+  std::uint32_t lines = 0;
+  std::uint32_t timeout_ms = 0;
+  bool options_done = false;
+
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    const char* sub_name = sub != nullptr ? sub->name : nullptr;
+    // An option's value: "--opt=V", "--opt V", "-nV", "-n V".
+    auto value = [&](const std::string& longname, const char* shortname, std::string& out, bool& matched,
+                     std::string& error) {
+      matched = false;
+      if (a == longname || (shortname != nullptr && a == shortname)) {
+        matched = true;
+        if (i + 1 >= args.size()) {
+          error = "option '" + a + "' needs a value";
+          return;
+        }
+        out = args[++i];
+      } else if (a.rfind(longname + "=", 0) == 0) {
+        matched = true;
+        out = a.substr(longname.size() + 1);
+      } else if (shortname != nullptr && a.size() > 2 && a.rfind(shortname, 0) == 0) {
+        matched = true;
+        out = a.substr(2);
+      }
+    };
+    if (options_done || a.empty() || a[0] != '-' || a == "-") {
+      if (sub == nullptr) {
+        for (const Subcommand& s : kSubcommands) {
+          if (a == s.name) sub = &s;
+        }
+        if (sub == nullptr) return usage_error(prog, "unknown command '" + a + "'");
+      } else {
+        positional.push_back(a);
+      }
+      continue;
+    }
+    if (a == "--") {
+      options_done = true;
+      continue;
+    }
+    if (a == "-h" || a == "--help") {
+      help = true;
+      continue;
+    }
+    std::string v;
+    std::string error;
+    bool matched = false;
+    value("--socket", nullptr, v, matched, error);
+    if (matched) {
+      if (!error.empty()) return usage_error(prog, error, sub_name);
+      if (v.empty()) return usage_error(prog, "--socket needs a path", sub_name);
+      socket = v;
+      continue;
+    }
+    if (sub == nullptr) return usage_error(prog, "unknown option '" + a + "'");
+    if (sub->verb == Verb::Status && a == "--json") {
+      json = true;
+      continue;
+    }
+    if (sub->verb == Verb::Log) {
+      if (a == "-f" || a == "--follow") {
+        follow = true;
+        continue;
+      }
+      value("--lines", "-n", v, matched, error);
+      if (matched) {
+        if (!error.empty()) return usage_error(prog, error, sub_name);
+        if (!parse_u32(v, lines)) return usage_error(prog, "invalid line count '" + v + "'", sub_name);
+        have_lines = true;
+        continue;
+      }
+    }
+    if (sub->verb == Verb::Wait) {
+      if (a == "--ready") {
+        ready = true;
+        continue;
+      }
+      value("--timeout", nullptr, v, matched, error);
+      if (matched) {
+        if (!error.empty()) return usage_error(prog, error, sub_name);
+        if (!parse_seconds(v, timeout_ms)) return usage_error(prog, "invalid timeout '" + v + "' (seconds)", sub_name);
+        have_timeout = true;
+        continue;
+      }
+    }
+    return usage_error(prog, "unknown option '" + a + "'", sub_name);
+  }
+  (void)have_lines;
+
+  KeelctlCommand c;
+  c.socket_path = socket;
+  if (help || sub == nullptr) {
+    if (sub == nullptr && !help) return usage_error(prog, "no command given");
+    c.exit_code = 0;
+    c.message = sub != nullptr ? sub_help(prog, *sub) : overview(prog);
+    return c;
+  }
+
+  // Arguments per verb: [min, max] positionals.
+  std::size_t min_args = 0;
+  std::size_t max_args = 0;
+  switch (sub->verb) {
+    case Verb::Status: max_args = 1; break;
+    case Verb::Start:
+    case Verb::Stop:
+    case Verb::Restart:
+    case Verb::Log:
+    case Verb::Wait: min_args = max_args = 1; break;
+    case Verb::Signal: min_args = max_args = 2; break;
+    case Verb::Reload:
+    case Verb::Poweroff:
+    case Verb::Reboot:
+    case Verb::Halt: break;
+  }
+  if (positional.size() < min_args) {
+    return usage_error(prog, std::string(sub->name) + ": missing " + (positional.empty() ? "SERVICE" : "SIGNAL"),
+                       sub->name);
+  }
+  if (positional.size() > max_args) {
+    return usage_error(prog, std::string(sub->name) + ": unexpected argument '" + positional[max_args] + "'",
+                       sub->name);
+  }
+  for (const std::string& p : positional) {
+    if (p.size() > limits::kControlMaxArgLength) return usage_error(prog, "argument too long", sub->name);
+  }
+  if (sub->verb == Verb::Signal && !signals::parse(positional[1]).has_value()) {
+    return usage_error(prog, "signal: unknown signal '" + positional[1] + "'", sub->name);
+  }
+  if (sub->verb == Verb::Wait && !ready) {
+    return usage_error(prog, "wait: say what to wait for (--ready)", sub->name);
+  }
+
+  c.request.verb = sub->verb;
+  c.request.args = positional;
+  if (json) c.request.flags |= kFlagJson;
+  if (follow) c.request.flags |= kFlagFollow;
+  if (ready) c.request.flags |= kFlagReady;
+  c.request.lines = lines;
+  c.request.timeout_ms = timeout_ms;
+  if (follow) {
+    c.reply_timeout_ms = -1;
+  } else if (sub->verb == Verb::Wait) {
+    c.reply_timeout_ms = have_timeout && timeout_ms > 0 ? timeout_ms + kWaitSlackMs : -1;
+  }
+  return c;
+}
+
+namespace {
+
+bool write_all(int fd, std::string_view data) noexcept {
+  while (!data.empty()) {
+    ssize_t n = ::write(fd, data.data(), data.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    data.remove_prefix(static_cast<std::size_t>(n));
+  }
+  return true;
+}
+
+void error_line(const std::string& prog, std::string_view text) noexcept {
+  try {
+    std::string line = prog + ": " + std::string(text);
+    if (line.empty() || line.back() != '\n') line += '\n';
+    (void)write_all(2, line);
+  } catch (...) {
+    (void)write_all(2, "keelctl: out of memory\n");
+  }
+}
+
+const char* code_text(Code code) noexcept {
+  switch (code) {
+    case Code::Ok: return "ok";
+    case Code::Failed: return "failed";
+    case Code::BadRequest: return "bad request";
+    case Code::NoService: return "no such service";
+    case Code::Denied: return "permission denied";
+    case Code::Timeout: return "timed out";
+  }
+  return "error";
+}
+
+int talk_to_keel(const std::string& prog, const KeelctlCommand& c) {
+  const std::string& path = c.socket_path;
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path.size() >= sizeof addr.sun_path) {
+    error_line(prog, "socket path too long: " + path);
+    return kUsageExit;
+  }
+  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    error_line(prog, std::string("socket: ") + std::strerror(errno));
+    return static_cast<int>(Code::Failed);
+  }
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
+  if (::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) {
+    int e = errno;
+    if (e == EACCES || e == EPERM) {
+      error_line(prog, "permission denied: keelctl needs root (cannot connect to " + path + ": " +
+                           std::strerror(e) + ")");
+      return static_cast<int>(Code::Denied);
+    }
+    error_line(prog, "keel is not running, or not at " + path + ": " + std::strerror(e));
+    return static_cast<int>(Code::Failed);
+  }
+
+  // A write error is not the end: keel may have refused the peer and
+  // closed before reading, and its reply is still there to read.
+  std::string frame = encode_request(c.request);
+  std::string_view out = frame;
+  while (!out.empty()) {
+    ssize_t n = ::send(fd, out.data(), out.size(), MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    out.remove_prefix(static_cast<std::size_t>(n));
+  }
+
+  FrameDecoder decoder(limits::kControlMaxReply);
+  const std::int64_t deadline =
+      c.reply_timeout_ms < 0 ? -1 : monotonic_ns() + c.reply_timeout_ms * 1'000'000;
+  std::string buf(16 * 1024, '\0');
+  for (;;) {
+    int wait_ms = -1;
+    if (deadline >= 0) {
+      std::int64_t left = (deadline - monotonic_ns()) / 1'000'000;
+      if (left <= 0) {
+        error_line(prog, "no reply from keel within " + std::to_string(c.reply_timeout_ms / 1000) + " s");
+        return static_cast<int>(Code::Timeout);
+      }
+      wait_ms = static_cast<int>(left > 60'000 ? 60'000 : left);
+    }
+    pollfd pfd{fd, POLLIN, 0};
+    int r = ::poll(&pfd, 1, wait_ms);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) {
+      error_line(prog, std::string("poll: ") + std::strerror(errno));
+      return static_cast<int>(Code::Failed);
+    }
+    if (r == 0) continue;  // the deadline check above decides
+    ssize_t n = ::read(fd, buf.data(), buf.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      error_line(prog, n == 0 ? std::string("keel closed the connection without a reply")
+                              : std::string("read: ") + std::strerror(errno));
+      return static_cast<int>(Code::Failed);
+    }
+    std::string_view input(buf.data(), static_cast<std::size_t>(n));
+    while (!input.empty()) {
+      FrameDecoder::Result res = decoder.feed(input);
+      if (res == FrameDecoder::Result::NeedMore) break;
+      if (res == FrameDecoder::Result::Error) {
+        std::string why = reject_message(decoder.error(), decoder.seen_version());
+        error_line(prog, "bad reply from keel: " + why);
+        return static_cast<int>(Code::Failed);
+      }
+      if (decoder.type() == FrameType::Data) {
+        if (!write_all(1, decoder.payload())) return static_cast<int>(Code::Failed);
+        continue;
+      }
+      if (decoder.type() != FrameType::Final) {
+        error_line(prog, "bad reply from keel: unexpected frame type");
+        return static_cast<int>(Code::Failed);
+      }
+      Code code = Code::Failed;
+      std::string_view body;
+      if (decode_final(decoder.payload(), code, body) != Reject::None) {
+        error_line(prog, "bad reply from keel: empty final frame");
+        return static_cast<int>(Code::Failed);
+      }
+      if (code == Code::Ok) {
+        (void)write_all(1, body);
+      } else {
+        error_line(prog, body.empty() ? std::string_view(code_text(code)) : body);
+      }
+      return static_cast<int>(code);
+    }
+  }
+}
+
+}  // namespace
+
+int run_keelctl(int argc, char** argv) noexcept {
+  std::string prog = "keelctl";
+  try {
+    if (argc > 0 && argv[0] != nullptr && *argv[0] != '\0') {
+      const char* base = std::strrchr(argv[0], '/');
+      prog = base != nullptr ? base + 1 : argv[0];
+    }
+    std::vector<std::string> args;
+    for (int i = 1; i < argc; ++i) args.emplace_back(argv[i]);
+    KeelctlCommand c = parse_keelctl(prog, args, std::getenv(kSocketEnv));
+    if (c.exit_code >= 0) {
+      std::string text = c.message;
+      if (!text.empty() && text.back() != '\n') text += '\n';
+      (void)write_all(c.exit_code == 0 ? 1 : 2, text);
+      return c.exit_code;
+    }
+    return talk_to_keel(prog, c);
+  } catch (const std::exception& e) {
+    error_line(prog, e.what());
+  } catch (...) {
+    error_line(prog, "unexpected error");
+  }
+  return static_cast<int>(Code::Failed);
+}
+
+}  // namespace keel::control

@@ -1,0 +1,95 @@
+// server.hpp — the control socket inside keel (PID 1).
+//
+// A Unix stream socket (its path a setting, /run/keel/control.sock by
+// default) on keel's event loop. Each connection carries one request: the
+// peer is checked with SO_PEERCRED first (root, or one allowed group), then
+// its frame is decoded incrementally (control/protocol.hpp) and handed to the
+// ControlHandler with the connection as its Session.
+//
+// Whatever a client does, keel is not harmed: every buffer is bounded
+// (core/limits.hpp), garbage gets an error reply and the connection is
+// closed, a client that stalls mid-request is closed by a timer, a client
+// that does not read its streamed output loses chunks (counted) instead of
+// blocking keel, and nothing throws out of here: std::bad_alloc is caught
+// where a request allocates and becomes an error reply.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "control/handler.hpp"
+#include "control/protocol.hpp"
+#include "core/event_loop.hpp"
+#include "core/limits.hpp"
+#include "core/result.hpp"
+
+namespace keel::control {
+
+inline constexpr const char* kDefaultSocketPath = "/run/keel/control.sock";
+inline constexpr gid_t kNoGroup = static_cast<gid_t>(-1);
+
+// Whether a peer with these credentials may use the socket: uid 0, or
+// `allowed_group` set and the peer's gid or one of its supplementary groups
+// (the Groups: line of /proc/PID/status) is it. `proc_status` is that file's
+// text, "" when it could not be read. Pure, for tests.
+[[nodiscard]] bool peer_allowed(uid_t uid, gid_t gid, gid_t allowed_group, const char* proc_status) noexcept;
+
+class ControlServer final : private FdHandler {
+ public:
+  struct Options {
+    int max_connections = limits::kControlMaxConnections;
+    std::int64_t stall_timeout_ns = limits::kControlStallTimeoutMs * 1'000'000;
+    std::size_t out_buffer = limits::kControlOutBuffer;
+  };
+
+  ControlServer() noexcept;
+  explicit ControlServer(Options options) noexcept;
+  ~ControlServer();
+  ControlServer(const ControlServer&) = delete;
+  ControlServer& operator=(const ControlServer&) = delete;
+
+  // Create the parent directory (0755) if missing, replace a stale socket,
+  // bind and listen; mode 0600, or 0660 and group `allowed_group` when one
+  // is given (kNoGroup: root only). Allocates the connection slots (an edge).
+  Status open(EventLoop& loop, const char* path, gid_t allowed_group, ControlHandler& handler) noexcept;
+
+  // Close every connection (kept sessions get session_closed), stop
+  // listening and remove the socket file. Safe to call twice.
+  void close() noexcept;
+
+  [[nodiscard]] bool is_open() const noexcept { return listen_fd_ >= 0; }
+  [[nodiscard]] int active_connections() const noexcept;
+  // Counters, for status and tests.
+  [[nodiscard]] std::uint64_t dropped_chunks() const noexcept { return dropped_chunks_; }
+  [[nodiscard]] std::uint64_t refused_peers() const noexcept { return refused_peers_; }
+  [[nodiscard]] std::uint64_t bad_requests() const noexcept { return bad_requests_; }
+  [[nodiscard]] std::uint64_t overflow_connections() const noexcept { return overflow_connections_; }
+
+ private:
+  class Connection;
+  friend class Connection;
+
+  void on_ready(std::uint32_t events) noexcept override;  // the listening socket
+  void accept_one(int fd) noexcept;
+  void refuse_overflow(int fd) noexcept;
+
+  Options options_;
+  EventLoop* loop_ = nullptr;
+  ControlHandler* handler_ = nullptr;
+  gid_t allowed_group_ = kNoGroup;
+  int listen_fd_ = -1;
+  int spare_fd_ = -1;  // closed to accept (and refuse) a client when fds run out
+  char path_[108] = {};
+  std::vector<std::unique_ptr<Connection>> connections_;
+  std::uint64_t dropped_chunks_ = 0;
+  std::uint64_t refused_peers_ = 0;
+  std::uint64_t bad_requests_ = 0;
+  std::uint64_t overflow_connections_ = 0;
+};
+
+}  // namespace keel::control

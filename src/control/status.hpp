@@ -1,0 +1,47 @@
+// status.hpp — what `keelctl status` shows, and its two renderings.
+//
+// The supervisor fills one ServiceStatus per service (an edge: a control
+// request, so allocating is fine) and answers with format_status_text() or
+// format_status_json(). Keeping the formatting here means the text table,
+// the detail view and the JSON agree on fields, and are unit-tested without
+// a supervisor.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace keel::control {
+
+struct ServiceStatus {
+  std::string name;
+  std::string description;
+  std::string state;          // "running", "stopped", "failed", "starting", ...
+  std::int64_t pid = 0;       // 0: no process
+  std::int64_t uptime_ns = 0; // time in the current state's process; 0 when not running
+  std::uint32_t restarts = 0;
+  std::string last_exit;      // "exited 1", "killed by SIGSEGV", "" (never exited)
+  bool ready = false;
+  std::string readiness;      // how readiness is known: "none", "notify", "fd", ...
+  std::string last_error;     // "exec failed: No such file or directory", ""
+  std::uint64_t log_dropped = 0;  // log lines dropped because the log buffer was full
+};
+
+// "3d4h", "2h05m", "4m07s", "12s", "-" for 0.
+[[nodiscard]] std::string format_duration(std::int64_t ns);
+
+// One service: a "key: value" detail view. Several (or zero): a table with
+// one line per service under a header line. Always ends in a newline
+// (except for zero services: "no services\n").
+[[nodiscard]] std::string format_status_text(const std::vector<ServiceStatus>& services);
+
+// A JSON array of objects, one per service, each with every field (uptime in
+// whole seconds as "uptime_s" and nanoseconds as "uptime_ns"); strings are
+// escaped per RFC 8259 (control characters as \u00XX; bytes >= 0x80 are
+// passed through, so UTF-8 stays UTF-8). Ends in a newline.
+[[nodiscard]] std::string format_status_json(const std::vector<ServiceStatus>& services);
+
+// `text` as a JSON string literal, quotes included.
+[[nodiscard]] std::string json_quote(const std::string& text);
+
+}  // namespace keel::control
