@@ -1,0 +1,1060 @@
+// config.cpp — one service file (TOML) into a ServiceConfig.
+//
+// toml++ parses the text and keeps the source line of every key and value;
+// this file walks the resulting table with a fixed list of known keys per
+// table and turns each value into a field, checking its type and range. A
+// problem does not stop the walk: every one found becomes a ConfigError with
+// the line of the key (or of the array element) it concerns, so a user fixes
+// a file in one pass. keel-image runs this same code on an image's service
+// files, against the image's own passwd/group.
+//
+// Size matters here: this is linked into the static PID-1 binary. toml++ is
+// used header-only with its formatters (the iostream-based printers) turned
+// off, the file is read with read(2) and parsed from a string_view, and
+// nothing in this file touches an iostream.
+#include "service/config.hpp"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <cmath>
+#include <cstring>
+#include <initializer_list>
+#include <limits>
+#include <memory>
+
+#include "core/signals.hpp"
+#include "core/userdb.hpp"
+
+// toml++ header-only whatever the installed package says (its CMake target
+// asks for the shared library, which a static binary cannot link), without
+// the printers, and with std::from_chars/to_chars for floats: toml++ assumes
+// GCC lacks them (true before GCC 11) and falls back to a stringstream, and
+// that stringstream and the printers are what pull iostream and locale into
+// the static keel (measured: +758 KB over keel without a parser; +168 KB
+// with these settings). In header-only mode toml++'s internals are inline
+// functions shared by every file that includes it, so these settings should
+// be the same for all of them; CMake may give them, and then wins here.
+#undef TOML_HEADER_ONLY
+#undef TOML_SHARED_LIB
+#define TOML_HEADER_ONLY 1
+#define TOML_SHARED_LIB 0
+#ifndef TOML_ENABLE_FORMATTERS
+#define TOML_ENABLE_FORMATTERS 0
+#endif
+#ifndef TOML_ENABLE_WINDOWS_COMPAT
+#define TOML_ENABLE_WINDOWS_COMPAT 0
+#endif
+#ifndef TOML_FLOAT_CHARCONV
+#define TOML_FLOAT_CHARCONV 1
+#endif
+// Exceptions on, as keel-image builds toml++ (so both share one ABI
+// namespace, toml::ex): measured in the static keel, 4 KB smaller than
+// TOML_EXCEPTIONS=0 with parse_result. The only exception caught is
+// toml::parse_error, in parse_service.
+#ifndef KEEL_TOML_EXCEPTIONS
+#define KEEL_TOML_EXCEPTIONS 1
+#endif
+#undef TOML_EXCEPTIONS
+#define TOML_EXCEPTIONS KEEL_TOML_EXCEPTIONS
+#include <toml++/toml.h>
+
+namespace keel::service {
+
+std::string ConfigError::text() const {
+  std::string out = file;
+  if (line > 0) {
+    if (!out.empty()) out += ':';
+    out += std::to_string(line);
+  }
+  if (!key.empty()) {
+    if (!out.empty()) out += ": ";
+    out += key;
+  }
+  if (!out.empty()) out += ": ";
+  out += message;
+  return out;
+}
+
+bool valid_service_name(std::string_view name) noexcept {
+  if (name.empty() || name.size() > 64 || name.front() == '.') return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '.' ||
+           c == '@' || c == '-';
+  });
+}
+
+namespace {
+
+// A service file is a few hundred bytes; anything near this is a mistake
+// (a binary or a log copied into the folder), not a configuration.
+constexpr std::size_t kMaxServiceFileBytes = 1024 * 1024;
+
+constexpr std::int64_t kNsPerSecond = 1'000'000'000;
+
+// The kernel's capability numbers (include/uapi/linux/capability.h): a
+// fixed ABI, so a table here rather than libcap, which a static keel would
+// have to carry.
+constexpr std::string_view kCapabilityNames[] = {
+    "chown",           "dac_override",  "dac_read_search", "fowner",          "fsetid",
+    "kill",            "setgid",        "setuid",          "setpcap",         "linux_immutable",
+    "net_bind_service", "net_broadcast", "net_admin",       "net_raw",         "ipc_lock",
+    "ipc_owner",       "sys_module",    "sys_rawio",       "sys_chroot",      "sys_ptrace",
+    "sys_pacct",       "sys_admin",     "sys_boot",        "sys_nice",        "sys_resource",
+    "sys_time",        "sys_tty_config", "mknod",          "lease",           "audit_write",
+    "audit_control",   "setfcap",       "mac_override",    "mac_admin",       "syslog",
+    "wake_alarm",      "block_suspend", "audit_read",      "perfmon",         "bpf",
+    "checkpoint_restore",
+};
+static_assert(std::size(kCapabilityNames) == 41, "CAP_CHOWN (0) .. CAP_CHECKPOINT_RESTORE (40)");
+
+struct RlimitName {
+  std::string_view name;
+  int resource;
+};
+constexpr RlimitName kRlimits[] = {
+    {"as", RLIMIT_AS},           {"core", RLIMIT_CORE},         {"cpu", RLIMIT_CPU},
+    {"data", RLIMIT_DATA},       {"fsize", RLIMIT_FSIZE},       {"locks", RLIMIT_LOCKS},
+    {"memlock", RLIMIT_MEMLOCK}, {"msgqueue", RLIMIT_MSGQUEUE}, {"nice", RLIMIT_NICE},
+    {"nofile", RLIMIT_NOFILE},   {"nproc", RLIMIT_NPROC},       {"rss", RLIMIT_RSS},
+    {"rtprio", RLIMIT_RTPRIO},   {"rttime", RLIMIT_RTTIME},     {"sigpending", RLIMIT_SIGPENDING},
+    {"stack", RLIMIT_STACK},
+};
+
+constexpr std::string_view kTopKeys[] = {
+    "description",      "type",          "command",      "notify_fd",       "requires",
+    "wants",            "after",         "before",       "restart",         "restart_delay",
+    "restart_delay_max", "restart_reset_after", "start_timeout", "stop_timeout", "stop_signal",
+    "user",             "group",         "supplementary_groups", "working_directory", "environment",
+    "environment_file", "umask",         "rlimits",      "capabilities",    "no_new_privileges",
+    "stdin",            "stdout",        "stderr",       "log",             "cgroup",
+    "on_exit",
+};
+constexpr std::string_view kLogKeys[] = {"ring_size", "file", "max_size", "keep", "console"};
+constexpr std::string_view kCgroupKeys[] = {"memory_max", "pids_max", "cpu_weight"};
+
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+  std::vector<std::size_t> prev(b.size() + 1);
+  std::vector<std::size_t> cur(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    cur[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const std::size_t sub = prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1);
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, sub});
+    }
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
+}
+
+std::string q(std::string_view s) { return "'" + std::string(s) + "'"; }
+
+int line_of(const toml::node& n) { return static_cast<int>(n.source().begin.line); }
+
+const char* type_name(const toml::node& n) {
+  switch (n.type()) {
+    case toml::node_type::string: return "a string";
+    case toml::node_type::integer: return "an integer";
+    case toml::node_type::floating_point: return "a float";
+    case toml::node_type::boolean: return "a boolean";
+    case toml::node_type::array: return "an array";
+    case toml::node_type::table: return "a table";
+    case toml::node_type::date: return "a date";
+    case toml::node_type::time: return "a time";
+    case toml::node_type::date_time: return "a date-time";
+    case toml::node_type::none: break;
+  }
+  return "nothing";
+}
+
+bool is_absolute_path(std::string_view p) { return !p.empty() && p.front() == '/'; }
+
+bool valid_env_name(std::string_view s) {
+  if (s.empty() || (s[0] >= '0' && s[0] <= '9')) return false;
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+  });
+}
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return out;
+}
+
+// "65536", "64K", "1M", "2G" (binary multiples, case-insensitive; an
+// optional trailing "B" or "iB").
+std::optional<std::uint64_t> parse_size(std::string_view s) {
+  std::uint64_t value = 0;
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), value);
+  if (ec != std::errc() || end == s.data()) return std::nullopt;
+  std::string suffix = lower(std::string_view(end, static_cast<std::size_t>(s.data() + s.size() - end)));
+  if (suffix.size() > 1 && (suffix.ends_with("ib") || suffix.ends_with("b"))) {
+    suffix.erase(suffix.size() - (suffix.ends_with("ib") ? 2 : 1));
+  }
+  int shift = 0;
+  if (suffix.empty() || suffix == "b") {
+    shift = 0;
+  } else if (suffix == "k") {
+    shift = 10;
+  } else if (suffix == "m") {
+    shift = 20;
+  } else if (suffix == "g") {
+    shift = 30;
+  } else if (suffix == "t") {
+    shift = 40;
+  } else {
+    return std::nullopt;
+  }
+  if (value > (std::numeric_limits<std::uint64_t>::max() >> shift)) return std::nullopt;
+  return value << shift;
+}
+
+// A key's value and the line to report it at.
+struct Field {
+  const toml::node* node = nullptr;
+  int line = 0;
+  std::string key;  // dotted for nested tables: "log.max_size"
+  explicit operator bool() const { return node != nullptr; }
+};
+
+template <typename T>
+struct Choice {
+  std::string_view word;
+  T value;
+};
+
+class Parser {
+ public:
+  Parser(ServiceConfig& cfg, std::vector<ConfigError>& errors, const UserDbPaths& users)
+      : cfg_(cfg), errors_(errors), users_(users) {}
+
+  void run(const toml::table& root);
+
+ private:
+  void error(int line, std::string_view key, std::string message) {
+    errors_.push_back(ConfigError{cfg_.file, line, std::string(key), std::move(message)});
+  }
+  void type_error(const Field& f, const char* expected) {
+    error(f.line, f.key, std::string("expected ") + expected + ", got " + type_name(*f.node));
+  }
+
+  template <std::size_t N>
+  void check_keys(const toml::table& t, const std::string& prefix, const std::string_view (&known)[N]) {
+    for (auto&& [k, v] : t) {
+      if (std::find(std::begin(known), std::end(known), k.str()) != std::end(known)) continue;
+      std::string message = "unknown key";
+      std::string_view best;
+      std::size_t best_distance = 3;
+      for (std::string_view candidate : known) {
+        const std::size_t d = edit_distance(k.str(), candidate);
+        if (d < best_distance) {
+          best_distance = d;
+          best = candidate;
+        }
+      }
+      if (!best.empty()) message += "; did you mean " + q(best) + "?";
+      int line = static_cast<int>(k.source().begin.line);
+      if (line == 0) line = line_of(v);
+      error(line, prefix + std::string(k.str()), std::move(message));
+    }
+  }
+
+  static Field field(const toml::table& t, std::string_view key, const std::string& prefix = {}) {
+    auto it = t.find(key);
+    if (it == t.end()) return {};
+    int line = static_cast<int>(it->first.source().begin.line);
+    if (line == 0) line = line_of(it->second);
+    return {&it->second, line, prefix + std::string(key)};
+  }
+
+  std::optional<std::string> string_of(const Field& f) {
+    if (!f.node->is_string()) {
+      type_error(f, "a string");
+      return std::nullopt;
+    }
+    return f.node->as_string()->get();
+  }
+
+  std::optional<std::int64_t> int_of(const Field& f, std::int64_t lo, std::int64_t hi) {
+    if (!f.node->is_integer()) {
+      type_error(f, "an integer");
+      return std::nullopt;
+    }
+    const std::int64_t v = f.node->as_integer()->get();
+    if (v < lo || v > hi) {
+      error(f.line, f.key, "must be from " + std::to_string(lo) + " to " + std::to_string(hi) + ", not " +
+                               std::to_string(v));
+      return std::nullopt;
+    }
+    return v;
+  }
+
+  std::optional<bool> bool_of(const Field& f) {
+    if (!f.node->is_boolean()) {
+      type_error(f, "a boolean");
+      return std::nullopt;
+    }
+    return f.node->as_boolean()->get();
+  }
+
+  template <typename T>
+  std::optional<T> choice_of(const Field& f, std::initializer_list<Choice<T>> choices) {
+    auto s = string_of(f);
+    if (!s) return std::nullopt;
+    for (const auto& c : choices) {
+      if (c.word == *s) return c.value;
+    }
+    std::string list;
+    for (const auto& c : choices) {
+      if (!list.empty()) list += ", ";
+      list += c.word;
+    }
+    error(f.line, f.key, "expected one of " + list + ", not " + q(*s));
+    return std::nullopt;
+  }
+
+  // Seconds, integer or float, into nanoseconds.
+  std::optional<std::int64_t> seconds_of(const Field& f) {
+    constexpr std::int64_t kMaxSeconds = std::numeric_limits<std::int64_t>::max() / kNsPerSecond;
+    if (f.node->is_integer()) {
+      const std::int64_t v = f.node->as_integer()->get();
+      if (v < 0 || v > kMaxSeconds) {
+        error(f.line, f.key, "must be from 0 to " + std::to_string(kMaxSeconds) + " seconds");
+        return std::nullopt;
+      }
+      return v * kNsPerSecond;
+    }
+    if (f.node->is_floating_point()) {
+      const double v = f.node->as_floating_point()->get();
+      if (!std::isfinite(v) || v < 0 || v > static_cast<double>(kMaxSeconds)) {
+        error(f.line, f.key, "must be from 0 to " + std::to_string(kMaxSeconds) + " seconds");
+        return std::nullopt;
+      }
+      return std::llround(v * static_cast<double>(kNsPerSecond));
+    }
+    type_error(f, "a number of seconds");
+    return std::nullopt;
+  }
+
+  // Bytes: an integer, or a string like "64K" / "1M".
+  std::optional<std::uint64_t> size_of(const Field& f, std::uint64_t lo, std::uint64_t hi) {
+    std::optional<std::uint64_t> v;
+    if (f.node->is_integer()) {
+      const std::int64_t i = f.node->as_integer()->get();
+      if (i >= 0) v = static_cast<std::uint64_t>(i);
+    } else if (f.node->is_string()) {
+      v = parse_size(f.node->as_string()->get());
+      if (!v) {
+        error(f.line, f.key, "expected a size like 65536, \"64K\" or \"1M\", not " + q(f.node->as_string()->get()));
+        return std::nullopt;
+      }
+    } else {
+      type_error(f, "a size (bytes, or a string like \"64K\")");
+      return std::nullopt;
+    }
+    if (!v || *v < lo || *v > hi) {
+      error(f.line, f.key, "must be from " + std::to_string(lo) + " to " + std::to_string(hi) + " bytes");
+      return std::nullopt;
+    }
+    return v;
+  }
+
+  std::optional<std::string> abs_path_of(const Field& f) {
+    auto s = string_of(f);
+    if (!s) return std::nullopt;
+    if (!is_absolute_path(*s)) {
+      error(f.line, f.key, "must be an absolute path, not " + q(*s));
+      return std::nullopt;
+    }
+    return s;
+  }
+
+  // Each element of an array of strings with its own line.
+  std::optional<std::vector<std::pair<std::string, int>>> strings_of(const Field& f) {
+    const toml::array* a = f.node->as_array();
+    if (a == nullptr) {
+      type_error(f, "an array of strings");
+      return std::nullopt;
+    }
+    std::vector<std::pair<std::string, int>> out;
+    bool ok = true;
+    for (const toml::node& e : *a) {
+      const int line = line_of(e) > 0 ? line_of(e) : f.line;
+      if (!e.is_string()) {
+        error(line, f.key, std::string("expected an array of strings, got ") + type_name(e) + " in it");
+        ok = false;
+        continue;
+      }
+      out.emplace_back(e.as_string()->get(), line);
+    }
+    if (!ok) return std::nullopt;
+    return out;
+  }
+
+  void command(const toml::table& root);
+  void dependencies(const toml::table& root, std::string_view key, std::vector<DependencyRef>& out);
+  void timing(const toml::table& root);
+  void privileges(const toml::table& root);
+  void environment(const toml::table& root);
+  void umask(const toml::table& root);
+  void rlimits(const toml::table& root);
+  void capabilities(const toml::table& root);
+  void streams(const toml::table& root);
+  void log(const toml::table& root);
+  void cgroup(const toml::table& root);
+
+  ServiceConfig& cfg_;
+  std::vector<ConfigError>& errors_;
+  const UserDbPaths& users_;
+};
+
+void Parser::run(const toml::table& root) {
+  check_keys(root, "", kTopKeys);
+  if (Field f = field(root, "description")) {
+    if (auto s = string_of(f)) cfg_.description = *s;
+  }
+  if (Field f = field(root, "type")) {
+    if (auto t = choice_of<Type>(f, {{"simple", Type::Simple},
+                                     {"oneshot", Type::Oneshot},
+                                     {"notify", Type::Notify},
+                                     {"notify-fd", Type::NotifyFd},
+                                     {"target", Type::Target}})) {
+      cfg_.type = *t;
+    }
+  }
+  command(root);
+  if (Field f = field(root, "notify_fd")) {
+    if (auto v = int_of(f, 3, 1023)) cfg_.notify_fd = static_cast<int>(*v);
+  }
+  dependencies(root, "requires", cfg_.requires_);
+  dependencies(root, "wants", cfg_.wants);
+  dependencies(root, "after", cfg_.after);
+  dependencies(root, "before", cfg_.before);
+  if (Field f = field(root, "restart")) {
+    if (auto r = choice_of<Restart>(
+            f, {{"never", Restart::Never}, {"on-failure", Restart::OnFailure}, {"always", Restart::Always}})) {
+      cfg_.restart = *r;
+    }
+  }
+  timing(root);
+  privileges(root);
+  if (Field f = field(root, "working_directory")) {
+    if (auto p = abs_path_of(f)) cfg_.working_directory = *p;
+  }
+  environment(root);
+  umask(root);
+  rlimits(root);
+  capabilities(root);
+  if (Field f = field(root, "no_new_privileges")) {
+    if (auto b = bool_of(f)) cfg_.no_new_privileges = *b;
+  }
+  streams(root);
+  log(root);
+  cgroup(root);
+  if (Field f = field(root, "on_exit")) {
+    if (auto a = choice_of<ExitAction>(f, {{"none", ExitAction::None},
+                                           {"poweroff", ExitAction::Poweroff},
+                                           {"reboot", ExitAction::Reboot},
+                                           {"halt", ExitAction::Halt}})) {
+      cfg_.on_exit = *a;
+    }
+  }
+}
+
+void Parser::command(const toml::table& root) {
+  Field f = field(root, "command");
+  if (cfg_.type == Type::Target) {
+    if (f) error(f.line, "command", "a target has no command (remove it, or use another type)");
+    return;
+  }
+  if (!f) {
+    Field type = field(root, "type");
+    error(type ? type.line : 0, "command", "missing: every service except a target needs one");
+    return;
+  }
+  auto args = strings_of(f);
+  if (!args) return;
+  if (args->empty()) {
+    error(f.line, f.key, "must not be empty: give the program and its arguments");
+    return;
+  }
+  if ((*args)[0].first.empty()) {
+    error((*args)[0].second, f.key, "the program (first element) must not be empty");
+    return;
+  }
+  for (auto& [arg, line] : *args) cfg_.command.push_back(std::move(arg));
+}
+
+void Parser::dependencies(const toml::table& root, std::string_view key, std::vector<DependencyRef>& out) {
+  Field f = field(root, key);
+  if (!f) return;
+  auto names = strings_of(f);
+  if (!names) return;
+  for (auto& [name, line] : *names) {
+    if (!valid_service_name(name)) {
+      error(line, f.key, "invalid service name " + q(name) + " (letters, digits, _ . @ -; at most 64)");
+      continue;
+    }
+    out.push_back(DependencyRef{std::move(name), line});
+  }
+}
+
+void Parser::timing(const toml::table& root) {
+  Field delay = field(root, "restart_delay");
+  if (delay) {
+    if (auto v = seconds_of(delay)) cfg_.restart_delay_ns = *v;
+  }
+  Field delay_max = field(root, "restart_delay_max");
+  if (delay_max) {
+    if (auto v = seconds_of(delay_max)) cfg_.restart_delay_max_ns = *v;
+  }
+  if (cfg_.restart_delay_max_ns < cfg_.restart_delay_ns) {
+    const Field& at = delay_max ? delay_max : delay;
+    error(at.line, at.key, "restart_delay_max must not be less than restart_delay");
+  }
+  if (Field f = field(root, "restart_reset_after")) {
+    if (auto v = seconds_of(f)) cfg_.restart_reset_ns = *v;
+  }
+  if (Field f = field(root, "start_timeout")) {
+    if (auto v = seconds_of(f)) cfg_.start_timeout_ns = *v;
+  }
+  if (Field f = field(root, "stop_timeout")) {
+    if (auto v = seconds_of(f)) cfg_.stop_timeout_ns = *v;
+  }
+  if (Field f = field(root, "stop_signal")) {
+    std::optional<int> signo;
+    if (f.node->is_integer()) {
+      const std::int64_t v = f.node->as_integer()->get();
+      if (v >= 1 && v <= 31) signo = static_cast<int>(v);
+    } else if (f.node->is_string()) {
+      signo = signals::parse(f.node->as_string()->get());
+    } else {
+      type_error(f, "a signal name or number");
+      return;
+    }
+    if (signo) {
+      cfg_.stop_signal = *signo;
+    } else {
+      error(f.line, f.key, "unknown signal (expected a name like \"SIGTERM\" or a number from 1 to 31)");
+    }
+  }
+}
+
+// A user or group as written: a name, or an id (integer or digits).
+std::optional<std::string> id_text(const toml::node& n) {
+  if (n.is_string()) return n.as_string()->get();
+  if (n.is_integer() && n.as_integer()->get() >= 0) return std::to_string(n.as_integer()->get());
+  return std::nullopt;
+}
+
+bool all_digits(std::string_view s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+void Parser::privileges(const toml::table& root) {
+  Field user = field(root, "user");
+  Field group = field(root, "group");
+  Field extra = field(root, "supplementary_groups");
+  bool ok = true;
+
+  // Resolves a group as written; errors are reported here.
+  auto resolve_group = [&](const std::string& text, int line, const std::string& key) -> std::optional<gid_t> {
+    Result<GroupEntry> g = find_group(text, users_.group.c_str());
+    if (g) return g.value().gid;
+    const Error& e = g.error();
+    if (all_digits(text) && e.code == ENOENT && std::strcmp(e.context, "open group") == 0) {
+      std::uint64_t v = 0;
+      std::from_chars(text.data(), text.data() + text.size(), v);
+      return static_cast<gid_t>(v);
+    }
+    if (e.code == ENOENT && std::strcmp(e.context, "group not found") == 0) {
+      error(line, key, "unknown group " + q(text) + " (not in " + users_.group + ")");
+    } else if (e.code == EINVAL) {
+      error(line, key, "invalid group " + q(text));
+    } else {
+      error(line, key, "cannot read " + users_.group + ": " + e.message());
+    }
+    return std::nullopt;
+  };
+
+  if (user) {
+    std::optional<std::string> text = id_text(*user.node);
+    if (!text) {
+      type_error(user, "a user name or a numeric uid");
+      ok = false;
+    } else {
+      Result<UserEntry> u = find_user(*text, users_.passwd.c_str());
+      if (u) {
+        cfg_.user = *text;
+        cfg_.uid = u.value().uid;
+        cfg_.gid = u.value().gid;
+      } else if (all_digits(*text) && u.error().code == ENOENT && std::strcmp(u.error().context, "open passwd") == 0) {
+        // No passwd file (a scratch image): a numeric id stands for itself.
+        std::uint64_t v = 0;
+        std::from_chars(text->data(), text->data() + text->size(), v);
+        cfg_.user = *text;
+        cfg_.uid = static_cast<uid_t>(v);
+        cfg_.gid = static_cast<gid_t>(v);
+      } else {
+        const Error& e = u.error();
+        if (e.code == ENOENT && std::strcmp(e.context, "user not found") == 0) {
+          error(user.line, user.key, "unknown user " + q(*text) + " (not in " + users_.passwd + ")");
+        } else if (e.code == EINVAL) {
+          error(user.line, user.key, "invalid user " + q(*text));
+        } else {
+          error(user.line, user.key, "cannot read " + users_.passwd + ": " + e.message());
+        }
+        ok = false;
+      }
+    }
+  }
+  if (group) {
+    std::optional<std::string> text = id_text(*group.node);
+    if (!text) {
+      type_error(group, "a group name or a numeric gid");
+      ok = false;
+    } else if (auto gid = resolve_group(*text, group.line, group.key)) {
+      cfg_.group = *text;
+      cfg_.gid = *gid;
+    } else {
+      ok = false;
+    }
+  }
+  std::vector<gid_t> explicit_gids;
+  if (extra) {
+    const toml::array* a = extra.node->as_array();
+    if (a == nullptr) {
+      type_error(extra, "an array of group names or gids");
+      ok = false;
+    } else {
+      for (const toml::node& e : *a) {
+        const int line = line_of(e) > 0 ? line_of(e) : extra.line;
+        std::optional<std::string> text = id_text(e);
+        if (!text) {
+          error(line, extra.key, std::string("expected a group name or a numeric gid, got ") + type_name(e));
+          ok = false;
+          continue;
+        }
+        if (auto gid = resolve_group(*text, line, extra.key)) {
+          cfg_.supplementary_groups.push_back(*text);
+          explicit_gids.push_back(*gid);
+        } else {
+          ok = false;
+        }
+      }
+    }
+  }
+  if (!ok || (!user && !group && !extra)) return;
+
+  // has_user means "switch credentials at start": also for a group alone
+  // (root:group), uid staying 0.
+  cfg_.has_user = true;
+  auto add = [&](gid_t g) {
+    if (std::find(cfg_.groups.begin(), cfg_.groups.end(), g) == cfg_.groups.end()) cfg_.groups.push_back(g);
+  };
+  for (gid_t g : explicit_gids) add(g);
+  if (!user) return;
+  // The user's own memberships, as initgroups() would give them. Looked up
+  // by the name in passwd (a numeric id absent from passwd has none).
+  Result<UserEntry> u = find_user(cfg_.user, users_.passwd.c_str());
+  const std::string name = u ? u.value().name : cfg_.user;
+  Result<std::vector<gid_t>> member_of = supplementary_groups(name, cfg_.gid, users_.group.c_str());
+  if (member_of) {
+    for (gid_t g : member_of.value()) add(g);
+  } else if (member_of.error().code == ENOENT) {
+    add(cfg_.gid);  // no group file: the primary group only
+  } else {
+    error(user.line, user.key, "cannot read " + users_.group + ": " + member_of.error().message());
+  }
+}
+
+void Parser::environment(const toml::table& root) {
+  if (Field f = field(root, "environment")) {
+    const toml::table* t = f.node->as_table();
+    if (t == nullptr) {
+      type_error(f, "a table of strings");
+    } else {
+      // toml++ keeps a table sorted by key; the file's order is that of the
+      // keys' positions (line, then column for an inline table).
+      struct Var {
+        int line;
+        int column;
+        std::string name;
+        std::string value;
+      };
+      std::vector<Var> vars;
+      for (auto&& [k, v] : *t) {
+        int line = static_cast<int>(k.source().begin.line);
+        if (line == 0) line = line_of(v);
+        const std::string key = "environment." + std::string(k.str());
+        if (!valid_env_name(k.str())) {
+          error(line, key, "invalid variable name (letters, digits and _, not starting with a digit)");
+          continue;
+        }
+        if (!v.is_string()) {
+          error(line, key, std::string("expected a string, got ") + type_name(v));
+          continue;
+        }
+        vars.push_back(Var{line, static_cast<int>(k.source().begin.column), std::string(k.str()), v.as_string()->get()});
+      }
+      std::stable_sort(vars.begin(), vars.end(), [](const Var& a, const Var& b) {
+        return a.line != b.line ? a.line < b.line : a.column < b.column;
+      });
+      for (Var& var : vars) cfg_.environment.emplace_back(std::move(var.name), std::move(var.value));
+    }
+  }
+  if (Field f = field(root, "environment_file")) {
+    if (auto s = string_of(f)) {
+      std::string_view path = *s;
+      if (!path.empty() && path.front() == '-') path.remove_prefix(1);
+      if (is_absolute_path(path)) {
+        cfg_.environment_file = *s;
+      } else {
+        error(f.line, f.key, "must be an absolute path (\"-\" first: optional), not " + q(*s));
+      }
+    }
+  }
+}
+
+void Parser::umask(const toml::table& root) {
+  Field f = field(root, "umask");
+  if (!f) return;
+  const std::string msg = "expected a string of octal digits like \"022\" or an octal integer like 0o022";
+  if (f.node->is_string()) {
+    const std::string& s = f.node->as_string()->get();
+    unsigned value = 0;
+    bool ok = !s.empty() && s.size() <= 4;
+    for (char c : s) {
+      if (c < '0' || c > '7') {
+        ok = false;
+        break;
+      }
+      value = value * 8 + static_cast<unsigned>(c - '0');
+    }
+    if (!ok || value > 0777) {
+      error(f.line, f.key, msg + " (at most 0777), not " + q(s));
+      return;
+    }
+    cfg_.umask = static_cast<mode_t>(value);
+    return;
+  }
+  if (f.node->is_integer()) {
+    const auto* v = f.node->as_integer();
+    const bool octal = (v->flags() & toml::value_flags::format_as_octal) != toml::value_flags::none;
+    // A decimal 22 would mean 0o26, never what was meant.
+    if (!octal && v->get() != 0) {
+      error(f.line, f.key,
+            msg + " (" + std::to_string(v->get()) + " is decimal; write \"" + std::to_string(v->get()) + "\")");
+      return;
+    }
+    if (v->get() < 0 || v->get() > 0777) {
+      error(f.line, f.key, msg + " (at most 0o777)");
+      return;
+    }
+    cfg_.umask = static_cast<mode_t>(v->get());
+    return;
+  }
+  type_error(f, "an octal umask");
+}
+
+void Parser::rlimits(const toml::table& root) {
+  Field f = field(root, "rlimits");
+  if (!f) return;
+  const toml::table* t = f.node->as_table();
+  if (t == nullptr) {
+    type_error(f, "a table");
+    return;
+  }
+  std::vector<std::pair<int, Rlimit>> found;
+  for (auto&& [k, v] : *t) {
+    int line = static_cast<int>(k.source().begin.line);
+    if (line == 0) line = line_of(v);
+    const std::string key = "rlimits." + std::string(k.str());
+    const RlimitName* r = std::find_if(std::begin(kRlimits), std::end(kRlimits),
+                                       [&](const RlimitName& n) { return n.name == k.str(); });
+    if (r == std::end(kRlimits)) {
+      std::string message = "unknown limit";
+      std::string_view best;
+      std::size_t best_distance = 3;
+      for (const RlimitName& n : kRlimits) {
+        const std::size_t d = edit_distance(k.str(), n.name);
+        if (d < best_distance) {
+          best_distance = d;
+          best = n.name;
+        }
+      }
+      if (!best.empty()) message += "; did you mean " + q(best) + "?";
+      error(line, key, std::move(message));
+      continue;
+    }
+    const char* expected = "a limit: an integer >= 0, \"infinity\", or [soft, hard]";
+    auto one = [&](const toml::node& n) -> std::optional<rlim_t> {
+      if (n.is_integer() && n.as_integer()->get() >= 0) return static_cast<rlim_t>(n.as_integer()->get());
+      if (n.is_string() && n.as_string()->get() == "infinity") return RLIM_INFINITY;
+      return std::nullopt;
+    };
+    Rlimit limit;
+    limit.resource = r->resource;
+    if (const toml::array* a = v.as_array()) {
+      std::optional<rlim_t> soft;
+      std::optional<rlim_t> hard;
+      if (a->size() == 2) {
+        soft = one(*a->get(0));
+        hard = one(*a->get(1));
+      }
+      if (!soft || !hard) {
+        error(line, key, std::string("expected ") + expected);
+        continue;
+      }
+      if (*soft > *hard) {
+        error(line, key, "the soft limit must not be above the hard one");
+        continue;
+      }
+      limit.soft = *soft;
+      limit.hard = *hard;
+    } else if (auto both = one(v)) {
+      limit.soft = limit.hard = *both;
+    } else {
+      error(line, key, std::string("expected ") + expected + ", got " + type_name(v));
+      continue;
+    }
+    found.emplace_back(line, limit);
+  }
+  std::stable_sort(found.begin(), found.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  for (const auto& [line, limit] : found) cfg_.rlimits.push_back(limit);
+}
+
+void Parser::capabilities(const toml::table& root) {
+  Field f = field(root, "capabilities");
+  if (!f) return;
+  auto names = strings_of(f);
+  if (!names) return;
+  std::uint64_t mask = 0;
+  bool ok = true;
+  for (const auto& [name, line] : *names) {
+    std::string n = lower(name);
+    if (n.starts_with("cap_")) n.erase(0, 4);
+    const auto* it = std::find(std::begin(kCapabilityNames), std::end(kCapabilityNames), n);
+    if (it == std::end(kCapabilityNames)) {
+      error(line, f.key, "unknown capability " + q(name));
+      ok = false;
+      continue;
+    }
+    mask |= std::uint64_t{1} << (it - std::begin(kCapabilityNames));
+  }
+  if (ok) cfg_.capabilities = mask;
+}
+
+void Parser::streams(const toml::table& root) {
+  auto stream = [&](std::string_view key, bool output, Stream& out) {
+    Field f = field(root, key);
+    if (!f) return;
+    auto s = string_of(f);
+    if (!s) return;
+    if (s->starts_with("file:")) {
+      std::string path = s->substr(5);
+      if (!is_absolute_path(path)) {
+        error(f.line, f.key, "file: needs an absolute path, not " + q(path));
+        return;
+      }
+      out = Stream{StreamKind::File, std::move(path)};
+      return;
+    }
+    if (*s == "null") {
+      out = Stream{StreamKind::Null, {}};
+    } else if (*s == "console") {
+      out = Stream{StreamKind::Console, {}};
+    } else if (*s == "log" && output) {
+      out = Stream{StreamKind::Log, {}};
+    } else {
+      error(f.line, f.key,
+            std::string("expected one of ") + (output ? "log, console, null" : "null, console") +
+                " or \"file:/absolute/path\", not " + q(*s));
+    }
+  };
+  stream("stdin", false, cfg_.stdin_);
+  stream("stdout", true, cfg_.stdout_);
+  stream("stderr", true, cfg_.stderr_);
+}
+
+void Parser::log(const toml::table& root) {
+  Field f = field(root, "log");
+  if (!f) return;
+  const toml::table* t = f.node->as_table();
+  if (t == nullptr) {
+    type_error(f, "a table");
+    return;
+  }
+  const std::string p = "log.";
+  check_keys(*t, p, kLogKeys);
+  if (Field g = field(*t, "ring_size", p)) {
+    if (auto v = size_of(g, 1024, 16 * 1024 * 1024)) cfg_.log.ring_bytes = static_cast<std::size_t>(*v);
+  }
+  if (Field g = field(*t, "file", p)) {
+    if (auto s = abs_path_of(g)) cfg_.log.file = *s;
+  }
+  if (Field g = field(*t, "max_size", p)) {
+    if (auto v = size_of(g, 4096, std::numeric_limits<std::int64_t>::max())) cfg_.log.max_size = *v;
+  }
+  if (Field g = field(*t, "keep", p)) {
+    if (auto v = int_of(g, 0, 100)) cfg_.log.keep = static_cast<int>(*v);
+  }
+  if (Field g = field(*t, "console", p)) {
+    if (auto b = bool_of(g)) cfg_.log.console = *b;
+  }
+}
+
+void Parser::cgroup(const toml::table& root) {
+  Field f = field(root, "cgroup");
+  if (!f) return;
+  const toml::table* t = f.node->as_table();
+  if (t == nullptr) {
+    type_error(f, "a table");
+    return;
+  }
+  const std::string p = "cgroup.";
+  check_keys(*t, p, kCgroupKeys);
+  if (Field g = field(*t, "memory_max", p)) {
+    if (auto v = size_of(g, 4096, std::numeric_limits<std::int64_t>::max())) cfg_.cgroup.memory_max = *v;
+  }
+  if (Field g = field(*t, "pids_max", p)) {
+    if (auto v = int_of(g, 1, std::numeric_limits<std::int64_t>::max())) {
+      cfg_.cgroup.pids_max = static_cast<std::uint64_t>(*v);
+    }
+  }
+  if (Field g = field(*t, "cpu_weight", p)) {
+    if (auto v = int_of(g, 1, 10000)) cfg_.cgroup.cpu_weight = static_cast<std::uint32_t>(*v);
+  }
+}
+
+// The whole file, with read(2) (no iostream in PID 1).
+std::optional<ConfigError> read_text(const std::string& path, std::string& out) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0) return ConfigError{path, 0, "", std::string("cannot open: ") + std::strerror(errno)};
+  struct stat st{};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return ConfigError{path, 0, "", "not a regular file"};
+  }
+  out.clear();
+  char buf[4096];
+  for (;;) {
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      const int err = errno;
+      ::close(fd);
+      return ConfigError{path, 0, "", std::string("cannot read: ") + std::strerror(err)};
+    }
+    if (n == 0) break;
+    if (out.size() + static_cast<std::size_t>(n) > kMaxServiceFileBytes) {
+      ::close(fd);
+      return ConfigError{path, 0, "", "larger than " + std::to_string(kMaxServiceFileBytes) + " bytes"};
+    }
+    out.append(buf, static_cast<std::size_t>(n));
+  }
+  ::close(fd);
+  return std::nullopt;
+}
+
+}  // namespace
+
+ParseResult parse_service(std::string_view text, std::string_view name, std::string_view file,
+                          const UserDbPaths& users) {
+  ParseResult result;
+  ServiceConfig cfg;
+  cfg.name = name;
+  cfg.file = file;
+  toml::table root;
+#if KEEL_TOML_EXCEPTIONS
+  try {
+    root = toml::parse(text, file);
+  } catch (const toml::parse_error& e) {
+    result.errors.push_back(ConfigError{cfg.file, static_cast<int>(e.source().begin.line), "",
+                                        "syntax error at column " + std::to_string(e.source().begin.column) + ": " +
+                                            std::string(e.description())});
+    return result;
+  }
+#else
+  toml::parse_result parsed = toml::parse(text, file);
+  if (!parsed) {
+    const toml::parse_error& e = parsed.error();
+    result.errors.push_back(ConfigError{cfg.file, static_cast<int>(e.source().begin.line), "",
+                                        "syntax error at column " + std::to_string(e.source().begin.column) + ": " +
+                                            std::string(e.description())});
+    return result;
+  }
+  root = std::move(parsed).table();
+#endif
+  Parser(cfg, result.errors, users).run(root);
+  if (result.errors.empty()) {
+    result.config = std::move(cfg);
+  } else {
+    std::stable_sort(result.errors.begin(), result.errors.end(),
+                     [](const ConfigError& a, const ConfigError& b) { return a.line < b.line; });
+  }
+  return result;
+}
+
+LoadResult load_service_dir(const std::string& dir, const UserDbPaths& users) {
+  LoadResult result;
+  DIR* d = ::opendir(dir.c_str());
+  // Closed however this ends, std::bad_alloc included.
+  std::unique_ptr<DIR, int (*)(DIR*)> guard(d, ::closedir);
+  if (d == nullptr) {
+    if (errno != ENOENT) {
+      result.errors.push_back(ConfigError{dir, 0, "", std::string("cannot read the folder: ") + std::strerror(errno)});
+    }
+    return result;
+  }
+  std::vector<std::string> names;
+  for (;;) {
+    errno = 0;
+    const dirent* e = ::readdir(d);
+    if (e == nullptr) {
+      if (errno != 0) {
+        result.errors.push_back(
+            ConfigError{dir, 0, "", std::string("cannot read the folder: ") + std::strerror(errno)});
+      }
+      break;
+    }
+    const std::string_view n = e->d_name;
+    // Dotfiles and editor leftovers (".web.toml.swp", "web.toml~") are not services.
+    if (n.empty() || n.front() == '.' || n.back() == '~' || !n.ends_with(".toml")) continue;
+    names.emplace_back(n);
+  }
+  std::sort(names.begin(), names.end());
+  const std::string prefix = dir.empty() || dir.back() == '/' ? dir : dir + "/";
+  std::string text;
+  for (const std::string& entry : names) {
+    const std::string path = prefix + entry;
+    const std::string_view stem = std::string_view(entry).substr(0, entry.size() - 5);
+    if (!valid_service_name(stem)) {
+      result.errors.push_back(ConfigError{
+          path, 0, "", "invalid service name " + q(stem) + " (letters, digits, _ . @ -; at most 64; no leading '.')"});
+      continue;
+    }
+    if (auto err = read_text(path, text)) {
+      result.errors.push_back(std::move(*err));
+      continue;
+    }
+    ParseResult parsed = parse_service(text, stem, path, users);
+    if (parsed.config) {
+      result.services.push_back(std::move(*parsed.config));
+    } else {
+      for (ConfigError& err : parsed.errors) result.errors.push_back(std::move(err));
+    }
+  }
+  return result;
+}
+
+}  // namespace keel::service
