@@ -1,0 +1,316 @@
+#include "service/state_machine.hpp"
+
+#include <sys/wait.h>
+
+#include <csignal>
+#include <cstdarg>
+#include <cstdio>
+
+#include "core/signals.hpp"
+
+namespace keel::service {
+namespace {
+
+// After SIGKILL, how often to send it again while anything of the tree is
+// left: only the no-cgroup fallback can miss a process forked meanwhile;
+// the kernel's cgroup.kill cannot. One wake-up a second bounds the cost.
+constexpr std::int64_t kKillRetryNs = 1'000'000'000;
+
+}  // namespace
+
+const char* state_name(State state) noexcept {
+  switch (state) {
+    case State::Stopped: return "stopped";
+    case State::Waiting: return "waiting";
+    case State::Starting: return "starting";
+    case State::Running: return "running";
+    case State::Stopping: return "stopping";
+    case State::Backoff: return "backoff";
+    case State::Done: return "done";
+    case State::Failed: return "failed";
+  }
+  return "?";
+}
+
+bool ServiceMachine::settled() const noexcept {
+  switch (state_) {
+    case State::Stopped:
+    case State::Running:
+    case State::Done:
+    case State::Failed:
+      return true;
+    case State::Waiting:
+    case State::Starting:
+    case State::Stopping:
+    case State::Backoff:
+      return false;
+  }
+  return true;
+}
+
+BackoffPolicy ServiceMachine::policy() const noexcept {
+  return BackoffPolicy{config_->restart_delay_ns, config_->restart_delay_max_ns, config_->restart_reset_ns};
+}
+
+void ServiceMachine::set_state(State state) noexcept {
+  State old = state_;
+  state_ = state;
+  host_.state_changed(*this, old);
+}
+
+void ServiceMachine::failure(const char* fmt, ...) noexcept {
+  va_list args;
+  va_start(args, fmt);
+  std::vsnprintf(last_error_, sizeof last_error_, fmt, args);
+  va_end(args);
+}
+
+void ServiceMachine::want_up() noexcept {
+  goal_up_ = true;
+  switch (state_) {
+    case State::Stopped:
+    case State::Done:
+    case State::Failed:
+      failures_ = 0;
+      set_state(State::Waiting);
+      return;
+    case State::Stopping:
+      after_stop_ = After::Again;
+      return;
+    case State::Waiting:
+    case State::Starting:
+    case State::Running:
+    case State::Backoff:
+      return;
+  }
+}
+
+void ServiceMachine::want_down() noexcept {
+  goal_up_ = false;
+  switch (state_) {
+    case State::Waiting:
+    case State::Backoff:
+    case State::Done:
+    case State::Failed:
+      host_.disarm_timer(*this);
+      set_state(State::Stopped);
+      return;
+    case State::Starting:
+    case State::Running:
+      begin_stop(After::Stopped);
+      return;
+    case State::Stopping:
+      after_stop_ = After::Stopped;
+      return;
+    case State::Stopped:
+      return;
+  }
+}
+
+void ServiceMachine::restart() noexcept {
+  goal_up_ = true;
+  switch (state_) {
+    case State::Starting:
+    case State::Running:
+      begin_stop(After::Again);
+      return;
+    case State::Stopping:
+      after_stop_ = After::Again;
+      return;
+    case State::Backoff:
+      host_.disarm_timer(*this);
+      set_state(State::Waiting);
+      return;
+    case State::Stopped:
+    case State::Done:
+    case State::Failed:
+    case State::Waiting:
+      want_up();
+      return;
+  }
+}
+
+void ServiceMachine::deps_settled() noexcept {
+  if (state_ == State::Waiting) launch();
+}
+
+void ServiceMachine::dep_failed(const char* dependency) noexcept {
+  if (state_ != State::Waiting) return;
+  failure("dependency %s failed", dependency);
+  set_state(State::Failed);
+}
+
+void ServiceMachine::mark_broken(const char* reason) noexcept {
+  host_.disarm_timer(*this);
+  goal_up_ = true;
+  failure("%s", reason);
+  set_state(State::Failed);
+}
+
+void ServiceMachine::launch() noexcept {
+  started_ns_ = host_.now_ns();
+  if (config_->type == Type::Target) {
+    ready_ns_ = started_ns_;
+    set_state(State::Running);
+    return;
+  }
+  Result<pid_t> pid = host_.launch(*this);
+  if (!pid) {
+    failure("cannot start: %s: %s", pid.error().context, pid.error().message());
+    last_status_ = -1;
+    exited_unexpectedly(false);
+    return;
+  }
+  pid_ = pid.value();
+  if (config_->type == Type::Simple) {
+    ready_ns_ = started_ns_;
+    set_state(State::Running);
+    return;
+  }
+  if (config_->start_timeout_ns > 0) host_.arm_timer(*this, config_->start_timeout_ns);
+  set_state(State::Starting);
+}
+
+void ServiceMachine::ready() noexcept {
+  if (state_ != State::Starting || config_->type == Type::Oneshot) return;
+  host_.disarm_timer(*this);
+  ready_ns_ = host_.now_ns();
+  set_state(State::Running);
+}
+
+void ServiceMachine::set_main_pid(pid_t pid) noexcept {
+  if (pid > 0 && (state_ == State::Starting || state_ == State::Running)) pid_ = pid;
+}
+
+void ServiceMachine::main_exited(int wait_status) noexcept {
+  pid_ = -1;
+  last_status_ = wait_status;
+  bool success = WIFEXITED(wait_status) && WEXITSTATUS(wait_status) == 0;
+  switch (state_) {
+    case State::Starting:
+    case State::Running:
+      if (!success) {
+        if (WIFSIGNALED(wait_status)) {
+          failure("killed by %s", signals::name(WTERMSIG(wait_status)));
+        } else {
+          failure("exited with status %d", WEXITSTATUS(wait_status));
+        }
+      } else if (state_ == State::Starting && config_->type != Type::Oneshot) {
+        failure("exited before it was ready");
+        success = false;
+      }
+      exited_unexpectedly(success);
+      return;
+    case State::Stopping:
+      tree_check();
+      return;
+    case State::Stopped:
+    case State::Waiting:
+    case State::Backoff:
+    case State::Done:
+    case State::Failed:
+      return;  // a MAINPID= process from an earlier run; nothing to do
+  }
+}
+
+void ServiceMachine::exited_unexpectedly(bool success) noexcept {
+  Restart policy = config_->restart;
+  bool again = policy == Restart::Always || (policy == Restart::OnFailure && !success);
+  if (config_->type == Type::Oneshot && success) again = false;
+  After after = again ? After::Restart : (success ? After::Done : After::Failed);
+  // Whatever the main process left behind is stopped before the service
+  // counts as down: a restart must not find the old daemon still holding
+  // its port, and "done" must mean nothing of it runs.
+  begin_stop(after);
+}
+
+void ServiceMachine::begin_stop(After after) noexcept {
+  after_stop_ = after;
+  killing_ = false;
+  host_.disarm_timer(*this);
+  if (pid_ < 0 && !host_.tree_alive(*this)) {
+    settle(after);
+    return;
+  }
+  host_.signal_tree(*this, config_->stop_signal);
+  // A stopped (SIGSTOP'd) process would never act on the stop signal.
+  if (config_->stop_signal != SIGKILL) host_.signal_tree(*this, SIGCONT);
+  host_.arm_timer(*this, config_->stop_timeout_ns);
+  set_state(State::Stopping);
+}
+
+void ServiceMachine::tree_check() noexcept {
+  if (state_ != State::Stopping || pid_ >= 0) return;
+  if (host_.tree_alive(*this)) return;
+  finish_stop();
+}
+
+void ServiceMachine::finish_stop() noexcept {
+  host_.disarm_timer(*this);
+  settle(after_stop_);
+}
+
+void ServiceMachine::timer_fired() noexcept {
+  switch (state_) {
+    case State::Starting: {
+      long long seconds = static_cast<long long>(config_->start_timeout_ns / 1'000'000'000);
+      failure("not ready within %lld s", seconds);
+      bool again = config_->restart != Restart::Never;
+      begin_stop(again ? After::Restart : After::Failed);
+      return;
+    }
+    case State::Stopping:
+      if (!killing_) {
+        killing_ = true;
+        if (after_stop_ == After::Stopped || after_stop_ == After::Again) {
+          failure("did not stop within %lld ms: killed",
+                  static_cast<long long>(config_->stop_timeout_ns / 1'000'000));
+        }
+      }
+      host_.signal_tree(*this, SIGKILL);
+      host_.arm_timer(*this, kKillRetryNs);
+      return;
+    case State::Backoff:
+      set_state(State::Waiting);
+      return;
+    case State::Stopped:
+    case State::Waiting:
+    case State::Running:
+    case State::Done:
+    case State::Failed:
+      return;
+  }
+}
+
+void ServiceMachine::settle(After after) noexcept {
+  switch (after) {
+    case After::Stopped:
+      set_state(State::Stopped);
+      return;
+    case After::Again:
+      goal_up_ = true;
+      set_state(State::Waiting);
+      return;
+    case After::Restart: {
+      if (!goal_up_) {
+        set_state(State::Stopped);
+        return;
+      }
+      std::int64_t uptime = host_.now_ns() - started_ns_;
+      failures_ = next_failure_count(policy(), failures_, uptime);
+      backoff_ns_ = backoff_delay(policy(), failures_, host_.random());
+      ++restarts_;
+      host_.arm_timer(*this, backoff_ns_);
+      set_state(State::Backoff);
+      return;
+    }
+    case After::Done:
+      set_state(State::Done);
+      return;
+    case After::Failed:
+      set_state(State::Failed);
+      return;
+  }
+}
+
+}  // namespace keel::service

@@ -1,0 +1,320 @@
+// The service state machine driven by fake events: no fork, no signals,
+// no clock. The fake host records what the machine asked for, so each test
+// asserts the exact order of actions and states.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <csignal>
+#include <string>
+#include <vector>
+
+#include "service/state_machine.hpp"
+
+namespace keel::service {
+namespace {
+
+constexpr std::int64_t kMs = 1'000'000;
+
+int exited(int code) { return (code & 0xff) << 8; }
+int killed(int sig) { return sig & 0x7f; }
+
+class FakeHost final : public Host {
+ public:
+  Result<pid_t> launch(ServiceMachine&) noexcept override {
+    log.push_back("launch");
+    if (launch_error != 0) return Error{launch_error, "execve"};
+    alive = true;
+    return next_pid++;
+  }
+  void signal_tree(ServiceMachine&, int signo) noexcept override { log.push_back("signal " + std::to_string(signo)); }
+  bool tree_alive(ServiceMachine&) noexcept override { return alive; }
+  void arm_timer(ServiceMachine&, std::int64_t ns) noexcept override {
+    log.push_back("arm " + std::to_string(ns / kMs));
+    armed = ns;
+  }
+  void disarm_timer(ServiceMachine&) noexcept override { armed = -1; }
+  void state_changed(ServiceMachine& m, State) noexcept override { log.push_back(state_name(m.state())); }
+  std::int64_t now_ns() noexcept override { return now; }
+  std::uint64_t random() noexcept override { return 0; }
+
+  std::string take() {
+    std::string out;
+    for (const std::string& s : log) out += (out.empty() ? "" : ", ") + s;
+    log.clear();
+    return out;
+  }
+
+  std::vector<std::string> log;
+  pid_t next_pid = 100;
+  int launch_error = 0;
+  bool alive = false;
+  std::int64_t armed = -1;
+  std::int64_t now = 0;
+};
+
+ServiceConfig config(Type type, Restart restart = Restart::OnFailure) {
+  ServiceConfig c;
+  c.name = "svc";
+  c.type = type;
+  c.restart = restart;
+  c.command = {"/bin/x"};
+  c.restart_delay_ns = 100 * kMs;
+  c.restart_delay_max_ns = 1000 * kMs;
+  c.restart_reset_ns = 10'000 * kMs;
+  c.start_timeout_ns = 5000 * kMs;
+  c.stop_timeout_ns = 2000 * kMs;
+  return c;
+}
+
+struct Fixture {
+  explicit Fixture(ServiceConfig c) : cfg(std::move(c)), m(host, cfg, 0) {}
+  ServiceConfig cfg;
+  FakeHost host;
+  ServiceMachine m;
+};
+
+TEST(ServiceState, SimpleServiceIsReadyOnceLaunched) {
+  Fixture f(config(Type::Simple));
+  f.m.want_up();
+  EXPECT_EQ(f.host.take(), "waiting");
+  f.m.deps_settled();
+  EXPECT_EQ(f.host.take(), "launch, running");
+  EXPECT_EQ(f.m.pid(), 100);
+  EXPECT_TRUE(f.m.is_ready());
+}
+
+TEST(ServiceState, NotifyServiceWaitsForReadyWithinItsTimeout) {
+  Fixture f(config(Type::Notify));
+  f.m.want_up();
+  f.m.deps_settled();
+  EXPECT_EQ(f.host.take(), "waiting, launch, arm 5000, starting");
+  EXPECT_FALSE(f.m.is_ready());
+  f.m.ready();
+  EXPECT_EQ(f.host.take(), "running");
+  EXPECT_EQ(f.host.armed, -1);
+}
+
+TEST(ServiceState, StartTimeoutStopsTheTreeAndBacksOff) {
+  Fixture f(config(Type::NotifyFd));
+  f.m.want_up();
+  f.m.deps_settled();
+  f.host.take();
+  f.m.timer_fired();
+  EXPECT_EQ(f.host.take(), "signal 15, signal 18, arm 2000, stopping");
+  EXPECT_STREQ(f.m.last_error(), "not ready within 5 s");
+  f.host.alive = false;
+  f.m.main_exited(killed(SIGTERM));
+  EXPECT_EQ(f.host.take(), "arm 100, backoff");
+  f.m.timer_fired();
+  EXPECT_EQ(f.host.take(), "waiting");
+}
+
+TEST(ServiceState, OneshotIsDoneOnlyAfterASuccessfulExit) {
+  Fixture f(config(Type::Oneshot));
+  f.m.want_up();
+  f.m.deps_settled();
+  EXPECT_EQ(f.host.take(), "waiting, launch, arm 5000, starting");
+  EXPECT_FALSE(f.m.is_ready());
+  f.m.ready();  // READY=1 means nothing to a oneshot
+  EXPECT_EQ(f.host.take(), "");
+  f.host.alive = false;
+  f.m.main_exited(exited(0));
+  EXPECT_EQ(f.host.take(), "done");
+  EXPECT_TRUE(f.m.is_ready());
+  EXPECT_TRUE(f.m.ended_for_good());
+}
+
+TEST(ServiceState, FailingOneshotWithRestartNeverFails) {
+  Fixture f(config(Type::Oneshot, Restart::Never));
+  f.m.want_up();
+  f.m.deps_settled();
+  f.host.take();
+  f.host.alive = false;
+  f.m.main_exited(exited(3));
+  EXPECT_EQ(f.host.take(), "failed");
+  EXPECT_STREQ(f.m.last_error(), "exited with status 3");
+}
+
+TEST(ServiceState, CrashLoopBacksOffExponentiallyAndCountsRestarts) {
+  Fixture f(config(Type::Simple, Restart::Always));
+  f.m.want_up();
+  f.m.deps_settled();
+  f.host.take();
+  std::vector<std::int64_t> delays;
+  for (int i = 0; i < 6; ++i) {
+    f.host.now += 10 * kMs;
+    f.host.alive = false;
+    f.m.main_exited(killed(SIGSEGV));
+    ASSERT_EQ(f.m.state(), State::Backoff);
+    delays.push_back(f.m.backoff_ns() / kMs);
+    f.m.timer_fired();
+    f.m.deps_settled();
+    ASSERT_EQ(f.m.state(), State::Running);
+  }
+  EXPECT_EQ(delays, (std::vector<std::int64_t>{100, 200, 400, 800, 1000, 1000}));
+  EXPECT_EQ(f.m.restarts(), 6);
+  EXPECT_STREQ(f.m.last_error(), "killed by SIGSEGV");
+  // A run longer than restart_reset starts the count again.
+  f.host.now += 20'000 * kMs;
+  f.host.alive = false;
+  f.m.main_exited(exited(1));
+  EXPECT_EQ(f.m.backoff_ns() / kMs, 100);
+  EXPECT_EQ(f.m.failures(), 1);
+}
+
+TEST(ServiceState, OnFailureDoesNotRestartACleanExit) {
+  Fixture f(config(Type::Simple, Restart::OnFailure));
+  f.m.want_up();
+  f.m.deps_settled();
+  f.host.take();
+  f.host.alive = false;
+  f.m.main_exited(exited(0));
+  EXPECT_EQ(f.host.take(), "done");
+}
+
+TEST(ServiceState, LeftoversOfAnExitedMainAreStoppedBeforeTheRestart) {
+  Fixture f(config(Type::Simple, Restart::Always));
+  f.m.want_up();
+  f.m.deps_settled();
+  f.host.take();
+  f.m.main_exited(exited(1));  // a daemon child is still alive
+  EXPECT_EQ(f.host.take(), "signal 15, signal 18, arm 2000, stopping");
+  f.m.tree_check();
+  EXPECT_EQ(f.host.take(), "");  // still alive: nothing
+  f.host.alive = false;
+  f.m.tree_check();
+  EXPECT_EQ(f.host.take(), "arm 100, backoff");
+}
+
+TEST(ServiceState, StopEscalatesToSigkillAfterTheTimeoutAndEndsWhenTheTreeIsGone) {
+  ServiceConfig c = config(Type::Simple);
+  c.stop_signal = SIGINT;
+  Fixture f(c);
+  f.m.want_up();
+  f.m.deps_settled();
+  f.host.take();
+  f.m.want_down();
+  EXPECT_EQ(f.host.take(), "signal 2, signal 18, arm 2000, stopping");
+  f.m.timer_fired();
+  EXPECT_EQ(f.host.take(), "signal 9, arm 1000");
+  EXPECT_STREQ(f.m.last_error(), "did not stop within 2000 ms: killed");
+  f.m.main_exited(killed(SIGKILL));  // the main is gone, a child is not yet
+  EXPECT_EQ(f.host.take(), "");
+  f.host.alive = false;
+  f.m.tree_check();
+  EXPECT_EQ(f.host.take(), "stopped");
+  EXPECT_FALSE(f.m.goal_up());
+}
+
+TEST(ServiceState, StopEndsAtOnceWhenTheServiceObeys) {
+  Fixture f(config(Type::Simple));
+  f.m.want_up();
+  f.m.deps_settled();
+  f.m.want_down();
+  f.host.take();
+  f.host.alive = false;
+  f.m.main_exited(killed(SIGTERM));
+  EXPECT_EQ(f.host.take(), "stopped");
+  EXPECT_EQ(f.host.armed, -1);
+}
+
+TEST(ServiceState, RestartRequestStartsAgainWithoutBackoff) {
+  Fixture f(config(Type::Simple));
+  f.m.want_up();
+  f.m.deps_settled();
+  f.host.take();
+  f.m.restart();
+  EXPECT_EQ(f.host.take(), "signal 15, signal 18, arm 2000, stopping");
+  f.host.alive = false;
+  f.m.main_exited(killed(SIGTERM));
+  EXPECT_EQ(f.host.take(), "waiting");
+  f.m.deps_settled();
+  EXPECT_EQ(f.host.take(), "launch, running");
+  EXPECT_EQ(f.m.pid(), 101);
+}
+
+TEST(ServiceState, StartDuringStopStartsAgainAfterIt) {
+  Fixture f(config(Type::Simple));
+  f.m.want_up();
+  f.m.deps_settled();
+  f.m.want_down();
+  f.m.want_up();
+  f.host.take();
+  f.host.alive = false;
+  f.m.main_exited(killed(SIGTERM));
+  EXPECT_EQ(f.host.take(), "waiting");
+}
+
+TEST(ServiceState, StopDuringBackoffCancelsTheRestart) {
+  Fixture f(config(Type::Simple, Restart::Always));
+  f.m.want_up();
+  f.m.deps_settled();
+  f.host.alive = false;
+  f.m.main_exited(exited(1));
+  f.host.take();
+  f.m.want_down();
+  EXPECT_EQ(f.host.take(), "stopped");
+  EXPECT_EQ(f.host.armed, -1);
+}
+
+TEST(ServiceState, ExecFailureIsAFailureWithItsReason) {
+  Fixture f(config(Type::Simple, Restart::Never));
+  f.host.launch_error = ENOENT;
+  f.m.want_up();
+  f.m.deps_settled();
+  EXPECT_EQ(f.host.take(), "waiting, launch, failed");
+  EXPECT_STREQ(f.m.last_error(), "cannot start: execve: No such file or directory");
+}
+
+TEST(ServiceState, DependencyFailureFailsAWaitingService) {
+  Fixture f(config(Type::Simple));
+  f.m.want_up();
+  f.m.dep_failed("db");
+  EXPECT_EQ(f.host.take(), "waiting, failed");
+  EXPECT_STREQ(f.m.last_error(), "dependency db failed");
+  f.m.want_up();  // a later start tries again
+  EXPECT_EQ(f.host.take(), "waiting");
+}
+
+TEST(ServiceState, TargetIsReadyWithoutAProcess) {
+  ServiceConfig c = config(Type::Target);
+  c.command.clear();
+  Fixture f(c);
+  f.m.want_up();
+  f.m.deps_settled();
+  EXPECT_EQ(f.host.take(), "waiting, running");
+  f.m.want_down();
+  EXPECT_EQ(f.host.take(), "stopped");
+}
+
+TEST(ServiceState, MainPidFromNotifyReplacesTheLaunchedOne) {
+  Fixture f(config(Type::Notify));
+  f.m.want_up();
+  f.m.deps_settled();
+  f.m.set_main_pid(4242);
+  EXPECT_EQ(f.m.pid(), 4242);
+  f.m.ready();
+  f.host.alive = false;
+  f.m.main_exited(exited(0));
+  EXPECT_EQ(f.m.state(), State::Done);
+}
+
+TEST(ServiceState, ExitBeforeReadyIsAFailure) {
+  Fixture f(config(Type::Notify, Restart::Never));
+  f.m.want_up();
+  f.m.deps_settled();
+  f.host.alive = false;
+  f.m.main_exited(exited(0));
+  EXPECT_EQ(f.m.state(), State::Failed);
+  EXPECT_STREQ(f.m.last_error(), "exited before it was ready");
+}
+
+TEST(ServiceState, BrokenServiceIsFailedAndNeverLaunched) {
+  Fixture f(config(Type::Simple));
+  f.m.mark_broken("on a dependency cycle");
+  EXPECT_EQ(f.host.take(), "failed");
+  EXPECT_STREQ(f.m.last_error(), "on a dependency cycle");
+}
+
+}  // namespace
+}  // namespace keel::service
