@@ -93,7 +93,7 @@ namespace {
 
 // A service file is a few hundred bytes; anything near this is a mistake
 // (a binary or a log copied into the folder), not a configuration.
-constexpr std::size_t kMaxServiceFileBytes = 1024 * 1024;
+constexpr std::size_t kMaxServiceFileBytes = std::size_t{1024} * 1024;
 
 constexpr std::int64_t kNsPerSecond = 1'000'000'000;
 
@@ -560,6 +560,15 @@ bool all_digits(std::string_view s) {
   return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
 
+// The id a digits-only name stands for; (uid_t)-1 is "no change" to
+// setresuid, so never an id.
+std::optional<std::uint32_t> id_value(std::string_view s) {
+  std::uint32_t v = 0;
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || end != s.data() + s.size() || v == 0xFFFFFFFFu) return std::nullopt;
+  return v;
+}
+
 void Parser::privileges(const toml::table& root) {
   Field user = field(root, "user");
   Field group = field(root, "group");
@@ -572,9 +581,9 @@ void Parser::privileges(const toml::table& root) {
     if (g) return g.value().gid;
     const Error& e = g.error();
     if (all_digits(text) && e.code == ENOENT && std::strcmp(e.context, "open group") == 0) {
-      std::uint64_t v = 0;
-      std::from_chars(text.data(), text.data() + text.size(), v);
-      return static_cast<gid_t>(v);
+      if (auto id = id_value(text)) return static_cast<gid_t>(*id);
+      error(line, key, "invalid group " + q(text));
+      return std::nullopt;
     }
     if (e.code == ENOENT && std::strcmp(e.context, "group not found") == 0) {
       error(line, key, "unknown group " + q(text) + " (not in " + users_.group + ")");
@@ -597,13 +606,12 @@ void Parser::privileges(const toml::table& root) {
         cfg_.user = *text;
         cfg_.uid = u.value().uid;
         cfg_.gid = u.value().gid;
-      } else if (all_digits(*text) && u.error().code == ENOENT && std::strcmp(u.error().context, "open passwd") == 0) {
+      } else if (all_digits(*text) && u.error().code == ENOENT && std::strcmp(u.error().context, "open passwd") == 0 &&
+                 id_value(*text)) {
         // No passwd file (a scratch image): a numeric id stands for itself.
-        std::uint64_t v = 0;
-        std::from_chars(text->data(), text->data() + text->size(), v);
         cfg_.user = *text;
-        cfg_.uid = static_cast<uid_t>(v);
-        cfg_.gid = static_cast<gid_t>(v);
+        cfg_.uid = static_cast<uid_t>(id_value(cfg_.user).value_or(0));
+        cfg_.gid = static_cast<gid_t>(cfg_.uid);
       } else {
         const Error& e = u.error();
         if (e.code == ENOENT && std::strcmp(e.context, "user not found") == 0) {
@@ -779,8 +787,9 @@ void Parser::rlimits(const toml::table& root) {
     int line = static_cast<int>(k.source().begin.line);
     if (line == 0) line = line_of(v);
     const std::string key = "rlimits." + std::string(k.str());
+    const std::string_view name = k.str();
     const RlimitName* r = std::find_if(std::begin(kRlimits), std::end(kRlimits),
-                                       [&](const RlimitName& n) { return n.name == k.str(); });
+                                       [name](const RlimitName& n) { return n.name == name; });
     if (r == std::end(kRlimits)) {
       std::string message = "unknown limit";
       std::string_view best;
@@ -897,7 +906,7 @@ void Parser::log(const toml::table& root) {
   const std::string p = "log.";
   check_keys(*t, p, kLogKeys);
   if (Field g = field(*t, "ring_size", p)) {
-    if (auto v = size_of(g, 1024, 16 * 1024 * 1024)) cfg_.log.ring_bytes = static_cast<std::size_t>(*v);
+    if (auto v = size_of(g, 1024, std::uint64_t{16} * 1024 * 1024)) cfg_.log.ring_bytes = static_cast<std::size_t>(*v);
   }
   if (Field g = field(*t, "file", p)) {
     if (auto s = abs_path_of(g)) cfg_.log.file = *s;

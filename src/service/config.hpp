@@ -60,8 +60,10 @@ struct Rlimit {
 
 // Where captured output goes besides the in-memory ring.
 struct LogConfig {
+  // NOLINTNEXTLINE(bugprone-implicit-widening-of-multiplication-result): a constant that fits
   std::size_t ring_bytes = 64 * 1024;  // in-memory ring per service
   std::string file;                    // empty: no file; else absolute path
+  // NOLINTNEXTLINE(bugprone-implicit-widening-of-multiplication-result): a constant that fits
   std::uint64_t max_size = 1024 * 1024;  // rotate when the file would pass this
   int keep = 3;                          // rotated files kept: FILE.1 .. FILE.keep
   bool console = false;                  // also copy each line to the console

@@ -492,6 +492,9 @@ TEST_F(ServiceConfigUsers, NumericUserWithoutAnyPasswdFile) {
   EXPECT_EQ(r.config->uid, 1234u);
   EXPECT_EQ(r.config->gid, 99u);
   EXPECT_EQ(r.config->groups, (std::vector<gid_t>{7, 99}));
+  // (uid_t)-1 is never an id, file or not: not silently root.
+  EXPECT_FALSE(parse_service(kCmd + "user = 4294967295\n", "s", "s.toml", none).config.has_value());
+  EXPECT_FALSE(parse_service(kCmd + "group = \"99999999999\"\n", "s", "s.toml", none).config.has_value());
   // A name cannot be resolved without the file: an error that says so.
   ParseResult named = parse_service(kCmd + "user = \"web\"\n", "s", "s.toml", none);
   ASSERT_EQ(named.errors.size(), 1u);
