@@ -21,16 +21,21 @@ namespace {
 
 // What the child reports on the pipe. The step is an index, not a pointer,
 // so the parent never trusts a pointer read from another process.
-enum class Step : int { Setsid, Setpgid, Terminal, Chdir, Signals, Execve };
+enum class Step : int { Setsid, Setpgid, Terminal, Chdir, Signals, Execve, Hook };
 constexpr const char* kStepNames[] = {"setsid", "setpgid", "tcsetpgrp", "fchdir", "sigaction", "execve"};
 
 struct ChildReport {
   int step;
   int err;
+  // Step::Hook only: the hook's context string. A pointer, but not one from
+  // another program: the child is a fork of keel that has not exec'd, and
+  // Error contexts are string literals, so the address is the same in the
+  // parent.
+  const char* hook_context;
 };
 
-[[noreturn]] void child_fail(int report_fd, Step step) noexcept {
-  ChildReport report{static_cast<int>(step), errno};
+[[noreturn]] void child_fail(int report_fd, Step step, const char* hook_context = nullptr) noexcept {
+  ChildReport report{static_cast<int>(step), errno, hook_context};
   // Nothing useful can be done if this write fails; the exit code still tells.
   ssize_t ignored = ::write(report_fd, &report, sizeof report);
   (void)ignored;
@@ -38,7 +43,21 @@ struct ChildReport {
 }
 
 // The post-fork half. Only async-signal-safe calls from here to execve.
+// Where the report pipe moves to in a child with a hook. The hook lays out
+// the service's fds with dup2 (0..2 and a notification fd, often 3); had
+// pipe2 handed out one of those numbers, the hook would overwrite the pipe
+// and its own error would be lost. Targets are small numbers, so the pipe
+// goes at or above 64 (well under any RLIMIT_NOFILE, 1024 by default).
+constexpr int kHookReportFdFloor = 64;
+
 [[noreturn]] void run_child(const SpawnOptions& o, const char* path, int report_fd) noexcept {
+  if (o.child_setup != nullptr && report_fd < kHookReportFdFloor) {
+    int moved = ::fcntl(report_fd, F_DUPFD_CLOEXEC, kHookReportFdFloor);
+    if (moved >= 0) {
+      ::close(report_fd);
+      report_fd = moved;
+    }
+  }
   if (o.session == Session::NewSession) {
     if (::setsid() < 0) child_fail(report_fd, Step::Setsid);
     // Take fd 0's terminal as our controlling tty, if it is one; a child
@@ -73,6 +92,16 @@ struct ChildReport {
   sigemptyset(&empty);
   if (::sigprocmask(SIG_SETMASK, o.mask != nullptr ? o.mask : &empty, nullptr) < 0) {
     child_fail(report_fd, Step::Signals);
+  }
+  // The hook comes last so that it sees the final session and signal state,
+  // and so that a privilege drop in it cannot make the steps above fail
+  // (setsid, tcsetpgrp need nothing, but fchdir as another user might).
+  if (o.child_setup != nullptr) {
+    Status hooked = o.child_setup(o.child_context);
+    if (!hooked) {
+      errno = hooked.error().code;
+      child_fail(report_fd, Step::Hook, hooked.error().context);
+    }
   }
   char* const* envp = o.envp != nullptr ? o.envp : environ;
   ::execve(path, o.argv, envp);
@@ -147,7 +176,8 @@ Status resolve_program(const char* name, const char* path_env, char* out, std::s
 Result<pid_t> spawn(const SpawnOptions& options) noexcept {
   if (options.argv == nullptr || options.argv[0] == nullptr) return Error{EINVAL, "spawn"};
   char path[PATH_MAX];
-  Status resolved = resolve_program(options.argv[0], ::getenv("PATH"), path, sizeof path);
+  const char* path_env = options.path_env != nullptr ? options.path_env : ::getenv("PATH");
+  Status resolved = resolve_program(options.argv[0], path_env, path, sizeof path);
   if (!resolved) return resolved.error();
 
   int report[2];
@@ -177,6 +207,9 @@ Result<pid_t> spawn(const SpawnOptions& options) noexcept {
   while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
   int step = child_report.step;
+  if (step == static_cast<int>(Step::Hook)) {
+    return Error{child_report.err, child_report.hook_context != nullptr ? child_report.hook_context : "spawn"};
+  }
   const char* step_name = (step >= 0 && step < static_cast<int>(std::size(kStepNames))) ? kStepNames[step] : "spawn";
   return Error{child_report.err, step_name};
 }

@@ -39,6 +39,19 @@ struct SpawnOptions {
   const sigset_t* reset_to_default = nullptr;
   // fchdir() here before exec (keel itself sits in "/"); -1: keep keel's cwd.
   int cwd_fd = -1;
+  // Runs in the child after the session, terminal, cwd and signal set-up,
+  // right before exec: the supervisor's privilege drop, fd layout, cgroup
+  // move (service/exec_plan.hpp). It must obey the post-fork rules (only
+  // async-signal-safe calls, no allocation). A failing hook's Error comes
+  // back to the parent like an exec error: its context must be a string
+  // literal, which has the same address in the parent (the child is a fork,
+  // not yet exec'd). The hook may dup2 onto any fd below 64 (spawn keeps
+  // its report pipe above that).
+  Status (*child_setup)(const void* context) noexcept = nullptr;
+  const void* child_context = nullptr;
+  // Resolve argv[0] with this PATH instead of keel's own (a service's PATH
+  // is its environment's, not keel's). nullptr: keel's PATH.
+  const char* path_env = nullptr;
 };
 
 // The exit code a shell uses when it cannot run a program: 127 when it was

@@ -1,0 +1,263 @@
+// cgroup.cpp — service cgroups on cgroup v2: creation with limits, the
+// populated check, and the whole-tree kill.
+//
+// Every file is reached with openat() from a directory fd, so a service
+// cgroup keeps working through its fds whatever happens to the paths, and
+// the signal path needs no string building.
+#include "service/cgroup.hpp"
+
+#include <fcntl.h>
+#include <linux/magic.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+namespace keel::service {
+namespace {
+
+// The controllers a service's limits need, in the order they are enabled.
+constexpr const char* kControllers[] = {"memory", "pids", "cpu"};
+
+// cgroup.procs is read in chunks of this size: 256 pids of up to 15 bytes
+// each; more just means more read() calls, never more memory.
+constexpr std::size_t kProcsChunk = 4096;
+
+// Rounds of "read cgroup.procs, signal each" in the fallback kill: a
+// process forking while we read may add a pid we miss; freezing first makes
+// one round enough, the extra rounds cover a kernel without cgroup.freeze.
+constexpr int kKillRounds = 16;
+
+int write_at(int dir_fd, const char* file, const char* text) noexcept {
+  int fd = ::openat(dir_fd, file, O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  std::size_t len = std::strlen(text);
+  ssize_t n = ::write(fd, text, len);
+  int err = errno;
+  ::close(fd);
+  if (n != static_cast<ssize_t>(len)) {
+    errno = n < 0 ? err : EIO;
+    return -1;
+  }
+  return 0;
+}
+
+// Reads a small file into `buf` (NUL-terminated); length or -1.
+ssize_t read_at(int dir_fd, const char* file, char* buf, std::size_t size) noexcept {
+  int fd = ::openat(dir_fd, file, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  ssize_t n = ::read(fd, buf, size - 1);
+  ::close(fd);
+  if (n < 0) return -1;
+  buf[n] = '\0';
+  return n;
+}
+
+bool has_word(const char* list, const char* word) noexcept {
+  std::size_t len = std::strlen(word);
+  for (const char* p = list; (p = std::strstr(p, word)) != nullptr; p += len) {
+    bool start = p == list || p[-1] == ' ' || p[-1] == '\n';
+    bool end = p[len] == '\0' || p[len] == ' ' || p[len] == '\n';
+    if (start && end) return true;
+  }
+  return false;
+}
+
+// Calls fn(pid) for each pid in the cgroup's cgroup.procs; the number of
+// pids, or -1 with errno.
+template <typename Fn>
+int for_each_pid(const ServiceCgroup& cgroup, Fn fn) noexcept {
+  int fd = ::openat(cgroup.dir_fd, "cgroup.procs", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  char buf[kProcsChunk];
+  long pid = 0;
+  bool in_number = false;
+  int count = 0;
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      int err = errno;
+      ::close(fd);
+      errno = err;
+      return -1;
+    }
+    if (n == 0) break;
+    // A pid may straddle two chunks: the parser's state carries over.
+    for (ssize_t i = 0; i < n; ++i) {
+      char c = buf[i];
+      if (c >= '0' && c <= '9') {
+        pid = pid * 10 + (c - '0');
+        in_number = true;
+      } else if (in_number) {
+        fn(static_cast<pid_t>(pid));
+        ++count;
+        pid = 0;
+        in_number = false;
+      }
+    }
+  }
+  if (in_number) {
+    fn(static_cast<pid_t>(pid));
+    ++count;
+  }
+  ::close(fd);
+  return count;
+}
+
+}  // namespace
+
+ServiceCgroup::~ServiceCgroup() {
+  if (procs_fd >= 0) ::close(procs_fd);
+  if (dir_fd >= 0) ::close(dir_fd);
+}
+
+ServiceCgroup::ServiceCgroup(ServiceCgroup&& other) noexcept { *this = std::move(other); }
+
+ServiceCgroup& ServiceCgroup::operator=(ServiceCgroup&& other) noexcept {
+  if (this == &other) return *this;
+  if (procs_fd >= 0) ::close(procs_fd);
+  if (dir_fd >= 0) ::close(dir_fd);
+  name = std::move(other.name);
+  warning = std::move(other.warning);
+  dir_fd = other.dir_fd;
+  procs_fd = other.procs_fd;
+  other.dir_fd = -1;
+  other.procs_fd = -1;
+  return *this;
+}
+
+CgroupManager::~CgroupManager() {
+  if (root_fd_ >= 0) ::close(root_fd_);
+}
+
+Status CgroupManager::init(const char* root_dir) {
+  if (::mkdir(root_dir, 0755) < 0 && errno != EEXIST) return errno_error("cgroup root");
+  struct statfs fs {};
+  if (::statfs(root_dir, &fs) < 0) return errno_error("cgroup root");
+  if (fs.f_type != CGROUP2_SUPER_MAGIC) return Error{ENOTSUP, "not cgroup2"};
+  int fd = ::open(root_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return errno_error("cgroup root");
+  if (root_fd_ >= 0) ::close(root_fd_);
+  root_fd_ = fd;
+
+  // A controller reaches ROOT's children only if ROOT's parent enabled it
+  // for ROOT, and ROOT enabled it for them. The parent may refuse (it holds
+  // processes, or is not ours to change); then those limits are simply not
+  // available, which create() reports.
+  char available[512];
+  if (read_at(root_fd_, "cgroup.controllers", available, sizeof available) < 0) available[0] = '\0';
+  int parent_fd = ::openat(root_fd_, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  char parent_available[512] = "";
+  if (parent_fd >= 0 && read_at(parent_fd, "cgroup.controllers", parent_available, sizeof parent_available) < 0) {
+    parent_available[0] = '\0';
+  }
+  char change[32];
+  for (const char* c : kControllers) {
+    if (!has_word(available, c) && parent_fd >= 0 && has_word(parent_available, c)) {
+      std::snprintf(change, sizeof change, "+%s", c);
+      (void)write_at(parent_fd, "cgroup.subtree_control", change);
+    }
+  }
+  if (parent_fd >= 0) ::close(parent_fd);
+  if (read_at(root_fd_, "cgroup.controllers", available, sizeof available) < 0) available[0] = '\0';
+  for (const char* c : kControllers) {
+    if (!has_word(available, c)) continue;
+    std::snprintf(change, sizeof change, "+%s", c);
+    (void)write_at(root_fd_, "cgroup.subtree_control", change);
+  }
+  char enabled[512];
+  if (read_at(root_fd_, "cgroup.subtree_control", enabled, sizeof enabled) < 0) enabled[0] = '\0';
+  controllers_.clear();
+  for (const char* c : kControllers) {
+    if (!has_word(enabled, c)) continue;
+    if (!controllers_.empty()) controllers_ += ' ';
+    controllers_ += c;
+  }
+  return {};
+}
+
+Result<ServiceCgroup> CgroupManager::create(std::string_view service, const CgroupLimits& limits) {
+  if (root_fd_ < 0) return Error{EBADF, "cgroup not initialised"};
+  if (service.empty() || service.find('/') != std::string_view::npos || service == "." || service == "..") {
+    return Error{EINVAL, "cgroup name"};
+  }
+  ServiceCgroup cg;
+  cg.name = std::string(service);
+  if (::mkdirat(root_fd_, cg.name.c_str(), 0755) < 0 && errno != EEXIST) return errno_error("cgroup mkdir");
+  cg.dir_fd = ::openat(root_fd_, cg.name.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (cg.dir_fd < 0) return errno_error("cgroup open");
+  if (populated(cg)) return Error{EBUSY, "cgroup populated"};
+  cg.procs_fd = ::openat(cg.dir_fd, "cgroup.procs", O_WRONLY | O_CLOEXEC);
+  if (cg.procs_fd < 0) return errno_error("cgroup.procs");
+
+  auto apply = [&](const char* file, const char* controller, bool set, std::uint64_t value, const char* unset) {
+    char text[32];
+    if (set) {
+      std::snprintf(text, sizeof text, "%llu", static_cast<unsigned long long>(value));
+    } else {
+      std::snprintf(text, sizeof text, "%s", unset);
+    }
+    if (write_at(cg.dir_fd, file, text) == 0) return;
+    if (!set) return;  // nothing asked for: nothing to report
+    if (!cg.warning.empty()) cg.warning += "; ";
+    if (errno == ENOENT) {
+      cg.warning += std::string(file) + " not applied: the " + controller + " controller is not available";
+    } else {
+      cg.warning += std::string(file) + " = " + text + " not applied: " + std::strerror(errno);
+    }
+  };
+  apply("memory.max", "memory", limits.memory_max.has_value(), limits.memory_max.value_or(0), "max");
+  apply("pids.max", "pids", limits.pids_max.has_value(), limits.pids_max.value_or(0), "max");
+  apply("cpu.weight", "cpu", limits.cpu_weight.has_value(), limits.cpu_weight.value_or(0), "100");
+  return cg;
+}
+
+void CgroupManager::remove(ServiceCgroup& cgroup) noexcept {
+  if (cgroup.procs_fd >= 0) ::close(cgroup.procs_fd);
+  if (cgroup.dir_fd >= 0) ::close(cgroup.dir_fd);
+  cgroup.procs_fd = -1;
+  cgroup.dir_fd = -1;
+  if (root_fd_ >= 0 && !cgroup.name.empty()) (void)::unlinkat(root_fd_, cgroup.name.c_str(), AT_REMOVEDIR);
+}
+
+bool populated(const ServiceCgroup& cgroup) noexcept {
+  char events[256];
+  if (cgroup.dir_fd < 0 || read_at(cgroup.dir_fd, "cgroup.events", events, sizeof events) < 0) return false;
+  const char* p = std::strstr(events, "populated ");
+  return p != nullptr && p[10] == '1';
+}
+
+Status signal_all(const ServiceCgroup& cgroup, int signo) noexcept {
+  if (cgroup.dir_fd < 0) return Error{EBADF, "cgroup"};
+  int n = for_each_pid(cgroup, [signo](pid_t pid) { (void)::kill(pid, signo); });
+  if (n < 0) return errno_error("cgroup.procs");
+  return {};
+}
+
+Status kill_all(const ServiceCgroup& cgroup) noexcept {
+  if (cgroup.dir_fd < 0) return Error{EBADF, "cgroup"};
+  if (write_at(cgroup.dir_fd, "cgroup.kill", "1") == 0) return {};
+  if (errno != ENOENT) return errno_error("cgroup.kill");
+  // Before 5.14: freeze so nothing forks while we read, then kill each.
+  // A frozen task still dies of SIGKILL on cgroup v2.
+  bool frozen = write_at(cgroup.dir_fd, "cgroup.freeze", "1") == 0;
+  Status result;
+  for (int round = 0; round < kKillRounds; ++round) {
+    int n = for_each_pid(cgroup, [](pid_t pid) { (void)::kill(pid, SIGKILL); });
+    if (n < 0) {
+      result = errno_error("cgroup.procs");
+      break;
+    }
+    if (n == 0) break;
+  }
+  if (frozen) (void)write_at(cgroup.dir_fd, "cgroup.freeze", "0");
+  return result;
+}
+
+}  // namespace keel::service

@@ -1,0 +1,95 @@
+// cgroup.hpp — one cgroup v2 directory per service: resource limits, and a
+// stop that no daemon can escape.
+//
+// A service's processes are moved into ROOT/NAME by the child itself,
+// before exec (the exec plan writes "0" to the cgroup.procs fd created
+// here). Whatever the service then forks, double-forks or setsid()s stays
+// in that cgroup, so "is anything of it still running" is one read of
+// cgroup.events and "stop all of it" is one write to cgroup.kill (Linux
+// 5.14; before that, freeze + SIGKILL each pid in cgroup.procs).
+//
+// cgroup v2 only: v1 has no single hierarchy to place a process in, and
+// hybrid hosts (v1 controllers plus a controller-less v2 mount, as on this
+// project's CI machines) still give the v2 tree, which is enough to track
+// and kill a service; limits then just are not applied. When there is no
+// cgroup2 at all, the supervisor uses service/tree_tracker.hpp.
+//
+// Setup (init, create) is an edge and may allocate. The signal path
+// (populated, kill_all, signal_all) does not: cgroup.procs is read through
+// a stack buffer in bounded chunks.
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+#include <string_view>
+
+#include "core/result.hpp"
+#include "service/config.hpp"
+
+namespace keel::service {
+
+// One service's cgroup. Owns its two fds (closed on destruction); move-only.
+struct ServiceCgroup {
+  ServiceCgroup() = default;
+  ~ServiceCgroup();
+  ServiceCgroup(const ServiceCgroup&) = delete;
+  ServiceCgroup& operator=(const ServiceCgroup&) = delete;
+  ServiceCgroup(ServiceCgroup&& other) noexcept;
+  ServiceCgroup& operator=(ServiceCgroup&& other) noexcept;
+
+  std::string name;    // the directory's name under the manager's root
+  int dir_fd = -1;     // the cgroup directory (O_DIRECTORY)
+  int procs_fd = -1;   // its cgroup.procs, O_WRONLY: ExecInputs::cgroup_procs_fd
+  // Limits that were asked for but could not be applied (controller not
+  // available), for the caller to log once; "" when all were applied.
+  std::string warning;
+};
+
+class CgroupManager {
+ public:
+  CgroupManager() = default;
+  ~CgroupManager();
+  CgroupManager(const CgroupManager&) = delete;
+  CgroupManager& operator=(const CgroupManager&) = delete;
+
+  // `root_dir`: a directory inside a cgroup2 mount that keel may create
+  // ("/sys/fs/cgroup/keel" as PID 1). Created if missing. Errors:
+  // {ENOTSUP, "not cgroup2"} when the path is not on a cgroup2 mount,
+  // {errno, "cgroup root"} when it cannot be created or opened. Controllers
+  // (memory, pids, cpu) are enabled for the services where the hierarchy
+  // offers them; keel must not itself be inside root_dir (cgroup v2's "no
+  // internal processes" rule would refuse that).
+  Status init(const char* root_dir);
+
+  [[nodiscard]] bool ready() const noexcept { return root_fd_ >= 0; }
+  // Controllers enabled for service cgroups: "memory pids cpu" or a subset.
+  [[nodiscard]] const std::string& controllers() const noexcept { return controllers_; }
+
+  // ROOT/NAME, created or reused if it exists and is empty (a leftover
+  // that still holds processes: {EBUSY, "cgroup populated"}). Limits are
+  // written where the controller is there; unset ones are put back to the
+  // kernel default, so a reused cgroup does not keep an old limit.
+  Result<ServiceCgroup> create(std::string_view service, const CgroupLimits& limits);
+
+  // Removes an empty service cgroup; closes its fds. Failing (still
+  // populated) is fine: create() reuses the directory.
+  void remove(ServiceCgroup& cgroup) noexcept;
+
+ private:
+  int root_fd_ = -1;
+  std::string controllers_;
+};
+
+// Does the cgroup hold any process (its own or in a child cgroup)? From
+// cgroup.events; false when it cannot be read.
+[[nodiscard]] bool populated(const ServiceCgroup& cgroup) noexcept;
+
+// SIGKILL everything in the cgroup: cgroup.kill, or when the kernel lacks
+// it, freeze, SIGKILL each pid of cgroup.procs, thaw.
+Status kill_all(const ServiceCgroup& cgroup) noexcept;
+
+// `signo` to each pid in cgroup.procs (the stop signal, SIGCONT, ...).
+Status signal_all(const ServiceCgroup& cgroup, int signo) noexcept;
+
+}  // namespace keel::service

@@ -1,0 +1,389 @@
+// exec_plan.cpp — building a service's exec plan before the fork, and
+// applying it in the child after the fork.
+//
+// The builder is an edge (allocates, reads the environment file, opens
+// the stream files). The applier runs between fork and exec: raw syscalls
+// on the plan's prepared values, no allocation, each failure an Error
+// naming its step. Capabilities use capset(2) and prctl(2) directly, not
+// libcap: keel is a static binary, and the capability ABI
+// (_LINUX_CAPABILITY_VERSION_3, two 32-bit words per set) is fixed.
+#include "service/exec_plan.hpp"
+
+#include <fcntl.h>
+#include <grp.h>
+#include <linux/capability.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+
+#include "core/spawn.hpp"
+#include "core/userdb.hpp"
+
+namespace keel::service {
+namespace {
+
+// The sane default a service starts from, whatever keel's own environment
+// is (as PID 1 it is the kernel's, nearly empty).
+constexpr char kDefaultPath[] = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+// Capabilities are numbered 0..63 in the v3 ABI (two 32-bit words); the
+// kernel knows fewer (CAP_LAST_CAP, 40 on 6.x), and refuses the rest.
+constexpr int kCapabilityBits = 64;
+
+void set_var(std::vector<std::pair<std::string, std::string>>& vars, const std::string& key, const std::string& value) {
+  for (auto& [k, v] : vars) {
+    if (k == key) {
+      v = value;
+      return;
+    }
+  }
+  vars.emplace_back(key, value);
+}
+
+bool valid_key(std::string_view key) {
+  if (key.empty()) return false;
+  for (std::size_t i = 0; i < key.size(); ++i) {
+    char c = key[i];
+    bool alpha = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_';
+    bool digit = c >= '0' && c <= '9';
+    if (!alpha && !(digit && i > 0)) return false;
+  }
+  return true;
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
+  return s;
+}
+
+// Opens `path` for the plan; the fd is closed with the plan.
+bool open_owned(ExecPlan& plan, const char* path, int flags, int& fd, std::string& error) {
+  fd = ::open(path, flags | O_CLOEXEC | O_NOCTTY, 0644);
+  if (fd < 0) {
+    error = std::string("cannot open ") + path + ": " + std::strerror(errno);
+    return false;
+  }
+  plan.owned_fds.push_back(fd);
+  return true;
+}
+
+bool open_stream(const ExecInputs& in, ExecPlan& plan, const Stream& stream, bool input, const char* which, int& fd,
+                 std::string& error) {
+  switch (stream.kind) {
+    case StreamKind::Log:
+      if (input) return open_owned(plan, "/dev/null", O_RDONLY, fd, error);
+      if (in.log_fd < 0) {
+        error = std::string(which) + " is \"log\" but no log pipe was given";
+        return false;
+      }
+      fd = in.log_fd;
+      return true;
+    case StreamKind::Console:
+      if (in.console_fd >= 0) {
+        fd = in.console_fd;
+        return true;
+      }
+      return open_owned(plan, "/dev/console", input ? O_RDONLY : O_WRONLY, fd, error);
+    case StreamKind::Null:
+      return open_owned(plan, "/dev/null", input ? O_RDONLY : O_WRONLY, fd, error);
+    case StreamKind::File:
+      // Opened by keel, as root, before the privilege drop: a log file in
+      // a directory the service user cannot write to is allowed.
+      return open_owned(plan, stream.path.c_str(), input ? O_RDONLY : (O_WRONLY | O_CREAT | O_APPEND), fd, error);
+  }
+  return false;
+}
+
+int capset_raw(std::uint64_t caps) noexcept {
+  __user_cap_header_struct header{};
+  header.version = _LINUX_CAPABILITY_VERSION_3;
+  header.pid = 0;
+  __user_cap_data_struct data[2]{};
+  for (int word = 0; word < 2; ++word) {
+    auto bits = static_cast<std::uint32_t>(caps >> (32 * word));
+    data[word].effective = bits;
+    data[word].permitted = bits;
+    data[word].inheritable = bits;
+  }
+  return static_cast<int>(::syscall(SYS_capset, &header, data));
+}
+
+}  // namespace
+
+ExecPlan::~ExecPlan() {
+  for (int fd : owned_fds) ::close(fd);
+}
+
+ExecPlan::ExecPlan(ExecPlan&& other) noexcept { *this = std::move(other); }
+
+ExecPlan& ExecPlan::operator=(ExecPlan&& other) noexcept {
+  if (this == &other) return *this;
+  for (int fd : owned_fds) ::close(fd);
+  args = std::move(other.args);
+  argv = std::move(other.argv);
+  env = std::move(other.env);
+  envp = std::move(other.envp);
+  path_env = std::move(other.path_env);
+  change_user = other.change_user;
+  uid = other.uid;
+  gid = other.gid;
+  groups = std::move(other.groups);
+  set_capabilities = other.set_capabilities;
+  capabilities = other.capabilities;
+  no_new_privileges = other.no_new_privileges;
+  set_umask = other.set_umask;
+  umask = other.umask;
+  rlimits = std::move(other.rlimits);
+  cwd = std::move(other.cwd);
+  stdio = other.stdio;
+  extra_fd_source = other.extra_fd_source;
+  extra_fd_target = other.extra_fd_target;
+  cgroup_procs_fd = other.cgroup_procs_fd;
+  owned_fds = std::move(other.owned_fds);
+  other.owned_fds.clear();
+  return *this;
+}
+
+bool read_environment_file(const std::string& path_spec, std::vector<std::pair<std::string, std::string>>& out,
+                           std::string& error) {
+  bool optional = !path_spec.empty() && path_spec[0] == '-';
+  std::string path = optional ? path_spec.substr(1) : path_spec;
+  std::ifstream file(path, std::ios::binary);
+  if (!file) {
+    int err = errno;
+    if (optional && (err == ENOENT || err == ENOTDIR)) return true;
+    error = path + ": " + std::strerror(err != 0 ? err : EIO);
+    return false;
+  }
+  std::string line;
+  int number = 0;
+  while (std::getline(file, line)) {
+    ++number;
+    std::string_view text = trim(line);
+    if (text.empty() || text[0] == '#') continue;
+    if (text.substr(0, 7) == "export ") text = trim(text.substr(7));
+    std::size_t eq = text.find('=');
+    std::string_view key = eq == std::string_view::npos ? text : trim(text.substr(0, eq));
+    if (eq == std::string_view::npos || !valid_key(key)) {
+      error = path + ":" + std::to_string(number) + ": expected KEY=VALUE";
+      return false;
+    }
+    std::string_view value = trim(text.substr(eq + 1));
+    if (value.size() >= 2 && (value.front() == '"' || value.front() == '\'') && value.back() == value.front()) {
+      value = value.substr(1, value.size() - 2);
+    }
+    set_var(out, std::string(key), std::string(value));
+  }
+  if (file.bad()) {
+    error = path + ": read error";
+    return false;
+  }
+  return true;
+}
+
+bool build_exec_plan(const ExecInputs& in, ExecPlan& plan, std::string& error) {
+  if (in.config == nullptr) {
+    error = "no service config";
+    return false;
+  }
+  const ServiceConfig& c = *in.config;
+  if (c.command.empty()) {
+    error = "service has no command";
+    return false;
+  }
+
+  plan.args = c.command;
+  plan.argv.clear();
+  for (std::string& a : plan.args) plan.argv.push_back(a.data());
+  plan.argv.push_back(nullptr);
+
+  // Environment: base, then the file, then the table, then the
+  // supervisor's own variables; a later layer overrides an earlier one.
+  std::vector<std::pair<std::string, std::string>> vars;
+  vars.emplace_back("PATH", kDefaultPath);
+  if (c.has_user) {
+    UserEntry user;
+    user.name = c.user.empty() ? std::to_string(c.uid) : c.user;
+    user.home = "/";
+    auto found = find_user(c.user.empty() ? std::to_string(c.uid) : c.user, in.passwd_path);
+    if (found.ok()) user = std::move(found.value());
+    set_var(vars, "HOME", user.home.empty() ? "/" : user.home);
+    set_var(vars, "USER", user.name);
+    set_var(vars, "LOGNAME", user.name);
+    if (!user.shell.empty()) set_var(vars, "SHELL", user.shell);
+  }
+  if (!c.environment_file.empty()) {
+    std::string file_error;
+    if (!read_environment_file(c.environment_file, vars, file_error)) {
+      error = "environment_file " + file_error;
+      return false;
+    }
+  }
+  for (const auto& [k, v] : c.environment) set_var(vars, k, v);
+  for (const auto& [k, v] : in.extra_env) set_var(vars, k, v);
+  plan.env.clear();
+  plan.path_env.clear();
+  for (const auto& [k, v] : vars) {
+    std::string entry;
+    entry.reserve(k.size() + 1 + v.size());
+    entry.append(k).append(1, '=').append(v);
+    plan.env.push_back(std::move(entry));
+    if (k == "PATH") plan.path_env = v;
+  }
+  plan.envp.clear();
+  for (std::string& e : plan.env) plan.envp.push_back(e.data());
+  plan.envp.push_back(nullptr);
+
+  plan.change_user = c.has_user;
+  plan.uid = c.uid;
+  plan.gid = c.gid;
+  plan.groups = c.groups;
+  plan.set_capabilities = c.capabilities.has_value();
+  plan.capabilities = c.capabilities.value_or(0);
+  plan.no_new_privileges = c.no_new_privileges;
+  plan.set_umask = c.umask.has_value();
+  plan.umask = c.umask.value_or(022);
+  plan.rlimits = c.rlimits;
+  plan.cwd = c.working_directory.empty() ? "/" : c.working_directory;
+
+  if (!open_stream(in, plan, c.stdin_, true, "stdin", plan.stdio[0], error)) return false;
+  if (!open_stream(in, plan, c.stdout_, false, "stdout", plan.stdio[1], error)) return false;
+  if (!open_stream(in, plan, c.stderr_, false, "stderr", plan.stdio[2], error)) return false;
+
+  if (in.notify_pipe_write_fd >= 0) {
+    if (c.notify_fd <= STDERR_FILENO) {
+      error = "notify_fd " + std::to_string(c.notify_fd) + " would replace a standard stream";
+      return false;
+    }
+    plan.extra_fd_source = in.notify_pipe_write_fd;
+    plan.extra_fd_target = c.notify_fd;
+  }
+  plan.cgroup_procs_fd = in.cgroup_procs_fd;
+  return true;
+}
+
+Status apply_exec_plan(const void* context) noexcept {
+  const auto& plan = *static_cast<const ExecPlan*>(context);
+
+  // 1. The cgroup first, while still root (cgroup.procs belongs to root)
+  //    and before anything else, so every later allocation, and every
+  //    process the service forks, is charged to and killable with it.
+  if (plan.cgroup_procs_fd >= 0 && ::write(plan.cgroup_procs_fd, "0", 1) != 1) return errno_error("cgroup");
+
+  // 2. The fds. A source may itself be 0..2 or the notify target (keel's
+  //    own stdio, a pipe that happened to get fd 3), so dup2-ing straight
+  //    into place could overwrite a source not yet installed. Every source
+  //    is first copied above all targets (F_DUPFD_CLOEXEC: the copies
+  //    vanish at exec), and only then dup2'd down; dup2 clears CLOEXEC on
+  //    the target, which is what makes it survive exec.
+  int floor = plan.extra_fd_target >= STDERR_FILENO ? plan.extra_fd_target + 1 : STDERR_FILENO + 1;
+  int high[3] = {-1, -1, -1};
+  for (int i = 0; i < 3; ++i) {
+    if (plan.stdio[i] < 0) continue;
+    high[i] = ::fcntl(plan.stdio[i], F_DUPFD_CLOEXEC, floor);
+    if (high[i] < 0) return errno_error("dup stdio");
+  }
+  int extra_high = -1;
+  if (plan.extra_fd_source >= 0 && plan.extra_fd_target >= 0) {
+    extra_high = ::fcntl(plan.extra_fd_source, F_DUPFD_CLOEXEC, floor);
+    if (extra_high < 0) return errno_error("dup notify fd");
+  }
+  for (int i = 0; i < 3; ++i) {
+    if (high[i] >= 0 && ::dup2(high[i], i) < 0) return errno_error("dup2 stdio");
+  }
+  if (extra_high >= 0 && ::dup2(extra_high, plan.extra_fd_target) < 0) return errno_error("dup2 notify fd");
+  // Only what the plan installs reaches the service. keel's own fds are
+  // close-on-exec, but one inherited from whoever started keel (or from a
+  // test runner) may not be. Failure is ignored: before Linux 5.11 there is
+  // no CLOSE_RANGE_CLOEXEC, and such a leak is untidy, not unsafe.
+  unsigned first_free = STDERR_FILENO + 1;
+  if (extra_high >= 0) {
+    auto target = static_cast<unsigned>(plan.extra_fd_target);
+    if (target > first_free) (void)::close_range(first_free, target - 1, CLOSE_RANGE_CLOEXEC);
+    first_free = target + 1;
+  }
+  (void)::close_range(first_free, ~0U, CLOSE_RANGE_CLOEXEC);
+
+  if (plan.set_umask) ::umask(plan.umask);
+
+  // 3. Limits while still root: raising a hard limit needs
+  //    CAP_SYS_RESOURCE, which the service user will not have.
+  for (const Rlimit& r : plan.rlimits) {
+    rlimit value{r.soft, r.hard};
+    if (::setrlimit(r.resource, &value) < 0) return errno_error("setrlimit");
+  }
+
+  // 4. The working directory while still root, which can enter any
+  //    directory on the way; once there, the service keeps it whatever its
+  //    rights on the path above.
+  if (::chdir(plan.cwd.c_str()) < 0) return errno_error("chdir");
+
+  // 5. The bounding set before the uid change: dropping from it needs
+  //    CAP_SETPCAP in the effective set, which setresuid to a non-root uid
+  //    empties. Capabilities this kernel does not know give EINVAL: they
+  //    cannot be held anyway.
+  if (plan.set_capabilities) {
+    for (int cap = 0; cap < kCapabilityBits; ++cap) {
+      if ((plan.capabilities >> cap) & 1U) continue;
+      if (::prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL) return errno_error("capbset_drop");
+    }
+  }
+
+  // 6. Groups, then gid, then uid: setgroups and setresgid need
+  //    CAP_SETGID, which is gone once the uid is not 0. KEEPCAPS keeps the
+  //    permitted set across setresuid, so step 7 has something to keep.
+  if (plan.change_user) {
+    if (::setgroups(plan.groups.size(), plan.groups.data()) < 0) return errno_error("setgroups");
+    if (::setresgid(plan.gid, plan.gid, plan.gid) < 0) return errno_error("setresgid");
+    if (plan.set_capabilities && plan.capabilities != 0 && ::prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0) {
+      return errno_error("keepcaps");
+    }
+    if (::setresuid(plan.uid, plan.uid, plan.uid) < 0) return errno_error("setresuid");
+  }
+
+  // 7. The kept capabilities in permitted, effective and inheritable, then
+  //    ambient: for a non-root program without file capabilities, exec
+  //    keeps only the ambient set (which must be permitted and inheritable
+  //    first). For root, the bounding set already did the limiting.
+  if (plan.set_capabilities) {
+    if (capset_raw(plan.capabilities) < 0) return errno_error("capset");
+    if (::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL) {
+      return errno_error("cap_ambient");
+    }
+    for (int cap = 0; cap < kCapabilityBits; ++cap) {
+      if (((plan.capabilities >> cap) & 1U) == 0) continue;
+      if (::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) < 0 && errno != EINVAL) {
+        return errno_error("cap_ambient");
+      }
+    }
+  }
+
+  // 8. no_new_privs last: it only changes what execve may grant (no setuid
+  //    bits, no file capabilities), so nothing above depends on it, and
+  //    setting it last makes it the final word before exec.
+  if (plan.no_new_privileges && ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) return errno_error("no_new_privs");
+  return {};
+}
+
+Result<pid_t> spawn_service(const ExecPlan& plan) noexcept {
+  if (plan.argv.empty() || plan.argv[0] == nullptr) return Error{EINVAL, "spawn"};
+  SpawnOptions options;
+  options.argv = plan.argv.data();
+  options.envp = plan.envp.data();
+  options.session = Session::NewSession;
+  options.mask = nullptr;              // empty
+  options.reset_to_default = nullptr;  // every signal: keel's ignored ones must not leak
+  options.child_setup = &apply_exec_plan;
+  options.child_context = &plan;
+  options.path_env = plan.path_env.empty() ? kDefaultPath : plan.path_env.c_str();
+  return spawn(options);
+}
+
+}  // namespace keel::service

@@ -1,0 +1,108 @@
+// exec_plan.hpp — everything a service's child does between fork and exec,
+// decided before the fork.
+//
+// Starting a service is split in two halves. build_exec_plan() runs in keel
+// before the fork: it may allocate (argv, the environment, the environment
+// file read at each start) and open files (/dev/null, the console, output
+// files), and every problem found there is a message for the user. The
+// child then runs apply_exec_plan() through spawn()'s child hook: only
+// async-signal-safe syscalls on the plan's ready-made values, nothing
+// allocated, and a failing step comes back to the parent as an Error whose
+// context names the step ("setgroups", "setresuid", "capset", "cgroup",
+// ...), the way an exec failure does.
+//
+// The child's order matters and is explained step by step in
+// exec_plan.cpp: cgroup, fds, umask, rlimits, chdir, capability bounding
+// set, groups, gid, uid, capabilities, no_new_privs.
+#pragma once
+
+#include <sys/types.h>
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/result.hpp"
+#include "service/config.hpp"
+
+namespace keel::service {
+
+// What the supervisor hands over besides the service's config. The fds are
+// borrowed: the plan never closes them (the caller closes its ends after
+// spawning).
+struct ExecInputs {
+  const ServiceConfig* config = nullptr;
+  int log_fd = -1;      // write end of the service's log pipe; needed when a stream is "log"
+  int console_fd = -1;  // an open console; -1: /dev/console is opened when a stream needs it
+  std::vector<std::pair<std::string, std::string>> extra_env;  // NOTIFY_SOCKET, ...: override everything
+  int notify_pipe_write_fd = -1;  // NotifyFd services: placed at config->notify_fd in the child
+  int cgroup_procs_fd = -1;       // the service cgroup's cgroup.procs, open for writing; -1: no cgroup
+  const char* passwd_path = "/etc/passwd";  // HOME, SHELL of config->user
+};
+
+// The prepared child state. Non-copyable (it owns the fds it opened, and
+// argv/envp point into its strings); movable, since moving a vector keeps
+// its elements where they are.
+struct ExecPlan {
+  ExecPlan() = default;
+  ~ExecPlan();
+  ExecPlan(const ExecPlan&) = delete;
+  ExecPlan& operator=(const ExecPlan&) = delete;
+  ExecPlan(ExecPlan&& other) noexcept;
+  ExecPlan& operator=(ExecPlan&& other) noexcept;
+
+  std::vector<std::string> args;
+  std::vector<char*> argv;  // args' pointers, then nullptr
+  std::vector<std::string> env;  // "KEY=VALUE", one per key, in order of first appearance
+  std::vector<char*> envp;
+  std::string path_env;  // the service's PATH: argv[0] is looked up there, not in keel's
+
+  bool change_user = false;  // false: keep keel's uid, gid and groups
+  uid_t uid = 0;
+  gid_t gid = 0;
+  std::vector<gid_t> groups;
+  bool set_capabilities = false;  // false: leave the capability sets alone
+  std::uint64_t capabilities = 0;  // bit N = capability N, kept in bounding/permitted/effective/inheritable/ambient
+  bool no_new_privileges = false;
+  bool set_umask = false;
+  mode_t umask = 022;
+  std::vector<Rlimit> rlimits;
+  std::string cwd = "/";
+
+  std::array<int, 3> stdio{-1, -1, -1};  // installed as 0, 1, 2; -1: leave as inherited
+  int extra_fd_source = -1;  // installed at extra_fd_target (s6 notification-fd)
+  int extra_fd_target = -1;
+  int cgroup_procs_fd = -1;  // "0" is written here first; -1: stay in keel's cgroup
+
+  std::vector<int> owned_fds;  // opened by build_exec_plan; closed with the plan
+};
+
+// Reads an environment file: KEY=VALUE lines, '#' comments and blank lines
+// skipped, leading blanks and an "export " prefix ignored, a value wholly
+// in matching single or double quotes unquoted (no escapes: the text
+// between the quotes is taken as is). KEY is [A-Za-z_][A-Za-z0-9_]*.
+// A path starting with '-' is optional: a missing file yields nothing.
+// false with `error` ("FILE:LINE: ...") on a bad line or unreadable file.
+[[nodiscard]] bool read_environment_file(const std::string& path_spec,
+                                         std::vector<std::pair<std::string, std::string>>& out, std::string& error);
+
+// Fills `out` (a fresh plan). false with a message in `error` when the
+// service cannot be started as configured: unreadable environment file, an
+// output file that cannot be opened, a "log" stream without a log pipe, a
+// notify fd in 0..2. A missing program is not found here but by spawn
+// (Error "execve", ENOENT), which resolves argv[0] in the plan's PATH.
+// Allocates; may throw std::bad_alloc and nothing else.
+[[nodiscard]] bool build_exec_plan(const ExecInputs& inputs, ExecPlan& out, std::string& error);
+
+// spawn()'s child hook: `plan` is a const ExecPlan*. Post-fork rules apply.
+[[nodiscard]] Status apply_exec_plan(const void* plan) noexcept;
+
+// fork + apply_exec_plan + exec, in a new session (the service is its own
+// process group, so its tree can be signalled as a group), with an empty
+// signal mask and every disposition reset to default. The pid, or the
+// failing step.
+[[nodiscard]] Result<pid_t> spawn_service(const ExecPlan& plan) noexcept;
+
+}  // namespace keel::service
