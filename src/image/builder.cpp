@@ -24,6 +24,7 @@
 #include "image/modules.hpp"
 #include "image/progress.hpp"
 #include "image/python.hpp"
+#include "image/service_check.hpp"
 #include "image/spec.hpp"
 
 namespace keel::image {
@@ -776,7 +777,12 @@ std::uint32_t source_date_epoch() {
   return static_cast<std::uint32_t>(n);
 }
 
-ImagePlan plan_image(const Spec& spec) { return Planner(spec).run(); }
+ImagePlan plan_image(const Spec& spec) {
+  ImagePlan plan = Planner(spec).run();
+  // Service files are checked here, where the image's passwd/group are final.
+  check_service_files(plan, spec.file);
+  return plan;
+}
 
 std::string BuildResult::summary() const {
   std::string s = "wrote " + output.string() + (format == "dir" ? "/" : "") + ": " + std::to_string(entries) +
