@@ -70,3 +70,32 @@ inline constexpr long long kControlStallTimeoutMs = 5000;
 // ---- end of control channel ------------------------------------------------
 
 }  // namespace keel::limits
+
+// ------------------------------------------------- service logs (service/service_log)
+namespace keel::limits {
+
+// Longest line a service log keeps. A longer one is cut here, marked, and
+// counted as dropped; the rest of it, up to its newline, is discarded. 4 KiB
+// holds any sane log line and keeps one service's line buffer to a page.
+inline constexpr std::size_t kServiceLogLineMax = 4096;
+
+// Pipe capacity asked for with F_SETPIPE_SZ (the default is 64 KiB). It is
+// how much a service can write while keel is not reading before its write()
+// blocks; 256 KiB is within the unprivileged /proc/sys/fs/pipe-max-size
+// default (1 MiB), so the call normally succeeds even for a non-root keel.
+inline constexpr int kServiceLogPipeBytes = 256 * 1024;
+
+// One read() from a service pipe: 16 KiB in one static buffer that every
+// service shares (the loop is single-threaded). At most kServiceLogReadsPerWake
+// reads per wake-up (256 KiB, a full pipe), then the loop serves others;
+// epoll is level-triggered, so the rest is read on the next turn.
+inline constexpr std::size_t kServiceLogReadChunk = 16 * 1024;
+inline constexpr int kServiceLogReadsPerWake = 16;
+
+// "2026-11-26T12:00:00.123Z": ISO-8601 UTC with milliseconds, 24 chars.
+inline constexpr std::size_t kServiceLogStamp = 24;
+
+// `keelctl log -f` clients on one service at a time.
+inline constexpr std::size_t kServiceLogFollowers = 4;
+
+}  // namespace keel::limits

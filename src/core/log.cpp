@@ -1,5 +1,6 @@
 #include "core/log.hpp"
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -13,6 +14,19 @@ namespace {
 
 int g_verbosity = static_cast<int>(Level::Warn);
 int g_fd = 2;
+int g_kmsg_fd = -1;  // /dev/kmsg when set_kmsg(true) opened it
+
+// The syslog priority the kernel reads from the start of a /dev/kmsg line.
+int syslog_level(Level level) noexcept {
+  switch (level) {
+    case Level::Error: return 3;
+    case Level::Warn: return 4;
+    case Level::Info: return 6;
+    case Level::Debug: return 7;
+    case Level::Trace: return 7;
+  }
+  return 6;
+}
 
 const char* level_word(Level level) noexcept {
   switch (level) {
@@ -40,23 +54,36 @@ void write_all(int fd, const char* buf, std::size_t len) noexcept {
   }
 }
 
-void format_and_write(int fd, const char* prefix, const char* fmt, va_list args) noexcept {
-  char line[limits::kLogLine];
-  int saved_errno = errno;  // callers often log right before they use errno
+// Format "PREFIX MESSAGE\n" into line + kKmsgRoom, leaving room in front
+// for a "<N>" kmsg level, so one formatting serves both writes. Returns the
+// length from line + kKmsgRoom.
+constexpr std::size_t kKmsgRoom = 3;
+
+std::size_t format_line(char (&line)[limits::kLogLine + kKmsgRoom], const char* prefix, const char* fmt,
+                        va_list args) noexcept {
+  char* text = line + kKmsgRoom;
+  const std::size_t size = limits::kLogLine;
   std::size_t used = 0;
   if (prefix != nullptr) {
-    int n = std::snprintf(line, sizeof line, "%s", prefix);
+    int n = std::snprintf(text, size, "%s", prefix);
     used = n > 0 ? static_cast<std::size_t>(n) : 0;
   }
-  int n = std::vsnprintf(line + used, sizeof line - used, fmt, args);
+  int n = std::vsnprintf(text + used, size - used, fmt, args);
   if (n < 0) n = 0;
   used += static_cast<std::size_t>(n);
-  if (used >= sizeof line - 1) {  // cut: mark it, keep room for the newline
-    used = sizeof line - 5;
-    for (int dot = 0; dot < 3; ++dot) line[used++] = '.';
+  if (used >= size - 1) {  // cut: mark it, keep room for the newline
+    used = size - 5;
+    for (int dot = 0; dot < 3; ++dot) text[used++] = '.';
   }
-  line[used++] = '\n';
-  write_all(fd, line, used);
+  text[used++] = '\n';
+  return used;
+}
+
+void format_and_write(int fd, const char* prefix, const char* fmt, va_list args) noexcept {
+  char line[limits::kLogLine + kKmsgRoom];
+  int saved_errno = errno;  // callers often log right before they use errno
+  std::size_t used = format_line(line, prefix, fmt, args);
+  write_all(fd, line + kKmsgRoom, used);
   errno = saved_errno;
 }
 
@@ -66,6 +93,18 @@ void set_verbosity(int level) noexcept { g_verbosity = level; }
 int verbosity() noexcept { return g_verbosity; }
 void set_fd(int fd) noexcept { g_fd = fd; }
 int fd() noexcept { return g_fd; }
+
+void set_kmsg(bool on) noexcept {
+  if (on && g_kmsg_fd < 0) {
+    // Non-blocking: the kernel never blocks a kmsg writer, but keel must not
+    // depend on it. A missing /dev/kmsg (no devtmpfs yet) is simply no copy.
+    g_kmsg_fd = ::open("/dev/kmsg", O_WRONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+  } else if (!on && g_kmsg_fd >= 0) {
+    ::close(g_kmsg_fd);
+    g_kmsg_fd = -1;
+  }
+}
+bool kmsg() noexcept { return g_kmsg_fd >= 0; }
 
 void vwrite_line(int fd, const char* fmt, va_list args) noexcept { format_and_write(fd, nullptr, fmt, args); }
 
@@ -80,10 +119,23 @@ void msg(Level level, const char* fmt, ...) noexcept {
   if (!enabled(level)) return;
   char prefix[32];
   std::snprintf(prefix, sizeof prefix, "keel: %s", level_word(level));
+  char line[limits::kLogLine + kKmsgRoom];
+  int saved_errno = errno;
   va_list args;
   va_start(args, fmt);
-  format_and_write(g_fd, prefix, fmt, args);
+  std::size_t used = format_line(line, prefix, fmt, args);
   va_end(args);
+  write_all(g_fd, line + kKmsgRoom, used);
+  if (g_kmsg_fd >= 0) {
+    // One write is one kmsg record; a failure (rate limit, EAGAIN) is only
+    // a missing copy, the console has the line.
+    line[0] = '<';
+    line[1] = static_cast<char>('0' + syslog_level(level));
+    line[2] = '>';
+    ssize_t n = ::write(g_kmsg_fd, line, used + kKmsgRoom);
+    (void)n;
+  }
+  errno = saved_errno;
 }
 
 }  // namespace keel::log

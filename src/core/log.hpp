@@ -5,6 +5,12 @@
 // output and logging never allocates (it runs inside signal and reap
 // handlers). Personalities (tini, dumb-init) format their own prefixes on
 // top of write_line(); native keel uses msg().
+//
+// In the system role msg() lines also go to /dev/kmsg (set_kmsg), with the
+// syslog level the kernel expects ("<3>keel: error: ..."), so keel's own
+// messages land in the kernel ring buffer beside the boot messages, and in
+// whatever reads it (dmesg, a serial console), even before any log file
+// exists.
 #pragma once
 
 #include <cstdarg>
@@ -22,6 +28,15 @@ void set_verbosity(int level) noexcept;
 // at the console.
 void set_fd(int fd) noexcept;
 [[nodiscard]] int fd() noexcept;
+
+// Also copy each msg() line to /dev/kmsg, prefixed "<N>" with the syslog
+// level (error 3, warning 4, info 6, debug and trace 7). On: /dev/kmsg is
+// opened once (write-only, close-on-exec, non-blocking); a failure to open
+// or write is ignored (no /dev yet, the kernel's rate limit). Off: closed.
+// When fd() is the console too, the kernel also prints there the records
+// more urgent than its console_loglevel: the caller picks one, or "quiet".
+void set_kmsg(bool on) noexcept;
+[[nodiscard]] bool kmsg() noexcept;
 
 // Format one line (a newline is appended) and write it to `fd` in one call.
 void write_line(int fd, const char* fmt, ...) noexcept __attribute__((format(printf, 2, 3)));

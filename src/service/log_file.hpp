@@ -1,0 +1,63 @@
+// log_file.hpp — a service's log file, rotated by size.
+//
+// Lines are appended whole, one write(2) each, to FILE (O_APPEND, so an
+// outside `tail -f` or a second writer never sees a torn line from keel).
+// Before a write that would take FILE past max_size, FILE rotates:
+// FILE.(keep-1) -> FILE.keep, ..., FILE -> FILE.1, and a fresh FILE is
+// opened; exactly `keep` old files remain, the oldest replaced by rename.
+// keep == 0 truncates FILE in place instead. A single line longer than
+// max_size still goes to a fresh, empty FILE: a line is never split.
+//
+// Every failure (open, rename, ENOSPC, EIO, a short write) is returned as an
+// Error and the line is not written: the start of a line that a short write
+// left is truncated away again, so the file holds whole lines. The caller
+// counts it and reports the first one. Nothing is retried in a loop: the
+// next line tries again (a failed open or rotation is retried then), so a
+// full disk costs one failed syscall per line and never stalls keel.
+//
+// Opened O_NONBLOCK: harmless for a regular file, and a path that turns out
+// to be a FIFO with no reader fails with ENXIO instead of blocking PID 1 in
+// open(2); a full FIFO then fails a write with EAGAIN, which drops the line.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "core/result.hpp"
+
+namespace keel::service {
+
+class LogFile {
+ public:
+  LogFile() noexcept = default;
+  ~LogFile() { close(); }
+  LogFile(const LogFile&) = delete;
+  LogFile& operator=(const LogFile&) = delete;
+
+  // Set the path (empty: no file) and the rotation. A new path closes the
+  // old file; the new one opens at the next write. Takes the path by value
+  // so the caller does the allocation, before anything changes.
+  void configure(std::string path, std::uint64_t max_size, int keep) noexcept;
+
+  [[nodiscard]] bool enabled() const noexcept { return !path_.empty(); }
+  [[nodiscard]] const std::string& path() const noexcept { return path_; }
+
+  // Append one line (newline included), rotating first when needed.
+  Status write_line(std::string_view line) noexcept;
+
+  void close() noexcept;
+
+ private:
+  Status open_file() noexcept;
+  Status rotate() noexcept;
+
+  std::string path_;
+  std::uint64_t max_size_ = 0;
+  int keep_ = 0;
+  int fd_ = -1;
+  std::uint64_t size_ = 0;  // FILE's size as keel last knew it
+  bool torn_ = false;       // FILE ends in a cut line keel could not take back
+};
+
+}  // namespace keel::service

@@ -1,0 +1,271 @@
+// service_log.cpp — see service_log.hpp for the design and its limits.
+//
+// The read path works in two static buffers shared by every service (the
+// loop is single-threaded and no handler re-enters another's read), so a
+// service costs its ring and one line buffer, and reading allocates nothing.
+#include "service/service_log.hpp"
+
+#include <fcntl.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <utility>
+
+#include "core/log.hpp"
+
+namespace keel::service {
+namespace {
+
+using limits::kServiceLogLineMax;
+using limits::kServiceLogStamp;
+
+// One stamped line: "STAMP LINE[MARKER]\n".
+constexpr std::size_t kStampedMax = kServiceLogStamp + 1 + kServiceLogLineMax + ServiceLog::kCutMarker.size() + 1;
+static_assert(kStampedMax <= LogRing::kMaxRecord, "a stamped line must fit one ring record");
+
+// The smallest ring: one longest line, so the newest line is always kept
+// whole however small ring_bytes is set.
+constexpr std::size_t kMinRing = LogRing::kHeader + kStampedMax;
+
+char g_read_buf[limits::kServiceLogReadChunk];
+char g_stamped[kStampedMax];
+
+std::size_t ring_capacity(std::size_t ring_bytes) noexcept {
+  return ring_bytes == 0 ? 0 : std::max(ring_bytes, kMinRing);
+}
+
+// ISO-8601 UTC with milliseconds, the time keel read the data.
+void make_stamp(char (&out)[kServiceLogStamp + 1]) noexcept {
+  timespec ts{};
+  ::clock_gettime(CLOCK_REALTIME, &ts);
+  tm t{};
+  ::gmtime_r(&ts.tv_sec, &t);
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", t.tm_year + 1900, t.tm_mon + 1, t.tm_mday,
+                t.tm_hour, t.tm_min, t.tm_sec, static_cast<int>(ts.tv_nsec / 1'000'000));
+  std::memcpy(out, buf, kServiceLogStamp);
+  out[kServiceLogStamp] = '\0';
+}
+
+}  // namespace
+
+ServiceLog::ServiceLog(std::string service_name, const LogConfig& config)
+    : name_(std::move(service_name)), config_(config) {
+  file_.configure(config_.file, config_.max_size, config_.keep);
+}
+
+ServiceLog::~ServiceLog() { close(); }
+
+Status ServiceLog::open(EventLoop& loop) {
+  if (read_fd_ >= 0) return {};
+  // Allocations first: a throw leaves no fd behind.
+  if (!line_) line_ = std::make_unique_for_overwrite<char[]>(kServiceLogLineMax);
+  ring_.resize(ring_capacity(config_.ring_bytes));
+
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) return errno_error("pipe2 (service log)");
+  // Only keel's end is non-blocking: a service sees an ordinary pipe, and
+  // blocks (as with any pipe) only if keel stops reading for a whole buffer.
+  if (::fcntl(fds[0], F_SETFL, O_NONBLOCK) != 0) {
+    Error e = errno_error("fcntl O_NONBLOCK (service log)");
+    ::close(fds[0]);
+    ::close(fds[1]);
+    return e;
+  }
+  // Best effort: the cap (/proc/sys/fs/pipe-max-size) or the per-user pipe
+  // quota may refuse; the default 64 KiB still works.
+  (void)::fcntl(fds[1], F_SETPIPE_SZ, limits::kServiceLogPipeBytes);
+  if (Status s = loop.add(fds[0], EPOLLIN, *this); !s) {
+    ::close(fds[0]);
+    ::close(fds[1]);
+    return s;
+  }
+  loop_ = &loop;
+  read_fd_ = fds[0];
+  write_fd_ = fds[1];
+  watching_ = true;
+  return {};
+}
+
+void ServiceLog::reconfigure(const LogConfig& config) {
+  // Every allocation before any change, so a throw changes nothing.
+  LogConfig next = config;
+  std::string path = config.file;
+  if (read_fd_ >= 0 || ring_.capacity() > 0) ring_.resize(ring_capacity(next.ring_bytes));
+  if (path != file_.path()) {
+    file_failing_ = false;
+    file_dropped_ = 0;
+  }
+  file_.configure(std::move(path), next.max_size, next.keep);
+  config_ = std::move(next);
+}
+
+void ServiceLog::stop_watching() noexcept {
+  if (watching_ && loop_ != nullptr) loop_->remove(read_fd_);
+  watching_ = false;
+}
+
+void ServiceLog::close() noexcept {
+  flush();
+  stop_watching();
+  if (read_fd_ >= 0) ::close(read_fd_);
+  if (write_fd_ >= 0) ::close(write_fd_);
+  read_fd_ = -1;
+  write_fd_ = -1;
+  loop_ = nullptr;
+  file_.close();
+}
+
+void ServiceLog::flush() noexcept {
+  if (watching_) drain(limits::kServiceLogReadsPerWake);
+  if (line_len_ > 0) {
+    make_stamp(stamp_);
+    emit(false);
+  }
+  // A cut line whose end never came: the next run starts a fresh line.
+  discarding_ = false;
+}
+
+void ServiceLog::on_ready(std::uint32_t /*events*/) noexcept {
+  // EPOLLHUP cannot come while keel holds the write end; a read of 0 below
+  // covers it anyway.
+  drain(limits::kServiceLogReadsPerWake);
+}
+
+void ServiceLog::drain(int max_reads) noexcept {
+  for (int i = 0; i < max_reads;) {
+    ssize_t n = ::read(read_fd_, g_read_buf, sizeof g_read_buf);
+    if (n > 0) {
+      make_stamp(stamp_);
+      consume(g_read_buf, static_cast<std::size_t>(n));
+      // A short read emptied the pipe: skip the read that would only say
+      // EAGAIN. More data later wakes the (level-triggered) loop again.
+      if (static_cast<std::size_t>(n) < sizeof g_read_buf) return;
+      ++i;
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EAGAIN) return;
+    // EOF (only if keel's write end was closed) or an error a pipe should
+    // never give: stop watching rather than spin on a ready fd.
+    if (n < 0) log::msg(log::Level::Error, "service %s: reading its output: %s", name_.c_str(), std::strerror(errno));
+    if (line_len_ > 0) {
+      make_stamp(stamp_);
+      emit(false);
+    }
+    stop_watching();
+    return;
+  }
+}
+
+void ServiceLog::consume(const char* data, std::size_t len) noexcept {
+  while (len > 0) {
+    const char* newline = static_cast<const char*>(std::memchr(data, '\n', len));
+    if (discarding_) {
+      if (newline == nullptr) return;
+      len -= static_cast<std::size_t>(newline - data) + 1;
+      data = newline + 1;
+      discarding_ = false;
+      continue;
+    }
+    std::size_t piece = newline != nullptr ? static_cast<std::size_t>(newline - data) : len;
+    std::size_t room = kServiceLogLineMax - line_len_;
+    if (piece <= room) {
+      std::memcpy(line_.get() + line_len_, data, piece);
+      line_len_ += piece;
+      if (newline == nullptr) return;  // held until its newline comes
+      emit(false);
+      len -= piece + 1;
+      data = newline + 1;
+      continue;
+    }
+    std::memcpy(line_.get() + line_len_, data, room);
+    line_len_ = kServiceLogLineMax;
+    emit(true);
+    if (newline == nullptr) {
+      discarding_ = true;
+      return;
+    }
+    len -= piece + 1;
+    data = newline + 1;
+  }
+}
+
+void ServiceLog::emit(bool cut) noexcept {
+  std::size_t used = 0;
+  std::memcpy(g_stamped, stamp_, kServiceLogStamp);
+  used += kServiceLogStamp;
+  g_stamped[used++] = ' ';
+  std::memcpy(g_stamped + used, line_.get(), line_len_);
+  used += line_len_;
+  if (cut) {
+    std::memcpy(g_stamped + used, kCutMarker.data(), kCutMarker.size());
+    used += kCutMarker.size();
+    ++dropped_lines_;
+  }
+  g_stamped[used++] = '\n';
+  ++lines_total_;
+  const std::string_view stamped(g_stamped, used);
+
+  ring_.push(stamped.substr(0, used - 1));
+  write_file(stamped);
+  if (config_.console) {
+    log::write_line(log::fd(), "[%s] %.*s", name_.c_str(), static_cast<int>(used - kServiceLogStamp - 2),
+                    g_stamped + kServiceLogStamp + 1);
+  }
+  // Slot by slot, re-read each time: a follower may remove itself or
+  // another one from inside its callback.
+  for (std::size_t i = 0; i < followers_.size(); ++i) {
+    if (LogFollower* follower = followers_[i]; follower != nullptr) follower->on_log_line(stamped);
+  }
+  line_len_ = 0;
+}
+
+void ServiceLog::write_file(std::string_view stamped) noexcept {
+  if (!file_.enabled()) return;
+  if (file_failing_) {
+    // Say in the file itself that lines are missing, before the next one.
+    char note[128];
+    int n = std::snprintf(note, sizeof note, "%.*s [keel: %llu lines dropped from this file]\n",
+                          static_cast<int>(kServiceLogStamp), stamp_, static_cast<unsigned long long>(file_dropped_));
+    if (n > 0 && static_cast<std::size_t>(n) < sizeof note &&
+        file_.write_line(std::string_view(note, static_cast<std::size_t>(n)))) {
+      log::msg(log::Level::Warn, "service %s: log file %s works again; %llu lines were dropped from it",
+               name_.c_str(), file_.path().c_str(), static_cast<unsigned long long>(file_dropped_));
+      file_failing_ = false;
+      file_dropped_ = 0;
+    } else {
+      ++dropped_lines_;
+      ++file_dropped_;
+      return;
+    }
+  }
+  if (Status s = file_.write_line(stamped); !s) {
+    ++dropped_lines_;
+    ++file_dropped_;
+    file_failing_ = true;
+    log::msg(log::Level::Error, "service %s: log file %s: %s: %s; dropping lines until it works again",
+             name_.c_str(), file_.path().c_str(), s.error().context, s.error().message());
+  }
+}
+
+bool ServiceLog::add_follower(LogFollower& follower) noexcept {
+  if (std::find(followers_.begin(), followers_.end(), &follower) != followers_.end()) return false;
+  auto slot = std::find(followers_.begin(), followers_.end(), nullptr);
+  if (slot == followers_.end()) return false;
+  *slot = &follower;
+  return true;
+}
+
+void ServiceLog::remove_follower(LogFollower& follower) noexcept {
+  std::replace(followers_.begin(), followers_.end(), &follower, static_cast<LogFollower*>(nullptr));
+}
+
+void ServiceLog::tail(std::size_t n, std::string& out) const { ring_.tail(n, out); }
+
+}  // namespace keel::service

@@ -1,0 +1,158 @@
+// service_log.hpp — capture of one service's stdout and stderr.
+//
+// keel creates one pipe per service at open() and keeps BOTH ends for the
+// service's whole life: the supervisor dup2()s write_fd() onto each run's
+// stdout/stderr, and because keel itself still holds the write end, a
+// restart never closes the pipe. So nothing written by a run is lost
+// between runs, keel never sees EOF, and a grandchild that outlives its
+// service can still log.
+//
+// The read end is registered with the EventLoop. On readiness it is read in
+// 16 KiB chunks (into one static buffer shared by all services: the loop is
+// single-threaded) and split into lines. Each complete line is stamped with
+// the time keel read it (CLOCK_REALTIME, "2026-11-26T12:00:00.123Z") and
+// goes to:
+//   - the ring (log_ring.hpp): the last config.ring_bytes of lines, in
+//     memory, allocated at open; the oldest lines are overwritten;
+//   - the file, when config.file is set (log_file.hpp): rotated by size;
+//   - the console, when config.console: "[name] LINE" on keel's log fd;
+//   - followers (`keelctl log -f`), at most limits::kServiceLogFollowers.
+// A line with no newline yet is held (one line buffer per service) and
+// completed by the next read; flush() completes it, e.g. when a run ends.
+// A line longer than limits::kServiceLogLineMax is cut there, marked with
+// kCutMarker, and the rest of it is discarded up to its newline.
+//
+// What "never blocks a service" means, and its limits:
+//   - keel drains the pipe whenever the loop turns; the pipe is grown to
+//     limits::kServiceLogPipeBytes (F_SETPIPE_SZ, best effort), so a service
+//     can write that much while keel is busy elsewhere. If keel is stalled
+//     longer than it takes the service to fill that buffer, the service's
+//     write() blocks, as with any pipe: that is the one bound there is.
+//   - keel's own sinks never push back on the pipe: the ring overwrites, a
+//     file write that fails (ENOSPC, EIO, a rotation that fails) drops that
+//     line from the file and counts it, and the error is logged once, not
+//     per line (and once more when the file works again, with the count).
+//   - File writes are to regular files and are not waited for beyond the
+//     write(2) itself; a log file on a hung network filesystem would stall
+//     keel's loop, which is why log files belong on local storage. The
+//     console mirror is keel's log fd, as for keel's own messages.
+// dropped_lines() counts lines cut and lines the file lost; the ring never
+// loses a line it was given (it only forgets the oldest).
+//
+// Allocation: the ring and the line buffer are allocated in open() and
+// reconfigure() (which may throw std::bad_alloc; nothing else throws). The
+// read path, the file writes and rotation allocate nothing. tail() builds a
+// reply, so it allocates: it is for control requests, not handlers.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "core/event_loop.hpp"
+#include "core/limits.hpp"
+#include "core/result.hpp"
+#include "service/config.hpp"
+#include "service/log_file.hpp"
+#include "service/log_ring.hpp"
+
+namespace keel::service {
+
+// Told about each line as it is captured (`keelctl log -f`).
+class LogFollower {
+ public:
+  // "TIMESTAMP LINE\n", exactly as tail() would show it. Called from the
+  // loop's read handler: must not block; it may remove itself (or another
+  // follower) from the ServiceLog.
+  virtual void on_log_line(std::string_view stamped_line) noexcept = 0;
+
+ protected:
+  ~LogFollower() = default;
+};
+
+class ServiceLog final : private FdHandler {
+ public:
+  // Appended to a line that was cut at limits::kServiceLogLineMax.
+  static constexpr std::string_view kCutMarker = " [keel: line cut]";
+
+  ServiceLog(std::string service_name, const LogConfig& config);
+  ~ServiceLog();
+  ServiceLog(const ServiceLog&) = delete;
+  ServiceLog& operator=(const ServiceLog&) = delete;
+
+  // Create the pipe (both ends close-on-exec, read end non-blocking, grown
+  // to limits::kServiceLogPipeBytes when allowed), allocate the ring and the
+  // line buffer, and watch the read end on `loop`. `loop` must outlive this
+  // object or close(). Calling open() on an open log is a no-op. May throw
+  // std::bad_alloc (nothing is left open then).
+  Status open(EventLoop& loop);
+
+  // The fd to dup2() onto a child's stdout/stderr; -1 when not open.
+  [[nodiscard]] int write_fd() const noexcept { return write_fd_; }
+
+  // A reload: new ring size (the newest lines that fit are kept), new file
+  // (the old one is closed, the new one opened at the next line) or new
+  // rotation, console on or off. May throw std::bad_alloc; a throw changes
+  // nothing.
+  void reconfigure(const LogConfig& config);
+
+  // Read what is in the pipe now, then complete a held partial line (a run
+  // that ended without a final newline). For the supervisor when a run ends.
+  void flush() noexcept;
+
+  // flush(), stop watching, close the pipe and the file. The ring and the
+  // counters stay readable. Idempotent.
+  void close() noexcept;
+
+  // At most limits::kServiceLogFollowers; false when full (or already there).
+  [[nodiscard]] bool add_follower(LogFollower& follower) noexcept;
+  void remove_follower(LogFollower& follower) noexcept;
+
+  // The last `n` lines in the ring (n == 0: all), oldest first, each
+  // "TIMESTAMP LINE\n", appended to `out`. Allocates: not for handlers.
+  void tail(std::size_t n, std::string& out) const;
+
+  // Complete lines captured since construction (cut lines included).
+  [[nodiscard]] std::uint64_t lines_total() const noexcept { return lines_total_; }
+  // Lines cut at the length limit plus lines the file failed to take.
+  [[nodiscard]] std::uint64_t dropped_lines() const noexcept { return dropped_lines_; }
+
+  [[nodiscard]] const std::string& name() const noexcept { return name_; }
+  [[nodiscard]] const LogConfig& config() const noexcept { return config_; }
+
+ private:
+  void on_ready(std::uint32_t events) noexcept override;
+  // Read until EAGAIN or `max_reads` chunks; false when the pipe is unusable.
+  void drain(int max_reads) noexcept;
+  void consume(const char* data, std::size_t len) noexcept;
+  void emit(bool cut) noexcept;  // the held line is complete: stamp and dispatch
+  void write_file(std::string_view stamped) noexcept;
+  void stop_watching() noexcept;
+
+  std::string name_;
+  LogConfig config_;
+  EventLoop* loop_ = nullptr;
+  int read_fd_ = -1;
+  int write_fd_ = -1;
+  bool watching_ = false;
+
+  LogRing ring_;
+  LogFile file_;
+  std::unique_ptr<char[]> line_;  // the held partial line, kServiceLogLineMax bytes
+  std::size_t line_len_ = 0;
+  bool discarding_ = false;       // past a cut: skip to the next newline
+
+  char stamp_[limits::kServiceLogStamp + 1] = {};  // the current read's time
+
+  std::array<LogFollower*, limits::kServiceLogFollowers> followers_{};
+
+  std::uint64_t lines_total_ = 0;
+  std::uint64_t dropped_lines_ = 0;
+  std::uint64_t file_dropped_ = 0;   // lines the file lost since it last worked
+  bool file_failing_ = false;        // reported once; reset when a write succeeds
+};
+
+}  // namespace keel::service
