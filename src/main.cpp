@@ -3,6 +3,7 @@
 //   keel [options] PROGRAM...        container init (native personality)
 //   tini ... / dumb-init ...          drop-in personalities (argv[0] or --compat)
 //   /sbin/init, /init, --role=system  the system's init
+//   keelctl ... / keel ctl ...        the control client (control/keelctl.hpp)
 //
 // Parsing may allocate and fail with a message; from the moment the init
 // runs, errors are values and nothing here exits except with the program's
@@ -14,10 +15,12 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <new>
 
 #include "cinit/container_init.hpp"
 #include "cinit/options.hpp"
+#include "control/keelctl.hpp"
 #include "core/log.hpp"
 #include "core/reaper.hpp"
 #include "core/signal_source.hpp"
@@ -52,6 +55,16 @@ void ensure_standard_fds() {
 
 int main(int argc, char** argv) {
   ensure_standard_fds();
+  // keelctl is this same binary, so an image carries one file: called as
+  // "keelctl", or as "keel ctl ARGS" (a program really named "ctl" is run
+  // with "keel -- ctl").
+  const char* base = std::strrchr(argv[0], '/');
+  base = base != nullptr ? base + 1 : argv[0];
+  if (std::strcmp(base, "keelctl") == 0) return keel::control::run_keelctl(argc, argv);
+  if (argc >= 2 && std::strcmp(argv[1], "ctl") == 0) {
+    argv[1] = const_cast<char*>("keelctl");
+    return keel::control::run_keelctl(argc - 1, argv + 1);
+  }
   keel::CommandLine cl;
   try {
     cl = keel::parse_command_line(argc, argv, [](const char* name) { return std::getenv(name); },

@@ -156,7 +156,13 @@ void ServiceMachine::launch() noexcept {
   }
   Result<pid_t> pid = host_.launch(*this);
   if (!pid) {
-    failure("cannot start: %s: %s", pid.error().context, pid.error().message());
+    // A code of 0 carries a whole sentence in the context (a bad
+    // environment file, say); otherwise it is a step and an errno.
+    if (pid.error().code == 0) {
+      failure("cannot start: %s", pid.error().context);
+    } else {
+      failure("cannot start: %s failed: %s", pid.error().context, pid.error().message());
+    }
     last_status_ = -1;
     exited_unexpectedly(false);
     return;

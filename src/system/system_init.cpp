@@ -1,19 +1,25 @@
 #include "system/system_init.hpp"
 
+#include <sys/statfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <new>
+#include <optional>
+#include <string>
 #include <string_view>
 
 #include "core/event_loop.hpp"
 #include "core/log.hpp"
+#include "core/process_tree.hpp"
 #include "core/reaper.hpp"
 #include "core/signal_source.hpp"
 #include "core/signals.hpp"
-#include "core/spawn.hpp"
+#include "core/userdb.hpp"
+#include "service/supervisor.hpp"
 #include "system/early_mounts.hpp"
 #include "system/module_loader.hpp"
 #include "system/power.hpp"
@@ -22,10 +28,45 @@ namespace keel {
 namespace {
 
 constexpr const char* kDefaultConfigDir = "/etc/keel";
+constexpr long kCgroup2Magic = 0x63677270;  // CGROUP2_SUPER_MAGIC
 
-class SystemInit final : private SignalHandler, private ExitHandler {
+std::string env_or(const char* name, const std::string& fallback) {
+  const char* v = std::getenv(name);
+  return v != nullptr && v[0] != '\0' ? std::string(v) : fallback;
+}
+
+bool is_cgroup2(const char* path) {
+  struct statfs fs{};
+  return ::statfs(path, &fs) == 0 && static_cast<long>(fs.f_type) == kCgroup2Magic;
+}
+
+// Where services' cgroups go. $KEEL_CGROUP_ROOT wins ("none": no cgroups).
+// Otherwise, only as PID 1: ROOT/keel in the cgroup2 mount (the unified
+// one of a hybrid layout). A supervisor that is not PID 1 tracks process
+// groups unless told where it may create cgroups: guessing could collide
+// with another keel on the same machine.
+std::string cgroup_root(bool is_pid1) {
+  const char* env = std::getenv("KEEL_CGROUP_ROOT");
+  if (env != nullptr) return std::string_view(env) == "none" ? std::string() : std::string(env);
+  if (!is_pid1) return {};
+  if (is_cgroup2("/sys/fs/cgroup")) return "/sys/fs/cgroup/keel";
+  if (is_cgroup2("/sys/fs/cgroup/unified")) return "/sys/fs/cgroup/unified/keel";
+  return {};
+}
+
+PowerAction to_power(service::ExitAction action) {
+  switch (action) {
+    case service::ExitAction::Reboot: return PowerAction::Reboot;
+    case service::ExitAction::Halt: return PowerAction::Halt;
+    case service::ExitAction::Poweroff:
+    case service::ExitAction::None: break;
+  }
+  return PowerAction::PowerOff;
+}
+
+class SystemInit final : private SignalHandler, private ExitHandler, private service::PowerControl {
  public:
-  explicit SystemInit(const char* config_dir) noexcept : config_dir_(config_dir) {}
+  SystemInit(service::SupervisorSettings settings) : supervisor_(loop_, *this, std::move(settings)) {}
 
   Status setup() noexcept {
     // When not PID 1 (a test, or a nested system), adopt orphans anyway.
@@ -41,90 +82,124 @@ class SystemInit final : private SignalHandler, private ExitHandler {
     return signals_.init(loop_, handled, *this);
   }
 
-  void boot() noexcept {
+  void boot(const char* config_dir) noexcept {
     // Mounting and loading modules change the whole machine: only as PID 1
     // (of the machine, or of a PID namespace with its own mounts).
     if (is_pid1_) {
       mount_early_filesystems();
       char list[256];
-      std::snprintf(list, sizeof list, "%s/modules.load", config_dir_);
+      std::snprintf(list, sizeof list, "%s/modules.load", config_dir);
       ModuleLoadResult modules = load_listed_modules(list);
       if (modules.loaded + modules.failed > 0) {
         log::msg(log::Level::Info, "modules: %d loaded, %d failed", modules.loaded, modules.failed);
       }
     }
-    start_main();
+    try {
+      supervisor_.start();
+    } catch (const std::bad_alloc&) {
+      log::msg(log::Level::Error, "out of memory while loading the services");
+    }
   }
 
   Status run() noexcept { return loop_.run(); }
   [[nodiscard]] int exit_code() const noexcept { return exit_code_; }
 
  private:
-  // The main program: CONFIG_DIR/main, an executable (a program, a script,
-  // or a symlink to one) run with no arguments. When it exits, the system
-  // powers off. Without it, keel just adopts and reaps.
-  void start_main() noexcept {
-    std::snprintf(main_path_, sizeof main_path_, "%s/main", config_dir_);
-    if (::access(main_path_, F_OK) != 0) {
-      log::msg(log::Level::Info, "no %s: nothing to run; adopting and reaping", main_path_);
-      return;
-    }
-    char* argv[] = {main_path_, nullptr};
-    SpawnOptions so;
-    so.argv = argv;
-    so.session = Session::NewSession;
-    so.take_terminal = true;  // the console, so ^C reaches the program
-    so.reset_to_default = &signals_.original_ignored();
-    Result<pid_t> child = spawn(so);
-    if (!child) {
-      log::msg(log::Level::Error, "cannot run %s: %s failed: %s", main_path_, child.error().context,
-               child.error().message());
-      finish(exec_failure_exit_code(child.error().code));
-      return;
-    }
-    main_ = child.value();
-    log::msg(log::Level::Info, "started %s (pid %d)", main_path_, main_);
-  }
-
   void on_signal(const signalfd_siginfo& info) noexcept override {
     int signo = static_cast<int>(info.ssi_signo);
-    if (signo == SIGCHLD) {
-      (void)reap_all(*this);
-      return;
+    switch (signo) {
+      case SIGCHLD:
+        (void)reap_all(*this);
+        supervisor_.after_reap();
+        return;
+      case SIGHUP: {
+        log::msg(log::Level::Info, "SIGHUP: reloading the service files");
+        try {
+          std::string summary = supervisor_.reload();
+          log::msg(log::Level::Info, "%.*s", static_cast<int>(summary.find('\n')), summary.c_str());
+        } catch (const std::bad_alloc&) {
+          log::msg(log::Level::Error, "out of memory while reloading");
+        }
+        return;
+      }
+      // BusyBox init's conventions: TERM reboots, USR1 halts, USR2 powers
+      // off; the kernel sends INT for Ctrl-Alt-Del and PWR on power
+      // failure. A supervisor that is not PID 1 just stops everything and
+      // exits on TERM or INT.
+      case SIGTERM:
+        request_power(is_pid1_ ? service::ExitAction::Reboot : service::ExitAction::Poweroff, 0);
+        return;
+      case SIGINT:
+        request_power(is_pid1_ ? service::ExitAction::Reboot : service::ExitAction::Poweroff, is_pid1_ ? 0 : 130);
+        return;
+      case SIGUSR1:
+        request_power(service::ExitAction::Halt, 0);
+        return;
+      case SIGUSR2:
+      case SIGPWR:
+        request_power(service::ExitAction::Poweroff, 0);
+        return;
+      default:
+        log::msg(log::Level::Info, "%s received: ignored", signals::name(signo));
+        return;
     }
-    log::msg(log::Level::Warn, "%s received: shutdown and reboot requests are not handled yet", signals::name(signo));
   }
 
-  void on_child_exit(pid_t pid, int status) noexcept override {
-    if (pid != main_) {
-      log::msg(log::Level::Debug, "reaped pid %d (status %d)", pid, shell_exit_code(status));
-      return;
-    }
-    main_ = -1;
-    if (WIFSIGNALED(status)) {
-      log::msg(log::Level::Info, "%s was killed by %s", main_path_, signals::name(WTERMSIG(status)));
-    } else {
-      log::msg(log::Level::Info, "%s exited with status %d", main_path_, WEXITSTATUS(status));
-    }
-    finish(shell_exit_code(status));
-  }
+  void on_child_exit(pid_t pid, int status) noexcept override { supervisor_.on_child_exit(pid, status); }
 
-  // The main program is gone: power off. Returns only when that is refused
-  // (not PID 1) or fails; then a PID 1 keeps reaping, anything else exits.
-  void finish(int code) noexcept {
+  void request_power(service::ExitAction action, int code) noexcept override {
+    if (shutting_down_) return;
+    shutting_down_ = true;
+    action_ = to_power(action);
     exit_code_ = code;
-    system_power(PowerAction::PowerOff);
-    if (!is_pid1_) loop_.stop();
+    log::msg(log::Level::Info, "%s requested", power_action_name(action_));
+    supervisor_.stop_all();
   }
 
-  const char* config_dir_;
+  // Every service is down: finish the way out. As PID 1, the processes
+  // that no service owns get SIGTERM then SIGKILL, then sync and reboot(2).
+  // Otherwise keel exits with the status the request carried.
+  void all_stopped() noexcept override {
+    if (!is_pid1_) {
+      log::msg(log::Level::Info, "%s refused: keel is not PID 1; exiting with status %d", power_action_name(action_),
+               exit_code_);
+      loop_.stop();
+      return;
+    }
+    signal_descendants(::getpid(), SIGTERM, true);
+    signal_descendants(::getpid(), SIGKILL, true);
+    system_power(action_);
+  }
+
   bool is_pid1_ = ::getpid() == 1;
-  char main_path_[256] = {};
-  pid_t main_ = -1;
+  bool shutting_down_ = false;
+  PowerAction action_ = PowerAction::PowerOff;
   int exit_code_ = 0;
   EventLoop loop_;
   SignalSource signals_;
+  service::Supervisor supervisor_;
 };
+
+service::SupervisorSettings settings_from_environment(bool is_pid1) {
+  service::SupervisorSettings s;
+  s.config_dir = env_or("KEEL_CONFIG_DIR", kDefaultConfigDir);
+  s.services_dir = env_or("KEEL_SERVICES_DIR", s.config_dir + "/services");
+  s.run_dir = env_or("KEEL_RUN_DIR", "/run/keel");
+  s.control_socket = env_or("KEEL_CONTROL_SOCKET", s.run_dir + "/control.sock");
+  s.cgroup_root = cgroup_root(is_pid1);
+  s.start_target = env_or("KEEL_TARGET", "default");
+  std::string group = env_or("KEEL_CONTROL_GROUP", "");
+  if (!group.empty()) {
+    Result<GroupEntry> g = find_group(group);
+    if (g) {
+      s.control_group = g.value().gid;
+    } else {
+      log::msg(log::Level::Error, "KEEL_CONTROL_GROUP=%s: %s: keelctl stays root-only", group.c_str(),
+               g.error().context);
+    }
+  }
+  return s;
+}
 
 }  // namespace
 
@@ -136,15 +211,23 @@ int run_system_init(int argc, char** argv) noexcept {
   log::set_verbosity(static_cast<int>(quiet ? log::Level::Warn : log::Level::Info));
   for (int i = 1; i < argc; ++i) log::msg(log::Level::Info, "ignoring kernel command-line word '%s'", argv[i]);
   log::msg(log::Level::Info, "running as the system's init (pid %d)", static_cast<int>(::getpid()));
-  // The kernel passes unrecognised "NAME=value" command-line words to init
-  // as environment, so keel.config works from the boot loader too.
-  const char* config_dir = std::getenv("KEEL_CONFIG_DIR");
-  SystemInit init(config_dir != nullptr && config_dir[0] != '\0' ? config_dir : kDefaultConfigDir);
-  Status s = init.setup();
-  if (s) {
-    init.boot();
-    s = init.run();
-    if (s) return init.exit_code();  // the loop ended: not PID 1, main program done
+  Status s;
+  try {
+    // The kernel passes unrecognised "NAME=value" command-line words to init
+    // as environment, so KEEL_CONFIG_DIR and friends work from the boot
+    // loader too.
+    bool is_pid1 = ::getpid() == 1;
+    service::SupervisorSettings settings = settings_from_environment(is_pid1);
+    std::string config_dir = settings.config_dir;
+    SystemInit init(std::move(settings));
+    s = init.setup();
+    if (s) {
+      init.boot(config_dir.c_str());
+      s = init.run();
+      if (s) return init.exit_code();  // the loop ended: not PID 1, everything stopped
+    }
+  } catch (const std::bad_alloc&) {
+    s = Error{ENOMEM, "start-up"};
   }
   log::msg(log::Level::Error, "event loop: %s: %s", s.error().context, s.error().message());
   if (::getpid() != 1) return 1;

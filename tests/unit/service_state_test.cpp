@@ -263,7 +263,7 @@ TEST(ServiceState, ExecFailureIsAFailureWithItsReason) {
   f.m.want_up();
   f.m.deps_settled();
   EXPECT_EQ(f.host.take(), "waiting, launch, failed");
-  EXPECT_STREQ(f.m.last_error(), "cannot start: execve: No such file or directory");
+  EXPECT_STREQ(f.m.last_error(), "cannot start: execve failed: No such file or directory");
 }
 
 TEST(ServiceState, DependencyFailureFailsAWaitingService) {

@@ -1,0 +1,147 @@
+#include "service/notify.hpp"
+
+#include <fcntl.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+
+namespace keel::service {
+namespace {
+
+// An sd_notify message is small; systemd itself reads at most PIPE_BUF
+// (4096) bytes and drops the rest. So does keel.
+constexpr std::size_t kNotifyMessageMax = 4096;
+
+}  // namespace
+
+void parse_notify_message(std::string_view message, NotifyTarget& target) noexcept {
+  while (!message.empty()) {
+    std::size_t nl = message.find('\n');
+    std::string_view line = message.substr(0, nl);
+    message = nl == std::string_view::npos ? std::string_view{} : message.substr(nl + 1);
+    if (line == "READY=1") {
+      target.notify_ready();
+    } else if (line == "STOPPING=1") {
+      target.notify_stopping();
+    } else if (line.starts_with("STATUS=")) {
+      target.notify_status(line.substr(7));
+    } else if (line.starts_with("MAINPID=")) {
+      std::string_view digits = line.substr(8);
+      long pid = 0;
+      auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), pid);
+      if (ec == std::errc{} && end == digits.data() + digits.size() && pid > 0 && pid < (1L << 30)) {
+        target.notify_main_pid(static_cast<pid_t>(pid));
+      }
+    }
+  }
+}
+
+Status NotifySocket::open(EventLoop& loop, const char* path, NotifyTarget& target) noexcept {
+  close();
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::size_t len = std::strlen(path);
+  if (len >= sizeof addr.sun_path) return Error{ENAMETOOLONG, "notify socket path"};
+  std::memcpy(addr.sun_path, path, len + 1);
+  int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) return errno_error("notify socket");
+  ::unlink(path);
+  if (::bind(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) {
+    Error e = errno_error("bind notify socket");
+    ::close(fd);
+    return e;
+  }
+  // Services that dropped root must be able to send, as with systemd.
+  ::chmod(path, 0666);
+  Status s = loop.add(fd, EPOLLIN, *this);
+  if (!s) {
+    ::close(fd);
+    ::unlink(path);
+    return s;
+  }
+  std::memcpy(path_, path, len + 1);
+  fd_ = fd;
+  loop_ = &loop;
+  target_ = &target;
+  return {};
+}
+
+void NotifySocket::close() noexcept {
+  if (fd_ < 0) return;
+  loop_->remove(fd_);
+  ::close(fd_);
+  ::unlink(path_);
+  fd_ = -1;
+  path_[0] = '\0';
+}
+
+void NotifySocket::on_ready(std::uint32_t /*events*/) noexcept {
+  // Drain every queued datagram: several may arrive before one wake-up.
+  for (;;) {
+    char buffer[kNotifyMessageMax];
+    ssize_t n = ::recv(fd_, buffer, sizeof buffer, MSG_DONTWAIT | MSG_TRUNC);
+    if (n < 0) return;  // EAGAIN: all read
+    std::size_t got = static_cast<std::size_t>(n) < sizeof buffer ? static_cast<std::size_t>(n) : sizeof buffer;
+    parse_notify_message(std::string_view(buffer, got), *target_);
+    if (fd_ < 0) return;  // the target closed us (the service stopped)
+  }
+}
+
+Status ReadyPipe::open(EventLoop& loop, NotifyTarget& target) noexcept {
+  close();
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) return errno_error("notify pipe");
+  ::fcntl(fds[0], F_SETFL, O_NONBLOCK);
+  Status s = loop.add(fds[0], EPOLLIN, *this);
+  if (!s) {
+    ::close(fds[0]);
+    ::close(fds[1]);
+    return s;
+  }
+  read_fd_ = fds[0];
+  write_fd_ = fds[1];
+  loop_ = &loop;
+  target_ = &target;
+  return {};
+}
+
+void ReadyPipe::close_write_end() noexcept {
+  if (write_fd_ >= 0) ::close(write_fd_);
+  write_fd_ = -1;
+}
+
+void ReadyPipe::close() noexcept {
+  close_write_end();
+  if (read_fd_ < 0) return;
+  loop_->remove(read_fd_);
+  ::close(read_fd_);
+  read_fd_ = -1;
+}
+
+void ReadyPipe::on_ready(std::uint32_t /*events*/) noexcept {
+  char buffer[512];
+  for (;;) {
+    ssize_t n = ::read(read_fd_, buffer, sizeof buffer);
+    if (n > 0) {
+      if (std::memchr(buffer, '\n', static_cast<std::size_t>(n)) != nullptr) {
+        // Ready: the pipe has done its job. Closing it now also means a
+        // service that keeps writing gets EPIPE rather than filling it.
+        close();
+        target_->notify_ready();
+        return;
+      }
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n == 0) close();  // every writer is gone without a newline
+    return;               // EAGAIN, or EOF handled
+  }
+}
+
+}  // namespace keel::service

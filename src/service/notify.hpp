@@ -1,0 +1,95 @@
+// notify.hpp — how a service says it is ready.
+//
+// Two protocols, so daemons written for either supervisor run unchanged:
+//
+//  * sd_notify (systemd's): the service finds a datagram socket's path in
+//    $NOTIFY_SOCKET and sends "READY=1", "STATUS=...", "STOPPING=1",
+//    "MAINPID=N" lines. keel gives every notify service a socket of its own
+//    (RUN_DIR/notify/NAME), so who sent a message is known from the socket
+//    it arrived on: a helper such as `systemd-notify --ready`, run from a
+//    script, is a different process than the service's main one and is
+//    still believed, with no credential checks or /proc lookups.
+//
+//  * s6's notification fd: the service writes a newline to fd N (the
+//    `notify_fd` key). keel holds the read end of a pipe whose write end is
+//    installed at N in the child; the first newline means ready, and the
+//    pipe is closed then.
+//
+// Both are fd handlers on the event loop and never block. Messages are read
+// into a stack buffer; nothing allocates.
+#pragma once
+
+#include <sys/types.h>
+
+#include <string_view>
+
+#include "core/event_loop.hpp"
+#include "core/result.hpp"
+
+namespace keel::service {
+
+class NotifyTarget {
+ public:
+  virtual void notify_ready() noexcept = 0;
+  virtual void notify_status(std::string_view status) noexcept = 0;
+  virtual void notify_stopping() noexcept = 0;
+  virtual void notify_main_pid(pid_t pid) noexcept = 0;
+
+ protected:
+  ~NotifyTarget() = default;
+};
+
+// One sd_notify datagram: newline-separated KEY=VALUE assignments. Unknown
+// keys (WATCHDOG=1, RELOADING=1, ERRNO=, ...) are ignored, as systemd does
+// for the ones it does not act on.
+void parse_notify_message(std::string_view message, NotifyTarget& target) noexcept;
+
+class NotifySocket final : private FdHandler {
+ public:
+  NotifySocket() noexcept = default;
+  ~NotifySocket() { close(); }
+  NotifySocket(const NotifySocket&) = delete;
+  NotifySocket& operator=(const NotifySocket&) = delete;
+
+  // Bind a datagram socket at `path` (a stale one is replaced; the parent
+  // directory must exist), mode 0666 so a service that dropped root can
+  // still send; watch it on `loop`.
+  Status open(EventLoop& loop, const char* path, NotifyTarget& target) noexcept;
+  void close() noexcept;
+  [[nodiscard]] bool is_open() const noexcept { return fd_ >= 0; }
+  [[nodiscard]] const char* path() const noexcept { return path_; }
+
+ private:
+  void on_ready(std::uint32_t events) noexcept override;
+
+  EventLoop* loop_ = nullptr;
+  NotifyTarget* target_ = nullptr;
+  int fd_ = -1;
+  char path_[108] = {};
+};
+
+class ReadyPipe final : private FdHandler {
+ public:
+  ReadyPipe() noexcept = default;
+  ~ReadyPipe() { close(); }
+  ReadyPipe(const ReadyPipe&) = delete;
+  ReadyPipe& operator=(const ReadyPipe&) = delete;
+
+  Status open(EventLoop& loop, NotifyTarget& target) noexcept;
+  // The end to install in the child at its notify fd; keel closes its copy
+  // right after the spawn (close_write_end), so the pipe reports EOF when
+  // the service dies without ever being ready.
+  [[nodiscard]] int write_fd() const noexcept { return write_fd_; }
+  void close_write_end() noexcept;
+  void close() noexcept;
+
+ private:
+  void on_ready(std::uint32_t events) noexcept override;
+
+  EventLoop* loop_ = nullptr;
+  NotifyTarget* target_ = nullptr;
+  int read_fd_ = -1;
+  int write_fd_ = -1;
+};
+
+}  // namespace keel::service

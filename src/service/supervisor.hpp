@@ -1,0 +1,145 @@
+// supervisor.hpp — the services, running: keel's main job once the system is up.
+//
+// The supervisor owns one Unit per service: its config, its state machine
+// (service/state_machine.hpp), its log (service_log.hpp), its cgroup or
+// process-group tracking, its readiness channel (notify.hpp) and its timer.
+// It implements the machine's Host (launch, signal the tree, timers) with
+// real processes, and the control server's ControlHandler (keelctl).
+//
+// Scheduling is a pass over the units after every batch of events (a reap,
+// a timer, a readiness message, a control request): a waiting unit whose
+// requirements are ready and whose ordering predecessors have settled is
+// launched; one whose requirement failed for good fails with the reason.
+// Independent services therefore start in the same pass, in parallel. A
+// unit asked to stop waits until every unit ordered after it has no
+// process left, which gives the reverse dependency order at shutdown.
+//
+// Allocation happens at the edges only: loading and reloading the files,
+// building a child's argv/env before fork, answering control requests.
+// Reaping, readiness, timers and state changes do not allocate.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "control/handler.hpp"
+#include "control/server.hpp"
+#include "control/status.hpp"
+#include "core/event_loop.hpp"
+#include "service/cgroup.hpp"
+#include "service/config.hpp"
+#include "service/graph.hpp"
+#include "service/state_machine.hpp"
+
+namespace keel::service {
+
+struct SupervisorSettings {
+  std::string config_dir = "/etc/keel";  // CONFIG_DIR/main is the launcher shorthand
+  std::string services_dir = "/etc/keel/services";
+  std::string run_dir = "/run/keel";     // notify sockets; the control socket by default
+  std::string control_socket = "/run/keel/control.sock";  // "" : no control socket
+  gid_t control_group = static_cast<gid_t>(-1);  // besides root, who may use keelctl
+  std::string cgroup_root;  // a directory in a cgroup2 mount; "": track process groups instead
+  std::string start_target = "default";  // its closure starts at boot; absent: every service
+  UserDbPaths users;
+  int console_fd = 1;  // "console" streams of services
+};
+
+// What the supervisor asks of the system around it.
+class PowerControl {
+ public:
+  // A service with on_exit, or keelctl poweroff/reboot/halt. `exit_code` is
+  // the service's shell-style status (0 for keelctl).
+  virtual void request_power(ExitAction action, int exit_code) noexcept = 0;
+  // After stop_all(): every service is down.
+  virtual void all_stopped() noexcept = 0;
+
+ protected:
+  ~PowerControl() = default;
+};
+
+class Supervisor final : private Host, private control::ControlHandler {
+ public:
+  Supervisor(EventLoop& loop, PowerControl& power, SupervisorSettings settings);
+  ~Supervisor();
+  Supervisor(const Supervisor&) = delete;
+  Supervisor& operator=(const Supervisor&) = delete;
+
+  // Load the services, open the control socket, start the start target.
+  // Problems are logged, never fatal. May throw std::bad_alloc only.
+  void start();
+
+  // From the reaper: is `pid` a service's main process? (Orphans are not.)
+  void on_child_exit(pid_t pid, int wait_status) noexcept;
+  // After a reap batch: check the trees of stopping services, schedule.
+  void after_reap() noexcept;
+
+  // Shutdown: stop every service in reverse dependency order, each within
+  // its own stop timeout; PowerControl::all_stopped() when done.
+  void stop_all() noexcept;
+  [[nodiscard]] bool stopping_all() const noexcept { return stopping_all_; }
+
+  // Re-read the service files and apply the difference; a summary for
+  // keelctl. May throw std::bad_alloc only.
+  std::string reload();
+
+  // For tests and the boot summary.
+  [[nodiscard]] std::size_t size() const noexcept { return units_.size(); }
+
+ private:
+  struct Unit;
+  struct Waiter;
+  struct Follower;
+  friend struct Unit;
+  friend struct Waiter;
+
+  // Host
+  Result<pid_t> launch(ServiceMachine& machine) noexcept override;
+  void signal_tree(ServiceMachine& machine, int signo) noexcept override;
+  bool tree_alive(ServiceMachine& machine) noexcept override;
+  void arm_timer(ServiceMachine& machine, std::int64_t delay_ns) noexcept override;
+  void disarm_timer(ServiceMachine& machine) noexcept override;
+  void state_changed(ServiceMachine& machine, State old_state) noexcept override;
+  std::int64_t now_ns() noexcept override;
+  std::uint64_t random() noexcept override;
+
+  // ControlHandler
+  void handle(const control::Request& request, control::Session& session) noexcept override;
+  void session_closed(control::Session& session) noexcept override;
+  void handle_request(const control::Request& request, control::Session& session);
+
+  void load_initial();
+  void add_launcher_shorthand(std::vector<ServiceConfig>& configs);
+  void rebuild_graph();
+  void schedule() noexcept;
+  void request_start(int index) noexcept;
+  void request_stop(int index) noexcept;
+  void collect_removed() noexcept;
+  void finish_waiters(Unit& unit, bool failed) noexcept;
+  [[nodiscard]] bool unit_has_process(Unit& unit) noexcept;
+  [[nodiscard]] Unit* find(const std::string& name) noexcept;
+  [[nodiscard]] control::ServiceStatus status_of(Unit& unit);
+  void log_config_errors(const std::vector<ConfigError>& errors) noexcept;
+
+  EventLoop& loop_;
+  PowerControl& power_;
+  SupervisorSettings settings_;
+  CgroupManager cgroups_;
+  control::ControlServer control_;
+  std::vector<std::unique_ptr<Unit>> units_;
+  Graph graph_;
+  std::vector<ConfigError> file_errors_;   // files that did not load (shown by status)
+  std::vector<std::unique_ptr<Waiter>> waiters_;
+  std::vector<std::unique_ptr<Follower>> followers_;
+  std::uint64_t random_state_;
+  bool scheduling_ = false;
+  bool reschedule_ = false;
+  bool stopping_all_ = false;
+  bool all_stopped_reported_ = false;
+};
+
+}  // namespace keel::service
