@@ -89,7 +89,7 @@ inline constexpr int kServiceLogPipeBytes = 256 * 1024;
 // service shares (the loop is single-threaded). At most kServiceLogReadsPerWake
 // reads per wake-up (256 KiB, a full pipe), then the loop serves others;
 // epoll is level-triggered, so the rest is read on the next turn.
-inline constexpr std::size_t kServiceLogReadChunk = 16 * 1024;
+inline constexpr std::size_t kServiceLogReadChunk = std::size_t{16} * 1024;
 inline constexpr int kServiceLogReadsPerWake = 16;
 
 // "2026-11-26T12:00:00.123Z": ISO-8601 UTC with milliseconds, 24 chars.

@@ -22,7 +22,7 @@ int syslog_level(Level level) noexcept {
     case Level::Error: return 3;
     case Level::Warn: return 4;
     case Level::Info: return 6;
-    case Level::Debug: return 7;
+    case Level::Debug:
     case Level::Trace: return 7;
   }
   return 6;

@@ -40,6 +40,7 @@ using testutil::TempDir;
 using testutil::Watchdog;
 
 constexpr std::size_t kStampLen = limits::kServiceLogStamp;
+constexpr std::size_t kKiB = 1024;
 
 bool run_until(EventLoop& loop, const std::function<bool()>& done, int timeout_ms = 3000) {
   Watchdog dog(timeout_ms);
@@ -104,7 +105,7 @@ std::string now_stamp() {
   return buf;
 }
 
-LogConfig config(std::size_t ring_bytes = 64 * 1024, const std::string& file = "", std::uint64_t max_size = 1 << 20,
+LogConfig config(std::size_t ring_bytes = 64 * kKiB, const std::string& file = "", std::uint64_t max_size = 1 << 20,
                  int keep = 3) {
   LogConfig c;
   c.ring_bytes = ring_bytes;
@@ -138,7 +139,7 @@ TEST_F(ServiceLogTest, OpenMakesACloseOnExecPipeWithANonBlockingReadEnd) {
   ASSERT_GE(w, 0);
   EXPECT_TRUE(::fcntl(w, F_GETFD) & FD_CLOEXEC);
   EXPECT_FALSE(::fcntl(w, F_GETFL) & O_NONBLOCK) << "a service sees an ordinary, blocking pipe";
-  EXPECT_GE(::fcntl(w, F_GETPIPE_SZ), 64 * 1024);
+  EXPECT_GE(::fcntl(w, F_GETPIPE_SZ), 64 * kKiB);
   log.close();
   EXPECT_EQ(log.write_fd(), -1);
   EXPECT_LT(::fcntl(w, F_GETFD), 0) << "close() closes the write end";
@@ -258,7 +259,7 @@ TEST_F(ServiceLogTest, TheFileRotatesAtMaxSizeKeepingExactlyKeepOldFiles) {
   const std::string path = dir.str() + "/svc.log";
   const std::uint64_t max_size = 1000;
   const int keep = 2;
-  ServiceLog log("svc", config(64 * 1024, path, max_size, keep));
+  ServiceLog log("svc", config(64 * kKiB, path, max_size, keep));
   ASSERT_TRUE(log.open(loop).ok());
   const int total = 300;  // 36 bytes a line: about 11 files' worth
   for (int i = 0; i < total; i += 25) write_all(log.write_fd(), numbered_lines(i, i + 25));
@@ -291,7 +292,7 @@ TEST_F(ServiceLogTest, TheFileRotatesAtMaxSizeKeepingExactlyKeepOldFiles) {
 TEST_F(ServiceLogTest, KeepZeroTruncatesInPlace) {
   TempDir dir;
   const std::string path = dir.str() + "/svc.log";
-  ServiceLog log("svc", config(64 * 1024, path, 500, 0));
+  ServiceLog log("svc", config(64 * kKiB, path, 500, 0));
   ASSERT_TRUE(log.open(loop).ok());
   write_all(log.write_fd(), numbered_lines(0, 100));
   ASSERT_TRUE(run_until(loop, [&] { return log.lines_total() == 100; }));
@@ -305,11 +306,11 @@ TEST_F(ServiceLogTest, KeepZeroTruncatesInPlace) {
 
 TEST_F(ServiceLogTest, AReloadSwitchesTheFile) {
   TempDir dir;
-  ServiceLog log("svc", config(64 * 1024, dir.str() + "/a.log"));
+  ServiceLog log("svc", config(64 * kKiB, dir.str() + "/a.log"));
   ASSERT_TRUE(log.open(loop).ok());
   write_all(log.write_fd(), "to a\n");
   ASSERT_TRUE(run_until(loop, [&] { return log.lines_total() == 1; }));
-  log.reconfigure(config(64 * 1024, dir.str() + "/b.log"));
+  log.reconfigure(config(64 * kKiB, dir.str() + "/b.log"));
   write_all(log.write_fd(), "to b\n");
   ASSERT_TRUE(run_until(loop, [&] { return log.lines_total() == 2; }));
   EXPECT_EQ(file_texts(dir.str() + "/a.log", 0), (std::vector<std::string>{"to a"}));
@@ -321,14 +322,14 @@ TEST_F(ServiceLogTest, AFileWriteErrorDropsTheLineAndCountsItTheRingKeepsIt) {
   TempDir dir;
   const std::string path = dir.str() + "/full.log";
   ASSERT_EQ(::symlink("/dev/full", path.c_str()), 0);  // every write: ENOSPC
-  ServiceLog log("svc", config(64 * 1024, path));
+  ServiceLog log("svc", config(64 * kKiB, path));
   ASSERT_TRUE(log.open(loop).ok());
   write_all(log.write_fd(), "a\nb\nc\n");
   ASSERT_TRUE(run_until(loop, [&] { return log.lines_total() == 3; }));
   EXPECT_EQ(log.dropped_lines(), 3U);
   EXPECT_EQ(tail_texts(log), (std::vector<std::string>{"a", "b", "c"}));
   // A missing directory is an open failure: dropped and counted as well.
-  log.reconfigure(config(64 * 1024, dir.str() + "/missing/x.log"));
+  log.reconfigure(config(64 * kKiB, dir.str() + "/missing/x.log"));
   write_all(log.write_fd(), "d\n");
   ASSERT_TRUE(run_until(loop, [&] { return log.lines_total() == 4; }));
   EXPECT_EQ(log.dropped_lines(), 4U);
@@ -357,7 +358,7 @@ TEST(ServiceLogFullDisk, LinesAreDroppedWhileFullAndTheFileSaysSoAfter) {
     }
     EventLoop loop;
     if (!loop.init()) return "loop init failed";
-    ServiceLog log("svc", config(64 * 1024, dir.str() + "/svc.log", 1 << 20, 1));
+    ServiceLog log("svc", config(64 * kKiB, dir.str() + "/svc.log", 1 << 20, 1));
     if (!log.open(loop)) return "open failed";
     write_all(log.write_fd(), numbered_lines(0, 200));
     if (!run_until(loop, [&] { return log.lines_total() == 200; })) return "lines not read";
