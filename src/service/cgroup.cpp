@@ -244,6 +244,11 @@ Status kill_all(const ServiceCgroup& cgroup) noexcept {
   if (cgroup.dir_fd < 0) return Error{EBADF, "cgroup"};
   if (write_at(cgroup.dir_fd, "cgroup.kill", "1") == 0) return {};
   if (errno != ENOENT) return errno_error("cgroup.kill");
+  return kill_each(cgroup);
+}
+
+Status kill_each(const ServiceCgroup& cgroup) noexcept {
+  if (cgroup.dir_fd < 0) return Error{EBADF, "cgroup"};
   // Before 5.14: freeze so nothing forks while we read, then kill each.
   // A frozen task still dies of SIGKILL on cgroup v2.
   bool frozen = write_at(cgroup.dir_fd, "cgroup.freeze", "1") == 0;

@@ -89,6 +89,11 @@ class CgroupManager {
 // it, freeze, SIGKILL each pid of cgroup.procs, thaw.
 Status kill_all(const ServiceCgroup& cgroup) noexcept;
 
+// kill_all's fallback, on its own so it can be tested on a kernel that
+// has cgroup.kill: freeze (when cgroup.freeze exists), SIGKILL each pid of
+// cgroup.procs until a read finds none or a bound of rounds, thaw.
+Status kill_each(const ServiceCgroup& cgroup) noexcept;
+
 // `signo` to each pid in cgroup.procs (the stop signal, SIGCONT, ...).
 Status signal_all(const ServiceCgroup& cgroup, int signo) noexcept;
 

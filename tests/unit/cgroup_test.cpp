@@ -165,6 +165,21 @@ TEST_F(CgroupTest, ChildIsMovedInAndADoubleForkedGrandchildIsKilledToo) {
   EXPECT_NE(::stat((root_ + "/svc").c_str(), &st), 0) << "remove() left the directory";
 }
 
+TEST_F(CgroupTest, KillEachFallbackKillsTheOrphanToo) {
+  ServiceCgroup cg = make("each");
+  pid_t pid = start(cg, {"/bin/sh", "-c", "(sleep 100 &); exec sleep 100"});
+  ASSERT_GT(pid, 0);
+  ASSERT_TRUE(wait_for([&] { return procs_of(root_ + "/each").size() == 2; }));
+  Status s = kill_each(cg);
+  ASSERT_TRUE(s.ok()) << s.error().context << ": " << s.error().message();
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+  EXPECT_TRUE(wait_for([&] { return !populated(cg); })) << "the orphan survived kill_each";
+  EXPECT_EQ(slurp(root_ + "/each/cgroup.freeze"), "0\n") << "left frozen";
+  manager_.remove(cg);
+}
+
 TEST_F(CgroupTest, SignalAllReachesEveryProcess) {
   ServiceCgroup cg = make("sig");
   pid_t pid = start(cg, {"/bin/sh", "-c", "(sleep 100 &); exec sleep 100"});
