@@ -109,6 +109,8 @@ struct ServiceConfig {
   std::string user;   // empty: stay root
   std::string group;  // empty: the user's primary group
   std::vector<std::string> supplementary_groups;
+  // Switch credentials at start: set when user, group or
+  // supplementary_groups is given (group alone: uid stays 0, root:group).
   bool has_user = false;
   uid_t uid = 0;
   gid_t gid = 0;

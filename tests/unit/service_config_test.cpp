@@ -299,6 +299,21 @@ TEST_F(ServiceConfigKeys, TheFullExampleOfTheDocsParses) {
   EXPECT_EQ(*c.capabilities, 1ULL << 10);
 }
 
+// Every prefix of a real file (cut mid-key, mid-string, mid-table) is either
+// a config or errors: never an exception, never both, never neither.
+TEST_F(ServiceConfigKeys, EveryPrefixOfTheDocsExampleIsHandled) {
+  const std::filesystem::path doc = std::filesystem::path(__FILE__).parent_path() / "../../docs/services.md";
+  const std::string text = keel::testutil::slurp(doc);
+  const auto begin = text.find("```toml\n", text.find("## A full example"));
+  ASSERT_NE(begin, std::string::npos);
+  const std::string example = text.substr(begin + 8, text.find("```\n", begin + 8) - begin - 8);
+  for (std::size_t n = 0; n <= example.size(); ++n) {
+    ParseResult r;
+    ASSERT_NO_THROW(r = parse(example.substr(0, n))) << n;
+    EXPECT_NE(r.config.has_value(), !r.errors.empty()) << n;
+  }
+}
+
 // ------------------------------------------------------------------ errors
 
 TEST_F(ServiceConfigErrors, TextHasFileLineKeyMessage) {
