@@ -364,7 +364,7 @@ int talk_to_keel(const std::string& prog, const KeelctlCommand& c) {
   FrameDecoder decoder(limits::kControlMaxReply);
   const std::int64_t deadline =
       c.reply_timeout_ms < 0 ? -1 : monotonic_ns() + c.reply_timeout_ms * 1'000'000;
-  std::string buf(16 * 1024, '\0');
+  std::string buf(std::size_t{16} * 1024, '\0');
   for (;;) {
     int wait_ms = -1;
     if (deadline >= 0) {

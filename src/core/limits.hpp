@@ -47,18 +47,18 @@ inline constexpr std::size_t kMaxScriptArgs = 4096;
 // A request payload: verb, flags, lines, timeout and at most 16 arguments of
 // at most 4 KiB each, so 16 * (2 + 4096) + 16 bytes of fixed fields fit in
 // 64 KiB with room to spare; anything longer is refused from its header.
-inline constexpr std::size_t kControlMaxRequest = 64 * 1024;
+inline constexpr std::size_t kControlMaxRequest = std::size_t{64} * 1024;
 inline constexpr std::size_t kControlMaxArgs = 16;
 inline constexpr std::size_t kControlMaxArgLength = 4096;
 // A reply frame's payload: `status --json` of 1000 services at ~1 KiB each
 // (name, description and last error included) is under 1 MiB.
-inline constexpr std::size_t kControlMaxReply = 1024 * 1024;
+inline constexpr std::size_t kControlMaxReply = std::size_t{1024} * 1024;
 // A streamed chunk (`log -f`): a few log lines; longer chunks are cut.
-inline constexpr std::size_t kControlMaxChunk = 16 * 1024;
+inline constexpr std::size_t kControlMaxChunk = std::size_t{16} * 1024;
 // Per-connection outgoing buffer for streamed chunks: 256 KiB is 16 full
 // chunks. A client that does not read loses chunks beyond it (counted);
 // the final reply is always queued (so a buffer is at most 256 KiB + 1 MiB).
-inline constexpr std::size_t kControlOutBuffer = 256 * 1024;
+inline constexpr std::size_t kControlOutBuffer = std::size_t{256} * 1024;
 // Connections served at once; one more is accepted, told "too many
 // connections" and closed. 16 * (64 KiB in + 256 KiB out) bounds the
 // memory a crowd of clients can pin to ~5 MiB.
