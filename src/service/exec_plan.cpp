@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/capability.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -138,6 +139,7 @@ ExecPlan& ExecPlan::operator=(ExecPlan&& other) noexcept {
   set_capabilities = other.set_capabilities;
   capabilities = other.capabilities;
   no_new_privileges = other.no_new_privileges;
+  controlling_terminal = other.controlling_terminal;
   set_umask = other.set_umask;
   umask = other.umask;
   rlimits = std::move(other.rlimits);
@@ -254,6 +256,7 @@ bool build_exec_plan(const ExecInputs& in, ExecPlan& plan, std::string& error) {
   plan.cwd = c.working_directory.empty() ? "/" : c.working_directory;
 
   if (!open_stream(in, plan, c.stdin_, true, "stdin", plan.stdio[0], error)) return false;
+  plan.controlling_terminal = c.stdin_.kind == StreamKind::Console;
   if (!open_stream(in, plan, c.stdout_, false, "stdout", plan.stdio[1], error)) return false;
   if (!open_stream(in, plan, c.stderr_, false, "stderr", plan.stdio[2], error)) return false;
 
@@ -310,6 +313,12 @@ Status apply_exec_plan(const void* context) noexcept {
     first_free = target + 1;
   }
   (void)::close_range(first_free, ~0U, CLOSE_RANGE_CLOEXEC);
+
+  // The service is a session leader without a terminal (spawn_service
+  // asks for a new session); a console stdin becomes its controlling tty so
+  // job control and ^C work. Not forced: a console that already is another
+  // session's tty is still usable for I/O, so failure is ignored.
+  if (plan.controlling_terminal && ::isatty(STDIN_FILENO) == 1) (void)::ioctl(STDIN_FILENO, TIOCSCTTY, 0);
 
   if (plan.set_umask) ::umask(plan.umask);
 

@@ -72,6 +72,7 @@ struct ExecPlan {
   std::string cwd = "/";
 
   std::array<int, 3> stdio{-1, -1, -1};  // installed as 0, 1, 2; -1: leave as inherited
+  bool controlling_terminal = false;     // stdin is the console: make it the session's tty (gettys, shells)
   int extra_fd_source = -1;  // installed at extra_fd_target (s6 notification-fd)
   int extra_fd_target = -1;
   int cgroup_procs_fd = -1;  // "0" is written here first; -1: stay in keel's cgroup

@@ -391,6 +391,39 @@ TEST_F(ServiceExecTest, SourcesThatSitOnTargetsAreNotClobbered) {
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 }
 
+TEST_F(ServiceExecTest, ConsoleStdinBecomesTheControllingTerminal) {
+  int master = ::posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+  ASSERT_GE(master, 0);
+  ASSERT_EQ(::grantpt(master), 0);
+  ASSERT_EQ(::unlockpt(master), 0);
+  std::string slave_name = ::ptsname(master);
+  int slave = ::open(slave_name.c_str(), O_RDWR | O_NOCTTY | O_CLOEXEC);
+  ASSERT_GE(slave, 0);
+  ServiceConfig c = sleep_config();
+  c.stdin_ = {StreamKind::Console, {}};
+  ExecInputs in;
+  in.config = &c;
+  in.console_fd = slave;
+  auto r = start(in);
+  ASSERT_TRUE(r.ok()) << r.error().context;
+  ChildGuard child(r.value());
+  // /proc/PID/stat field 7 is tty_nr, 0 without a controlling terminal.
+  std::string stat = slurp("/proc/" + std::to_string(r.value()) + "/stat");
+  std::istringstream fields(stat.substr(stat.rfind(')') + 2));
+  std::string state;
+  long ppid = 0;
+  long pgrp = 0;
+  long session = 0;
+  long tty_nr = 0;
+  fields >> state >> ppid >> pgrp >> session >> tty_nr;
+  struct stat st {};
+  ASSERT_EQ(::fstat(slave, &st), 0);
+  EXPECT_EQ(static_cast<dev_t>(tty_nr), st.st_rdev);
+  EXPECT_EQ(read_link("/proc/" + std::to_string(r.value()) + "/fd/0"), slave_name);
+  ::close(slave);
+  ::close(master);
+}
+
 // ---------------------------------------------------------- environment
 
 TEST_F(ServiceExecTest, EnvironmentLayers) {
