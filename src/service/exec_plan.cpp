@@ -21,8 +21,8 @@
 
 #include <cerrno>
 #include <cstring>
-#include <fstream>
 
+#include "core/read_file.hpp"
 #include "core/spawn.hpp"
 #include "core/userdb.hpp"
 
@@ -36,6 +36,10 @@ constexpr char kDefaultPath[] = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/b
 // Capabilities are numbered 0..63 in the v3 ABI (two 32-bit words); the
 // kernel knows fewer (CAP_LAST_CAP, 40 on 6.x), and refuses the rest.
 constexpr int kCapabilityBits = 64;
+
+// An environment file is a few dozen lines; 1 MiB bounds what a mistaken
+// path (a log file, a device) can make keel read at every start.
+constexpr std::size_t kMaxEnvironmentFileBytes = 1024 * 1024;
 
 void set_var(std::vector<std::pair<std::string, std::string>>& vars, const std::string& key, const std::string& value) {
   for (auto& [k, v] : vars) {
@@ -157,16 +161,21 @@ bool read_environment_file(const std::string& path_spec, std::vector<std::pair<s
                            std::string& error) {
   bool optional = !path_spec.empty() && path_spec[0] == '-';
   std::string path = optional ? path_spec.substr(1) : path_spec;
-  std::ifstream file(path, std::ios::binary);
-  if (!file) {
-    int err = errno;
+  std::string content;
+  Status read = read_file(path.c_str(), content, kMaxEnvironmentFileBytes);
+  if (!read) {
+    int err = read.error().code;
     if (optional && (err == ENOENT || err == ENOTDIR)) return true;
-    error = path + ": " + std::strerror(err != 0 ? err : EIO);
+    error = path + ": " + read.error().message();
     return false;
   }
-  std::string line;
   int number = 0;
-  while (std::getline(file, line)) {
+  std::size_t pos = 0;
+  while (pos < content.size()) {
+    std::size_t nl = content.find('\n', pos);
+    if (nl == std::string::npos) nl = content.size();
+    std::string_view line(content.data() + pos, nl - pos);
+    pos = nl + 1;
     ++number;
     std::string_view text = trim(line);
     if (text.empty() || text[0] == '#') continue;
@@ -182,10 +191,6 @@ bool read_environment_file(const std::string& path_spec, std::vector<std::pair<s
       value = value.substr(1, value.size() - 2);
     }
     set_var(out, std::string(key), std::string(value));
-  }
-  if (file.bad()) {
-    error = path + ": read error";
-    return false;
   }
   return true;
 }
