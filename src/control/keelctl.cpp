@@ -395,7 +395,10 @@ int talk_to_keel(const std::string& prog, const KeelctlCommand& c) {
       FrameDecoder::Result res = decoder.feed(input);
       if (res == FrameDecoder::Result::NeedMore) break;
       if (res == FrameDecoder::Result::Error) {
-        std::string why = reject_message(decoder.error(), decoder.seen_version());
+        // The reject texts speak of requests; an oversized reply gets its own.
+        std::string why = decoder.error() == Reject::Oversize
+                              ? "frame larger than " + std::to_string(limits::kControlMaxReply) + " bytes"
+                              : reject_message(decoder.error(), decoder.seen_version());
         error_line(prog, "bad reply from keel: " + why);
         return static_cast<int>(Code::Failed);
       }

@@ -39,6 +39,8 @@ inline constexpr gid_t kNoGroup = static_cast<gid_t>(-1);
 // text, "" when it could not be read. Pure, for tests.
 [[nodiscard]] bool peer_allowed(uid_t uid, gid_t gid, gid_t allowed_group, const char* proc_status) noexcept;
 
+// The EventLoop given to open() must outlive the server (its destructor
+// closes connections, which removes their fds from the loop).
 class ControlServer final : private FdHandler {
  public:
   struct Options {

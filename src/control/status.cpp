@@ -26,7 +26,9 @@ void pad(std::string& out, const std::string& cell, std::size_t width) {
   if (cell.size() < width) out.append(width - cell.size(), ' ');
 }
 
-std::string detail(const ServiceStatus& s) {
+}  // namespace
+
+std::string format_status_detail(const ServiceStatus& s) {
   std::string out;
   auto line = [&out](const char* key, const std::string& value) {
     out += key;
@@ -45,8 +47,6 @@ std::string detail(const ServiceStatus& s) {
   if (s.log_dropped != 0) line("log dropped: ", std::to_string(s.log_dropped) + " lines");
   return out;
 }
-
-}  // namespace
 
 std::string format_duration(std::int64_t ns) {
   if (ns <= 0) return "-";
@@ -67,8 +67,11 @@ std::string format_duration(std::int64_t ns) {
 }
 
 std::string format_status_text(const std::vector<ServiceStatus>& services) {
+  return services.size() == 1 ? format_status_detail(services.front()) : format_status_table(services);
+}
+
+std::string format_status_table(const std::vector<ServiceStatus>& services) {
   if (services.empty()) return "no services\n";
-  if (services.size() == 1) return detail(services.front());
 
   static const char* const kHeader[] = {"NAME", "STATE", "PID", "UPTIME", "RESTARTS", "LAST EXIT", "READY", "LAST ERROR"};
   constexpr std::size_t kColumns = sizeof kHeader / sizeof kHeader[0];

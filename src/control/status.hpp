@@ -30,9 +30,14 @@ struct ServiceStatus {
 // "3d4h", "2h05m", "4m07s", "12s", "-" for 0.
 [[nodiscard]] std::string format_duration(std::int64_t ns);
 
-// One service: a "key: value" detail view. Several (or zero): a table with
-// one line per service under a header line. Always ends in a newline
-// (except for zero services: "no services\n").
+// A table: a header line, then one aligned line per service ("no
+// services\n" for none). For `keelctl status` without a SERVICE.
+[[nodiscard]] std::string format_status_table(const std::vector<ServiceStatus>& services);
+// One service's "key: value" detail view. For `keelctl status SERVICE`.
+[[nodiscard]] std::string format_status_detail(const ServiceStatus& service);
+// Exactly one service: its detail view; otherwise the table. The supervisor
+// should call the two above when it knows whether a SERVICE was named (a
+// system with one service still wants the table for a plain `status`).
 [[nodiscard]] std::string format_status_text(const std::vector<ServiceStatus>& services);
 
 // A JSON array of objects, one per service, each with every field (uptime in

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <set>
 #include <string>
 #include <vector>
@@ -267,6 +268,11 @@ TEST(ControlStatus, TableHasOneAlignedLinePerService) {
             "database-long-name  failed   -    -       2         killed by SIGSEGV  no            exec failed: No "
             "such file or directory\n");
   EXPECT_EQ(format_status_text({}), "no services\n");
+  // A plain `status` on a system with one service is still a table.
+  std::string one = format_status_table({sample("web")});
+  EXPECT_EQ(one.rfind("NAME ", 0), 0U) << one;
+  EXPECT_EQ(std::count(one.begin(), one.end(), '\n'), 2);
+  EXPECT_EQ(format_status_text({sample("web")}), format_status_detail(sample("web")));
 }
 
 TEST(ControlStatus, DetailViewForOneService) {

@@ -52,7 +52,7 @@ struct FakeHandler final : ControlHandler {
       kept = &session;
       return;
     }
-    session.finish(Code::Ok, "answer to " + std::string(verb_name(request.verb)) +
+    session.finish(code, "answer to " + std::string(verb_name(request.verb)) +
                                  (request.args.empty() ? "" : " " + request.args[0]));
   }
   void session_closed(Session& session) noexcept override {
@@ -62,6 +62,7 @@ struct FakeHandler final : ControlHandler {
   std::vector<Request> requests;
   Session* kept = nullptr;
   bool defer = false;
+  Code code = Code::Ok;
   int closed = 0;
 };
 
@@ -531,6 +532,20 @@ TEST_F(ControlServerTest, KeelctlEndToEnd) {
   EXPECT_EQ(handler_.requests[0].flags, static_cast<std::uint32_t>(kFlagJson));
   EXPECT_EQ(keelctl({"bogus"}), kUsageExit);
   EXPECT_EQ(handler_.requests.size(), 1U) << "a usage error sends nothing";
+  handler_.code = Code::NoService;
+  EXPECT_EQ(keelctl({"restart", "ghost"}), static_cast<int>(Code::NoService)) << "the reply's code is the exit status";
+  handler_.code = Code::Ok;
+  // Not root: the socket's mode refuses the connect, keelctl says so (4).
+  ASSERT_EQ(::chmod(dir_.str().c_str(), 0755), 0);
+  int denied = in_child_with_loop([&] {
+    if (::setresgid(65534, 65534, 65534) != 0 || ::setresuid(65534, 65534, 65534) != 0) return 90;
+    std::string a0 = "keelctl", a1 = "--socket=" + path_, a2 = "halt";
+    char* argv[] = {a0.data(), a1.data(), a2.data(), nullptr};
+    ::dup2(::open("/dev/null", O_WRONLY), 2);
+    return run_keelctl(3, argv);
+  });
+  EXPECT_EQ(denied, static_cast<int>(Code::Denied));
+  EXPECT_EQ(handler_.requests.size(), 2U);
   // Not running: nothing at the path.
   std::string missing = dir_.str() + "/nothing.sock";
   int rc = in_child_with_loop([&] {
