@@ -557,5 +557,56 @@ TEST_F(ControlServerTest, KeelctlEndToEnd) {
   EXPECT_EQ(rc, static_cast<int>(Code::Failed));
 }
 
+TEST_F(ControlServerTest, KeelctlLogFollowPrintsStreamedChunks) {
+  open();
+  handler_.defer = true;
+  int out[2];
+  ASSERT_EQ(::pipe(out), 0);
+  // The handler streams once the request is in, then ends the stream.
+  struct Streamer final : TimerHandler {
+    explicit Streamer(FakeHandler& h) : handler(h) {}
+    void on_timer() noexcept override {
+      if (handler.kept == nullptr) return;
+      handler.kept->send("first line\n");
+      handler.kept->send("second line\n");
+      handler.kept->finish(Code::Ok, "");
+      handler.kept = nullptr;
+    }
+    FakeHandler& handler;
+  } streamer(handler_);
+  Timer timer(loop_, streamer);
+  struct Poke final : TimerHandler {
+    void on_timer() noexcept override { (*check)(); }
+    std::function<void()>* check = nullptr;
+  } poke;
+  Timer poll_timer(loop_, poke);
+  std::function<void()> check = [&] {
+    if (handler_.kept != nullptr) {
+      timer.arm_after(0);
+    } else {
+      poll_timer.arm_after(5 * kMs);
+    }
+  };
+  poke.check = &check;
+  poll_timer.arm_after(5 * kMs);
+  int rc = in_child_with_loop([&] {
+    ::dup2(out[1], 1);
+    ::close(out[0]);
+    std::string a0 = "keelctl", a1 = "--socket=" + path_, a2 = "log", a3 = "web", a4 = "-f", a5 = "-n", a6 = "5";
+    char* argv[] = {a0.data(), a1.data(), a2.data(), a3.data(), a4.data(), a5.data(), a6.data(), nullptr};
+    return run_keelctl(7, argv);
+  });
+  poll_timer.disarm();
+  ::close(out[1]);
+  char buf[256] = {};
+  ssize_t n = ::read(out[0], buf, sizeof buf - 1);
+  ::close(out[0]);
+  EXPECT_EQ(rc, 0);
+  EXPECT_EQ(std::string(buf, n > 0 ? static_cast<std::size_t>(n) : 0), "first line\nsecond line\n");
+  ASSERT_EQ(handler_.requests.size(), 1U);
+  EXPECT_EQ(handler_.requests[0].lines, 5U);
+  EXPECT_EQ(handler_.requests[0].flags, static_cast<std::uint32_t>(kFlagFollow));
+}
+
 }  // namespace
 }  // namespace keel::control
