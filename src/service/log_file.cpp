@@ -48,7 +48,8 @@ Status LogFile::open_file() noexcept {
     return e;
   }
   fd_ = fd;
-  size_ = S_ISREG(st.st_mode) ? static_cast<std::uint64_t>(st.st_size) : 0;
+  regular_ = S_ISREG(st.st_mode);
+  size_ = regular_ ? static_cast<std::uint64_t>(st.st_size) : 0;
   return {};
 }
 
@@ -78,7 +79,9 @@ Status LogFile::write_line(std::string_view line) noexcept {
   if (fd_ < 0) {
     if (Status s = open_file(); !s) return s;
   }
-  if (size_ > 0 && size_ + line.size() > max_size_) {
+  // Only a regular file rotates: renaming a path that names a device (a
+  // link to /dev/console, say) would replace the device with a file.
+  if (regular_ && size_ > 0 && size_ + line.size() > max_size_) {
     if (Status s = rotate(); !s) return s;
   }
   if (torn_) {

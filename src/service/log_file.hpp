@@ -6,7 +6,8 @@
 // FILE.(keep-1) -> FILE.keep, ..., FILE -> FILE.1, and a fresh FILE is
 // opened; exactly `keep` old files remain, the oldest replaced by rename.
 // keep == 0 truncates FILE in place instead. A single line longer than
-// max_size still goes to a fresh, empty FILE: a line is never split.
+// max_size still goes to a fresh, empty FILE: a line is never split. A path
+// that is not a regular file (a FIFO, a device) is written but not rotated.
 //
 // Every failure (open, rename, ENOSPC, EIO, a short write) is returned as an
 // Error and the line is not written: the start of a line that a short write
@@ -58,6 +59,7 @@ class LogFile {
   int fd_ = -1;
   std::uint64_t size_ = 0;  // FILE's size as keel last knew it
   bool torn_ = false;       // FILE ends in a cut line keel could not take back
+  bool regular_ = false;    // FILE is a regular file (else it never rotates)
 };
 
 }  // namespace keel::service

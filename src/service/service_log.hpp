@@ -13,7 +13,8 @@
 // the time keel read it (CLOCK_REALTIME, "2026-11-26T12:00:00.123Z") and
 // goes to:
 //   - the ring (log_ring.hpp): the last config.ring_bytes of lines, in
-//     memory, allocated at open; the oldest lines are overwritten;
+//     memory, allocated at open; the oldest lines are overwritten. A ring
+//     is never smaller than one longest line (about 4 KiB); 0 means none;
 //   - the file, when config.file is set (log_file.hpp): rotated by size;
 //   - the console, when config.console: "[name] LINE" on keel's log fd;
 //   - followers (`keelctl log -f`), at most limits::kServiceLogFollowers.
@@ -38,6 +39,10 @@
 //     console mirror is keel's log fd, as for keel's own messages.
 // dropped_lines() counts lines cut and lines the file lost; the ring never
 // loses a line it was given (it only forgets the oldest).
+//
+// stdout and stderr share the one pipe, so their relative order is kept;
+// which of the two a line came from is not. A ServiceLog is registered with
+// the loop by address: it neither copies nor moves.
 //
 // Allocation: the ring and the line buffer are allocated in open() and
 // reconfigure() (which may throw std::bad_alloc; nothing else throws). The

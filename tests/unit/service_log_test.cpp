@@ -139,7 +139,10 @@ TEST_F(ServiceLogTest, OpenMakesACloseOnExecPipeWithANonBlockingReadEnd) {
   ASSERT_GE(w, 0);
   EXPECT_TRUE(::fcntl(w, F_GETFD) & FD_CLOEXEC);
   EXPECT_FALSE(::fcntl(w, F_GETFL) & O_NONBLOCK) << "a service sees an ordinary, blocking pipe";
-  EXPECT_GE(::fcntl(w, F_GETPIPE_SZ), 64 * kKiB);
+  EXPECT_GE(::fcntl(w, F_GETPIPE_SZ), 64 * static_cast<int>(kKiB));
+  if (::geteuid() == 0) {
+    EXPECT_EQ(::fcntl(w, F_GETPIPE_SZ), limits::kServiceLogPipeBytes) << "root may always grow it";
+  }
   log.close();
   EXPECT_EQ(log.write_fd(), -1);
   EXPECT_LT(::fcntl(w, F_GETFD), 0) << "close() closes the write end";
@@ -252,6 +255,29 @@ std::vector<std::string> file_texts(const std::string& path, int keep) {
     }
   }
   return texts;
+}
+
+TEST_F(ServiceLogTest, NoRingWhenRingBytesIsZeroTheFileStillGetsEachLine) {
+  TempDir dir;
+  ServiceLog log("svc", config(0, dir.str() + "/svc.log"));
+  ASSERT_TRUE(log.open(loop).ok());
+  write_all(log.write_fd(), "a\nb\n");
+  ASSERT_TRUE(run_until(loop, [&] { return log.lines_total() == 2; }));
+  EXPECT_TRUE(tail_texts(log).empty());
+  EXPECT_EQ(file_texts(dir.str() + "/svc.log", 0), (std::vector<std::string>{"a", "b"}));
+}
+
+TEST_F(ServiceLogTest, APathThatIsNotARegularFileIsNeverRotated) {
+  TempDir dir;
+  const std::string path = dir.str() + "/null.log";
+  ASSERT_EQ(::symlink("/dev/null", path.c_str()), 0);
+  ServiceLog log("svc", config(64 * kKiB, path, 100, 2));
+  ASSERT_TRUE(log.open(loop).ok());
+  write_all(log.write_fd(), numbered_lines(0, 50));
+  ASSERT_TRUE(run_until(loop, [&] { return log.lines_total() == 50; }));
+  EXPECT_EQ(log.dropped_lines(), 0U);
+  EXPECT_TRUE(std::filesystem::is_symlink(path)) << "the link to the device is still there";
+  EXPECT_FALSE(std::filesystem::exists(path + ".1"));
 }
 
 TEST_F(ServiceLogTest, TheFileRotatesAtMaxSizeKeepingExactlyKeepOldFiles) {
