@@ -62,6 +62,22 @@ const char* read_proc_status(pid_t pid) noexcept {
   return g_proc_status;
 }
 
+// Whether the peer has `group` among its supplementary groups. SO_PEERGROUPS
+// (Linux 4.13) answers from the socket itself, with no race against the
+// peer exiting and its PID being reused; /proc/PID/status is the fallback
+// for older kernels and for a peer with more than 1024 groups.
+bool peer_in_group(int fd, const ucred& cred, gid_t group) noexcept {
+  gid_t groups[1024];
+  socklen_t len = sizeof groups;
+  if (::getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) == 0) {
+    for (std::size_t i = 0; i < len / sizeof(gid_t); ++i) {
+      if (groups[i] == group) return true;
+    }
+    return false;
+  }
+  return peer_allowed(cred.uid, cred.gid, group, read_proc_status(cred.pid));
+}
+
 // A small Final frame built on the stack and sent once, for clients that
 // get no slot (too many connections, out of fds, out of memory). The
 // socket's buffer is empty, so a few hundred bytes always fit.
@@ -184,9 +200,8 @@ void ControlServer::Connection::start(int fd) noexcept {
     return;
   }
   const gid_t group = server_.allowed_group_;
-  const bool allowed = cred.uid == 0 ||
-                       (group != kNoGroup && (cred.gid == group || peer_allowed(cred.uid, cred.gid, group,
-                                                                                 read_proc_status(cred.pid))));
+  const bool allowed =
+      cred.uid == 0 || (group != kNoGroup && (cred.gid == group || peer_in_group(fd_, cred, group)));
   if (!allowed) {
     ++server_.refused_peers_;
     log::msg(log::Level::Info, "control: refused pid %d (uid %u)", static_cast<int>(cred.pid),

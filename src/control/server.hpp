@@ -36,7 +36,8 @@ inline constexpr gid_t kNoGroup = static_cast<gid_t>(-1);
 // Whether a peer with these credentials may use the socket: uid 0, or
 // `allowed_group` set and the peer's gid or one of its supplementary groups
 // (the Groups: line of /proc/PID/status) is it. `proc_status` is that file's
-// text, "" when it could not be read. Pure, for tests.
+// text, "" when it could not be read. Pure, for tests. (The server asks the
+// socket for the groups first, SO_PEERGROUPS, and uses this as the fallback.)
 [[nodiscard]] bool peer_allowed(uid_t uid, gid_t gid, gid_t allowed_group, const char* proc_status) noexcept;
 
 // The EventLoop given to open() must outlive the server (its destructor
