@@ -13,6 +13,7 @@
 #include <cerrno>
 #include <csignal>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 
 namespace keel::service {
@@ -71,6 +72,41 @@ bool environ_has(int proc_fd, const char* pid_name, const char* mark, std::size_
   return found;
 }
 
+// The parent of `pid` from /proc/PID/stat ("pid (comm) state ppid ..."; the
+// comm may hold spaces and parentheses, so parse after the last ')').
+pid_t parent_of(int proc_fd, pid_t pid) noexcept {
+  char path[32];
+  std::snprintf(path, sizeof path, "%d/stat", static_cast<int>(pid));
+  int fd = ::openat(proc_fd, path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  char buf[512];
+  ssize_t n = ::read(fd, buf, sizeof buf - 1);
+  ::close(fd);
+  if (n <= 0) return -1;
+  buf[n] = '\0';
+  const char* close_paren = std::strrchr(buf, ')');
+  if (close_paren == nullptr || close_paren[1] == '\0' || close_paren[2] == '\0') return -1;
+  const char* p = close_paren + 4;  // ") S " then the ppid
+  if (p > buf + n) return -1;
+  pid_t ppid = 0;
+  for (; *p >= '0' && *p <= '9'; ++p) ppid = ppid * 10 + (*p - '0');
+  return ppid;
+}
+
+// Is `pid` below keel? The mark alone is not enough: another keel on the
+// same machine (tests run several at once) may run a service of the same
+// name. Orphans of a service are re-parented to keel (PID 1 or subreaper),
+// so every process of a service has keel as an ancestor.
+bool descends_from(int proc_fd, pid_t pid, pid_t ancestor) noexcept {
+  // A chain deeper than this is not a service tree worth the walk.
+  constexpr int kMaxDepth = 64;
+  for (int depth = 0; depth < kMaxDepth && pid > 1; ++depth) {
+    pid = parent_of(proc_fd, pid);
+    if (pid == ancestor) return true;
+  }
+  return false;
+}
+
 // Calls fn(pid, marked) for each process other than keel that is in group
 // `pgid` or carries the mark; stops early when fn returns true.
 template <typename Fn>
@@ -105,7 +141,7 @@ void walk(pid_t pgid, std::string_view service_name, Fn fn) noexcept {
       }
       if (!digits || pid == self) continue;
       bool in_group = pgid > 0 && ::getpgid(pid) == pgid;
-      if (in_group || environ_has(proc_fd, name, mark, mark_len)) {
+      if (in_group || (environ_has(proc_fd, name, mark, mark_len) && descends_from(proc_fd, pid, self))) {
         if (fn(pid)) {
           ::close(proc_fd);
           return;

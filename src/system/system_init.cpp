@@ -1,5 +1,6 @@
 #include "system/system_init.hpp"
 
+#include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -40,15 +41,30 @@ bool is_cgroup2(const char* path) {
   return ::statfs(path, &fs) == 0 && static_cast<long>(fs.f_type) == kCgroup2Magic;
 }
 
+// Is this process in the namespace of kind `ns` ("pid", "cgroup") that the
+// kernel started with? Those have fixed inode numbers (PROC_PID_INIT_INO,
+// PROC_CGROUP_INIT_INO in the kernel's proc_ns.h).
+bool in_initial_namespace(const char* ns, unsigned long initial_inode) {
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/self/ns/%s", ns);
+  struct stat st{};
+  return ::stat(path, &st) == 0 && st.st_ino == initial_inode;
+}
+
 // Where services' cgroups go. $KEEL_CGROUP_ROOT wins ("none": no cgroups).
-// Otherwise, only as PID 1: ROOT/keel in the cgroup2 mount (the unified
-// one of a hybrid layout). A supervisor that is not PID 1 tracks process
-// groups unless told where it may create cgroups: guessing could collide
-// with another keel on the same machine.
+// Otherwise ROOT/keel in the cgroup2 mount (the unified one of a hybrid
+// layout), but only where that hierarchy is keel's own: as the machine's
+// init (the initial PID namespace), or as a container's init with a
+// cgroup namespace of its own. PID 1 of a bare PID namespace (a test, or
+// `unshare --pid`) shares the host's hierarchy with whatever else runs
+// there, and a supervisor that is not PID 1 may be one of several: those
+// track process groups unless told where they may create cgroups.
 std::string cgroup_root(bool is_pid1) {
   const char* env = std::getenv("KEEL_CGROUP_ROOT");
   if (env != nullptr) return std::string_view(env) == "none" ? std::string() : std::string(env);
   if (!is_pid1) return {};
+  constexpr unsigned long kInitialPidNs = 0xEFFFFFFCUL, kInitialCgroupNs = 0xEFFFFFFBUL;
+  if (!in_initial_namespace("pid", kInitialPidNs) && in_initial_namespace("cgroup", kInitialCgroupNs)) return {};
   if (is_cgroup2("/sys/fs/cgroup")) return "/sys/fs/cgroup/keel";
   if (is_cgroup2("/sys/fs/cgroup/unified")) return "/sys/fs/cgroup/unified/keel";
   return {};

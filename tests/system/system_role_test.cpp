@@ -82,7 +82,7 @@ TEST(SystemRole, AMainThatCannotRunStillPowersOff) {
   std::ofstream(config.path() + "/main") << "not executable\n";  // mode 0644
   KeelRun k(system_launch(Placement::Namespace, config, {}));
   EXPECT_EQ(k.wait_exit(), 128 + SIGINT) << k.text(Stream::Err);
-  EXPECT_NE(k.text(Stream::Err).find("cannot run " + config.path() + "/main: execve failed: Permission denied"),
+  EXPECT_NE(k.text(Stream::Err).find("main: failed: cannot start: execve failed: Permission denied"),
             std::string::npos)
       << k.text(Stream::Err);
 }

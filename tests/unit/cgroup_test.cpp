@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -257,48 +258,99 @@ TEST(CgroupInit, NonCgroupDirectoryIsRefused) {
 // ------------------------------------------------------------ tree tracker
 
 TEST(TreeTracker, DoubleForkedSetsidDaemonIsFoundByItsEnvironment) {
-  std::string name = "tracker-" + std::to_string(::getpid());
-  ServiceConfig c;
-  c.name = name;
-  // The grandchild leaves the group and the session: only KEEL_SERVICE
-  // still marks it as the service's.
-  c.command = {"/bin/sh", "-c", "(setsid sleep 100 &); exec sleep 100"};
-  c.stdout_ = {StreamKind::Null, {}};
-  c.stderr_ = {StreamKind::Null, {}};
-  ExecInputs in;
-  in.config = &c;
-  in.extra_env = {{"KEEL_SERVICE", name}};
-  ExecPlan plan;
-  std::string error;
-  ASSERT_TRUE(build_exec_plan(in, plan, error)) << error;
-  auto r = spawn_service(plan);
-  ASSERT_TRUE(r.ok()) << r.error().context;
-  pid_t pid = r.value();
-
-  // Find the escaped grandchild the test's own way: a sleep in another session.
-  pid_t escaped = -1;
-  ASSERT_TRUE(wait_for([&] {
-    for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
-      const std::string file = entry.path().filename().string();
-      if (file.find_first_not_of("0123456789") != std::string::npos) continue;
-      pid_t p = std::atoi(file.c_str());
-      if (p == pid) continue;
-      std::string env = slurp(entry.path() / "environ");
-      if (env.find("KEEL_SERVICE=" + name + '\0') != std::string::npos && ::getsid(p) != pid) escaped = p;
+  // keel is a subreaper (or PID 1): the escaped grandchild is re-parented
+  // to it, which is what the tracker relies on. The test does the same in
+  // a child of its own, so the flag does not leak into other tests.
+  std::string result = testutil::run_in_child([]() -> std::string {
+    if (::prctl(PR_SET_CHILD_SUBREAPER, 1) != 0) return "PR_SET_CHILD_SUBREAPER failed";
+    std::string name = "tracker-" + std::to_string(::getpid());
+    ServiceConfig c;
+    c.name = name;
+    // The grandchild leaves the group and the session: only KEEL_SERVICE
+    // (and its ancestry) still marks it as the service's.
+    c.command = {"/bin/sh", "-c", "(setsid sleep 100 &); exec sleep 100"};
+    c.stdout_ = {StreamKind::Null, {}};
+    c.stderr_ = {StreamKind::Null, {}};
+    ExecInputs in;
+    in.config = &c;
+    in.extra_env = {{"KEEL_SERVICE", name}};
+    ExecPlan plan;
+    std::string error;
+    if (!build_exec_plan(in, plan, error)) return error;
+    auto r = spawn_service(plan);
+    if (!r.ok()) return r.error().context;
+    pid_t pid = r.value();
+    pid_t escaped = -1;
+    bool appeared = wait_for([&] {
+      for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+        const std::string file = entry.path().filename().string();
+        if (file.find_first_not_of("0123456789") != std::string::npos) continue;
+        pid_t p = std::atoi(file.c_str());
+        if (p == pid) continue;
+        std::string env = slurp(entry.path() / "environ");
+        if (env.find("KEEL_SERVICE=" + name + '\0') != std::string::npos && ::getsid(p) != pid) escaped = p;
+      }
+      return escaped > 0;
+    });
+    if (!appeared) return "the setsid grandchild did not appear";
+    if (::getpgid(escaped) == pid) return "the grandchild stayed in the group";
+    if (!tree_alive(pid, name)) return "tree_alive(pgid) is false";
+    if (!tree_alive(-1, name)) return "not found by environment alone";
+    int signalled = signal_process_group_and_adopted(pid, name, SIGKILL);
+    if (signalled != 2) return "signalled " + std::to_string(signalled) + ", expected 2";
+    // Reap both: the main child and the re-parented grandchild.
+    for (int i = 0; i < 2; ++i) {
+      int status = 0;
+      if (::wait(&status) < 0) return "wait failed";
     }
-    return escaped > 0;
-  })) << "the setsid grandchild did not appear";
-  EXPECT_NE(::getpgid(escaped), pid);
-  EXPECT_TRUE(tree_alive(pid, name));
-  EXPECT_TRUE(tree_alive(-1, name)) << "found by environment alone";
+    if (tree_alive(pid, name)) return "pid " + std::to_string(escaped) + " survived";
+    if (tree_alive(-1, "no-such-service-anywhere")) return "an unknown service is alive";
+    return "";
+  });
+  EXPECT_EQ(result, "");
+}
 
-  int signalled = signal_process_group_and_adopted(pid, name, SIGKILL);
-  EXPECT_EQ(signalled, 2);
-  int status = 0;
-  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
-  EXPECT_TRUE(WIFSIGNALED(status));
-  EXPECT_TRUE(wait_for([&] { return !tree_alive(pid, name); })) << "pid " << escaped << " survived";
-  EXPECT_FALSE(tree_alive(-1, "no-such-service-anywhere"));
+TEST(TreeTracker, AMarkedProcessOutsideKeelsTreeIsNotItsBusiness) {
+  // Another keel on the same machine may run a service of the same name:
+  // a process with the mark that does not descend from us is left alone.
+  std::string name = "foreign-" + std::to_string(::getpid());
+  std::string result = testutil::run_in_child([&]() -> std::string {
+    // This child plays the other keel: its own child carries the mark.
+    pid_t other = ::fork();
+    if (other == 0) {
+      std::string mark = "KEEL_SERVICE=" + name;
+      char* envp[] = {mark.data(), nullptr};
+      char* argv[] = {const_cast<char*>("/bin/sleep"), const_cast<char*>("100"), nullptr};
+      ::execve("/bin/sleep", argv, envp);
+      ::_exit(127);
+    }
+    // Now a sibling process (not its ancestor) asks.
+    std::string verdict;
+    int p[2];
+    if (::pipe(p) != 0) return "pipe";
+    pid_t asker = ::fork();
+    if (asker == 0) {
+      ::close(p[0]);
+      wait_for([&] {
+        std::string env = slurp("/proc/" + std::to_string(other) + "/environ");
+        return env.find("KEEL_SERVICE=") != std::string::npos;
+      });
+      char c = tree_alive(-1, name) ? 'y' : 'n';
+      ssize_t w = ::write(p[1], &c, 1);
+      (void)w;
+      ::_exit(0);
+    }
+    ::close(p[1]);
+    char c = '?';
+    ssize_t n = ::read(p[0], &c, 1);
+    (void)n;
+    ::close(p[0]);
+    ::waitpid(asker, nullptr, 0);
+    ::kill(other, SIGKILL);
+    ::waitpid(other, nullptr, 0);
+    return c == 'n' ? "" : std::string("a foreign process counted as the service's: ") + c;
+  });
+  EXPECT_EQ(result, "");
 }
 
 }  // namespace
