@@ -687,7 +687,10 @@ void Supervisor::handle_request(const control::Request& request, control::Sessio
         }
       }
       bool json = (request.flags & control::kFlagJson) != 0;
-      session.finish(Code::Ok, json ? control::format_status_json(list) : control::format_status_text(list));
+      std::string text = json             ? control::format_status_json(list)
+                         : name.empty()   ? control::format_status_table(list)
+                                          : control::format_status_detail(list.front());
+      session.finish(Code::Ok, text);
       return;
     }
     case Verb::Start:

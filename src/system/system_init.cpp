@@ -30,6 +30,10 @@ namespace {
 
 constexpr const char* kDefaultConfigDir = "/etc/keel";
 constexpr long kCgroup2Magic = 0x63677270;  // CGROUP2_SUPER_MAGIC
+// The inode numbers of the namespaces the kernel starts with
+// (PROC_PID_INIT_INO, PROC_CGROUP_INIT_INO in the kernel's proc_ns.h).
+constexpr unsigned long kInitialPidNs = 0xEFFFFFFCUL;
+constexpr unsigned long kInitialCgroupNs = 0xEFFFFFFBUL;
 
 std::string env_or(const char* name, const std::string& fallback) {
   const char* v = std::getenv(name);
@@ -63,7 +67,6 @@ std::string cgroup_root(bool is_pid1) {
   const char* env = std::getenv("KEEL_CGROUP_ROOT");
   if (env != nullptr) return std::string_view(env) == "none" ? std::string() : std::string(env);
   if (!is_pid1) return {};
-  constexpr unsigned long kInitialPidNs = 0xEFFFFFFCUL, kInitialCgroupNs = 0xEFFFFFFBUL;
   if (!in_initial_namespace("pid", kInitialPidNs) && in_initial_namespace("cgroup", kInitialCgroupNs)) return {};
   if (is_cgroup2("/sys/fs/cgroup")) return "/sys/fs/cgroup/keel";
   if (is_cgroup2("/sys/fs/cgroup/unified")) return "/sys/fs/cgroup/unified/keel";
@@ -103,6 +106,10 @@ class SystemInit final : private SignalHandler, private ExitHandler, private ser
     // (of the machine, or of a PID namespace with its own mounts).
     if (is_pid1_) {
       mount_early_filesystems();
+      // The kernel log keeps keel's messages next to the kernel's, for
+      // dmesg and for anything that collects it. Only as the machine's init:
+      // PID 1 of a PID namespace would write into its host's log.
+      if (in_initial_namespace("pid", kInitialPidNs)) log::set_kmsg(true);
       char list[256];
       std::snprintf(list, sizeof list, "%s/modules.load", config_dir);
       ModuleLoadResult modules = load_listed_modules(list);
