@@ -634,8 +634,8 @@ content = "#!/bin/busybox sh\necho KEEL-MAIN-RAN as $$, proc: $(/bin/busybox sta
 )",
                                   "keel.cpio.zst");
   expect_boot(image, kernel,
-              {"keel: running as the system's init \\(pid 1\\)", "keel: started /etc/keel/main",
-               "KEEL-MAIN-RAN as [0-9]+, proc: proc", "keel: /etc/keel/main exited with status 4",
+              {"keel: running as the system's init \\(pid 1\\)", "keel: main: started \\(pid [0-9]+\\)",
+               "KEEL-MAIN-RAN as [0-9]+, proc: proc", "keel: main: pid [0-9]+ exited with status 4",
                "keel: syncing filesystems, then power-off"});
 }
 

@@ -218,8 +218,8 @@ scripts = [{ source = "boot.py", path = "/etc/keel/main" }]
   BootOptions options;
   options.kernel = kernel;
   options.initrd = image.output;
-  options.expect = {"keel: started /etc/keel/main", "PYTHON-OK \\{\"a\": 1\\}",
-                    "keel: /etc/keel/main exited with status 0", "keel: syncing filesystems, then power-off"};
+  options.expect = {"keel: main: started \\(pid [0-9]+\\)", "PYTHON-OK \\{\"a\": 1\\}",
+                    "keel: main: pid [0-9]+ exited with status 0", "keel: syncing filesystems, then power-off"};
   options.timeout = std::chrono::seconds(60);
   options.accel = Accel::Tcg;
   std::ostringstream console, log;
