@@ -365,6 +365,17 @@ void Planner::keel() {
   dir.origin = "[keel] config_dir";
   add(std::move(dir), kParent);
   for (const KeelConfigFile& c : k.config) add(file_entry(c.path, c.source, 0644, c.line, "[keel] config"), kExplicit);
+  if (!k.services.empty()) {
+    ImageEntry services = dir_entry((k.config_dir == "/" ? "" : k.config_dir) + "/services", 0755);
+    services.line = k.line;
+    services.origin = "[keel] services";
+    add(std::move(services), kParent);
+  }
+  for (const KeelConfigFile& c : k.services) add(file_entry(c.path, c.source, 0644, c.line, "[keel] services"), kExplicit);
+  // keelctl is keel itself under another name.
+  if (!k.keelctl_link.empty() && k.keelctl_link != k.path) {
+    add(symlink_entry(k.keelctl_link, relative_link(k.keelctl_link, k.path), k.line, "[keel] keelctl_link"), kExplicit);
+  }
 }
 
 void Planner::modules() {
@@ -780,7 +791,8 @@ std::uint32_t source_date_epoch() {
 ImagePlan plan_image(const Spec& spec) {
   ImagePlan plan = Planner(spec).run();
   // Service files are checked here, where the image's passwd/group are final.
-  check_service_files(plan, spec.file);
+  std::string config_dir = spec.keel ? spec.keel->config_dir : std::string("/etc/keel");
+  check_service_files(plan, spec.file, (config_dir == "/" ? std::string() : config_dir) + "/services");
   return plan;
 }
 

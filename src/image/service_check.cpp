@@ -17,14 +17,13 @@
 #include "image/builder.hpp"
 #include "image/diagnostic.hpp"
 #include "service/config.hpp"
+#include "service/graph.hpp"
 
 namespace keel::image {
 
 namespace fs = std::filesystem;
 
 namespace {
-
-constexpr std::string_view kServiceDir = "/etc/keel/services/";
 
 std::string bytes_of(const ImageEntry& e) {
   if (e.content) return *e.content;
@@ -80,7 +79,8 @@ std::string stage(const ImagePlan& plan, std::string_view image_path, const fs::
 
 }  // namespace
 
-void check_service_files(const ImagePlan& plan, const fs::path& spec_file) {
+void check_service_files(const ImagePlan& plan, const fs::path& spec_file, const std::string& services_dir) {
+  const std::string kServiceDir = services_dir + "/";
   std::vector<const ImageEntry*> services;
   for (const ImageEntry& e : plan.entries) {
     if (e.kind != EntryKind::File || !e.path.starts_with(kServiceDir)) continue;
@@ -97,6 +97,7 @@ void check_service_files(const ImagePlan& plan, const fs::path& spec_file) {
   users.passwd = stage(plan, "/etc/passwd", scratch.path(), "passwd");
   users.group = stage(plan, "/etc/group", scratch.path(), "group");
 
+  std::vector<service::ServiceConfig> loaded;
   for (const ImageEntry* e : services) {  // plan entries are sorted by path
     const std::string_view name = std::string_view(e->path).substr(kServiceDir.size());
     const std::string_view stem = name.substr(0, name.size() - 5);
@@ -105,8 +106,11 @@ void check_service_files(const ImagePlan& plan, const fs::path& spec_file) {
                        "service file " + e->path + ": '" + std::string(stem) +
                            "' is not a valid service name (letters, digits, _ . @ -; at most 64)");
     }
-    const service::ParseResult r = service::parse_service(bytes_of(*e), stem, e->path, users);
-    if (r.errors.empty()) continue;
+    service::ParseResult r = service::parse_service(bytes_of(*e), stem, e->path, users);
+    if (r.errors.empty()) {
+      loaded.push_back(std::move(*r.config));
+      continue;
+    }
     std::string message = "service file " + e->path;
     for (std::size_t i = 0; i < r.errors.size(); ++i) {
       const service::ConfigError& err = r.errors[i];
@@ -117,6 +121,22 @@ void check_service_files(const ImagePlan& plan, const fs::path& spec_file) {
       message += (r.errors.size() == 1 ? ": " : (i == 0 ? ":\n  " : "\n  ")) + one;
     }
     throw ImageError(spec_file.string(), e->line, message);
+  }
+  // The files together: a requirement that is not in the image, or a
+  // cycle, is what keel would report at boot; the build reports it now.
+  // (A missing `wants`/`after`/`before` is harmless and passes.)
+  const service::Graph graph = service::build_graph(loaded);
+  for (std::size_t i = 0; i < graph.nodes.size(); ++i) {
+    if (!graph.nodes[i].broken) continue;
+    int line = 0;
+    for (const ImageEntry* e : services) {
+      if (e->path == loaded[i].file) line = e->line;
+    }
+    std::string message = "service file " + loaded[i].file + ": " + graph.nodes[i].broken_reason;
+    for (const service::ConfigError& err : graph.errors) {
+      if (err.message.find("(ignored)") == std::string::npos) message += "\n  " + err.text();
+    }
+    throw ImageError(spec_file.string(), line, message);
   }
 }
 

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <filesystem>
+#include <string>
 
 namespace keel::image {
 
@@ -18,6 +19,7 @@ struct ImagePlan;
 
 // Throws ImageError(spec_file, line of the entry, "service file PATH: line
 // N: KEY: MESSAGE", with every problem of the first bad file in path order).
-void check_service_files(const ImagePlan& plan, const std::filesystem::path& spec_file);
+void check_service_files(const ImagePlan& plan, const std::filesystem::path& spec_file,
+                         const std::string& services_dir = "/etc/keel/services");
 
 }  // namespace keel::image

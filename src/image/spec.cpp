@@ -706,7 +706,7 @@ void Parser::keel(const toml::table& root) {
   const toml::table* t = table_of(root, "keel");
   if (t == nullptr) return;
   Where w{"[keel]", line_of(*t)};
-  check_keys(*t, w, {"binary", "path", "init_links", "config_dir", "config"});
+  check_keys(*t, w, {"binary", "path", "init_links", "keelctl_link", "config_dir", "config", "services"});
   KeelSpec k;
   k.line = w.line;
   k.binary = source(required(*t, w, "binary"), w, "binary", Need::file);
@@ -721,22 +721,37 @@ void Parser::keel(const toml::table& root) {
   for (const auto& link : k.init_links) {
     if (link != k.path) claim(link, field(*t, "init_links") ? field(*t, "init_links").line : w.line, false);
   }
+  if (Field f = field(*t, "keelctl_link")) {
+    std::optional<std::string> link = opt_string(*t, w, "keelctl_link");
+    k.keelctl_link = link && !link->empty() ? image_path_value(*link, f.line, w, "keelctl_link", false) : "";
+  }
+  if (!k.keelctl_link.empty() && k.keelctl_link != k.path) {
+    claim(k.keelctl_link, field(*t, "keelctl_link") ? field(*t, "keelctl_link").line : w.line, false);
+  }
   if (Field f = field(*t, "config_dir")) k.config_dir = image_path(f, w, "config_dir", true);
-  if (Field f = field(*t, "config")) {
+  const std::string base = k.config_dir == "/" ? "" : k.config_dir;
+  // Host files copied under their own names: `config` into config_dir,
+  // `services` into config_dir/services (where keel loads them from).
+  auto host_files = [&](const char* key, const std::string& dir, std::vector<KeelConfigFile>& out) {
+    Field f = field(*t, key);
+    if (!f) return;
     const toml::array* a = f.node->as_array();
-    if (a == nullptr) fail(f.line, "'config' in [keel] must be a list of host files");
+    const std::string what = std::string("'") + key + "' in [keel] must be a list of host files";
+    if (a == nullptr) fail(f.line, what);
     for (const auto& e : *a) {
       int line = line_of(e) > 0 ? line_of(e) : f.line;
-      if (!e.is_string()) fail(line, "'config' in [keel] must be a list of host files");
+      if (!e.is_string()) fail(line, what);
       Field one{&e, line};
       KeelConfigFile c;
       c.line = line;
-      c.source = source(one, w, "config", Need::file);
-      c.path = (k.config_dir == "/" ? "" : k.config_dir) + "/" + c.source.filename().string();
+      c.source = source(one, w, key, Need::file);
+      c.path = dir + "/" + c.source.filename().string();
       claim(c.path, line, false);
-      k.config.push_back(std::move(c));
+      out.push_back(std::move(c));
     }
-  }
+  };
+  host_files("config", base, k.config);
+  host_files("services", base + "/services", k.services);
   spec_.keel = std::move(k);
 }
 

@@ -134,8 +134,10 @@ struct KeelSpec {
   std::filesystem::path binary;  // host keel binary
   std::string path = "/sbin/keel";
   std::vector<std::string> init_links = {"/init", "/sbin/init"};  // symlinks to `path`
+  std::string keelctl_link = "/sbin/keelctl";  // "" : none
   std::string config_dir = "/etc/keel";
   std::vector<KeelConfigFile> config;
+  std::vector<KeelConfigFile> services;  // host service files -> config_dir/services/NAME.toml
   int line = 0;
 };
 

@@ -133,5 +133,39 @@ TEST_F(ImageServiceCheck, PasswdFromAFileEntryIsUsed) {
             "");
 }
 
+
+TEST_F(ImageServiceCheck, KeelServicesKeyCopiesFilesIntoTheConfigDirAndAddsKeelctl) {
+  write_file(dir_.path() / "web.toml", "command = [\"/bin/web\"]\nrequires = [\"db\"]\n");
+  write_file(dir_.path() / "db.toml", "command = [\"/bin/db\"]\n");
+  const auto path = dir_.path() / "image.toml";
+  write_file(path, "[keel]\nbinary = \"" KEEL_BINARY "\"\nconfig_dir = \"/etc/k\"\nservices = [\"web.toml\", \"db.toml\"]\n");
+  Spec spec = parse_spec_file(path);
+  ImagePlan plan = plan_image(spec);
+  auto has = [&](const std::string& p, EntryKind kind) {
+    for (const ImageEntry& e : plan.entries) {
+      if (e.path == p && e.kind == kind) return true;
+    }
+    return false;
+  };
+  EXPECT_TRUE(has("/etc/k/services", EntryKind::Directory));
+  EXPECT_TRUE(has("/etc/k/services/web.toml", EntryKind::File));
+  EXPECT_TRUE(has("/etc/k/services/db.toml", EntryKind::File));
+  EXPECT_TRUE(has("/sbin/keelctl", EntryKind::Symlink));
+}
+
+TEST_F(ImageServiceCheck, AMissingRequirementOrACycleFailsTheBuild) {
+  write_file(dir_.path() / "web.toml", "command = [\"/bin/web\"]\nrequires = [\"db\"]\n");
+  EXPECT_NE(plan_error("[keel]\nbinary = \"" KEEL_BINARY "\"\nservices = [\"web.toml\"]\n")
+                .find("/etc/keel/services/web.toml: requires 'db', which does not exist"),
+            std::string::npos);
+  write_file(dir_.path() / "a.toml", "command = [\"/bin/a\"]\nafter = [\"b\"]\n");
+  write_file(dir_.path() / "b.toml", "command = [\"/bin/b\"]\nafter = [\"a\"]\n");
+  std::string e = plan_error("[keel]\nbinary = \"" KEEL_BINARY "\"\nservices = [\"a.toml\", \"b.toml\"]\n");
+  EXPECT_NE(e.find("dependency cycle: a -> b -> a"), std::string::npos) << e;
+  // A missing soft dependency is fine.
+  write_file(dir_.path() / "c.toml", "command = [\"/bin/c\"]\nwants = [\"nothere\"]\n");
+  EXPECT_EQ(plan_error("[keel]\nbinary = \"" KEEL_BINARY "\"\nkeelctl_link = \"\"\nservices = [\"c.toml\"]\n"), "");
+}
+
 }  // namespace
 }  // namespace keel::image
