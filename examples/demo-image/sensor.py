@@ -1,9 +1,8 @@
 #!/usr/bin/python3 -I
 """The demo's Python service: what a small device program might do.
 
-It runs under keel like any program: keel reaped its orphans, keeps
-forwarding signals to it, and powers the machine off when the main program
-that started it is done.
+keel runs it as a service (services/sensor.toml) once the oneshot
+"prepare" has written its calibration, like any other program.
 """
 import json
 import os
@@ -20,6 +19,7 @@ def main() -> int:
         "readings": readings,
         "mean": round(sum(readings) / len(readings), 2),
         "uptime_s": float(open("/proc/uptime").read().split()[0]),
+        "calibration": float(open("/run/demo/calibration").read()),
     }
     print("sensor:", json.dumps(report, sort_keys=True), flush=True)
     time.sleep(0.1)
