@@ -39,7 +39,7 @@ constexpr int kCapabilityBits = 64;
 
 // An environment file is a few dozen lines; 1 MiB bounds what a mistaken
 // path (a log file, a device) can make keel read at every start.
-constexpr std::size_t kMaxEnvironmentFileBytes = 1024 * 1024;
+constexpr std::size_t kMaxEnvironmentFileBytes = std::size_t{1} << 20;  // 1 MiB
 
 void set_var(std::vector<std::pair<std::string, std::string>>& vars, const std::string& key, const std::string& value) {
   for (auto& [k, v] : vars) {
