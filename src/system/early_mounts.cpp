@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 
 #include "core/log.hpp"
@@ -26,7 +27,12 @@ constexpr EarlyMount kEarlyMounts[] = {
     {"/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr, "/proc/self"},
     {"/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr, "/sys/kernel"},
     {"/dev", "devtmpfs", MS_NOSUID, "mode=0755", "/dev/tty"},
+    {"/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "mode=0620,ptmxmode=0666", "/dev/pts/ptmx"},
+    {"/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777", nullptr},
     {"/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755", nullptr},
+    // Where the kernel has it: services get a cgroup each (their whole tree
+    // is stopped with cgroup.kill, their limits are applied).
+    {"/sys/fs/cgroup", "cgroup2", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr, nullptr},
 };
 
 bool exists(const char* path) noexcept {
@@ -34,12 +40,15 @@ bool exists(const char* path) noexcept {
   return ::stat(path, &st) == 0;
 }
 
-// /run has no tell-tale file: it is mounted when it is on another device
-// than "/".
+// A mount point is on another device than its parent directory. (/run,
+// /dev/shm have no tell-tale file; /sys/fs/cgroup may hold a tmpfs of
+// cgroup v1 hierarchies, which is a mount keel leaves alone.)
 bool is_mount_point(const char* path) noexcept {
+  char parent[128];
+  std::snprintf(parent, sizeof parent, "%s/..", path);
   struct stat here {};
-  struct stat root {};
-  return ::stat(path, &here) == 0 && ::stat("/", &root) == 0 && here.st_dev != root.st_dev;
+  struct stat up {};
+  return ::stat(path, &here) == 0 && ::stat(parent, &up) == 0 && here.st_dev != up.st_dev;
 }
 
 }  // namespace

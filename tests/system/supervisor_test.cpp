@@ -267,6 +267,10 @@ void double_fork_daemon_is_stopped(Placement placement, const std::string& cgrou
                           " &) ; exec sleep 600\"]\nstop_timeout = 5\n");
   auto k = s.start(placement, cgroup);
   ASSERT_TRUE(has_event(*k, "forker", "ready"));
+  if (cgroup != "none") {  // really with cgroups, not the fallback
+    EXPECT_NE(k->text(Stream::Err).find("services get cgroups under " + cgroup), std::string::npos)
+        << k->text(Stream::Err);
+  }
   ASSERT_TRUE(poll_until([&] { return !processes_with("sleep " + marker).empty(); }, 5s));
   ASSERT_TRUE(control_up(s));
   Ctl stop = s.ctl({"stop", "forker"});
