@@ -5,6 +5,7 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 #include "core/limits.hpp"
@@ -15,6 +16,9 @@ namespace {
 int g_verbosity = static_cast<int>(Level::Warn);
 int g_fd = 2;
 int g_kmsg_fd = -1;  // /dev/kmsg when set_kmsg(true) opened it
+// The kernel prints a kmsg record on the console when its level is below
+// this (the first field of /proc/sys/kernel/printk); 0: prints none.
+int g_console_loglevel = 0;
 
 // The syslog priority the kernel reads from the start of a /dev/kmsg line.
 int syslog_level(Level level) noexcept {
@@ -99,6 +103,13 @@ void set_kmsg(bool on) noexcept {
     // Non-blocking: the kernel never blocks a kmsg writer, but keel must not
     // depend on it. A missing /dev/kmsg (no devtmpfs yet) is simply no copy.
     g_kmsg_fd = ::open("/dev/kmsg", O_WRONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    g_console_loglevel = 0;
+    int fd = ::open("/proc/sys/kernel/printk", O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+      char buf[32] = {};
+      if (::read(fd, buf, sizeof buf - 1) > 0) g_console_loglevel = std::atoi(buf);
+      ::close(fd);
+    }
   } else if (!on && g_kmsg_fd >= 0) {
     ::close(g_kmsg_fd);
     g_kmsg_fd = -1;
@@ -126,7 +137,11 @@ void msg(Level level, const char* fmt, ...) noexcept {
   std::size_t used = format_line(line, prefix, fmt, args);
   va_end(args);
   write_all(g_fd, line + kKmsgRoom, used);
-  if (g_kmsg_fd >= 0) {
+  // The kmsg copy is left out when the kernel would print it on the
+  // console too: keel's own console line is always written (the kernel
+  // rate-limits /dev/kmsg writers, so it cannot be the only copy), and a
+  // console must not show every line twice.
+  if (g_kmsg_fd >= 0 && syslog_level(level) >= g_console_loglevel) {
     // One write is one kmsg record; a failure (rate limit, EAGAIN) is only
     // a missing copy, the console has the line.
     line[0] = '<';

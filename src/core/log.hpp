@@ -33,8 +33,9 @@ void set_fd(int fd) noexcept;
 // level (error 3, warning 4, info 6, debug and trace 7). On: /dev/kmsg is
 // opened once (write-only, close-on-exec, non-blocking); a failure to open
 // or write is ignored (no /dev yet, the kernel's rate limit). Off: closed.
-// When fd() is the console too, the kernel also prints there the records
-// more urgent than its console_loglevel: the caller picks one, or "quiet".
+// fd() is taken to be the console: a line the kernel would echo there (more
+// urgent than its console_loglevel, read from /proc/sys/kernel/printk when
+// turned on) is not copied to kmsg, so the console shows each line once.
 void set_kmsg(bool on) noexcept;
 [[nodiscard]] bool kmsg() noexcept;
 

@@ -87,6 +87,10 @@ class Supervisor final : private Host, private control::ControlHandler {
   // keelctl. May throw std::bad_alloc only.
   std::string reload();
 
+  // Settings can change until start() (the system role learns where the
+  // cgroup2 mount is only after its early mounts).
+  [[nodiscard]] SupervisorSettings& settings() noexcept { return settings_; }
+
   // For tests and the boot summary.
   [[nodiscard]] std::size_t size() const noexcept { return units_.size(); }
 

@@ -118,6 +118,8 @@ class SystemInit final : private SignalHandler, private ExitHandler, private ser
       }
     }
     try {
+      // Only now is /sys/fs/cgroup mounted.
+      supervisor_.settings().cgroup_root = cgroup_root(is_pid1_);
       supervisor_.start();
     } catch (const std::bad_alloc&) {
       log::msg(log::Level::Error, "out of memory while loading the services");
@@ -203,13 +205,12 @@ class SystemInit final : private SignalHandler, private ExitHandler, private ser
   service::Supervisor supervisor_;
 };
 
-service::SupervisorSettings settings_from_environment(bool is_pid1) {
+service::SupervisorSettings settings_from_environment() {
   service::SupervisorSettings s;
   s.config_dir = env_or("KEEL_CONFIG_DIR", kDefaultConfigDir);
   s.services_dir = env_or("KEEL_SERVICES_DIR", s.config_dir + "/services");
   s.run_dir = env_or("KEEL_RUN_DIR", "/run/keel");
   s.control_socket = env_or("KEEL_CONTROL_SOCKET", s.run_dir + "/control.sock");
-  s.cgroup_root = cgroup_root(is_pid1);
   s.start_target = env_or("KEEL_TARGET", "default");
   std::string group = env_or("KEEL_CONTROL_GROUP", "");
   if (!group.empty()) {
@@ -239,8 +240,7 @@ int run_system_init(int argc, char** argv) noexcept {
     // The kernel passes unrecognised "NAME=value" command-line words to init
     // as environment, so KEEL_CONFIG_DIR and friends work from the boot
     // loader too.
-    bool is_pid1 = ::getpid() == 1;
-    service::SupervisorSettings settings = settings_from_environment(is_pid1);
+    service::SupervisorSettings settings = settings_from_environment();
     std::string config_dir = settings.config_dir;
     SystemInit init(std::move(settings));
     s = init.setup();

@@ -634,9 +634,64 @@ content = "#!/bin/busybox sh\necho KEEL-MAIN-RAN as $$, proc: $(/bin/busybox sta
 )",
                                   "keel.cpio.zst");
   expect_boot(image, kernel,
-              {"keel: running as the system's init \\(pid 1\\)", "keel: main: started \\(pid [0-9]+\\)",
-               "KEEL-MAIN-RAN as [0-9]+, proc: proc", "keel: main: pid [0-9]+ exited with status 4",
+              {"keel: running as the system's init \\(pid 1\\)", "KEEL-MAIN-RAN as [0-9]+, proc: proc", "keel: main: pid [0-9]+ exited with status 4",
                "keel: syncing filesystems, then power-off"});
+}
+
+// Services on a real kernel: keel mounts cgroup2, gives each service a
+// cgroup with its limits, runs them in dependency order under their user,
+// and keelctl (keel under its other name) talks to it; when the main
+// program ends, every service is stopped and the machine powers off.
+TEST_F(BuilderTest, KeelImageSupervisesServicesInCgroupsWithTheirLimits) {
+  const fs::path kernel = cached_kernel();
+  if (kernel.empty()) GTEST_SKIP() << "no kernel cache: run scripts/fetch-kernel.sh";
+  if (!keel_is_static()) GTEST_SKIP() << KEEL_BINARY << " is not static (a sanitizer build)";
+  const BuildResult image = build(std::string(R"SPEC([output]
+compression = "zstd"
+
+[keel]
+binary = ")SPEC") + KEEL_BINARY + R"SPEC("
+
+[[program]]
+source = "/bin/busybox"
+path = "/bin/busybox"
+
+[[user]]
+name = "daemon"
+uid = 1
+
+[[file]]
+path = "/etc/keel/services/limited.toml"
+content = """
+type = "oneshot"
+user = "daemon"
+stdout = "console"
+stderr = "console"
+command = ["/bin/busybox", "sh", "-c", "cd /sys/fs/cgroup/keel/limited && echo LIMITS $(/bin/busybox cat /proc/self/cgroup) mem=$(/bin/busybox cat memory.max) pids=$(/bin/busybox cat pids.max) cpu=$(/bin/busybox cat cpu.weight) uid=$(/bin/busybox id -u)"]
+[cgroup]
+memory_max = "32M"
+pids_max = 20
+cpu_weight = 50
+"""
+
+[[file]]
+path = "/etc/keel/services/daemon.toml"
+content = """
+type = "notify-fd"
+requires = ["limited"]
+command = ["/bin/busybox", "sh", "-c", "echo >&3; exec /bin/busybox sleep 600"]
+"""
+
+[[file]]
+path = "/etc/keel/main"
+mode = "0755"
+content = "#!/bin/busybox sh\n/sbin/keelctl wait daemon --ready --timeout 30 && /sbin/keelctl status daemon --json\n"
+)SPEC",
+                                  "services.cpio.zst");
+  expect_boot(image, kernel,
+              {"LIMITS 0::/keel/limited mem=33554432 pids=20 cpu=50 uid=1", "keel: daemon: ready",
+               "\"name\": \"daemon\".*\"state\": \"running\"", "keel: daemon: stopped",
+               "keel: every service is stopped", "then power-off"});
 }
 
 // An image with modules: keel loads the listed closure in order at boot.
