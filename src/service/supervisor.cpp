@@ -424,6 +424,9 @@ void Supervisor::collect_removed() noexcept {
 Result<pid_t> Supervisor::launch(ServiceMachine& machine) noexcept {
   Unit& u = *units_[machine.index()];
   const ServiceConfig& c = u.config;
+  // A plan error is a sentence, not a step and an errno: it travels as the
+  // Error's context (code 0), which the machine copies into its own
+  // last_error at once, so one buffer serves every launch.
   static char error_text[200];
   try {
     if (needs_log(c)) {
@@ -621,6 +624,9 @@ control::ServiceStatus Supervisor::status_of(Unit& u) {
 }
 
 void Supervisor::handle(const control::Request& request, control::Session& session) noexcept {
+  // Waiters answered (ready, failed, timed out) are swept here, at the
+  // next request: they cannot remove themselves from their own timer.
+  std::erase_if(waiters_, [](const std::unique_ptr<Waiter>& w) { return w->session == nullptr; });
   try {
     handle_request(request, session);
   } catch (const std::bad_alloc&) {
