@@ -6,10 +6,11 @@
 #   ./dev.sh demo-container
 #                     keel as a container's init: a demo app as PID 1 of a new PID namespace
 #   ./dev.sh check    build everything, run every test, clang-tidy, and the unit tests
-#                     again under ASan+UBSan (what CI runs)
+#                     and the supervisor's system tests again under ASan+UBSan (what CI runs)
 #   ./dev.sh build    configure and build only
 #   ./dev.sh lint     clang-tidy over src/ with the committed .clang-tidy (part of check)
-#   ./dev.sh bench    run the benchmarks against tini and dumb-init (see docs/benchmarks.md)
+#   ./dev.sh bench    run the benchmarks against tini and dumb-init, then runit and s6 as
+#                     supervisors (see docs/benchmarks.md)
 #   ./dev.sh format   reformat the sources with clang-format
 #
 # Every command installs what it needs from Debian's packages when it is
@@ -24,7 +25,9 @@ BUILD_PACKAGES=(cmake ninja-build g++ pkg-config libgtest-dev binutils util-linu
 # QEMU and a static busybox for the boot tests (the kernel itself comes from
 # scripts/fetch-kernel.sh into build/kernel-cache, never into /boot).
 BOOT_PACKAGES=(qemu-system-x86 busybox-static xz-utils)
-TEST_PACKAGES=(tini dumb-init "${BOOT_PACKAGES[@]}")
+# systemd only for systemd-notify: a real sd_notify client for the readiness
+# tests (it does not become the init: that is systemd-sysv, not installed).
+TEST_PACKAGES=(tini dumb-init systemd "${BOOT_PACKAGES[@]}")
 
 # Install the Debian packages given that are not installed yet.
 need_packages() {
@@ -90,8 +93,11 @@ case "$cmd" in
     if [ ! -f "$BUILD_DIR-asan/build.ninja" ]; then
       cmake -S . -B "$BUILD_DIR-asan" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DKEEL_SANITIZE=ON >/dev/null
     fi
-    cmake --build "$BUILD_DIR-asan" --target keel_unit_tests
+    cmake --build "$BUILD_DIR-asan" --target keel_unit_tests keel_system_tests
     ctest --test-dir "$BUILD_DIR-asan" --output-on-failure --timeout 180 -j "$(nproc)" -L unit
+    # The supervisor's system tests with the sanitized keel: PID 1 code
+    # driven by real services, where a memory error would abort keel.
+    ctest --test-dir "$BUILD_DIR-asan" --output-on-failure --timeout 180 -j "$(nproc)" -R 'SupervisorTest|SystemRole'
     ;;
   demo)
     need_packages "${BOOT_PACKAGES[@]}"
@@ -107,7 +113,11 @@ case "$cmd" in
   bench)
     build
     shift
-    exec bench/run "$@"
+    bench/run "$@"
+    # Then the supervision benchmark (keel vs runit and s6); --quick carries over.
+    need_packages python3
+    quick=(); for a in "$@"; do [ "$a" = --quick ] && quick=(--quick); done
+    exec bench/supervise --build-dir "$BUILD_DIR" "${quick[@]}"
     ;;
   format)
     need_packages clang-format
