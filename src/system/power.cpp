@@ -26,6 +26,10 @@ void system_power(PowerAction action) noexcept {
   }
   log::msg(log::Level::Info, "syncing filesystems, then %s", power_action_name(action));
   ::sync();
+  kernel_reboot(action);
+}
+
+void kernel_reboot(PowerAction action) noexcept {
   int cmd = action == PowerAction::Reboot ? RB_AUTOBOOT : action == PowerAction::Halt ? RB_HALT_SYSTEM : RB_POWER_OFF;
   if (::reboot(cmd) != 0) log::msg(log::Level::Error, "reboot(2): %s", std::strerror(errno));
 }

@@ -17,4 +17,9 @@ enum class PowerAction { PowerOff, Reboot, Halt };
 // (or when not PID 1), after logging why.
 void system_power(PowerAction action) noexcept;
 
+// reboot(2) alone, for a caller that synced already (the shutdown
+// sequence, `reboot -f`). Returns only on failure, after logging it. Does
+// not check for PID 1: the kernel refuses without CAP_SYS_BOOT.
+void kernel_reboot(PowerAction action) noexcept;
+
 }  // namespace keel
