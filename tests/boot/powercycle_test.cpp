@@ -195,22 +195,26 @@ TEST(ImagePowercycle, SyncedRecordsSurviveEveryPowerOffAndTheDiskIsClean) {
         if (first_synced == 0) first_synced = last_synced;
       }
     }
-    if (first_synced != 0 && first_synced != previous + 1)
+    if (first_synced != 0 && first_synced != previous + 1) {
       problems.push_back("the writer started at " + std::to_string(first_synced) + ", not " +
                          std::to_string(previous + 1));
+    }
 
     const std::string fsck = testutil::run("e2fsck -fn " + testutil::quoted(disk) + " 2>&1", rc);
     if (rc != 0) problems.push_back("e2fsck -fn: status " + std::to_string(rc) + ":\n" + fsck);
     const std::string header = testutil::run("dumpe2fs -h " + testutil::quoted(disk) + " 2>/dev/null", rc);
-    if (header.find("Filesystem state:         clean\n") == std::string::npos)
-      problems.push_back("not cleanly unmounted: " + header.substr(header.find("Filesystem state:")).substr(0, 60));
+    if (header.find("Filesystem state:         clean\n") == std::string::npos) {
+      const std::size_t at = header.find("Filesystem state:");
+      problems.push_back("not cleanly unmounted: " + (at == std::string::npos ? header : header.substr(at, 60)));
+    }
     if (header.find("needs_recovery") != std::string::npos) problems.push_back("the journal needs recovery");
 
     const Records records = read_records(disk);
     if (!records.problem.empty()) problems.push_back("/records: " + records.problem);
-    if (records.last < last_synced)
+    if (records.last < last_synced) {
       problems.push_back("the console showed 'synced " + std::to_string(last_synced) + "' but /records ends at " +
                          std::to_string(records.last));
+    }
     std::cerr << "powercycle " << cycle << "/" << cycles << ": synced " << first_synced << ".." << last_synced
               << ", on disk 1.." << records.last << ", " << result.elapsed.count() << " ms: "
               << (problems.empty() ? "ok" : "FAILED") << "\n";

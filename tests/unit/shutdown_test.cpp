@@ -280,6 +280,7 @@ TEST(ShutdownMountinfo, VirtualFilesystemsStayMounted) {
 
 int run_command(std::vector<std::string> args) {
   std::vector<char*> argv;
+  argv.reserve(args.size() + 1);
   for (std::string& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
   return run_power_command(static_cast<int>(args.size()), argv.data());
