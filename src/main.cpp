@@ -4,6 +4,7 @@
 //   tini ... / dumb-init ...          drop-in personalities (argv[0] or --compat)
 //   /sbin/init, /init, --role=system  the system's init
 //   keelctl ... / keel ctl ...        the control client (control/keelctl.hpp)
+//   reboot, poweroff, halt [-f]        ask PID 1 to do it (system/power_command.hpp)
 //
 // Parsing may allocate and fail with a message; from the moment the init
 // runs, errors are values and nothing here exits except with the program's
@@ -24,6 +25,8 @@
 #include "core/log.hpp"
 #include "core/reaper.hpp"
 #include "core/signal_source.hpp"
+#include "service/builtin.hpp"
+#include "system/power_command.hpp"
 #include "system/system_init.hpp"
 
 namespace {
@@ -61,6 +64,10 @@ int main(int argc, char** argv) {
   const char* base = std::strrchr(argv[0], '/');
   base = base != nullptr ? base + 1 : argv[0];
   if (std::strcmp(base, "keelctl") == 0) return keel::control::run_keelctl(argc, argv);
+  // reboot, poweroff, halt: ask PID 1 (or, with -f, do it now).
+  if (keel::is_power_command(argv[0])) return keel::run_power_command(argc, argv);
+  // The rng-ready service's helper (service/builtin.hpp).
+  if (argc == 2 && argv[1] == keel::service::kRngWaitArg) return keel::service::run_rng_wait();
   if (argc >= 2 && std::strcmp(argv[1], "ctl") == 0) {
     argv[1] = const_cast<char*>("keelctl");
     return keel::control::run_keelctl(argc - 1, argv + 1);

@@ -1,8 +1,10 @@
 #include "core/log.hpp"
 
 #include <fcntl.h>
+#include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -19,6 +21,7 @@ int g_kmsg_fd = -1;  // /dev/kmsg when set_kmsg(true) opened it
 // The kernel prints a kmsg record on the console when its level is below
 // this (the first field of /proc/sys/kernel/printk); 0: prints none.
 int g_console_loglevel = 0;
+bool g_timestamps = false;  // msg() lines start with the time since boot
 
 // The syslog priority the kernel reads from the start of a /dev/kmsg line.
 int syslog_level(Level level) noexcept {
@@ -59,9 +62,9 @@ void write_all(int fd, const char* buf, std::size_t len) noexcept {
 }
 
 // Format "PREFIX MESSAGE\n" into line + kKmsgRoom, leaving room in front
-// for a "<N>" kmsg level, so one formatting serves both writes. Returns the
-// length from line + kKmsgRoom.
-constexpr std::size_t kKmsgRoom = 3;
+// for a "<N>" kmsg level or a "[SSSSS.uuuuuu] " time stamp, so one
+// formatting serves both writes. Returns the length from line + kKmsgRoom.
+constexpr std::size_t kKmsgRoom = 24;
 
 std::size_t format_line(char (&line)[limits::kLogLine + kKmsgRoom], const char* prefix, const char* fmt,
                         va_list args) noexcept {
@@ -116,6 +119,7 @@ void set_kmsg(bool on) noexcept {
   }
 }
 bool kmsg() noexcept { return g_kmsg_fd >= 0; }
+void set_timestamps(bool on) noexcept { g_timestamps = on; }
 
 void vwrite_line(int fd, const char* fmt, va_list args) noexcept { format_and_write(fd, nullptr, fmt, args); }
 
@@ -136,7 +140,20 @@ void msg(Level level, const char* fmt, ...) noexcept {
   va_start(args, fmt);
   std::size_t used = format_line(line, prefix, fmt, args);
   va_end(args);
-  write_all(g_fd, line + kKmsgRoom, used);
+  if (g_timestamps) {
+    // The time since boot, as the kernel stamps its own lines, so the
+    // console reads as one time line.
+    timespec now{};
+    ::clock_gettime(CLOCK_BOOTTIME, &now);
+    char stamp[kKmsgRoom + 1];
+    int n = std::snprintf(stamp, sizeof stamp, "[%5ld.%06ld] ", static_cast<long>(now.tv_sec),
+                          static_cast<long>(now.tv_nsec / 1000));
+    std::size_t len = n > 0 ? std::min(static_cast<std::size_t>(n), kKmsgRoom) : 0;
+    std::memcpy(line + kKmsgRoom - len, stamp, len);
+    write_all(g_fd, line + kKmsgRoom - len, used + len);
+  } else {
+    write_all(g_fd, line + kKmsgRoom, used);
+  }
   // The kmsg copy is left out when the kernel would print it on the
   // console too: keel's own console line is always written (the kernel
   // rate-limits /dev/kmsg writers, so it cannot be the only copy), and a
@@ -144,10 +161,11 @@ void msg(Level level, const char* fmt, ...) noexcept {
   if (g_kmsg_fd >= 0 && syslog_level(level) >= g_console_loglevel) {
     // One write is one kmsg record; a failure (rate limit, EAGAIN) is only
     // a missing copy, the console has the line.
-    line[0] = '<';
-    line[1] = static_cast<char>('0' + syslog_level(level));
-    line[2] = '>';
-    ssize_t n = ::write(g_kmsg_fd, line, used + kKmsgRoom);
+    char* start = line + kKmsgRoom - 3;
+    start[0] = '<';
+    start[1] = static_cast<char>('0' + syslog_level(level));
+    start[2] = '>';
+    ssize_t n = ::write(g_kmsg_fd, start, used + 3);
     (void)n;
   }
   errno = saved_errno;

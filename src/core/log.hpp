@@ -39,6 +39,11 @@ void set_fd(int fd) noexcept;
 void set_kmsg(bool on) noexcept;
 [[nodiscard]] bool kmsg() noexcept;
 
+// Start each msg() line on fd() with the time since boot, "[    1.234567] ",
+// as the kernel stamps its console lines (the system role as the machine's
+// init: every boot step then shows when it happened).
+void set_timestamps(bool on) noexcept;
+
 // Format one line (a newline is appended) and write it to `fd` in one call.
 void write_line(int fd, const char* fmt, ...) noexcept __attribute__((format(printf, 2, 3)));
 void vwrite_line(int fd, const char* fmt, va_list args) noexcept;

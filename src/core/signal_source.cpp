@@ -73,4 +73,6 @@ void SignalSource::on_ready(std::uint32_t /*events*/) noexcept {
   }
 }
 
+void SignalSource::reblock() noexcept { ::sigprocmask(SIG_BLOCK, &handled_, nullptr); }
+
 }  // namespace keel

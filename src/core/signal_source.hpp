@@ -43,6 +43,9 @@ class SignalSource final : private FdHandler, private SoleWaiter {
   // Signals 1..64 that were SIG_IGN when keel started (real-time ones too).
   [[nodiscard]] const sigset_t& original_ignored() const noexcept { return original_ignored_; }
   [[nodiscard]] const sigset_t& handled() const noexcept { return handled_; }
+  // Block the handled signals again (after an exec that failed had
+  // unblocked them for the program that never ran).
+  void reblock() noexcept;
 
  private:
   void on_ready(std::uint32_t events) noexcept override;

@@ -16,6 +16,7 @@
 
 #include "image/builder.hpp"
 #include "image/diagnostic.hpp"
+#include "service/builtin.hpp"
 #include "service/config.hpp"
 #include "service/graph.hpp"
 
@@ -125,6 +126,8 @@ void check_service_files(const ImagePlan& plan, const fs::path& spec_file, const
   // The files together: a requirement that is not in the image, or a
   // cycle, is what keel would report at boot; the build reports it now.
   // (A missing `wants`/`after`/`before` is harmless and passes.)
+  // keel's built-in services (rng-ready) exist in every image.
+  for (service::ServiceConfig& b : service::builtin_services()) loaded.push_back(std::move(b));
   const service::Graph graph = service::build_graph(loaded);
   for (std::size_t i = 0; i < graph.nodes.size(); ++i) {
     if (!graph.nodes[i].broken) continue;

@@ -705,6 +705,12 @@ ParseResult parse_service(std::string_view text, std::string_view name, std::str
   cfg.name = name;
   cfg.file = file;
   toml::table root;
+  if (TextPosition at = stray_non_ascii(text); at.line > 0) {
+    result.errors.push_back(ConfigError{cfg.file, at.line, "",
+                                        "syntax error at column " + std::to_string(at.column) +
+                                            ": a character that is not ASCII outside a string or comment"});
+    return result;
+  }
 #if KEEL_TOML_EXCEPTIONS
   try {
     root = toml::parse(text, file);

@@ -69,8 +69,7 @@ void LogRing::clear() noexcept {
 
 void LogRing::resize(std::size_t capacity) {
   if (capacity == capacity_) return;
-  std::unique_ptr<char[]> fresh;
-  if (capacity > 0) fresh = std::make_unique_for_overwrite<char[]>(capacity);  // the only throw
+  PageBuffer fresh(capacity);  // the only throw
   // Keep the newest records: drop the oldest until the rest fit.
   std::size_t pos = head_;
   std::size_t used = used_;

@@ -14,6 +14,8 @@
 #include <string>
 #include <string_view>
 
+#include "core/page_buffer.hpp"
+
 namespace keel::service {
 
 class LogRing {
@@ -47,7 +49,7 @@ class LogRing {
   [[nodiscard]] std::size_t record_size_at(std::size_t pos) const noexcept;  // header included
   void evict_oldest() noexcept;
 
-  std::unique_ptr<char[]> buf_;
+  PageBuffer buf_;  // untouched pages cost nothing: a quiet service's ring is free
   std::size_t capacity_ = 0;
   std::size_t head_ = 0;     // offset of the oldest record
   std::size_t used_ = 0;     // bytes from head_, headers included

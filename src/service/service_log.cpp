@@ -64,7 +64,7 @@ ServiceLog::~ServiceLog() { close(); }
 Status ServiceLog::open(EventLoop& loop) {
   if (read_fd_ >= 0) return {};
   // Allocations first: a throw leaves no fd behind.
-  if (!line_) line_ = std::make_unique_for_overwrite<char[]>(kServiceLogLineMax);
+  if (!line_) line_ = PageBuffer(kServiceLogLineMax);
   ring_.resize(ring_capacity(config_.ring_bytes));
 
   int fds[2];

@@ -58,6 +58,7 @@
 #include <string_view>
 
 #include "core/event_loop.hpp"
+#include "core/page_buffer.hpp"
 #include "core/limits.hpp"
 #include "core/result.hpp"
 #include "service/config.hpp"
@@ -146,7 +147,7 @@ class ServiceLog final : private FdHandler {
 
   LogRing ring_;
   LogFile file_;
-  std::unique_ptr<char[]> line_;  // the held partial line, kServiceLogLineMax bytes
+  PageBuffer line_;  // the held partial line, kServiceLogLineMax bytes (pages: free until used)
   std::size_t line_len_ = 0;
   bool discarding_ = false;       // past a cut: skip to the next newline
 

@@ -15,6 +15,7 @@
 #include "core/log.hpp"
 #include "core/reaper.hpp"
 #include "core/signals.hpp"
+#include "service/builtin.hpp"
 #include "service/exec_plan.hpp"
 #include "service/notify.hpp"
 #include "service/service_log.hpp"
@@ -138,8 +139,8 @@ struct Supervisor::Follower final : LogFollower {
   ServiceLog* log;
 };
 
-Supervisor::Supervisor(EventLoop& loop, PowerControl& power, SupervisorSettings settings)
-    : loop_(loop), power_(power), settings_(std::move(settings)) {
+Supervisor::Supervisor(EventLoop& loop, SupervisorHooks& hooks, SupervisorSettings settings)
+    : loop_(loop), power_(hooks), settings_(std::move(settings)) {
   random_state_ = static_cast<std::uint64_t>(monotonic_ns()) ^ (static_cast<std::uint64_t>(::getpid()) << 32) ^
                   0x9E3779B97F4A7C15ULL;
 }
@@ -161,6 +162,16 @@ void Supervisor::log_config_errors(const std::vector<ConfigError>& errors) noexc
 // runs it on the console and powers off when it ends: the seed's launcher,
 // with no service file to write.
 void Supervisor::add_launcher_shorthand(std::vector<ServiceConfig>& configs) {
+  // The built-in milestones first: a file of the same name does not replace
+  // one (services depend on its meaning).
+  for (ServiceConfig& b : builtin_services()) {
+    auto same = std::find_if(configs.begin(), configs.end(), [&](const ServiceConfig& c) { return c.name == b.name; });
+    if (same != configs.end()) {
+      log::msg(log::Level::Warn, "%s: '%s' is built in; the file is ignored", same->file.c_str(), b.name.c_str());
+      configs.erase(same);
+    }
+    configs.push_back(std::move(b));
+  }
   std::string path = settings_.config_dir + "/main";
   if (::access(path.c_str(), F_OK) != 0) return;
   for (const ServiceConfig& c : configs) {
@@ -207,6 +218,8 @@ void Supervisor::start() {
 void Supervisor::load_initial() {
   LoadResult loaded = load_service_dir(settings_.services_dir, settings_.users);
   add_launcher_shorthand(loaded.services);
+  for (ServiceConfig& c : settings_.extra_services) loaded.services.push_back(std::move(c));
+  settings_.extra_services.clear();
   log_config_errors(loaded.errors);
   file_errors_ = std::move(loaded.errors);
   for (ServiceConfig& c : loaded.services) {
@@ -222,10 +235,20 @@ void Supervisor::load_initial() {
   }
   std::vector<int> start;
   if (roots.empty()) {
-    for (std::size_t i = 0; i < units_.size(); ++i) start.push_back(static_cast<int>(i));
+    // Every service, but not the built-in ones: those come up only for
+    // what requires them.
+    for (std::size_t i = 0; i < units_.size(); ++i) {
+      if (units_[i]->config.file != kBuiltinFile) start.push_back(static_cast<int>(i));
+    }
+    if (settings_.start_target != "default") {
+      log::msg(log::Level::Error, "start target '%s' does not exist: starting every service",
+               settings_.start_target.c_str());
+    }
   } else {
     start = closure(graph_, roots);
+    start_target_ = settings_.start_target;
   }
+  for (int i : start) start_set_.push_back(units_[i]->config.name);
   std::vector<std::string> bad_files;
   for (const ConfigError& e : file_errors_) {
     if (std::find(bad_files.begin(), bad_files.end(), e.file) == bad_files.end()) bad_files.push_back(e.file);
@@ -348,6 +371,7 @@ void Supervisor::schedule() noexcept {
   } while (reschedule_);
   scheduling_ = false;
   collect_removed();
+  report_start_if_settled();
   if (stopping_all_ && !all_stopped_reported_) {
     for (auto& u : units_) {
       State s = u->machine.state();
@@ -357,6 +381,44 @@ void Supervisor::schedule() noexcept {
     log::msg(log::Level::Info, "every service is stopped");
     power_.all_stopped();
   }
+}
+
+void Supervisor::report_start_if_settled() noexcept {
+  if (start_reported_ || stopping_all_) return;
+  StartSummary summary;
+  for (const std::string& name : start_set_) {
+    Unit* u = find(name);
+    if (u == nullptr) continue;
+    State s = u->machine.state();
+    if (s == State::Waiting || s == State::Starting || s == State::Backoff || s == State::Stopping) return;
+    if (s == State::Running || s == State::Done) ++summary.started;
+    if (s == State::Failed) ++summary.failed;
+  }
+  start_reported_ = true;
+  summary.target = start_target_;
+  if (!start_target_.empty()) {
+    Unit* t = find(start_target_);
+    if (t != nullptr && t->machine.state() == State::Failed) {
+      summary.target_failed = true;
+      summary.reason = t->machine.last_error();
+    }
+  }
+  try {
+    power_.start_settled(summary);
+  } catch (...) {
+    // start_settled is noexcept; the copy of the summary is what could throw.
+  }
+}
+
+void Supervisor::add_and_start(ServiceConfig config) {
+  Unit* existing = find(config.name);
+  if (existing == nullptr) {
+    units_.push_back(std::make_unique<Unit>(*this, std::move(config), 0));
+    rebuild_graph();
+    existing = units_.back().get();
+  }
+  request_start(existing->machine.index());
+  schedule();
 }
 
 void Supervisor::after_reap() noexcept {

@@ -24,6 +24,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "control/handler.hpp"
@@ -47,24 +48,37 @@ struct SupervisorSettings {
   std::string start_target = "default";  // its closure starts at boot; absent: every service
   UserDbPaths users;
   int console_fd = 1;  // "console" streams of services
+  std::vector<ServiceConfig> extra_services;  // with no file: the rescue shell
+};
+
+// How far the start went: reported once, when every service of the start
+// set has settled (ready, done, failed).
+struct StartSummary {
+  std::string target;        // the start target; "" when every service was started
+  int started = 0;           // services of the start set that are up (running or done)
+  int failed = 0;            // ... that failed
+  bool target_failed = false;  // the target itself could not be reached
+  std::string reason;        // why, when it failed
 };
 
 // What the supervisor asks of the system around it.
-class PowerControl {
+class SupervisorHooks {
  public:
   // A service with on_exit, or keelctl poweroff/reboot/halt. `exit_code` is
   // the service's shell-style status (0 for keelctl).
   virtual void request_power(ExitAction action, int exit_code) noexcept = 0;
   // After stop_all(): every service is down.
   virtual void all_stopped() noexcept = 0;
+  // The start set has settled (see StartSummary).
+  virtual void start_settled(const StartSummary& summary) noexcept = 0;
 
  protected:
-  ~PowerControl() = default;
+  ~SupervisorHooks() = default;
 };
 
 class Supervisor final : private Host, private control::ControlHandler {
  public:
-  Supervisor(EventLoop& loop, PowerControl& power, SupervisorSettings settings);
+  Supervisor(EventLoop& loop, SupervisorHooks& hooks, SupervisorSettings settings);
   ~Supervisor();
   Supervisor(const Supervisor&) = delete;
   Supervisor& operator=(const Supervisor&) = delete;
@@ -78,8 +92,12 @@ class Supervisor final : private Host, private control::ControlHandler {
   // After a reap batch: check the trees of stopping services, schedule.
   void after_reap() noexcept;
 
+  // Add a service that has no file (the rescue or emergency shell) and start
+  // it. May throw std::bad_alloc only.
+  void add_and_start(ServiceConfig config);
+
   // Shutdown: stop every service in reverse dependency order, each within
-  // its own stop timeout; PowerControl::all_stopped() when done.
+  // its own stop timeout; SupervisorHooks::all_stopped() when done.
   void stop_all() noexcept;
   [[nodiscard]] bool stopping_all() const noexcept { return stopping_all_; }
 
@@ -120,6 +138,7 @@ class Supervisor final : private Host, private control::ControlHandler {
   void add_launcher_shorthand(std::vector<ServiceConfig>& configs);
   void rebuild_graph();
   void schedule() noexcept;
+  void report_start_if_settled() noexcept;
   void request_start(int index) noexcept;
   void request_stop(int index) noexcept;
   void collect_removed() noexcept;
@@ -130,7 +149,7 @@ class Supervisor final : private Host, private control::ControlHandler {
   void log_config_errors(const std::vector<ConfigError>& errors) noexcept;
 
   EventLoop& loop_;
-  PowerControl& power_;
+  SupervisorHooks& power_;
   SupervisorSettings settings_;
   CgroupManager cgroups_;
   control::ControlServer control_;
@@ -144,6 +163,9 @@ class Supervisor final : private Host, private control::ControlHandler {
   bool reschedule_ = false;
   bool stopping_all_ = false;
   bool all_stopped_reported_ = false;
+  std::vector<std::string> start_set_;  // names of what the start asked for
+  std::string start_target_;            // "" : every service
+  bool start_reported_ = false;
 };
 
 }  // namespace keel::service

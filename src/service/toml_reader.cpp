@@ -60,6 +60,100 @@ std::string lower(std::string_view s) {
 
 // "65536", "64K", "1M", "2G" (binary multiples, case-insensitive; an
 // optional trailing "B" or "iB").
+TextPosition stray_non_ascii(std::string_view text) noexcept {
+  enum class In { Code, Comment, Basic, Literal, MultiBasic, MultiLiteral };
+  In in = In::Code;
+  int line = 1;
+  int column = 0;
+  auto starts = [&](std::size_t i, std::string_view what) { return text.substr(i, what.size()) == what; };
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    ++column;
+    if (c == '\n') {
+      ++line;
+      column = 0;
+      // A newline ends a comment, and a single-line string (unterminated:
+      // toml++ reports that).
+      if (in == In::Comment || in == In::Basic || in == In::Literal) in = In::Code;
+      continue;
+    }
+    switch (in) {
+      case In::Code:
+        if (static_cast<unsigned char>(c) >= 0x80) {
+          // A UTF-8 byte order mark at the very start is allowed.
+          if (i == 0 && starts(0, "\xEF\xBB\xBF")) {
+            i += 2;
+            continue;
+          }
+          return {line, column};
+        }
+        if (c == '#') {
+          in = In::Comment;
+        } else if (starts(i, "\"\"\"")) {
+          in = In::MultiBasic;
+          i += 2;
+        } else if (starts(i, "'''")) {
+          in = In::MultiLiteral;
+          i += 2;
+        } else if (c == '"') {
+          in = In::Basic;
+        } else if (c == '\'') {
+          in = In::Literal;
+        }
+        break;
+      case In::Comment:
+        break;
+      case In::Basic:
+        if (c == '\\') {
+          ++i;  // the escaped character (a newline here is invalid anyway)
+        } else if (c == '"') {
+          in = In::Code;
+        }
+        break;
+      case In::Literal:
+        if (c == '\'') in = In::Code;
+        break;
+      case In::MultiBasic:
+        if (c == '\\') {
+          if (i + 1 < text.size() && (text[i + 1] == '\n' || text[i + 1] == ' ' || text[i + 1] == '\t' ||
+                                      text[i + 1] == '\r')) {
+            // A line-ending backslash: toml++ skips the whitespace after
+            // it with the same whitespace test, so what ends the run must
+            // be ASCII too.
+            std::size_t j = i + 1;
+            int l = line, col = column;
+            while (j < text.size() && (text[j] == ' ' || text[j] == '\t' || text[j] == '\r' || text[j] == '\n')) {
+              if (text[j] == '\n') {
+                ++l;
+                col = 0;
+              } else {
+                ++col;
+              }
+              ++j;
+            }
+            if (j < text.size() && static_cast<unsigned char>(text[j]) >= 0x80) return {l, col + 1};
+            break;
+          }
+          ++i;
+        } else if (starts(i, "\"\"\"")) {
+          // Up to two more quotes belong to the content ("""a""""").
+          i += 2;
+          while (i + 1 < text.size() && text[i + 1] == '"') ++i;
+          in = In::Code;
+        }
+        break;
+      case In::MultiLiteral:
+        if (starts(i, "'''")) {
+          i += 2;
+          while (i + 1 < text.size() && text[i + 1] == '\'') ++i;
+          in = In::Code;
+        }
+        break;
+    }
+  }
+  return {};
+}
+
 std::optional<std::uint64_t> parse_size(std::string_view s) {
   std::uint64_t value = 0;
   auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), value);

@@ -1,13 +1,18 @@
 #include "system/system_init.hpp"
 
+#include <fcntl.h>
+#include <sys/mount.h>
+#include <sys/reboot.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <new>
 #include <optional>
 #include <string>
@@ -15,15 +20,21 @@
 
 #include "core/event_loop.hpp"
 #include "core/log.hpp"
-#include "core/process_tree.hpp"
+#include "core/read_file.hpp"
 #include "core/reaper.hpp"
 #include "core/signal_source.hpp"
 #include "core/signals.hpp"
 #include "core/userdb.hpp"
+#include "service/builtin.hpp"
 #include "service/supervisor.hpp"
 #include "system/early_mounts.hpp"
+#include "system/keel_config.hpp"
+#include "system/kernel_cmdline.hpp"
 #include "system/module_loader.hpp"
 #include "system/power.hpp"
+#include "system/random_seed.hpp"
+#include "system/rng_watch.hpp"
+#include "system/shutdown.hpp"
 
 namespace keel {
 namespace {
@@ -34,6 +45,9 @@ constexpr long kCgroup2Magic = 0x63677270;  // CGROUP2_SUPER_MAGIC
 // (PROC_PID_INIT_INO, PROC_CGROUP_INIT_INO in the kernel's proc_ns.h).
 constexpr unsigned long kInitialPidNs = 0xEFFFFFFCUL;
 constexpr unsigned long kInitialCgroupNs = 0xEFFFFFFBUL;
+// While the start target cannot be reached and there is no shell to offer,
+// the reason is repeated this often, so a console attached later sees it.
+constexpr std::int64_t kFailureReminderNs = 60'000'000'000;
 
 std::string env_or(const char* name, const std::string& fallback) {
   const char* v = std::getenv(name);
@@ -46,8 +60,7 @@ bool is_cgroup2(const char* path) {
 }
 
 // Is this process in the namespace of kind `ns` ("pid", "cgroup") that the
-// kernel started with? Those have fixed inode numbers (PROC_PID_INIT_INO,
-// PROC_CGROUP_INIT_INO in the kernel's proc_ns.h).
+// kernel started with?
 bool in_initial_namespace(const char* ns, unsigned long initial_inode) {
   char path[64];
   std::snprintf(path, sizeof path, "/proc/self/ns/%s", ns);
@@ -83,9 +96,55 @@ PowerAction to_power(service::ExitAction action) {
   return PowerAction::PowerOff;
 }
 
-class SystemInit final : private SignalHandler, private ExitHandler, private service::PowerControl {
+// Seconds since boot (CLOCK_BOOTTIME), for the boot summary.
+double uptime_s() {
+  timespec now{};
+  ::clock_gettime(CLOCK_BOOTTIME, &now);
+  return static_cast<double>(now.tv_sec) + static_cast<double>(now.tv_nsec) / 1e9;
+}
+
+// When the kernel started this process, in seconds since boot (field 22 of
+// /proc/self/stat, in clock ticks).
+double own_start_s() {
+  std::string stat;
+  if (!read_file("/proc/self/stat", stat, 4096)) return 0;
+  std::size_t paren = stat.rfind(')');
+  if (paren == std::string::npos) return 0;
+  // After ") ": field 3 (state) is the first; starttime is field 22.
+  const char* p = stat.c_str() + paren + 2;
+  for (int field = 3; field < 22 && *p != '\0'; ++field) {
+    p = std::strchr(p, ' ');
+    if (p == nullptr) return 0;
+    ++p;
+  }
+  long ticks = sysconf(_SC_CLK_TCK);
+  return ticks > 0 ? static_cast<double>(std::strtoull(p, nullptr, 10)) / static_cast<double>(ticks) : 0;
+}
+
+// A service with no file: the rescue or emergency shell on the console.
+service::ServiceConfig shell_service(const char* name, const std::vector<std::string>& shell, const char* why) {
+  service::ServiceConfig c;
+  c.name = name;
+  c.file = std::string(service::kBuiltinFile);
+  c.description = why;
+  c.command = shell;
+  c.restart = service::Restart::Always;
+  c.restart_delay_ns = 500'000'000;
+  c.start_timeout_ns = 0;
+  c.stdin_ = service::Stream{service::StreamKind::Console, {}};
+  c.stdout_ = service::Stream{service::StreamKind::Console, {}};
+  c.stderr_ = service::Stream{service::StreamKind::Console, {}};
+  return c;
+}
+
+class SystemInit final : private SignalHandler,
+                         private ExitHandler,
+                         private service::SupervisorHooks,
+                         private RngWatch::Callback,
+                         private TimerHandler {
  public:
-  SystemInit(service::SupervisorSettings settings) : supervisor_(loop_, *this, std::move(settings)) {}
+  explicit SystemInit(service::SupervisorSettings settings)
+      : supervisor_(loop_, *this, std::move(settings)), reminder_(loop_, *this) {}
 
   Status setup() noexcept {
     // When not PID 1 (a test, or a nested system), adopt orphans anyway.
@@ -101,28 +160,67 @@ class SystemInit final : private SignalHandler, private ExitHandler, private ser
     return signals_.init(loop_, handled, *this);
   }
 
-  void boot(const char* config_dir) noexcept {
-    // Mounting and loading modules change the whole machine: only as PID 1
-    // (of the machine, or of a PID namespace with its own mounts).
+  // Everything before the services, in the order that lets each step use
+  // the previous ones: the filesystems the kernel does not mount, the
+  // console, keel.toml, the hostname, the modules (a [[mount]] may need
+  // one), the mounts, the random seed (it lives on persistent storage),
+  // then the hand-off or the services. A step that fails is logged and the
+  // boot goes on.
+  void boot(const KernelCmdline& cmdline) noexcept {
+    const std::string& config_dir = supervisor_.settings().config_dir;
     if (is_pid1_) {
       mount_early_filesystems();
-      // The kernel log keeps keel's messages next to the kernel's, for
-      // dmesg and for anything that collects it. Only as the machine's init:
-      // PID 1 of a PID namespace would write into its host's log.
-      if (in_initial_namespace("pid", kInitialPidNs)) log::set_kmsg(true);
+      if (machine_init_) {
+        console_on_standard_fds();
+        log::set_kmsg(true);
+      }
+    }
+    try {
+      KeelConfigResult loaded = load_keel_config(config_dir + "/keel.toml");
+      for (const service::ConfigError& e : loaded.errors) log::msg(log::Level::Error, "%s", e.text().c_str());
+      config_ = std::move(loaded.config);
+    } catch (const std::bad_alloc&) {
+      log::msg(log::Level::Error, "out of memory reading keel.toml: using the defaults");
+    }
+    if (is_pid1_) {
+      set_hostname();
       char list[256];
-      std::snprintf(list, sizeof list, "%s/modules.load", config_dir);
+      std::snprintf(list, sizeof list, "%s/modules.load", config_dir.c_str());
       ModuleLoadResult modules = load_listed_modules(list);
       if (modules.loaded + modules.failed > 0) {
         log::msg(log::Level::Info, "modules: %d loaded, %d failed", modules.loaded, modules.failed);
       }
+      mount_configured();
+      if (machine_init_ && !config_.seed_dir.empty()) seed_rng();
     }
+    // The hand-off: the seed's "small shim that mounts, then execs Python".
+    std::vector<std::string> exec = config_.exec;
+    if (!cmdline.exec.empty()) exec = {cmdline.exec};
+    if (!exec.empty()) hand_off(exec);
+
+    // The start target: the kernel command line, then keel.toml, then
+    // $KEEL_TARGET ("default" when none).
+    std::string target = !cmdline.target.empty() ? cmdline.target
+                         : !config_.target.empty() ? config_.target
+                                                   : supervisor_.settings().start_target;
+    supervisor_.settings().start_target = target;
     try {
       // Only now is /sys/fs/cgroup mounted.
       supervisor_.settings().cgroup_root = cgroup_root(is_pid1_);
+      // The rescue target is a shell on the console and nothing else (unless
+      // the image defines its own "rescue" service).
+      if (target == "rescue" && has_shell()) {
+        log::msg(log::Level::Warn, "rescue target: a shell on the console");
+        supervisor_.settings().extra_services.push_back(
+            shell_service("rescue", config_.rescue_shell, "the rescue shell (kernel command line: single/rescue)"));
+      }
       supervisor_.start();
     } catch (const std::bad_alloc&) {
       log::msg(log::Level::Error, "out of memory while loading the services");
+    }
+    Status rng = rng_.start(loop_, *this);
+    if (!rng) {
+      log::msg(log::Level::Warn, "cannot watch the kernel's RNG (%s: %s)", rng.error().context, rng.error().message());
     }
   }
 
@@ -130,6 +228,137 @@ class SystemInit final : private SignalHandler, private ExitHandler, private ser
   [[nodiscard]] int exit_code() const noexcept { return exit_code_; }
 
  private:
+  // fds 0-2 on /dev/console: the kernel opens it for init when the image has
+  // /dev/console; when it could not (no node before devtmpfs was mounted),
+  // keel started with them closed (now /dev/null) and opens it itself.
+  static void console_on_standard_fds() noexcept {
+    if (::isatty(1) != 0) return;
+    int fd = ::open("/dev/console", O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (fd < 0) return;
+    for (int target = 0; target <= 2; ++target) ::dup2(fd, target);  // dup2 clears CLOEXEC
+    if (fd > 2) ::close(fd);
+    log::msg(log::Level::Info, "console opened on stdin, stdout and stderr");
+  }
+
+  void set_hostname() noexcept {
+    std::string name = config_.hostname;
+    if (name.empty()) {
+      std::string file;
+      if (read_file("/etc/hostname", file, 256)) {
+        std::size_t end = file.find_first_of(" \t\r\n");
+        name = file.substr(0, end);
+      }
+    }
+    if (name.empty()) return;
+    if (::sethostname(name.data(), name.size()) != 0) {
+      log::msg(log::Level::Warn, "hostname %s: %s", name.c_str(), std::strerror(errno));
+    } else {
+      log::msg(log::Level::Info, "hostname %s", name.c_str());
+    }
+  }
+
+  void mount_configured() noexcept {
+    for (const MountSpec& m : config_.mounts) {
+      ::mkdir(m.where.c_str(), 0755);  // an existing directory is fine
+      if (::mount(m.what.c_str(), m.where.c_str(), m.type.c_str(), m.flags,
+                  m.data.empty() ? nullptr : m.data.c_str()) != 0) {
+        log::msg(log::Level::Error, "keel.toml:%d: cannot mount %s on %s (%s): %s", m.line, m.what.c_str(),
+                 m.where.c_str(), m.type.c_str(), std::strerror(errno));
+      } else {
+        log::msg(log::Level::Info, "mounted %s on %s (%s)", m.what.c_str(), m.where.c_str(), m.type.c_str());
+      }
+    }
+  }
+
+  void seed_rng() noexcept {
+    SeedOutcome seed = seed_kernel_rng(config_.seed_dir.c_str());
+    if (seed.problem != nullptr) {
+      log::msg(log::Level::Warn, "random seed in %s: %s", config_.seed_dir.c_str(), seed.problem);
+    }
+    log::msg(log::Level::Info, "random seed: %s%s; new seed %s", seed.found ? "fed " : "none yet",
+             seed.found ? (seed.credited ? "(credited)" : "(not credited)") : "",
+             seed.written ? (seed.new_creditable ? "written (creditable)" : "written (not creditable)")
+                          : "not written");
+  }
+
+  // exec the program as PID 1; returns only when that failed (then keel
+  // boots on as usual).
+  void hand_off(const std::vector<std::string>& argv) noexcept {
+    if (!is_pid1_) {
+      log::msg(log::Level::Warn, "hand-off to %s skipped: keel is not PID 1", argv[0].c_str());
+      return;
+    }
+    log::msg(log::Level::Info, "handing PID 1 over to %s: from now on, reaping orphans is its job",
+             argv[0].c_str());
+    std::vector<char*> args;
+    for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    // The new PID 1 starts with what a program expects: an empty mask and
+    // default dispositions (keel blocked the signals it reads).
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    for (int signo = 1; signo < NSIG; ++signo) {
+      if (signo != SIGKILL && signo != SIGSTOP) ::signal(signo, SIG_DFL);
+    }
+    ::execv(args[0], args.data());
+    int err = errno;
+    signals_.reblock();
+    log::msg(log::Level::Error, "hand-off to %s failed: %s; keel stays PID 1 and starts the services",
+             argv[0].c_str(), std::strerror(err));
+  }
+
+  [[nodiscard]] bool has_shell() const noexcept {
+    return !config_.rescue_shell.empty() && ::access(config_.rescue_shell[0].c_str(), X_OK) == 0;
+  }
+
+  // ---- SupervisorHooks
+
+  void start_settled(const service::StartSummary& s) noexcept override {
+    double now = uptime_s();
+    double since_init = now - own_start_s();
+    char rng[64];
+    if (rng_.ready()) {
+      std::snprintf(rng, sizeof rng, "rng ready%s", rng_.ready_at_start() ? " at start" : "");
+    } else {
+      std::snprintf(rng, sizeof rng, "rng not ready yet");
+    }
+    log::msg(s.target_failed ? log::Level::Error : log::Level::Info,
+             "%s %s%s in %.3f s since init started (%.3f s since boot): %d services up, %d failed; %s",
+             s.target_failed ? "could not reach" : "reached", s.target.empty() ? "every service" : "target ",
+             s.target.c_str(), since_init, now, s.started, s.failed, rng);
+    if (!s.target_failed) return;
+    failure_reason_ = s.reason;
+    failed_target_ = s.target;
+    log::msg(log::Level::Error, "target %s failed: %s", s.target.c_str(), s.reason.c_str());
+    if (has_shell()) {
+      log::msg(log::Level::Warn, "starting the emergency shell on the console");
+      try {
+        supervisor_.add_and_start(
+            shell_service("emergency", config_.rescue_shell, "the emergency shell (the start target failed)"));
+        return;
+      } catch (const std::bad_alloc&) {
+        log::msg(log::Level::Error, "out of memory starting the emergency shell");
+      }
+    }
+    reminder_.arm_after(kFailureReminderNs);
+  }
+
+  // Without a shell, the reason keeps being printed.
+  void on_timer() noexcept override {
+    log::msg(log::Level::Error, "target %s could not be reached: %s (no shell to start; keel keeps running)",
+             failed_target_.c_str(), failure_reason_.c_str());
+    reminder_.arm_after(kFailureReminderNs);
+  }
+
+  // For the log and the boot summary; what waits for the RNG is the
+  // rng-ready service (service/builtin.hpp).
+  void on_rng_ready() noexcept override {
+    log::msg(log::Level::Info, "the kernel's RNG is ready%s", rng_.ready_at_start() ? " (at start)" : "");
+  }
+
+  // ---- signals
+
   void on_signal(const signalfd_siginfo& info) noexcept override {
     int signo = static_cast<int>(info.ssi_signo);
     switch (signo) {
@@ -147,25 +376,31 @@ class SystemInit final : private SignalHandler, private ExitHandler, private ser
         }
         return;
       }
-      // BusyBox init's conventions: TERM reboots, USR1 halts, USR2 powers
-      // off; the kernel sends INT for Ctrl-Alt-Del and PWR on power
-      // failure. A supervisor that is not PID 1 just stops everything and
-      // exits on TERM or INT.
-      case SIGTERM:
-        request_power(is_pid1_ ? service::ExitAction::Reboot : service::ExitAction::Poweroff, 0);
-        return;
-      case SIGINT:
-        request_power(is_pid1_ ? service::ExitAction::Reboot : service::ExitAction::Poweroff, is_pid1_ ? 0 : 130);
-        return;
-      case SIGUSR1:
-        request_power(service::ExitAction::Halt, 0);
-        return;
-      case SIGUSR2:
-      case SIGPWR:
-        request_power(service::ExitAction::Poweroff, 0);
-        return;
+      case SIGTERM: act(signo, config_.signals.term); return;
+      case SIGINT: act(signo, config_.signals.intr); return;
+      case SIGUSR1: act(signo, config_.signals.usr1); return;
+      case SIGUSR2: act(signo, config_.signals.usr2); return;
+      case SIGPWR: act(signo, config_.signals.pwr); return;
       default:
         log::msg(log::Level::Info, "%s received: ignored", signals::name(signo));
+        return;
+    }
+  }
+
+  // As PID 1 each signal does what keel.toml says (BusyBox init's
+  // conventions by default). A supervisor that is not PID 1 stops
+  // everything and exits on any of them (130 for SIGINT, as a shell would).
+  void act(int signo, SignalAction action) noexcept {
+    if (!is_pid1_) {
+      request_power(service::ExitAction::Poweroff, signo == SIGINT ? 130 : 0);
+      return;
+    }
+    switch (action) {
+      case SignalAction::Reboot: request_power(service::ExitAction::Reboot, 0); return;
+      case SignalAction::Poweroff: request_power(service::ExitAction::Poweroff, 0); return;
+      case SignalAction::Halt: request_power(service::ExitAction::Halt, 0); return;
+      case SignalAction::Ignore:
+        log::msg(log::Level::Info, "%s received: ignored (keel.toml)", signals::name(signo));
         return;
     }
   }
@@ -175,14 +410,15 @@ class SystemInit final : private SignalHandler, private ExitHandler, private ser
   void request_power(service::ExitAction action, int code) noexcept override {
     if (shutting_down_) return;
     shutting_down_ = true;
+    shutdown_started_ns_ = monotonic_ns();
     action_ = to_power(action);
     exit_code_ = code;
     log::msg(log::Level::Info, "%s requested", power_action_name(action_));
     supervisor_.stop_all();
   }
 
-  // Every service is down: finish the way out. As PID 1, the processes
-  // that no service owns get SIGTERM then SIGKILL, then sync and reboot(2).
+  // Every service is down: finish the way out. As PID 1: the processes no
+  // service owns, the seed, the filesystems, reboot(2) (system/shutdown).
   // Otherwise keel exits with the status the request carried.
   void all_stopped() noexcept override {
     if (!is_pid1_) {
@@ -191,18 +427,36 @@ class SystemInit final : private SignalHandler, private ExitHandler, private ser
       loop_.stop();
       return;
     }
-    signal_descendants(::getpid(), SIGTERM, true);
-    signal_descendants(::getpid(), SIGKILL, true);
-    system_power(action_);
+    ShutdownOptions options;
+    options.grace_ns = config_.shutdown_grace_ns;
+    options.started_ns = shutdown_started_ns_;
+    if (machine_init_ && !config_.seed_dir.empty()) {
+      options.before_sync = [](void* self) {
+        const std::string& dir = static_cast<SystemInit*>(self)->config_.seed_dir;
+        SeedOutcome seed = refresh_seed(dir.c_str());
+        if (seed.problem != nullptr) log::msg(log::Level::Warn, "random seed in %s: %s", dir.c_str(), seed.problem);
+      };
+      options.context = this;
+    }
+    finish_shutdown(action_, options);
   }
 
   bool is_pid1_ = ::getpid() == 1;
+  // PID 1 of the machine (not of a PID namespace): the console, the kernel
+  // log, the random seed are its business.
+  bool machine_init_ = is_pid1_ && in_initial_namespace("pid", kInitialPidNs);
   bool shutting_down_ = false;
+  std::int64_t shutdown_started_ns_ = 0;
   PowerAction action_ = PowerAction::PowerOff;
   int exit_code_ = 0;
+  KeelConfig config_;
+  std::string failure_reason_;
+  std::string failed_target_;
   EventLoop loop_;
   SignalSource signals_;
+  RngWatch rng_;
   service::Supervisor supervisor_;
+  Timer reminder_;
 };
 
 service::SupervisorSettings settings_from_environment() {
@@ -225,27 +479,38 @@ service::SupervisorSettings settings_from_environment() {
   return s;
 }
 
+// The kernel command line keel acts on: /proc/cmdline as the machine's
+// init; $KEEL_CMDLINE when set (tests, and PID 1 of a namespace, whose
+// /proc/cmdline is the host's); else init's own argv words.
+KernelCmdline kernel_cmdline(int argc, char** argv) {
+  if (const char* text = std::getenv("KEEL_CMDLINE")) return parse_kernel_cmdline(text);
+  if (::getpid() == 1 && in_initial_namespace("pid", kInitialPidNs)) return read_kernel_cmdline();
+  std::string words;
+  for (int i = 1; i < argc; ++i) (words += argv[i]) += ' ';
+  return parse_kernel_cmdline(words);
+}
+
 }  // namespace
 
 int run_system_init(int argc, char** argv) noexcept {
-  // The console shows what init does (start, exit, power-off) unless the
-  // kernel command line says "quiet".
-  bool quiet = false;
-  for (int i = 1; i < argc; ++i) quiet = quiet || std::string_view(argv[i]) == "quiet";
-  log::set_verbosity(static_cast<int>(quiet ? log::Level::Warn : log::Level::Info));
-  for (int i = 1; i < argc; ++i) log::msg(log::Level::Info, "ignoring kernel command-line word '%s'", argv[i]);
-  log::msg(log::Level::Info, "running as the system's init (pid %d)", static_cast<int>(::getpid()));
   Status s;
   try {
+    KernelCmdline cmdline = kernel_cmdline(argc, argv);
+    // The console shows what init does unless the command line says
+    // "quiet"; keel.debug shows everything.
+    log::Level level = cmdline.debug ? log::Level::Debug : cmdline.quiet ? log::Level::Warn : log::Level::Info;
+    log::set_verbosity(static_cast<int>(level));
+    bool machine_init = ::getpid() == 1 && in_initial_namespace("pid", kInitialPidNs);
+    log::set_timestamps(machine_init);
+    for (int i = 1; i < argc; ++i) log::msg(log::Level::Debug, "kernel command-line word for init: '%s'", argv[i]);
+    log::msg(log::Level::Info, "running as the system's init (pid %d)", static_cast<int>(::getpid()));
     // The kernel passes unrecognised "NAME=value" command-line words to init
     // as environment, so KEEL_CONFIG_DIR and friends work from the boot
     // loader too.
-    service::SupervisorSettings settings = settings_from_environment();
-    std::string config_dir = settings.config_dir;
-    SystemInit init(std::move(settings));
+    SystemInit init(settings_from_environment());
     s = init.setup();
     if (s) {
-      init.boot(config_dir.c_str());
+      init.boot(cmdline);
       s = init.run();
       if (s) return init.exit_code();  // the loop ended: not PID 1, everything stopped
     }

@@ -25,6 +25,9 @@ void write_main(const TempDir& dir, const std::string& body) {
 Launch system_launch(Placement placement, const TempDir& config, std::vector<std::string> words) {
   Launch l = program_launch(placement, keel_symlink("init"), std::move(words));
   l.set_env.emplace_back("KEEL_CONFIG_DIR", config.path());
+  // Never the host's /run/keel, never the host's cgroups.
+  l.set_env.emplace_back("KEEL_RUN_DIR", config.path() + "/run");
+  l.set_env.emplace_back("KEEL_CGROUP_ROOT", "none");
   return l;
 }
 
@@ -32,7 +35,7 @@ TEST(SystemRole, MainProgramRunsAndItsExitPowersOffTheNamespace) {
   if (!namespaces_available()) GTEST_SKIP() << "unshare --pid is not available here";
   TempDir config;
   write_main(config, "echo \"main: pid $$\"\nexit 3");
-  KeelRun k(system_launch(Placement::Namespace, config, {"single", "splash"}));
+  KeelRun k(system_launch(Placement::Namespace, config, {"splash", "nomodeset"}));
   // The kernel words are not programs; the main program runs instead.
   EXPECT_TRUE(k.find_line(Stream::Out, "main: pid "));
   auto code = k.wait_exit();

@@ -7,6 +7,7 @@
 // (a dynamic one, for the library closure). The boot test needs the
 // project's kernel cache (scripts/fetch-kernel.sh) and is skipped without.
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -514,10 +515,17 @@ TEST(BuilderProgress, LiveLineOnATerminalOnly) {
     progress.add(0, false);  // a directory: not counted as a file
     progress.done();
   }
-  char buf[256];
-  const ssize_t n = ::read(master, buf, sizeof buf);
-  ASSERT_GT(n, 0);
-  const std::string shown(buf, static_cast<std::size_t>(n));
+  // A pty may hand the output over in more than one read.
+  std::string shown;
+  for (int tries = 0; tries < 100 && shown.find("\r\x1b[K") == std::string::npos; ++tries) {
+    pollfd pfd{master, POLLIN, 0};
+    if (::poll(&pfd, 1, 20) <= 0) continue;
+    char buf[256];
+    const ssize_t n = ::read(master, buf, sizeof buf);
+    if (n <= 0) break;
+    shown.append(buf, static_cast<std::size_t>(n));
+  }
+  ASSERT_FALSE(shown.empty());
   EXPECT_NE(shown.find("\rbuilding: 1 files, 4.5 MB"), std::string::npos) << shown;
   EXPECT_NE(shown.find("\r\x1b[K"), std::string::npos) << shown;  // erased at the end
   ::close(slave);

@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <string>
 
+#include "service/toml_reader.hpp"
 #include "test_util.hpp"
 
 namespace keel::service {
@@ -589,6 +590,34 @@ TEST_F(ServiceConfigDir, AFileInsteadOfAFolderIsAnError) {
   EXPECT_TRUE(r.services.empty());
   ASSERT_EQ(r.errors.size(), 1u);
   EXPECT_NE(r.errors[0].message.find("cannot read"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace keel::service
+
+namespace keel::service {
+namespace {
+
+// toml++ 3.3.0 has undefined behaviour on some non-ASCII code points where
+// it looks for whitespace; keel rejects non-ASCII outside strings and
+// comments before toml++ sees the text.
+TEST(ServiceConfigText, NonAsciiOutsideStringsIsASyntaxErrorWithItsPosition) {
+  EXPECT_EQ(stray_non_ascii("a = 1\n\xC3\xA9 = 1\n").line, 2);
+  EXPECT_EQ(stray_non_ascii("a = 1\n\xC3\xA9 = 1\n").column, 1);
+  EXPECT_EQ(stray_non_ascii("\xEF\xBB\xBE" "m = \"x\"").line, 1);  // U+FEFE, not a BOM
+  EXPECT_EQ(stray_non_ascii("\xEF\xBB\xBF" "m = \"x\"").line, 0);  // a BOM is fine
+  EXPECT_EQ(stray_non_ascii("description = \"caf\xC3\xA9\" # \xC3\xA9t\xC3\xA9\n").line, 0);
+  EXPECT_EQ(stray_non_ascii("d = 'caf\xC3\xA9'\ne = \"\"\"\n\xC3\xA9\"\"\"\nf = '''\xC3\xA9'''\n").line, 0);
+  EXPECT_EQ(stray_non_ascii("d = \"a\\\"\xC3\xA9\"").line, 0);  // an escaped quote stays in the string
+  // After a line-ending backslash toml++ skips whitespace: what ends it counts.
+  TextPosition p = stray_non_ascii("d = \"\"\"a\\\n   \xC3\xA9\"\"\"");
+  EXPECT_EQ(p.line, 2);
+  EXPECT_EQ(p.column, 4);
+  ParseResult r = parse_service("command = [\"/bin/x\"]\n\xC3\xA9 = 1\n", "x", "x.toml");
+  ASSERT_EQ(r.errors.size(), 1U);
+  EXPECT_EQ(r.errors[0].text(), "x.toml:2: syntax error at column 1: a character that is not ASCII outside a string or comment");
+  ParseResult ok = parse_service("description = \"d\xC3\xA9j\xC3\xA0 vu\"\ncommand = [\"/bin/x\"]\n", "x", "x.toml");
+  EXPECT_TRUE(ok.errors.empty());
 }
 
 }  // namespace

@@ -1,0 +1,67 @@
+// keel_config.hpp — keel's own configuration file, CONFIG_DIR/keel.toml.
+//
+// What the system role needs before any service runs: the hostname, extra
+// filesystems to mount (fsck-less: tmpfs, an already clean data partition),
+// the start target, the program to hand PID 1 to, where the random seed
+// lives, the rescue shell, the shutdown grace, and what each signal means.
+// Every key is optional and documented with an example in
+// docs/system-mode.md. A bad file never stops the boot: each problem is a
+// ConfigError (file:line: key: message) and the key keeps its default.
+//
+// Loading is an edge (allocates; may throw std::bad_alloc only).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "service/config.hpp"
+
+namespace keel {
+
+enum class SignalAction { Reboot, Poweroff, Halt, Ignore };
+
+struct MountSpec {
+  std::string what;     // device, or a name for virtual filesystems ("tmpfs")
+  std::string where;    // absolute mount point; created when missing
+  std::string type;     // "ext4", "tmpfs", ...
+  unsigned long flags = 0;  // MS_RDONLY, MS_NOSUID, ... from the generic options
+  std::string data;     // the filesystem's own options, passed through
+  int line = 0;
+};
+
+struct SignalActions {
+  SignalAction term = SignalAction::Reboot;    // SIGTERM (BusyBox init's convention)
+  SignalAction intr = SignalAction::Reboot;    // SIGINT: Ctrl-Alt-Del
+  SignalAction usr1 = SignalAction::Halt;      // SIGUSR1
+  SignalAction usr2 = SignalAction::Poweroff;  // SIGUSR2
+  SignalAction pwr = SignalAction::Poweroff;   // SIGPWR: power failure
+};
+
+struct KeelConfig {
+  std::string hostname;                 // "": /etc/hostname, if any
+  std::string target;                   // "": "default"
+  std::vector<std::string> exec;        // hand PID 1 to this program (argv)
+  std::string seed_dir = "/var/lib/keel/seed";  // "": no random seed
+  std::vector<std::string> rescue_shell = {"/bin/sh"};
+  std::int64_t shutdown_grace_ns = 5'000'000'000;  // leftover processes at shutdown
+  SignalActions signals;
+  std::vector<MountSpec> mounts;
+};
+
+struct KeelConfigResult {
+  KeelConfig config;                            // defaults where a key was bad or absent
+  std::vector<service::ConfigError> errors;
+  bool found = false;                           // the file existed
+};
+
+// Parse keel.toml's text; `file` names it in errors.
+[[nodiscard]] KeelConfigResult parse_keel_config(std::string_view text, const std::string& file);
+// Read and parse `path`; a missing file is the defaults, not an error.
+[[nodiscard]] KeelConfigResult load_keel_config(const std::string& path);
+
+// "rw,noatime,nosuid,size=64M" -> MS_NOATIME|MS_NOSUID and "size=64M".
+// Unknown words are the filesystem's own and pass through in `data`.
+void split_mount_options(std::string_view options, unsigned long& flags, std::string& data);
+
+}  // namespace keel
