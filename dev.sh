@@ -27,7 +27,9 @@ BUILD_PACKAGES=(cmake ninja-build g++ pkg-config libgtest-dev binutils util-linu
 BOOT_PACKAGES=(qemu-system-x86 busybox-static xz-utils)
 # systemd only for systemd-notify: a real sd_notify client for the readiness
 # tests (it does not become the init: that is systemd-sysv, not installed).
-TEST_PACKAGES=(tini dumb-init systemd "${BOOT_PACKAGES[@]}")
+# strace for the test that proves keel never blocks on the kernel's RNG;
+# e2fsprogs for the power-cycle proof (e2fsck, debugfs).
+TEST_PACKAGES=(tini dumb-init systemd strace e2fsprogs python3 "${BOOT_PACKAGES[@]}")
 
 # Install the Debian packages given that are not installed yet.
 need_packages() {
@@ -98,6 +100,8 @@ case "$cmd" in
     # The supervisor's system tests with the sanitized keel: PID 1 code
     # driven by real services, where a memory error would abort keel.
     ctest --test-dir "$BUILD_DIR-asan" --output-on-failure --timeout 180 -j "$(nproc)" -R 'SupervisorTest|SystemRole'
+    # The untrusted-input parsers under libFuzzer (tests/fuzz/README.md).
+    BUILD_DIR="$BUILD_DIR" scripts/fuzz.sh --seconds 20
     ;;
   demo)
     need_packages "${BOOT_PACKAGES[@]}"
