@@ -291,6 +291,7 @@ class SystemInit final : private SignalHandler,
     log::msg(log::Level::Info, "handing PID 1 over to %s: from now on, reaping orphans is its job",
              argv[0].c_str());
     std::vector<char*> args;
+    args.reserve(argv.size() + 1);
     for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
     args.push_back(nullptr);
     // The new PID 1 starts with what a program expects: an empty mask and
