@@ -372,9 +372,12 @@ void Planner::keel() {
     add(std::move(services), kParent);
   }
   for (const KeelConfigFile& c : k.services) add(file_entry(c.path, c.source, 0644, c.line, "[keel] services"), kExplicit);
-  // keelctl is keel itself under another name.
+  // keelctl, reboot, poweroff and halt are keel itself under other names.
   if (!k.keelctl_link.empty() && k.keelctl_link != k.path) {
     add(symlink_entry(k.keelctl_link, relative_link(k.keelctl_link, k.path), k.line, "[keel] keelctl_link"), kExplicit);
+  }
+  for (const std::string& link : k.power_links) {
+    if (link != k.path) add(symlink_entry(link, relative_link(link, k.path), k.line, "[keel] power_links"), kExplicit);
   }
 }
 

@@ -706,7 +706,7 @@ void Parser::keel(const toml::table& root) {
   const toml::table* t = table_of(root, "keel");
   if (t == nullptr) return;
   Where w{"[keel]", line_of(*t)};
-  check_keys(*t, w, {"binary", "path", "init_links", "keelctl_link", "config_dir", "config", "services"});
+  check_keys(*t, w, {"binary", "path", "init_links", "keelctl_link", "power_links", "config_dir", "config", "services"});
   KeelSpec k;
   k.line = w.line;
   k.binary = source(required(*t, w, "binary"), w, "binary", Need::file);
@@ -727,6 +727,14 @@ void Parser::keel(const toml::table& root) {
   }
   if (!k.keelctl_link.empty() && k.keelctl_link != k.path) {
     claim(k.keelctl_link, field(*t, "keelctl_link") ? field(*t, "keelctl_link").line : w.line, false);
+  }
+  if (Field f = field(*t, "power_links")) {
+    k.power_links.clear();
+    for (const auto& s : string_list(f, w, "power_links"))
+      k.power_links.push_back(image_path_value(s, f.line, w, "power_links", false));
+  }
+  for (const auto& link : k.power_links) {
+    if (link != k.path) claim(link, field(*t, "power_links") ? field(*t, "power_links").line : w.line, false);
   }
   if (Field f = field(*t, "config_dir")) k.config_dir = image_path(f, w, "config_dir", true);
   const std::string base = k.config_dir == "/" ? "" : k.config_dir;

@@ -135,6 +135,8 @@ struct KeelSpec {
   std::string path = "/sbin/keel";
   std::vector<std::string> init_links = {"/init", "/sbin/init"};  // symlinks to `path`
   std::string keelctl_link = "/sbin/keelctl";  // "" : none
+  // keel as reboot / poweroff / halt (they ask PID 1; -f does it at once).
+  std::vector<std::string> power_links = {"/sbin/reboot", "/sbin/poweroff", "/sbin/halt"};
   std::string config_dir = "/etc/keel";
   std::vector<KeelConfigFile> config;
   std::vector<KeelConfigFile> services;  // host service files -> config_dir/services/NAME.toml

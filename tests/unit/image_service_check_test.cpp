@@ -151,6 +151,9 @@ TEST_F(ImageServiceCheck, KeelServicesKeyCopiesFilesIntoTheConfigDirAndAddsKeelc
   EXPECT_TRUE(has("/etc/k/services/web.toml", EntryKind::File));
   EXPECT_TRUE(has("/etc/k/services/db.toml", EntryKind::File));
   EXPECT_TRUE(has("/sbin/keelctl", EntryKind::Symlink));
+  for (const char* power : {"/sbin/reboot", "/sbin/poweroff", "/sbin/halt"}) {
+    EXPECT_TRUE(has(power, EntryKind::Symlink)) << power;
+  }
 }
 
 TEST_F(ImageServiceCheck, AMissingRequirementOrACycleFailsTheBuild) {
