@@ -378,6 +378,11 @@ void Supervisor::schedule() noexcept {
       if (s == State::Starting || s == State::Running || s == State::Stopping || u->machine.pid() >= 0) return;
     }
     all_stopped_reported_ = true;
+    // Log files closed now: a file held open for writing would keep its
+    // filesystem from being remounted read-only at shutdown.
+    for (auto& u : units_) {
+      if (u->log) u->log->close();
+    }
     log::msg(log::Level::Info, "every service is stopped");
     power_.all_stopped();
   }
