@@ -31,31 +31,8 @@ BOOT_PACKAGES=(qemu-system-x86 busybox-static xz-utils)
 # e2fsprogs for the power-cycle proof (e2fsck, debugfs).
 TEST_PACKAGES=(tini dumb-init systemd strace e2fsprogs python3 "${BOOT_PACKAGES[@]}")
 
-# Install the Debian packages given that are not installed yet.
-need_packages() {
-  local missing=() p
-  for p in "$@"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
-  done
-  [ ${#missing[@]} -eq 0 ] && return 0
-  echo "dev.sh: installing ${missing[*]} (apt-get)" >&2
-  local sudo=()
-  if [ "$(id -u)" -ne 0 ]; then
-    command -v sudo >/dev/null || { echo "dev.sh: need root (or sudo) to install ${missing[*]}" >&2; exit 1; }
-    sudo=(sudo)
-  fi
-  export DEBIAN_FRONTEND=noninteractive
-  # An index older than a day may predate security updates (a fresh
-  # debootstrap has only the base suite's): refresh it first.
-  if [ -z "$(find /var/lib/apt/lists -maxdepth 1 -name '*_Packages*' -mtime -1 2>/dev/null | head -n 1)" ]; then
-    "${sudo[@]}" apt-get update -q >/dev/null
-  fi
-  # A failing install may still be a stale index: refresh once and retry.
-  if ! "${sudo[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null; then
-    "${sudo[@]}" apt-get update -q >/dev/null
-    "${sudo[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
-  fi
-}
+# need_packages PKG...: apt-get install what is missing (scripts/packages.sh).
+. "$(dirname "$0")/scripts/packages.sh"
 
 build() {
   need_packages "${BUILD_PACKAGES[@]}"

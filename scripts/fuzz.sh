@@ -40,28 +40,8 @@ max_len() {
 }
 for t in "${TARGETS[@]}"; do max_len "$t" >/dev/null; done
 
-# Install the Debian packages given that are not installed yet (as dev.sh).
-need_packages() {
-  local missing=() p
-  for p in "$@"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
-  done
-  [ ${#missing[@]} -eq 0 ] && return 0
-  echo "fuzz.sh: installing ${missing[*]} (apt-get)" >&2
-  local sudo=()
-  if [ "$(id -u)" -ne 0 ]; then
-    command -v sudo >/dev/null || { echo "fuzz.sh: need root (or sudo) to install ${missing[*]}" >&2; exit 1; }
-    sudo=(sudo)
-  fi
-  export DEBIAN_FRONTEND=noninteractive
-  if [ -z "$(find /var/lib/apt/lists -maxdepth 1 -name '*_Packages*' -mtime -1 2>/dev/null | head -n 1)" ]; then
-    "${sudo[@]}" apt-get update -q >/dev/null
-  fi
-  if ! "${sudo[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null; then
-    "${sudo[@]}" apt-get update -q >/dev/null
-    "${sudo[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
-  fi
-}
+# need_packages PKG...: as dev.sh.
+. "$(dirname "$0")/packages.sh"
 # libFuzzer and the sanitizer runtimes are libclang-rt-dev (only a
 # recommendation of clang's), llvm-symbolizer for file:line in the stacks is
 # llvm's; the rest is what the keel libraries need to configure.

@@ -8,7 +8,10 @@
 #include <charconv>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <optional>
+
+#include "core/read_file.hpp"
 
 namespace keel {
 namespace {
@@ -42,30 +45,15 @@ bool all_digits(std::string_view text) noexcept {
 }
 
 // Whole file in memory: the files are small, and a string lets the parser
-// work on string_views without caring how read() split the data.
+// work on string_views without caring how read() split the data. The
+// errors keep this file's step names ("open passwd", "read group").
 Status read_file(const char* path, const FileContexts& ctx, std::string& out) {
-  int fd = ::open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return errno_error(ctx.open);
-  out.clear();
-  char buf[4096];
-  for (;;) {
-    ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      Error err = errno_error(ctx.read);
-      ::close(fd);
-      return err;
-    }
-    if (n == 0) break;
-    try {
-      out.append(buf, static_cast<std::size_t>(n));
-    } catch (...) {
-      ::close(fd);  // don't leak the fd on the way out with bad_alloc
-      throw;
-    }
-  }
-  ::close(fd);
-  return {};
+  // passwd and group files of even large sites are a few MiB.
+  constexpr std::size_t kMaxBytes = std::size_t{64} << 20;
+  Status s = keel::read_file(path, out, kMaxBytes);
+  if (s) return {};
+  const bool at_open = std::strcmp(s.error().context, "open") == 0;
+  return Error{s.error().code, at_open ? ctx.open : ctx.read};
 }
 
 // Split `line` on ':' into exactly N fields; false on any other count.
