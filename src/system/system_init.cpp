@@ -173,6 +173,9 @@ class SystemInit final : private SignalHandler,
       if (machine_init_) {
         console_on_standard_fds();
         log::set_kmsg(true);
+        // Ctrl-Alt-Del becomes SIGINT to keel (an orderly reboot, or what
+        // keel.toml says) instead of the kernel's immediate reboot.
+        if (::reboot(RB_DISABLE_CAD) != 0) log::msg(log::Level::Warn, "reboot(RB_DISABLE_CAD): %s", std::strerror(errno));
       }
     }
     try {
