@@ -103,24 +103,6 @@ double uptime_s() {
   return static_cast<double>(now.tv_sec) + static_cast<double>(now.tv_nsec) / 1e9;
 }
 
-// When the kernel started this process, in seconds since boot (field 22 of
-// /proc/self/stat, in clock ticks).
-double own_start_s() {
-  std::string stat;
-  if (!read_file("/proc/self/stat", stat, 4096)) return 0;
-  std::size_t paren = stat.rfind(')');
-  if (paren == std::string::npos) return 0;
-  // After ") ": field 3 (state) is the first; starttime is field 22.
-  const char* p = stat.c_str() + paren + 2;
-  for (int field = 3; field < 22 && *p != '\0'; ++field) {
-    p = std::strchr(p, ' ');
-    if (p == nullptr) return 0;
-    ++p;
-  }
-  long ticks = sysconf(_SC_CLK_TCK);
-  return ticks > 0 ? static_cast<double>(std::strtoull(p, nullptr, 10)) / static_cast<double>(ticks) : 0;
-}
-
 // A service with no file: the rescue or emergency shell on the console.
 service::ServiceConfig shell_service(const char* name, const std::vector<std::string>& shell, const char* why) {
   service::ServiceConfig c;
@@ -143,8 +125,11 @@ class SystemInit final : private SignalHandler,
                          private RngWatch::Callback,
                          private TimerHandler {
  public:
-  explicit SystemInit(service::SupervisorSettings settings)
-      : supervisor_(loop_, *this, std::move(settings)), reminder_(loop_, *this) {}
+  // `started_s`: when keel started, in seconds since boot (the kernel's
+  // PID 1 is created early as a kernel thread and only later execs init,
+  // so the process's own start time would not say when init began).
+  SystemInit(service::SupervisorSettings settings, double started_s)
+      : started_s_(started_s), supervisor_(loop_, *this, std::move(settings)), reminder_(loop_, *this) {}
 
   Status setup() noexcept {
     // When not PID 1 (a test, or a nested system), adopt orphans anyway.
@@ -169,7 +154,7 @@ class SystemInit final : private SignalHandler,
   void boot(const KernelCmdline& cmdline) noexcept {
     const std::string& config_dir = supervisor_.settings().config_dir;
     if (is_pid1_) {
-      mount_early_filesystems();
+      // (The early mounts are done: run_system_init needs /proc first.)
       if (machine_init_) {
         console_on_standard_fds();
         log::set_kmsg(true);
@@ -278,7 +263,7 @@ class SystemInit final : private SignalHandler,
     if (seed.problem != nullptr) {
       log::msg(log::Level::Warn, "random seed in %s: %s", config_.seed_dir.c_str(), seed.problem);
     }
-    log::msg(log::Level::Info, "random seed: %s%s; new seed %s", seed.found ? "fed " : "none yet",
+    log::msg(log::Level::Debug, "random seed: %s%s; new seed %s", seed.found ? "fed " : "none yet",
              seed.found ? (seed.credited ? "(credited)" : "(not credited)") : "",
              seed.written ? (seed.new_creditable ? "written (creditable)" : "written (not creditable)")
                           : "not written");
@@ -320,17 +305,22 @@ class SystemInit final : private SignalHandler,
 
   void start_settled(const service::StartSummary& s) noexcept override {
     double now = uptime_s();
-    double since_init = now - own_start_s();
+    double since_init = now - started_s_;
     char rng[64];
     if (rng_.ready()) {
       std::snprintf(rng, sizeof rng, "rng ready%s", rng_.ready_at_start() ? " at start" : "");
     } else {
       std::snprintf(rng, sizeof rng, "rng not ready yet");
     }
+    char what[96];
+    if (s.target.empty()) {
+      std::snprintf(what, sizeof what, "%s", s.failed > 0 ? "started what could start" : "started every service");
+    } else {
+      std::snprintf(what, sizeof what, "%s target %s", s.target_failed ? "could not reach" : "reached", s.target.c_str());
+    }
     log::msg(s.target_failed ? log::Level::Error : log::Level::Info,
-             "%s %s%s in %.3f s since init started (%.3f s since boot): %d services up, %d failed; %s",
-             s.target_failed ? "could not reach" : "reached", s.target.empty() ? "every service" : "target ",
-             s.target.c_str(), since_init, now, s.started, s.failed, rng);
+             "%s in %.3f s since init started (%.3f s since boot): %d services up, %d failed; %s", what, since_init,
+             now, s.started, s.failed, rng);
     if (!s.target_failed) return;
     failure_reason_ = s.reason;
     failed_target_ = s.target;
@@ -445,6 +435,7 @@ class SystemInit final : private SignalHandler,
     finish_shutdown(action_, options);
   }
 
+  double started_s_;
   bool is_pid1_ = ::getpid() == 1;
   // PID 1 of the machine (not of a PID namespace): the console, the kernel
   // log, the random seed are its business.
@@ -497,7 +488,11 @@ KernelCmdline kernel_cmdline(int argc, char** argv) {
 }  // namespace
 
 int run_system_init(int argc, char** argv) noexcept {
+  const double started_s = uptime_s();
   Status s;
+  // /proc first of all: which namespace keel is in, the kernel command
+  // line and everything after depend on it. Each mount only when missing.
+  if (::getpid() == 1) mount_early_filesystems();
   try {
     KernelCmdline cmdline = kernel_cmdline(argc, argv);
     // The console shows what init does unless the command line says
@@ -511,7 +506,7 @@ int run_system_init(int argc, char** argv) noexcept {
     // The kernel passes unrecognised "NAME=value" command-line words to init
     // as environment, so KEEL_CONFIG_DIR and friends work from the boot
     // loader too.
-    SystemInit init(settings_from_environment());
+    SystemInit init(settings_from_environment(), started_s);
     s = init.setup();
     if (s) {
       init.boot(cmdline);
