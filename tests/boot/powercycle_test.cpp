@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "../unit/test_util.hpp"
+#include "boot_util.hpp"
 #include "image/builder.hpp"
 #include "image/elf.hpp"
 #include "image/qemu.hpp"
@@ -38,26 +39,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-fs::path cached_kernel() {
-  const fs::path cache = testutil::kernel_cache("boot");
-  if (cache.empty()) return {};
-  // The PVH vmlinux first: QEMU enters it directly, with no decompression.
-  for (const std::string prefix : {"vmlinux-", "vmlinuz-"}) {
-    std::error_code ec;
-    for (const auto& entry : fs::directory_iterator(cache / "boot", ec)) {
-      if (entry.path().filename().string().starts_with(prefix)) return entry.path();
-    }
-  }
-  return {};
-}
-
-fs::path cached_modules() {
-  const fs::path cache = testutil::kernel_cache("lib/modules");
-  std::error_code ec;
-  if (cache.empty() || !fs::is_directory(cache / "lib/modules", ec)) return {};
-  for (const auto& entry : fs::directory_iterator(cache / "lib/modules", ec)) return entry.path();
-  return {};
-}
+using boottest::cached_kernel;
+using boottest::cached_modules;
 
 int cycles_wanted() {
   const char* env = std::getenv("KEEL_POWERCYCLES");
