@@ -505,28 +505,34 @@ TEST_P(SupervisorTest, MalformedMessagesGetErrorsAndKeelKeepsServing) {
 
 TEST_P(SupervisorTest, ReloadAppliesOnlyTheDifferenceAndKeepsTheOldDefinitionOfABadFile) {
   Supervised s;
-  s.service("same", "command = [\"/bin/sleep\", \"601\"]\n");
-  s.service("changed", "command = [\"/bin/sleep\", \"602\"]\n");
-  s.service("gone", "command = [\"/bin/sleep\", \"603\"]\n");
-  s.service("typo", "command = [\"/bin/sleep\", \"604\"]\n");
+  // Sleep lengths unique to this run: the processes are looked for by
+  // command line, and other tests (this one's other placement) may run at
+  // the same time.
+  const std::string id = std::to_string(::getpid());
+  auto sleeper = [&](int n) { return "1" + id + std::to_string(n); };
+  auto sleep_service = [&](int n) { return "command = [\"/bin/sleep\", \"" + sleeper(n) + "\"]\n"; };
+  s.service("same", sleep_service(1));
+  s.service("changed", sleep_service(2));
+  s.service("gone", sleep_service(3));
+  s.service("typo", sleep_service(4));
   auto k = s.start(GetParam());
   for (const char* n : {"same", "changed", "gone", "typo"}) ASSERT_TRUE(has_event(*k, n, "ready"));
   ASSERT_TRUE(control_up(s));
   Ctl before = s.ctl({"status", "same", "--json"});
-  s.service("changed", "command = [\"/bin/sleep\", \"612\"]\n");
+  s.service("changed", sleep_service(12));
   s.remove_service("gone");
-  s.service("new", "command = [\"/bin/sleep\", \"605\"]\n");
-  s.service("typo", "comand = [\"/bin/sleep\", \"614\"]\n");
+  s.service("new", sleep_service(5));
+  s.service("typo", "comand = [\"/bin/sleep\", \"" + sleeper(14) + "\"]\n");
   Ctl r = s.ctl({"reload"});
   EXPECT_EQ(r.code, 0) << r.err;
   EXPECT_NE(r.out.find("1 added, 1 changed, 1 removed, 1 kept"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("typo.toml:1: comand: unknown key"), std::string::npos) << r.out;
   ASSERT_TRUE(has_event(*k, "new", "ready"));
   ASSERT_TRUE(has_event(*k, "gone", "removed"));
-  ASSERT_TRUE(poll_until([&] { return !processes_with("sleep 612").empty(); }, 5s));
-  EXPECT_TRUE(processes_with("sleep 602").empty());
-  EXPECT_TRUE(processes_with("sleep 603").empty());
-  EXPECT_FALSE(processes_with("sleep 604").empty());  // the old typo definition still runs
+  ASSERT_TRUE(poll_until([&] { return !processes_with("sleep " + sleeper(12)).empty(); }, 5s));
+  EXPECT_TRUE(processes_with("sleep " + sleeper(2)).empty());
+  EXPECT_TRUE(processes_with("sleep " + sleeper(3)).empty());
+  EXPECT_FALSE(processes_with("sleep " + sleeper(4)).empty());  // the old typo definition still runs
   Ctl after = s.ctl({"status", "same", "--json"});
   // Unchanged: same pid, no restart.
   std::regex pid_re("\"pid\": ([0-9]+)");
