@@ -188,6 +188,12 @@ class SystemInit final : private SignalHandler,
 
     // The start target: the kernel command line, then keel.toml, then
     // $KEEL_TARGET ("default" when none).
+    // Before the services, so the boot summary knows whether it is ready.
+    Status rng = rng_.start(loop_, *this);
+    if (!rng) {
+      log::msg(log::Level::Warn, "cannot watch the kernel's RNG (%s: %s)", rng.error().context, rng.error().message());
+    }
+
     std::string target = !cmdline.target.empty() ? cmdline.target
                          : !config_.target.empty() ? config_.target
                                                    : supervisor_.settings().start_target;
@@ -205,10 +211,6 @@ class SystemInit final : private SignalHandler,
       supervisor_.start();
     } catch (const std::bad_alloc&) {
       log::msg(log::Level::Error, "out of memory while loading the services");
-    }
-    Status rng = rng_.start(loop_, *this);
-    if (!rng) {
-      log::msg(log::Level::Warn, "cannot watch the kernel's RNG (%s: %s)", rng.error().context, rng.error().message());
     }
   }
 
