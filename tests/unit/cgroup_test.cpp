@@ -296,12 +296,12 @@ TEST(TreeTracker, DoubleForkedSetsidDaemonIsFoundByItsEnvironment) {
     if (::getpgid(escaped) == pid) return "the grandchild stayed in the group";
     if (!tree_alive(pid, name)) return "tree_alive(pgid) is false";
     if (!tree_alive(-1, name)) return "not found by environment alone";
+    // The main process and the escaped grandchild, and possibly the
+    // subshell between them if it has not exited yet.
     int signalled = signal_process_group_and_adopted(pid, name, SIGKILL);
-    if (signalled != 2) return "signalled " + std::to_string(signalled) + ", expected 2";
-    // Reap both: the main child and the re-parented grandchild.
-    for (int i = 0; i < 2; ++i) {
-      int status = 0;
-      if (::wait(&status) < 0) return "wait failed";
+    if (signalled < 2) return "signalled " + std::to_string(signalled) + ", expected 2 or more";
+    // Reap all: the main child, the re-parented grandchild (and subshell).
+    for (int status = 0; ::wait(&status) > 0;) {
     }
     if (tree_alive(pid, name)) return "pid " + std::to_string(escaped) + " survived";
     if (tree_alive(-1, "no-such-service-anywhere")) return "an unknown service is alive";
