@@ -2,12 +2,16 @@
 
 #include <fcntl.h>
 #include <sys/ioctl.h>
+#include <linux/sched.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
 
 #include <climits>
+#include <csignal>
+#include <cstdint>
 #include <cstdlib>
 #include <iterator>
 #include <cstring>
@@ -18,6 +22,30 @@ extern char** environ;
 
 namespace keel {
 namespace {
+
+// Set in a child that clone3 created inside its cgroup (the child's own copy
+// of this variable; the parent's stays false).
+bool g_spawned_into_cgroup = false;
+
+// fork(), or clone3 into `cgroup_fd` when one is given. A raw clone3 child
+// is a fork without glibc's atfork handlers, which keel does not use, and
+// it only runs the async-signal-safe path to execve.
+pid_t fork_into(int cgroup_fd) noexcept {
+  if (cgroup_fd >= 0) {
+    clone_args args{};
+    args.flags = CLONE_INTO_CGROUP;
+    args.exit_signal = SIGCHLD;
+    args.cgroup = static_cast<std::uint64_t>(cgroup_fd);
+    long pid = ::syscall(SYS_clone3, &args, sizeof args);
+    if (pid == 0) {
+      g_spawned_into_cgroup = true;
+      return 0;
+    }
+    if (pid > 0) return static_cast<pid_t>(pid);
+    // Refused (ENOSYS, E2BIG, EINVAL, EPERM...): fork, and the hook moves it.
+  }
+  return ::fork();
+}
 
 // What the child reports on the pipe. The step is an index, not a pointer,
 // so the parent never trusts a pointer read from another process.
@@ -173,6 +201,8 @@ Status resolve_program(const char* name, const char* path_env, char* out, std::s
   return Error{result, "execve"};
 }
 
+bool spawned_into_cgroup() noexcept { return g_spawned_into_cgroup; }
+
 Result<pid_t> spawn(const SpawnOptions& options) noexcept {
   if (options.argv == nullptr || options.argv[0] == nullptr) return Error{EINVAL, "spawn"};
   char path[PATH_MAX];
@@ -182,7 +212,7 @@ Result<pid_t> spawn(const SpawnOptions& options) noexcept {
 
   int report[2];
   if (::pipe2(report, O_CLOEXEC) != 0) return errno_error("pipe2");
-  pid_t pid = ::fork();
+  pid_t pid = fork_into(options.cgroup_fd);
   if (pid < 0) {
     Error e = errno_error("fork");
     ::close(report[0]);

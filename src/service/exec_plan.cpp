@@ -152,6 +152,7 @@ ExecPlan& ExecPlan::operator=(ExecPlan&& other) noexcept {
   extra_fd_source = other.extra_fd_source;
   extra_fd_target = other.extra_fd_target;
   cgroup_procs_fd = other.cgroup_procs_fd;
+  cgroup_dir_fd = other.cgroup_dir_fd;
   owned_fds = std::move(other.owned_fds);
   other.owned_fds.clear();
   return *this;
@@ -274,6 +275,7 @@ bool build_exec_plan(const ExecInputs& in, ExecPlan& plan, std::string& error) {
     plan.extra_fd_target = c.notify_fd;
   }
   plan.cgroup_procs_fd = in.cgroup_procs_fd;
+  plan.cgroup_dir_fd = in.cgroup_dir_fd;
   return true;
 }
 
@@ -283,7 +285,9 @@ Status apply_exec_plan(const void* context) noexcept {
   // 1. The cgroup first, while still root (cgroup.procs belongs to root)
   //    and before anything else, so every later allocation, and every
   //    process the service forks, is charged to and killable with it.
-  if (plan.cgroup_procs_fd >= 0 && ::write(plan.cgroup_procs_fd, "0", 1) != 1) return errno_error("cgroup");
+  if (plan.cgroup_procs_fd >= 0 && !spawned_into_cgroup() && ::write(plan.cgroup_procs_fd, "0", 1) != 1) {
+    return errno_error("cgroup");
+  }
 
   // 2. The fds. A source may itself be 0..2 or the notify target (keel's
   //    own stdio, a pipe that happened to get fd 3), so dup2-ing straight
@@ -397,6 +401,7 @@ Result<pid_t> spawn_service(const ExecPlan& plan) noexcept {
   options.child_setup = &apply_exec_plan;
   options.child_context = &plan;
   options.path_env = plan.path_env.empty() ? kDefaultPath : plan.path_env.c_str();
+  options.cgroup_fd = plan.cgroup_dir_fd;
   return spawn(options);
 }
 

@@ -39,6 +39,7 @@ struct ExecInputs {
   std::vector<std::pair<std::string, std::string>> extra_env;  // NOTIFY_SOCKET, ...: override everything
   int notify_pipe_write_fd = -1;  // NotifyFd services: placed at config->notify_fd in the child
   int cgroup_procs_fd = -1;       // the service cgroup's cgroup.procs, open for writing; -1: no cgroup
+  int cgroup_dir_fd = -1;         // the service cgroup's directory: clone3 starts the child in it
   const char* passwd_path = "/etc/passwd";  // HOME, SHELL of config->user
 };
 
@@ -75,7 +76,8 @@ struct ExecPlan {
   bool controlling_terminal = false;     // stdin is the console: make it the session's tty (gettys, shells)
   int extra_fd_source = -1;  // installed at extra_fd_target (s6 notification-fd)
   int extra_fd_target = -1;
-  int cgroup_procs_fd = -1;  // "0" is written here first; -1: stay in keel's cgroup
+  int cgroup_procs_fd = -1;  // "0" is written here first (unless clone3 started it there); -1: none
+  int cgroup_dir_fd = -1;    // spawn's clone3(CLONE_INTO_CGROUP) target; -1: none
 
   std::vector<int> owned_fds;  // opened by build_exec_plan; closed with the plan
 };

@@ -515,6 +515,7 @@ Result<pid_t> Supervisor::launch(ServiceMachine& machine) noexcept {
         u.in_cgroup = true;
         if (!u.cgroup.warning.empty()) log::msg(log::Level::Warn, "%s: %s", c.name.c_str(), u.cgroup.warning.c_str());
         in.cgroup_procs_fd = u.cgroup.procs_fd;
+        in.cgroup_dir_fd = u.cgroup.dir_fd;
       } else {
         u.in_cgroup = false;
         log::msg(log::Level::Warn, "%s: no cgroup (%s: %s); tracking its process group", c.name.c_str(),
