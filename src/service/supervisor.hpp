@@ -99,7 +99,6 @@ class Supervisor final : private Host, private control::ControlHandler {
   // Shutdown: stop every service in reverse dependency order, each within
   // its own stop timeout; SupervisorHooks::all_stopped() when done.
   void stop_all() noexcept;
-  [[nodiscard]] bool stopping_all() const noexcept { return stopping_all_; }
 
   // Re-read the service files and apply the difference; a summary for
   // keelctl. May throw std::bad_alloc only.
@@ -108,9 +107,6 @@ class Supervisor final : private Host, private control::ControlHandler {
   // Settings can change until start() (the system role learns where the
   // cgroup2 mount is only after its early mounts).
   [[nodiscard]] SupervisorSettings& settings() noexcept { return settings_; }
-
-  // For tests and the boot summary.
-  [[nodiscard]] std::size_t size() const noexcept { return units_.size(); }
 
  private:
   struct Unit;
