@@ -24,6 +24,7 @@
 #include "core/event_loop.hpp"
 #include "core/limits.hpp"
 #include "core/signals.hpp"
+#include "core/terminal_text.hpp"
 
 namespace keel::control {
 namespace {
@@ -299,15 +300,19 @@ bool write_all(int fd, std::string_view data) noexcept {
   return true;
 }
 
+// keel's error texts may quote what a service controls (its last error,
+// its name): escaped for the terminal like everything else keelctl shows.
 void error_line(const std::string& prog, std::string_view text) noexcept {
   try {
-    std::string line = prog + ": " + std::string(text);
+    std::string line = prog + ": " + terminal_text::escaped(text, terminal_text::kKeepNewline);
     if (line.empty() || line.back() != '\n') line += '\n';
     (void)write_all(2, line);
   } catch (...) {
     (void)write_all(2, "keelctl: out of memory\n");
   }
 }
+
+constexpr unsigned kLogKeep = terminal_text::kKeepNewline | terminal_text::kKeepTab;
 
 const char* code_text(Code code) noexcept {
   switch (code) {
@@ -403,7 +408,10 @@ int talk_to_keel(const std::string& prog, const KeelctlCommand& c) {
         return static_cast<int>(Code::Failed);
       }
       if (decoder.type() == FrameType::Data) {
-        if (!write_all(1, decoder.payload())) return static_cast<int>(Code::Failed);
+        // `log -f` lines, as the service wrote them: escaped, keeping the
+        // line breaks and tabs. (Data frames end at line ends, so no
+        // character is split between two of them.)
+        if (!write_all(1, terminal_text::escaped(decoder.payload(), kLogKeep))) return static_cast<int>(Code::Failed);
         continue;
       }
       if (decoder.type() != FrameType::Final) {
@@ -417,7 +425,14 @@ int talk_to_keel(const std::string& prog, const KeelctlCommand& c) {
         return static_cast<int>(Code::Failed);
       }
       if (code == Code::Ok) {
-        (void)write_all(1, body);
+        // A log's lines are the service's text: escaped. Other answers are
+        // keel's own formatting (status escapes its fields itself, and
+        // its JSON must stay byte-exact).
+        if (c.request.verb == Verb::Log) {
+          (void)write_all(1, terminal_text::escaped(body, kLogKeep));
+        } else {
+          (void)write_all(1, body);
+        }
       } else {
         error_line(prog, body.empty() ? std::string_view(code_text(code)) : body);
       }

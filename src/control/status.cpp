@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "core/terminal_text.hpp"
+
 namespace keel::control {
 namespace {
 
@@ -21,10 +23,21 @@ std::string ready_text(const ServiceStatus& s) {
 
 std::string or_dash(const std::string& text) { return text.empty() ? "-" : text; }
 
+// Column width in terminal cells, near enough: one per code point (escapes
+// are ASCII by then; wide CJK characters are not measured).
+std::size_t cells(const std::string& text) {
+  return static_cast<std::size_t>(std::count_if(text.begin(), text.end(), [](char c) {
+    return (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+  }));
+}
+
 void pad(std::string& out, const std::string& cell, std::size_t width) {
   out += cell;
-  if (cell.size() < width) out.append(width - cell.size(), ' ');
+  std::size_t n = cells(cell);
+  if (n < width) out.append(width - n, ' ');
 }
+
+std::string safe(const std::string& text) { return terminal_text::escaped(text); }
 
 }  // namespace
 
@@ -32,7 +45,7 @@ std::string format_status_detail(const ServiceStatus& s) {
   std::string out;
   auto line = [&out](const char* key, const std::string& value) {
     out += key;
-    out += value;
+    terminal_text::append_escaped(value, out);
     out += '\n';
   };
   line("service:     ", s.name);
@@ -45,6 +58,9 @@ std::string format_status_detail(const ServiceStatus& s) {
   line("ready:       ", ready_text(s));
   line("last error:  ", or_dash(s.last_error));
   if (s.log_dropped != 0) line("log dropped: ", std::to_string(s.log_dropped) + " lines");
+  if (s.notify_refused != 0) {
+    line("notify:      ", std::to_string(s.notify_refused) + " refused (last: " + s.notify_refusal + ")");
+  }
   return out;
 }
 
@@ -79,12 +95,13 @@ std::string format_status_table(const std::vector<ServiceStatus>& services) {
   rows.reserve(services.size() + 1);
   rows.emplace_back(std::begin(kHeader), std::end(kHeader));
   for (const ServiceStatus& s : services) {
-    rows.push_back({s.name, s.state, pid_text(s.pid), format_duration(s.uptime_ns), std::to_string(s.restarts),
-                    or_dash(s.last_exit), ready_text(s), or_dash(s.last_error)});
+    rows.push_back({safe(s.name), safe(s.state), pid_text(s.pid), format_duration(s.uptime_ns),
+                    std::to_string(s.restarts), safe(or_dash(s.last_exit)), safe(ready_text(s)),
+                    safe(or_dash(s.last_error))});
   }
   std::size_t width[kColumns] = {};
   for (const auto& row : rows) {
-    for (std::size_t c = 0; c < kColumns; ++c) width[c] = std::max(width[c], row[c].size());
+    for (std::size_t c = 0; c < kColumns; ++c) width[c] = std::max(width[c], cells(row[c]));
   }
   std::string out;
   for (const auto& row : rows) {
@@ -102,8 +119,9 @@ std::string json_quote(const std::string& text) {
   std::string out;
   out.reserve(text.size() + 2);
   out += '"';
-  for (char ch : text) {
-    auto c = static_cast<unsigned char>(ch);
+  for (std::size_t i = 0; i < text.size();) {
+    terminal_text::CodePoint cp = terminal_text::decode_utf8(text, i);
+    std::int32_t c = cp.value;
     switch (c) {
       case '"': out += "\\\""; break;
       case '\\': out += "\\\\"; break;
@@ -112,15 +130,17 @@ std::string json_quote(const std::string& text) {
       case '\t': out += "\\t"; break;
       case '\b': out += "\\b"; break;
       case '\f': out += "\\f"; break;
+      case terminal_text::kInvalid: out += "\xEF\xBF\xBD"; break;  // U+FFFD
       default:
-        if (c < 0x20 || c == 0x7F) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", c);
+        if (c < 0x20 || (c >= 0x7F && c <= 0x9F)) {
+          char buf[16];
+          std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned>(c) & 0xFFU);
           out += buf;
         } else {
-          out += ch;
+          out.append(text, i, cp.length);
         }
     }
+    i += cp.length;
   }
   out += '"';
   return out;
@@ -145,6 +165,8 @@ std::string format_status_json(const std::vector<ServiceStatus>& services) {
     out += ", \"readiness\": " + json_quote(s.readiness);
     out += ", \"last_error\": " + json_quote(s.last_error);
     out += ", \"log_dropped\": " + std::to_string(s.log_dropped);
+    out += ", \"notify_refused\": " + std::to_string(s.notify_refused);
+    out += ", \"notify_refusal\": " + json_quote(s.notify_refusal);
     out += "}";
   }
   out += services.empty() ? "]\n" : "\n]\n";

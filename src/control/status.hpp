@@ -25,11 +25,17 @@ struct ServiceStatus {
   std::string readiness;      // how readiness is known: "none", "notify", "fd", ...
   std::string last_error;     // "exec failed: No such file or directory", ""
   std::uint64_t log_dropped = 0;  // log lines dropped because the log buffer was full
+  std::uint64_t notify_refused = 0;  // sd_notify messages / MAINPIDs refused (docs/security.md)
+  std::string notify_refusal;        // the last one's reason
 };
 
 // "3d4h", "2h05m", "4m07s", "12s", "-" for 0.
 [[nodiscard]] std::string format_duration(std::int64_t ns);
 
+// The text views show what services control (STATUS= text, names from file
+// names, error texts) through core/terminal_text: controls as escapes,
+// ill-formed UTF-8 as U+FFFD, so nothing in them can drive a terminal.
+//
 // A table: a header line, then one aligned line per service ("no
 // services\n" for none). For `keelctl status` without a SERVICE.
 [[nodiscard]] std::string format_status_table(const std::vector<ServiceStatus>& services);
@@ -42,8 +48,10 @@ struct ServiceStatus {
 
 // A JSON array of objects, one per service, each with every field (uptime in
 // whole seconds as "uptime_s" and nanoseconds as "uptime_ns"); strings are
-// escaped per RFC 8259 (control characters as \u00XX; bytes >= 0x80 are
-// passed through, so UTF-8 stays UTF-8). Ends in a newline.
+// escaped per RFC 8259 (C0 controls, DEL and the C1 controls U+0080..U+009F
+// as \u00XX, so the JSON printed raw cannot drive a terminal either); other
+// UTF-8 passes through and ill-formed bytes become U+FFFD, so the output is
+// always valid UTF-8. Ends in a newline.
 [[nodiscard]] std::string format_status_json(const std::vector<ServiceStatus>& services);
 
 // `text` as a JSON string literal, quotes included.

@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "core/limits.hpp"
+#include "core/terminal_text.hpp"
 
 namespace keel::log {
 namespace {
@@ -66,7 +67,10 @@ void write_all(int fd, const char* buf, std::size_t len) noexcept {
 // formatting serves both writes. Returns the length from line + kKmsgRoom.
 constexpr std::size_t kKmsgRoom = 24;
 
-std::size_t format_line(char (&line)[limits::kLogLine + kKmsgRoom], const char* prefix, const char* fmt,
+// `escape`: the message (not the prefix) goes through terminal_text, since
+// keel's messages quote what services control (names from file names, argv
+// in exec errors, ...) and must not drive the console.
+std::size_t format_line(char (&line)[limits::kLogLine + kKmsgRoom], const char* prefix, bool escape, const char* fmt,
                         va_list args) noexcept {
   char* text = line + kKmsgRoom;
   const std::size_t size = limits::kLogLine;
@@ -75,9 +79,21 @@ std::size_t format_line(char (&line)[limits::kLogLine + kKmsgRoom], const char* 
     int n = std::snprintf(text, size, "%s", prefix);
     used = n > 0 ? static_cast<std::size_t>(n) : 0;
   }
-  int n = std::vsnprintf(text + used, size - used, fmt, args);
-  if (n < 0) n = 0;
-  used += static_cast<std::size_t>(n);
+  if (escape) {
+    char raw[limits::kLogLine];
+    int n = std::vsnprintf(raw, sizeof raw, fmt, args);
+    std::size_t len = n > 0 ? static_cast<std::size_t>(n) : 0;
+    bool cut = len >= sizeof raw;
+    if (cut) len = sizeof raw - 1;
+    std::size_t wrote = terminal_text::escape(std::string_view(raw, len), text + used, size - used);
+    // Cut by vsnprintf or while escaping: marked below like any cut line.
+    if (wrote + 1 >= size - used) cut = true;
+    used = cut ? size - 1 : used + wrote;
+  } else {
+    int n = std::vsnprintf(text + used, size - used, fmt, args);
+    if (n < 0) n = 0;
+    used += static_cast<std::size_t>(n);
+  }
   if (used >= size - 1) {  // cut: mark it, keep room for the newline
     used = size - 5;
     for (int dot = 0; dot < 3; ++dot) text[used++] = '.';
@@ -89,7 +105,7 @@ std::size_t format_line(char (&line)[limits::kLogLine + kKmsgRoom], const char* 
 void format_and_write(int fd, const char* prefix, const char* fmt, va_list args) noexcept {
   char line[limits::kLogLine + kKmsgRoom];
   int saved_errno = errno;  // callers often log right before they use errno
-  std::size_t used = format_line(line, prefix, fmt, args);
+  std::size_t used = format_line(line, prefix, false, fmt, args);
   write_all(fd, line + kKmsgRoom, used);
   errno = saved_errno;
 }
@@ -138,7 +154,7 @@ void msg(Level level, const char* fmt, ...) noexcept {
   int saved_errno = errno;
   va_list args;
   va_start(args, fmt);
-  std::size_t used = format_line(line, prefix, fmt, args);
+  std::size_t used = format_line(line, prefix, true, fmt, args);
   va_end(args);
   if (g_timestamps) {
     // The time since boot, as the kernel stamps its own lines, so the

@@ -347,7 +347,7 @@ TEST(ControlStatus, JsonEscapesStrings) {
   EXPECT_EQ(j,
             "[\n  {\"name\": \"we\\\"b\", \"description\": \"\", \"state\": \"running\", \"pid\": 123, \"uptime_s\": 3725, "
             "\"uptime_ns\": 3725000000000, \"restarts\": 2, \"last_exit\": \"killed by SIGSEGV\", \"ready\": true, "
-            "\"readiness\": \"notify\", \"last_error\": \"line1\\nline2\", \"log_dropped\": 0}\n]\n");
+            "\"readiness\": \"notify\", \"last_error\": \"line1\\nline2\", \"log_dropped\": 0, \"notify_refused\": 0, \"notify_refusal\": \"\"}\n]\n");
   EXPECT_EQ(format_status_json({}), "[]\n");
 }
 
