@@ -99,3 +99,22 @@ inline constexpr std::size_t kServiceLogStamp = 24;
 inline constexpr std::size_t kServiceLogFollowers = 4;
 
 }  // namespace keel::limits
+
+// ------------------------------------------- sd_notify trust (service/notify, supervisor)
+namespace keel::limits {
+
+// fds that one notify recvmsg() takes along with a message, only to close
+// them (keel keeps none: no FDSTORE). systemd's BARRIER=1 passes one; more
+// than 8 are closed by the kernel itself (MSG_CTRUNC).
+inline constexpr std::size_t kNotifyPassedFdsMax = 8;
+
+// A service's cgroup path as /proc/PID/cgroup shows it: the cgroup root
+// (a path keel was given, well under 200 bytes) plus "/" and a service
+// name (at most 64). 512 leaves room; a longer one is not compared.
+inline constexpr std::size_t kNotifyCgroupPath = 512;
+
+// The reason the last notify message of a service was refused, kept for
+// `keelctl status SERVICE` ("MAINPID=123 refused: not in the service").
+inline constexpr std::size_t kNotifyRefusalText = 160;
+
+}  // namespace keel::limits

@@ -18,6 +18,8 @@
 #include <cstring>
 #include <string>
 
+#include "core/limits.hpp"
+
 namespace keel::service {
 namespace {
 
@@ -268,6 +270,41 @@ Status kill_each(const ServiceCgroup& cgroup) noexcept {
   }
   if (frozen) (void)write_at(cgroup.dir_fd, "cgroup.freeze", "0");
   return result;
+}
+
+bool proc_cgroup_path(pid_t pid, char* out, std::size_t capacity) noexcept {
+  if (pid <= 0 || capacity == 0) return false;
+  char path[32];
+  std::snprintf(path, sizeof path, "/proc/%d/cgroup", static_cast<int>(pid));
+  int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  // One line per v1 hierarchy plus the v2 one; a page holds them all.
+  char buf[4096];
+  ssize_t n = ::read(fd, buf, sizeof buf - 1);
+  ::close(fd);
+  if (n <= 0) return false;
+  buf[n] = '\0';
+  for (char* line = buf; line != nullptr && *line != '\0';) {
+    char* end = std::strchr(line, '\n');
+    if (end != nullptr) *end = '\0';
+    if (std::strncmp(line, "0::", 3) == 0) {
+      std::size_t len = std::strlen(line + 3);
+      if (len == 0 || len >= capacity) return false;
+      std::memcpy(out, line + 3, len + 1);
+      return true;
+    }
+    line = end != nullptr ? end + 1 : nullptr;
+  }
+  return false;
+}
+
+bool pid_in_cgroup(pid_t pid, std::string_view path) noexcept {
+  if (path.empty()) return false;
+  char mine[limits::kNotifyCgroupPath];
+  if (!proc_cgroup_path(pid, mine, sizeof mine)) return false;
+  std::string_view p(mine);
+  if (!p.starts_with(path)) return false;
+  return p.size() == path.size() || p[path.size()] == '/';
 }
 
 }  // namespace keel::service

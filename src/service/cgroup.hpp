@@ -97,4 +97,13 @@ Status kill_each(const ServiceCgroup& cgroup) noexcept;
 // `signo` to each pid in cgroup.procs (the stop signal, SIGCONT, ...).
 Status signal_all(const ServiceCgroup& cgroup, int signo) noexcept;
 
+// The cgroup v2 path of `pid` as /proc/PID/cgroup shows it ("/keel/web",
+// relative to keel's cgroup namespace), NUL-terminated into out; false
+// when the process is gone or has no v2 line. Read into a stack buffer.
+bool proc_cgroup_path(pid_t pid, char* out, std::size_t capacity) noexcept;
+
+// Is `pid` in the cgroup whose path (from proc_cgroup_path) is `path`, or
+// in a cgroup below it?
+[[nodiscard]] bool pid_in_cgroup(pid_t pid, std::string_view path) noexcept;
+
 }  // namespace keel::service

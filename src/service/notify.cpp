@@ -4,12 +4,15 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <charconv>
 #include <cstring>
+
+#include "core/limits.hpp"
 
 namespace keel::service {
 namespace {
@@ -42,7 +45,7 @@ void parse_notify_message(std::string_view message, NotifyTarget& target) noexce
   }
 }
 
-Status NotifySocket::open(EventLoop& loop, const char* path, NotifyTarget& target) noexcept {
+Status NotifySocket::open(EventLoop& loop, const char* path, uid_t owner, gid_t group, NotifyTarget& target) noexcept {
   close();
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
@@ -51,14 +54,29 @@ Status NotifySocket::open(EventLoop& loop, const char* path, NotifyTarget& targe
   std::memcpy(addr.sun_path, path, len + 1);
   int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0) return errno_error("notify socket");
+  // Before bind: no datagram may arrive without the sender's credentials.
+  int on = 1;
+  if (::setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &on, sizeof on) != 0) {
+    Error e = errno_error("notify socket SO_PASSCRED");
+    ::close(fd);
+    return e;
+  }
   ::unlink(path);
   if (::bind(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) {
     Error e = errno_error("bind notify socket");
     ::close(fd);
     return e;
   }
-  // Services that dropped root must be able to send, as with systemd.
-  ::chmod(path, 0666);
+  // The service's user may send (sending needs write permission on the
+  // socket file), nobody else but root. A datagram sent in the moment
+  // between bind and chmod is still judged by its credentials. The parent
+  // directory is keel's alone, so the path cannot be swapped under us.
+  if (::chown(path, owner, group) != 0 || ::chmod(path, 0600) != 0) {
+    Error e = errno_error("notify socket owner and mode");
+    ::close(fd);
+    ::unlink(path);
+    return e;
+  }
   Status s = loop.add(fd, EPOLLIN, *this);
   if (!s) {
     ::close(fd);
@@ -85,8 +103,41 @@ void NotifySocket::on_ready(std::uint32_t /*events*/) noexcept {
   // Drain every queued datagram: several may arrive before one wake-up.
   for (;;) {
     char buffer[kNotifyMessageMax];
-    ssize_t n = ::recv(fd_, buffer, sizeof buffer, MSG_DONTWAIT | MSG_TRUNC);
-    if (n < 0) return;  // EAGAIN: all read
+    // Room for the credentials and a few passed fds; fds beyond it are
+    // closed by the kernel (MSG_CTRUNC).
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(ucred)) + CMSG_SPACE(sizeof(int) * limits::kNotifyPassedFdsMax)];
+    iovec iov{buffer, sizeof buffer};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    ssize_t n = ::recvmsg(fd_, &msg, MSG_DONTWAIT | MSG_TRUNC | MSG_CMSG_CLOEXEC);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return;  // EAGAIN: all read
+    }
+    NotifySender sender;
+    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+      if (c->cmsg_level != SOL_SOCKET) continue;
+      if (c->cmsg_type == SCM_CREDENTIALS && c->cmsg_len >= CMSG_LEN(sizeof(ucred))) {
+        ucred cred{};
+        std::memcpy(&cred, CMSG_DATA(c), sizeof cred);
+        sender.pid = cred.pid;
+        sender.uid = cred.uid;
+        sender.gid = cred.gid;
+      } else if (c->cmsg_type == SCM_RIGHTS) {
+        // keel keeps no fds for services (no FDSTORE): close them, which is
+        // also what a BARRIER=1 sender waits for.
+        std::size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (std::size_t i = 0; i < count; ++i) {
+          int passed = -1;
+          std::memcpy(&passed, CMSG_DATA(c) + i * sizeof(int), sizeof passed);
+          if (passed >= 0) ::close(passed);
+        }
+      }
+    }
+    if (!target_->notify_sender_allowed(sender)) continue;
     std::size_t got = static_cast<std::size_t>(n) < sizeof buffer ? static_cast<std::size_t>(n) : sizeof buffer;
     parse_notify_message(std::string_view(buffer, got), *target_);
     if (fd_ < 0) return;  // the target closed us (the service stopped)

@@ -5,10 +5,16 @@
 //  * sd_notify (systemd's): the service finds a datagram socket's path in
 //    $NOTIFY_SOCKET and sends "READY=1", "STATUS=...", "STOPPING=1",
 //    "MAINPID=N" lines. keel gives every notify service a socket of its own
-//    (RUN_DIR/notify/NAME), so who sent a message is known from the socket
-//    it arrived on: a helper such as `systemd-notify --ready`, run from a
-//    script, is a different process than the service's main one and is
-//    still believed, with no credential checks or /proc lookups.
+//    (RUN_DIR/notify/NAME), owned by the service's user and mode 0600, so
+//    no other unprivileged user can send to it. The socket is a trust
+//    boundary all the same: SO_PASSCRED makes the kernel attach each
+//    sender's pid and uid (SCM_CREDENTIALS, which only a privileged sender
+//    can forge), and the target (the supervisor's unit) accepts a message
+//    only from root or the service's uid AND from a process inside the
+//    service, so a helper such as `systemd-notify --ready`, run from the
+//    service's script, is believed, and a process of the same user
+//    outside the service is not. File descriptors passed along (systemd's
+//    FDSTORE=1, BARRIER=1) are closed at once.
 //
 //  * s6's notification fd: the service writes a newline to fd N (the
 //    `notify_fd` key). keel holds the read end of a pipe whose write end is
@@ -28,8 +34,19 @@
 
 namespace keel::service {
 
+// Who sent a datagram, as the kernel tells it (pid 0 when the sender is in
+// a PID namespace keel cannot see, or when no credentials came).
+struct NotifySender {
+  pid_t pid = 0;
+  uid_t uid = static_cast<uid_t>(-1);
+  gid_t gid = static_cast<gid_t>(-1);
+};
+
 class NotifyTarget {
  public:
+  // Before a message is parsed: may this sender speak for the service? A
+  // refusal is the target's to log (it knows the service and its rules).
+  [[nodiscard]] virtual bool notify_sender_allowed(const NotifySender& sender) noexcept = 0;
   virtual void notify_ready() noexcept = 0;
   virtual void notify_status(std::string_view status) noexcept = 0;
   virtual void notify_stopping() noexcept = 0;
@@ -52,9 +69,10 @@ class NotifySocket final : private FdHandler {
   NotifySocket& operator=(const NotifySocket&) = delete;
 
   // Bind a datagram socket at `path` (a stale one is replaced; the parent
-  // directory must exist), mode 0666 so a service that dropped root can
-  // still send; watch it on `loop`.
-  Status open(EventLoop& loop, const char* path, NotifyTarget& target) noexcept;
+  // directory must exist and be writable by keel alone), with SO_PASSCRED,
+  // owned by owner:group and mode 0600 so only that user (and root) can
+  // send; watch it on `loop`.
+  Status open(EventLoop& loop, const char* path, uid_t owner, gid_t group, NotifyTarget& target) noexcept;
   void close() noexcept;
   [[nodiscard]] bool is_open() const noexcept { return fd_ >= 0; }
   [[nodiscard]] const char* path() const noexcept { return path_; }

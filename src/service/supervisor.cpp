@@ -1,17 +1,21 @@
 #include "service/supervisor.hpp"
 
 #include <fcntl.h>
+#include <sys/epoll.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <csignal>
+#include <cstdarg>
 #include <cstdio>
 #include <cstring>
 #include <new>
 
+#include "core/limits.hpp"
 #include "core/log.hpp"
 #include "core/reaper.hpp"
 #include "core/signals.hpp"
@@ -57,6 +61,26 @@ const char* readiness_name(Type type) {
   return "?";
 }
 
+// pidfd_open(2) and pidfd_send_signal(2) by number: Linux 5.3 has them,
+// and this keeps keel off glibc 2.36's wrappers.
+int pidfd_open(pid_t pid) noexcept { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
+int pidfd_signal(int pidfd, int signo) noexcept {
+  return static_cast<int>(::syscall(SYS_pidfd_send_signal, pidfd, signo, nullptr, 0));
+}
+#ifndef P_PIDFD
+#define P_PIDFD 3
+#endif
+
+// A wait status (as waitpid gives it) from waitid's siginfo.
+int wait_status_of(const siginfo_t& info) noexcept {
+  switch (info.si_code) {
+    case CLD_EXITED: return (info.si_status & 0xFF) << 8;
+    case CLD_KILLED: return info.si_status & 0x7F;
+    case CLD_DUMPED: return (info.si_status & 0x7F) | 0x80;
+    default: return 0;
+  }
+}
+
 std::string describe_exit(int status) {
   if (status < 0) return "";
   char buf[64];
@@ -93,10 +117,32 @@ struct Supervisor::Unit final : NotifyTarget, TimerHandler {
   void notify_stopping() noexcept override {
     log::msg(log::Level::Debug, "%s: says it is stopping", config.name.c_str());
   }
-  void notify_main_pid(pid_t pid) noexcept override {
-    log::msg(log::Level::Info, "%s: main pid is now %d", config.name.c_str(), static_cast<int>(pid));
-    machine.set_main_pid(pid);
-  }
+  bool notify_sender_allowed(const NotifySender& sender) noexcept override;
+  void notify_main_pid(pid_t pid) noexcept override;
+
+  // Is `pid` one of this service's processes (never 1, never keel)? Its
+  // cgroup when it has one, else the tree tracker's group and mark.
+  [[nodiscard]] bool contains(pid_t pid) noexcept;
+  // A notify message or a MAINPID refused: the reason kept and counted,
+  // logged the first time in a run.
+  void refuse(const char* fmt, ...) noexcept __attribute__((format(printf, 2, 3)));
+  // `signo` to the main process: through its pidfd when MAINPID named it
+  // (a pid that is gone or reused is never hit), else to the launched
+  // child, which keel has not reaped, so its pid cannot have been reused.
+  int signal_main(int signo) noexcept;
+  void close_main_watch() noexcept;
+  void main_pidfd_ready() noexcept;
+
+  // The pidfd of a main process named by MAINPID, watched on the loop: it
+  // turns readable when that process exits, whether or not keel is its
+  // parent (a MAINPID whose parent is still in the service is reaped there
+  // and keel gets no SIGCHLD for it).
+  struct MainPidWatch final : FdHandler {
+    explicit MainPidWatch(Unit& u) : unit(u) {}
+    void on_ready(std::uint32_t /*events*/) noexcept override { unit.main_pidfd_ready(); }
+    Unit& unit;
+    int fd = -1;
+  };
 
   Supervisor& sup;
   ServiceConfig config;
@@ -114,7 +160,121 @@ struct Supervisor::Unit final : NotifyTarget, TimerHandler {
   bool on_exit_done = false;    // on_exit acted on for this run
   std::string pending_config;   // a changed definition to apply once stopped
   char status[128] = {};        // the last STATUS= from sd_notify
+  MainPidWatch main_watch{*this};
+  char cgroup_path[limits::kNotifyCgroupPath] = {};  // as /proc/PID/cgroup names it; "": unknown
+  bool refusal_logged = false;   // this run's first refusal was logged
+  std::uint64_t refusals = 0;    // notify messages and MAINPIDs refused, since keel started
+  char refusal[limits::kNotifyRefusalText] = {};  // the last one's reason
 };
+
+bool Supervisor::Unit::contains(pid_t pid) noexcept {
+  if (pid <= 1 || pid == ::getpid()) return false;
+  if (in_cgroup && cgroup_path[0] != '\0') return pid_in_cgroup(pid, cgroup_path);
+  if (pid == machine.pid()) return true;
+  return pgid > 0 && in_tree(pid, pgid, config.name);
+}
+
+void Supervisor::Unit::refuse(const char* fmt, ...) noexcept {
+  va_list args;
+  va_start(args, fmt);
+  std::vsnprintf(refusal, sizeof refusal, fmt, args);
+  va_end(args);
+  ++refusals;
+  if (refusal_logged) return;
+  refusal_logged = true;
+  log::msg(log::Level::Warn, "%s: %s (further refusals in this run are only counted)", config.name.c_str(), refusal);
+}
+
+bool Supervisor::Unit::notify_sender_allowed(const NotifySender& sender) noexcept {
+  // Without a user, the service runs with keel's own credentials.
+  uid_t own = config.has_user ? config.uid : ::geteuid();
+  auto uid = static_cast<unsigned>(sender.uid);
+  if (sender.uid != 0 && sender.uid != own) {
+    refuse("notify message from pid %d uid %u refused: not the service's user", static_cast<int>(sender.pid), uid);
+    return false;
+  }
+  if (sender.pid <= 0) {
+    refuse("notify message from uid %u refused: its pid is unknown (another PID namespace)", uid);
+    return false;
+  }
+  if (!contains(sender.pid)) {
+    refuse("notify message from pid %d uid %u refused: not in the service", static_cast<int>(sender.pid), uid);
+    return false;
+  }
+  return true;
+}
+
+void Supervisor::Unit::notify_main_pid(pid_t pid) noexcept {
+  State s = machine.state();
+  if (s != State::Starting && s != State::Running) return;
+  if (pid == machine.pid()) return;
+  if (pid == 1 || pid == ::getpid()) {
+    refuse("MAINPID=%d refused: that is %s", static_cast<int>(pid), pid == ::getpid() ? "keel" : "the init process");
+    return;
+  }
+  // The pidfd first, then the checks: if the pid was reused between the
+  // two, the pidfd names the old process, which the signal-0 probe finds
+  // gone, so the checks were about the process the pidfd holds.
+  int fd = pidfd_open(pid);
+  if (fd < 0) {
+    refuse("MAINPID=%d refused: %s", static_cast<int>(pid), errno == ESRCH ? "no such process" : std::strerror(errno));
+    return;
+  }
+  if (!contains(pid) || pidfd_signal(fd, 0) != 0) {
+    ::close(fd);
+    refuse("MAINPID=%d refused: not in the service", static_cast<int>(pid));
+    return;
+  }
+  close_main_watch();
+  Status added = sup.loop_.add(fd, EPOLLIN, main_watch);
+  if (!added) {
+    ::close(fd);
+    refuse("MAINPID=%d refused: cannot watch it (%s: %s)", static_cast<int>(pid), added.error().context,
+           added.error().message());
+    return;
+  }
+  main_watch.fd = fd;
+  log::msg(log::Level::Info, "%s: main pid is now %d", config.name.c_str(), static_cast<int>(pid));
+  machine.set_main_pid(pid);
+}
+
+int Supervisor::Unit::signal_main(int signo) noexcept {
+  if (main_watch.fd >= 0) return pidfd_signal(main_watch.fd, signo);
+  if (machine.pid() > 0) return ::kill(machine.pid(), signo);
+  errno = ESRCH;
+  return -1;
+}
+
+void Supervisor::Unit::close_main_watch() noexcept {
+  if (main_watch.fd < 0) return;
+  sup.loop_.remove(main_watch.fd);
+  ::close(main_watch.fd);
+  main_watch.fd = -1;
+}
+
+void Supervisor::Unit::main_pidfd_ready() noexcept {
+  if (main_watch.fd < 0) return;  // closed earlier in this batch of events
+  pid_t pid = machine.pid();
+  siginfo_t info{};
+  if (::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(main_watch.fd), &info, WEXITED | WNOHANG) == 0) {
+    if (info.si_pid == 0) return;  // keel's child, still running: nothing happened
+    // keel's child, and reaped here rather than by the reaper: same path.
+    close_main_watch();
+    sup.on_child_exit(pid, wait_status_of(info));
+    sup.after_reap();
+    return;
+  }
+  // Not keel's child (its parent, inside the service, reaps it): readable
+  // means it has exited, with a status keel cannot know.
+  close_main_watch();
+  if (log::enabled(log::Level::Info)) {
+    log::msg(log::Level::Info, "%s: main pid %d exited (not keel's child: status unknown, taken as 0)",
+             config.name.c_str(), static_cast<int>(pid));
+  }
+  if (log) log->flush();
+  machine.main_exited(0);
+  sup.after_reap();
+}
 
 // A `keelctl wait SERVICE --ready` waiting for its answer.
 struct Supervisor::Waiter final : TimerHandler {
@@ -205,6 +365,15 @@ void Supervisor::start() {
   ::mkdir(settings_.run_dir.c_str(), 0755);
   std::string notify_dir = settings_.run_dir + "/notify";
   ::mkdir(notify_dir.c_str(), 0755);
+  // Only keel may create, replace or remove the notify sockets: the
+  // directory is its own and not writable by anyone else, even when it was
+  // left behind with other permissions.
+  int notify_dir_fd = ::open(notify_dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (notify_dir_fd < 0 || ::fchown(notify_dir_fd, ::geteuid(), ::getegid()) != 0 || ::fchmod(notify_dir_fd, 0755) != 0) {
+    log::msg(log::Level::Error, "%s: cannot make it keel's own directory: %s (notify services will fail to start)",
+             notify_dir.c_str(), std::strerror(errno));
+  }
+  if (notify_dir_fd >= 0) ::close(notify_dir_fd);
   if (!settings_.control_socket.empty()) {
     Status s = control_.open(loop_, settings_.control_socket.c_str(), settings_.control_group, *this);
     if (!s) {
@@ -436,6 +605,7 @@ void Supervisor::after_reap() noexcept {
 void Supervisor::on_child_exit(pid_t pid, int wait_status) noexcept {
   for (auto& u : units_) {
     if (u->machine.pid() != pid) continue;
+    u->close_main_watch();
     if (u->log) u->log->flush();  // its last lines before the exit message
     if (WIFSIGNALED(wait_status)) {
       log::msg(log::Level::Info, "%s: pid %d killed by %s", u->config.name.c_str(), static_cast<int>(pid),
@@ -524,7 +694,11 @@ Result<pid_t> Supervisor::launch(ServiceMachine& machine) noexcept {
     }
     if (c.type == Type::Notify) {
       std::string path = settings_.run_dir + "/notify/" + c.name;
-      Status s = u.notify.open(loop_, path.c_str(), u);
+      // The socket belongs to the user the service runs as (keel's own
+      // when it names none).
+      uid_t owner = c.has_user ? c.uid : ::geteuid();
+      gid_t group = c.has_user ? c.gid : ::getegid();
+      Status s = u.notify.open(loop_, path.c_str(), owner, group, u);
       if (!s) return s.error();
       in.extra_env.emplace_back("NOTIFY_SOCKET", path);
     }
@@ -549,6 +723,10 @@ Result<pid_t> Supervisor::launch(ServiceMachine& machine) noexcept {
     }
     u.pgid = pid.value();
     u.status[0] = '\0';
+    u.refusal_logged = false;
+    // spawn_service returns once the child has exec'd, so it is in its
+    // cgroup by now: its path is the one senders' /proc/PID/cgroup must show.
+    if (!u.in_cgroup || !proc_cgroup_path(pid.value(), u.cgroup_path, sizeof u.cgroup_path)) u.cgroup_path[0] = '\0';
     log::msg(log::Level::Info, "%s: started (pid %d)", c.name.c_str(), static_cast<int>(pid.value()));
     return pid;
   } catch (const std::bad_alloc&) {
@@ -558,7 +736,7 @@ Result<pid_t> Supervisor::launch(ServiceMachine& machine) noexcept {
 
 void Supervisor::signal_tree(ServiceMachine& machine, int signo) noexcept {
   Unit& u = *units_[machine.index()];
-  if (machine.pid() > 0) ::kill(machine.pid(), signo);  // MAINPID may live outside the group
+  (void)u.signal_main(signo);  // a MAINPID in a sub-cgroup or outside the group is reached too
   if (u.in_cgroup) {
     Status s = signo == SIGKILL ? kill_all(u.cgroup) : signal_all(u.cgroup, signo);
     if (s) return;
@@ -624,6 +802,7 @@ void Supervisor::state_changed(ServiceMachine& machine, State old_state) noexcep
   }
   // Leaving a run: its readiness channels and its cgroup go with it.
   if (now != State::Starting && now != State::Running && now != State::Stopping) {
+    u.close_main_watch();
     u.notify.close();
     u.ready_pipe.close();
     if (u.in_cgroup && !populated(u.cgroup)) {
@@ -688,6 +867,8 @@ control::ServiceStatus Supervisor::status_of(Unit& u) {
   }
   if (!u.pending_config.empty()) st.last_error += (st.last_error.empty() ? "" : "; ") + u.pending_config;
   st.log_dropped = u.log ? u.log->dropped_lines() : 0;
+  st.notify_refused = u.refusals;
+  if (u.refusals != 0) st.notify_refusal = u.refusal;
   return st;
 }
 
@@ -813,7 +994,7 @@ void Supervisor::handle_request(const control::Request& request, control::Sessio
         session.finish(Code::Failed, name + " has no running process\n");
         return;
       }
-      if (::kill(u->machine.pid(), *signo) != 0) {
+      if (u->signal_main(*signo) != 0) {
         session.finish(Code::Failed, std::string("kill: ") + std::strerror(errno) + "\n");
         return;
       }

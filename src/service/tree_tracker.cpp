@@ -109,14 +109,20 @@ bool descends_from(int proc_fd, pid_t pid, pid_t ancestor) noexcept {
 
 // Calls fn(pid, marked) for each process other than keel that is in group
 // `pgid` or carries the mark; stops early when fn returns true.
+// "KEEL_SERVICE=NAME" into mark; its length, 0 when the name is too long.
+std::size_t make_mark(std::string_view service_name, char (&mark)[kMaxMark]) noexcept {
+  std::size_t prefix_len = sizeof kMarkPrefix - 1;
+  if (service_name.size() + prefix_len >= sizeof mark) return 0;
+  std::memcpy(mark, kMarkPrefix, prefix_len);
+  std::memcpy(mark + prefix_len, service_name.data(), service_name.size());
+  return prefix_len + service_name.size();
+}
+
 template <typename Fn>
 void walk(pid_t pgid, std::string_view service_name, Fn fn) noexcept {
   char mark[kMaxMark];
-  std::size_t prefix_len = sizeof kMarkPrefix - 1;
-  if (service_name.size() + prefix_len >= sizeof mark) return;
-  std::memcpy(mark, kMarkPrefix, prefix_len);
-  std::memcpy(mark + prefix_len, service_name.data(), service_name.size());
-  std::size_t mark_len = prefix_len + service_name.size();
+  std::size_t mark_len = make_mark(service_name, mark);
+  if (mark_len == 0) return;
 
   int proc_fd = ::open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (proc_fd < 0) return;
@@ -174,6 +180,22 @@ bool tree_alive(pid_t pgid, std::string_view service_name) noexcept {
     return true;
   });
   return alive;
+}
+
+bool in_tree(pid_t pid, pid_t pgid, std::string_view service_name) noexcept {
+  pid_t self = ::getpid();
+  if (pid <= 0 || pid == self) return false;
+  if (pgid > 0 && ::getpgid(pid) == pgid) return true;
+  char mark[kMaxMark];
+  std::size_t mark_len = make_mark(service_name, mark);
+  if (mark_len == 0) return false;
+  int proc_fd = ::open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (proc_fd < 0) return false;
+  char name[16];
+  std::snprintf(name, sizeof name, "%d", static_cast<int>(pid));
+  bool in = environ_has(proc_fd, name, mark, mark_len) && descends_from(proc_fd, pid, self);
+  ::close(proc_fd);
+  return in;
 }
 
 }  // namespace keel::service

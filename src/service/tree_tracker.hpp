@@ -36,4 +36,10 @@ int signal_process_group_and_adopted(pid_t pgid, std::string_view service_name, 
 // environ reads empty).
 [[nodiscard]] bool tree_alive(pid_t pgid, std::string_view service_name) noexcept;
 
+// Is `pid` one of the processes signal_process_group_and_adopted() would
+// signal: in group `pgid`, or marked KEEL_SERVICE=service_name and below
+// keel? keel itself never is. Who may speak for a service on its notify
+// socket, and which MAINPID it may name, is decided with this.
+[[nodiscard]] bool in_tree(pid_t pid, pid_t pgid, std::string_view service_name) noexcept;
+
 }  // namespace keel::service

@@ -16,6 +16,7 @@ using keel::fuzz::property_failed;
 class Recorder final : public keel::service::NotifyTarget {
  public:
   explicit Recorder(std::string_view message) : message_(message) {}
+  bool notify_sender_allowed(const keel::service::NotifySender& /*sender*/) noexcept override { return true; }
   void notify_ready() noexcept override { ++ready; }
   void notify_status(std::string_view status) noexcept override {
     // A view into the message, never past it, without a newline.

@@ -1,8 +1,11 @@
 // Readiness channels: the sd_notify message parser, a real datagram socket
 // on the event loop, and the s6-style notification pipe.
 #include <gtest/gtest.h>
+#include <fcntl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -12,17 +15,46 @@
 #include "core/event_loop.hpp"
 #include "service/notify.hpp"
 #include "test_util.hpp"
+#include "throwaway_uid.hpp"
 
 namespace keel::service {
 namespace {
 
 struct Recorder final : NotifyTarget {
+  bool notify_sender_allowed(const NotifySender& s) noexcept override {
+    senders.push_back(s);
+    return allow;
+  }
   void notify_ready() noexcept override { events.push_back("ready"); }
   void notify_status(std::string_view s) noexcept override { events.push_back("status " + std::string(s)); }
   void notify_stopping() noexcept override { events.push_back("stopping"); }
   void notify_main_pid(pid_t pid) noexcept override { events.push_back("mainpid " + std::to_string(pid)); }
   std::vector<std::string> events;
+  std::vector<NotifySender> senders;
+  bool allow = true;
 };
+
+sockaddr_un unix_address(const std::string& path) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
+  return addr;
+}
+
+// Send `text` to `path` from a child that runs as uid:uid; the child's
+// exit status is 0 when sendto succeeded, else its errno.
+int send_as(uid_t uid, const std::string& path, const char* text) {
+  pid_t child = ::fork();
+  if (child == 0) {
+    if (::setresgid(uid, uid, uid) != 0 || ::setresuid(uid, uid, uid) != 0) _exit(100);
+    int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    sockaddr_un addr = unix_address(path);
+    _exit(::sendto(fd, text, std::strlen(text), 0, reinterpret_cast<sockaddr*>(&addr), sizeof addr) >= 0 ? 0 : errno);
+  }
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
 
 TEST(ServiceNotify, ParsesTheAssignmentsItActsOnAndIgnoresTheRest) {
   Recorder r;
@@ -46,20 +78,94 @@ TEST(ServiceNotify, DatagramsOnTheSocketReachTheTarget) {
   Recorder r;
   NotifySocket sock;
   std::string path = (dir.path() / "notify").string();
-  ASSERT_TRUE(sock.open(loop, path.c_str(), r));
+  ASSERT_TRUE(sock.open(loop, path.c_str(), ::geteuid(), ::getegid(), r));
   int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
+  sockaddr_un addr = unix_address(path);
   for (const char* m : {"STATUS=one", "READY=1"}) {
     ASSERT_GE(::sendto(fd, m, std::strlen(m), 0, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
   }
   testutil::Watchdog dog(2000, 2000);
   while (r.events.size() < 2 && !dog.expired()) ASSERT_TRUE(loop.run_once());
   EXPECT_EQ(r.events, (std::vector<std::string>{"status one", "ready"}));
+  // Each message came with the kernel's word on its sender.
+  ASSERT_EQ(r.senders.size(), 2U);
+  EXPECT_EQ(r.senders[0].pid, ::getpid());
+  EXPECT_EQ(r.senders[0].uid, ::getuid());
   ::close(fd);
   sock.close();
   EXPECT_NE(::access(path.c_str(), F_OK), 0) << "the socket file is removed on close";
+}
+
+TEST(ServiceNotify, TheSocketBelongsToTheServiceUserAloneAndOthersCannotSend) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to act as two users";
+  testutil::TempDir dir;
+  ::chmod(dir.path().c_str(), 0755);  // reachable: the refusal must come from the socket's own mode
+  EventLoop loop;
+  ASSERT_TRUE(loop.init());
+  Recorder r;
+  NotifySocket sock;
+  uid_t service_uid = keel::testing::throwaway_uid();
+  uid_t other_uid = keel::testing::throwaway_uid();
+  while (other_uid == service_uid) other_uid = keel::testing::throwaway_uid();
+  std::string path = (dir.path() / "notify").string();
+  ASSERT_TRUE(sock.open(loop, path.c_str(), service_uid, service_uid, r));
+  struct stat st{};
+  ASSERT_EQ(::lstat(path.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISSOCK(st.st_mode));
+  EXPECT_EQ(st.st_mode & 07777, 0600U);
+  EXPECT_EQ(st.st_uid, service_uid);
+  EXPECT_EQ(st.st_gid, service_uid);
+  // Another user is stopped by the kernel; the service's user gets through
+  // and is named by its credentials.
+  EXPECT_EQ(send_as(other_uid, path, "READY=1"), EACCES);
+  EXPECT_EQ(send_as(service_uid, path, "READY=1"), 0);
+  testutil::Watchdog dog(2000, 2000);
+  while (r.events.empty() && !dog.expired()) ASSERT_TRUE(loop.run_once());
+  EXPECT_EQ(r.events, (std::vector<std::string>{"ready"}));
+  ASSERT_EQ(r.senders.size(), 1U);
+  EXPECT_EQ(r.senders[0].uid, service_uid);
+  EXPECT_GT(r.senders[0].pid, 0);
+}
+
+TEST(ServiceNotify, ARefusedSenderIsNotParsedAndPassedFdsAreClosed) {
+  testutil::TempDir dir;
+  EventLoop loop;
+  ASSERT_TRUE(loop.init());
+  Recorder r;
+  r.allow = false;
+  NotifySocket sock;
+  std::string path = (dir.path() / "notify").string();
+  ASSERT_TRUE(sock.open(loop, path.c_str(), ::geteuid(), ::getegid(), r));
+  // systemd's barrier: a message with a pipe's write end; the sender waits
+  // for the read end to see EOF, which needs keel to close what it got.
+  int p[2];
+  ASSERT_EQ(::pipe2(p, O_CLOEXEC | O_NONBLOCK), 0);
+  int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  sockaddr_un addr = unix_address(path);
+  char text[] = "READY=1\nBARRIER=1";
+  iovec iov{text, sizeof text - 1};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  msghdr msg{};
+  msg.msg_name = &addr;
+  msg.msg_namelen = sizeof addr;
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  cmsghdr* c = CMSG_FIRSTHDR(&msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int));
+  std::memcpy(CMSG_DATA(c), &p[1], sizeof(int));
+  ASSERT_GE(::sendmsg(fd, &msg, 0), 0);
+  ::close(p[1]);
+  testutil::Watchdog dog(2000, 2000);
+  while (r.senders.empty() && !dog.expired()) ASSERT_TRUE(loop.run_once());
+  EXPECT_TRUE(r.events.empty()) << "a refused sender's message is not acted on";
+  char b = 0;
+  EXPECT_EQ(::read(p[0], &b, 1), 0) << "keel still holds the passed fd";
+  ::close(p[0]);
+  ::close(fd);
 }
 
 TEST(ServiceNotify, PipeIsReadyAtTheFirstNewlineAndClosesItself) {
