@@ -57,6 +57,14 @@
 //       Prints "ready <pid> <pgid>", blocks until stdin EOF, exits 0. Signal
 //       dispositions are left as inherited (a forwarded SIGTERM kills it).
 //
+//   keel-testprobe notify MESSAGE...
+//       Sends each MESSAGE as one datagram to the sd_notify socket in
+//       $NOTIFY_SOCKET, with the probe's own credentials, then waits (at
+//       most 5 s) until the receiver has read them all: a last "BARRIER=1"
+//       datagram carries a pipe's write end, and the receiver closing it is
+//       the answer, as systemd-notify does. Prints "notified N" (N messages
+//       sent) or "notify failed: ERROR"; exits 0 or 1. Any uid may run it.
+//
 //   keel-testprobe args [ARGS...]   prints "argc N" then "arg I VALUE" for
 //       each argv[I] (I from 0). Exit 0.
 //   keel-testprobe env NAME...      prints "env NAME=VALUE" or "env NAME
@@ -68,6 +76,8 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -464,6 +474,56 @@ int cmd_env(int argc, char** argv) {
   return 0;
 }
 
+int cmd_notify(int argc, char** argv) {
+  const char* path = std::getenv("NOTIFY_SOCKET");
+  if (path == nullptr || std::strlen(path) >= sizeof(sockaddr_un{}.sun_path)) {
+    say("notify failed: no usable NOTIFY_SOCKET");
+    return 1;
+  }
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strcpy(addr.sun_path, path);
+  int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  int p[2];
+  if (fd < 0 || ::pipe2(p, O_CLOEXEC) != 0) {
+    say("notify failed: %s", std::strerror(errno));
+    return 1;
+  }
+  for (int i = 0; i < argc; ++i) {
+    if (::sendto(fd, argv[i], std::strlen(argv[i]), 0, reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0) {
+      say("notify failed: %s", std::strerror(errno));
+      return 1;
+    }
+  }
+  char text[] = "BARRIER=1";
+  iovec iov{text, sizeof text - 1};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  msghdr msg{};
+  msg.msg_name = &addr;
+  msg.msg_namelen = sizeof addr;
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  cmsghdr* c = CMSG_FIRSTHDR(&msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int));
+  std::memcpy(CMSG_DATA(c), &p[1], sizeof(int));
+  if (::sendmsg(fd, &msg, 0) < 0) {
+    say("notify failed: %s", std::strerror(errno));
+    return 1;
+  }
+  ::close(p[1]);
+  pollfd pfd{p[0], POLLIN, 0};
+  if (::poll(&pfd, 1, 5000) != 1) {
+    say("notify failed: no barrier answer within 5 s");
+    return 1;
+  }
+  say("notified %d", argc);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -481,5 +541,6 @@ int main(int argc, char** argv) {
   if (std::strcmp(cmd, "wait") == 0) return cmd_wait(rest_argc, rest);
   if (std::strcmp(cmd, "args") == 0) return cmd_args(rest_argc, rest);
   if (std::strcmp(cmd, "env") == 0) return cmd_env(rest_argc, rest);
+  if (std::strcmp(cmd, "notify") == 0) return cmd_notify(rest_argc, rest);
   usage("unknown subcommand");
 }
