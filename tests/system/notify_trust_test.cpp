@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <grp.h>
@@ -59,11 +60,12 @@ class Supervised {
   [[nodiscard]] std::string path(const std::string& rel) const { return dir_.path() + "/" + rel; }
   [[nodiscard]] std::string socket() const { return dir_.path() + "/run/control.sock"; }
 
-  std::unique_ptr<KeelRun> start(Placement placement) const {
+  // `cgroup`: a cgroup root to use, or "none".
+  std::unique_ptr<KeelRun> start(Placement placement, const std::string& cgroup = "none") const {
     Launch l = keel_launch(placement, {"--role=system"});
     l.set_env = {{"KEEL_CONFIG_DIR", dir_.path()},
                  {"KEEL_RUN_DIR", dir_.path() + "/run"},
-                 {"KEEL_CGROUP_ROOT", "none"}};
+                 {"KEEL_CGROUP_ROOT", cgroup}};
     return std::make_unique<KeelRun>(l);
   }
   Ctl ctl(std::vector<std::string> args) const {
@@ -159,6 +161,17 @@ bool terminal_safe(const std::string& text, bool newlines_allowed) {
   return true;
 }
 
+// A fresh cgroup root in the cgroup2 mount, or "" when there is none here.
+std::string cgroup2_root(const std::string& tag) {
+  for (const char* mount : {"/sys/fs/cgroup", "/sys/fs/cgroup/unified"}) {
+    struct statfs st{};
+    if (::statfs(mount, &st) == 0 && st.f_type == 0x63677270) {
+      return std::string(mount) + "/keel-test-" + tag + "-" + std::to_string(::getpid());
+    }
+  }
+  return "";
+}
+
 class NotifyTrustTest : public ::testing::TestWithParam<Placement> {
  protected:
   void SetUp() override {
@@ -217,6 +230,35 @@ TEST_P(NotifyTrustTest, AProcessOutsideTheServiceIsRefusedAndTheRefusalIsLoggedO
   EXPECT_TRUE(k->wait_exit());
   EXPECT_TRUE(bystander_untouched(bystander));
   end_bystander(bystander);
+}
+
+TEST_P(NotifyTrustTest, WithACgroupASenderIsJudgedByItsCgroup) {
+  std::string root = cgroup2_root(GetParam() == Placement::Namespace ? "notify-ns" : "notify-sr");
+  if (root.empty()) GTEST_SKIP() << "no cgroup2 mount here";
+  {
+    Supervised s;
+    // The helper leaves the process group (setsid) and drops the
+    // KEEL_SERVICE mark (env -i): only its cgroup says it is web's. Its
+    // message must count; one from outside must not.
+    std::string script = s.script("web.sh", "setsid env -i \"NOTIFY_SOCKET=$NOTIFY_SOCKET\" " + std::string(kProbe) +
+                                                " notify READY=1 STATUS=inside || exit 1\nexec sleep 600\n");
+    s.service("web", "type = \"notify\"\ncommand = [\"" + script + "\"]\n");
+    auto k = s.start(GetParam(), root);
+    ASSERT_TRUE(seen(*k, Stream::Err, [](const std::string& l) { return l.rfind("keel: services get cgroups", 0) == 0; }))
+        << k->text(Stream::Err);
+    ASSERT_TRUE(event(*k, "web", "ready")) << k->text(Stream::Err);
+    ASSERT_TRUE(control_up(s));
+    EXPECT_NE(detail(s, "web", "last error").find("status: inside"), std::string::npos);
+    EXPECT_EQ(send_as(0, s.path("run/notify/web"), "STATUS=forged"), 0);
+    auto line = event(*k, "web", "notify message from");
+    ASSERT_TRUE(line) << k->text(Stream::Err);
+    EXPECT_NE(line->find("refused"), std::string::npos) << *line;
+    EXPECT_EQ(detail(s, "web", "last error").find("forged"), std::string::npos);
+    k->signal(SIGTERM);
+    EXPECT_TRUE(k->wait_exit());
+  }
+  ::rmdir((root + "/web").c_str());
+  ::rmdir(root.c_str());
 }
 
 TEST_P(NotifyTrustTest, AMainPidOutsideTheServiceIsRefusedAndNeverSignalled) {
