@@ -100,6 +100,9 @@ std::string describe_exit(int status) {
 struct Supervisor::Unit final : NotifyTarget, TimerHandler {
   Unit(Supervisor& s, ServiceConfig c, std::uint64_t fingerprint)
       : sup(s), config(std::move(c)), source(fingerprint), machine(s, config, 0), timer(s.loop_, *this) {}
+  ~Unit() { close_main_watch(); }
+  Unit(const Unit&) = delete;
+  Unit& operator=(const Unit&) = delete;
 
   void on_timer() noexcept override {
     machine.timer_fired();
