@@ -12,6 +12,7 @@
 #include <cstring>
 #include <new>
 
+#include "core/limits.hpp"
 #include "core/log.hpp"
 #include "core/reaper.hpp"
 #include "core/signals.hpp"
@@ -27,16 +28,36 @@ namespace {
 
 // A fingerprint of a service file's bytes (FNV-1a), to tell at reload
 // whether it changed without keeping every file's text in PID 1's memory.
+// Only a regular file is read, opened without blocking (a FIFO put in its
+// place cannot stall PID 1), and only its first kMaxFingerprintBytes (the
+// CONFIG_DIR/main shorthand's "file" is its program, which /dev/zero would
+// make endless); past them, size, inode and mtime stand in for the rest.
 std::uint64_t file_fingerprint(const std::string& path) noexcept {
   std::uint64_t h = 1469598103934665603ULL;
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  auto mix = [&h](const void* data, std::size_t size) {
+    const auto* p = static_cast<const unsigned char*>(data);
+    for (std::size_t i = 0; i < size; ++i) h = (h ^ p[i]) * 1099511628211ULL;
+  };
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
   if (fd < 0) return 0;
+  struct stat st{};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return 0;
+  }
+  if (static_cast<std::uint64_t>(st.st_size) > limits::kMaxFingerprintBytes) {
+    mix(&st.st_size, sizeof st.st_size);
+    mix(&st.st_ino, sizeof st.st_ino);
+    mix(&st.st_mtim, sizeof st.st_mtim);
+  }
   char buf[4096];
-  for (;;) {
+  std::size_t total = 0;
+  while (total < limits::kMaxFingerprintBytes) {
     ssize_t n = ::read(fd, buf, sizeof buf);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
-    for (ssize_t i = 0; i < n; ++i) h = (h ^ static_cast<unsigned char>(buf[i])) * 1099511628211ULL;
+    mix(buf, static_cast<std::size_t>(n));
+    total += static_cast<std::size_t>(n);
   }
   ::close(fd);
   return h;
@@ -173,9 +194,18 @@ void Supervisor::add_launcher_shorthand(std::vector<ServiceConfig>& configs) {
     configs.push_back(std::move(b));
   }
   std::string path = settings_.config_dir + "/main";
-  if (::access(path.c_str(), F_OK) != 0) return;
+  // stat, not open: it never blocks, and it follows a link (main may well
+  // be one, to a program elsewhere: CONFIG_DIR is root's). Only a regular
+  // file is a program; a FIFO or a device (/dev/zero) is refused here,
+  // with a message, rather than handed to exec and the fingerprint.
+  struct stat st{};
+  if (::stat(path.c_str(), &st) != 0) return;
   for (const ServiceConfig& c : configs) {
     if (c.name == "main") return;  // an explicit main.toml wins
+  }
+  if (!S_ISREG(st.st_mode)) {
+    log::msg(log::Level::Error, "%s: not a regular file: ignored (no main service)", path.c_str());
+    return;
   }
   ServiceConfig c;
   c.name = "main";
