@@ -19,6 +19,7 @@
 #include "service/builtin.hpp"
 #include "service/exec_plan.hpp"
 #include "service/notify.hpp"
+#include "service/run_dir.hpp"
 #include "service/service_log.hpp"
 #include "service/tree_tracker.hpp"
 
@@ -232,10 +233,17 @@ void Supervisor::start() {
                settings_.cgroup_root.c_str(), s.error().context, s.error().message());
     }
   }
-  ::mkdir(settings_.run_dir.c_str(), 0755);
-  std::string notify_dir = settings_.run_dir + "/notify";
-  ::mkdir(notify_dir.c_str(), 0755);
-  if (!settings_.control_socket.empty()) {
+  // A run directory someone else controls is refused (service/run_dir.hpp):
+  // then no notify socket, and no control socket if it would live there.
+  std::string problem = prepare_run_dir(settings_.run_dir);
+  if (problem.empty()) problem = prepare_run_dir(settings_.run_dir + "/notify");
+  run_dir_ok_ = problem.empty();
+  const bool control_in_run_dir = settings_.control_socket.starts_with(settings_.run_dir + "/");
+  if (!run_dir_ok_) {
+    log::msg(log::Level::Error, "%s (no notify sockets%s)", problem.c_str(),
+             control_in_run_dir ? ", no control socket: keelctl will not work" : "");
+  }
+  if (!settings_.control_socket.empty() && (run_dir_ok_ || !control_in_run_dir)) {
     Status s = control_.open(loop_, settings_.control_socket.c_str(), settings_.control_group, *this);
     if (!s) {
       log::msg(log::Level::Error, "control socket %s: %s: %s (keelctl will not work)",
@@ -553,6 +561,7 @@ Result<pid_t> Supervisor::launch(ServiceMachine& machine) noexcept {
       }
     }
     if (c.type == Type::Notify) {
+      if (!run_dir_ok_) return Error{0, "no notify socket: the run directory was refused (see keel's log)"};
       std::string path = settings_.run_dir + "/notify/" + c.name;
       Status s = u.notify.open(loop_, path.c_str(), u);
       if (!s) return s.error();
