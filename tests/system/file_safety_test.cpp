@@ -143,8 +143,10 @@ TEST_P(FileSafetyTest, ARunDirectorySomeoneElseControlsGetsNoSockets) {
     }
     c.service("plain", "command = [\"/bin/sleep\", \"600\"]\n");
     auto k = c.start(GetParam());
-    const std::string why = other_owner ? " is owned by uid " + std::to_string(uid) : " is writable by others (mode 0777)";
-    EXPECT_TRUE(has_line(*k, "run directory " + run + why + ": refusing to put sockets there"))
+    std::string expected = "run directory " + run;
+    expected += other_owner ? " is owned by uid " + std::to_string(uid) : " is writable by others (mode 0777)";
+    expected += ": refusing to put sockets there";
+    EXPECT_TRUE(has_line(*k, expected))
         << k->text(Stream::Err);
     EXPECT_TRUE(has_line(*k, "plain: started")) << k->text(Stream::Err);
     EXPECT_FALSE(fs::exists(c.socket()));
