@@ -2,10 +2,10 @@
 // applying it in the child after the fork.
 //
 // The builder is an edge (allocates, reads the environment file with the
-// service user's rights, opens /dev/null and the console). The "file:"
-// streams are opened in the child, after the privilege drop. The applier runs between fork and exec: raw syscalls
-// on the plan's prepared values, no allocation, each failure an Error
-// naming its step. Capabilities use capset(2) and prctl(2) directly, not
+// service user's rights, opens /dev/null and the console). The applier
+// runs between fork and exec: raw syscalls on the plan's prepared values,
+// no allocation, each failure an Error naming its step; it also opens the
+// "file:" streams, after the privilege drop. Capabilities use capset(2) and prctl(2) directly, not
 // libcap: keel is a static binary, and the capability ABI
 // (_LINUX_CAPABILITY_VERSION_3, two 32-bit words per set) is fixed.
 #include "service/exec_plan.hpp"
