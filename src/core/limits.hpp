@@ -118,3 +118,25 @@ inline constexpr std::size_t kNotifyCgroupPath = 512;
 inline constexpr std::size_t kNotifyRefusalText = 160;
 
 }  // namespace keel::limits
+
+// ------------------------------------------- files keel reads (core/read_file, docs/security.md)
+namespace keel::limits {
+
+// A service file, keel.toml or an environment file: a few dozen lines each.
+// 1 MiB is a thousand times that, and bounds what a mistaken path (a log, a
+// binary copied into the folder) makes PID 1 read and keep, at boot and at
+// every start or reload.
+inline constexpr std::size_t kMaxConfigFileBytes = std::size_t{1024} * 1024;
+
+// /etc/passwd and /etc/group: ~100 bytes a line, so 64 MiB is over half a
+// million accounts, more than any real site keeps in flat files.
+inline constexpr std::size_t kMaxUserDbBytes = std::size_t{64} << 20;
+
+// How much of a service's file (its program, for the CONFIG_DIR/main
+// shorthand) is hashed to tell at reload whether it changed. Any service
+// file fits (kMaxConfigFileBytes); past it, a program's size, inode and
+// mtime stand in for the rest, so a 100 MB program is not read at every
+// reload.
+inline constexpr std::size_t kMaxFingerprintBytes = kMaxConfigFileBytes;
+
+}  // namespace keel::limits

@@ -11,6 +11,7 @@
 #include <cstring>
 #include <optional>
 
+#include "core/limits.hpp"
 #include "core/read_file.hpp"
 
 namespace keel {
@@ -48,9 +49,7 @@ bool all_digits(std::string_view text) noexcept {
 // work on string_views without caring how read() split the data. The
 // errors keep this file's step names ("open passwd", "read group").
 Status read_file(const char* path, const FileContexts& ctx, std::string& out) {
-  // passwd and group files of even large sites are a few MiB.
-  constexpr std::size_t kMaxBytes = std::size_t{64} << 20;
-  Status s = keel::read_file(path, out, kMaxBytes);
+  Status s = keel::read_file(path, out, limits::kMaxUserDbBytes);
   if (s) return {};
   const bool at_open = std::strcmp(s.error().context, "open") == 0;
   return Error{s.error().code, at_open ? ctx.open : ctx.read};

@@ -28,6 +28,8 @@
 #include <limits>
 #include <memory>
 
+#include "core/limits.hpp"
+#include "core/read_file.hpp"
 #include "core/signals.hpp"
 #include "core/userdb.hpp"
 
@@ -62,7 +64,7 @@ namespace {
 
 // A service file is a few hundred bytes; anything near this is a mistake
 // (a binary or a log copied into the folder), not a configuration.
-constexpr std::size_t kMaxServiceFileBytes = std::size_t{1024} * 1024;
+constexpr std::size_t kMaxServiceFileBytes = limits::kMaxConfigFileBytes;
 
 constexpr std::int64_t kNsPerSecond = 1'000'000'000;
 
@@ -666,34 +668,14 @@ void Parser::cgroup(const toml::table& root) {
   }
 }
 
-// The whole file, with read(2) (no iostream in PID 1).
+// The whole file (core/read_file: O_NONBLOCK, a regular file only, at most
+// kMaxServiceFileBytes). A service file may be a symbolic link: only root
+// can place one in the services folder (docs/security.md).
 std::optional<ConfigError> read_text(const std::string& path, std::string& out) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY);
-  if (fd < 0) return ConfigError{path, 0, "", std::string("cannot open: ") + std::strerror(errno)};
-  struct stat st{};
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    ::close(fd);
-    return ConfigError{path, 0, "", "not a regular file"};
-  }
-  out.clear();
-  char buf[4096];
-  for (;;) {
-    const ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      const int err = errno;
-      ::close(fd);
-      return ConfigError{path, 0, "", std::string("cannot read: ") + std::strerror(err)};
-    }
-    if (n == 0) break;
-    if (out.size() + static_cast<std::size_t>(n) > kMaxServiceFileBytes) {
-      ::close(fd);
-      return ConfigError{path, 0, "", "larger than " + std::to_string(kMaxServiceFileBytes) + " bytes"};
-    }
-    out.append(buf, static_cast<std::size_t>(n));
-  }
-  ::close(fd);
-  return std::nullopt;
+  Status s = read_file(path.c_str(), out, kMaxServiceFileBytes);
+  if (s) return std::nullopt;
+  const bool at_open = std::strcmp(s.error().context, "open") == 0;
+  return ConfigError{path, 0, "", (at_open ? "cannot open: " : "") + read_file_error_text(s.error(), kMaxServiceFileBytes)};
 }
 
 }  // namespace

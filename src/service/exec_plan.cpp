@@ -1,10 +1,11 @@
 // exec_plan.cpp — building a service's exec plan before the fork, and
 // applying it in the child after the fork.
 //
-// The builder is an edge (allocates, reads the environment file, opens
-// the stream files). The applier runs between fork and exec: raw syscalls
-// on the plan's prepared values, no allocation, each failure an Error
-// naming its step. Capabilities use capset(2) and prctl(2) directly, not
+// The builder is an edge (allocates, reads the environment file with the
+// service user's rights, opens /dev/null and the console). The applier
+// runs between fork and exec: raw syscalls on the plan's prepared values,
+// no allocation, each failure an Error naming its step; it also opens the
+// "file:" streams, after the privilege drop. Capabilities use capset(2) and prctl(2) directly, not
 // libcap: keel is a static binary, and the capability ABI
 // (_LINUX_CAPABILITY_VERSION_3, two 32-bit words per set) is fixed.
 #include "service/exec_plan.hpp"
@@ -12,6 +13,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/capability.h>
+#include <sys/fsuid.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -22,6 +24,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "core/limits.hpp"
 #include "core/read_file.hpp"
 #include "core/spawn.hpp"
 #include "core/userdb.hpp"
@@ -39,7 +42,7 @@ constexpr int kCapabilityBits = 64;
 
 // An environment file is a few dozen lines; 1 MiB bounds what a mistaken
 // path (a log file, a device) can make keel read at every start.
-constexpr std::size_t kMaxEnvironmentFileBytes = std::size_t{1} << 20;  // 1 MiB
+constexpr std::size_t kMaxEnvironmentFileBytes = limits::kMaxConfigFileBytes;  // 1 MiB
 
 void set_var(std::vector<std::pair<std::string, std::string>>& vars, const std::string& key, const std::string& value) {
   for (auto& [k, v] : vars) {
@@ -79,8 +82,9 @@ bool open_owned(ExecPlan& plan, const char* path, int flags, int& fd, std::strin
   return true;
 }
 
-bool open_stream(const ExecInputs& in, ExecPlan& plan, const Stream& stream, bool input, const char* which, int& fd,
-                 std::string& error) {
+bool open_stream(const ExecInputs& in, ExecPlan& plan, const Stream& stream, int index, int& fd, std::string& error) {
+  const bool input = index == STDIN_FILENO;
+  const char* which = index == STDIN_FILENO ? "stdin" : index == STDOUT_FILENO ? "stdout" : "stderr";
   switch (stream.kind) {
     case StreamKind::Log:
       if (input) return open_owned(plan, "/dev/null", O_RDONLY, fd, error);
@@ -99,11 +103,38 @@ bool open_stream(const ExecInputs& in, ExecPlan& plan, const Stream& stream, boo
     case StreamKind::Null:
       return open_owned(plan, "/dev/null", input ? O_RDONLY : O_WRONLY, fd, error);
     case StreamKind::File:
-      // Opened by keel, as root, before the privilege drop: a log file in
-      // a directory the service user cannot write to is allowed.
-      return open_owned(plan, stream.path.c_str(), input ? O_RDONLY : (O_WRONLY | O_CREAT | O_APPEND), fd, error);
+      // Not opened here, by root: the child opens it after the privilege
+      // drop (apply_exec_plan, step 7), so the path reaches only what the
+      // service's user could open itself.
+      plan.stdio_file[static_cast<std::size_t>(index)] = stream.path;
+      fd = -1;
+      return true;
   }
   return false;
+}
+
+// Child side (post-fork rules): open a "file:" stream and install it as
+// `target`. The contexts are static, one per stream, so the parent can say
+// which one failed.
+Status open_stream_file(const std::string& path, int target) noexcept {
+  if (path.empty()) return {};
+  static constexpr const char* kOpen[] = {"open stdin file", "open stdout file", "open stderr file"};
+  static constexpr const char* kSetup[] = {"set up stdin file", "set up stdout file", "set up stderr file"};
+  const int flags = target == STDIN_FILENO ? O_RDONLY : (O_WRONLY | O_CREAT | O_APPEND);
+  const int fd = ::open(path.c_str(), flags | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, 0640);
+  if (fd < 0) return errno_error(kOpen[target]);
+  const int fl = ::fcntl(fd, F_GETFL);
+  if (fl < 0 || ::fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0) return errno_error(kSetup[target]);
+  if (fd == target) {
+    // The lowest free number was the target itself (it was closed): only
+    // close-on-exec has to go.
+    if (::fcntl(fd, F_SETFD, 0) < 0) return errno_error(kSetup[target]);
+    return {};
+  }
+  // dup2 leaves the copy without close-on-exec; the original keeps it.
+  if (::dup2(fd, target) < 0) return errno_error(kSetup[target]);
+  ::close(fd);
+  return {};
 }
 
 int capset_raw(std::uint64_t caps) noexcept {
@@ -118,6 +149,54 @@ int capset_raw(std::uint64_t caps) noexcept {
     data[word].inheritable = bits;
   }
   return static_cast<int>(::syscall(SYS_capset, &header, data));
+}
+
+// The filesystem rights of `as` for one open(2), then keel's own again.
+// fsuid/fsgid are what the kernel checks paths and files against; setting
+// a non-zero fsuid also drops CAP_DAC_OVERRIDE and the other file
+// capabilities from the effective set until it is 0 again. keel is
+// single-threaded, so nothing else runs with the borrowed rights. The
+// groups are saved before the switch (the only allocation), and every call
+// in between is a plain syscall that cannot throw.
+int open_as(const char* path, int flags, const FileRights& as, Error& error) {
+  const int count = ::getgroups(0, nullptr);
+  if (count < 0) {
+    error = errno_error("getgroups");
+    return -1;
+  }
+  std::vector<gid_t> saved(static_cast<std::size_t>(count));
+  if (::getgroups(count, saved.data()) < 0) {
+    error = errno_error("getgroups");
+    return -1;
+  }
+  const std::size_t n = as.groups != nullptr ? as.groups->size() : 0;
+  if (::setgroups(n, n != 0 ? as.groups->data() : nullptr) < 0) {
+    error = errno_error("setgroups");
+    return -1;
+  }
+  const auto old_gid = static_cast<gid_t>(::setfsgid(as.gid));
+  const auto old_uid = static_cast<uid_t>(::setfsuid(as.uid));
+  // setfsuid reports no error: read the value back (-1 changes nothing) and
+  // open nothing unless the switch took.
+  const bool switched = static_cast<uid_t>(::setfsuid(static_cast<uid_t>(-1))) == as.uid &&
+                        static_cast<gid_t>(::setfsgid(static_cast<gid_t>(-1))) == as.gid;
+  int fd = -1;
+  if (switched) {
+    fd = ::open(path, flags);
+    if (fd < 0) error = errno_error("open");
+  } else {
+    error = Error{EPERM, "setfsuid"};
+  }
+  (void)::setfsuid(old_uid);
+  (void)::setfsgid(old_gid);
+  if (::setgroups(saved.size(), saved.data()) < 0 && fd >= 0) {
+    // keel keeps the service's groups: its own children would inherit
+    // them. Refuse the file rather than carry on silently.
+    error = errno_error("setgroups (restoring keel's)");
+    ::close(fd);
+    fd = -1;
+  }
+  return fd;
 }
 
 }  // namespace
@@ -149,6 +228,7 @@ ExecPlan& ExecPlan::operator=(ExecPlan&& other) noexcept {
   rlimits = std::move(other.rlimits);
   cwd = std::move(other.cwd);
   stdio = other.stdio;
+  stdio_file = std::move(other.stdio_file);
   extra_fd_source = other.extra_fd_source;
   extra_fd_target = other.extra_fd_target;
   cgroup_procs_fd = other.cgroup_procs_fd;
@@ -159,15 +239,27 @@ ExecPlan& ExecPlan::operator=(ExecPlan&& other) noexcept {
 }
 
 bool read_environment_file(const std::string& path_spec, std::vector<std::pair<std::string, std::string>>& out,
-                           std::string& error) {
+                           std::string& error, const FileRights* as) {
   bool optional = !path_spec.empty() && path_spec[0] == '-';
   std::string path = optional ? path_spec.substr(1) : path_spec;
   std::string content;
-  Status read = read_file(path.c_str(), content, kMaxEnvironmentFileBytes);
+  Status read;
+  if (as != nullptr && ::geteuid() == 0) {
+    Error open_error;
+    const int fd = open_as(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, *as, open_error);
+    if (fd < 0) {
+      read = open_error;
+    } else {
+      read = read_fd(fd, content, kMaxEnvironmentFileBytes);
+      ::close(fd);
+    }
+  } else {
+    read = read_file(path.c_str(), content, kMaxEnvironmentFileBytes);
+  }
   if (!read) {
     int err = read.error().code;
-    if (optional && (err == ENOENT || err == ENOTDIR)) return true;
-    error = path + ": " + read.error().message();
+    if (optional && std::strcmp(read.error().context, "open") == 0 && (err == ENOENT || err == ENOTDIR)) return true;
+    error = path + ": " + read_file_error_text(read.error(), kMaxEnvironmentFileBytes);
     return false;
   }
   int number = 0;
@@ -229,7 +321,8 @@ bool build_exec_plan(const ExecInputs& in, ExecPlan& plan, std::string& error) {
   }
   if (!c.environment_file.empty()) {
     std::string file_error;
-    if (!read_environment_file(c.environment_file, vars, file_error)) {
+    FileRights rights{c.uid, c.gid, &c.groups};
+    if (!read_environment_file(c.environment_file, vars, file_error, c.has_user ? &rights : nullptr)) {
       error = "environment_file " + file_error;
       return false;
     }
@@ -261,10 +354,10 @@ bool build_exec_plan(const ExecInputs& in, ExecPlan& plan, std::string& error) {
   plan.rlimits = c.rlimits;
   plan.cwd = c.working_directory.empty() ? "/" : c.working_directory;
 
-  if (!open_stream(in, plan, c.stdin_, true, "stdin", plan.stdio[0], error)) return false;
+  if (!open_stream(in, plan, c.stdin_, STDIN_FILENO, plan.stdio[0], error)) return false;
   plan.controlling_terminal = c.stdin_.kind == StreamKind::Console;
-  if (!open_stream(in, plan, c.stdout_, false, "stdout", plan.stdio[1], error)) return false;
-  if (!open_stream(in, plan, c.stderr_, false, "stderr", plan.stdio[2], error)) return false;
+  if (!open_stream(in, plan, c.stdout_, STDOUT_FILENO, plan.stdio[1], error)) return false;
+  if (!open_stream(in, plan, c.stderr_, STDERR_FILENO, plan.stdio[2], error)) return false;
 
   if (in.notify_pipe_write_fd >= 0) {
     if (c.notify_fd <= STDERR_FILENO) {
@@ -356,7 +449,7 @@ Status apply_exec_plan(const void* context) noexcept {
 
   // 6. Groups, then gid, then uid: setgroups and setresgid need
   //    CAP_SETGID, which is gone once the uid is not 0. KEEPCAPS keeps the
-  //    permitted set across setresuid, so step 7 has something to keep.
+  //    permitted set across setresuid, so step 8 has something to keep.
   if (plan.change_user) {
     if (::setgroups(plan.groups.size(), plan.groups.data()) < 0) return errno_error("setgroups");
     if (::setresgid(plan.gid, plan.gid, plan.gid) < 0) return errno_error("setresgid");
@@ -366,7 +459,22 @@ Status apply_exec_plan(const void* context) noexcept {
     if (::setresuid(plan.uid, plan.uid, plan.uid) < 0) return errno_error("setresuid");
   }
 
-  // 7. The kept capabilities in permitted, effective and inheritable, then
+  // 7. The "file:" streams, now that the ids are the service's and before
+  //    step 8 raises any capability: the open is checked against its uid,
+  //    gid and groups alone (setresuid to a non-root uid emptied the
+  //    effective set; KEEPCAPS kept only the permitted one), so a symlink
+  //    or a path someone else controls reaches only what the service could
+  //    open itself, and CAP_DAC_OVERRIDE granted to the service does not
+  //    widen it. A service running as root opens it as root, as it could.
+  //    O_NONBLOCK: a FIFO without a reader fails with ENXIO instead of
+  //    hanging the child (and keel, which waits for its exec report); it is
+  //    cleared again so the service gets an ordinary blocking fd. New files
+  //    are 0640 less the umask of step 2.
+  for (int i = 0; i < 3; ++i) {
+    if (Status s = open_stream_file(plan.stdio_file[static_cast<std::size_t>(i)], i); !s) return s;
+  }
+
+  // 8. The kept capabilities in permitted, effective and inheritable, then
   //    ambient: for a non-root program without file capabilities, exec
   //    keeps only the ambient set (which must be permitted and inheritable
   //    first). For root, the bounding set already did the limiting.
@@ -383,7 +491,7 @@ Status apply_exec_plan(const void* context) noexcept {
     }
   }
 
-  // 8. no_new_privs last: it only changes what execve may grant (no setuid
+  // 9. no_new_privs last: it only changes what execve may grant (no setuid
   //    bits, no file capabilities), so nothing above depends on it, and
   //    setting it last makes it the final word before exec.
   if (plan.no_new_privileges && ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) return errno_error("no_new_privs");

@@ -3,8 +3,9 @@
 //
 // Starting a service is split in two halves. build_exec_plan() runs in keel
 // before the fork: it may allocate (argv, the environment, the environment
-// file read at each start) and open files (/dev/null, the console, output
-// files), and every problem found there is a message for the user. The
+// file read at each start, as the service's user) and open keel's own files
+// (/dev/null, the console), and every problem found there is a message for
+// the user. "file:" streams are opened by the child, as the service's user. The
 // child then runs apply_exec_plan() through spawn()'s child hook: only
 // async-signal-safe syscalls on the plan's ready-made values, nothing
 // allocated, and a failing step comes back to the parent as an Error whose
@@ -13,7 +14,7 @@
 //
 // The child's order matters and is explained step by step in
 // exec_plan.cpp: cgroup, fds, umask, rlimits, chdir, capability bounding
-// set, groups, gid, uid, capabilities, no_new_privs.
+// set, groups, gid, uid, stream files, capabilities, no_new_privs.
 #pragma once
 
 #include <sys/types.h>
@@ -73,6 +74,9 @@ struct ExecPlan {
   std::string cwd = "/";
 
   std::array<int, 3> stdio{-1, -1, -1};  // installed as 0, 1, 2; -1: leave as inherited
+  // "file:PATH" streams: opened in the child after the uid/gid drop, with the
+  // service's own rights, and installed as 0, 1, 2 (stdio[i] is then -1).
+  std::array<std::string, 3> stdio_file;
   bool controlling_terminal = false;     // stdin is the console: make it the session's tty (gettys, shells)
   int extra_fd_source = -1;  // installed at extra_fd_target (s6 notification-fd)
   int extra_fd_target = -1;
@@ -88,13 +92,27 @@ struct ExecPlan {
 // between the quotes is taken as is). KEY is [A-Za-z_][A-Za-z0-9_]*.
 // A path starting with '-' is optional: a missing file yields nothing.
 // false with `error` ("FILE:LINE: ...") on a bad line or unreadable file.
+//
+// The contents go into a service's environment, where its user can read
+// them, so with `as` set (and keel running as root) the file is opened with
+// that user's filesystem rights (setfsuid/setfsgid and its groups, put back
+// right after the open): a path or link that a user planted cannot make
+// keel hand the service a file its user could not read. A FIFO, a device or
+// anything over 1 MiB is refused, without blocking (core/read_file).
+struct FileRights {
+  uid_t uid = 0;
+  gid_t gid = 0;
+  const std::vector<gid_t>* groups = nullptr;  // supplementary groups; nullptr: none
+};
 [[nodiscard]] bool read_environment_file(const std::string& path_spec,
-                                         std::vector<std::pair<std::string, std::string>>& out, std::string& error);
+                                         std::vector<std::pair<std::string, std::string>>& out, std::string& error,
+                                         const FileRights* as = nullptr);
 
 // Fills `out` (a fresh plan). false with a message in `error` when the
-// service cannot be started as configured: unreadable environment file, an
-// output file that cannot be opened, a "log" stream without a log pipe, a
-// notify fd in 0..2. A missing program is not found here but by spawn
+// service cannot be started as configured: unreadable environment file, a
+// "log" stream without a log pipe, a notify fd in 0..2. A "file:" stream
+// that cannot be opened is not found here but by spawn, in the child, as
+// the service's user (Error "open stdout file", EACCES / ENXIO / ...). A missing program is not found here but by spawn
 // (Error "execve", ENOENT), which resolves argv[0] in the plan's PATH.
 // Allocates; may throw std::bad_alloc and nothing else.
 [[nodiscard]] bool build_exec_plan(const ExecInputs& inputs, ExecPlan& out, std::string& error);

@@ -19,6 +19,19 @@
 // Opened O_NONBLOCK: harmless for a regular file, and a path that turns out
 // to be a FIFO with no reader fails with ENXIO instead of blocking PID 1 in
 // open(2); a full FIFO then fails a write with EAGAIN, which drops the line.
+//
+// Never through a symbolic link: FILE's directory is opened first
+// (O_DIRECTORY|O_NOFOLLOW) and held, and FILE is opened, renamed and
+// created relative to that fd with O_NOFOLLOW. Whoever can write in the
+// directory (often the service's user) cannot make keel, as root, append to
+// or rotate onto another file: a link at FILE or FILE.N is refused (ELOOP)
+// or replaced by the rename rather than followed, and a directory moved
+// away and replaced (by a link or another directory) keeps receiving the
+// lines and rotations until the path is configured again. A link higher up
+// the directory's path is followed: those directories are root's to set up.
+// A regular FILE with other hard links is refused too (EMLINK): one planted
+// in the folder could be any file on the filesystem.
+// New files are 0640 (keel's umask, 022 as PID 1, applies on top).
 #pragma once
 
 #include <cstdint>
@@ -52,8 +65,13 @@ class LogFile {
  private:
   Status open_file() noexcept;
   Status rotate() noexcept;
+  void close_file() noexcept;
+
+  [[nodiscard]] const char* base() const noexcept { return path_.c_str() + base_at_; }
 
   std::string path_;
+  std::size_t base_at_ = 0;  // where the name after path_'s last '/' starts
+  int dir_fd_ = -1;          // the directory before it, opened at the first open and kept until close()
   std::uint64_t max_size_ = 0;
   int keep_ = 0;
   int fd_ = -1;

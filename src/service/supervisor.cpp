@@ -22,6 +22,7 @@
 #include "service/builtin.hpp"
 #include "service/exec_plan.hpp"
 #include "service/notify.hpp"
+#include "service/run_dir.hpp"
 #include "service/service_log.hpp"
 #include "service/tree_tracker.hpp"
 
@@ -31,16 +32,36 @@ namespace {
 
 // A fingerprint of a service file's bytes (FNV-1a), to tell at reload
 // whether it changed without keeping every file's text in PID 1's memory.
+// Only a regular file is read, opened without blocking (a FIFO put in its
+// place cannot stall PID 1), and only its first kMaxFingerprintBytes (the
+// CONFIG_DIR/main shorthand's "file" is its program, which /dev/zero would
+// make endless); past them, size, inode and mtime stand in for the rest.
 std::uint64_t file_fingerprint(const std::string& path) noexcept {
   std::uint64_t h = 1469598103934665603ULL;
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  auto mix = [&h](const void* data, std::size_t size) {
+    const auto* p = static_cast<const unsigned char*>(data);
+    for (std::size_t i = 0; i < size; ++i) h = (h ^ p[i]) * 1099511628211ULL;
+  };
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
   if (fd < 0) return 0;
+  struct stat st{};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return 0;
+  }
+  if (static_cast<std::uint64_t>(st.st_size) > limits::kMaxFingerprintBytes) {
+    mix(&st.st_size, sizeof st.st_size);
+    mix(&st.st_ino, sizeof st.st_ino);
+    mix(&st.st_mtim, sizeof st.st_mtim);
+  }
   char buf[4096];
-  for (;;) {
+  std::size_t total = 0;
+  while (total < limits::kMaxFingerprintBytes) {
     ssize_t n = ::read(fd, buf, sizeof buf);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
-    for (ssize_t i = 0; i < n; ++i) h = (h ^ static_cast<unsigned char>(buf[i])) * 1099511628211ULL;
+    mix(buf, static_cast<std::size_t>(n));
+    total += static_cast<std::size_t>(n);
   }
   ::close(fd);
   return h;
@@ -336,9 +357,18 @@ void Supervisor::add_launcher_shorthand(std::vector<ServiceConfig>& configs) {
     configs.push_back(std::move(b));
   }
   std::string path = settings_.config_dir + "/main";
-  if (::access(path.c_str(), F_OK) != 0) return;
+  // stat, not open: it never blocks, and it follows a link (main may well
+  // be one, to a program elsewhere: CONFIG_DIR is root's). Only a regular
+  // file is a program; a FIFO or a device (/dev/zero) is refused here,
+  // with a message, rather than handed to exec and the fingerprint.
+  struct stat st{};
+  if (::stat(path.c_str(), &st) != 0) return;
   for (const ServiceConfig& c : configs) {
     if (c.name == "main") return;  // an explicit main.toml wins
+  }
+  if (!S_ISREG(st.st_mode)) {
+    log::msg(log::Level::Error, "%s: not a regular file: ignored (no main service)", path.c_str());
+    return;
   }
   ServiceConfig c;
   c.name = "main";
@@ -365,19 +395,17 @@ void Supervisor::start() {
                settings_.cgroup_root.c_str(), s.error().context, s.error().message());
     }
   }
-  ::mkdir(settings_.run_dir.c_str(), 0755);
-  std::string notify_dir = settings_.run_dir + "/notify";
-  ::mkdir(notify_dir.c_str(), 0755);
-  // Only keel may create, replace or remove the notify sockets: the
-  // directory is its own and not writable by anyone else, even when it was
-  // left behind with other permissions.
-  int notify_dir_fd = ::open(notify_dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  if (notify_dir_fd < 0 || ::fchown(notify_dir_fd, ::geteuid(), ::getegid()) != 0 || ::fchmod(notify_dir_fd, 0755) != 0) {
-    log::msg(log::Level::Error, "%s: cannot make it keel's own directory: %s (notify services will fail to start)",
-             notify_dir.c_str(), std::strerror(errno));
+  // A run directory someone else controls is refused (service/run_dir.hpp):
+  // then no notify socket, and no control socket if it would live there.
+  std::string problem = prepare_run_dir(settings_.run_dir);
+  if (problem.empty()) problem = prepare_run_dir(settings_.run_dir + "/notify");
+  run_dir_ok_ = problem.empty();
+  const bool control_in_run_dir = settings_.control_socket.starts_with(settings_.run_dir + "/");
+  if (!run_dir_ok_) {
+    log::msg(log::Level::Error, "%s (no notify sockets%s)", problem.c_str(),
+             control_in_run_dir ? ", no control socket: keelctl will not work" : "");
   }
-  if (notify_dir_fd >= 0) ::close(notify_dir_fd);
-  if (!settings_.control_socket.empty()) {
+  if (!settings_.control_socket.empty() && (run_dir_ok_ || !control_in_run_dir)) {
     Status s = control_.open(loop_, settings_.control_socket.c_str(), settings_.control_group, *this);
     if (!s) {
       log::msg(log::Level::Error, "control socket %s: %s: %s (keelctl will not work)",
@@ -696,6 +724,7 @@ Result<pid_t> Supervisor::launch(ServiceMachine& machine) noexcept {
       }
     }
     if (c.type == Type::Notify) {
+      if (!run_dir_ok_) return Error{0, "no notify socket: the run directory was refused (see keel's log)"};
       std::string path = settings_.run_dir + "/notify/" + c.name;
       // The socket belongs to the user the service runs as (keel's own
       // when it names none).

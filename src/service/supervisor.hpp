@@ -152,6 +152,7 @@ class Supervisor final : private Host, private control::ControlHandler {
   std::vector<std::unique_ptr<Unit>> units_;
   Graph graph_;
   std::vector<ConfigError> file_errors_;   // files that did not load (shown by status)
+  bool run_dir_ok_ = false;  // run_dir (and run_dir/notify) passed prepare_run_dir: sockets may go there
   std::vector<std::unique_ptr<Waiter>> waiters_;
   std::vector<std::unique_ptr<Follower>> followers_;
   std::uint64_t random_state_;

@@ -4,6 +4,7 @@
 
 #include <cerrno>
 
+#include "core/limits.hpp"
 #include "core/read_file.hpp"
 #include "service/toml_reader.hpp"
 
@@ -16,7 +17,7 @@ using service::Field;
 using service::TomlReader;
 
 // keel.toml is a few lines; more than this is not a configuration.
-constexpr std::size_t kMaxConfigBytes = std::size_t{1} << 20;
+constexpr std::size_t kMaxConfigBytes = limits::kMaxConfigFileBytes;
 
 constexpr std::string_view kTopKeys[] = {"hostname", "target",         "exec",    "seed_dir",
                                          "rescue_shell", "shutdown_grace", "signals", "mount"};
@@ -232,7 +233,7 @@ KeelConfigResult load_keel_config(const std::string& path) {
     KeelConfigResult result;
     if (s.error().code == ENOENT) return result;
     result.found = true;
-    result.errors.push_back(ConfigError{path, 0, "", std::string("cannot read: ") + s.error().message()});
+    result.errors.push_back(ConfigError{path, 0, "", "cannot read: " + read_file_error_text(s.error(), kMaxConfigBytes)});
     return result;
   }
   return parse_keel_config(text, path);

@@ -333,7 +333,12 @@ TEST_P(SupervisorTest, ShutdownStopsInReverseDependencyOrder) {
 
 TEST_P(SupervisorTest, PrivilegesAreDroppedAndTheSignalStateIsClean) {
   Supervised s;
-  std::string out = s.path("status.txt");
+  // The stdout file is opened as the service's user (65534): a folder it
+  // can reach and write to.
+  fs::permissions(s.path(""), fs::perms::owner_all | fs::perms::group_exec | fs::perms::others_exec);
+  fs::create_directories(s.path("out"));
+  ASSERT_EQ(::chown(s.path("out").c_str(), 65534, 65534), 0);
+  std::string out = s.path("out/status.txt");
   s.service("lowly", "type = \"oneshot\"\nuser = 65534\ngroup = 65534\nsupplementary_groups = [4242]\n"
                      "capabilities = [\"CAP_NET_BIND_SERVICE\"]\nno_new_privileges = true\numask = \"027\"\n"
                      "stdout = \"file:" + out + "\"\ncommand = [\"/bin/cat\", \"/proc/self/status\"]\n");

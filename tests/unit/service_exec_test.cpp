@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <linux/capability.h>
+#include <sys/fsuid.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -21,6 +22,7 @@
 #include <csignal>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <optional>
 #include <set>
 #include <sstream>
@@ -29,6 +31,7 @@
 
 #include "core/spawn.hpp"
 #include "test_util.hpp"
+#include "throwaway_uid.hpp"
 
 namespace keel::service {
 namespace {
@@ -428,6 +431,7 @@ TEST_F(ServiceExecTest, ConsoleStdinBecomesTheControllingTerminal) {
 
 TEST_F(ServiceExecTest, EnvironmentLayers) {
   TempDir dir;
+  ::chmod(dir.str().c_str(), 0755);  // the file is read as the service's user
   std::string env_file = dir.str() + "/env";
   write_file(env_file,
              "# a comment\n"
@@ -592,15 +596,197 @@ TEST_F(ServiceExecTest, NotifyFdOnAStandardStreamIsABuildError) {
   EXPECT_NE(error.find("notify_fd"), std::string::npos) << error;
 }
 
-TEST_F(ServiceExecTest, UnopenableOutputFileIsABuildError) {
+// Opened in the child now (as the service's user): the failure is the
+// spawn's, naming the stream.
+TEST_F(ServiceExecTest, UnopenableOutputFileIsASpawnErrorNamingTheStream) {
   ServiceConfig c = sleep_config();
   c.stdout_ = {StreamKind::File, "/nonexistent/dir/out.log"};
   ExecInputs in;
   in.config = &c;
+  auto r = start(in);
+  ASSERT_FALSE(r.ok());
+  EXPECT_STREQ(r.error().context, "open stdout file");
+  EXPECT_EQ(r.error().code, ENOENT);
+}
+
+// ------------------------------------------- files a user may control
+
+// A service user's scratch: a directory it can enter (TempDir is 0700).
+struct UserScratch {
+  TempDir dir;
+  uid_t uid = keel::testing::throwaway_uid();
+  UserScratch() { ::chmod(dir.str().c_str(), 0755); }
+  [[nodiscard]] std::string path(const std::string& name) const { return dir.str() + "/" + name; }
+};
+
+ServiceConfig as_user(ServiceConfig c, uid_t uid) {
+  c.has_user = true;
+  c.uid = uid;
+  c.gid = uid;
+  c.groups = {};
+  return c;
+}
+
+// The classic: the service's user plants a link where its stdout file
+// goes, to a file only root may write. keel used to open it as root.
+TEST_F(ServiceExecTest, AStdoutLinkToARootOnlyFileIsNotWrittenThrough) {
+  UserScratch s;
+  const std::string secret = s.path("secret");
+  write_file(secret, "root only\n");
+  ASSERT_EQ(::chmod(secret.c_str(), 0600), 0);
+  ASSERT_EQ(::symlink(secret.c_str(), s.path("out.log").c_str()), 0);
+  ServiceConfig c = as_user(sleep_config(), s.uid);
+  c.command = {"/bin/sh", "-c", "echo planted"};
+  c.stdout_ = {StreamKind::File, s.path("out.log")};
+  ExecInputs in;
+  in.config = &c;
+  auto r = start(in);
+  if (r.ok()) ::waitpid(r.value(), nullptr, 0);
+  ASSERT_FALSE(r.ok()) << "the service was started with the root-only file as its stdout";
+  EXPECT_STREQ(r.error().context, "open stdout file");
+  EXPECT_EQ(r.error().code, EACCES);
+  EXPECT_EQ(slurp(secret), "root only\n");
+}
+
+// A FIFO without a reader: ENXIO from the child at once. keel used to open
+// it before the fork and wait there for a reader, PID 1 included.
+TEST_F(ServiceExecTest, AStdoutFifoWithoutAReaderFailsWithoutBlocking) {
+  TempDir dir;
+  const std::string fifo = dir.str() + "/out";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  int rc = testutil::in_child(
+      [&] {
+        ServiceConfig c = sleep_config();
+        c.stdout_ = {StreamKind::File, fifo};
+        ExecInputs in;
+        in.config = &c;
+        ExecPlan plan;
+        std::string error;
+        if (!build_exec_plan(in, plan, error)) return 1;
+        auto r = spawn_service(plan);
+        if (r.ok()) return 2;
+        return std::strcmp(r.error().context, "open stdout file") == 0 && r.error().code == ENXIO ? 0 : 3;
+      },
+      3000);
+  EXPECT_EQ(rc, 0) << "-1: blocked opening the FIFO";
+}
+
+// A FIFO as stdin opens at once; the service gets an ordinary blocking fd.
+TEST_F(ServiceExecTest, AStdinFifoOpensWithoutBlockingAndTheServiceSeesABlockingFd) {
+  TempDir dir;
+  const std::string fifo = dir.str() + "/in";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  std::string flags;
+  int rc = testutil::in_child(
+      [&] {
+        ServiceConfig c = sleep_config();
+        c.stdin_ = {StreamKind::File, fifo};
+        ExecInputs in;
+        in.config = &c;
+        ExecPlan plan;
+        std::string error;
+        if (!build_exec_plan(in, plan, error)) return 1;
+        auto r = spawn_service(plan);
+        if (!r.ok()) return 2;
+        std::istringstream info(slurp("/proc/" + std::to_string(r.value()) + "/fdinfo/0"));
+        std::string line;
+        int result = 4;
+        while (std::getline(info, line)) {
+          if (line.rfind("flags:", 0) == 0) {
+            long value = std::strtol(line.c_str() + 6, nullptr, 8);
+            result = (value & O_NONBLOCK) == 0 && (value & O_ACCMODE) == O_RDONLY ? 0 : 3;
+          }
+        }
+        ::kill(r.value(), SIGKILL);
+        ::waitpid(r.value(), nullptr, 0);
+        return result;
+      },
+      3000);
+  EXPECT_EQ(rc, 0) << "-1: blocked opening the FIFO; 3: O_NONBLOCK left set";
+}
+
+// Created by the service's user, 0640 less its umask.
+TEST_F(ServiceExecTest, AStreamFileIsCreatedByTheServiceUser0640LessItsUmask) {
+  UserScratch s;
+  ASSERT_EQ(::chmod(s.dir.str().c_str(), 0777), 0);  // the user may create files here
+  for (auto [umask, mode] : {std::pair<std::optional<mode_t>, mode_t>{std::nullopt, 0640}, {mode_t{077}, 0600}}) {
+    const std::string out = s.path(umask ? "private.log" : "default.log");
+    ServiceConfig c = as_user(sleep_config(), s.uid);
+    c.command = {"/bin/sh", "-c", "echo hello"};
+    c.umask = umask;
+    c.stdout_ = {StreamKind::File, out};
+    ExecInputs in;
+    in.config = &c;
+    const mode_t old = ::umask(022);
+    auto r = start(in);
+    ::umask(old);
+    ASSERT_TRUE(r.ok()) << r.error().context << ": " << r.error().message();
+    ASSERT_EQ(::waitpid(r.value(), nullptr, 0), r.value());
+    struct stat st{};
+    ASSERT_EQ(::stat(out.c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 07777, mode) << out;
+    EXPECT_EQ(st.st_uid, s.uid) << out;
+    EXPECT_EQ(slurp(out), "hello\n");
+  }
+}
+
+// The environment goes where the service's user can read it: a file that
+// user could not read is refused, through a link or not.
+TEST_F(ServiceExecTest, AnEnvironmentFileTheUserCannotReadIsRefused) {
+  UserScratch s;
+  const std::string secret = s.path("secret.env");
+  write_file(secret, "SECRET=root-only\n");
+  ASSERT_EQ(::chmod(secret.c_str(), 0600), 0);
+  ASSERT_EQ(::symlink(secret.c_str(), s.path("link.env").c_str()), 0);
+  for (const std::string& path : {secret, s.path("link.env")}) {
+    ServiceConfig c = as_user(sleep_config(), s.uid);
+    c.environment_file = path;
+    ExecInputs in;
+    in.config = &c;
+    ExecPlan plan;
+    std::string error;
+    EXPECT_FALSE(build_exec_plan(in, plan, error)) << path;
+    EXPECT_EQ(error, "environment_file " + path + ": " + std::strerror(EACCES));
+    EXPECT_TRUE(std::none_of(plan.env.begin(), plan.env.end(),
+                             [](const std::string& e) { return e.find("SECRET") != std::string::npos; }));
+  }
+  // The same file, once the user owns it, is read; and keel's own groups
+  // are back afterwards.
+  std::vector<gid_t> before(64);
+  before.resize(static_cast<std::size_t>(::getgroups(64, before.data())));
+  ASSERT_EQ(::chown(secret.c_str(), s.uid, s.uid), 0);
+  ServiceConfig c = as_user(sleep_config(), s.uid);
+  c.groups = {s.uid, 4242};
+  c.environment_file = s.path("link.env");
+  ExecInputs in;
+  in.config = &c;
   ExecPlan plan;
   std::string error;
-  EXPECT_FALSE(build_exec_plan(in, plan, error));
-  EXPECT_NE(error.find("/nonexistent/dir/out.log"), std::string::npos) << error;
+  EXPECT_TRUE(build_exec_plan(in, plan, error)) << error;
+  EXPECT_NE(std::find(plan.env.begin(), plan.env.end(), "SECRET=root-only"), plan.env.end());
+  std::vector<gid_t> after(64);
+  after.resize(static_cast<std::size_t>(::getgroups(64, after.data())));
+  EXPECT_EQ(after, before);
+  EXPECT_EQ(::setfsuid(static_cast<uid_t>(-1)), 0);
+}
+
+TEST(ServiceExecEnvFile, AFifoIsRefusedWithoutBlocking) {
+  TempDir dir;
+  const std::string fifo = dir.str() + "/env";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  for (bool as_service_user : {false, true}) {
+    int rc = testutil::in_child(
+        [&] {
+          std::vector<std::pair<std::string, std::string>> vars;
+          std::string error;
+          std::vector<gid_t> none;
+          FileRights root{0, 0, &none};
+          if (read_environment_file(fifo, vars, error, as_service_user ? &root : nullptr)) return 1;
+          return error == fifo + ": not a regular file (a FIFO)" ? 0 : 2;
+        },
+        3000);
+    EXPECT_EQ(rc, 0) << "-1: blocked opening the FIFO";
+  }
 }
 
 TEST_F(ServiceExecTest, PlanClosesTheFilesItOpened) {
