@@ -8,6 +8,11 @@
 
 namespace keel {
 
+bool is_blockable(int signo) noexcept {
+  if (signo < 1 || signo > limits::kMaxSignal || signo == SIGKILL || signo == SIGSTOP) return false;
+  return signo <= limits::kMaxClassicSignal || signo >= SIGRTMIN;
+}
+
 SignalSource::SignalSource() noexcept {
   sigemptyset(&handled_);
   sigemptyset(&original_mask_);

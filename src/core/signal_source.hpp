@@ -18,6 +18,12 @@
 
 namespace keel {
 
+// A signal keel can block (and so read from a signalfd): 1..64 except
+// SIGKILL and SIGSTOP, and except 32 and 33, which glibc keeps for itself
+// (its SIGRTMIN is 34) and will not put in a set. docs/signals.md says what
+// each role does with each one.
+[[nodiscard]] bool is_blockable(int signo) noexcept;
+
 class SignalHandler {
  public:
   virtual void on_signal(const signalfd_siginfo& info) noexcept = 0;
