@@ -84,7 +84,7 @@ class ContainerInit final : private SignalHandler, private ExitHandler, private 
     for (int signo = 1; signo <= limits::kMaxSignal; ++signo) {
       if (!is_blockable(signo)) continue;
       if (!o_.forward_tty_and_fault_signals && (signo == SIGTTIN || signo == SIGTTOU)) continue;
-      sigaddset(&handled, signo);
+      add_signal(handled, signo);
     }
     s = signals_.init(loop_, handled, *this);
     if (!s) return s;
@@ -186,6 +186,10 @@ class ContainerInit final : private SignalHandler, private ExitHandler, private 
     // end keel; never forwarded (a real fault still kills: the kernel
     // unblocks a synchronous one).
     if (!o_.forward_tty_and_fault_signals && is_tini_own(signo)) return;
+    // glibc's own 32 and 33 (signal_source.hpp): blocked so that a kill()
+    // of one cannot end keel, never forwarded: a glibc program that has not
+    // set up its handler for one would die of it.
+    if (signo > limits::kMaxClassicSignal && signo < SIGRTMIN) return;
     if (phase_ == Phase::Running) {
       forward(signo);
       return;

@@ -150,7 +150,7 @@ class SystemInit final : private SignalHandler,
     sigset_t handled;
     sigemptyset(&handled);
     for (int signo = 1; signo <= limits::kMaxSignal; ++signo) {
-      if (is_blockable(signo) && signo != SIGPIPE && signo != SIGXFSZ) sigaddset(&handled, signo);
+      if (is_blockable(signo) && signo != SIGPIPE && signo != SIGXFSZ) add_signal(handled, signo);
     }
     s = signals_.init(loop_, handled, *this);
     if (!s) return s;
