@@ -275,5 +275,38 @@ TEST(SignalsClosedOutput, SystemRoleOutlivesTheReaderOfItsOutput) {
   EXPECT_TRUE(contains(run.text(Stream::Err), "keel exit 0")) << run.text(Stream::Err);
 }
 
+// The container init with its stderr on a pipe whose reader has gone: each
+// of its own lines fails with EPIPE and the kernel raises SIGPIPE against
+// keel. That SIGPIPE is keel's, not the program's: never forwarded.
+TEST(SignalsClosedOutput, ContainerInitNeverForwardsTheSigpipeOfItsOwnWrite) {
+  // keel's stdout stays the test's (the probe's lines); its stderr goes to
+  // head, which exits after the first line.
+  Launch l = program_launch(Placement::Subreaper, "/bin/bash",
+                            {"-c", "exec 3>&1; \"$0\" -vv \"$1\" signals 2>&1 1>&3 | head -n 1 >&2", keel_binary(),
+                             kProbe});
+  KeelRun run(l);
+  auto rd = wait_ready(run);
+  ASSERT_TRUE(rd) << run.text(Stream::Err);
+  pid_t keel = -1;
+  ASSERT_TRUE(poll_until(
+      [&] {
+        bool head = false;
+        for (const ProcEntry& p : descendants(run.runner_pid())) {
+          if (p.comm == "keel") keel = p.pid;
+          if (p.comm == "head" && p.state != 'Z') head = true;
+        }
+        return !head && keel > 0;
+      },
+      kLineTimeout));
+  // keel logs receiving and forwarding it (-vv): two writes to the broken pipe.
+  ASSERT_EQ(::kill(keel, SIGUSR1), 0);
+  ASSERT_TRUE(saw(run, Stream::Out, got(SIGUSR1, rd->pid))) << run.text(Stream::Err);
+  ASSERT_TRUE(probe_barrier(run, rd->pid, rd->pid));
+  EXPECT_FALSE(any_line(run, Stream::Out, got(SIGPIPE, rd->pid))) << "keel forwarded the SIGPIPE of its own write";
+  EXPECT_TRUE(pid_alive(keel));
+  run.close_stdin();
+  EXPECT_EQ(run.wait_exit(), 0) << run.text(Stream::Err);
+}
+
 }  // namespace
 }  // namespace keel::systest
