@@ -72,10 +72,13 @@ int main(int argc, char** argv) {
     argv[1] = const_cast<char*>("keelctl");
     return keel::control::run_keelctl(argc - 1, argv + 1);
   }
+  // The one getpid() that decides anything: the default role of native
+  // keel, and the "PID 1 of its namespace" fact every role is given
+  // (core/role.hpp).
+  const int self_pid = static_cast<int>(::getpid());
   keel::CommandLine cl;
   try {
-    cl = keel::parse_command_line(argc, argv, [](const char* name) { return std::getenv(name); },
-                                  static_cast<int>(::getpid()));
+    cl = keel::parse_command_line(argc, argv, [](const char* name) { return std::getenv(name); }, self_pid);
   } catch (const std::bad_alloc&) {
     static const char kMsg[] = "keel: out of memory while reading the command line\n";
     ssize_t ignored = ::write(2, kMsg, sizeof kMsg - 1);
@@ -88,7 +91,7 @@ int main(int argc, char** argv) {
       write_all(2, cl.err);
       return cl.exit_code;
     case keel::CommandLine::Action::RunSystem:
-      return keel::run_system_init(argc, argv);
+      return keel::run_system_init(argc, argv, cl.options.namespace_init);
     case keel::CommandLine::Action::Run:
       break;
   }

@@ -68,19 +68,23 @@ class ContainerInit final : private SignalHandler, private ExitHandler, private 
       if (!s) return s;
       reporter_.subreaper_registered();
     }
-    // Decided once, from the facts, for the messages and the tree stop:
-    // kill(-1) is right only for the init of a PID namespace.
-    is_namespace_init_ = ::getpid() == 1;
+    // Observed once at start (options.hpp), for the messages and the tree
+    // stop: kill(-1) is right only for the init of a PID namespace.
+    is_namespace_init_ = o_.namespace_init;
+    self_pid_ = ::getpid();
     if (!is_namespace_init_ && !is_subreaper()) reporter_.not_a_reaper();
 
     Status s = loop_.init();
     if (!s) return s;
     sigset_t handled;
     sigemptyset(&handled);
-    for (int signo = 1; signo <= limits::kMaxClassicSignal; ++signo) {
-      if (signo == SIGKILL || signo == SIGSTOP) continue;
-      if (!o_.forward_tty_and_fault_signals && is_tini_own(signo)) continue;
-      sigaddset(&handled, signo);
+    // Every signal, real-time ones included, as tini does: one left at its
+    // default would end keel when it is not PID 1 (docs/signals.md). tini's
+    // SIGTTIN/SIGTTOU are ignored below instead.
+    for (int signo = 1; signo <= limits::kMaxSignal; ++signo) {
+      if (!is_blockable(signo)) continue;
+      if (!o_.forward_tty_and_fault_signals && (signo == SIGTTIN || signo == SIGTTOU)) continue;
+      add_signal(handled, signo);
     }
     s = signals_.init(loop_, handled, *this);
     if (!s) return s;
@@ -168,11 +172,24 @@ class ContainerInit final : private SignalHandler, private ExitHandler, private 
 
   void on_signal(const signalfd_siginfo& info) noexcept override {
     int signo = static_cast<int>(info.ssi_signo);
+    // Raised by the kernel against keel itself: SIGPIPE or SIGXFSZ for one
+    // of keel's own writes (a closed stderr pipe, a log file at its size
+    // limit), whose error the write returned too. Not the child's business,
+    // and reporting it could fail the same way and raise it again.
+    if (info.ssi_code == SI_USER && static_cast<pid_t>(info.ssi_pid) == self_pid_) return;
     if (signo == SIGCHLD) {
       reporter_.received(signo);
       reap();
       return;
     }
+    // tini's own fault signals: blocked only so that a kill() of one cannot
+    // end keel; never forwarded (a real fault still kills: the kernel
+    // unblocks a synchronous one).
+    if (!o_.forward_tty_and_fault_signals && is_tini_own(signo)) return;
+    // glibc's own 32 and 33 (signal_source.hpp): blocked so that a kill()
+    // of one cannot end keel, never forwarded: a glibc program that has not
+    // set up its handler for one would die of it.
+    if (signo > limits::kMaxClassicSignal && signo < SIGRTMIN) return;
     if (phase_ == Phase::Running) {
       forward(signo);
       return;
@@ -201,7 +218,8 @@ class ContainerInit final : private SignalHandler, private ExitHandler, private 
 
   // Send `signo` to the main child (or its group) through the rewrite table.
   void send(int signo) noexcept {
-    int target_signal = o_.rewrite[static_cast<std::size_t>(signo)];
+    // Real-time signals have no rewrite rules: always forwarded as they are.
+    int target_signal = signo <= limits::kMaxClassicSignal ? o_.rewrite[static_cast<std::size_t>(signo)] : -1;
     if (target_signal >= 0) reporter_.rewritten(signo, target_signal);
     if (target_signal == 0) {
       reporter_.dropped(signo);
@@ -290,6 +308,7 @@ class ContainerInit final : private SignalHandler, private ExitHandler, private 
   pid_t child_ = -1;
   bool main_exited_ = false;
   bool is_namespace_init_ = false;
+  pid_t self_pid_ = -1;  // keel's own pid, to know its own signals
   int cwd_fd_ = -1;
   int exit_code_ = -1;
 };

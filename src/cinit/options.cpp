@@ -461,9 +461,7 @@ CommandLine parse_dumb_init(int argc, char** argv, const EnvLookup& env) {
   return cl;
 }
 
-}  // namespace
-
-CommandLine parse_command_line(int argc, char** argv, const EnvLookup& env, int self_pid) {
+CommandLine parse_by_name(int argc, char** argv, const EnvLookup& env, int self_pid) {
   std::string_view name = base_name(argc > 0 ? argv[0] : "keel");
   if (name == "tini" || name == "tini-static") return parse_tini(argc, argv, env, self_pid, name);
   if (name == "dumb-init") return parse_dumb_init(argc, argv, env);
@@ -495,6 +493,14 @@ CommandLine parse_command_line(int argc, char** argv, const EnvLookup& env, int 
     }
   }
   return parse_native(argc, argv, self_pid);
+}
+
+}  // namespace
+
+CommandLine parse_command_line(int argc, char** argv, const EnvLookup& env, int self_pid) {
+  CommandLine cl = parse_by_name(argc, argv, env, self_pid);
+  cl.options.namespace_init = self_pid == 1;
+  return cl;
 }
 
 }  // namespace keel

@@ -26,6 +26,9 @@ struct ContainerOptions {
   Personality personality = Personality::Keel;
   Role role = Role::Container;
   bool register_subreaper = false;
+  // PID 1 of its PID namespace: observed once, from the pid main() read at
+  // start (not a choice: --role=container does not make keel PID 1).
+  bool namespace_init = false;
 
   // How the main child starts. Native keel: a new session when fd 0 is not
   // a terminal (the container case: keel and the program then sit in
@@ -80,9 +83,10 @@ struct CommandLine {
 // Looks up an environment variable; nullptr when unset.
 using EnvLookup = std::function<const char*(const char*)>;
 
-// `self_pid` only chooses the default role of native keel when none is
-// given (container when 1, subreaper otherwise); it is a parameter so tests
-// can ask for either.
+// `self_pid` (main() reads getpid() once) chooses the default role of
+// native keel when none is given (container when 1, subreaper otherwise)
+// and sets options.namespace_init; it is a parameter so tests can ask for
+// either.
 [[nodiscard]] CommandLine parse_command_line(int argc, char** argv, const EnvLookup& env, int self_pid);
 
 // Exit codes keel itself uses (documented in docs/container-mode.md).

@@ -5,9 +5,8 @@
 
 namespace keel::limits {
 
-// Signals keel handles: the classic ones, 1..31. Real-time signals (32+)
-// are left alone: glibc reserves 32 and 33 for itself, and no init or
-// container runtime convention uses the rest.
+// The classic signals, 1..31: the ones with names, and the range of the
+// rewrite tables. keel also reads the real-time ones (docs/signals.md).
 inline constexpr int kMaxClassicSignal = 31;
 // Highest signal number on Linux (SIGRTMAX, _NSIG - 1). Children get every
 // disposition up to here reset, real-time signals included.

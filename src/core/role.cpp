@@ -1,6 +1,15 @@
 #include "core/role.hpp"
 
+#include <sys/stat.h>
+
 namespace keel {
+
+bool in_initial_pid_namespace() noexcept {
+  // PROC_PID_INIT_INO in the kernel's proc_ns.h.
+  constexpr unsigned long kInitialPidNs = 0xEFFFFFFCUL;
+  struct stat st{};
+  return ::stat("/proc/self/ns/pid", &st) == 0 && st.st_ino == kInitialPidNs;
+}
 
 const char* role_name(Role role) noexcept {
   switch (role) {

@@ -6,6 +6,14 @@
 // and argv[0], never guessed deep in the code from getpid() == 1. That is
 // what lets every behaviour be tested both as PID 1 of a fresh PID
 // namespace and as a plain subreaper under the test runner.
+//
+// A few behaviours also depend on facts no setting can choose: whether
+// keel is PID 1 of its PID namespace (only then does kill(-1) mean "every
+// process of the namespace", and only then does reboot(2) end it), and
+// whether that namespace is the machine's. main() reads getpid() once; the
+// system role reads /proc/self/ns/pid once, right after mounting /proc.
+// Both are stored in the setting (RoleSetting, ContainerOptions) and passed
+// down; nothing below asks again.
 #pragma once
 
 #include <optional>
@@ -18,6 +26,17 @@ enum class Role {
   Container,  // PID 1 of a PID namespace (container), exits with its program
   Subreaper,  // below another init: adopts orphans via PR_SET_CHILD_SUBREAPER
 };
+
+// The system role's setting: the role, and the two facts above.
+struct RoleSetting {
+  Role role = Role::System;
+  bool namespace_init = false;  // PID 1 of its PID namespace (getpid() == 1 at start)
+  bool machine_init = false;    // ... and that namespace is the kernel's first: the machine's init
+};
+
+// True when /proc/self/ns/pid is the PID namespace the kernel started with
+// (needs /proc mounted; false when it cannot tell).
+[[nodiscard]] bool in_initial_pid_namespace() noexcept;
 
 [[nodiscard]] const char* role_name(Role role) noexcept;
 [[nodiscard]] std::optional<Role> parse_role(std::string_view text) noexcept;

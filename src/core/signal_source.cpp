@@ -8,6 +8,27 @@
 
 namespace keel {
 
+bool is_blockable(int signo) noexcept {
+  return signo >= 1 && signo <= limits::kMaxSignal && signo != SIGKILL && signo != SIGSTOP;
+}
+
+void add_signal(sigset_t& set, int signo) noexcept {
+  if (sigaddset(&set, signo) == 0) return;
+  // The kernel's layout: bit N-1 for signal N, in unsigned longs.
+  constexpr int kBits = 8 * static_cast<int>(sizeof(unsigned long));
+  if (signo >= 1 && signo <= limits::kMaxSignal) set.__val[(signo - 1) / kBits] |= 1UL << ((signo - 1) % kBits);
+}
+
+namespace {
+
+// sigprocmask() without glibc's filter, which drops 32 and 33 (see
+// add_signal).
+int block_raw(const sigset_t& set, sigset_t* old) noexcept {
+  return static_cast<int>(::syscall(SYS_rt_sigprocmask, SIG_BLOCK, &set, old, _NSIG / 8));
+}
+
+}  // namespace
+
 SignalSource::SignalSource() noexcept {
   sigemptyset(&handled_);
   sigemptyset(&original_mask_);
@@ -33,7 +54,7 @@ Status SignalSource::init(EventLoop& loop, const sigset_t& handled, SignalHandle
   if (::sigaction(SIGCHLD, &dfl, nullptr) != 0) return errno_error("sigaction(SIGCHLD)");
   // Block before creating the fd, so nothing arriving in between is lost
   // or acted on with the default disposition.
-  if (::sigprocmask(SIG_BLOCK, &handled_, &original_mask_) != 0) return errno_error("sigprocmask");
+  if (block_raw(handled_, &original_mask_) != 0) return errno_error("sigprocmask");
   fd_ = ::signalfd(-1, &handled_, SFD_CLOEXEC | SFD_NONBLOCK);
   if (fd_ < 0) return errno_error("signalfd");
   return loop.add(fd_, EPOLLIN, *this, this);
@@ -73,6 +94,6 @@ void SignalSource::on_ready(std::uint32_t /*events*/) noexcept {
   }
 }
 
-void SignalSource::reblock() noexcept { ::sigprocmask(SIG_BLOCK, &handled_, nullptr); }
+void SignalSource::reblock() noexcept { (void)block_raw(handled_, nullptr); }
 
 }  // namespace keel

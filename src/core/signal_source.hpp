@@ -18,6 +18,18 @@
 
 namespace keel {
 
+// A signal keel can block (and so read from a signalfd): 1..64 except
+// SIGKILL and SIGSTOP. docs/signals.md says what each role does with each.
+[[nodiscard]] bool is_blockable(int signo) noexcept;
+
+// sigaddset() that also takes 32 and 33. glibc keeps those two for its
+// threads (cancellation, set*id; its SIGRTMIN is 34) and its sigaddset()
+// and sigprocmask() refuse them, but at their default disposition one
+// sent with kill() ends a process that is not PID 1. keel has no threads,
+// so it blocks them like any other (SignalSource uses the raw syscall);
+// a child's sigprocmask(SIG_SETMASK) in glibc unblocks them again.
+void add_signal(sigset_t& set, int signo) noexcept;
+
 class SignalHandler {
  public:
   virtual void on_signal(const signalfd_siginfo& info) noexcept = 0;

@@ -16,6 +16,16 @@ constexpr const char* kNames[limits::kMaxClassicSignal + 1] = {
     "SIGXCPU", "SIGXFSZ", "SIGVTALRM", "SIGPROF", "SIGWINCH",  "SIGIO",   "SIGPWR",   "SIGSYS",
 };
 static_assert(SIGTERM == 15 && SIGCHLD == 17 && SIGSTOP == 19 && SIGSYS == 31, "Linux signal numbering");
+// 32..64 as `kill -l` names them for a glibc program: glibc keeps 32 and 33
+// for itself (its SIGRTMIN is 34).
+constexpr const char* kRealTimeNames[limits::kMaxSignal - limits::kMaxClassicSignal] = {
+    "SIG32", "SIG33", "SIGRTMIN", "SIGRTMIN+1", "SIGRTMIN+2", "SIGRTMIN+3",
+    "SIGRTMIN+4", "SIGRTMIN+5", "SIGRTMIN+6", "SIGRTMIN+7", "SIGRTMIN+8", "SIGRTMIN+9",
+    "SIGRTMIN+10", "SIGRTMIN+11", "SIGRTMIN+12", "SIGRTMIN+13", "SIGRTMIN+14", "SIGRTMIN+15",
+    "SIGRTMAX-14", "SIGRTMAX-13", "SIGRTMAX-12", "SIGRTMAX-11", "SIGRTMAX-10", "SIGRTMAX-9",
+    "SIGRTMAX-8", "SIGRTMAX-7", "SIGRTMAX-6", "SIGRTMAX-5", "SIGRTMAX-4", "SIGRTMAX-3",
+    "SIGRTMAX-2", "SIGRTMAX-1", "SIGRTMAX",
+};
 
 bool iequal(std::string_view a, std::string_view b) noexcept {
   if (a.size() != b.size()) return false;
@@ -55,7 +65,8 @@ std::optional<int> parse(std::string_view text, bool allow_zero) noexcept {
 }
 
 const char* name(int signo) noexcept {
-  if (signo < 1 || signo > limits::kMaxClassicSignal) return "SIG?";
+  if (signo < 1 || signo > limits::kMaxSignal) return "SIG?";
+  if (signo > limits::kMaxClassicSignal) return kRealTimeNames[signo - limits::kMaxClassicSignal - 1];
   return kNames[signo];
 }
 

@@ -11,7 +11,8 @@ namespace keel::signals {
 // "drop this signal" target of a rewrite rule.
 [[nodiscard]] std::optional<int> parse(std::string_view text, bool allow_zero = false) noexcept;
 
-// "SIGTERM" for 15; "SIG?" for anything outside 1..31.
+// "SIGTERM" for 15, "SIGRTMIN+2" for 36 (`kill -l`'s names); "SIG?" outside
+// 1..64.
 [[nodiscard]] const char* name(int signo) noexcept;
 
 // The signals a process can receive but not catch, plus SIGCHLD which keel

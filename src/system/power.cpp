@@ -1,7 +1,6 @@
 #include "system/power.hpp"
 
 #include <sys/reboot.h>
-#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -17,16 +16,6 @@ const char* power_action_name(PowerAction action) noexcept {
     case PowerAction::Halt: return "halt";
   }
   return "?";
-}
-
-void system_power(PowerAction action) noexcept {
-  if (::getpid() != 1) {
-    log::msg(log::Level::Error, "%s refused: keel is not PID 1", power_action_name(action));
-    return;
-  }
-  log::msg(log::Level::Info, "syncing filesystems, then %s", power_action_name(action));
-  ::sync();
-  kernel_reboot(action);
 }
 
 void kernel_reboot(PowerAction action) noexcept {

@@ -4,7 +4,8 @@
 // from PID 1 of a PID namespace it ends the namespace (the kernel kills its
 // init with SIGHUP for a restart, SIGINT for power-off/halt), which is what
 // lets this path be tested without a VM. Called anywhere else it would act
-// on the host: system_power() refuses unless keel is PID 1.
+// on the host: its callers (the shutdown sequence, which refuses unless its
+// setting says PID 1, and `reboot -f`) decide.
 #pragma once
 
 namespace keel {
@@ -12,10 +13,6 @@ namespace keel {
 enum class PowerAction { PowerOff, Reboot, Halt };
 
 [[nodiscard]] const char* power_action_name(PowerAction action) noexcept;
-
-// Sync filesystems and ask the kernel to `action`. Returns only on failure
-// (or when not PID 1), after logging why.
-void system_power(PowerAction action) noexcept;
 
 // reboot(2) alone, for a caller that synced already (the shutdown
 // sequence, `reboot -f`). Returns only on failure, after logging it. Does

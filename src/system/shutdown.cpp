@@ -25,8 +25,6 @@ namespace keel {
 namespace {
 
 constexpr std::int64_t kNsPerSec = 1'000'000'000;
-// PROC_PID_INIT_INO in the kernel's proc_ns.h: the machine's PID namespace.
-constexpr unsigned long kInitialPidNs = 0xEFFFFFFCUL;
 // A mountinfo line is ~100-200 bytes; 1 MiB holds ~5,000 mounts, more than
 // any machine keel boots. A longer table is handled up to what fits (the
 // oldest mounts, i.e. the root's, come first), with a warning.
@@ -104,11 +102,6 @@ bool reap_until(std::int64_t deadline, int resend, int& reaped) noexcept {
     }
     if (resend != 0) (void)::kill(-1, resend);
   }
-}
-
-bool in_initial_pid_namespace() noexcept {
-  struct stat st{};
-  return ::stat("/proc/self/ns/pid", &st) == 0 && st.st_ino == kInitialPidNs;
 }
 
 // The mount table into g_mountinfo, NUL-terminated. Returns its length, or
@@ -344,7 +337,7 @@ void finish_shutdown(PowerAction action, const ShutdownOptions& options) noexcep
   // kill(-1) reaches every process only from PID 1 (anywhere else it would
   // signal all of the user's processes on the host), and reboot(2) acts
   // only there.
-  if (::getpid() != 1) {
+  if (!options.namespace_init) {
     log::msg(log::Level::Error, "%s refused: keel is not PID 1", what);
     return;
   }
@@ -381,7 +374,7 @@ void finish_shutdown(PowerAction action, const ShutdownOptions& options) noexcep
   ::sync();
   step(log::Level::Info, "synced");
 
-  if (options.subtree != nullptr || in_initial_pid_namespace()) {
+  if (options.subtree != nullptr || options.machine_init) {
     const UnmountSummary s = unmount_filesystems(options);
     step(log::Level::Info, "filesystems: %d unmounted, %d read-only, %d only detached, %d failed, %d left mounted",
          s.unmounted, s.read_only, s.detached, s.failed, s.skipped);
@@ -389,7 +382,7 @@ void finish_shutdown(PowerAction action, const ShutdownOptions& options) noexcep
     step(log::Level::Info, "PID 1 of a PID namespace: the filesystems are the host's to unmount");
   }
 
-  // Matches system_power()'s line, which tools and tests look for.
+  // The line tools and tests look for.
   const std::int64_t tenths = (now_ns() - g_started_ns) / 100'000;
   log::msg(log::Level::Info, "syncing filesystems, then %s (shutdown +%lld.%lld ms)", what,
            static_cast<long long>(tenths / 10), static_cast<long long>(tenths % 10));

@@ -37,6 +37,12 @@
 namespace keel {
 
 struct ShutdownOptions {
+  // From the caller's RoleSetting (core/role.hpp): PID 1 of its PID
+  // namespace (false: finish_shutdown refuses, since kill(-1) would signal
+  // every process of keel's user), and of the machine's (the filesystem
+  // step runs only then, unless `subtree` is set).
+  bool namespace_init = false;
+  bool machine_init = false;
   // How long leftover processes have between SIGTERM and SIGKILL.
   std::int64_t grace_ns = 5'000'000'000;
   // How long reaping waits after SIGKILL before going on without the
@@ -58,8 +64,9 @@ struct ShutdownOptions {
   const char* mountinfo = "/proc/self/mountinfo";
 };
 
-// The shutdown's end as PID 1. Returns only when reboot(2) failed or keel
-// is not PID 1 (after logging why); the caller then keeps reaping.
+// The shutdown's end as PID 1. Returns only when reboot(2) failed or
+// options.namespace_init is false (after logging why); the caller then
+// keeps reaping.
 void finish_shutdown(PowerAction action, const ShutdownOptions& options) noexcept;
 
 // One line of /proc/self/mountinfo, pointing into the parsed buffer.

@@ -21,7 +21,9 @@
 #include "core/event_loop.hpp"
 #include "core/log.hpp"
 #include "core/read_file.hpp"
+#include "core/limits.hpp"
 #include "core/reaper.hpp"
+#include "core/role.hpp"
 #include "core/signal_source.hpp"
 #include "core/signals.hpp"
 #include "core/userdb.hpp"
@@ -41,9 +43,8 @@ namespace {
 
 constexpr const char* kDefaultConfigDir = "/etc/keel";
 constexpr long kCgroup2Magic = 0x63677270;  // CGROUP2_SUPER_MAGIC
-// The inode numbers of the namespaces the kernel starts with
-// (PROC_PID_INIT_INO, PROC_CGROUP_INIT_INO in the kernel's proc_ns.h).
-constexpr unsigned long kInitialPidNs = 0xEFFFFFFCUL;
+// The inode number of the cgroup namespace the kernel starts with
+// (PROC_CGROUP_INIT_INO in the kernel's proc_ns.h).
 constexpr unsigned long kInitialCgroupNs = 0xEFFFFFFBUL;
 // While the start target cannot be reached and there is no shell to offer,
 // the reason is repeated this often, so a console attached later sees it.
@@ -59,7 +60,7 @@ bool is_cgroup2(const char* path) {
   return ::statfs(path, &fs) == 0 && static_cast<long>(fs.f_type) == kCgroup2Magic;
 }
 
-// Is this process in the namespace of kind `ns` ("pid", "cgroup") that the
+// Is this process in the namespace of kind `ns` ("cgroup") that the
 // kernel started with?
 bool in_initial_namespace(const char* ns, unsigned long initial_inode) {
   char path[64];
@@ -76,11 +77,11 @@ bool in_initial_namespace(const char* ns, unsigned long initial_inode) {
 // `unshare --pid`) shares the host's hierarchy with whatever else runs
 // there, and a supervisor that is not PID 1 may be one of several: those
 // track process groups unless told where they may create cgroups.
-std::string cgroup_root(bool is_pid1) {
+std::string cgroup_root(const RoleSetting& where) {
   const char* env = std::getenv("KEEL_CGROUP_ROOT");
   if (env != nullptr) return std::string_view(env) == "none" ? std::string() : std::string(env);
-  if (!is_pid1) return {};
-  if (!in_initial_namespace("pid", kInitialPidNs) && in_initial_namespace("cgroup", kInitialCgroupNs)) return {};
+  if (!where.namespace_init) return {};
+  if (!where.machine_init && in_initial_namespace("cgroup", kInitialCgroupNs)) return {};
   if (is_cgroup2("/sys/fs/cgroup")) return "/sys/fs/cgroup/keel";
   if (is_cgroup2("/sys/fs/cgroup/unified")) return "/sys/fs/cgroup/unified/keel";
   return {};
@@ -128,8 +129,12 @@ class SystemInit final : private SignalHandler,
   // `started_s`: when keel started, in seconds since boot (the kernel's
   // PID 1 is created early as a kernel thread and only later execs init,
   // so the process's own start time would not say when init began).
-  SystemInit(service::SupervisorSettings settings, double started_s)
-      : started_s_(started_s), supervisor_(loop_, *this, std::move(settings)), reminder_(loop_, *this) {}
+  SystemInit(const RoleSetting& where, service::SupervisorSettings settings, double started_s)
+      : started_s_(started_s),
+        is_pid1_(where.namespace_init),
+        machine_init_(where.machine_init),
+        supervisor_(loop_, *this, std::move(settings)),
+        reminder_(loop_, *this) {}
 
   Status setup() noexcept {
     // When not PID 1 (a test, or a nested system), adopt orphans anyway.
@@ -139,10 +144,29 @@ class SystemInit final : private SignalHandler,
     }
     Status s = loop_.init();
     if (!s) return s;
+    // Every signal is read from the signalfd (docs/signals.md), so none can
+    // end or stop keel when it is not PID 1 (where the kernel would drop
+    // the ones left at their default), except the two below.
     sigset_t handled;
     sigemptyset(&handled);
-    for (int signo : {SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2, SIGPWR, SIGQUIT}) sigaddset(&handled, signo);
-    return signals_.init(loop_, handled, *this);
+    for (int signo = 1; signo <= limits::kMaxSignal; ++signo) {
+      if (is_blockable(signo) && signo != SIGPIPE && signo != SIGXFSZ) add_signal(handled, signo);
+    }
+    s = signals_.init(loop_, handled, *this);
+    if (!s) return s;
+    // SIGPIPE and SIGXFSZ are how the kernel tells keel that one of its own
+    // writes failed (a console or log pipe whose reader is gone, a file at
+    // RLIMIT_FSIZE); the write's EPIPE/EFBIG says it too. Ignored, not
+    // blocked: a blocked one would be read as an event, and logging it
+    // would fail the same way and raise it again. Services start with
+    // every disposition reset (exec_plan.cpp).
+    struct sigaction ign {};
+    ign.sa_handler = SIG_IGN;
+    sigemptyset(&ign.sa_mask);
+    if (::sigaction(SIGPIPE, &ign, nullptr) != 0 || ::sigaction(SIGXFSZ, &ign, nullptr) != 0) {
+      return errno_error("sigaction(SIG_IGN)");
+    }
+    return {};
   }
 
   // Everything before the services, in the order that lets each step use
@@ -200,7 +224,7 @@ class SystemInit final : private SignalHandler,
     supervisor_.settings().start_target = target;
     try {
       // Only now is /sys/fs/cgroup mounted.
-      supervisor_.settings().cgroup_root = cgroup_root(is_pid1_);
+      supervisor_.settings().cgroup_root = cgroup_root(RoleSetting{Role::System, is_pid1_, machine_init_});
       // The rescue target is a shell on the console and nothing else (unless
       // the image defines its own "rescue" service).
       if (target == "rescue" && has_shell()) {
@@ -424,6 +448,8 @@ class SystemInit final : private SignalHandler,
       return;
     }
     ShutdownOptions options;
+    options.namespace_init = is_pid1_;
+    options.machine_init = machine_init_;
     options.grace_ns = config_.shutdown_grace_ns;
     options.started_ns = shutdown_started_ns_;
     if (machine_init_ && !config_.seed_dir.empty()) {
@@ -438,10 +464,11 @@ class SystemInit final : private SignalHandler,
   }
 
   double started_s_;
-  bool is_pid1_ = ::getpid() == 1;
+  // From the setting (core/role.hpp): PID 1 of its namespace.
+  bool is_pid1_;
   // PID 1 of the machine (not of a PID namespace): the console, the kernel
   // log, the random seed are its business.
-  bool machine_init_ = is_pid1_ && in_initial_namespace("pid", kInitialPidNs);
+  bool machine_init_;
   bool shutting_down_ = false;
   std::int64_t shutdown_started_ns_ = 0;
   PowerAction action_ = PowerAction::PowerOff;
@@ -479,9 +506,9 @@ service::SupervisorSettings settings_from_environment() {
 // The kernel command line keel acts on: /proc/cmdline as the machine's
 // init; $KEEL_CMDLINE when set (tests, and PID 1 of a namespace, whose
 // /proc/cmdline is the host's); else init's own argv words.
-KernelCmdline kernel_cmdline(int argc, char** argv) {
+KernelCmdline kernel_cmdline(int argc, char** argv, const RoleSetting& where) {
   if (const char* text = std::getenv("KEEL_CMDLINE")) return parse_kernel_cmdline(text);
-  if (::getpid() == 1 && in_initial_namespace("pid", kInitialPidNs)) return read_kernel_cmdline();
+  if (where.machine_init) return read_kernel_cmdline();
   std::string words;
   for (int i = 1; i < argc; ++i) (words += argv[i]) += ' ';
   return parse_kernel_cmdline(words);
@@ -489,26 +516,28 @@ KernelCmdline kernel_cmdline(int argc, char** argv) {
 
 }  // namespace
 
-int run_system_init(int argc, char** argv) noexcept {
+int run_system_init(int argc, char** argv, bool namespace_init) noexcept {
   const double started_s = uptime_s();
   Status s;
+  RoleSetting where{Role::System, namespace_init, false};
   // /proc first of all: which namespace keel is in, the kernel command
   // line and everything after depend on it. Each mount only when missing.
-  if (::getpid() == 1) mount_early_filesystems();
+  if (where.namespace_init) mount_early_filesystems();
+  // Observed once, here, and passed down (core/role.hpp).
+  where.machine_init = where.namespace_init && in_initial_pid_namespace();
   try {
-    KernelCmdline cmdline = kernel_cmdline(argc, argv);
+    KernelCmdline cmdline = kernel_cmdline(argc, argv, where);
     // The console shows what init does unless the command line says
     // "quiet"; keel.debug shows everything.
     log::Level level = cmdline.debug ? log::Level::Debug : cmdline.quiet ? log::Level::Warn : log::Level::Info;
     log::set_verbosity(static_cast<int>(level));
-    bool machine_init = ::getpid() == 1 && in_initial_namespace("pid", kInitialPidNs);
-    log::set_timestamps(machine_init);
+    log::set_timestamps(where.machine_init);
     for (int i = 1; i < argc; ++i) log::msg(log::Level::Debug, "kernel command-line word for init: '%s'", argv[i]);
     log::msg(log::Level::Info, "running as the system's init (pid %d)", static_cast<int>(::getpid()));
     // The kernel passes unrecognised "NAME=value" command-line words to init
     // as environment, so KEEL_CONFIG_DIR and friends work from the boot
     // loader too.
-    SystemInit init(settings_from_environment(), started_s);
+    SystemInit init(where, settings_from_environment(), started_s);
     s = init.setup();
     if (s) {
       init.boot(cmdline);
@@ -519,7 +548,7 @@ int run_system_init(int argc, char** argv) noexcept {
     s = Error{ENOMEM, "start-up"};
   }
   log::msg(log::Level::Error, "event loop: %s: %s", s.error().context, s.error().message());
-  if (::getpid() != 1) return 1;
+  if (!where.namespace_init) return 1;
   // PID 1 must not exit (the kernel would panic): wait for children the
   // simplest way left, forever.
   for (;;) {

@@ -15,6 +15,8 @@ namespace keel {
 
 // Does not return while keel is the system's init; returns an exit code
 // only when it cannot even set up its event loop and is not PID 1.
-[[nodiscard]] int run_system_init(int argc, char** argv) noexcept;
+// `namespace_init`: keel is PID 1 of its PID namespace, as main() observed
+// once at start (core/role.hpp); nothing in the system role asks again.
+[[nodiscard]] int run_system_init(int argc, char** argv, bool namespace_init) noexcept;
 
 }  // namespace keel

@@ -122,6 +122,20 @@ TEST(NativeOptions, Pid1DefaultsToContainer) {
   EXPECT_FALSE(c.o().register_subreaper);
 }
 
+// "PID 1 of its namespace" is the pid main() read, in every personality and
+// whatever role the command line asks for (core/role.hpp).
+TEST(NativeOptions, NamespaceInitIsThePidNeverTheRole) {
+  for (int pid : {1, 4242}) {
+    for (std::initializer_list<const char*> words :
+         {std::initializer_list<const char*>{"keel", "echo"}, {"keel", "--role=container", "echo"},
+          {"keel", "--role=subreaper", "echo"}, {"keel", "--role=system"}, {"/sbin/init", "quiet"},
+          {"tini", "echo"}, {"tini", "-s", "echo"}, {"dumb-init", "echo"}, {"keel", "--compat=tini", "echo"}}) {
+      Cmd c(words, {}, pid);
+      EXPECT_EQ(c.o().namespace_init, pid == 1) << *words.begin() << " " << words.size() << " pid " << pid;
+    }
+  }
+}
+
 TEST(NativeOptions, SubreaperFlagForcesSubreaperEvenAsPid1) {
   for (const char* flag : {"-s", "--subreaper", "--sub"}) {
     Cmd c({"keel", flag, "echo"}, {}, 1);

@@ -162,6 +162,7 @@ TEST_F(ShutdownTest, EndsProcessesThenUnmountsInReverseOrderAndPowersOff) {
     if (::waitpid(stopped, &status, WUNTRACED) != stopped || !WIFSTOPPED(status)) return 15;
 
     ShutdownOptions options;
+    options.namespace_init = true;
     options.grace_ns = 20'000'000'000;  // the grace ends when the last one is gone, not after 20 s
     options.before_sync = hook;
     options.context = const_cast<char*>("seed");
@@ -213,6 +214,7 @@ TEST_F(ShutdownTest, SigkillAfterTheGracePeriodThenReboot) {
     char c = 0;
     if (::read(p[0], &c, 1) != 1) return 14;
     ShutdownOptions options;
+    options.namespace_init = true;
     options.grace_ns = 300'000'000;
     options.subtree = "/nonexistent-keel-subtree";  // no filesystem work
     finish_shutdown(PowerAction::Reboot, options);

@@ -120,9 +120,20 @@ TEST(SignalsName, MatchesTheLibcAbbreviation) {
   }
 }
 
+// Real-time signals get `kill -l`'s names (keel logs them in the system role).
+TEST(SignalsName, RealTimeSignalsAsKillListsThem) {
+  EXPECT_STREQ(signals::name(32), "SIG32");
+  EXPECT_STREQ(signals::name(33), "SIG33");
+  EXPECT_STREQ(signals::name(SIGRTMIN), "SIGRTMIN");
+  EXPECT_STREQ(signals::name(SIGRTMIN + 1), "SIGRTMIN+1");
+  EXPECT_STREQ(signals::name(49), "SIGRTMIN+15");
+  EXPECT_STREQ(signals::name(50), "SIGRTMAX-14");
+  EXPECT_STREQ(signals::name(SIGRTMAX), "SIGRTMAX");
+}
+
 TEST(SignalsName, OutOfRange) {
   EXPECT_STREQ(signals::name(0), "SIG?");
-  EXPECT_STREQ(signals::name(32), "SIG?");
+  EXPECT_STREQ(signals::name(65), "SIG?");
   EXPECT_STREQ(signals::name(-1), "SIG?");
   EXPECT_STREQ(signals::name(1000), "SIG?");
 }
