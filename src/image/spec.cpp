@@ -28,6 +28,7 @@
 #include <utility>
 
 #include "image/diagnostic.hpp"
+#include "service/toml_guard.hpp"
 
 namespace keel::image {
 
@@ -823,6 +824,11 @@ Spec parse_spec(std::string_view text, const fs::path& file) {
   fs::path abs = fs::absolute(file, ec);
   if (ec) abs = file;
   spec.dir = abs.lexically_normal().parent_path();
+  // Size, nesting and toml++'s non-ASCII bug: refused before toml++ sees
+  // the text, as keel does with service files (service/toml_guard.hpp).
+  if (service::TextProblem problem = service::check_toml_text(text)) {
+    throw ImageError(file.string(), problem.line, service::describe(problem));
+  }
   toml::table root;
   try {
     root = toml::parse(text, std::string_view(file.string()));
