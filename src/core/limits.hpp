@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 
 namespace keel::limits {
 
@@ -111,10 +112,10 @@ namespace keel::limits {
 // CLOCK_MONOTONIC (time since boot) plus one year stays exact for 291 years
 // of uptime. EventLoop saturates its arithmetic as well, whatever a caller
 // passes (kTimerMaxDeadlineNs below).
-inline constexpr long long kMaxDurationSeconds = 365LL * 24 * 3600;  // 31,536,000
+inline constexpr std::int64_t kMaxDurationSeconds = std::int64_t{365} * 24 * 3600;  // 31,536,000
 // The latest deadline a timer can have: a "never" that still sorts, 2^62 ns
 // (146 years of uptime). A timer armed further than that fires then.
-inline constexpr long long kTimerMaxDeadlineNs = 1LL << 62;
+inline constexpr std::int64_t kTimerMaxDeadlineNs = std::int64_t{1} << 62;
 
 // TOML text keel, keelctl's checks and keel-image hand to toml++ (service
 // files, keel.toml, image specs). toml++ parses nested tables, arrays and
@@ -143,8 +144,8 @@ inline constexpr std::size_t kTomlMaxBytes = std::size_t{1} << 20;
 // StartLimitBurst / StartLimitIntervalSec, used here as a rate rather than
 // a reason to give up), and 500 of them 250 a second, far below what keel
 // handles. `keelctl start` / `restart` by an operator are not limited.
-inline constexpr long long kRestartMinIntervalNs = 1'000'000'000;
+inline constexpr std::int64_t kRestartMinIntervalNs = 1'000'000'000;
 inline constexpr int kRestartBurst = 5;
-inline constexpr long long kRestartWindowNs = 10'000'000'000;
+inline constexpr std::int64_t kRestartWindowNs = 10'000'000'000;
 
 }  // namespace keel::limits

@@ -13,12 +13,14 @@ namespace {
 // is bounded; a syntax error is toml++'s to report.
 class DepthCounter {
  public:
-  // Each returns false when the nesting passes the limit.
-  bool newline() noexcept {
+  // A header ends with its line (an unclosed one is toml++'s error to
+  // report), and so does a top-level key = value.
+  void newline() noexcept {
+    in_header_ = false;
     if (open_ == 0) start_key();
     line_start_ = true;
-    return true;
   }
+  // Returns false when the nesting passes the limit.
   // Any code character other than whitespace, a newline or a comment.
   bool code(std::string_view text, std::size_t& i) noexcept {
     const char c = text[i];
@@ -141,7 +143,7 @@ TextProblem scan(std::string_view text, bool depth) noexcept {
       // A newline ends a comment, and a single-line string (unterminated:
       // toml++ reports that).
       if (in == In::Comment || in == In::Basic || in == In::Literal) in = In::Code;
-      if (in == In::Code && depth) (void)counter.newline();
+      if (in == In::Code && depth) counter.newline();
       continue;
     }
     switch (in) {
