@@ -27,6 +27,7 @@
 #include <system_error>
 #include <utility>
 
+#include "core/limits.hpp"
 #include "image/diagnostic.hpp"
 #include "service/toml_guard.hpp"
 
@@ -842,6 +843,13 @@ Spec parse_spec(std::string_view text, const fs::path& file) {
 }
 
 Spec parse_spec_file(const fs::path& file) {
+  // Not read whole when it is too large to be a spec anyway (the limit
+  // parse_spec applies to the text).
+  std::error_code size_error;
+  const std::uintmax_t size = fs::file_size(file, size_error);
+  if (!size_error && size > limits::kTomlMaxBytes) {
+    throw ImageError(file.string(), 0, "larger than " + std::to_string(limits::kTomlMaxBytes) + " bytes");
+  }
   std::ifstream in(file, std::ios::binary);
   if (!in) throw ImageError(file.string(), 0, std::string("cannot read the spec: ") + std::strerror(errno));
   std::ostringstream text;
