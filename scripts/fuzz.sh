@@ -28,10 +28,13 @@ case "$SECONDS_PER_TARGET" in ''|*[!0-9]*) echo "fuzz.sh: --seconds wants a whol
 [ ${#TARGETS[@]} -gt 0 ] || TARGETS=(service protocol notify keelctl cinit)
 
 # Longest input per target: about the largest real one (a service file of
-# a few KiB, one notify datagram of 4 KiB, a request or two, a command line).
+# a few KiB, one notify datagram of 4 KiB, a request or two, a command line),
+# except `service`: 256 KiB, so inputs nested far beyond keel's limit (32
+# levels; toml++ alone overflows its stack at some thousands) are reachable,
+# and the 100 KB deep-nesting seeds of corpus/service are read whole.
 max_len() {
   case "$1" in
-    service) echo 8192 ;;
+    service) echo 262144 ;;
     protocol) echo 4096 ;;
     notify) echo 4096 ;;
     keelctl|cinit) echo 1024 ;;

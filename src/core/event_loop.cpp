@@ -4,6 +4,7 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <ctime>
 
 #include "core/limits.hpp"
@@ -20,7 +21,12 @@ Timer::~Timer() { disarm(); }
 
 void Timer::arm_after(std::int64_t delay_ns) noexcept {
   if (armed_) loop_.unlink(*this);
-  deadline_ns_ = monotonic_ns() + (delay_ns > 0 ? delay_ns : 0);
+  // Saturated: now + delay must not overflow whatever the caller passes.
+  // An overflowed (negative) deadline sorted first and disarmed the timerfd,
+  // so no timer of the loop fired again.
+  const std::int64_t now = monotonic_ns();
+  const std::int64_t room = limits::kTimerMaxDeadlineNs > now ? limits::kTimerMaxDeadlineNs - now : 0;
+  deadline_ns_ = now + std::clamp<std::int64_t>(delay_ns, 0, room);
   loop_.link(*this);
   loop_.rearm_timerfd();
 }

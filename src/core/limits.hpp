@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 
 namespace keel::limits {
 
@@ -137,5 +138,58 @@ inline constexpr std::size_t kMaxUserDbBytes = std::size_t{64} << 20;
 // mtime stand in for the rest, so a 100 MB program is not read at every
 // reload.
 inline constexpr std::size_t kMaxFingerprintBytes = kMaxConfigFileBytes;
+
+}  // namespace keel::limits
+
+// ------------------------------------------ bounds on numbers and structures (issue 9, §3)
+namespace keel::limits {
+
+// Longest duration a configuration may give (every key read as seconds:
+// start_timeout, stop_timeout, restart_delay, restart_delay_max,
+// restart_reset_after, keel.toml's shutdown_grace): one year. Longer than
+// any wait that means something (a year is "never" for a timeout), and far
+// from overflow: timers are nanoseconds in int64 (2^63 ns is 292 years), so
+// CLOCK_MONOTONIC (time since boot) plus one year stays exact for 291 years
+// of uptime. EventLoop saturates its arithmetic as well, whatever a caller
+// passes (kTimerMaxDeadlineNs below).
+inline constexpr std::int64_t kMaxDurationSeconds = std::int64_t{365} * 24 * 3600;  // 31,536,000
+// The latest deadline a timer can have: a "never" that still sorts, 2^62 ns
+// (146 years of uptime). A timer armed further than that fires then.
+inline constexpr std::int64_t kTimerMaxDeadlineNs = std::int64_t{1} << 62;
+
+// TOML text keel, keelctl's checks and keel-image hand to toml++ (service
+// files, keel.toml, image specs). toml++ parses nested tables, arrays and
+// inline tables recursively and frees them recursively, so a deep enough
+// input (100,000 dotted-key parts or '[' in a row) overflows the stack:
+// in PID 1, a kernel panic. Before the parser sees the text, keel scans it
+// (service/toml_guard) and refuses nesting deeper than this: tables from
+// the header, dotted-key parts, arrays and inline tables all count, each
+// one level. Real files use 2 or 3 (log.max_size, [[mount]]); 32 levels of
+// toml++'s recursion take a few KiB of stack.
+inline constexpr int kTomlMaxDepth = 32;
+// Largest TOML text: 1 MiB. A service file or keel.toml is a few hundred
+// bytes and an image spec a few KiB; anything near this is a binary or a
+// log copied by mistake. The parsed tree is a bounded multiple of it.
+inline constexpr std::size_t kTomlMaxBytes = std::size_t{1} << 20;
+
+// Automatic restarts of one service (restart = "always" / "on-failure" and
+// start_timeout's restart). s6-supervise waits so that two starts of a
+// service are at least one second apart; keel does the same: the next
+// automatic start comes no sooner than kRestartMinIntervalNs after the
+// previous start, whatever restart_delay says (restart_delay = 0 still
+// means "at once" for a service that ran longer than that). On top, at most
+// kRestartBurst automatic starts within kRestartWindowNs: a service that
+// has used them waits until the oldest is that old. So a crash-looping
+// service costs at most 5 fork+execs per 10 s (systemd's default
+// StartLimitBurst / StartLimitIntervalSec, used here as a rate rather than
+// a reason to give up) instead of as many as keel can fork. The cost still
+// grows with the number of looping services: measured on a loaded 2-core
+// machine without cgroups, a start costs keel about 5 ms (the clone, and a
+// /proc walk per exit), so 20 looping services take ~1% of a CPU, while 200
+// (up to 200 starts a second in their first 5 s) take most of what keel gets
+// there. `keelctl start` / `restart` by an operator are not limited.
+inline constexpr std::int64_t kRestartMinIntervalNs = 1'000'000'000;
+inline constexpr int kRestartBurst = 5;
+inline constexpr std::int64_t kRestartWindowNs = 10'000'000'000;
 
 }  // namespace keel::limits

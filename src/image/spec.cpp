@@ -27,7 +27,9 @@
 #include <system_error>
 #include <utility>
 
+#include "core/limits.hpp"
 #include "image/diagnostic.hpp"
+#include "service/toml_guard.hpp"
 
 namespace keel::image {
 
@@ -823,6 +825,11 @@ Spec parse_spec(std::string_view text, const fs::path& file) {
   fs::path abs = fs::absolute(file, ec);
   if (ec) abs = file;
   spec.dir = abs.lexically_normal().parent_path();
+  // Size, nesting and toml++'s non-ASCII bug: refused before toml++ sees
+  // the text, as keel does with service files (service/toml_guard.hpp).
+  if (service::TextProblem problem = service::check_toml_text(text)) {
+    throw ImageError(file.string(), problem.line, service::describe(problem));
+  }
   toml::table root;
   try {
     root = toml::parse(text, std::string_view(file.string()));
@@ -836,6 +843,13 @@ Spec parse_spec(std::string_view text, const fs::path& file) {
 }
 
 Spec parse_spec_file(const fs::path& file) {
+  // Not read whole when it is too large to be a spec anyway (the limit
+  // parse_spec applies to the text).
+  std::error_code size_error;
+  const std::uintmax_t size = fs::file_size(file, size_error);
+  if (!size_error && size > limits::kTomlMaxBytes) {
+    throw ImageError(file.string(), 0, "larger than " + std::to_string(limits::kTomlMaxBytes) + " bytes");
+  }
   std::ifstream in(file, std::ios::binary);
   if (!in) throw ImageError(file.string(), 0, std::string("cannot read the spec: ") + std::strerror(errno));
   std::ostringstream text;

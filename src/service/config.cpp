@@ -687,10 +687,9 @@ ParseResult parse_service(std::string_view text, std::string_view name, std::str
   cfg.name = name;
   cfg.file = file;
   toml::table root;
-  if (TextPosition at = stray_non_ascii(text); at.line > 0) {
-    result.errors.push_back(ConfigError{cfg.file, at.line, "",
-                                        "syntax error at column " + std::to_string(at.column) +
-                                            ": a character that is not ASCII outside a string or comment"});
+  // Size, nesting and toml++'s non-ASCII bug, before toml++ sees the text.
+  if (TextProblem problem = check_toml_text(text)) {
+    result.errors.push_back(ConfigError{cfg.file, problem.line, "", describe(problem)});
     return result;
   }
 #if KEEL_TOML_EXCEPTIONS

@@ -2,9 +2,11 @@
 
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <csignal>
 #include <cstdarg>
 #include <cstdio>
+#include <limits>
 
 #include "core/signals.hpp"
 
@@ -50,6 +52,19 @@ bool ServiceMachine::settled() const noexcept {
 
 BackoffPolicy ServiceMachine::policy() const noexcept {
   return BackoffPolicy{config_->restart_delay_ns, config_->restart_delay_max_ns, config_->restart_reset_ns};
+}
+
+// The back-off delay, raised so that an automatic restart comes at least
+// kRestartMinIntervalNs after the last start and at most kRestartBurst
+// starts fall within kRestartWindowNs (limits.hpp). Never below `delay`.
+std::int64_t ServiceMachine::restart_rate_delay(std::int64_t now, std::int64_t delay) const noexcept {
+  std::int64_t earliest = started_ns_ + limits::kRestartMinIntervalNs;
+  if (start_count_ >= limits::kRestartBurst) {
+    // The oldest of the last kRestartBurst starts: the next slot of the ring.
+    const std::int64_t oldest = recent_starts_[start_count_ % limits::kRestartBurst];
+    earliest = std::max(earliest, oldest + limits::kRestartWindowNs);
+  }
+  return std::max(delay, earliest - now);
 }
 
 void ServiceMachine::set_state(State state) noexcept {
@@ -149,6 +164,11 @@ void ServiceMachine::mark_broken(const char* reason) noexcept {
 
 void ServiceMachine::launch() noexcept {
   started_ns_ = host_.now_ns();
+  recent_starts_[start_count_ % limits::kRestartBurst] = started_ns_;
+  // Counts on without overflowing: near INT_MAX it steps back by the
+  // ring's size, which keeps the slot (count % size) and count >= size.
+  if (start_count_ >= std::numeric_limits<int>::max() - limits::kRestartBurst) start_count_ -= limits::kRestartBurst;
+  ++start_count_;
   if (config_->type == Type::Target) {
     ready_ns_ = started_ns_;
     set_state(State::Running);
@@ -304,8 +324,9 @@ void ServiceMachine::settle(After after) noexcept {
       }
       std::int64_t uptime = host_.now_ns() - started_ns_;
       failures_ = next_failure_count(policy(), failures_, uptime);
-      backoff_ns_ = backoff_delay(policy(), failures_, host_.random());
-      ++restarts_;
+      const std::int64_t now = host_.now_ns();
+      backoff_ns_ = restart_rate_delay(now, backoff_delay(policy(), failures_, host_.random()));
+      if (restarts_ < std::numeric_limits<int>::max()) ++restarts_;
       host_.arm_timer(*this, backoff_ns_);
       set_state(State::Backoff);
       return;

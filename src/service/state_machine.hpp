@@ -31,6 +31,7 @@
 
 #include <cstdint>
 
+#include "core/limits.hpp"
 #include "core/result.hpp"
 #include "service/backoff.hpp"
 #include "service/config.hpp"
@@ -131,6 +132,7 @@ class ServiceMachine {
   void finish_stop() noexcept;
   void settle(After after) noexcept;
   [[nodiscard]] BackoffPolicy policy() const noexcept;
+  [[nodiscard]] std::int64_t restart_rate_delay(std::int64_t now, std::int64_t delay) const noexcept;
 
   Host& host_;
   const ServiceConfig* config_;
@@ -143,7 +145,11 @@ class ServiceMachine {
   std::int64_t started_ns_ = 0;
   std::int64_t ready_ns_ = 0;
   std::int64_t backoff_ns_ = 0;
-  int restarts_ = 0;
+  // When the last kRestartBurst launches happened (a ring; start_count_
+  // launches so far, saturating), for the start-rate limit.
+  std::int64_t recent_starts_[limits::kRestartBurst] = {};
+  int start_count_ = 0;
+  int restarts_ = 0;  // saturates at INT_MAX
   int failures_ = 0;
   int last_status_ = -1;
   char last_error_[160] = {};

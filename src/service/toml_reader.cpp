@@ -5,6 +5,8 @@
 #include <cmath>
 #include <limits>
 
+#include "core/limits.hpp"
+
 namespace keel::service {
 namespace {
 
@@ -56,102 +58,6 @@ std::string lower(std::string_view s) {
     if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
   }
   return out;
-}
-
-// "65536", "64K", "1M", "2G" (binary multiples, case-insensitive; an
-// optional trailing "B" or "iB").
-TextPosition stray_non_ascii(std::string_view text) noexcept {
-  enum class In { Code, Comment, Basic, Literal, MultiBasic, MultiLiteral };
-  In in = In::Code;
-  int line = 1;
-  int column = 0;
-  auto starts = [&](std::size_t i, std::string_view what) { return text.substr(i, what.size()) == what; };
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    const char c = text[i];
-    ++column;
-    if (c == '\n') {
-      ++line;
-      column = 0;
-      // A newline ends a comment, and a single-line string (unterminated:
-      // toml++ reports that).
-      if (in == In::Comment || in == In::Basic || in == In::Literal) in = In::Code;
-      continue;
-    }
-    switch (in) {
-      case In::Code:
-        if (static_cast<unsigned char>(c) >= 0x80) {
-          // A UTF-8 byte order mark at the very start is allowed.
-          if (i == 0 && starts(0, "\xEF\xBB\xBF")) {
-            i += 2;
-            continue;
-          }
-          return {line, column};
-        }
-        if (c == '#') {
-          in = In::Comment;
-        } else if (starts(i, "\"\"\"")) {
-          in = In::MultiBasic;
-          i += 2;
-        } else if (starts(i, "'''")) {
-          in = In::MultiLiteral;
-          i += 2;
-        } else if (c == '"') {
-          in = In::Basic;
-        } else if (c == '\'') {
-          in = In::Literal;
-        }
-        break;
-      case In::Comment:
-        break;
-      case In::Basic:
-        if (c == '\\') {
-          ++i;  // the escaped character (a newline here is invalid anyway)
-        } else if (c == '"') {
-          in = In::Code;
-        }
-        break;
-      case In::Literal:
-        if (c == '\'') in = In::Code;
-        break;
-      case In::MultiBasic:
-        if (c == '\\') {
-          if (i + 1 < text.size() && (text[i + 1] == '\n' || text[i + 1] == ' ' || text[i + 1] == '\t' ||
-                                      text[i + 1] == '\r')) {
-            // A line-ending backslash: toml++ skips the whitespace after
-            // it with the same whitespace test, so what ends the run must
-            // be ASCII too.
-            std::size_t j = i + 1;
-            int l = line, col = column;
-            while (j < text.size() && (text[j] == ' ' || text[j] == '\t' || text[j] == '\r' || text[j] == '\n')) {
-              if (text[j] == '\n') {
-                ++l;
-                col = 0;
-              } else {
-                ++col;
-              }
-              ++j;
-            }
-            if (j < text.size() && static_cast<unsigned char>(text[j]) >= 0x80) return {l, col + 1};
-            break;
-          }
-          ++i;
-        } else if (starts(i, "\"\"\"")) {
-          // Up to two more quotes belong to the content ("""a""""").
-          i += 2;
-          while (i + 1 < text.size() && text[i + 1] == '"') ++i;
-          in = In::Code;
-        }
-        break;
-      case In::MultiLiteral:
-        if (starts(i, "'''")) {
-          i += 2;
-          while (i + 1 < text.size() && text[i + 1] == '\'') ++i;
-          in = In::Code;
-        }
-        break;
-    }
-  }
-  return {};
 }
 
 std::optional<std::uint64_t> parse_size(std::string_view s) {
@@ -249,11 +155,14 @@ std::optional<bool> TomlReader::bool_of(const Field& f) {
 
 // Seconds, integer or float, into nanoseconds.
 std::optional<std::int64_t> TomlReader::seconds_of(const Field& f) {
-  constexpr std::int64_t kMaxSeconds = std::numeric_limits<std::int64_t>::max() / kNsPerSecond;
+  // Capped here so no timer arithmetic downstream can overflow (see limits.hpp).
+  constexpr std::int64_t kMaxSeconds = limits::kMaxDurationSeconds;
+  static_assert(kMaxSeconds <= std::numeric_limits<std::int64_t>::max() / kNsPerSecond);
+  const std::string range = "must be from 0 to " + std::to_string(kMaxSeconds) + " seconds (one year)";
   if (f.node->is_integer()) {
     const std::int64_t v = f.node->as_integer()->get();
     if (v < 0 || v > kMaxSeconds) {
-      error(f.line, f.key, "must be from 0 to " + std::to_string(kMaxSeconds) + " seconds");
+      error(f.line, f.key, range + ", not " + std::to_string(v));
       return std::nullopt;
     }
     return v * kNsPerSecond;
@@ -261,7 +170,7 @@ std::optional<std::int64_t> TomlReader::seconds_of(const Field& f) {
   if (f.node->is_floating_point()) {
     const double v = f.node->as_floating_point()->get();
     if (!std::isfinite(v) || v < 0 || v > static_cast<double>(kMaxSeconds)) {
-      error(f.line, f.key, "must be from 0 to " + std::to_string(kMaxSeconds) + " seconds");
+      error(f.line, f.key, range);
       return std::nullopt;
     }
     return std::llround(v * static_cast<double>(kNsPerSecond));

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "service/config.hpp"
+#include "service/toml_guard.hpp"
 
 // toml++ header-only whatever the installed package says (its CMake target
 // asks for the shared library, which a static binary cannot link), without
@@ -69,18 +70,7 @@ std::string lower(std::string_view s);
 // optional trailing "B" or "iB").
 std::optional<std::uint64_t> parse_size(std::string_view s);
 
-// Where TOML allows only ASCII (outside strings and comments), the first
-// byte that is not, as {line, column}; {0, 0} when there is none. Checked
-// before toml::parse: toml++ 3.3.0 (Debian 12) reaches
-// __builtin_unreachable() — undefined behaviour — when it meets some
-// non-ASCII code points (U+00A1..U+0499, U+FB26..U+FEFE) where it looks for
-// whitespace (upstream issue #295, found here by fuzzing). Such text is a
-// syntax error anyway, so keel reports it itself and never hands it over.
-struct TextPosition {
-  int line = 0;
-  int column = 0;
-};
-[[nodiscard]] TextPosition stray_non_ascii(std::string_view text) noexcept;
+// check_toml_text, stray_non_ascii: service/toml_guard.hpp.
 
 // A key's value and the line to report it at.
 struct Field {

@@ -208,10 +208,9 @@ KeelConfigResult parse_keel_config(std::string_view text, const std::string& fil
   KeelConfigResult result;
   result.found = true;
   toml::table root;
-  if (service::TextPosition at = service::stray_non_ascii(text); at.line > 0) {
-    result.errors.push_back(ConfigError{file, at.line, "",
-                                        "syntax error at column " + std::to_string(at.column) +
-                                            ": a character that is not ASCII outside a string or comment"});
+  // Size, nesting and toml++'s non-ASCII bug, before toml++ sees the text.
+  if (service::TextProblem problem = service::check_toml_text(text)) {
+    result.errors.push_back(ConfigError{file, problem.line, "", service::describe(problem)});
     return result;
   }
   try {

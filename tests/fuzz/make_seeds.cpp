@@ -1,7 +1,8 @@
 // make_seeds.cpp — writes the binary seed inputs of the fuzz targets:
 // encoded control frames (protocol), NUL-separated command lines (keelctl,
-// cinit). Usage: keel_fuzz_seeds CORPUS_DIR (tests/fuzz/corpus). The text
-// seeds (service files, notify messages) are committed as they are.
+// cinit), and the deeply nested service files. Usage: keel_fuzz_seeds
+// CORPUS_DIR (tests/fuzz/corpus). The other text seeds (service files,
+// notify messages) are committed as they are.
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -99,5 +100,21 @@ int main(int argc, char** argv) {
                                   {"-r", "15:2", "-r", "1:0", "--single-child", "prog"}));
   ok &= write(c + "dumb-init-help", cl('\x02', "", {"--help"}));
   ok &= write(c + "dumb-init-bad", cl('\x06', "", {"--rewrite", "99:1"}));
+  // service: nesting far beyond limits::kTomlMaxDepth (32), which keel
+  // refuses before toml++ sees it; toml++ alone overflows the stack on the
+  // first two (it recurses per dotted-key part and header table). Up to
+  // 100 KB each: scripts/fuzz.sh's -max_len for `service` must hold them.
+  const std::string s = dir + "/service/";
+  auto repeat = [](const std::string& piece, int n) {
+    std::string out;
+    for (int i = 0; i < n; ++i) out += piece;
+    return out;
+  };
+  const std::string command = "command = [\"/bin/true\"]\n";
+  ok &= write(s + "deep-dotted-key", command + "a" + repeat(".a", 50'000) + " = 1\n");
+  ok &= write(s + "deep-table-header", command + "[a" + repeat(".a", 50'000) + "]\nx = 1\n");
+  ok &= write(s + "deep-arrays-and-inline-tables",
+              command + "x = " + repeat("[", 1'000) + repeat("]", 1'000) + "\ny = " + repeat("{a = ", 1'000) + "1" +
+                  repeat("}", 1'000) + "\n");
   return ok ? 0 : 1;
 }

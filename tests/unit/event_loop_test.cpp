@@ -186,6 +186,24 @@ TEST_F(EventLoopTest, RearmLaterDoesNotFireAtTheOldDeadline) {
   EXPECT_EQ(a.count, 1);
 }
 
+// A delay near INT64_MAX (a start_timeout of 9223372036 s was one) used to
+// overflow now + delay into a negative deadline: it sorted first, the
+// timerfd was disarmed, and no other timer of the loop ever fired again.
+TEST_F(EventLoopTest, AHugeDelaySaturatesAndOtherTimersStillFire) {
+  Recorder huge(log, "huge"), huger(log, "huger"), shortly(log, "short"), after(log, "after");
+  Timer th(loop, huge), thh(loop, huger), ts(loop, shortly), ta(loop, after);
+  th.arm_after(INT64_C(9223372036) * 1'000'000'000);
+  thh.arm_after(INT64_MAX);
+  ts.arm_after(10 * kMs);
+  ASSERT_TRUE(run_until(loop, [&] { return shortly.count == 1; }));
+  // And a timer armed while the huge ones wait fires too.
+  ta.arm_after(1 * kMs);
+  ASSERT_TRUE(run_until(loop, [&] { return after.count == 1; }));
+  EXPECT_EQ(log, (std::vector<std::string>{"short", "after"}));
+  EXPECT_TRUE(th.armed());
+  EXPECT_TRUE(thh.armed());
+}
+
 TEST_F(EventLoopTest, DisarmPreventsFiring) {
   Recorder a(log, "a"), b(log, "b");
   Timer ta(loop, a), tb(loop, b);

@@ -121,6 +121,16 @@ TEST(KeelConfig, SyntaxErrorHasItsLine) {
   EXPECT_NE(r.errors[0].message.find("syntax error"), std::string::npos);
 }
 
+TEST(KeelConfig, ShutdownGraceIsCappedAtOneYear) {
+  KeelConfigResult r = parse_keel_config("hostname = \"a\"\nshutdown_grace = 9223372036\n", "keel.toml");
+  ASSERT_EQ(r.errors.size(), 1U);
+  EXPECT_EQ(r.errors[0].text(),
+            "keel.toml:2: shutdown_grace: must be from 0 to 31536000 seconds (one year), not 9223372036");
+  KeelConfigResult ok = parse_keel_config("shutdown_grace = 31536000\n", "keel.toml");
+  EXPECT_TRUE(ok.errors.empty());
+  EXPECT_EQ(ok.config.shutdown_grace_ns, 31'536'000LL * 1'000'000'000);
+}
+
 TEST(KeelConfig, MountOptionsSplitIntoFlagsAndData) {
   unsigned long flags = 0;
   std::string data;

@@ -51,5 +51,24 @@ TEST(ServiceBackoff, FailureCountResetsAfterAStableRun) {
   EXPECT_EQ(next_failure_count(p, 4, 10'000 * kMs), 1);
 }
 
+// Counters and delays at their limits: the failure count stops at
+// 1,000,000 (never overflows, whatever it is given), and the longest delays a
+// file may give (one year: limits::kMaxDurationSeconds) double without
+// overflow.
+TEST(ServiceBackoff, CountsAndDelaysAtTheirLimitsDoNotOverflow) {
+  BackoffPolicy p{100 * kMs, 1000 * kMs, 60'000 * kMs};
+  EXPECT_EQ(next_failure_count(p, 999'999, 0), 1'000'000);
+  EXPECT_EQ(next_failure_count(p, 1'000'000, 0), 1'000'000);
+  EXPECT_EQ(next_failure_count(p, INT32_MAX, 0), INT32_MAX);
+  constexpr std::int64_t kYear = std::int64_t{31'536'000} * 1'000'000'000;
+  BackoffPolicy longest{kYear, kYear, kYear};
+  EXPECT_EQ(backoff_delay(longest, INT32_MAX, 0), kYear);
+  const std::int64_t jittered = backoff_delay(longest, INT32_MAX, UINT64_MAX);
+  EXPECT_LE(jittered, kYear);
+  EXPECT_GE(jittered, kYear - kYear / 4);
+  BackoffPolicy half{kYear / 2 + 1, kYear, kYear};
+  EXPECT_EQ(backoff_delay(half, 2, 0), kYear);  // doubling past the cap stops at it
+}
+
 }  // namespace
 }  // namespace keel::service

@@ -598,6 +598,33 @@ TEST_F(ServiceConfigDir, AFileInsteadOfAFolderIsAnError) {
 namespace keel::service {
 namespace {
 
+// Durations are capped at one year (limits::kMaxDurationSeconds): a
+// start_timeout of 9223372036 s used to be accepted, and now + that
+// overflowed the event loop's deadline, freezing every timer of PID 1.
+TEST(ServiceConfigDurations, AreCappedAtOneYearWithFileAndLine) {
+  const std::string cmd = "command = [\"/bin/true\"]\n";
+  for (const char* key : {"start_timeout", "stop_timeout", "restart_delay", "restart_delay_max", "restart_reset_after"}) {
+    for (const char* value : {"9223372036", "31536001", "31536000.5", "1e300"}) {
+      ParseResult r = parse_service(cmd + key + " = " + value + "\n", "x", "x.toml");
+      ASSERT_EQ(r.errors.size(), 1U) << key << " = " << value;
+      EXPECT_EQ(r.errors[0].line, 2);
+      EXPECT_EQ(r.errors[0].key, key);
+      EXPECT_NE(r.errors[0].message.find("must be from 0 to 31536000 seconds (one year)"), std::string::npos)
+          << r.errors[0].text();
+    }
+  }
+  ParseResult r = parse_service(cmd + "start_timeout = 9223372036\n", "x", "x.toml");
+  ASSERT_EQ(r.errors.size(), 1U);
+  EXPECT_EQ(r.errors[0].text(),
+            "x.toml:2: start_timeout: must be from 0 to 31536000 seconds (one year), not 9223372036");
+  // The cap itself is accepted.
+  ParseResult ok = parse_service(cmd + "start_timeout = 31536000\nrestart_reset_after = 31536000.0\n"
+                                       "restart_delay_max = 31536000\n", "x", "x.toml");
+  ASSERT_TRUE(ok.config.has_value()) << ok.errors[0].text();
+  EXPECT_EQ(ok.config->start_timeout_ns, 31'536'000 * kSec);
+  EXPECT_EQ(ok.config->restart_reset_ns, 31'536'000 * kSec);
+}
+
 // toml++ 3.3.0 has undefined behaviour on some non-ASCII code points where
 // it looks for whitespace; keel rejects non-ASCII outside strings and
 // comments before toml++ sees the text.

@@ -99,6 +99,7 @@ TEST(ServiceState, StartTimeoutStopsTheTreeAndBacksOff) {
   f.m.want_up();
   f.m.deps_settled();
   f.host.take();
+  f.host.now += 5000 * kMs;
   f.m.timer_fired();
   EXPECT_EQ(f.host.take(), "signal 15, signal 18, arm 2000, stopping");
   EXPECT_STREQ(f.m.last_error(), "not ready within 5 s");
@@ -142,11 +143,14 @@ TEST(ServiceState, CrashLoopBacksOffExponentiallyAndCountsRestarts) {
   f.host.take();
   std::vector<std::int64_t> delays;
   for (int i = 0; i < 6; ++i) {
-    f.host.now += 10 * kMs;
+    // Runs of 1.5 s: the start-rate floor (1 s between starts, 5 starts
+    // in 10 s) is met by the back-off alone, so it shows unchanged.
+    f.host.now += 1500 * kMs;
     f.host.alive = false;
     f.m.main_exited(killed(SIGSEGV));
     ASSERT_EQ(f.m.state(), State::Backoff);
     delays.push_back(f.m.backoff_ns() / kMs);
+    f.host.now += f.m.backoff_ns();
     f.m.timer_fired();
     f.m.deps_settled();
     ASSERT_EQ(f.m.state(), State::Running);
@@ -160,6 +164,72 @@ TEST(ServiceState, CrashLoopBacksOffExponentiallyAndCountsRestarts) {
   f.m.main_exited(exited(1));
   EXPECT_EQ(f.m.backoff_ns() / kMs, 100);
   EXPECT_EQ(f.m.failures(), 1);
+}
+
+// restart_delay = 0 means "at once", but never more than one automatic
+// start a second, and at most 5 within 10 s (limits.hpp): a crash-looping
+// service used to be restarted as fast as it could fork.
+TEST(ServiceState, ZeroDelayCrashLoopIsHeldToTheStartRateLimit) {
+  ServiceConfig c = config(Type::Simple, Restart::Always);
+  c.restart_delay_ns = 0;
+  c.restart_delay_max_ns = 0;
+  Fixture f(c);
+  f.m.want_up();
+  f.m.deps_settled();
+  std::vector<std::int64_t> delays;
+  std::vector<std::int64_t> starts{0};
+  for (int i = 0; i < 10; ++i) {
+    f.host.now += 10 * kMs;  // every run crashes after 10 ms
+    f.host.alive = false;
+    f.m.main_exited(exited(1));
+    ASSERT_EQ(f.m.state(), State::Backoff);
+    delays.push_back(f.m.backoff_ns() / kMs);
+    f.host.now += f.m.backoff_ns();
+    f.m.timer_fired();
+    f.m.deps_settled();
+    ASSERT_EQ(f.m.state(), State::Running);
+    starts.push_back(f.host.now / kMs);
+  }
+  EXPECT_EQ(delays, (std::vector<std::int64_t>{990, 990, 990, 990, 5990, 990, 990, 990, 990, 5990}));
+  EXPECT_EQ(starts, (std::vector<std::int64_t>{0, 1000, 2000, 3000, 4000, 10000, 11000, 12000, 13000, 14000, 20000}));
+  // Never more than 5 starts within any 10 s.
+  for (std::size_t i = 5; i < starts.size(); ++i) EXPECT_GE(starts[i] - starts[i - 5], 10'000) << i;
+  EXPECT_EQ(f.m.restarts(), 10);
+}
+
+// A service that ran longer than the floor is restarted after its own
+// restart_delay, 0 included: the floor is between starts, not after exits.
+TEST(ServiceState, ZeroDelayRestartsAtOnceAfterALongRun) {
+  ServiceConfig c = config(Type::Simple, Restart::Always);
+  c.restart_delay_ns = 0;
+  c.restart_delay_max_ns = 0;
+  Fixture f(c);
+  f.m.want_up();
+  f.m.deps_settled();
+  f.host.take();
+  f.host.now += 60'000 * kMs;
+  f.host.alive = false;
+  f.m.main_exited(exited(1));
+  EXPECT_EQ(f.host.take(), "arm 0, backoff");
+}
+
+// An operator's restart is not held back by the rate limit.
+TEST(ServiceState, ARestartRequestIsNotRateLimited) {
+  ServiceConfig c = config(Type::Simple, Restart::Always);
+  c.restart_delay_ns = 0;
+  c.restart_delay_max_ns = 0;
+  Fixture f(c);
+  f.m.want_up();
+  f.m.deps_settled();
+  f.host.now += 10 * kMs;
+  f.host.alive = false;
+  f.m.main_exited(exited(1));
+  ASSERT_EQ(f.m.state(), State::Backoff);
+  f.host.take();
+  f.m.restart();
+  EXPECT_EQ(f.host.take(), "waiting");
+  f.m.deps_settled();
+  EXPECT_EQ(f.host.take(), "launch, running");
 }
 
 TEST(ServiceState, OnFailureDoesNotRestartACleanExit) {
@@ -177,6 +247,7 @@ TEST(ServiceState, LeftoversOfAnExitedMainAreStoppedBeforeTheRestart) {
   f.m.want_up();
   f.m.deps_settled();
   f.host.take();
+  f.host.now += 5000 * kMs;    // past the start-rate floor
   f.m.main_exited(exited(1));  // a daemon child is still alive
   EXPECT_EQ(f.host.take(), "signal 15, signal 18, arm 2000, stopping");
   f.m.tree_check();
