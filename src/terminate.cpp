@@ -10,7 +10,7 @@
 // into the keel executable only; the tests keep the verbose one.
 #include "core/fatal.hpp"
 
-namespace __gnu_cxx {
+namespace __gnu_cxx {  // NOLINT(bugprone-reserved-identifier): libstdc++'s namespace
 
 void __verbose_terminate_handler() {  // NOLINT(bugprone-reserved-identifier): overrides libstdc++'s
   keel::fatal::die("std::terminate called (an uncaught exception or a bug)");
