@@ -5,19 +5,15 @@
 // handler would demangle the exception's type name first, which links its
 // whole demangler (~45 KB) into a binary whose size is its memory
 // footprint: every page of a static PID 1 ends up resident. Replacing the
-// handler keeps the message and drops the demangler. Linked into the keel
-// executable only; the tests keep the verbose one.
-#include <unistd.h>
+// handler keeps the message and drops the demangler. As the system's PID 1
+// it does not abort (a kernel panic) but freezes (core/fatal.hpp). Linked
+// into the keel executable only; the tests keep the verbose one.
+#include "core/fatal.hpp"
 
-#include <cstdlib>
-
-namespace __gnu_cxx {
+namespace __gnu_cxx {  // NOLINT(bugprone-reserved-identifier): libstdc++'s namespace
 
 void __verbose_terminate_handler() {  // NOLINT(bugprone-reserved-identifier): overrides libstdc++'s
-  static const char kMessage[] = "keel: fatal: std::terminate called (an uncaught exception or a bug); aborting\n";
-  ssize_t ignored = ::write(2, kMessage, sizeof kMessage - 1);
-  (void)ignored;
-  std::abort();
+  keel::fatal::die("std::terminate called (an uncaught exception or a bug)");
 }
 
 }  // namespace __gnu_cxx

@@ -404,7 +404,7 @@ void ControlServer::Connection::client_gone() noexcept {
 void ControlServer::Connection::release() noexcept {
   if (state_ == State::Free) return;
   timer_.disarm();
-  loop_.remove(fd_);
+  loop_.remove(fd_, *this);
   ::close(fd_);
   fd_ = -1;
   state_ = State::Free;
@@ -520,7 +520,7 @@ void ControlServer::close() noexcept {
   for (auto& c : connections_) c->shutdown();
   connections_.clear();
   if (listen_fd_ >= 0) {
-    loop_->remove(listen_fd_);
+    loop_->remove(listen_fd_, *this);
     ::close(listen_fd_);
     listen_fd_ = -1;
   }

@@ -76,7 +76,12 @@ Status EventLoop::modify(int fd, std::uint32_t events, FdHandler& handler) noexc
   return {};
 }
 
-void EventLoop::remove(int fd) noexcept {
+void EventLoop::remove(int fd, const FdHandler& handler) noexcept {
+  // First, so that a failed EPOLL_CTL_DEL (fd already closed) still keeps a
+  // dying handler from being called.
+  for (int i = batch_next_; i < batch_size_; ++i) {
+    if (batch_[i].data.ptr == &handler) batch_[i].data.ptr = nullptr;
+  }
   if (::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr) != 0) return;
   --watched_fds_;
   if (fd == sole_fd_) {
@@ -93,9 +98,18 @@ Status EventLoop::run_once() noexcept {
     if (errno == EINTR) return {};  // e.g. SIGCONT after a stop; nothing to dispatch
     return errno_error("epoll_wait");
   }
+  // A callback may remove (and its owner destroy) another handler whose event
+  // is later in this batch: remove() clears that event's pointer.
+  batch_ = events;
+  batch_size_ = n;
   for (int i = 0; i < n; ++i) {
-    static_cast<FdHandler*>(events[i].data.ptr)->on_ready(events[i].events);
+    batch_next_ = i + 1;
+    auto* handler = static_cast<FdHandler*>(events[i].data.ptr);
+    if (handler != nullptr) handler->on_ready(events[i].events);
   }
+  batch_ = nullptr;
+  batch_size_ = 0;
+  batch_next_ = 0;
   return {};
 }
 

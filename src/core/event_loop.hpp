@@ -12,6 +12,8 @@
 
 #include "core/result.hpp"
 
+struct epoll_event;
+
 namespace keel {
 
 class FdHandler {
@@ -87,7 +89,11 @@ class EventLoop final : private FdHandler {
   // `sole`: how `handler` can wait by itself when it is all there is to wait for.
   Status add(int fd, std::uint32_t events, FdHandler& handler, SoleWaiter* sole = nullptr) noexcept;
   Status modify(int fd, std::uint32_t events, FdHandler& handler) noexcept;
-  void remove(int fd) noexcept;
+  // Stop watching `fd`, whose handler is `handler`. An event of that handler
+  // still pending in the batch being dispatched is dropped, so the handler
+  // may be destroyed as soon as this returns, even from inside another
+  // handler's callback of the same batch.
+  void remove(int fd, const FdHandler& handler) noexcept;
 
   // Wait for and dispatch one batch of events. Blocks without a timeout when
   // no timer is armed. EINTR is not an error (returns ok, dispatching nothing).
@@ -113,6 +119,11 @@ class EventLoop final : private FdHandler {
   int sole_fd_ = -1;                   // the fd whose SoleWaiter may wait alone
   SoleWaiter* sole_ = nullptr;
   std::int64_t armed_deadline_ = -1;   // what timer_fd_ is set to; -1 = disarmed
+  // The batch being dispatched (run_once's stack array) and the index of the
+  // next event to deliver: remove() clears the pending events of a handler.
+  epoll_event* batch_ = nullptr;
+  int batch_next_ = 0;
+  int batch_size_ = 0;
   bool stopping_ = false;
 };
 

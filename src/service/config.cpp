@@ -694,7 +694,10 @@ ParseResult parse_service(std::string_view text, std::string_view name, std::str
   }
 #if KEEL_TOML_EXCEPTIONS
   try {
-    root = toml::parse(text, file);
+    // No source path: toml++ copies it into a shared_ptr inside a noexcept
+    // constructor, so an allocation failure there would be std::terminate
+    // (found by tests/fault). Errors name the file themselves.
+    root = toml::parse(text);
   } catch (const toml::parse_error& e) {
     result.errors.push_back(ConfigError{cfg.file, static_cast<int>(e.source().begin.line), "",
                                         "syntax error at column " + std::to_string(e.source().begin.column) + ": " +
@@ -702,7 +705,7 @@ ParseResult parse_service(std::string_view text, std::string_view name, std::str
     return result;
   }
 #else
-  toml::parse_result parsed = toml::parse(text, file);
+  toml::parse_result parsed = toml::parse(text);  // no source path: see above
   if (!parsed) {
     const toml::parse_error& e = parsed.error();
     result.errors.push_back(ConfigError{cfg.file, static_cast<int>(e.source().begin.line), "",

@@ -92,7 +92,7 @@ Status NotifySocket::open(EventLoop& loop, const char* path, uid_t owner, gid_t 
 
 void NotifySocket::close() noexcept {
   if (fd_ < 0) return;
-  loop_->remove(fd_);
+  loop_->remove(fd_, *this);
   ::close(fd_);
   ::unlink(path_);
   fd_ = -1;
@@ -170,7 +170,7 @@ void ReadyPipe::close_write_end() noexcept {
 void ReadyPipe::close() noexcept {
   close_write_end();
   if (read_fd_ < 0) return;
-  loop_->remove(read_fd_);
+  loop_->remove(read_fd_, *this);
   ::close(read_fd_);
   read_fd_ = -1;
 }

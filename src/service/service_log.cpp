@@ -106,7 +106,7 @@ void ServiceLog::reconfigure(const LogConfig& config) {
 }
 
 void ServiceLog::stop_watching() noexcept {
-  if (watching_ && loop_ != nullptr) loop_->remove(read_fd_);
+  if (watching_ && loop_ != nullptr) loop_->remove(read_fd_, *this);
   watching_ = false;
 }
 

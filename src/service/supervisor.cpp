@@ -1,6 +1,7 @@
 #include "service/supervisor.hpp"
 
 #include <fcntl.h>
+#include <limits.h>
 #include <sys/epoll.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -14,9 +15,11 @@
 #include <cstdio>
 #include <cstring>
 #include <new>
+#include <type_traits>
 
 #include "core/limits.hpp"
 #include "core/log.hpp"
+#include "core/oom.hpp"
 #include "core/reaper.hpp"
 #include "core/signals.hpp"
 #include "service/builtin.hpp"
@@ -27,6 +30,10 @@
 #include "service/tree_tracker.hpp"
 
 namespace keel::service {
+
+// reload() and collect_removed() commit with moves that must not throw.
+static_assert(std::is_nothrow_move_assignable_v<ServiceConfig>);
+static_assert(std::is_nothrow_move_assignable_v<Graph>);
 
 namespace {
 
@@ -304,7 +311,11 @@ void Supervisor::Unit::main_pidfd_ready() noexcept {
 struct Supervisor::Waiter final : TimerHandler {
   Waiter(Supervisor& s, control::Session& sess, std::string n) : sup(s), session(&sess), name(std::move(n)), timer(s.loop_, *this) {}
   void on_timer() noexcept override {
-    if (session != nullptr) session->finish(control::Code::Timeout, "timed out waiting for " + name + " to be ready\n");
+    if (session != nullptr) {
+      char text[256];  // a timer handler does not allocate
+      std::snprintf(text, sizeof text, "timed out waiting for %s to be ready\n", name.c_str());
+      session->finish(control::Code::Timeout, text);
+    }
     session = nullptr;
   }
   Supervisor& sup;
@@ -339,7 +350,13 @@ Supervisor::~Supervisor() {
 // ---------------------------------------------------------------- loading
 
 void Supervisor::log_config_errors(const std::vector<ConfigError>& errors) noexcept {
-  for (const ConfigError& e : errors) log::msg(log::Level::Error, "%s", e.text().c_str());
+  for (const ConfigError& e : errors) {
+    try {
+      log::msg(log::Level::Error, "%s", e.text().c_str());
+    } catch (const std::bad_alloc&) {
+      oom::dropped("a configuration error's message");
+    }
+  }
 }
 
 // CONFIG_DIR/main, an executable, is shorthand for a service "main" that
@@ -385,6 +402,7 @@ void Supervisor::add_launcher_shorthand(std::vector<ServiceConfig>& configs) {
 }
 
 void Supervisor::start() {
+  open_control();
   if (!settings_.cgroup_root.empty()) {
     Status s = cgroups_.init(settings_.cgroup_root.c_str());
     if (s) {
@@ -395,24 +413,37 @@ void Supervisor::start() {
                settings_.cgroup_root.c_str(), s.error().context, s.error().message());
     }
   }
-  // A run directory someone else controls is refused (service/run_dir.hpp):
-  // then no notify socket, and no control socket if it would live there.
-  std::string problem = prepare_run_dir(settings_.run_dir);
-  if (problem.empty()) problem = prepare_run_dir(settings_.run_dir + "/notify");
-  run_dir_ok_ = problem.empty();
-  const bool control_in_run_dir = settings_.control_socket.starts_with(settings_.run_dir + "/");
-  if (!run_dir_ok_) {
-    log::msg(log::Level::Error, "%s (no notify sockets%s)", problem.c_str(),
-             control_in_run_dir ? ", no control socket: keelctl will not work" : "");
-  }
-  if (!settings_.control_socket.empty() && (run_dir_ok_ || !control_in_run_dir)) {
-    Status s = control_.open(loop_, settings_.control_socket.c_str(), settings_.control_group, *this);
-    if (!s) {
-      log::msg(log::Level::Error, "control socket %s: %s: %s (keelctl will not work)",
-               settings_.control_socket.c_str(), s.error().context, s.error().message());
-    }
-  }
   load_initial();
+}
+
+// The run directory and the control socket. Opening the socket allocates
+// nothing, so that a start that runs out of memory later still leaves
+// keelctl working; when it could not open, reload() (SIGHUP) tries again.
+// A run directory someone else controls is refused (service/run_dir.hpp):
+// then no notify socket, and no control socket if it would live there.
+void Supervisor::open_control() noexcept {
+  try {
+    std::string problem = prepare_run_dir(settings_.run_dir);
+    if (problem.empty()) problem = prepare_run_dir(settings_.run_dir + "/notify");
+    run_dir_ok_ = problem.empty();
+    if (!run_dir_ok_) log::msg(log::Level::Error, "%s (no notify sockets)", problem.c_str());
+  } catch (const std::bad_alloc&) {
+    run_dir_ok_ = false;  // not checked: not trusted
+    oom::dropped("the run directory's check");
+  }
+  if (settings_.control_socket.empty() || control_.is_open()) return;
+  const std::string& run = settings_.run_dir;
+  const std::string& sock = settings_.control_socket;
+  const bool control_in_run_dir = sock.size() > run.size() && sock.compare(0, run.size(), run) == 0 && sock[run.size()] == '/';
+  if (!run_dir_ok_ && control_in_run_dir) {
+    log::msg(log::Level::Error, "control socket %s: its run directory was refused (keelctl will not work)", sock.c_str());
+    return;
+  }
+  Status s = control_.open(loop_, sock.c_str(), settings_.control_group, *this);
+  if (!s) {
+    log::msg(log::Level::Error, "control socket %s: %s: %s (keelctl will not work)", sock.c_str(), s.error().context,
+             s.error().message());
+  }
 }
 
 void Supervisor::load_initial() {
@@ -420,13 +451,22 @@ void Supervisor::load_initial() {
   add_launcher_shorthand(loaded.services);
   for (ServiceConfig& c : settings_.extra_services) loaded.services.push_back(std::move(c));
   settings_.extra_services.clear();
-  log_config_errors(loaded.errors);
-  file_errors_ = std::move(loaded.errors);
+  // Built aside, then swapped in: a failure leaves no unit without its
+  // node in the graph.
+  std::vector<std::unique_ptr<Unit>> units;
+  units.reserve(loaded.services.size());
   for (ServiceConfig& c : loaded.services) {
     std::uint64_t print = file_fingerprint(c.file);
-    units_.push_back(std::make_unique<Unit>(*this, std::move(c), print));
+    units.push_back(std::make_unique<Unit>(*this, std::move(c), print));
   }
-  rebuild_graph();
+  std::vector<ServiceConfig> configs;
+  configs.reserve(units.size());
+  for (const auto& u : units) configs.push_back(u->config);
+  Graph graph = build_graph(configs);
+  log_config_errors(loaded.errors);
+  file_errors_.swap(loaded.errors);
+  units_.swap(units);
+  install_graph(std::move(graph));
   // The start target's closure, or every service when there is no target
   // of that name.
   std::vector<int> roots;
@@ -459,26 +499,41 @@ void Supervisor::load_initial() {
   schedule();
 }
 
-void Supervisor::rebuild_graph() {
-  std::vector<ServiceConfig> configs;
-  configs.reserve(units_.size());
-  for (std::size_t i = 0; i < units_.size(); ++i) {
-    units_[i]->machine.set_index(static_cast<int>(i));
-    configs.push_back(units_[i]->config);
-    if (units_[i]->removed) {  // no edges for a service on its way out
-      configs.back().requires_.clear();
-      configs.back().wants.clear();
-      configs.back().after.clear();
-      configs.back().before.clear();
-    }
+namespace {
+
+// A graph node's config: a service on its way out keeps no edges.
+void add_node_config(std::vector<ServiceConfig>& configs, const ServiceConfig& c, bool removed) {
+  configs.push_back(c);
+  if (removed) {
+    configs.back().requires_.clear();
+    configs.back().wants.clear();
+    configs.back().after.clear();
+    configs.back().before.clear();
   }
-  graph_ = build_graph(configs);
+}
+
+}  // namespace
+
+// Every change to units_ builds its graph first (this may throw and changes
+// nothing), then changes units_ and installs the graph, neither of which
+// can fail: schedule() indexes both with the same i.
+void Supervisor::install_graph(Graph graph) noexcept {
+  graph_ = std::move(graph);
+  for (std::size_t i = 0; i < units_.size(); ++i) units_[i]->machine.set_index(static_cast<int>(i));
   log_config_errors(graph_.errors);
   for (std::size_t i = 0; i < units_.size(); ++i) {
     if (graph_.nodes[i].broken && units_[i]->machine.state() != State::Failed) {
       units_[i]->machine.mark_broken(graph_.nodes[i].broken_reason.c_str());
     }
   }
+}
+
+bool Supervisor::graph_matches_units() const noexcept {
+  if (graph_.nodes.size() != units_.size()) return false;
+  for (std::size_t i = 0; i < units_.size(); ++i) {
+    if (units_[i]->machine.index() != static_cast<int>(i)) return false;
+  }
+  return true;
 }
 
 // ---------------------------------------------------------------- requests
@@ -600,27 +655,38 @@ void Supervisor::report_start_if_settled() noexcept {
     if (s == State::Failed) ++summary.failed;
   }
   start_reported_ = true;
-  summary.target = start_target_;
-  if (!start_target_.empty()) {
-    Unit* t = find(start_target_);
-    if (t != nullptr && t->machine.state() == State::Failed) {
-      summary.target_failed = true;
-      summary.reason = t->machine.last_error();
-    }
-  }
+  // The summary's strings are what could throw (start_settled is noexcept):
+  // without them the boot summary is not reported, and that is counted.
   try {
-    power_.start_settled(summary);
-  } catch (...) {
-    // start_settled is noexcept; the copy of the summary is what could throw.
+    summary.target = start_target_;
+    if (!start_target_.empty()) {
+      Unit* t = find(start_target_);
+      if (t != nullptr && t->machine.state() == State::Failed) {
+        summary.target_failed = true;
+        summary.reason = t->machine.last_error();
+      }
+    }
+  } catch (const std::bad_alloc&) {
+    oom::dropped("the boot summary");
+    return;
   }
+  power_.start_settled(summary);
 }
 
 void Supervisor::add_and_start(ServiceConfig config) {
   Unit* existing = find(config.name);
   if (existing == nullptr) {
-    units_.push_back(std::make_unique<Unit>(*this, std::move(config), 0));
-    rebuild_graph();
-    existing = units_.back().get();
+    auto unit = std::make_unique<Unit>(*this, std::move(config), 0);
+    std::vector<ServiceConfig> configs;
+    configs.reserve(units_.size() + 1);
+    for (const auto& u : units_) add_node_config(configs, u->config, u->removed);
+    configs.push_back(unit->config);
+    Graph graph = build_graph(configs);
+    units_.reserve(units_.size() + 1);
+    // Nothing below can fail.
+    existing = unit.get();
+    units_.push_back(std::move(unit));
+    install_graph(std::move(graph));
   }
   request_start(existing->machine.index());
   schedule();
@@ -661,30 +727,42 @@ void Supervisor::collect_removed() noexcept {
     }
   }
   if (!any) return;
+  auto gone = [](const Unit& u) {
+    return u.removed && u.machine.pid() < 0 &&
+           (u.machine.state() == State::Stopped || u.machine.state() == State::Failed ||
+            u.machine.state() == State::Done);
+  };
+  // The graph of what stays, first: until it exists nothing is forgotten.
+  Graph graph;
   try {
-    for (auto it = units_.begin(); it != units_.end();) {
-      Unit& u = **it;
-      if (u.removed && u.machine.pid() < 0 &&
-          (u.machine.state() == State::Stopped || u.machine.state() == State::Failed ||
-           u.machine.state() == State::Done)) {
-        log::msg(log::Level::Info, "%s: removed", u.config.name.c_str());
-        for (auto& f : followers_) {
-          if (f->log == u.log.get()) {
-            if (f->session != nullptr) f->session->finish(control::Code::Ok, "");
-            f->session = nullptr;
-            f->log = nullptr;
-          }
-        }
-        if (u.in_cgroup) cgroups_.remove(u.cgroup);
-        it = units_.erase(it);
-      } else {
-        ++it;
+    std::vector<ServiceConfig> configs;
+    configs.reserve(units_.size());
+    for (const auto& u : units_) {
+      if (!gone(*u)) add_node_config(configs, u->config, u->removed);
+    }
+    graph = build_graph(configs);
+  } catch (const std::bad_alloc&) {
+    oom::dropped("forgetting removed services (tried again at the next event)");
+    return;
+  }
+  for (auto& p : units_) {
+    Unit& u = *p;
+    if (!gone(u)) continue;
+    log::msg(log::Level::Info, "%s: removed", u.config.name.c_str());
+    for (auto& f : followers_) {
+      if (f->log == u.log.get()) {
+        if (f->session != nullptr) f->session->finish(control::Code::Ok, "");
+        f->session = nullptr;
+        f->log = nullptr;
       }
     }
-    rebuild_graph();
-  } catch (const std::bad_alloc&) {
-    log::msg(log::Level::Error, "out of memory while removing services; will retry");
+    if (u.in_cgroup) cgroups_.remove(u.cgroup);
   }
+  // Moves of unique_ptrs and destructors: cannot throw. A unit's fds leave
+  // the event loop as it is destroyed, and their events still pending in
+  // this batch are dropped (EventLoop::remove).
+  std::erase_if(units_, [&](const std::unique_ptr<Unit>& u) { return gone(*u); });
+  install_graph(std::move(graph));
 }
 
 // ---------------------------------------------------------------- Host
@@ -911,6 +989,7 @@ void Supervisor::handle(const control::Request& request, control::Session& sessi
   try {
     handle_request(request, session);
   } catch (const std::bad_alloc&) {
+    oom::dropped("a keelctl request");
     session.finish(control::Code::Failed, "keel is out of memory\n");
   }
   schedule();
@@ -1048,6 +1127,8 @@ void Supervisor::handle_request(const control::Request& request, control::Sessio
       }
       if (!out.empty()) session.send(out);
       auto f = std::make_unique<Follower>(session, *u->log);
+      // Room first: a follower the log knows of must be one keel keeps.
+      followers_.reserve(followers_.size() + 1);
       if (!u->log->add_follower(*f)) {
         session.finish(Code::Failed, "too many followers of " + name + "'s log\n");
         return;
@@ -1112,6 +1193,7 @@ void Supervisor::session_closed(control::Session& session) noexcept {
 // ---------------------------------------------------------------- reload
 
 std::string Supervisor::reload() {
+  open_control();  // when it failed at start
   LoadResult loaded = load_service_dir(settings_.services_dir, settings_.users);
   add_launcher_shorthand(loaded.services);
   std::string out;
@@ -1133,23 +1215,31 @@ std::string Supervisor::reload() {
   failed_names.erase(std::unique(failed_names.begin(), failed_names.end()), failed_names.end());
   kept = static_cast<int>(std::count_if(failed_names.begin(), failed_names.end(),
                                         [&](const std::string& n) { return find(n) != nullptr; }));
-  log_config_errors(loaded.errors);
-  file_errors_ = loaded.errors;
+  std::vector<ConfigError> errors = std::move(loaded.errors);
 
-  std::vector<int> to_start, to_restart;
-  // Removed: on the list before, not now, and not kept because its file broke.
+  // Everything that can fail happens first, aside: which units go, the new
+  // units, the changed configs, the new graph, the reply. Only then is the
+  // state changed, by steps that cannot fail, so an allocation failure
+  // leaves the services exactly as they were.
+  std::vector<Unit*> leaving;
   for (auto& u : units_) {
     if (u->removed) continue;
     bool present = std::any_of(loaded.services.begin(), loaded.services.end(),
                                [&](const ServiceConfig& c) { return c.name == u->config.name; });
     bool broken_file = std::binary_search(failed_names.begin(), failed_names.end(), u->config.name);
     if (!present && !broken_file) {
-      u->removed = true;
-      u->down_requested = true;
+      leaving.push_back(u.get());
       ++removed;
       out += u->config.name + ": removed\n";
     }
   }
+  struct Change {
+    Unit* unit;
+    ServiceConfig* config;
+    std::uint64_t source;
+  };
+  std::vector<Change> changes;
+  std::vector<std::unique_ptr<Unit>> fresh;
   for (ServiceConfig& c : loaded.services) {
     // The launcher shorthand's "file" is the program: a new program is a
     // changed service.
@@ -1158,23 +1248,67 @@ std::string Supervisor::reload() {
     if (u == nullptr) {
       out += c.name + ": added\n";
       ++added;
-      units_.push_back(std::make_unique<Unit>(*this, std::move(c), text));
-      to_start.push_back(static_cast<int>(units_.size()) - 1);
+      fresh.push_back(std::make_unique<Unit>(*this, std::move(c), text));
       continue;
     }
     if (u->source == text) continue;
     ++changed;
     out += c.name + ": changed\n";
+    changes.push_back(Change{u, &c, text});
+  }
+  std::vector<ServiceConfig> configs;
+  configs.reserve(units_.size() + fresh.size());
+  for (auto& u : units_) {
+    const ServiceConfig* config = &u->config;
+    for (const Change& ch : changes) {
+      if (ch.unit == u.get()) config = ch.config;
+    }
+    bool going = u->removed || std::find(leaving.begin(), leaving.end(), u.get()) != leaving.end();
+    add_node_config(configs, *config, going);
+  }
+  for (auto& u : fresh) add_node_config(configs, u->config, false);
+  Graph graph = build_graph(configs);
+  std::string head = "reloaded: " + std::to_string(added) + " added, " + std::to_string(changed) + " changed, " +
+                     std::to_string(removed) + " removed";
+  if (kept > 0) head += ", " + std::to_string(kept) + " kept (bad file)";
+  head += "\n";
+  head += out;
+  std::vector<int> to_start, to_restart;
+  to_start.reserve(fresh.size());
+  to_restart.reserve(changes.size());
+  units_.reserve(units_.size() + fresh.size());
+
+  // ---- From here on nothing can fail (the one exception is said below).
+  log_config_errors(errors);
+  file_errors_.swap(errors);
+  for (Unit* u : leaving) {
+    u->removed = true;
+    u->down_requested = true;
+  }
+  for (const Change& ch : changes) {
+    Unit* u = ch.unit;
     bool was_up = u->machine.goal_up();
+    if (u->log) {
+      try {
+        u->log->reconfigure(ch.config->log);  // changes nothing when it throws
+      } catch (const std::bad_alloc&) {
+        oom::dropped("a changed service's new log settings (it keeps the old ones)");
+      }
+    }
     // The machine borrows the config: replace it in place while the unit
     // keeps its state, then restart a running service on the new one.
-    if (u->log) u->log->reconfigure(c.log);
-    u->config = std::move(c);
-    u->source = text;
+    u->config = std::move(*ch.config);
+    u->source = ch.source;
     u->machine.rebind(u->config);
     if (was_up) to_restart.push_back(u->machine.index());
   }
-  rebuild_graph();
+  for (auto& u : fresh) {
+    // A built-in one comes up only for what requires it, as at boot (it is
+    // new here only when the boot's loading failed).
+    if (u->config.file != kBuiltinFile) to_start.push_back(static_cast<int>(units_.size()));
+    units_.push_back(std::move(u));  // within the reserved capacity
+  }
+  install_graph(std::move(graph));
   if (!stopping_all_) {
     for (int i : to_start) request_start(i);
     for (int i : to_restart) {
@@ -1184,10 +1318,7 @@ std::string Supervisor::reload() {
     }
   }
   schedule();
-  std::string head = "reloaded: " + std::to_string(added) + " added, " + std::to_string(changed) + " changed, " +
-                     std::to_string(removed) + " removed";
-  if (kept > 0) head += ", " + std::to_string(kept) + " kept (bad file)";
-  return head + "\n" + out;
+  return head;
 }
 
 }  // namespace keel::service

@@ -108,6 +108,10 @@ class Supervisor final : private Host, private control::ControlHandler {
   // cgroup2 mount is only after its early mounts).
   [[nodiscard]] SupervisorSettings& settings() noexcept { return settings_; }
 
+  // The invariant schedule() relies on: one graph node per unit, same
+  // indices. For tests (the fault-injection sweep checks it after each run).
+  [[nodiscard]] bool graph_matches_units() const noexcept;
+
  private:
   struct Unit;
   struct Waiter;
@@ -130,9 +134,10 @@ class Supervisor final : private Host, private control::ControlHandler {
   void session_closed(control::Session& session) noexcept override;
   void handle_request(const control::Request& request, control::Session& session);
 
+  void open_control() noexcept;
   void load_initial();
   void add_launcher_shorthand(std::vector<ServiceConfig>& configs);
-  void rebuild_graph();
+  void install_graph(Graph graph) noexcept;
   void schedule() noexcept;
   void report_start_if_settled() noexcept;
   void request_start(int index) noexcept;

@@ -80,7 +80,7 @@ void RngWatch::become_ready() noexcept {
 
 void RngWatch::stop_watching() noexcept {
   if (fd_ < 0) return;
-  if (loop_ != nullptr) loop_->remove(fd_);
+  if (loop_ != nullptr) loop_->remove(fd_, *this);
   ::close(fd_);
   fd_ = -1;
 }

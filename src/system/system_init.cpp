@@ -19,7 +19,9 @@
 #include <string_view>
 
 #include "core/event_loop.hpp"
+#include "core/fatal.hpp"
 #include "core/log.hpp"
+#include "core/oom.hpp"
 #include "core/read_file.hpp"
 #include "core/limits.hpp"
 #include "core/reaper.hpp"
@@ -206,9 +208,13 @@ class SystemInit final : private SignalHandler,
       if (machine_init_ && !config_.seed_dir.empty()) seed_rng();
     }
     // The hand-off: the seed's "small shim that mounts, then execs Python".
-    std::vector<std::string> exec = config_.exec;
-    if (!cmdline.exec.empty()) exec = {cmdline.exec};
-    if (!exec.empty()) hand_off(exec);
+    try {
+      std::vector<std::string> exec = config_.exec;
+      if (!cmdline.exec.empty()) exec = {cmdline.exec};
+      if (!exec.empty()) hand_off(exec);
+    } catch (const std::bad_alloc&) {
+      oom::dropped("the hand-off (keel stays PID 1 and starts the services)");
+    }
 
     // The start target: the kernel command line, then keel.toml, then
     // $KEEL_TARGET ("default" when none).
@@ -218,11 +224,11 @@ class SystemInit final : private SignalHandler,
       log::msg(log::Level::Warn, "cannot watch the kernel's RNG (%s: %s)", rng.error().context, rng.error().message());
     }
 
-    std::string target = !cmdline.target.empty() ? cmdline.target
-                         : !config_.target.empty() ? config_.target
-                                                   : supervisor_.settings().start_target;
-    supervisor_.settings().start_target = target;
     try {
+      std::string target = !cmdline.target.empty() ? cmdline.target
+                           : !config_.target.empty() ? config_.target
+                                                     : supervisor_.settings().start_target;
+      supervisor_.settings().start_target = target;
       // Only now is /sys/fs/cgroup mounted.
       supervisor_.settings().cgroup_root = cgroup_root(RoleSetting{Role::System, is_pid1_, machine_init_});
       // The rescue target is a shell on the console and nothing else (unless
@@ -234,7 +240,7 @@ class SystemInit final : private SignalHandler,
       }
       supervisor_.start();
     } catch (const std::bad_alloc&) {
-      log::msg(log::Level::Error, "out of memory while loading the services");
+      oom::dropped("loading the services (keelctl reload tries again)");
     }
   }
 
@@ -255,13 +261,19 @@ class SystemInit final : private SignalHandler,
   }
 
   void set_hostname() noexcept {
-    std::string name = config_.hostname;
-    if (name.empty()) {
-      std::string file;
-      if (read_file("/etc/hostname", file, 256)) {
-        std::size_t end = file.find_first_of(" \t\r\n");
-        name = file.substr(0, end);
+    std::string name;
+    try {
+      name = config_.hostname;
+      if (name.empty()) {
+        std::string file;
+        if (read_file("/etc/hostname", file, 256)) {
+          std::size_t end = file.find_first_of(" \t\r\n");
+          name = file.substr(0, end);
+        }
       }
+    } catch (const std::bad_alloc&) {
+      oom::dropped("the hostname");
+      return;
     }
     if (name.empty()) return;
     if (::sethostname(name.data(), name.size()) != 0) {
@@ -296,8 +308,8 @@ class SystemInit final : private SignalHandler,
   }
 
   // exec the program as PID 1; returns only when that failed (then keel
-  // boots on as usual).
-  void hand_off(const std::vector<std::string>& argv) noexcept {
+  // boots on as usual). May throw std::bad_alloc, before anything changed.
+  void hand_off(const std::vector<std::string>& argv) {
     if (!is_pid1_) {
       log::msg(log::Level::Warn, "hand-off to %s skipped: keel is not PID 1", argv[0].c_str());
       return;
@@ -348,8 +360,14 @@ class SystemInit final : private SignalHandler,
              "%s in %.3f s since init started (%.3f s since boot): %d services up, %d failed; %s", what, since_init,
              now, s.started, s.failed, rng);
     if (!s.target_failed) return;
-    failure_reason_ = s.reason;
-    failed_target_ = s.target;
+    try {
+      failure_reason_ = s.reason;
+      failed_target_ = s.target;
+    } catch (const std::bad_alloc&) {
+      oom::dropped("the failed target's name and reason, for the reminder");
+      failure_reason_.clear();
+      failed_target_.clear();
+    }
     log::msg(log::Level::Error, "target %s failed: %s", s.target.c_str(), s.reason.c_str());
     if (has_shell()) {
       log::msg(log::Level::Warn, "starting the emergency shell on the console");
@@ -392,7 +410,7 @@ class SystemInit final : private SignalHandler,
           std::string summary = supervisor_.reload();
           log::msg(log::Level::Info, "%.*s", static_cast<int>(summary.find('\n')), summary.c_str());
         } catch (const std::bad_alloc&) {
-          log::msg(log::Level::Error, "out of memory while reloading");
+          oom::dropped("the reload (nothing changed)");
         }
         return;
       }
@@ -522,7 +540,12 @@ int run_system_init(int argc, char** argv, bool namespace_init) noexcept {
   RoleSetting where{Role::System, namespace_init, false};
   // /proc first of all: which namespace keel is in, the kernel command
   // line and everything after depend on it. Each mount only when missing.
-  if (where.namespace_init) mount_early_filesystems();
+  if (where.namespace_init) {
+    // From here on a bug freezes keel instead of panicking the kernel.
+    fatal::set_pid1(true);
+    fatal::install_crash_handlers();
+    mount_early_filesystems();
+  }
   // Observed once, here, and passed down (core/role.hpp).
   where.machine_init = where.namespace_init && in_initial_pid_namespace();
   try {
@@ -551,10 +574,7 @@ int run_system_init(int argc, char** argv, bool namespace_init) noexcept {
   if (!where.namespace_init) return 1;
   // PID 1 must not exit (the kernel would panic): wait for children the
   // simplest way left, forever.
-  for (;;) {
-    int status = 0;
-    if (::waitpid(-1, &status, 0) < 0) ::pause();
-  }
+  fatal::freeze();
 }
 
 }  // namespace keel

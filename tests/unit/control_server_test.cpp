@@ -187,7 +187,7 @@ class ControlServerTest : public ::testing::Test {
     bool reaped = false;
     bool done = run_until(
         loop_, [&] { return reaped || (reaped = hangup.fired && ::waitpid(pid, &status, WNOHANG) == pid); }, 8000);
-    loop_.remove(p[0]);
+    loop_.remove(p[0], hangup);
     ::close(p[0]);
     if (!done) {
       ::kill(pid, SIGKILL);

@@ -375,7 +375,7 @@ TEST_F(EventLoopTest, FdHandlerGetsEpollin) {
   // Drained: the next turn blocks.
   EXPECT_EQ(one_turn_ms(loop, 80), -1);
   EXPECT_EQ(h.events.size(), 1U);
-  loop.remove(efd);
+  loop.remove(efd, h);
   ::close(efd);
 }
 
@@ -387,7 +387,7 @@ TEST_F(EventLoopTest, FdHandlerGetsHangupWhenWriterCloses) {
   ::close(p[1]);
   ASSERT_TRUE(run_until(loop, [&] { return !h.events.empty(); }));
   EXPECT_TRUE(h.events[0] & EPOLLHUP);
-  loop.remove(p[0]);
+  loop.remove(p[0], h);
   ::close(p[0]);
 }
 
@@ -405,13 +405,13 @@ TEST_F(EventLoopTest, EachFdGoesToItsOwnHandler) {
   EXPECT_TRUE(pipe_writer.events[0] & EPOLLOUT);
   EXPECT_TRUE(pipe_reader.events.empty());
   EXPECT_TRUE(event_reader.events.empty());
-  loop.remove(p[1]);
+  loop.remove(p[1], pipe_writer);
   ASSERT_EQ(::write(p[1], "x", 1), 1);
   ASSERT_TRUE(run_until(loop, [&] { return !pipe_reader.events.empty(); }));
   EXPECT_EQ(pipe_reader.events[0], static_cast<std::uint32_t>(EPOLLIN));
   EXPECT_TRUE(event_reader.events.empty());
-  loop.remove(p[0]);
-  loop.remove(efd);
+  loop.remove(p[0], pipe_reader);
+  loop.remove(efd, event_reader);
   ::close(p[0]);
   ::close(p[1]);
   ::close(efd);
@@ -428,7 +428,7 @@ TEST_F(EventLoopTest, ModifyChangesInterestAndHandler) {
   ASSERT_TRUE(run_until(loop, [&] { return !second.events.empty(); }));
   EXPECT_TRUE(second.events[0] & EPOLLOUT);
   EXPECT_TRUE(first.events.empty());
-  loop.remove(efd);
+  loop.remove(efd, second);
   ::close(efd);
 }
 
@@ -448,7 +448,7 @@ TEST_F(EventLoopTest, AddAndModifyReportErrors) {
   s = loop.add(efd, EPOLLIN, h);  // twice
   ASSERT_FALSE(s.ok());
   EXPECT_EQ(s.error().code, EEXIST);
-  loop.remove(efd);
+  loop.remove(efd, h);
   ::close(efd);
 }
 
@@ -460,16 +460,62 @@ TEST_F(EventLoopTest, RemoveStopsDispatch) {
   std::uint64_t one = 1;
   ASSERT_EQ(::write(efd, &one, sizeof one), static_cast<ssize_t>(sizeof one));
   ASSERT_TRUE(run_until(loop, [&] { return h.events.size() >= 2; }));
-  loop.remove(efd);
+  loop.remove(efd, h);
   std::size_t seen = h.events.size();
   EXPECT_EQ(one_turn_ms(loop, 80), -1) << "a removed fd still woke the loop";
   EXPECT_EQ(h.events.size(), seen);
   ::close(efd);
 }
 
+// Two handlers ready in the same batch; whichever runs first removes and
+// destroys the other (a reap that forgets a service destroys its log and
+// notify handlers). The other's pending event must not be delivered: before
+// remove() cleared it, the loop called a freed object (ASan:
+// heap-use-after-free; without ASan, both callbacks ran).
+TEST_F(EventLoopTest, HandlerDestroyedByAnotherOfTheSameBatchIsNotCalled) {
+  struct Killer final : FdHandler {
+    Killer(EventLoop& l, int f, int& c, Killer*& s) : loop(l), fd(f), calls(c), survivor(s) {}
+    void on_ready(std::uint32_t /*events*/) noexcept override {
+      ++calls;
+      if (other != nullptr) {
+        survivor = this;
+        loop.remove(other->fd, *other);
+        other->other = nullptr;
+        delete other;  // NOLINT(cppcoreguidelines-owning-memory): the owner frees it mid-batch
+        other = nullptr;
+      }
+    }
+    EventLoop& loop;
+    int fd;
+    int& calls;
+    Killer*& survivor;
+    Killer* other = nullptr;
+  };
+  int fds[2] = {::eventfd(1, EFD_CLOEXEC | EFD_NONBLOCK), ::eventfd(1, EFD_CLOEXEC | EFD_NONBLOCK)};
+  ASSERT_GE(fds[0], 0);
+  ASSERT_GE(fds[1], 0);
+  int calls = 0;
+  Killer* survivor = nullptr;
+  auto* a = new Killer(loop, fds[0], calls, survivor);  // NOLINT(cppcoreguidelines-owning-memory)
+  auto* b = new Killer(loop, fds[1], calls, survivor);  // NOLINT(cppcoreguidelines-owning-memory)
+  a->other = b;
+  b->other = a;
+  ASSERT_TRUE(loop.add(fds[0], EPOLLIN, *a).ok());
+  ASSERT_TRUE(loop.add(fds[1], EPOLLIN, *b).ok());
+  // Both are readable before the turn: one epoll_wait returns both.
+  ASSERT_TRUE(loop.run_once().ok());
+  EXPECT_EQ(calls, 1) << "a handler removed during the batch was still called";
+  ASSERT_NE(survivor, nullptr);
+  loop.remove(survivor->fd, *survivor);
+  delete survivor;  // NOLINT(cppcoreguidelines-owning-memory)
+  ::close(fds[0]);
+  ::close(fds[1]);
+}
+
 TEST_F(EventLoopTest, RemoveOfAnUnknownFdIsHarmless) {
-  loop.remove(-1);
-  loop.remove(12345);
+  FdRecorder h;
+  loop.remove(-1, h);
+  loop.remove(12345, h);
   Recorder a(log, "a");
   Timer ta(loop, a);
   ta.arm_after(1 * kMs);
@@ -497,7 +543,7 @@ TEST_F(EventLoopTest, TimersAndFdsInTheSameLoop) {
   ta.arm_after(5 * kMs);
   ASSERT_TRUE(run_until(loop, [&] { return log.size() == 2; }));
   EXPECT_EQ(log, (std::vector<std::string>{"a", "fd"}));
-  loop.remove(efd);
+  loop.remove(efd, h);
   ::close(efd);
 }
 
@@ -618,7 +664,7 @@ TEST(EventLoopSoleWaiter, WaitsDirectlyOnlyWhenAloneAndNoTimerIsArmed) {
   EXPECT_EQ(sole.direct_waits, 1);
   EXPECT_EQ(sole.epoll_dispatches, 1);
 
-  loop.remove(other);  // alone again, but a timer is armed: epoll
+  loop.remove(other, second);  // alone again, but a timer is armed: epoll
   std::vector<std::string> log;
   Recorder r(log, "t");
   Timer t(loop, r);

@@ -1,0 +1,117 @@
+#include "core/fatal.hpp"
+
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <csignal>
+#include <cstdlib>
+#include <cstring>
+#include <initializer_list>
+
+namespace keel::fatal {
+
+namespace {
+
+volatile sig_atomic_t g_pid1 = 0;
+
+// The alternate stack: a stack overflow's SIGSEGV cannot run on the stack
+// that overflowed. Static, so installing allocates nothing.
+alignas(16) char g_alt_stack[64 * 1024];
+
+void write_str(int fd, const char* text) noexcept {
+  std::size_t left = std::strlen(text);
+  while (left > 0) {
+    ssize_t n = ::write(fd, text, left);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;
+    text += n;
+    left -= static_cast<std::size_t>(n);
+  }
+}
+
+void say(const char* a, const char* b, const char* c) noexcept {
+  write_str(2, a);
+  write_str(2, b);
+  write_str(2, c);
+  // stderr is the console for the machine's init; when it was pointed
+  // elsewhere (or closed), the console is opened apart for this message.
+  if (::isatty(2) != 0) return;
+  int console = ::open("/dev/console", O_WRONLY | O_NOCTTY | O_CLOEXEC | O_NONBLOCK);
+  if (console < 0) return;
+  write_str(console, a);
+  write_str(console, b);
+  write_str(console, c);
+  ::close(console);
+}
+
+const char* signal_text(int signo) noexcept {
+  switch (signo) {
+    case SIGSEGV: return "SIGSEGV (invalid memory access)";
+    case SIGBUS: return "SIGBUS (bus error)";
+    case SIGILL: return "SIGILL (illegal instruction)";
+    case SIGFPE: return "SIGFPE (arithmetic error)";
+    case SIGABRT: return "SIGABRT (abort)";
+    default: return "a fatal signal";
+  }
+}
+
+void on_crash_signal(int signo) noexcept { die(signal_text(signo)); }
+
+}  // namespace
+
+void set_pid1(bool on) noexcept { g_pid1 = on ? 1 : 0; }
+bool pid1() noexcept { return g_pid1 != 0; }
+
+void install_crash_handlers() noexcept {
+  stack_t ss{};
+  ss.ss_sp = g_alt_stack;
+  ss.ss_size = sizeof g_alt_stack;
+  ::sigaltstack(&ss, nullptr);
+  struct sigaction sa {};
+  sa.sa_handler = on_crash_signal;
+  sa.sa_flags = SA_ONSTACK;
+  sigfillset(&sa.sa_mask);  // nothing else runs on top of the crash
+  for (int signo : {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT}) ::sigaction(signo, &sa, nullptr);
+}
+
+void die(const char* why) noexcept {
+  if (g_pid1 == 0) {
+    say("keel: fatal: ", why, "; aborting\n");
+    // abort() raises SIGABRT: with the handlers installed it would come
+    // back here; the default action is what a non-PID-1 keel wants.
+    ::signal(SIGABRT, SIG_DFL);
+    std::abort();
+  }
+  say("keel: fatal: ", why,
+      "\nkeel: PID 1 cannot exit (the kernel would panic): frozen. Orphans are still reaped; services are no "
+      "longer supervised and keelctl no longer answers. Save what you can, then reset the machine.\n");
+  freeze();
+}
+
+void freeze() noexcept {
+  sigset_t all;
+  sigfillset(&all);
+  ::sigprocmask(SIG_SETMASK, &all, nullptr);
+  // SIGCHLD ignored would make the kernel reap by itself and never queue
+  // the signal this loop waits for.
+  struct sigaction dfl {};
+  dfl.sa_handler = SIG_DFL;
+  ::sigaction(SIGCHLD, &dfl, nullptr);
+  sigset_t chld;
+  sigemptyset(&chld);
+  sigaddset(&chld, SIGCHLD);
+  for (;;) {
+    int status = 0;
+    pid_t pid = ::waitpid(-1, &status, 0);
+    if (pid < 0 && errno == ECHILD) {
+      // No child now; an orphan re-parented later sends SIGCHLD when it
+      // ends (blocked, so it stays pending for this wait).
+      siginfo_t info;
+      ::sigwaitinfo(&chld, &info);
+    }
+  }
+}
+
+}  // namespace keel::fatal

@@ -1,0 +1,36 @@
+// fatal.hpp — what keel does when it cannot go on, so that PID 1 never dies.
+//
+// A bug (std::terminate, a fault, abort()) would end keel. As the system's
+// init that is a kernel panic: every service, every unsaved file gone. So,
+// once the system role has called set_pid1(true), a fatal error freezes
+// keel instead, as systemd's CrashAction=freeze does: a message on the
+// console, every signal blocked, and orphans reaped forever. Services are
+// no longer supervised, keelctl no longer answers; the machine stays up so
+// that its operator can save what can be saved and reboot it.
+//
+// keel does not re-execute itself: a new keel would not know which
+// processes already run as services and would start them twice.
+//
+// Everything here is async-signal-safe: it runs from a SIGSEGV handler on
+// an alternate stack, and allocates nothing.
+#pragma once
+
+namespace keel::fatal {
+
+// The system role, as PID 1, turns the freeze on; otherwise (a container
+// init, a test, the system role as a plain subreaper) die() aborts.
+void set_pid1(bool on) noexcept;
+[[nodiscard]] bool pid1() noexcept;
+
+// Catch SIGSEGV, SIGBUS, SIGILL, SIGFPE and SIGABRT on an alternate stack
+// and die() with the signal's name. Called by the system role as PID 1.
+void install_crash_handlers() noexcept;
+
+// "keel: fatal: WHY" on stderr (and the console when it is elsewhere); then
+// freeze() as PID 1, abort() otherwise.
+[[noreturn]] void die(const char* why) noexcept;
+
+// Block every signal and reap children forever. Never returns.
+[[noreturn]] void freeze() noexcept;
+
+}  // namespace keel::fatal

@@ -1,0 +1,134 @@
+// fatal_test.cpp — a fatal error in keel as PID 1 freezes it rather than
+// ending it (core/fatal.hpp). The PID 1 is that of a fresh PID namespace:
+// when it exits, the kernel kills the namespace, as it panics for the
+// machine's init.
+#include "core/fatal.hpp"
+
+#include <gtest/gtest.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <cstdlib>
+#include <ctime>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "test_util.hpp"
+
+namespace keel {
+namespace {
+
+using testutil::kMs;
+
+// PID 1 of a new PID namespace: a grandchild leaves an orphan that ends
+// 300 ms later; then `crash` runs. Returns the PID 1's pid (as seen here)
+// and the read end of its stderr.
+template <typename Crash>
+pid_t start_pid1(int& err_read, Crash crash) {
+  int p[2];
+  if (::pipe2(p, O_CLOEXEC) != 0) return -1;
+  // A raw clone: fork semantics, but the child is PID 1 of a new namespace.
+  long pid = ::syscall(SYS_clone, CLONE_NEWPID | SIGCHLD, nullptr, nullptr, nullptr, nullptr);
+  if (pid < 0) return -1;
+  if (pid == 0) {
+    ::dup2(p[1], 2);
+    if (::getpid() != 1) ::_exit(99);
+    fatal::set_pid1(true);
+    fatal::install_crash_handlers();
+    pid_t middle = ::fork();
+    if (middle == 0) {
+      if (::fork() == 0) {
+        timespec t{0, 300 * kMs};
+        ::nanosleep(&t, nullptr);
+        ::_exit(0);  // an orphan by now: PID 1 must reap it
+      }
+      ::_exit(0);
+    }
+    crash();
+    ::_exit(98);  // not reached: the crash never returns
+  }
+  ::close(p[1]);
+  err_read = p[0];
+  return static_cast<pid_t>(pid);
+}
+
+std::string read_for(int fd, const std::string& want, int timeout_ms) {
+  std::string text;
+  std::int64_t deadline = monotonic_ns() + timeout_ms * kMs;
+  ::fcntl(fd, F_SETFL, O_NONBLOCK);
+  while (text.find(want) == std::string::npos && monotonic_ns() < deadline) {
+    char buf[512];
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n > 0) {
+      text.append(buf, static_cast<std::size_t>(n));
+    } else {
+      ::usleep(10'000);
+    }
+  }
+  return text;
+}
+
+// Its children, from /proc: empty once every orphan is reaped.
+std::string children_of(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/task/" + std::to_string(pid) + "/children");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+void expect_frozen_and_reaping(pid_t pid, int err, const char* why) {
+  ASSERT_GT(pid, 0) << "clone(CLONE_NEWPID): " << std::strerror(errno);
+  std::string text = read_for(err, "frozen", 5000);
+  EXPECT_NE(text.find(std::string("keel: fatal: ") + why), std::string::npos) << text;
+  EXPECT_NE(text.find("frozen"), std::string::npos) << text;
+  // Alive, and its orphan reaped (a zombie would stay on the list).
+  std::int64_t deadline = monotonic_ns() + 5000 * kMs;
+  while (!children_of(pid).empty() && monotonic_ns() < deadline) ::usleep(10'000);
+  EXPECT_EQ(children_of(pid), "") << "PID 1 did not reap its orphan";
+  int status = 0;
+  EXPECT_EQ(::waitpid(pid, &status, WNOHANG), 0) << "PID 1 ended (status " << status << ")";
+  ::kill(pid, SIGKILL);
+  ::waitpid(pid, &status, 0);
+  ::close(err);
+}
+
+TEST(Fatal, AbortAsPid1FreezesAndKeepsReaping) {
+  int err = -1;
+  pid_t pid = start_pid1(err, [] { std::abort(); });
+  expect_frozen_and_reaping(pid, err, "SIGABRT");
+}
+
+TEST(Fatal, SegfaultAsPid1FreezesAndKeepsReaping) {
+  int err = -1;
+  pid_t pid = start_pid1(err, [] { ::raise(SIGSEGV); });
+  expect_frozen_and_reaping(pid, err, "SIGSEGV");
+}
+
+TEST(Fatal, DieAsPid1FreezesAndKeepsReaping) {
+  int err = -1;
+  pid_t pid = start_pid1(err, [] { fatal::die("std::terminate called"); });
+  expect_frozen_and_reaping(pid, err, "std::terminate called");
+}
+
+TEST(Fatal, DieWhenNotPid1Aborts) {
+  pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    int null = ::open("/dev/null", O_WRONLY);
+    ::dup2(null, 2);
+    fatal::install_crash_handlers();
+    fatal::die("a test");
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFSIGNALED(status));
+  EXPECT_EQ(WTERMSIG(status), SIGABRT);
+}
+
+}  // namespace
+}  // namespace keel
