@@ -278,7 +278,7 @@ int Supervisor::Unit::signal_main(int signo) noexcept {
 
 void Supervisor::Unit::close_main_watch() noexcept {
   if (main_watch.fd < 0) return;
-  sup.loop_.remove(main_watch.fd);
+  sup.loop_.remove(main_watch.fd, main_watch);
   ::close(main_watch.fd);
   main_watch.fd = -1;
 }
