@@ -79,6 +79,12 @@ void EventLoop::remove(int fd) noexcept {
   }
 }
 
+void EventLoop::forget(const FdHandler& handler) noexcept {
+  for (int i = 0; i < batch_size_; ++i) {
+    if (batch_[i].data.ptr == &handler) batch_[i].data.ptr = nullptr;
+  }
+}
+
 Status EventLoop::run_once() noexcept {
   if (sole_ != nullptr && watched_fds_ == 1 && timers_ == nullptr) return sole_->wait_and_dispatch();
   epoll_event events[limits::kEpollBatch];
@@ -87,9 +93,14 @@ Status EventLoop::run_once() noexcept {
     if (errno == EINTR) return {};  // e.g. SIGCONT after a stop; nothing to dispatch
     return errno_error("epoll_wait");
   }
+  batch_ = events;
+  batch_size_ = n;
   for (int i = 0; i < n; ++i) {
+    if (events[i].data.ptr == nullptr) continue;  // forgotten by an earlier handler of this batch
     static_cast<FdHandler*>(events[i].data.ptr)->on_ready(events[i].events);
   }
+  batch_ = nullptr;
+  batch_size_ = 0;
   return {};
 }
 

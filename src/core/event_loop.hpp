@@ -8,6 +8,8 @@
 // timers are owned by their users and linked in place.
 #pragma once
 
+#include <sys/epoll.h>
+
 #include <cstdint>
 
 #include "core/result.hpp"
@@ -88,6 +90,11 @@ class EventLoop final : private FdHandler {
   Status add(int fd, std::uint32_t events, FdHandler& handler, SoleWaiter* sole = nullptr) noexcept;
   Status modify(int fd, std::uint32_t events, FdHandler& handler) noexcept;
   void remove(int fd) noexcept;
+  // `handler` is going away (or no longer wants its events) while a batch
+  // is being dispatched: its events still pending in the batch are dropped,
+  // so a handler destroyed by an earlier event of the same batch is never
+  // called. Call it with remove() from a handler that stops watching.
+  void forget(const FdHandler& handler) noexcept;
 
   // Wait for and dispatch one batch of events. Blocks without a timeout when
   // no timer is armed. EINTR is not an error (returns ok, dispatching nothing).
@@ -114,6 +121,8 @@ class EventLoop final : private FdHandler {
   SoleWaiter* sole_ = nullptr;
   std::int64_t armed_deadline_ = -1;   // what timer_fd_ is set to; -1 = disarmed
   bool stopping_ = false;
+  epoll_event* batch_ = nullptr;       // the batch being dispatched, for forget()
+  int batch_size_ = 0;
 };
 
 }  // namespace keel

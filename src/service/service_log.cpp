@@ -125,7 +125,13 @@ void ServiceLog::reconfigure(const LogConfig& config) {
 }
 
 void ServiceLog::stop_watching() noexcept {
-  if (watching_ && loop_ != nullptr) loop_->remove(read_fd_);
+  if (watching_ && loop_ != nullptr) {
+    loop_->remove(read_fd_);
+    // The pipe now reports EOF when a run ends, often in the same batch as
+    // the SIGCHLD whose handling closes it (or removes the service): that
+    // pending event must not reach a closed pipe or a destroyed log.
+    loop_->forget(*this);
+  }
   watching_ = false;
 }
 

@@ -616,5 +616,39 @@ TEST(EventLoopSoleWaiter, WaitsDirectlyOnlyWhenAloneAndNoTimerIsArmed) {
   ::close(other);
 }
 
+// A handler that removes another one whose event is in the same batch (the
+// supervisor forgetting a removed service's log pipe while its EOF is
+// pending) must keep that event from being dispatched.
+TEST(EventLoopForget, AHandlerForgottenEarlierInTheBatchIsNotCalled) {
+  EventLoop loop;
+  ASSERT_TRUE(loop.init().ok());
+  struct Watch final : FdHandler {
+    std::function<void()> action;
+    int calls = 0;
+    void on_ready(std::uint32_t /*events*/) noexcept override {
+      ++calls;
+      if (action) action();
+    }
+  } a, b;
+  int fa = ::eventfd(1, EFD_CLOEXEC);  // readable from the start
+  int fb = ::eventfd(1, EFD_CLOEXEC);
+  ASSERT_TRUE(loop.add(fa, EPOLLIN, a).ok());
+  ASSERT_TRUE(loop.add(fb, EPOLLIN, b).ok());
+  // Whichever runs first removes the other, as a destructor would.
+  a.action = [&] {
+    loop.remove(fb);
+    loop.forget(b);
+  };
+  b.action = [&] {
+    loop.remove(fa);
+    loop.forget(a);
+  };
+  Watchdog dog(2000);
+  ASSERT_TRUE(loop.run_once().ok());
+  EXPECT_EQ(a.calls + b.calls, 1) << "both were ready in one batch; the second was forgotten";
+  ::close(fa);
+  ::close(fb);
+}
+
 }  // namespace
 }  // namespace keel
