@@ -593,6 +593,7 @@ void ControlServer::on_ready(std::uint32_t /*events*/) noexcept {
   for (int i = 0; i < kAcceptsPerWake; ++i) {
     int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd >= 0) {
+      pause_logged_ = false;
       accept_one(fd);
       continue;
     }
@@ -639,8 +640,10 @@ void ControlServer::on_ready(std::uint32_t /*events*/) noexcept {
 void ControlServer::pause_accepting() noexcept {
   if (retry_timer_ == nullptr || retry_timer_->armed()) return;
   if (Status s = loop_->modify(listen_fd_, 0, *this); !s) return;
-  log::msg(log::Level::Error, "control: keel is out of file descriptors; keelctl is refused for %lld ms",
-           static_cast<long long>(limits::kControlFdRetryMs));
+  if (!pause_logged_) {  // once per shortage, not 4 times a second
+    log::msg(log::Level::Error, "control: keel is out of file descriptors; keelctl is refused until some are free");
+    pause_logged_ = true;
+  }
   retry_timer_->arm_after(limits::kControlFdRetryMs * 1'000'000);
 }
 

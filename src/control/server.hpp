@@ -105,6 +105,7 @@ class ControlServer final : private FdHandler, private TimerHandler {
   // run out (root is served with it, anyone else told why), then re-taken.
   int spare_fd_ = -1;
   std::unique_ptr<Timer> retry_timer_;  // set in open()
+  bool pause_logged_ = false;           // the shortage was reported; reset by an accept
   std::uint64_t accepted_ = 0;
   char path_[108] = {};
   std::vector<std::unique_ptr<Connection>> connections_;
