@@ -99,6 +99,13 @@ void send_small_final(int fd, Code code, const char* text) noexcept {
   (void)n;  // best effort: the client is turned away either way
 }
 
+uid_t peer_uid(int fd) noexcept {
+  ucred cred{};
+  socklen_t len = sizeof cred;
+  if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) return static_cast<uid_t>(-1);
+  return cred.uid;
+}
+
 }  // namespace
 
 bool peer_allowed(uid_t uid, gid_t gid, gid_t allowed_group, const char* proc_status) noexcept {
@@ -142,9 +149,13 @@ class ControlServer::Connection final : public Session, private FdHandler, priva
 
   [[nodiscard]] bool is_free() const noexcept { return state_ == State::Free; }
 
-  void start(int fd) noexcept;
+  void start(int fd, std::uint64_t seq) noexcept;
   // The server shuts down: forget a kept session, close.
   void shutdown() noexcept { client_gone(); }
+  // A root client needs this slot: tell this client why, and close.
+  void evict() noexcept;
+  [[nodiscard]] bool is_root() const noexcept { return uid_ == 0; }
+  [[nodiscard]] std::uint64_t seq() const noexcept { return seq_; }
 
   void send(std::string_view chunk) noexcept override;
   void finish(Code code, std::string_view body) noexcept override;
@@ -174,10 +185,14 @@ class ControlServer::Connection final : public Session, private FdHandler, priva
   std::uint32_t events_ = 0;
   State state_ = State::Free;
   bool peer_eof_ = false;
+  uid_t uid_ = static_cast<uid_t>(-1);  // the peer's, from SO_PEERCRED
+  std::uint64_t seq_ = 0;                // order of acceptance: the newest is evicted first
 };
 
-void ControlServer::Connection::start(int fd) noexcept {
+void ControlServer::Connection::start(int fd, std::uint64_t seq) noexcept {
   fd_ = fd;
+  seq_ = seq;
+  uid_ = static_cast<uid_t>(-1);
   state_ = State::Reading;
   peer_eof_ = false;
   out_sent_ = 0;
@@ -199,6 +214,7 @@ void ControlServer::Connection::start(int fd) noexcept {
     release();
     return;
   }
+  uid_ = cred.uid;
   const gid_t group = server_.allowed_group_;
   const bool allowed =
       cred.uid == 0 || (group != kNoGroup && (cred.gid == group || peer_in_group(fd_, cred, group)));
@@ -329,8 +345,25 @@ void ControlServer::Connection::finish(Code code, std::string_view body) noexcep
 
 void ControlServer::Connection::queue_final(Code code, std::string_view body) noexcept {
   state_ = State::Closing;
-  if (body.size() + 1 > limits::kControlMaxReply) body = body.substr(0, limits::kControlMaxReply - 1);
   try {
+    if (body.size() + 1 > limits::kControlMaxReply) {
+      if (code != Code::Ok) {
+        body = body.substr(0, limits::kControlMaxReply - 1);  // an error's text: its start says it
+      } else {
+        // A whole answer larger than one frame (`status --json` of
+        // thousands of services) goes out as Data chunks and a Final with
+        // the rest; keelctl prints the chunks as they come, so the output
+        // is the whole body. Unlike log -f's chunks these are never
+        // dropped: the handler built the body already, and the client
+        // takes it at its own pace within the stall timeout per write.
+        std::size_t whole_chunks = (body.size() - 1) / limits::kControlMaxChunk;
+        out_.reserve(pending() + body.size() + (whole_chunks + 1) * kHeaderSize + 1);
+        for (std::size_t i = 0; i < whole_chunks; ++i) {
+          append_frame(out_, FrameType::Data, body.substr(0, limits::kControlMaxChunk));
+          body.remove_prefix(limits::kControlMaxChunk);
+        }
+      }
+    }
     std::string payload;
     payload.reserve(1 + body.size());
     payload.push_back(static_cast<char>(code));
@@ -347,6 +380,7 @@ void ControlServer::Connection::queue_final(Code code, std::string_view body) no
 }
 
 void ControlServer::Connection::flush() noexcept {
+  bool progress = false;
   while (pending() > 0) {
     ssize_t n = ::send(fd_, out_.data() + out_sent_, pending(), MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n < 0) {
@@ -356,7 +390,11 @@ void ControlServer::Connection::flush() noexcept {
       return;
     }
     out_sent_ += static_cast<std::size_t>(n);
+    progress = n > 0;
   }
+  // The stall timeout bounds a client that stops reading, not the length
+  // of a long reply it reads steadily.
+  if (progress && state_ == State::Closing && pending() > 0) timer_.arm_after(server_.options_.stall_timeout_ns);
   if (pending() == 0) {
     out_.clear();  // keeps the capacity: no allocation for the next chunk
     out_sent_ = 0;
@@ -401,12 +439,22 @@ void ControlServer::Connection::client_gone() noexcept {
   if (kept) server_.handler_->session_closed(*this);
 }
 
+void ControlServer::Connection::evict() noexcept {
+  if (state_ == State::Free) return;
+  ++server_.evicted_connections_;
+  // Only when nothing of a reply is on its way: a frame must not be cut.
+  if (pending() == 0) send_small_final(fd_, Code::Failed, "too many connections to keel; a root client took this one");
+  client_gone();
+}
+
 void ControlServer::Connection::release() noexcept {
   if (state_ == State::Free) return;
   timer_.disarm();
   loop_.remove(fd_, *this);
   ::close(fd_);
   fd_ = -1;
+  uid_ = static_cast<uid_t>(-1);
+  server_.take_spare();  // the fd just freed may be what the spare was missing
   state_ = State::Free;
   out_.clear();
   out_.shrink_to_fit();  // an idle slot holds no memory
@@ -489,6 +537,8 @@ Status ControlServer::open(EventLoop& loop, const char* path, gid_t allowed_grou
   if (::listen(fd, limits::kControlBacklog) != 0) return fail("listen control socket");
 
   try {
+    TimerHandler& retry = *this;  // a private base: converted here, where it is accessible
+    retry_timer_ = std::make_unique<Timer>(loop, retry);
     connections_.clear();
     connections_.reserve(static_cast<std::size_t>(options_.max_connections));
     for (int i = 0; i < options_.max_connections; ++i) {
@@ -519,6 +569,7 @@ Status ControlServer::open(EventLoop& loop, const char* path, gid_t allowed_grou
 void ControlServer::close() noexcept {
   for (auto& c : connections_) c->shutdown();
   connections_.clear();
+  retry_timer_.reset();
   if (listen_fd_ >= 0) {
     loop_->remove(listen_fd_, *this);
     ::close(listen_fd_);
@@ -534,36 +585,92 @@ void ControlServer::close() noexcept {
   }
 }
 
+void ControlServer::take_spare() noexcept {
+  if (spare_fd_ < 0 && listen_fd_ >= 0) spare_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+}
+
 void ControlServer::on_ready(std::uint32_t /*events*/) noexcept {
   for (int i = 0; i < kAcceptsPerWake; ++i) {
     int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd >= 0) {
+      pause_logged_ = false;
       accept_one(fd);
       continue;
     }
     if (errno == EINTR || errno == ECONNABORTED) continue;
     if (errno == EAGAIN) return;
-    if ((errno == EMFILE || errno == ENFILE) && spare_fd_ >= 0) {
-      // Level-triggered epoll would wake keel again at once for the client
-      // still queued: give up the spare fd to take it and turn it away.
-      ::close(spare_fd_);
-      fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-      if (fd >= 0) {
-        send_small_final(fd, Code::Failed, "keel is out of file descriptors");
-        ::close(fd);
+    if (errno == EMFILE || errno == ENFILE) {
+      take_spare();  // an fd freed since the last time may give the reserve back
+      if (spare_fd_ < 0) {
+        pause_accepting();
+        return;
       }
-      spare_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+      // The reserve is what lets keel answer at all when its fds run out
+      // (level-triggered epoll would otherwise wake keel again at once for
+      // the client still queued): give it up to take one client.
+      ::close(spare_fd_);
+      spare_fd_ = -1;
+      fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+      if (fd < 0) {
+        take_spare();
+        if (errno == EAGAIN) return;
+        pause_accepting();
+        return;
+      }
+      ++fd_exhausted_accepts_;
+      if (peer_uid(fd) == 0) {
+        // Root is served in the reserve's place (a request needs no other
+        // fd); the reserve is taken again when this connection closes.
+        accept_one(fd);
+        continue;
+      }
+      send_small_final(fd, Code::Failed, "keel is out of file descriptors; only root is served until some are free");
+      ::close(fd);
+      take_spare();
       continue;
     }
     log::msg(log::Level::Warn, "control: accept: %s", std::strerror(errno));
+    pause_accepting();
     return;
   }
+}
+
+// With no fd to take even one client, level-triggered epoll would report
+// the queued clients on every turn: stop watching the socket for a moment.
+void ControlServer::pause_accepting() noexcept {
+  if (retry_timer_ == nullptr || retry_timer_->armed()) return;
+  if (Status s = loop_->modify(listen_fd_, 0, *this); !s) return;
+  if (!pause_logged_) {  // once per shortage, not 4 times a second
+    log::msg(log::Level::Error, "control: keel is out of file descriptors; keelctl is refused until some are free");
+    pause_logged_ = true;
+  }
+  retry_timer_->arm_after(limits::kControlFdRetryMs * 1'000'000);
+}
+
+void ControlServer::on_timer() noexcept {
+  if (listen_fd_ < 0) return;
+  take_spare();
+  (void)loop_->modify(listen_fd_, EPOLLIN, *this);
 }
 
 void ControlServer::accept_one(int fd) noexcept {
   for (auto& c : connections_) {
     if (c->is_free()) {
-      c->start(fd);
+      c->start(fd, ++accepted_);
+      return;
+    }
+  }
+  // Every slot is taken. Root still gets an answer: the newest non-root
+  // client gives up its slot (it has waited least), so a crowd of users
+  // of the allowed group cannot lock root out.
+  if (peer_uid(fd) == 0) {
+    Connection* victim = nullptr;
+    for (auto& c : connections_) {
+      if (!c->is_free() && !c->is_root() && (victim == nullptr || c->seq() > victim->seq())) victim = c.get();
+    }
+    if (victim != nullptr) {
+      victim->evict();
+      victim->start(fd, ++accepted_);
       return;
     }
   }

@@ -12,6 +12,13 @@
 // that does not read its streamed output loses chunks (counted) instead of
 // blocking keel, and nothing throws out of here: std::bad_alloc is caught
 // where a request allocates and becomes an error reply.
+//
+// Root always gets an answer (docs/keelctl.md): when every connection slot
+// is taken, the newest non-root client is closed to make room; when keel is
+// out of file descriptors, a reserve fd (an open /dev/null) is given up to
+// accept one client, which is served if it is root and told "out of file
+// descriptors" otherwise, and the reserve is taken again once that fd is
+// closed.
 #pragma once
 
 #include <sys/types.h>
@@ -42,7 +49,7 @@ inline constexpr gid_t kNoGroup = static_cast<gid_t>(-1);
 
 // The EventLoop given to open() must outlive the server (its destructor
 // closes connections, which removes their fds from the loop).
-class ControlServer final : private FdHandler {
+class ControlServer final : private FdHandler, private TimerHandler {
  public:
   struct Options {
     int max_connections = limits::kControlMaxConnections;
@@ -72,27 +79,42 @@ class ControlServer final : private FdHandler {
   [[nodiscard]] std::uint64_t refused_peers() const noexcept { return refused_peers_; }
   [[nodiscard]] std::uint64_t bad_requests() const noexcept { return bad_requests_; }
   [[nodiscard]] std::uint64_t overflow_connections() const noexcept { return overflow_connections_; }
+  // Non-root clients closed to make room for root, and clients taken with
+  // the reserve fd while keel was out of fds.
+  [[nodiscard]] std::uint64_t evicted_connections() const noexcept { return evicted_connections_; }
+  [[nodiscard]] std::uint64_t fd_exhausted_accepts() const noexcept { return fd_exhausted_accepts_; }
+  [[nodiscard]] bool has_spare_fd() const noexcept { return spare_fd_ >= 0; }
 
  private:
   class Connection;
   friend class Connection;
 
   void on_ready(std::uint32_t events) noexcept override;  // the listening socket
+  void on_timer() noexcept override;                     // accepting again after EMFILE
   void accept_one(int fd) noexcept;
   void refuse_overflow(int fd) noexcept;
+  void take_spare() noexcept;
+  void pause_accepting() noexcept;
 
   Options options_;
   EventLoop* loop_ = nullptr;
   ControlHandler* handler_ = nullptr;
   gid_t allowed_group_ = kNoGroup;
   int listen_fd_ = -1;
-  int spare_fd_ = -1;  // closed to accept (and refuse) a client when fds run out
+  // The reserve: an open /dev/null, closed to accept one client when fds
+  // run out (root is served with it, anyone else told why), then re-taken.
+  int spare_fd_ = -1;
+  std::unique_ptr<Timer> retry_timer_;  // set in open()
+  bool pause_logged_ = false;           // the shortage was reported; reset by an accept
+  std::uint64_t accepted_ = 0;
   char path_[108] = {};
   std::vector<std::unique_ptr<Connection>> connections_;
   std::uint64_t dropped_chunks_ = 0;
   std::uint64_t refused_peers_ = 0;
   std::uint64_t bad_requests_ = 0;
   std::uint64_t overflow_connections_ = 0;
+  std::uint64_t evicted_connections_ = 0;
+  std::uint64_t fd_exhausted_accepts_ = 0;
 };
 
 }  // namespace keel::control

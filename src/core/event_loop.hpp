@@ -8,6 +8,8 @@
 // timers are owned by their users and linked in place.
 #pragma once
 
+#include <sys/epoll.h>
+
 #include <cstdint>
 
 #include "core/result.hpp"

@@ -193,3 +193,29 @@ inline constexpr int kRestartBurst = 5;
 inline constexpr std::int64_t kRestartWindowNs = 10'000'000'000;
 
 }  // namespace keel::limits
+
+// ------------------------------- file descriptors and reply size (fds helper, issue 9)
+namespace keel::limits {
+
+// When keel is out of fds and cannot even take back its reserve fd (see
+// control/server.hpp), it stops watching the control socket for this long
+// rather than wake on every turn for the queued clients: 4 tries a second.
+inline constexpr long long kControlFdRetryMs = 250;
+
+// Replies larger than kControlMaxReply (`status` of thousands of services:
+// about 270 bytes of JSON per service, so 1 MiB is ~3,900 services) are not
+// cut: they are sent as Data frames of kControlMaxChunk and a Final with the
+// rest. Their size is bounded by the number of services, which the whole
+// reply is built from anyway; it is held once more in the connection's
+// buffer while the client reads it.
+
+// fds keel holds per service, after the launch (docs/system-mode.md,
+// "Limits"): a running service costs 1 (its log pipe's read end), plus 1 for
+// type=notify (its socket) or type=notify-fd (the pipe's read end); a
+// service with no process left costs 0 once its log pipe is drained. A
+// launch needs up to 6 more for a moment (log pipe, exec-status pipe,
+// cgroup directory and cgroup.procs). The fixed cost of keel itself is about
+// a dozen (epoll, signalfd, timerfd, console, control socket, its reserve,
+// the cgroup root).
+
+}  // namespace keel::limits

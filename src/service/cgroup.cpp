@@ -73,8 +73,8 @@ bool has_word(const char* list, const char* word) noexcept {
 // Calls fn(pid) for each pid in the cgroup's cgroup.procs; the number of
 // pids, or -1 with errno.
 template <typename Fn>
-int for_each_pid(const ServiceCgroup& cgroup, Fn fn) noexcept {
-  int fd = ::openat(cgroup.dir_fd, "cgroup.procs", O_RDONLY | O_CLOEXEC);
+int for_each_pid(int dir_fd, Fn fn) noexcept {
+  int fd = ::openat(dir_fd, "cgroup.procs", O_RDONLY | O_CLOEXEC);
   if (fd < 0) return -1;
   char buf[kProcsChunk];
   long pid = 0;
@@ -112,7 +112,38 @@ int for_each_pid(const ServiceCgroup& cgroup, Fn fn) noexcept {
   return count;
 }
 
+// The cgroup's directory for one call: its fd while held (from create()
+// until close_fds()), else opened by name under the root for this call. The
+// supervisor closes a service's cgroup fds once it is launched, so that a
+// running service costs keel no fd for its cgroup (docs/system-mode.md,
+// "Limits"); the root directory is keel's, so the name cannot be swapped.
+class DirRef {
+ public:
+  explicit DirRef(const ServiceCgroup& cgroup) noexcept : fd_(cgroup.dir_fd) {
+    if (fd_ >= 0 || cgroup.root_fd < 0 || cgroup.name.empty()) return;
+    fd_ = ::openat(cgroup.root_fd, cgroup.name.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    owned_ = fd_ >= 0;
+  }
+  ~DirRef() {
+    if (owned_) ::close(fd_);
+  }
+  DirRef(const DirRef&) = delete;
+  DirRef& operator=(const DirRef&) = delete;
+  [[nodiscard]] int fd() const noexcept { return fd_; }
+
+ private:
+  int fd_;
+  bool owned_ = false;
+};
+
 }  // namespace
+
+void ServiceCgroup::close_fds() noexcept {
+  if (procs_fd >= 0) ::close(procs_fd);
+  if (dir_fd >= 0) ::close(dir_fd);
+  procs_fd = -1;
+  dir_fd = -1;
+}
 
 ServiceCgroup::~ServiceCgroup() {
   if (procs_fd >= 0) ::close(procs_fd);
@@ -127,6 +158,7 @@ ServiceCgroup& ServiceCgroup::operator=(ServiceCgroup&& other) noexcept {
   if (dir_fd >= 0) ::close(dir_fd);
   name = std::move(other.name);
   warning = std::move(other.warning);
+  root_fd = other.root_fd;
   dir_fd = other.dir_fd;
   procs_fd = other.procs_fd;
   other.dir_fd = -1;
@@ -191,6 +223,7 @@ Result<ServiceCgroup> CgroupManager::create(std::string_view service, const Cgro
   }
   ServiceCgroup cg;
   cg.name = std::string(service);
+  cg.root_fd = root_fd_;
   // A cgroup made just now has the kernel's defaults and no process: only
   // a reused one needs checking and resetting (each write is a few hundred
   // microseconds on a small VM, per service, at boot).
@@ -235,40 +268,46 @@ void CgroupManager::remove(ServiceCgroup& cgroup) noexcept {
 
 bool populated(const ServiceCgroup& cgroup) noexcept {
   char events[256];
-  if (cgroup.dir_fd < 0 || read_at(cgroup.dir_fd, "cgroup.events", events, sizeof events) < 0) return false;
+  DirRef dir(cgroup);
+  if (dir.fd() < 0 || read_at(dir.fd(), "cgroup.events", events, sizeof events) < 0) return false;
   const char* p = std::strstr(events, "populated ");
   return p != nullptr && p[10] == '1';
 }
 
 Status signal_all(const ServiceCgroup& cgroup, int signo) noexcept {
-  if (cgroup.dir_fd < 0) return Error{EBADF, "cgroup"};
-  int n = for_each_pid(cgroup, [signo](pid_t pid) { (void)::kill(pid, signo); });
+  DirRef dir(cgroup);
+  if (dir.fd() < 0) return Error{EBADF, "cgroup"};
+  int n = for_each_pid(dir.fd(), [signo](pid_t pid) { (void)::kill(pid, signo); });
   if (n < 0) return errno_error("cgroup.procs");
   return {};
 }
 
 Status kill_all(const ServiceCgroup& cgroup) noexcept {
-  if (cgroup.dir_fd < 0) return Error{EBADF, "cgroup"};
-  if (write_at(cgroup.dir_fd, "cgroup.kill", "1") == 0) return {};
+  {
+    DirRef dir(cgroup);
+    if (dir.fd() < 0) return Error{EBADF, "cgroup"};
+    if (write_at(dir.fd(), "cgroup.kill", "1") == 0) return {};
+  }
   if (errno != ENOENT) return errno_error("cgroup.kill");
   return kill_each(cgroup);
 }
 
 Status kill_each(const ServiceCgroup& cgroup) noexcept {
-  if (cgroup.dir_fd < 0) return Error{EBADF, "cgroup"};
+  DirRef dir(cgroup);
+  if (dir.fd() < 0) return Error{EBADF, "cgroup"};
   // Before 5.14: freeze so nothing forks while we read, then kill each.
   // A frozen task still dies of SIGKILL on cgroup v2.
-  bool frozen = write_at(cgroup.dir_fd, "cgroup.freeze", "1") == 0;
+  bool frozen = write_at(dir.fd(), "cgroup.freeze", "1") == 0;
   Status result;
   for (int round = 0; round < kKillRounds; ++round) {
-    int n = for_each_pid(cgroup, [](pid_t pid) { (void)::kill(pid, SIGKILL); });
+    int n = for_each_pid(dir.fd(), [](pid_t pid) { (void)::kill(pid, SIGKILL); });
     if (n < 0) {
       result = errno_error("cgroup.procs");
       break;
     }
     if (n == 0) break;
   }
-  if (frozen) (void)write_at(cgroup.dir_fd, "cgroup.freeze", "0");
+  if (frozen) (void)write_at(dir.fd(), "cgroup.freeze", "0");
   return result;
 }
 

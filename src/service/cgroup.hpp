@@ -30,6 +30,9 @@
 namespace keel::service {
 
 // One service's cgroup. Owns its two fds (closed on destruction); move-only.
+// Once the service is launched into it, close_fds() gives them up: the
+// functions below then open the directory by name under the manager's root
+// for each call, so a running service holds no cgroup fd in keel.
 struct ServiceCgroup {
   ServiceCgroup() = default;
   ~ServiceCgroup();
@@ -38,7 +41,10 @@ struct ServiceCgroup {
   ServiceCgroup(ServiceCgroup&& other) noexcept;
   ServiceCgroup& operator=(ServiceCgroup&& other) noexcept;
 
+  void close_fds() noexcept;
+
   std::string name;    // the directory's name under the manager's root
+  int root_fd = -1;    // the manager's root directory (borrowed, not closed here)
   int dir_fd = -1;     // the cgroup directory (O_DIRECTORY)
   int procs_fd = -1;   // its cgroup.procs, O_WRONLY: ExecInputs::cgroup_procs_fd
   // Limits that were asked for but could not be applied (controller not

@@ -21,10 +21,12 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
 #include "core/limits.hpp"
+#include "core/fd_limit.hpp"
 #include "core/read_file.hpp"
 #include "core/spawn.hpp"
 #include "core/userdb.hpp"
@@ -352,6 +354,12 @@ bool build_exec_plan(const ExecInputs& in, ExecPlan& plan, std::string& error) {
   plan.set_umask = c.umask.has_value();
   plan.umask = c.umask.value_or(022);
   plan.rlimits = c.rlimits;
+  // keel raised its own soft fd limit (core/fd_limit.hpp); the service gets
+  // the one keel was started with, unless its [rlimits] sets nofile.
+  if (const FdLimit& fds = fd_limit(); fds.raised &&
+      std::none_of(c.rlimits.begin(), c.rlimits.end(), [](const Rlimit& r) { return r.resource == RLIMIT_NOFILE; })) {
+    plan.rlimits.push_back(Rlimit{RLIMIT_NOFILE, fds.inherited_soft, fds.hard});
+  }
   plan.cwd = c.working_directory.empty() ? "/" : c.working_directory;
 
   if (!open_stream(in, plan, c.stdin_, STDIN_FILENO, plan.stdio[0], error)) return false;

@@ -62,7 +62,26 @@ ServiceLog::ServiceLog(std::string service_name, const LogConfig& config)
 ServiceLog::~ServiceLog() { close(); }
 
 Status ServiceLog::open(EventLoop& loop) {
-  if (read_fd_ >= 0) return {};
+  if (read_fd_ >= 0 && write_fd_ >= 0) return {};
+  if (read_fd_ >= 0) {
+    // A process of an earlier run still holds the pipe (keel gave up its
+    // own write end at that launch): the new run joins the same pipe, so
+    // both keep logging in order. /proc/self/fd/N opened for writing is a
+    // new write end of the pipe N reads (and does not block: keel is a
+    // reader).
+    char path[64];
+    std::snprintf(path, sizeof path, "/proc/self/fd/%d", read_fd_);
+    int fd = ::open(path, O_WRONLY | O_CLOEXEC);
+    if (fd >= 0) {
+      write_fd_ = fd;
+      return {};
+    }
+    // No /proc: the old pipe goes (whoever still writes to it gets EPIPE)
+    // and the run gets a new one.
+    log::msg(log::Level::Warn, "service %s: cannot rejoin its log pipe (%s: %s); the old writers are cut off",
+             name_.c_str(), path, std::strerror(errno));
+    close_pipe();
+  }
   // Allocations first: a throw leaves no fd behind.
   if (!line_) line_ = PageBuffer(kServiceLogLineMax);
   ring_.resize(ring_capacity(config_.ring_bytes));
@@ -106,19 +125,36 @@ void ServiceLog::reconfigure(const LogConfig& config) {
 }
 
 void ServiceLog::stop_watching() noexcept {
-  if (watching_ && loop_ != nullptr) loop_->remove(read_fd_, *this);
+  if (watching_ && loop_ != nullptr) {
+    // The pipe reports EOF when a run ends, often in the same batch as the
+    // SIGCHLD whose handling closes it (or removes the service): remove()
+    // drops that pending event, so it never reaches a closed pipe or a
+    // destroyed log.
+    loop_->remove(read_fd_, *this);
+  }
   watching_ = false;
 }
 
 void ServiceLog::close() noexcept {
+  close_pipe();
+  loop_ = nullptr;
+}
+
+void ServiceLog::close_pipe() noexcept {
   flush();
   stop_watching();
   if (read_fd_ >= 0) ::close(read_fd_);
   if (write_fd_ >= 0) ::close(write_fd_);
   read_fd_ = -1;
   write_fd_ = -1;
-  loop_ = nullptr;
-  file_.close();
+  file_.close();  // opened again at the next line
+}
+
+void ServiceLog::release_write_end() noexcept {
+  if (write_fd_ >= 0) ::close(write_fd_);
+  write_fd_ = -1;
+  // Nobody else may have it (a launch that failed before the fork): the
+  // read end then reports EOF, and drain() closes the pipe.
 }
 
 void ServiceLog::flush() noexcept {
@@ -132,8 +168,8 @@ void ServiceLog::flush() noexcept {
 }
 
 void ServiceLog::on_ready(std::uint32_t /*events*/) noexcept {
-  // EPOLLHUP cannot come while keel holds the write end; a read of 0 below
-  // covers it anyway.
+  // EPOLLHUP (the last writer is gone) comes with EPOLLIN while data is
+  // left; the read of 0 after the data is what ends the pipe.
   drain(limits::kServiceLogReadsPerWake);
 }
 
@@ -151,7 +187,7 @@ void ServiceLog::drain(int max_reads) noexcept {
     }
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && errno == EAGAIN) return;
-    // EOF (only if keel's write end was closed) or an error a pipe should
+    // EOF (only once keel's write end is closed) or an error a pipe should
     // never give: stop watching rather than spin on a ready fd.
     if (n < 0) log::msg(log::Level::Error, "service %s: reading its output: %s", name_.c_str(), std::strerror(errno));
     if (line_len_ > 0) {
@@ -159,6 +195,14 @@ void ServiceLog::drain(int max_reads) noexcept {
       emit(false);
     }
     stop_watching();
+    if (n == 0 && write_fd_ < 0) {
+      // Every writer is gone and everything written was read: the pipe
+      // (and the log file) cost keel no fd until the next run. The ring,
+      // the counters and the followers stay.
+      ::close(read_fd_);
+      read_fd_ = -1;
+      file_.close();
+    }
     return;
   }
 }

@@ -1,11 +1,16 @@
 // service_log.hpp — capture of one service's stdout and stderr.
 //
-// keel creates one pipe per service at open() and keeps BOTH ends for the
-// service's whole life: the supervisor dup2()s write_fd() onto each run's
-// stdout/stderr, and because keel itself still holds the write end, a
-// restart never closes the pipe. So nothing written by a run is lost
-// between runs, keel never sees EOF, and a grandchild that outlives its
-// service can still log.
+// keel creates one pipe per service at open(); the supervisor dup2()s
+// write_fd() onto the run's stdout/stderr and then gives up keel's own write
+// end (release_write_end()), so that a running service costs keel one fd
+// (the read end) and a service with no process left costs none: when the
+// last writer is gone, the read end reports EOF after the last byte, and
+// the pipe and the log file are closed then (docs/system-mode.md, "Limits").
+// Nothing written is lost: a dying run's last output is read before its
+// EOF, and a grandchild that outlives its run keeps the pipe open and can
+// still log. A run launched while such a writer lingers joins the same pipe
+// (open() reopens a write end through /proc/self/fd), so the two keep their
+// order; only without /proc is the old pipe closed and a new one made.
 //
 // The read end is registered with the EventLoop. On readiness it is read in
 // 16 KiB chunks (into one static buffer shared by all services: the loop is
@@ -92,9 +97,16 @@ class ServiceLog final : private FdHandler {
   // Create the pipe (both ends close-on-exec, read end non-blocking, grown
   // to limits::kServiceLogPipeBytes when allowed), allocate the ring and the
   // line buffer, and watch the read end on `loop`. `loop` must outlive this
-  // object or close(). Calling open() on an open log is a no-op. May throw
-  // std::bad_alloc (nothing is left open then).
+  // object or close(). Calling open() on an open log is a no-op; on a pipe
+  // whose write end was released it takes a new write end to the same pipe.
+  // May throw std::bad_alloc (nothing is left open then).
   Status open(EventLoop& loop);
+
+  // The run has its copy of the write end (or the launch failed): close
+  // keel's, so the pipe ends once no process of the service holds it.
+  void release_write_end() noexcept;
+  // Whether keel holds the pipe's read end (a process may still write).
+  [[nodiscard]] bool pipe_open() const noexcept { return read_fd_ >= 0; }
 
   // The fd to dup2() onto a child's stdout/stderr; -1 when not open.
   [[nodiscard]] int write_fd() const noexcept { return write_fd_; }
@@ -137,6 +149,7 @@ class ServiceLog final : private FdHandler {
   void emit(bool cut) noexcept;  // the held line is complete: stamp and dispatch
   void write_file(std::string_view stamped) noexcept;
   void stop_watching() noexcept;
+  void close_pipe() noexcept;  // close()'s work, keeping the loop for a later open()
 
   std::string name_;
   LogConfig config_;

@@ -109,6 +109,18 @@ int wait_status_of(const siginfo_t& info) noexcept {
   }
 }
 
+// A launch that failed because keel is out of fds is logged as an error,
+// visible even with `quiet`: otherwise the service would retry in back-off
+// with only its status to tell why. The state machine records the reason
+// for `keelctl status` and retries as the service's restart policy says.
+Error launch_error(const ServiceConfig& c, Error e) noexcept {
+  if (e.code == EMFILE || e.code == ENFILE) {
+    log::msg(log::Level::Error, "%s: cannot start: %s: %s (keel is out of file descriptors; see \"Limits\" in docs/system-mode.md)",
+             c.name.c_str(), e.context, e.message());
+  }
+  return e;
+}
+
 std::string describe_exit(int status) {
   if (status < 0) return "";
   char buf[64];
@@ -774,11 +786,23 @@ Result<pid_t> Supervisor::launch(ServiceMachine& machine) noexcept {
   // Error's context (code 0), which the machine copies into its own
   // last_error at once, so one buffer serves every launch.
   static char error_text[200];
+  // Whatever the outcome, keel keeps no fd of the launch it does not need
+  // while the service runs: the log pipe's write end (the run has its own
+  // copy) and the cgroup's fds (reopened by name when needed). A running
+  // service then costs keel 1 fd, 2 with a readiness channel
+  // (docs/system-mode.md, "Limits").
+  struct LaunchFds {
+    Unit& u;
+    ~LaunchFds() {
+      if (u.log) u.log->release_write_end();
+      u.cgroup.close_fds();
+    }
+  } launch_fds{u};
   try {
     if (needs_log(c)) {
       if (!u.log) u.log = std::make_unique<ServiceLog>(c.name, c.log);
       Status s = u.log->open(loop_);
-      if (!s) return s.error();
+      if (!s) return launch_error(c, s.error());
     }
     ExecInputs in;
     in.config = &c;
@@ -809,12 +833,12 @@ Result<pid_t> Supervisor::launch(ServiceMachine& machine) noexcept {
       uid_t owner = c.has_user ? c.uid : ::geteuid();
       gid_t group = c.has_user ? c.gid : ::getegid();
       Status s = u.notify.open(loop_, path.c_str(), owner, group, u);
-      if (!s) return s.error();
+      if (!s) return launch_error(c, s.error());
       in.extra_env.emplace_back("NOTIFY_SOCKET", path);
     }
     if (c.type == Type::NotifyFd) {
       Status s = u.ready_pipe.open(loop_, u);
-      if (!s) return s.error();
+      if (!s) return launch_error(c, s.error());
       in.notify_pipe_write_fd = u.ready_pipe.write_fd();
     }
     ExecPlan plan;
@@ -829,7 +853,7 @@ Result<pid_t> Supervisor::launch(ServiceMachine& machine) noexcept {
     if (!pid) {
       u.ready_pipe.close();
       u.notify.close();
-      return pid;
+      return launch_error(c, pid.error());
     }
     u.pgid = pid.value();
     u.status[0] = '\0';

@@ -20,6 +20,7 @@
 
 #include "core/event_loop.hpp"
 #include "core/fatal.hpp"
+#include "core/fd_limit.hpp"
 #include "core/log.hpp"
 #include "core/oom.hpp"
 #include "core/read_file.hpp"
@@ -557,6 +558,17 @@ int run_system_init(int argc, char** argv, bool namespace_init) noexcept {
     log::set_timestamps(where.machine_init);
     for (int i = 1; i < argc; ++i) log::msg(log::Level::Debug, "kernel command-line word for init: '%s'", argv[i]);
     log::msg(log::Level::Info, "running as the system's init (pid %d)", static_cast<int>(::getpid()));
+    // Before any fd is taken: services, their logs and keelctl all cost
+    // keel fds (docs/system-mode.md, "Limits"). Services get the
+    // inherited soft limit back (core/fd_limit.hpp).
+    FdLimit fds = raise_fd_limit();
+    if (fds.error != 0) {
+      log::msg(log::Level::Warn, "RLIMIT_NOFILE: %s; keel keeps a soft limit of %llu fds", std::strerror(fds.error),
+               static_cast<unsigned long long>(fds.soft));
+    } else if (fds.raised) {
+      log::msg(log::Level::Info, "file descriptors: soft limit raised from %llu to the hard limit %llu",
+               static_cast<unsigned long long>(fds.inherited_soft), static_cast<unsigned long long>(fds.hard));
+    }
     // The kernel passes unrecognised "NAME=value" command-line words to init
     // as environment, so KEEL_CONFIG_DIR and friends work from the boot
     // loader too.

@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -27,6 +28,7 @@
 #include "control/keelctl.hpp"
 #include "control/protocol.hpp"
 #include "test_util.hpp"
+#include "throwaway_uid.hpp"
 
 namespace keel::control {
 namespace {
@@ -606,6 +608,172 @@ TEST_F(ControlServerTest, KeelctlLogFollowPrintsStreamedChunks) {
   ASSERT_EQ(handler_.requests.size(), 1U);
   EXPECT_EQ(handler_.requests[0].lines, 5U);
   EXPECT_EQ(handler_.requests[0].flags, static_cast<std::uint32_t>(kFlagFollow));
+}
+
+
+// ------------------------------------------- reply size and root's reserve (issue 9)
+
+namespace fds {
+
+// A timer that fires every 10 ms, so run_until re-checks conditions that no
+// fd of the loop reports (a child's exit).
+struct Ticker final : TimerHandler {
+  explicit Ticker(EventLoop& l) : timer(l, *this) { timer.arm_after(10 * kMs); }
+  void on_timer() noexcept override { timer.arm_after(10 * kMs); }
+  Timer timer;
+};
+
+// A blocking client as another user in group `group`: sends `frame`, reads
+// until keel closes, exits 0 if the Final's body contains `expect`, 1 if
+// another body came, 2 if none.
+pid_t other_user_client(const std::string& path, gid_t group, const std::string& frame, const std::string& expect) {
+  const uid_t uid = keel::testing::throwaway_uid();
+  if (group == kNoGroup) group = uid;
+  return testutil::fork_child([=] {
+    if (::setgroups(0, nullptr) != 0 || ::setresgid(group, group, group) != 0 || ::setresuid(uid, uid, uid) != 0) {
+      return 90;
+    }
+    Client c(path);
+    if (!c.connected()) return 91;
+    int flags = ::fcntl(c.fd(), F_GETFL);
+    ::fcntl(c.fd(), F_SETFL, flags & ~O_NONBLOCK);
+    (void)::send(c.fd(), frame.data(), frame.size(), MSG_NOSIGNAL);
+    while (!c.poll()) {
+    }
+    auto [code, body] = c.final_reply();
+    if (body == "<no final>") return 2;
+    return body.find(expect) != std::string::npos ? 0 : 1;
+  });
+}
+
+int wait_exit(pid_t pid) {
+  int status = 0;
+  if (::waitpid(pid, &status, 0) != pid) return -1;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+}  // namespace fds
+
+// `status --json` of 10,000 services is ~2.7 MiB: once cut at 1 MiB into
+// invalid JSON with code Ok. Now the whole body arrives, in chunks.
+TEST_F(ControlServerTest, ReplyLargerThanAFrameArrivesWholeInChunks) {
+  struct BigHandler final : ControlHandler {
+    void handle(const Request& /*request*/, Session& session) noexcept override { session.finish(Code::Ok, body); }
+    void session_closed(Session& /*session*/) noexcept override {}
+    std::string body;
+  } big;
+  for (int i = 0; i < 3 * 1024 * 1024 / 64; ++i) {
+    char line[80];
+    std::snprintf(line, sizeof line, "line %07d of a reply larger than one frame.................\n", i);
+    big.body += line;
+  }
+  ASSERT_GT(big.body.size(), 2 * limits::kControlMaxReply);
+  server_ = std::make_unique<ControlServer>();
+  ASSERT_TRUE(server_->open(loop_, path_.c_str(), kNoGroup, big).ok());
+  Client c(path_);
+  c.send(request_frame(Verb::Status));
+  ASSERT_TRUE(run_until(loop_, [&] { return c.poll(); }));
+  std::string got;
+  std::size_t data_frames = 0;
+  for (const Frame& f : c.frames()) {
+    if (f.type != FrameType::Data) continue;
+    ++data_frames;
+    EXPECT_LE(f.payload.size(), limits::kControlMaxChunk);
+    got += f.payload;
+  }
+  auto [code, rest] = c.final_reply();
+  EXPECT_EQ(code, Code::Ok);
+  got += rest;
+  EXPECT_GT(data_frames, 0U);
+  EXPECT_TRUE(got == big.body) << "got " << got.size() << " bytes of " << big.body.size();
+  EXPECT_EQ(server_->dropped_chunks(), 0U);
+
+  // Through keelctl: stdout is the whole body, exit 0.
+  std::string out = dir_.str() + "/out";
+  int rc = in_child_with_loop([&] {
+    std::string a0 = "keelctl", a1 = "--socket=" + path_, a2 = "status";
+    char* argv[] = {a0.data(), a1.data(), a2.data(), nullptr};
+    int fd = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    ::dup2(fd, 1);
+    return run_keelctl(3, argv);
+  });
+  EXPECT_EQ(rc, 0);
+  EXPECT_TRUE(testutil::slurp(out) == big.body);
+}
+
+TEST_F(ControlServerTest, RootTakesTheSlotOfTheNewestNonRootClientWhenAllAreFull) {
+  const gid_t group = keel::testing::throwaway_uid();
+  ControlServer::Options options;
+  options.max_connections = 2;
+  open(options, group);
+  ASSERT_EQ(::chmod(dir_.str().c_str(), 0755), 0);
+  handler_.defer = true;  // each user's `wait` holds its slot
+  fds::Ticker ticker(loop_);
+  const std::string wait = request_frame(Verb::Wait, {"web"});
+  pid_t older = fds::other_user_client(path_, group, wait, "root client took");
+  ASSERT_TRUE(run_until(loop_, [&] { return handler_.requests.size() == 1; }, 5000));
+  pid_t newer = fds::other_user_client(path_, group, wait, "root client took");
+  ASSERT_TRUE(run_until(loop_, [&] { return handler_.requests.size() == 2; }, 5000));
+  EXPECT_EQ(server_->active_connections(), 2);
+
+  handler_.defer = false;
+  Client root(path_);
+  root.send(request_frame(Verb::Status));
+  ASSERT_TRUE(run_until(loop_, [&] { return root.poll(); }));
+  EXPECT_EQ(root.final_reply(), std::make_pair(Code::Ok, std::string("answer to status")));
+  EXPECT_EQ(server_->evicted_connections(), 1U);
+  EXPECT_EQ(handler_.closed, 1) << "the evicted client's kept session is closed";
+  EXPECT_EQ(fds::wait_exit(newer), 0) << "the newest user client is told why it was closed";
+
+  server_->close();  // the older client's session ends without a reply
+  EXPECT_EQ(fds::wait_exit(older), 2);
+}
+
+// keel out of fds: root is served with the reserve, anyone else told why,
+// and the reserve comes back for the next time.
+TEST_F(ControlServerTest, RootIsServedWhenKeelIsOutOfFileDescriptors) {
+  open();
+  ASSERT_TRUE(server_->has_spare_fd());
+  ASSERT_EQ(::chmod(path_.c_str(), 0666), 0);
+  ASSERT_EQ(::chmod(dir_.str().c_str(), 0755), 0);
+  fds::Ticker ticker(loop_);
+  Client root(path_);
+  root.send(request_frame(Verb::Status));
+  pid_t user = fds::other_user_client(path_, kNoGroup, request_frame(Verb::Status), "out of file descriptors");
+
+  // Fill this process's fd table (under a lowered soft limit, restored after).
+  rlimit old{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &old), 0);
+  rlimit low = old;
+  low.rlim_cur = 256;
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &low), 0);
+  std::vector<int> fillers;
+  for (;;) {
+    int fd = ::dup(0);
+    if (fd < 0) break;
+    fillers.push_back(fd);
+  }
+  ASSERT_EQ(errno, EMFILE);
+
+  int user_rc = -1;
+  bool ok = run_until(
+      loop_,
+      [&] {
+        root.poll();
+        int status = 0;
+        if (user_rc < 0 && ::waitpid(user, &status, WNOHANG) == user) user_rc = WIFEXITED(status) ? WEXITSTATUS(status) : 99;
+        return user_rc >= 0 && root.final_reply().first == Code::Ok;
+      },
+      5000);
+  const bool spare = server_->has_spare_fd();
+  for (int fd : fillers) ::close(fd);
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &old), 0);
+  ASSERT_TRUE(ok) << "root: " << root.final_reply().second << "; user exit " << user_rc;
+  EXPECT_EQ(root.final_reply(), std::make_pair(Code::Ok, std::string("answer to status")));
+  EXPECT_EQ(user_rc, 0) << "the user is told keel is out of file descriptors";
+  EXPECT_EQ(server_->fd_exhausted_accepts(), 2U);
+  EXPECT_TRUE(spare) << "the reserve is taken back while the table is still full";
+  ASSERT_EQ(handler_.requests.size(), 1U);
 }
 
 }  // namespace

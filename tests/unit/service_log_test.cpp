@@ -556,5 +556,40 @@ TEST(ServiceLogKmsg, LinesTheKernelWouldEchoOnTheConsoleAreNotCopied) {
   EXPECT_EQ(result, "got: [<4>keel: warning: careful\n<6>keel: hello\n]");
 }
 
+// Once the run has its copy of the write end, keel holds only the read end;
+// when the last writer is gone the pipe closes after its last line (no fd
+// held for a service with no process); a run started while an old writer
+// lingers joins the same pipe.
+TEST_F(ServiceLogTest, ThePipeClosesWhenTheLastWriterGoesAndANewRunRejoinsALingeringOne) {
+  ServiceLog log("svc", config());
+  ASSERT_TRUE(log.open(loop).ok());
+  int run1 = ::fcntl(log.write_fd(), F_DUPFD_CLOEXEC, 0);  // the run's copy
+  log.release_write_end();
+  EXPECT_EQ(log.write_fd(), -1);
+  write_all(run1, "last words\n");
+  ::close(run1);  // the run ends
+  ASSERT_TRUE(run_until(loop, [&] { return !log.pipe_open(); }));
+  EXPECT_EQ(tail_texts(log), (std::vector<std::string>{"last words"}));
+
+  // A new run gets a new pipe; a grandchild keeps it after the run.
+  ASSERT_TRUE(log.open(loop).ok());
+  int grandchild = ::fcntl(log.write_fd(), F_DUPFD_CLOEXEC, 0);
+  log.release_write_end();
+  // The next run, while the grandchild still writes: the same pipe.
+  ASSERT_TRUE(log.open(loop).ok());
+  ASSERT_GE(log.write_fd(), 0);
+  int run3 = ::fcntl(log.write_fd(), F_DUPFD_CLOEXEC, 0);
+  log.release_write_end();
+  write_all(grandchild, "from the grandchild\n");
+  write_all(run3, "from the third run\n");
+  ::close(grandchild);
+  EXPECT_TRUE(run_until(loop, [&] { return log.lines_total() == 3; }));
+  EXPECT_TRUE(log.pipe_open()) << "the third run still holds it";
+  ::close(run3);
+  ASSERT_TRUE(run_until(loop, [&] { return !log.pipe_open(); }));
+  EXPECT_EQ(tail_texts(log),
+            (std::vector<std::string>{"last words", "from the grandchild", "from the third run"}));
+}
+
 }  // namespace
 }  // namespace keel
