@@ -622,18 +622,15 @@ void check_posixly_correct(const std::string& tool) {
   Launch sh = tini_launch(tool, {"-s", "-e", "1", "sh", "-c", "exit 1"});
   sh.set_env = {{"POSIXLY_CORRECT", "1"}};
   auto o = run_through(sh);
-  EXPECT_EQ(o.code, 0) << tool << " did not run sh -c 'exit 1' with -e 1
-" << o.err;
+  EXPECT_EQ(o.code, 0) << tool << " did not run sh -c 'exit 1' with -e 1\n" << o.err;
   EXPECT_EQ(o.err, "");
 
   Launch probe = tini_launch(tool, {"-s", kProbe, "args", "-v"});
   probe.set_env = {{"POSIXLY_CORRECT", ""}};  // set at all
   auto p = run_through(probe);
   EXPECT_EQ(p.code, 0);
-  EXPECT_TRUE(contains(p.out, "argc 3
-")) << p.out;
-  EXPECT_TRUE(contains(p.out, "arg 2 -v
-")) << p.out;
+  EXPECT_TRUE(contains(p.out, "argc 3\n")) << p.out;
+  EXPECT_TRUE(contains(p.out, "arg 2 -v\n")) << p.out;
   EXPECT_FALSE(contains(p.out, "[INFO")) << "-v after the program was taken by " << tool;
 }
 
