@@ -79,10 +79,12 @@ case "$cmd" in
     export KEEL_FAIL_ON_SKIP=1
     # Tests that need a PID namespace (unshare) or to adopt orphans run as root.
     ctest --test-dir "$BUILD_DIR" --output-on-failure --timeout 180 -j "$(nproc)"
-    # Users and packagers build Release (-O3, where GCC warns differently):
-    # keel itself must build there with warnings as errors (about a minute).
+    # Users and packagers build Release, where GCC 12 warns differently at
+    # -O3: keel-image (built at -O3 there) must build with warnings as errors.
+    # keel's own code is -Os -DNDEBUG in Release and RelWithDebInfo alike, so
+    # the build above already covers it. A few minutes on 2 cores.
     configure "$BUILD_DIR-release" -DCMAKE_BUILD_TYPE=Release -DKEEL_BUILD_TESTS=OFF
-    cmake --build "$BUILD_DIR-release" --target keel keel-image
+    cmake --build "$BUILD_DIR-release" --target keel-image
     # The unit tests again under AddressSanitizer and UndefinedBehaviorSanitizer.
     configure "$BUILD_DIR-asan" -DCMAKE_BUILD_TYPE=Debug -DKEEL_SANITIZE=ON
     cmake --build "$BUILD_DIR-asan" --target keel_unit_tests keel_system_tests
