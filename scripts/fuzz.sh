@@ -53,7 +53,7 @@ need_packages clang libclang-rt-dev llvm cmake ninja-build pkg-config zlib1g-dev
 BUILD=${BUILD_DIR:-build}-fuzz
 if [ ! -f "$BUILD/build.ninja" ]; then
   cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-    -DCMAKE_CXX_COMPILER=clang++ -DKEEL_FUZZ=ON -DKEEL_BUILD_TESTS=OFF -DKEEL_SANITIZE=OFF >/dev/null
+    -DCMAKE_CXX_COMPILER=clang++ -DKEEL_FUZZ=ON -DKEEL_BUILD_TESTS=OFF -DKEEL_SANITIZE=OFF -DKEEL_WERROR=ON >/dev/null
 fi
 JOBS=$(nproc)
 [ "$JOBS" -gt 2 ] || JOBS=2

@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <array>
 #include <csignal>
 
 #include "cinit/messages.hpp"
@@ -108,12 +109,39 @@ class ContainerInit final : private SignalHandler, private ExitHandler, private 
       ::close(cwd_fd_);
       cwd_fd_ = -1;
     }
-    if (o_.session == Session::NewSession && o_.take_terminal) {
-      // dumb-init: give up our controlling terminal so the child, as a new
-      // session leader, can take it (TIOCSCTTY). Fails harmlessly without one.
-      ::ioctl(STDIN_FILENO, TIOCNOTTY);
-    }
+    if (o_.session == Session::NewSession && o_.take_terminal) release_terminal();
     return {};
+  }
+
+  // dumb-init: give up our controlling terminal so the child, as a new
+  // session leader, can take it (TIOCSCTTY). Fails harmlessly without one.
+  // A session leader that lets go of its terminal makes the kernel send
+  // SIGHUP and then SIGCONT to the terminal's foreground group: ours (under
+  // `docker run -it`, a pty's session). Forwarded, that SIGHUP would kill
+  // the child (a shell) at once, so the one of each that we sent ourselves
+  // is ignored. They are already pending (blocked, read from the signalfd
+  // later), so they come before any signal sent after the child starts.
+  void release_terminal() noexcept {
+    if (::ioctl(STDIN_FILENO, TIOCNOTTY) != 0) {
+      reporter_.terminal_release_failed(errno_error("ioctl(TIOCNOTTY)"));
+      return;
+    }
+    bool leader = ::getsid(0) == ::getpid();
+    if (leader) {
+      ignore_once_[SIGHUP] = true;
+      ignore_once_[SIGCONT] = true;
+    }
+    reporter_.terminal_released(leader);
+  }
+
+  // One of the hand-off signals above: sent by the kernel on our behalf, so
+  // it names us as the sender (SI_USER, our pid).
+  bool is_handoff_signal(const signalfd_siginfo& info) noexcept {
+    auto signo = static_cast<std::size_t>(info.ssi_signo);
+    if (signo >= ignore_once_.size() || !ignore_once_[signo]) return false;
+    if (info.ssi_code != SI_USER || static_cast<pid_t>(info.ssi_pid) != ::getpid()) return false;
+    ignore_once_[signo] = false;
+    return true;
   }
 
   static bool is_tini_own(int signo) noexcept {
@@ -172,11 +200,21 @@ class ContainerInit final : private SignalHandler, private ExitHandler, private 
 
   void on_signal(const signalfd_siginfo& info) noexcept override {
     int signo = static_cast<int>(info.ssi_signo);
+    if (is_handoff_signal(info)) {
+      reporter_.received(signo);
+      reporter_.handoff_signal_ignored(signo);
+      return;
+    }
     // Raised by the kernel against keel itself: SIGPIPE or SIGXFSZ for one
     // of keel's own writes (a closed stderr pipe, a log file at its size
     // limit), whose error the write returned too. Not the child's business,
-    // and reporting it could fail the same way and raise it again.
-    if (info.ssi_code == SI_USER && static_cast<pid_t>(info.ssi_pid) == self_pid_) return;
+    // and reporting it could fail the same way and raise it again. (Only
+    // these two: the parent-death emulation in setup() sends keel another
+    // signal of its own on purpose.)
+    if ((signo == SIGPIPE || signo == SIGXFSZ) && info.ssi_code == SI_USER &&
+        static_cast<pid_t>(info.ssi_pid) == self_pid_) {
+      return;
+    }
     if (signo == SIGCHLD) {
       reporter_.received(signo);
       reap();
@@ -311,6 +349,7 @@ class ContainerInit final : private SignalHandler, private ExitHandler, private 
   pid_t self_pid_ = -1;  // keel's own pid, to know its own signals
   int cwd_fd_ = -1;
   int exit_code_ = -1;
+  std::array<bool, limits::kMaxClassicSignal + 1> ignore_once_{};  // see release_terminal()
 };
 
 }  // namespace

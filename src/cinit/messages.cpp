@@ -213,6 +213,17 @@ class DumbInitReporter final : public Reporter {
   void dropped(int) noexcept override { debug("Not forwarding signal 0 to children (ignored)."); }
   void forwarded(int signo, pid_t, bool) noexcept override { debug("Forwarded signal %d to children.", signo); }
   void suspending() noexcept override { debug("Suspending self due to TTY signal."); }
+  void terminal_released(bool was_session_leader) noexcept override {
+    if (was_session_leader) {
+      debug("Detached from controlling tty, ignoring the first SIGHUP and SIGCONT we receive.");
+    } else {
+      debug("Detached from controlling tty, but was not session leader.");
+    }
+  }
+  void terminal_release_failed(const Error& e) noexcept override {
+    debug("Unable to detach from controlling tty (errno=%d %s).", e.code, e.message());
+  }
+  void handoff_signal_ignored(int signo) noexcept override { debug("Ignoring tty hand-off signal %d.", signo); }
   void reaped(pid_t pid, int status) noexcept override {
     if (WIFSIGNALED(status)) {
       debug("A child with PID %d was terminated by signal %d.", pid, WTERMSIG(status));

@@ -30,6 +30,12 @@ class Reporter {
   virtual void dropped(int signo) noexcept = 0;
   virtual void forwarded(int signo, pid_t target, bool child_gone) noexcept = 0;
   virtual void suspending() noexcept = 0;
+  // dumb-init's terminal hand-off (setsid mode): keel gave up its controlling
+  // terminal for the child to take, or could not; then ignored one of the
+  // SIGHUP/SIGCONT the kernel sent it for that. Only dumb-init reports these.
+  virtual void terminal_released(bool was_session_leader) noexcept { (void)was_session_leader; }
+  virtual void terminal_release_failed(const Error& error) noexcept { (void)error; }
+  virtual void handoff_signal_ignored(int signo) noexcept { (void)signo; }
   virtual void reaped(pid_t pid, int status) noexcept = 0;  // any process but the main child
   virtual void reap_done(bool no_children_left) noexcept = 0;
   virtual void main_exited(pid_t pid, int status) noexcept = 0;

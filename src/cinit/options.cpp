@@ -284,7 +284,10 @@ CommandLine parse_tini(int argc, char** argv, const EnvLookup& env, int self_pid
     cl.out = tini_version_string() + "\n";
     return cl;
   }
-  auto parsed = cli::parse_argv(argc, argv, kTiniSpecs, cli::Ordering::Permute);
+  // tini calls getopt(3), which permutes unless POSIXLY_CORRECT is set:
+  // then `tini -e 1 sh -c ...` must give -c to sh, not take it for tini's.
+  auto ordering = env("POSIXLY_CORRECT") != nullptr ? cli::Ordering::StopAtFirstOperand : cli::Ordering::Permute;
+  auto parsed = cli::parse_argv(argc, argv, kTiniSpecs, ordering);
   bool subreaper = false;
   for (const auto& opt : parsed.options) {
     std::string_view arg = opt.argument != nullptr ? opt.argument : "";

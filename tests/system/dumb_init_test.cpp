@@ -13,6 +13,7 @@
 // prove a signal did NOT arrive) are in harness.hpp; local here are the
 // launch with dumb-init's variables unset, output normalisation and the
 // child's ids from `probe status`.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -22,6 +23,7 @@
 #include <optional>
 #include <regex>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "harness.hpp"
@@ -507,6 +509,102 @@ TEST_F(DumbInitParity, VerboseTranscript) {
     EXPECT_EQ(code[0], code[1]) << what;
     EXPECT_EQ(out[0], out[1]) << what << "\n(sorted stderr lines; left keel, right dumb-init)";
   }
+}
+
+// ================================================== terminal hand-off
+
+// A pty whose slave the tool gets as fd 0 and controlling terminal, as a
+// session leader: a container run with `docker run -it`.
+class Pty {
+ public:
+  Pty() {
+    master_ = ::posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (master_ < 0 || ::grantpt(master_) != 0 || ::unlockpt(master_) != 0) return;
+    const char* name = ::ptsname(master_);
+    if (name != nullptr) slave_ = name;
+  }
+  ~Pty() {
+    if (master_ >= 0) ::close(master_);
+  }
+  Pty(const Pty&) = delete;
+  Pty& operator=(const Pty&) = delete;
+  [[nodiscard]] bool ok() const { return !slave_.empty(); }
+  [[nodiscard]] const std::string& slave() const { return slave_; }
+  // Type `text` at the terminal.
+  bool type(std::string_view text) const { return ::write(master_, text.data(), text.size()) == static_cast<ssize_t>(text.size()); }
+
+ private:
+  int master_ = -1;
+  std::string slave_;
+};
+
+// Letting go of the terminal (TIOCNOTTY) as a session leader makes the
+// kernel send SIGHUP and SIGCONT to the tool's own group. dumb-init ignores
+// exactly those two, once each, and forwards the next SIGHUP as usual.
+// `lines`: the sorted stderr transcript, tty lines included.
+void check_terminal_handoff(const std::string& tool, std::vector<std::string>* lines) {
+  Pty pty;
+  ASSERT_TRUE(pty.ok());
+  Launch l = dumb_launch(tool, {"-v", kProbe, "signals"});
+  l.stdin_terminal = pty.slave();
+  KeelRun r(l);
+  auto rd = wait_ready(r);
+  ASSERT_TRUE(rd) << r.text(Stream::Err);
+  EXPECT_TRUE(saw(r, Stream::Err, "[dumb-init] Detached from controlling tty, ignoring the first SIGHUP and SIGCONT we receive."))
+      << r.text(Stream::Err);
+  ASSERT_TRUE(saw(r, Stream::Err, "[dumb-init] Ignoring tty hand-off signal 1.")) << r.text(Stream::Err);
+  ASSERT_TRUE(saw(r, Stream::Err, "[dumb-init] Ignoring tty hand-off signal 18.")) << r.text(Stream::Err);
+  ASSERT_TRUE(barrier(r, rd->pid));
+  EXPECT_FALSE(any_line(r, Stream::Out, got(SIGHUP, rd->pid))) << tool << " forwarded the hand-off SIGHUP";
+  EXPECT_FALSE(any_line(r, Stream::Out, got(SIGCONT, rd->pid))) << tool << " forwarded the hand-off SIGCONT";
+  // Only those: the next SIGHUP is the user's, and is forwarded.
+  ASSERT_TRUE(r.signal(SIGHUP));
+  EXPECT_TRUE(saw(r, Stream::Out, got(SIGHUP, rd->pid))) << r.text(Stream::Err);
+  ASSERT_TRUE(pty.type("\x04"));  // ^D: end of input, the probe exits 0
+  EXPECT_EQ(r.wait_exit(), 0) << r.text(Stream::Err);
+  for (auto& line : split_lines(normalize(r.text(Stream::Err), tool))) lines->push_back(line);
+  std::sort(lines->begin(), lines->end());  // the child's and dumb-init's own lines may interleave
+}
+
+TEST(DumbInit, TerminalHandOffSignalsAreIgnoredOnce) {
+  std::vector<std::string> lines;
+  check_terminal_handoff(keel_dumb_init(), &lines);
+}
+
+TEST_F(DumbInitParity, TerminalHandOff) {
+  std::vector<std::string> keel_lines;
+  std::vector<std::string> real_lines;
+  check_terminal_handoff(keel_dumb_init(), &keel_lines);
+  check_terminal_handoff(kRealDumbInit, &real_lines);
+  EXPECT_EQ(keel_lines, real_lines) << "(sorted stderr lines; left keel, right dumb-init)";
+}
+
+// `docker run -it image bash` with dumb-init as the entrypoint: the shell
+// must survive the hand-off and read the terminal. A forwarded hand-off
+// SIGHUP makes an interactive bash exit at once (129).
+void check_shell_on_a_terminal(const std::string& tool) {
+  Pty pty;
+  ASSERT_TRUE(pty.ok());
+  Launch l = dumb_launch(tool, {"/bin/bash", "--norc", "--noprofile", "-i"});
+  l.stdin_terminal = pty.slave();
+  KeelRun r(l);
+  ASSERT_TRUE(pty.type("echo alive; exit 7\n"));
+  EXPECT_EQ(r.wait_exit(), 7) << tool << "\n" << r.text(Stream::Err);
+  EXPECT_TRUE(contains(r.text(Stream::Out), "alive\n")) << r.text(Stream::Out);
+}
+
+TEST(DumbInit, InteractiveShellOnATerminalSurvives) { check_shell_on_a_terminal(keel_dumb_init()); }
+TEST_F(DumbInitParity, InteractiveShellOnATerminalSurvives) { check_shell_on_a_terminal(kRealDumbInit); }
+
+// Without a terminal there is nothing to let go of; dumb-init says so in
+// debug mode (the errno is ENOTTY's: fd 0 is a pipe).
+TEST(DumbInit, NoTerminalToReleaseIsReported) {
+  auto o = run_through(dumb_launch(keel_dumb_init(), {"-v", kProbe, "exit", "0"}));
+  EXPECT_EQ(o.code, 0);
+  EXPECT_TRUE(contains(o.err, "[dumb-init] Unable to detach from controlling tty (errno=25 Inappropriate ioctl for device).\n"))
+      << o.err;
+  auto single = run_through(dumb_launch(keel_dumb_init(), {"-v", "-c", kProbe, "exit", "0"}));
+  EXPECT_FALSE(contains(single.err, "controlling tty")) << "single-child mode keeps the terminal\n" << single.err;
 }
 
 // ========================================================== usage, parsing

@@ -48,7 +48,7 @@ Launch tini_launch(const std::string& tool, std::vector<std::string> args) {
   Launch l;
   l.program = tool;
   l.args = std::move(args);
-  l.unset_env = {"TINI_SUBREAPER", "TINI_KILL_PROCESS_GROUP", "TINI_VERBOSITY"};
+  l.unset_env = {"TINI_SUBREAPER", "TINI_KILL_PROCESS_GROUP", "TINI_VERBOSITY", "POSIXLY_CORRECT"};
   return l;
 }
 
@@ -350,7 +350,7 @@ TEST(Tini, PdeathsigSigkillIsAccepted) {
 void check_pdeathsig_kills(const std::string& tool) {
   Launch l;
   l.program = "/bin/sh";
-  l.unset_env = {"TINI_SUBREAPER", "TINI_KILL_PROCESS_GROUP", "TINI_VERBOSITY"};
+  l.unset_env = {"TINI_SUBREAPER", "TINI_KILL_PROCESS_GROUP", "TINI_VERBOSITY", "POSIXLY_CORRECT"};
   l.args = {"-c", "exec 3<&0; \"$0\" -s -p SIGKILL -- \"$1\" signals <&3 & echo tool $!; exec 3<&-; wait",
             tool, kProbe};
   KeelRun sh(l);
@@ -615,6 +615,27 @@ void check_permutation(const std::string& tool) {
 
 TEST(Tini, OptionsArePermutedUntilDoubleDash) { check_permutation(keel_tini()); }
 TEST_F(TiniParity, OptionsArePermutedUntilDoubleDash) { check_permutation(kRealTini); }
+
+// With POSIXLY_CORRECT set, getopt stops at the first non-option: the
+// program's options are its own, with or without `--`.
+void check_posixly_correct(const std::string& tool) {
+  Launch sh = tini_launch(tool, {"-s", "-e", "1", "sh", "-c", "exit 1"});
+  sh.set_env = {{"POSIXLY_CORRECT", "1"}};
+  auto o = run_through(sh);
+  EXPECT_EQ(o.code, 0) << tool << " did not run sh -c 'exit 1' with -e 1\n" << o.err;
+  EXPECT_EQ(o.err, "");
+
+  Launch probe = tini_launch(tool, {"-s", kProbe, "args", "-v"});
+  probe.set_env = {{"POSIXLY_CORRECT", ""}};  // set at all
+  auto p = run_through(probe);
+  EXPECT_EQ(p.code, 0);
+  EXPECT_TRUE(contains(p.out, "argc 3\n")) << p.out;
+  EXPECT_TRUE(contains(p.out, "arg 2 -v\n")) << p.out;
+  EXPECT_FALSE(contains(p.out, "[INFO")) << "-v after the program was taken by " << tool;
+}
+
+TEST(Tini, PosixlyCorrectStopsAtTheFirstNonOption) { check_posixly_correct(keel_tini()); }
+TEST_F(TiniParity, PosixlyCorrectStopsAtTheFirstNonOption) { check_posixly_correct(kRealTini); }
 
 // ======================================================= other spellings
 

@@ -499,8 +499,8 @@ TEST(ArgparseMessage, AmbiguousOptionListsPossibilities) {
 
 // Run glibc getopt_long on `words` in a child and serialise what it saw:
 // "opt ID[=ARG]" lines, then either the message glibc printed or
-// "operand X" lines.
-std::string glibc_trace(const std::vector<std::string>& words, Ordering ordering) {
+// "operand X" lines. `posixly_correct`: run it with POSIXLY_CORRECT set.
+std::string glibc_trace(const std::vector<std::string>& words, Ordering ordering, bool posixly_correct = false) {
   int fds[2];
   if (::pipe(fds) != 0) return "pipe failed";
   pid_t pid = ::fork();
@@ -509,7 +509,11 @@ std::string glibc_trace(const std::vector<std::string>& words, Ordering ordering
     ::alarm(5);
     ::close(fds[0]);
     ::dup2(fds[1], STDERR_FILENO);
-    ::unsetenv("POSIXLY_CORRECT");
+    if (posixly_correct) {
+      ::setenv("POSIXLY_CORRECT", "1", 1);
+    } else {
+      ::unsetenv("POSIXLY_CORRECT");
+    }
     std::vector<std::string> storage(words);
     std::vector<char*> argv;
     for (auto& w : storage) argv.push_back(w.data());
@@ -651,6 +655,16 @@ TEST(ArgparseVsGlibc, StopAtFirstOperand) {
 TEST(ArgparseVsGlibc, Permute) {
   for (const auto& words : differential_cases()) {
     EXPECT_EQ(keel_trace(words, Ordering::Permute), glibc_trace(words, Ordering::Permute)) << describe(words);
+  }
+}
+
+// GNU getopt without a '+' stops at the first operand when POSIXLY_CORRECT
+// is set (tini's case): keel's StopAtFirstOperand is that ordering too.
+TEST(ArgparseVsGlibc, PosixlyCorrectIsStopAtFirstOperand) {
+  for (const auto& words : differential_cases()) {
+    EXPECT_EQ(keel_trace(words, Ordering::StopAtFirstOperand),
+              glibc_trace(words, Ordering::Permute, /*posixly_correct=*/true))
+        << describe(words);
   }
 }
 

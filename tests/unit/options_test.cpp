@@ -577,6 +577,25 @@ TEST(TiniOptions, OptionsAfterTheProgramAreTinis) {
   EXPECT_EQ(c.program(), (Strings{"echo", "hi"}));
 }
 
+// With POSIXLY_CORRECT set, tini's getopt stops at the first operand: the
+// program's own options stay its own (`tini -e 1 sh -c 'exit 0'`).
+TEST(TiniOptions, PosixlyCorrectStopsAtTheProgram) {
+  for (const char* value : {"1", ""}) {  // set at all
+    Cmd c({"tini", "-e", "1", "sh", "-c", "exit 0"}, {{"POSIXLY_CORRECT", value}});
+    ASSERT_EQ(c.cl.action, Action::Run) << c.cl.err;
+    EXPECT_TRUE(c.o().exit_zero[1]);
+    EXPECT_EQ(c.program(), (Strings{"sh", "-c", "exit 0"}));
+    Cmd v({"tini", "-s", "echo", "-v", "hi"}, {{"POSIXLY_CORRECT", value}});
+    ASSERT_EQ(v.cl.action, Action::Run);
+    EXPECT_EQ(v.o().verbosity, 1);
+    EXPECT_EQ(v.program(), (Strings{"echo", "-v", "hi"}));
+  }
+  // Unset: permuted, so -c is tini's and unknown.
+  Cmd permuted({"tini", "-e", "1", "sh", "-c", "exit 0"});
+  EXPECT_EQ(permuted.cl.action, Action::Exit);
+  EXPECT_EQ(permuted.cl.exit_code, 1);
+}
+
 TEST(TiniOptions, DoubleDashProtectsTheProgramsOptions) {
   Cmd c({"tini", "-s", "echo", "--", "-v", "hi"});
   ASSERT_EQ(c.cl.action, Action::Run);

@@ -275,7 +275,7 @@ TEST_F(ServiceConfigKeys, CgroupTable) {
 }
 
 TEST_F(ServiceConfigKeys, TheFullExampleOfTheDocsParses) {
-  const std::filesystem::path doc = std::filesystem::path(__FILE__).parent_path() / "../../docs/services.md";
+  const std::filesystem::path doc = std::filesystem::path(KEEL_SOURCE_DIR) / "docs/services.md";
   const std::string text = keel::testutil::slurp(doc);
   ASSERT_FALSE(text.empty()) << doc;
   const auto section = text.find("## A full example");
@@ -303,7 +303,7 @@ TEST_F(ServiceConfigKeys, TheFullExampleOfTheDocsParses) {
 // Every prefix of a real file (cut mid-key, mid-string, mid-table) is either
 // a config or errors: never an exception, never both, never neither.
 TEST_F(ServiceConfigKeys, EveryPrefixOfTheDocsExampleIsHandled) {
-  const std::filesystem::path doc = std::filesystem::path(__FILE__).parent_path() / "../../docs/services.md";
+  const std::filesystem::path doc = std::filesystem::path(KEEL_SOURCE_DIR) / "docs/services.md";
   const std::string text = keel::testutil::slurp(doc);
   const auto begin = text.find("```toml\n", text.find("## A full example"));
   ASSERT_NE(begin, std::string::npos);
