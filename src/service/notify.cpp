@@ -118,6 +118,8 @@ void NotifySocket::on_ready(std::uint32_t /*events*/) noexcept {
       return;  // EAGAIN: all read
     }
     NotifySender sender;
+    int passed[limits::kNotifyPassedFdsMax];
+    std::size_t passed_count = 0;
     for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
       if (c->cmsg_level != SOL_SOCKET) continue;
       if (c->cmsg_type == SCM_CREDENTIALS && c->cmsg_len >= CMSG_LEN(sizeof(ucred))) {
@@ -127,19 +129,28 @@ void NotifySocket::on_ready(std::uint32_t /*events*/) noexcept {
         sender.uid = cred.uid;
         sender.gid = cred.gid;
       } else if (c->cmsg_type == SCM_RIGHTS) {
-        // keel keeps no fds for services (no FDSTORE): close them, which is
-        // also what a BARRIER=1 sender waits for.
         std::size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
         for (std::size_t i = 0; i < count; ++i) {
-          int passed = -1;
-          std::memcpy(&passed, CMSG_DATA(c) + i * sizeof(int), sizeof passed);
-          if (passed >= 0) ::close(passed);
+          int fd = -1;
+          std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
+          if (fd < 0) continue;
+          if (passed_count < limits::kNotifyPassedFdsMax) {
+            passed[passed_count++] = fd;
+          } else {
+            ::close(fd);
+          }
         }
       }
     }
-    if (!target_->notify_sender_allowed(sender)) continue;
-    std::size_t got = static_cast<std::size_t>(n) < sizeof buffer ? static_cast<std::size_t>(n) : sizeof buffer;
-    parse_notify_message(std::string_view(buffer, got), *target_);
+    // The sender is judged while it is surely alive: a BARRIER=1 sender
+    // waits for its passed fd to be closed and may exit right after, and a
+    // gone process is no longer "in the service". So the fds are closed
+    // only after the check (keel keeps none: no FDSTORE).
+    if (target_->notify_sender_allowed(sender)) {
+      std::size_t got = static_cast<std::size_t>(n) < sizeof buffer ? static_cast<std::size_t>(n) : sizeof buffer;
+      parse_notify_message(std::string_view(buffer, got), *target_);
+    }
+    for (std::size_t i = 0; i < passed_count; ++i) ::close(passed[i]);
     if (fd_ < 0) return;  // the target closed us (the service stopped)
   }
 }

@@ -278,7 +278,7 @@ TEST_P(NotifyTrustTest, AMainPidOutsideTheServiceIsRefusedAndNeverSignalled) {
   ASSERT_TRUE(event(*k, "web", "ready")) << k->text(Stream::Err);
   auto line = event(*k, "web", "MAINPID=" + victim + " refused");
   ASSERT_TRUE(line) << k->text(Stream::Err);
-  EXPECT_EQ(detail(s, "web", "notify").rfind("3 refused", 0), 0U) << detail(s, "web", "notify");
+  EXPECT_EQ(detail(s, "web", "notify").rfind("3 refused", 0), 0U) << detail(s, "web", "notify") << k->text(Stream::Err);
   EXPECT_EQ(count_events(*k, "web", "main pid is now"), 0);
   EXPECT_EQ(s.ctl({"stop", "web"}).code, 0);
   EXPECT_TRUE(event(*k, "web", "stopped")) << k->text(Stream::Err);
