@@ -57,7 +57,35 @@ const char* signal_text(int signo) noexcept {
   }
 }
 
-void on_crash_signal(int signo) noexcept { die(signal_text(signo)); }
+// The signals a fault raises. They are caught rather than blocked: the
+// kernel delivers a fault signal that is blocked by resetting it to its
+// default action, which for PID 1 is death and a kernel panic.
+constexpr int kCrashSignals[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGTRAP, SIGSYS};
+
+const char* signal_name(int signo) noexcept {
+  switch (signo) {
+    case SIGSEGV: return "SIGSEGV";
+    case SIGBUS: return "SIGBUS";
+    case SIGILL: return "SIGILL";
+    case SIGFPE: return "SIGFPE";
+    case SIGABRT: return "SIGABRT";
+    case SIGTRAP: return "SIGTRAP";
+    case SIGSYS: return "SIGSYS";
+    default: return "a fault signal";
+  }
+}
+
+void on_crash_signal(int signo, siginfo_t* info, void* /*context*/) noexcept {
+  // Sent by another process with kill(2) or sigqueue(3) (si_code <= 0), not
+  // raised by a fault in keel: nothing is wrong with keel, so, like every
+  // signal it does not act on (docs/signals.md), it is logged and ignored.
+  // abort() raises SIGABRT with tgkill from keel itself: that one is real.
+  if (info != nullptr && info->si_code <= 0 && info->si_pid != ::getpid()) {
+    say("keel: ", signal_name(signo), " received: ignored\n");
+    return;
+  }
+  die(signal_text(signo));
+}
 
 }  // namespace
 
@@ -70,10 +98,17 @@ void install_crash_handlers() noexcept {
   ss.ss_size = sizeof g_alt_stack;
   ::sigaltstack(&ss, nullptr);
   struct sigaction sa {};
-  sa.sa_handler = on_crash_signal;
-  sa.sa_flags = SA_ONSTACK;
+  sa.sa_sigaction = on_crash_signal;
+  sa.sa_flags = SA_ONSTACK | SA_SIGINFO;
   sigfillset(&sa.sa_mask);  // nothing else runs on top of the crash
-  for (int signo : {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT}) ::sigaction(signo, &sa, nullptr);
+  for (int signo : kCrashSignals) ::sigaction(signo, &sa, nullptr);
+}
+
+bool is_crash_signal(int signo) noexcept {
+  for (int s : kCrashSignals) {
+    if (s == signo) return true;
+  }
+  return false;
 }
 
 void die(const char* why) noexcept {

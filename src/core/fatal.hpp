@@ -22,9 +22,14 @@ namespace keel::fatal {
 void set_pid1(bool on) noexcept;
 [[nodiscard]] bool pid1() noexcept;
 
-// Catch SIGSEGV, SIGBUS, SIGILL, SIGFPE and SIGABRT on an alternate stack
-// and die() with the signal's name. Called by the system role as PID 1.
+// Catch the fault signals (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT,
+// SIGTRAP, SIGSYS) on an alternate stack: one raised by a fault in keel (or
+// its own abort()) die()s with the signal's name; one sent by another
+// process is logged ("keel: SIGSEGV received: ignored") and ignored. The
+// system role installs them in every placement and must not block these
+// signals: the kernel turns a blocked fault signal into a plain death.
 void install_crash_handlers() noexcept;
+[[nodiscard]] bool is_crash_signal(int signo) noexcept;
 
 // "keel: fatal: WHY" on stderr (and the console when it is elsewhere); then
 // freeze() as PID 1, abort() otherwise.

@@ -149,11 +149,15 @@ class SystemInit final : private SignalHandler,
     if (!s) return s;
     // Every signal is read from the signalfd (docs/signals.md), so none can
     // end or stop keel when it is not PID 1 (where the kernel would drop
-    // the ones left at their default), except the two below.
+    // the ones left at their default), except the two below and the fault
+    // signals: those have fatal.hpp's handlers (installed before this),
+    // because a fault signal that is blocked kills (PID 1: a kernel panic).
     sigset_t handled;
     sigemptyset(&handled);
     for (int signo = 1; signo <= limits::kMaxSignal; ++signo) {
-      if (is_blockable(signo) && signo != SIGPIPE && signo != SIGXFSZ) add_signal(handled, signo);
+      if (is_blockable(signo) && signo != SIGPIPE && signo != SIGXFSZ && !fatal::is_crash_signal(signo)) {
+        add_signal(handled, signo);
+      }
     }
     s = signals_.init(loop_, handled, *this);
     if (!s) return s;
@@ -541,12 +545,12 @@ int run_system_init(int argc, char** argv, bool namespace_init) noexcept {
   RoleSetting where{Role::System, namespace_init, false};
   // /proc first of all: which namespace keel is in, the kernel command
   // line and everything after depend on it. Each mount only when missing.
-  if (where.namespace_init) {
-    // From here on a bug freezes keel instead of panicking the kernel.
-    fatal::set_pid1(true);
-    fatal::install_crash_handlers();
-    mount_early_filesystems();
-  }
+  // From here on a fault in keel freezes it as PID 1 instead of panicking
+  // the kernel (and aborts it otherwise); a fault signal sent by someone
+  // else is ignored in every placement.
+  fatal::set_pid1(where.namespace_init);
+  fatal::install_crash_handlers();
+  if (where.namespace_init) mount_early_filesystems();
   // Observed once, here, and passed down (core/role.hpp).
   where.machine_init = where.namespace_init && in_initial_pid_namespace();
   try {

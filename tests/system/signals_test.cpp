@@ -225,6 +225,29 @@ TEST_P(SignalsTest, SystemRoleLogsAndIgnoresEverySignalItDoesNotActOn) {
   EXPECT_EQ(status_sigset(again, "SigBlk"), std::optional<std::uint64_t>(0));
 }
 
+// A fault signal raised by the kernel while it is blocked is delivered as
+// a plain death (the kernel resets it to its default): PID 1 dies and the
+// kernel panics. So the system role must catch the fault signals (with
+// core/fatal's handlers: freeze as PID 1), never block them, in every
+// placement. (tests/unit/fatal_test.cpp crashes such a PID 1 for real.)
+TEST_P(SignalsTest, SystemRoleCatchesFaultSignalsAndNeverBlocksThem) {
+  Config config;
+  Launch l = keel_launch(GetParam(), {"--role=system"});
+  l.set_env = config.env();
+  KeelRun k(l);
+  ASSERT_TRUE(seen(k, Stream::Err, [](const std::string& line) { return starts_with(line, "keel: svc: started"); }))
+      << k.text(Stream::Err);
+  pid_t keel = k.keel_pid();
+  auto blocked = status_sigset(keel, "SigBlk");
+  auto caught = status_sigset(keel, "SigCgt");
+  ASSERT_TRUE(blocked && caught);
+  for (int s : {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGTRAP, SIGSYS}) {
+    std::uint64_t bit = std::uint64_t{1} << (s - 1);
+    EXPECT_EQ(*blocked & bit, 0U) << signal_name(s) << " is blocked";
+    EXPECT_NE(*caught & bit, 0U) << signal_name(s) << " has no handler";
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Placements, SignalsTest, ::testing::Values(Placement::Subreaper, Placement::Namespace));
 
 // ------------------------------------------------ a closed stdout/stderr
