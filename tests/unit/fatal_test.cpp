@@ -26,35 +26,61 @@ namespace {
 using testutil::kMs;
 
 // PID 1 of a new PID namespace: a grandchild leaves an orphan that ends
-// 300 ms later; then `crash` runs. Returns the PID 1's pid (as seen here)
-// and the read end of its stderr.
+// 300 ms later; then `crash` runs. Returns the PID 1's pid (as seen here),
+// the read end of its stderr, and its parent (a helper that waits for it).
+//
+// Made by unshare(CLONE_NEWPID) in a forked helper and a plain fork()
+// there, not by a raw clone(CLONE_NEWPID): after a raw clone glibc's
+// thread descriptor still names the parent's thread, and AddressSanitizer
+// (which asks pthread for the stack at abort()) fails in the child.
 template <typename Crash>
-pid_t start_pid1(int& err_read, Crash crash) {
+pid_t start_pid1(int& err_read, pid_t& helper, Crash crash) {
   int p[2];
-  if (::pipe2(p, O_CLOEXEC) != 0) return -1;
-  // A raw clone: fork semantics, but the child is PID 1 of a new namespace.
-  long pid = ::syscall(SYS_clone, CLONE_NEWPID | SIGCHLD, nullptr, nullptr, nullptr, nullptr);
-  if (pid < 0) return -1;
-  if (pid == 0) {
-    ::dup2(p[1], 2);
-    if (::getpid() != 1) ::_exit(99);
-    fatal::set_pid1(true);
-    fatal::install_crash_handlers();
-    pid_t middle = ::fork();
-    if (middle == 0) {
-      if (::fork() == 0) {
-        timespec t{0, 300 * kMs};
-        ::nanosleep(&t, nullptr);
-        ::_exit(0);  // an orphan by now: PID 1 must reap it
+  int q[2];
+  if (::pipe2(p, O_CLOEXEC) != 0 || ::pipe2(q, O_CLOEXEC) != 0) return -1;
+  helper = ::fork();
+  if (helper < 0) return -1;
+  if (helper == 0) {
+    if (::unshare(CLONE_NEWPID) != 0) ::_exit(97);
+    pid_t pid1 = ::fork();
+    if (pid1 == 0) {
+      ::dup2(p[1], 2);
+      if (::getpid() != 1) ::_exit(99);
+      fatal::set_pid1(true);
+      fatal::install_crash_handlers();
+      pid_t middle = ::fork();
+      if (middle == 0) {
+        if (::fork() == 0) {
+          timespec t{0, 300 * kMs};
+          ::nanosleep(&t, nullptr);
+          ::_exit(0);  // an orphan by now: PID 1 must reap it
+        }
+        ::_exit(0);
       }
-      ::_exit(0);
+      crash();
+      ::_exit(98);  // not reached: the crash never returns
     }
-    crash();
-    ::_exit(98);  // not reached: the crash never returns
+    (void)!::write(q[1], &pid1, sizeof pid1);
+    int status = 0;
+    ::waitpid(pid1, &status, 0);
+    ::_exit(0);
   }
   ::close(p[1]);
+  ::close(q[1]);
+  pid_t pid = -1;
+  if (::read(q[0], &pid, sizeof pid) != static_cast<ssize_t>(sizeof pid)) pid = -1;
+  ::close(q[0]);
   err_read = p[0];
-  return static_cast<pid_t>(pid);
+  return pid;
+}
+
+// 'Z' (a zombie, or ended), or its state letter from /proc/PID/stat.
+char state_of(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string all;
+  std::getline(in, all);
+  std::size_t close = all.rfind(')');
+  return close == std::string::npos || close + 2 >= all.size() ? 'Z' : all[close + 2];
 }
 
 std::string read_for(int fd, const std::string& want, int timeout_ms) {
@@ -81,8 +107,8 @@ std::string children_of(pid_t pid) {
   return ss.str();
 }
 
-void expect_frozen_and_reaping(pid_t pid, int err, const char* why) {
-  ASSERT_GT(pid, 0) << "clone(CLONE_NEWPID): " << std::strerror(errno);
+void expect_frozen_and_reaping(pid_t pid, pid_t helper, int err, const char* why) {
+  ASSERT_GT(pid, 0) << "unshare(CLONE_NEWPID) + fork: " << std::strerror(errno);
   std::string text = read_for(err, "frozen", 5000);
   EXPECT_NE(text.find(std::string("keel: fatal: ") + why), std::string::npos) << text;
   EXPECT_NE(text.find("frozen"), std::string::npos) << text;
@@ -90,29 +116,32 @@ void expect_frozen_and_reaping(pid_t pid, int err, const char* why) {
   std::int64_t deadline = monotonic_ns() + 5000 * kMs;
   while (!children_of(pid).empty() && monotonic_ns() < deadline) ::usleep(10'000);
   EXPECT_EQ(children_of(pid), "") << "PID 1 did not reap its orphan";
-  int status = 0;
-  EXPECT_EQ(::waitpid(pid, &status, WNOHANG), 0) << "PID 1 ended (status " << status << ")";
+  EXPECT_NE(state_of(pid), 'Z') << "PID 1 ended";
   ::kill(pid, SIGKILL);
-  ::waitpid(pid, &status, 0);
+  int status = 0;
+  ::waitpid(helper, &status, 0);
   ::close(err);
 }
 
 TEST(Fatal, AbortAsPid1FreezesAndKeepsReaping) {
   int err = -1;
-  pid_t pid = start_pid1(err, [] { std::abort(); });
-  expect_frozen_and_reaping(pid, err, "SIGABRT");
+  pid_t helper = -1;
+  pid_t pid = start_pid1(err, helper, [] { std::abort(); });
+  expect_frozen_and_reaping(pid, helper, err, "SIGABRT");
 }
 
 TEST(Fatal, SegfaultAsPid1FreezesAndKeepsReaping) {
   int err = -1;
-  pid_t pid = start_pid1(err, [] { ::raise(SIGSEGV); });
-  expect_frozen_and_reaping(pid, err, "SIGSEGV");
+  pid_t helper = -1;
+  pid_t pid = start_pid1(err, helper, [] { ::raise(SIGSEGV); });
+  expect_frozen_and_reaping(pid, helper, err, "SIGSEGV");
 }
 
 TEST(Fatal, DieAsPid1FreezesAndKeepsReaping) {
   int err = -1;
-  pid_t pid = start_pid1(err, [] { fatal::die("std::terminate called"); });
-  expect_frozen_and_reaping(pid, err, "std::terminate called");
+  pid_t helper = -1;
+  pid_t pid = start_pid1(err, helper, [] { fatal::die("std::terminate called"); });
+  expect_frozen_and_reaping(pid, helper, err, "std::terminate called");
 }
 
 TEST(Fatal, DieWhenNotPid1Aborts) {
