@@ -1217,7 +1217,7 @@ void Supervisor::session_closed(control::Session& session) noexcept {
 // ---------------------------------------------------------------- reload
 
 std::string Supervisor::reload() {
-  open_control();  // when it failed at start
+  open_control();  // checks the run directory again; opens the control socket if it failed at start
   LoadResult loaded = load_service_dir(settings_.services_dir, settings_.users);
   add_launcher_shorthand(loaded.services);
   std::string out;
