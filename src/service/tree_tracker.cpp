@@ -296,9 +296,11 @@ int signal_tree(ServiceTracker& tracker, bool sole, int signo) noexcept {
       return false;
     }
     bool sent = false;
-    // The whole group at once: its id is one of the service's (learned from
-    // this member), and the pidfd pins a member, so the group exists.
-    if (!group_flag_unsupported && groups < limits::kTrackGroupsPerWalk && now.pgrp == f.pgrp && f.pgrp > 0) {
+    // The whole group at once, when this member leads it: the kernel
+    // signals the group whose id is the pidfd's own pid (a member that does
+    // not lead a group has none: ESRCH), so the pidfd pins the group's id
+    // too, and it is one of the service's (learned from this member).
+    if (!group_flag_unsupported && groups < limits::kTrackGroupsPerWalk && f.pgrp == f.pid && now.pgrp == f.pgrp) {
       if (pidfd_signal(fd, signo, kPidfdSignalProcessGroup) == 0) {
         groups_done[groups++] = f.pgrp;
         sent = true;

@@ -57,18 +57,24 @@
 //
 // Signalling: every process is signalled through a pidfd, never by a pid
 // that may have been reused: pidfd_open(pid), then /proc/PID/stat read
-// again and the process's start time and parent compared with what made it
-// a member, then pidfd_send_signal(). The pidfd pins the process: if the
+// again and the process's start time compared with the one of the process
+// found a member, then pidfd_send_signal(). The pidfd pins the process: if the
 // pid was freed and reused between the open and the read, the read saw
 // another process, but the signal goes to the pidfd's process, which is
-// gone, and fails with ESRCH. A group is signalled as a whole with
-// PIDFD_SIGNAL_PROCESS_GROUP on a checked member's pidfd (Linux 6.9), so a
-// member forked during the walk is not missed; kill(-pgid) by number is
-// never used, because keel cannot know, at the instant of the call, that
-// the group still has a member holding its id: once the last member is
-// gone the number is free, and a new process given that pid can make a
-// group of the same number. On kernels without pidfds (before 5.3) the
-// signal goes by pid after the same check, as before.
+// gone, and fails with ESRCH. A group whose leader is alive is signalled as
+// a whole through the leader's checked pidfd with PIDFD_SIGNAL_PROCESS_GROUP
+// (Linux 6.9; the kernel signals the group whose id is the pidfd's pid, so
+// the pidfd pins the group's id as well), so a member forked during the walk
+// is not missed; other members are signalled one by one, each by its own
+// pidfd. kill(-pgid) by number is never used: keel cannot know, at the
+// instant of the call, that some process still holds the group's id (a
+// group id stays allocated exactly as long as a process uses it as pid,
+// group or session; once the last member and the leader are gone, the
+// number is free, and a new process given that pid can make a group of the
+// same number). A member forked during the walk into a group whose leader
+// is gone is found by the next walk: a stop re-checks the tree at each
+// child exit and sends SIGKILL again after its timeout. On kernels without
+// pidfds (before 5.3) the signal goes by pid after the same check.
 //
 // Walking /proc is an edge: it runs at a stop, at tree_alive() and for
 // notify senders, never in a signal or reap handler. It allocates nothing
