@@ -857,6 +857,9 @@ Result<pid_t> Supervisor::launch(ServiceMachine& machine) noexcept {
       return launch_error(c, pid.error());
     }
     u.pgid = pid.value();
+    // As soon as the child's pid is known, before any walk of /proc can
+    // see it: until then another service's stop could take it for an
+    // orphan nobody claims (tree_tracker.hpp, rule 3).
     u.tracker.begin_run(pid.value());
     u.status[0] = '\0';
     u.refusal_logged = false;

@@ -109,30 +109,100 @@ bool known(const ServiceTracker& t, const Self& self, const Facts& f) noexcept {
   return false;
 }
 
+enum class Verdict : unsigned char { Unknown, Outside, Other, Member };
+
+// Verdicts of one walk, so that the parent links shared by many processes
+// are read once per walk, not once per descendant: open addressing on the
+// stack (20 KiB), pid 0 marking a free slot. When it is full, verdicts are
+// simply not kept (the walk is slower, not wrong). A verdict can only get
+// better within a walk (ids are learned, never dropped, until its end), and
+// a walk that learned something is repeated, so a stale "Other" costs at
+// most one more pass.
+class VerdictCache {
+ public:
+  Verdict get(pid_t pid) const noexcept {
+    for (std::size_t i = slot(pid), n = 0; n < kSlots; i = (i + 1) % kSlots, ++n) {
+      if (keys_[i] == pid) return verdicts_[i];
+      if (keys_[i] == 0) return Verdict::Unknown;
+    }
+    return Verdict::Unknown;
+  }
+  void put(pid_t pid, Verdict v) noexcept {
+    if (used_ >= kSlots * 3 / 4) return;
+    std::size_t i = slot(pid);
+    while (keys_[i] != 0 && keys_[i] != pid) i = (i + 1) % kSlots;
+    if (keys_[i] == 0) ++used_;
+    keys_[i] = pid;
+    verdicts_[i] = v;
+  }
+
+ private:
+  static constexpr std::size_t kSlots = 4096;
+  static std::size_t slot(pid_t pid) noexcept { return (static_cast<std::size_t>(pid) * 2654435761U) % kSlots; }
+  pid_t keys_[kSlots] = {};
+  Verdict verdicts_[kSlots] = {};
+  std::size_t used_ = 0;
+};
+
+// keel's own session and group hold keel's own helpers and, as a
+// subreaper, whatever started keel: never a service's (each service starts
+// in a session of its own and cannot join another session).
+bool in_keels_session(const Self& self, const Facts& f) noexcept {
+  return f.pid == self.pid || (f.sid > 0 && f.sid == self.sid) || (f.pgrp > 0 && f.pgrp == self.pgrp);
+}
+
 // Rules 1 to 3 (tree_tracker.hpp), from the process up its parent links,
 // which must reach keel: a known id on a process outside keel's tree is a
-// number reused there (or another keel's service), never this service.
-bool member(int proc_fd, const ServiceTracker& t, const Self& self, const Facts& f, bool sole) noexcept {
-  // keel's own session and group hold keel's own helpers and, as a
-  // subreaper, whatever started keel: never a service's (each service
-  // starts in a session of its own and cannot join another session).
-  if (f.pid == self.pid || (f.sid > 0 && f.sid == self.sid) || (f.pgrp > 0 && f.pgrp == self.pgrp)) return false;
+// number reused there (or another keel's service), never this service. A
+// process is a member when a process at or above it on the path (up to
+// keel) has a known id, or the path starts at an orphan rule 3 gives us.
+// Every process on the path gets its verdict in `cache` (null: none).
+bool member(int proc_fd, const ServiceTracker& t, const Self& self, const Facts& f, bool sole,
+            VerdictCache* cache) noexcept {
+  Facts path[limits::kTrackDepth];
+  int depth = 0;
+  Verdict top = Verdict::Unknown;  // of what is above the path's last entry
   Facts cur = f;
-  bool matched = false;
-  for (int depth = 0; depth < limits::kTrackDepth; ++depth) {
-    if (!matched && known(t, self, cur)) matched = true;
+  for (;;) {
+    if (in_keels_session(self, cur)) {
+      top = Verdict::Outside;
+      break;
+    }
+    if (depth == limits::kTrackDepth) {
+      top = Verdict::Outside;  // too deep to be worth it: as if outside
+      break;
+    }
+    path[depth++] = cur;
     if (cur.ppid == self.pid) {
-      if (matched) return true;
       // `cur` is keel's child: one it launched (its own session, known to
       // its service by rule 1) or an orphan keel adopted.
-      return sole && t.launch_start() != 0 && cur.start >= t.launch_start() && cur.sid != self.sid &&
-             cur.pgrp != self.pgrp;
+      bool orphan_ours = sole && t.launch_start() != 0 && cur.start >= t.launch_start();
+      top = orphan_ours ? Verdict::Member : Verdict::Other;
+      break;
     }
-    if (cur.ppid <= 1) return false;  // not below keel
+    if (cur.ppid <= 1) {
+      top = Verdict::Outside;  // not below keel
+      break;
+    }
+    Verdict cached = cache != nullptr ? cache->get(cur.ppid) : Verdict::Unknown;
+    if (cached != Verdict::Unknown) {
+      top = cached;
+      break;
+    }
     pid_t parent = cur.ppid;
-    if (!read_facts(proc_fd, parent, cur)) return false;
+    if (!read_facts(proc_fd, parent, cur)) {
+      top = Verdict::Outside;  // gone: its children are keel's now, seen next walk
+      break;
+    }
   }
-  return false;
+  // Down the path from the top: below keel, a known id makes a process and
+  // everything under it a member.
+  Verdict v = top;
+  for (int i = depth - 1; i >= 0; --i) {
+    if (v == Verdict::Other && known(t, self, path[i])) v = Verdict::Member;
+    if (cache != nullptr) cache->put(path[i].pid, v);
+  }
+  return depth > 0 && v == Verdict::Member;
 }
 
 // Remembers a member's ids. Its pid too: a member seen now may make a
@@ -162,6 +232,7 @@ WalkResult walk(ServiceTracker& t, bool sole, Fn fn) noexcept {
   if (proc_fd < 0) return r;
   Self self = self_ids();
   bool used[limits::kTrackedIds] = {};
+  VerdictCache cache;
   alignas(Dirent64) char buf[kChunk];
   bool stopped = false;
   for (;;) {
@@ -185,7 +256,7 @@ WalkResult walk(ServiceTracker& t, bool sole, Fn fn) noexcept {
       }
       Facts f;
       if (!digits || !read_facts(proc_fd, pid, f)) continue;
-      if (member(proc_fd, t, self, f, sole)) {
+      if (member(proc_fd, t, self, f, sole, &cache)) {
         if (learn_ids(t, self, f)) r.learned = true;
         if (f.state != 'Z') ++r.members;
         if (fn(proc_fd, f)) stopped = true;
@@ -331,7 +402,7 @@ bool in_tree(ServiceTracker& tracker, pid_t pid) noexcept {
   int proc_fd = ::open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (proc_fd < 0) return false;
   Facts f;
-  bool in = read_facts(proc_fd, pid, f) && member(proc_fd, tracker, self, f, false);
+  bool in = read_facts(proc_fd, pid, f) && member(proc_fd, tracker, self, f, false, nullptr);
   ::close(proc_fd);
   if (in) (void)learn_ids(tracker, self, f);
   return in;
