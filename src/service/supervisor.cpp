@@ -880,7 +880,12 @@ void Supervisor::signal_tree(ServiceMachine& machine, int signo) noexcept {
     Status s = signo == SIGKILL ? kill_all(u.cgroup) : signal_all(u.cgroup, signo);
     if (s) return;
   }
-  if (u.tracker.live()) (void)service::signal_tree(u.tracker, sole_run(u), signo);
+  if (!u.tracker.live()) return;
+  (void)service::signal_tree(u.tracker, sole_run(u), signo);
+  if (u.tracker.overflows() > 0 && signo != SIGCONT) {
+    log::msg(log::Level::Warn, "%s: more sessions and groups than keel remembers (%d); some may escape this stop",
+             u.config.name.c_str(), limits::kTrackedIds);
+  }
 }
 
 bool Supervisor::sole_run(const Unit& u) const noexcept {

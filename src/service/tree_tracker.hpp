@@ -46,6 +46,9 @@
 //    namespace from outside (nsenter) and orphaned, or a leftover of an
 //    earlier run of a service that itself escaped; or, with its start time
 //    later than the launch, a direct child keel started for another reason.
+//    So keel's own helper processes (anything keel forks that is not a
+//    service) stay in keel's session and process group: no rule ever takes
+//    a process of keel's own session or group.
 //  - A pid, session or group id remembered for the service names another
 //    process if the id is freed and handed out again between two walks
 //    (pid_max forks in between). Signals still go only to a process alive
