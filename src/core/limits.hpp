@@ -219,3 +219,34 @@ inline constexpr long long kControlFdRetryMs = 250;
 // the cgroup root).
 
 }  // namespace keel::limits
+
+// ------------------------------- service tracking without cgroups (track helper, issue 10)
+namespace keel::limits {
+
+// Ids (pids, session ids, process group ids) a service is remembered by
+// when it has no cgroup (service/tree_tracker.hpp): 64 × 4 bytes in each
+// service. A service's live sessions and groups are a handful (its own, one
+// per daemon that called setsid); the rest of the room is for the pids of
+// members seen before they make a session or group of their own. Ids no
+// process uses any more are dropped at each walk of /proc.
+inline constexpr int kTrackedIds = 64;
+
+// Parent links followed up from one process to decide whether it descends
+// from a service (or from keel at all): deeper than this is not a service
+// tree worth the walk, and each step is one read of /proc/PID/stat.
+inline constexpr int kTrackDepth = 64;
+
+// Walks of /proc one stop makes to learn a service's ids before it signals:
+// a process found on one pass can make one seen earlier in the same pass a
+// member (an orphan in the session of a daemon listed after it). Each pass
+// learns at least one id or ends the loop, so 4 is plenty for the
+// fork-setsid-fork chains of real daemons.
+inline constexpr int kTrackPasses = 4;
+
+// Process groups one stop signals as a whole (pidfd_send_signal's
+// PIDFD_SIGNAL_PROCESS_GROUP) in one walk, remembered on the stack so that
+// their members are not signalled twice; members of more groups than this
+// are signalled one by one.
+inline constexpr int kTrackGroupsPerWalk = 16;
+
+}  // namespace keel::limits

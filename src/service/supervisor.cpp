@@ -198,6 +198,7 @@ struct Supervisor::Unit final : NotifyTarget, TimerHandler {
   NotifySocket notify;
   ReadyPipe ready_pipe;
   pid_t pgid = -1;          // the launched process's group (it leads a new session)
+  ServiceTracker tracker;   // its processes without a cgroup (tree_tracker.hpp)
   bool down_requested = false;  // stop once everything ordered after it is down
   bool removed = false;         // gone from the files: stop, then forget
   bool on_exit_done = false;    // on_exit acted on for this run
@@ -214,7 +215,7 @@ bool Supervisor::Unit::contains(pid_t pid) noexcept {
   if (pid <= 1 || pid == ::getpid()) return false;
   if (in_cgroup && cgroup_path[0] != '\0') return pid_in_cgroup(pid, cgroup_path);
   if (pid == machine.pid()) return true;
-  return pgid > 0 && in_tree(pid, pgid, config.name);
+  return tracker.live() && in_tree(tracker, pid);
 }
 
 void Supervisor::Unit::refuse(const char* fmt, ...) noexcept {
@@ -856,6 +857,10 @@ Result<pid_t> Supervisor::launch(ServiceMachine& machine) noexcept {
       return launch_error(c, pid.error());
     }
     u.pgid = pid.value();
+    // As soon as the child's pid is known, before any walk of /proc can
+    // see it: until then another service's stop could take it for an
+    // orphan nobody claims (tree_tracker.hpp, rule 3).
+    u.tracker.begin_run(pid.value());
     u.status[0] = '\0';
     u.refusal_logged = false;
     // spawn_service returns once the child has exec'd, so it is in its
@@ -875,14 +880,29 @@ void Supervisor::signal_tree(ServiceMachine& machine, int signo) noexcept {
     Status s = signo == SIGKILL ? kill_all(u.cgroup) : signal_all(u.cgroup, signo);
     if (s) return;
   }
-  if (u.pgid > 0) (void)signal_process_group_and_adopted(u.pgid, u.config.name, signo);
+  if (!u.tracker.live()) return;
+  (void)service::signal_tree(u.tracker, sole_run(u), signo);
+  if (u.tracker.overflows() > 0 && signo != SIGCONT) {
+    log::msg(log::Level::Warn, "%s: more sessions and groups than keel remembers (%d); some may escape this stop",
+             u.config.name.c_str(), limits::kTrackedIds);
+  }
+}
+
+bool Supervisor::sole_run(const Unit& u) const noexcept {
+  // Rule 3 of tree_tracker.hpp: an orphan no rule ties to a service is
+  // this one's only when no other service (cgroup or not) has a run going
+  // that could have made it.
+  for (const auto& other : units_) {
+    if (other.get() != &u && other->tracker.live()) return false;
+  }
+  return true;
 }
 
 bool Supervisor::tree_alive(ServiceMachine& machine) noexcept {
   Unit& u = *units_[machine.index()];
   if (u.in_cgroup) return populated(u.cgroup);
-  if (u.pgid <= 0) return false;
-  return service::tree_alive(u.pgid, u.config.name);
+  if (!u.tracker.live()) return false;
+  return service::tree_alive(u.tracker, sole_run(u));
 }
 
 void Supervisor::arm_timer(ServiceMachine& machine, std::int64_t delay_ns) noexcept {
@@ -944,6 +964,7 @@ void Supervisor::state_changed(ServiceMachine& machine, State old_state) noexcep
       u.in_cgroup = false;
     }
     u.pgid = -1;
+    u.tracker.end_run();
   }
   if (now == State::Running || now == State::Done) u.on_exit_done = false;
   // The service ended for good: act on on_exit (the launcher's power-off).

@@ -145,6 +145,8 @@ class Supervisor final : private Host, private control::ControlHandler {
   void collect_removed() noexcept;
   void finish_waiters(Unit& unit, bool failed) noexcept;
   [[nodiscard]] bool unit_has_process(Unit& unit) noexcept;
+  // No other unit has a run going (tree_tracker.hpp, rule 3).
+  [[nodiscard]] bool sole_run(const Unit& unit) const noexcept;
   [[nodiscard]] Unit* find(const std::string& name) noexcept;
   [[nodiscard]] control::ServiceStatus status_of(Unit& unit);
   void log_config_errors(const std::vector<ConfigError>& errors) noexcept;

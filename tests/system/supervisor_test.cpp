@@ -264,8 +264,9 @@ void double_fork_daemon_is_stopped(Placement placement, const std::string& cgrou
   Supervised s;
   std::string marker = "9" + std::to_string(::getpid() % 100000) + (cgroup == "none" ? "1" : "2");
   // The main process starts a daemon that leaves its group and session
-  // (setsid) and is orphaned (the subshell exits): only the cgroup, or the
-  // KEEL_SERVICE mark in its environment, still ties it to the service.
+  // (setsid) and is orphaned (the subshell exits): only the cgroup, or,
+  // without one, tree_tracker.hpp's rule 3 (an orphan keel adopted while
+  // this was the only service running) still ties it to the service.
   s.service("forker", "command = [\"/bin/sh\", \"-c\", \"(setsid sleep " + marker +
                           " &) ; exec sleep 600\"]\nstop_timeout = 5\n");
   auto k = s.start(placement, cgroup);
@@ -292,6 +293,125 @@ TEST_P(SupervisorTest, DoubleForkingDaemonIsStoppedWithCgroupKill) {
   double_fork_daemon_is_stopped(GetParam(), root);
   ::rmdir((root + "/forker").c_str());
   ::rmdir(root.c_str());
+}
+
+// strace, wherever the Debian package or a local build put it; "" if absent.
+std::string find_strace() {
+  for (const char* p : {"/usr/bin/strace", "/bin/strace", "/usr/local/bin/strace"}) {
+    if (::access(p, X_OK) == 0) return p;
+  }
+  return "";
+}
+
+// Without cgroups, a stop finds the service's processes from /proc/PID/stat
+// alone (service/tree_tracker.hpp): keel, traced by strace (its own pid's
+// calls only), opens no /proc/PID/environ, cmdline or mem (whose reads take
+// the target's mmap lock, so a process stuck holding it would stall PID 1),
+// signals through pidfds, and still stops a double-forked daemon, while
+// processes outside the service, one of them carrying the service's
+// KEEL_SERVICE mark, live on.
+TEST_P(SupervisorTest, StoppingWithoutCgroupsReadsNoOtherProcessMemoryAndSignalsThroughPidfds) {
+  std::string strace = find_strace();
+  if (strace.empty()) GTEST_SKIP() << "strace is not installed (dev.sh's TEST_PACKAGES has it)";
+  Supervised s;
+  std::string tag = std::to_string(::getpid() % 100000);
+  std::string m_orphan = "71" + tag;   // fork, setsid, fork, the intermediate exits
+  std::string m_daemon = "72" + tag;   // setsid, then a child of its own
+  std::string m_child = "73" + tag;    // that child
+  std::string m_outside = "74" + tag;  // not keel's at all
+  s.service("daemon", "command = [\"/bin/sh\", \"-c\", \"setsid sh -c 'sleep " + m_orphan +
+                          " & exit'; setsid sh -c 'sleep " + m_child + " & exec sleep " + m_daemon +
+                          "' & exec sleep 600\"]\nstop_timeout = 5\n");
+  // Unrelated processes outside keel: one in a session of its own that
+  // carries the service's mark, one in the test's own session.
+  std::vector<pid_t> outside;
+  for (bool with_mark : {true, false}) {
+    pid_t p = ::fork();
+    if (p == 0) {
+      if (with_mark) ::setsid();
+      char mark[] = "KEEL_SERVICE=daemon";
+      char* envp[] = {mark, nullptr};
+      std::string arg = m_outside;
+      char* argv[] = {const_cast<char*>("/bin/sleep"), arg.data(), nullptr};
+      ::execve("/bin/sleep", argv, with_mark ? envp : environ);
+      ::_exit(127);
+    }
+    ASSERT_GT(p, 0);
+    outside.push_back(p);
+  }
+  struct Reap {
+    std::vector<pid_t>& pids;
+    ~Reap() {
+      for (pid_t p : pids) {
+        ::kill(p, SIGKILL);
+        ::waitpid(p, nullptr, 0);
+      }
+    }
+  } reap{outside};
+
+  std::string trace = s.path("trace");
+  std::vector<std::string> args{"-f", "-qq", "-o", trace, "-e", "trace=open,openat,pidfd_open,pidfd_send_signal"};
+  if (GetParam() == Placement::Namespace) {
+    // strace outside the namespace, so keel itself is its PID 1.
+    for (const char* a : {"unshare", "--pid", "--fork", "--mount-proc", "--kill-child"}) args.emplace_back(a);
+  }
+  args.push_back(keel_binary());
+  args.emplace_back("--role=system");
+  Launch l = program_launch(Placement::Subreaper, strace, args);
+  l.set_env = {{"KEEL_CONFIG_DIR", s.path("")}, {"KEEL_RUN_DIR", s.path("run")}, {"KEEL_CGROUP_ROOT", "none"}};
+  KeelRun k(l);
+  ASSERT_TRUE(k.started());
+  ASSERT_TRUE(has_event(k, "daemon", "ready")) << k.text(Stream::Err);
+  for (const std::string& m : {m_orphan, m_daemon, m_child}) {
+    ASSERT_TRUE(poll_until([&] { return !processes_with("sleep " + m).empty(); }, 5s)) << m;
+  }
+  // The intermediate of the first daemon has exited: nothing but keel's
+  // memory of the service ties the orphan to it.
+  ASSERT_TRUE(poll_until([&] { return processes_with("sleep " + m_orphan + " & exit").empty(); }, 5s));
+  // keel's own pid: the shallowest process below strace running keel.
+  pid_t keel = -1;
+  for (const ProcEntry& p : descendants(k.runner_pid())) {
+    if (read_link("/proc/" + std::to_string(p.pid) + "/exe") == keel_binary()) {
+      keel = p.pid;
+      break;
+    }
+  }
+  ASSERT_GT(keel, 0);
+  ASSERT_TRUE(control_up(s));
+  Ctl stop = s.ctl({"stop", "daemon"});
+  EXPECT_EQ(stop.code, 0) << stop.err;
+  ASSERT_TRUE(has_event(k, "daemon", "stopped")) << k.text(Stream::Err);
+  for (const std::string& m : {m_orphan, m_daemon, m_child}) {
+    EXPECT_TRUE(processes_with("sleep " + m).empty()) << "sleep " << m << " escaped the stop";
+  }
+  EXPECT_EQ(processes_with("sleep " + m_outside).size(), 2U) << "a process outside the service was stopped";
+  ASSERT_EQ(::kill(keel, SIGTERM), 0);
+  ASSERT_TRUE(k.wait_exit(30s));  // strace ends when its last tracee does
+
+  // keel's own lines of the trace ("PID call(...)"): its forks are
+  // children about to exec a service, and never stall keel.
+  std::istringstream in(slurp(trace));
+  std::string prefix = std::to_string(keel) + " ";
+  std::regex foreign_memory(R"re(open(at)?\(.*"(/proc/)?[0-9]+/(environ|cmdline|mem)")re");
+  std::regex stat_read(R"re(openat\(.*"[0-9]+/stat")re");
+  std::vector<std::string> bad;
+  int stat_reads = 0;
+  int pidfd_signals = 0;
+  int keel_lines = 0;
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind(prefix, 0) != 0) continue;
+    ++keel_lines;
+    if (std::regex_search(line, foreign_memory)) bad.push_back(line);
+    if (std::regex_search(line, stat_read)) ++stat_reads;
+    if (line.find("pidfd_send_signal(") != std::string::npos) ++pidfd_signals;
+  }
+  ASSERT_GT(keel_lines, 0) << "no line of keel's pid " << keel << " in the trace";
+  std::string joined;
+  for (const auto& b : bad) joined += "  " + b + "\n";
+  EXPECT_TRUE(bad.empty()) << "keel opened another process's memory files:\n" << joined;
+  // The check is live: the walk happened, and the signals went by pidfd.
+  EXPECT_GT(stat_reads, 0) << "keel read no /proc/PID/stat: no walk was traced";
+  EXPECT_GT(pidfd_signals, 0) << "keel sent no signal through a pidfd";
 }
 
 TEST_P(SupervisorTest, ServiceIgnoringTheStopSignalIsKilledAfterItsTimeout) {

@@ -5,8 +5,9 @@
 // mount (found in /proc/self/mountinfo; skipped with a message when there
 // is none or it is not writable). Services are started through the exec
 // plan, so the child moves itself into its cgroup before exec, as in
-// keel. The tree tracker test uses no cgroup: a shell whose grandchild
-// calls setsid() is found by its KEEL_SERVICE environment.
+// keel. The tree tracker tests use no cgroup: a shell whose grandchild
+// calls setsid() is found from /proc/PID/stat and the ids the tracker
+// remembers (tree_tracker.hpp's rules), never from its environment.
 #include "service/cgroup.hpp"
 
 #include <fcntl.h>
@@ -257,85 +258,186 @@ TEST(CgroupInit, NonCgroupDirectoryIsRefused) {
 
 // ------------------------------------------------------------ tree tracker
 
-TEST(TreeTracker, DoubleForkedSetsidDaemonIsFoundByItsEnvironment) {
+// A process as /proc/PID/stat shows it, for the tests' own checks.
+struct Proc {
+  pid_t pid = 0;
+  std::string comm;
+  pid_t ppid = 0;
+  pid_t sid = 0;
+};
+
+std::vector<Proc> processes() {
+  std::vector<Proc> out;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+    const std::string file = entry.path().filename().string();
+    if (file.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::string stat = slurp(entry.path() / "stat");
+    std::size_t open = stat.find('(');
+    std::size_t close = stat.rfind(')');
+    if (open == std::string::npos || close == std::string::npos) continue;
+    Proc p;
+    p.pid = std::atoi(file.c_str());
+    p.comm = stat.substr(open + 1, close - open - 1);
+    std::istringstream rest(stat.substr(close + 2));
+    std::string state;
+    pid_t pgrp = 0;
+    rest >> state >> p.ppid >> pgrp >> p.sid;
+    if (state != "Z") out.push_back(p);
+  }
+  return out;
+}
+
+// A service started as keel starts one (its own session and group), with
+// this process as its subreaper.
+Result<pid_t> start_service(const std::string& script) {
+  static ServiceConfig c;
+  c.name = "tracker";
+  c.command = {"/bin/sh", "-c", script};
+  c.stdout_ = {StreamKind::Null, {}};
+  c.stderr_ = {StreamKind::Null, {}};
+  ExecInputs in;
+  in.config = &c;
+  ExecPlan plan;
+  std::string error;
+  if (!build_exec_plan(in, plan, error)) return Error{0, "build_exec_plan"};
+  return spawn_service(plan);
+}
+
+// The escaped daemon of "(setsid sleep N &)": a sleep that leads its own
+// session and has been re-parented to us (its subshell has exited).
+pid_t escaped_orphan(pid_t service) {
+  pid_t escaped = -1;
+  wait_for([&] {
+    for (const Proc& p : processes()) {
+      if (p.comm == "sleep" && p.ppid == ::getpid() && p.sid == p.pid && p.pid != service) escaped = p.pid;
+    }
+    return escaped > 0;
+  });
+  return escaped;
+}
+
+TEST(TreeTracker, DoubleForkedSetsidDaemonIsFoundWhenItsServiceRunsAlone) {
   // keel is a subreaper (or PID 1): the escaped grandchild is re-parented
-  // to it, which is what the tracker relies on. The test does the same in
-  // a child of its own, so the flag does not leak into other tests.
+  // to it. The test does the same in a child of its own, so the flag does
+  // not leak into other tests. Nothing links the orphan to the service
+  // any more (its subshell is gone before the first walk): rule 3 finds
+  // it, as no other service runs.
   std::string result = testutil::run_in_child([]() -> std::string {
     if (::prctl(PR_SET_CHILD_SUBREAPER, 1) != 0) return "PR_SET_CHILD_SUBREAPER failed";
-    std::string name = "tracker-" + std::to_string(::getpid());
-    ServiceConfig c;
-    c.name = name;
-    // The grandchild leaves the group and the session: only KEEL_SERVICE
-    // (and its ancestry) still marks it as the service's.
-    c.command = {"/bin/sh", "-c", "(setsid sleep 100 &); exec sleep 100"};
-    c.stdout_ = {StreamKind::Null, {}};
-    c.stderr_ = {StreamKind::Null, {}};
-    ExecInputs in;
-    in.config = &c;
-    in.extra_env = {{"KEEL_SERVICE", name}};
-    ExecPlan plan;
-    std::string error;
-    if (!build_exec_plan(in, plan, error)) return error;
-    auto r = spawn_service(plan);
+    auto r = start_service("(setsid sleep 100 &); exec sleep 100");
     if (!r.ok()) return r.error().context;
     pid_t pid = r.value();
-    pid_t escaped = -1;
-    bool appeared = wait_for([&] {
-      for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
-        const std::string file = entry.path().filename().string();
-        if (file.find_first_not_of("0123456789") != std::string::npos) continue;
-        pid_t p = std::atoi(file.c_str());
-        if (p == pid) continue;
-        std::string env = slurp(entry.path() / "environ");
-        if (env.find("KEEL_SERVICE=" + name + '\0') != std::string::npos && ::getsid(p) != pid) escaped = p;
-      }
-      return escaped > 0;
-    });
-    if (!appeared) return "the setsid grandchild did not appear";
-    if (::getpgid(escaped) == pid) return "the grandchild stayed in the group";
-    if (!tree_alive(pid, name)) return "tree_alive(pgid) is false";
-    if (!tree_alive(-1, name)) return "not found by environment alone";
-    // The main process and the escaped grandchild, and possibly the
-    // subshell between them if it has not exited yet.
-    int signalled = signal_process_group_and_adopted(pid, name, SIGKILL);
-    if (signalled < 2) return "signalled " + std::to_string(signalled) + ", expected 2 or more";
-    // Reap all: the main child, the re-parented grandchild (and subshell).
+    ServiceTracker t;
+    t.begin_run(pid);
+    pid_t escaped = escaped_orphan(pid);
+    if (escaped < 0) return "the setsid grandchild did not appear";
+    if (in_tree(t, escaped)) return "the orphan may speak for the service (rule 3 is for stops only)";
+    if (!tree_alive(t, true)) return "tree_alive is false";
+    int signalled = signal_tree(t, true, SIGKILL);
+    if (signalled < 2) return "signalled " + std::to_string(signalled) + ", expected 2";
     for (int status = 0; ::wait(&status) > 0;) {
     }
-    if (tree_alive(pid, name)) return "pid " + std::to_string(escaped) + " survived";
-    if (tree_alive(-1, "no-such-service-anywhere")) return "an unknown service is alive";
+    if (tree_alive(t, true)) return "pid " + std::to_string(escaped) + " survived";
     return "";
   });
   EXPECT_EQ(result, "");
 }
 
-TEST(TreeTracker, AMarkedProcessOutsideKeelsTreeIsNotItsBusiness) {
-  // Another keel on the same machine may run a service of the same name:
-  // a process with the mark that does not descend from us is left alone.
-  std::string name = "foreign-" + std::to_string(::getpid());
+TEST(TreeTracker, AnUnlinkedOrphanIsLeftAloneWhileAnotherServiceRuns) {
+  // The documented escape: with another service running, the orphan could
+  // be either's, and it is neither's.
+  std::string result = testutil::run_in_child([]() -> std::string {
+    if (::prctl(PR_SET_CHILD_SUBREAPER, 1) != 0) return "PR_SET_CHILD_SUBREAPER failed";
+    auto r = start_service("(setsid sleep 100 &); exec sleep 100");
+    if (!r.ok()) return r.error().context;
+    pid_t pid = r.value();
+    ServiceTracker t;
+    t.begin_run(pid);
+    pid_t escaped = escaped_orphan(pid);
+    if (escaped < 0) return "the setsid grandchild did not appear";
+    int signalled = signal_tree(t, false, SIGKILL);
+    if (signalled != 1) return "signalled " + std::to_string(signalled) + ", expected only the main process";
+    ::waitpid(pid, nullptr, 0);
+    if (tree_alive(t, false)) return "still alive after its main process";
+    bool orphan_lives = ::kill(escaped, 0) == 0;
+    ::kill(escaped, SIGKILL);
+    for (int status = 0; ::wait(&status) > 0;) {
+    }
+    return orphan_lives ? "" : "the orphan was signalled";
+  });
+  EXPECT_EQ(result, "");
+}
+
+TEST(TreeTracker, ADaemonSeenOnceIsFoundAfterItsParentHasGone) {
+  // A daemon (setsid, then a child of its own) seen by one walk is
+  // remembered by its pid: once it is gone, its orphan, whose session
+  // bears that number, is still the service's, with other services
+  // running (no rule 3).
+  std::string result = testutil::run_in_child([]() -> std::string {
+    if (::prctl(PR_SET_CHILD_SUBREAPER, 1) != 0) return "PR_SET_CHILD_SUBREAPER failed";
+    auto r = start_service("setsid sh -c 'sleep 101 & exec sleep 102' & wait; exec sleep 100");
+    if (!r.ok()) return r.error().context;
+    pid_t pid = r.value();
+    ServiceTracker t;
+    t.begin_run(pid);
+    pid_t daemon = -1;
+    pid_t orphan = -1;
+    wait_for([&] {
+      for (const Proc& p : processes()) {
+        if (p.ppid == pid && p.sid == p.pid) daemon = p.pid;
+      }
+      for (const Proc& p : processes()) {
+        if (daemon > 0 && p.ppid == daemon && p.comm == "sleep") orphan = p.pid;
+      }
+      return orphan > 0;
+    });
+    if (orphan < 0) return "the daemon's child did not appear";
+    if (!in_tree(t, orphan)) return "the daemon's child is not in the tree";
+    if (!tree_alive(t, false)) return "tree_alive is false";  // a walk: learns the daemon
+    // The service's shell reaps it: no trace of it is left in /proc.
+    ::kill(daemon, SIGKILL);
+    if (!wait_for([&] {
+          bool reparented = false;
+          for (const Proc& p : processes()) {
+            if (p.pid == orphan) reparented = p.ppid == ::getpid();
+          }
+          return reparented && ::access(("/proc/" + std::to_string(daemon)).c_str(), F_OK) != 0;
+        })) {
+      return "the daemon's child was not re-parented to us, or the daemon not reaped";
+    }
+    if (!in_tree(t, orphan)) return "the orphan is not in the tree once its parent has gone";
+    int signalled = signal_tree(t, false, SIGKILL);
+    if (signalled < 2) return "signalled " + std::to_string(signalled) + ", expected 2";
+    for (int status = 0; ::wait(&status) > 0;) {
+    }
+    if (tree_alive(t, false)) return "something survived";
+    return "";
+  });
+  EXPECT_EQ(result, "");
+}
+
+TEST(TreeTracker, AProcessOutsideKeelsTreeIsNotItsBusiness) {
+  // Another keel on the same machine, or a pid remembered for a service
+  // and since reused outside keel's tree: a process that does not descend
+  // from keel is left alone, even with a known id.
   std::string result = testutil::run_in_child([&]() -> std::string {
-    // This child plays the other keel: its own child carries the mark.
     pid_t other = ::fork();
     if (other == 0) {
-      std::string mark = "KEEL_SERVICE=" + name;
-      char* envp[] = {mark.data(), nullptr};
+      ::setsid();
       char* argv[] = {const_cast<char*>("/bin/sleep"), const_cast<char*>("100"), nullptr};
-      ::execve("/bin/sleep", argv, envp);
+      ::execv("/bin/sleep", argv);
       ::_exit(127);
     }
-    // Now a sibling process (not its ancestor) asks.
-    std::string verdict;
+    // Now a sibling process (not its ancestor) asks, knowing its id.
     int p[2];
     if (::pipe(p) != 0) return "pipe";
     pid_t asker = ::fork();
     if (asker == 0) {
       ::close(p[0]);
-      wait_for([&] {
-        std::string env = slurp("/proc/" + std::to_string(other) + "/environ");
-        return env.find("KEEL_SERVICE=") != std::string::npos;
-      });
-      char c = tree_alive(-1, name) ? 'y' : 'n';
+      wait_for([&] { return ::getsid(other) == other; });
+      ServiceTracker t;
+      t.begin_run(other);
+      char c = tree_alive(t, true) || in_tree(t, other) || signal_tree(t, true, SIGKILL) != 0 ? 'y' : 'n';
       ssize_t w = ::write(p[1], &c, 1);
       (void)w;
       ::_exit(0);
@@ -346,8 +448,10 @@ TEST(TreeTracker, AMarkedProcessOutsideKeelsTreeIsNotItsBusiness) {
     (void)n;
     ::close(p[0]);
     ::waitpid(asker, nullptr, 0);
+    bool alive = ::kill(other, 0) == 0;
     ::kill(other, SIGKILL);
     ::waitpid(other, nullptr, 0);
+    if (!alive) return "the foreign process was killed";
     return c == 'n' ? "" : std::string("a foreign process counted as the service's: ") + c;
   });
   EXPECT_EQ(result, "");
