@@ -28,6 +28,12 @@ timespec to_timespec(std::int64_t ns) noexcept {
   return ts;
 }
 
+// In a child, first of all: it holds no descriptor of keel's, so one left
+// hanging in the kernel keeps no pipe, socket or device of keel's open (a
+// runtime's log pipe, the control socket, a FUSE device whose connection
+// would then never be aborted). Syscalls only: this runs after fork.
+void drop_descriptors() noexcept { (void)::close_range(0, ~0U, 0); }
+
 int do_mount_call(MountCall call, const char* target) noexcept {
   int rc = 0;
   switch (call) {
@@ -128,6 +134,7 @@ SyncOutcome sync_bounded(const SyncBounds& bounds) noexcept {
   const std::int64_t start = monotonic_ns();
   const pid_t pid = ::fork();
   if (pid == 0) {
+    drop_descriptors();
     ::sync();
     ::_exit(0);
   }
@@ -164,7 +171,10 @@ SyncOutcome sync_bounded(const SyncBounds& bounds) noexcept {
 CallOutcome mount_call_bounded(MountCall call, const char* target, std::int64_t deadline_ns) noexcept {
   CallOutcome out;
   const pid_t pid = ::fork();
-  if (pid == 0) ::_exit(do_mount_call(call, target));
+  if (pid == 0) {
+    drop_descriptors();
+    ::_exit(do_mount_call(call, target));
+  }
   if (pid < 0) {
     out.error = do_mount_call(call, target);
     return out;

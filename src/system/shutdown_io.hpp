@@ -3,8 +3,8 @@
 // sync(), umount2() and a read-only remount can hang for good: on a dead
 // disk, a hard-mounted NFS server that is gone, a FUSE daemon that no
 // longer answers — already in the path lookup. PID 1 must still power off.
-// So each of them runs in a child process (fork; the child makes the one
-// call and _exits with its errno), and PID 1 waits for that child's exit
+// So each of them runs in a child process (fork; the child closes every
+// descriptor it inherited, makes the one call and _exits with its errno), and PID 1 waits for that child's exit
 // with a bound (SIGCHLD through sigtimedwait: the shutdown's end runs after
 // the event loop's work is done, see shutdown.hpp). A child that outlives
 // its bound is left behind (SIGKILL cannot end a process in uninterruptible
