@@ -250,3 +250,42 @@ inline constexpr int kTrackPasses = 4;
 inline constexpr int kTrackGroupsPerWalk = 16;
 
 }  // namespace keel::limits
+
+// ------------------------------- shutdown always finishes (shutdown helper, issue 10)
+namespace keel::limits {
+
+// keel.toml's shutdown_timeout by default: how long the services as a whole
+// get to stop after a power request before keel names what is still alive
+// and goes on. 90 s is systemd's DefaultTimeoutStopSec: longer than any
+// sane stop_timeout (10 s by default) times the few levels of ordering a
+// real system has, short enough that a machine asked to power off does.
+inline constexpr std::int64_t kShutdownTimeoutNs = 90'000'000'000;
+
+// sync() runs in a child that PID 1 watches (system/shutdown_io.hpp). Every
+// kSyncCheckNs without the child's exit, PID 1 reads Dirty + Writeback (+
+// NFS_Unstable) from /proc/meminfo; kSyncStallChecks looks in a row without
+// a new low mean the writeback is stuck (a dead disk, a hard-mounted NFS
+// server gone) and keel goes on without it: 3 x 5 s = 15 s of no progress
+// (systemd-shutdown waits 3 x 10 s; a disk in SCSI error recovery retries
+// for up to 30 s per command, but by then the data is lost either way). A
+// sync that does progress still ends after kSyncMaxNs: 10 minutes writes
+// back a few GB even on an SD card (~5 MB/s), far more than the dirty
+// limit of a machine keel runs on.
+inline constexpr std::int64_t kSyncCheckNs = 5'000'000'000;
+inline constexpr int kSyncStallChecks = 3;
+inline constexpr std::int64_t kSyncMaxNs = 600'000'000'000;
+
+// Each unmount, lazy detach and read-only remount at shutdown runs in a
+// child with this bound (a dead NFS server or device can hang any of them,
+// in the path lookup already). After a clean sync an unmount takes
+// milliseconds; 10 s covers a journal commit on a slow disk. The whole
+// filesystem step ends after kFilesystemsMaxNs whatever is left: 60 s is six
+// hung mounts' worth, and the machine must still power off.
+inline constexpr std::int64_t kMountOpTimeoutNs = 10'000'000'000;
+inline constexpr std::int64_t kFilesystemsMaxNs = 60'000'000'000;
+
+// Processes named one by one when they outlive SIGKILL at shutdown (the
+// rest are counted): a screenful on a console.
+inline constexpr int kSurvivorsNamed = 20;
+
+}  // namespace keel::limits

@@ -583,6 +583,33 @@ void Supervisor::stop_all() noexcept {
   schedule();
 }
 
+int Supervisor::give_up_stopping() noexcept {
+  if (!stopping_all_ || all_stopped_reported_) return 0;
+  all_stopped_reported_ = true;
+  int left = 0;
+  for (auto& u : units_) {
+    // From now on the shutdown's end (kill(-1), or the exit) owns what is
+    // left: no unit resends SIGKILL by a pid that it may reap and that
+    // could then be reused.
+    u->timer.disarm();
+    const State s = u->machine.state();
+    if (s != State::Starting && s != State::Running && s != State::Stopping && u->machine.pid() < 0) continue;
+    ++left;
+    char where[limits::kNotifyCgroupPath + 32] = "";
+    if (u->in_cgroup) {
+      std::snprintf(where, sizeof where, ", cgroup %s", u->cgroup_path[0] != '\0' ? u->cgroup_path : "(its own)");
+    } else if (u->pgid > 0) {
+      std::snprintf(where, sizeof where, ", process group %d", static_cast<int>(u->pgid));
+    }
+    log::msg(log::Level::Error, "%s: still %s at the shutdown deadline (main pid %d%s)", u->config.name.c_str(),
+             state_name(s), static_cast<int>(u->machine.pid()), where);
+  }
+  for (auto& u : units_) {
+    if (u->log) u->log->close();
+  }
+  return left;
+}
+
 bool Supervisor::unit_has_process(Unit& u) noexcept {
   return u.machine.pid() >= 0 || (u.pgid > 0 && tree_alive(u.machine));
 }

@@ -99,6 +99,11 @@ class Supervisor final : private Host, private control::ControlHandler {
   // Shutdown: stop every service in reverse dependency order, each within
   // its own stop timeout; SupervisorHooks::all_stopped() when done.
   void stop_all() noexcept;
+  // The shutdown deadline passed before every service was down: log each
+  // one still up or stopping (name, state, main pid, group or cgroup), stop
+  // every unit's timers, and never call all_stopped(): the caller goes on
+  // with the shutdown itself. Returns how many were left.
+  int give_up_stopping() noexcept;
 
   // Re-read the service files and apply the difference; a summary for
   // keelctl. May throw std::bad_alloc only.

@@ -19,8 +19,8 @@ using service::TomlReader;
 // keel.toml is a few lines; more than this is not a configuration.
 constexpr std::size_t kMaxConfigBytes = limits::kMaxConfigFileBytes;
 
-constexpr std::string_view kTopKeys[] = {"hostname", "target",         "exec",    "seed_dir",
-                                         "rescue_shell", "shutdown_grace", "signals", "mount"};
+constexpr std::string_view kTopKeys[] = {"hostname",       "target",  "exec",  "seed_dir",         "rescue_shell",
+                                         "shutdown_grace", "signals", "mount", "shutdown_timeout", "container_sync"};
 constexpr std::string_view kSignalKeys[] = {"SIGTERM", "SIGINT", "SIGUSR1", "SIGUSR2", "SIGPWR"};
 constexpr std::string_view kMountKeys[] = {"what", "where", "type", "options"};
 
@@ -66,6 +66,19 @@ class Reader : private TomlReader {
     if (Field f = field(root, "shutdown_grace")) {
       if (auto ns = seconds_of(f)) cfg_.shutdown_grace_ns = *ns;
     }
+    if (Field f = field(root, "shutdown_timeout")) {
+      if (auto ns = seconds_of(f)) {
+        // 0 would give up on every service at once: no orderly stop at all.
+        if (*ns == 0) {
+          error(f.line, f.key, "must be more than 0 seconds");
+        } else {
+          cfg_.shutdown_timeout_ns = *ns;
+        }
+      }
+    }
+    if (Field f = field(root, "container_sync")) {
+      if (auto b = bool_of(f)) cfg_.container_sync = *b;
+    }
     signals(root);
     mounts(root);
   }
@@ -97,7 +110,7 @@ class Reader : private TomlReader {
       return;
     }
     check_keys(*t, "signals.", kSignalKeys);
-    auto one = [&](std::string_view key, SignalAction& out) {
+    auto one = [&](std::string_view key, auto& out) {
       if (Field s = field(*t, key, "signals.")) {
         if (auto a = choice_of<SignalAction>(s, {{"reboot", SignalAction::Reboot},
                                                  {"poweroff", SignalAction::Poweroff},

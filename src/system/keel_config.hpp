@@ -3,7 +3,8 @@
 // What the system role needs before any service runs: the hostname, extra
 // filesystems to mount (fsck-less: tmpfs, an already clean data partition),
 // the start target, the program to hand PID 1 to, where the random seed
-// lives, the rescue shell, the shutdown grace, and what each signal means.
+// lives, the rescue shell, the shutdown's bounds, whether a container's
+// PID 1 syncs, and what each signal means.
 // Every key is optional and documented with an example in
 // docs/system-mode.md. A bad file never stops the boot: each problem is a
 // ConfigError (file:line: key: message) and the key keeps its default.
@@ -12,9 +13,11 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "core/limits.hpp"
 #include "service/config.hpp"
 
 namespace keel {
@@ -31,7 +34,9 @@ struct MountSpec {
 };
 
 struct SignalActions {
-  SignalAction term = SignalAction::Reboot;    // SIGTERM (BusyBox init's convention)
+  // SIGTERM. Unset: a reboot as the machine's init (BusyBox init's
+  // convention), a power-off as PID 1 of a container (docker stop).
+  std::optional<SignalAction> term;
   SignalAction intr = SignalAction::Reboot;    // SIGINT: Ctrl-Alt-Del
   SignalAction usr1 = SignalAction::Halt;      // SIGUSR1
   SignalAction usr2 = SignalAction::Poweroff;  // SIGUSR2
@@ -45,6 +50,11 @@ struct KeelConfig {
   std::string seed_dir = "/var/lib/keel/seed";  // "": no random seed
   std::vector<std::string> rescue_shell = {"/bin/sh"};
   std::int64_t shutdown_grace_ns = 5'000'000'000;  // leftover processes at shutdown
+  // The services as a whole, from the power request on: then keel names
+  // what is still alive and goes on (core/limits.hpp).
+  std::int64_t shutdown_timeout_ns = limits::kShutdownTimeoutNs;
+  // As PID 1 of a container, sync at shutdown too (the machine's init always does).
+  bool container_sync = false;
   SignalActions signals;
   std::vector<MountSpec> mounts;
 };

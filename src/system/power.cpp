@@ -23,4 +23,10 @@ void kernel_reboot(PowerAction action) noexcept {
   if (::reboot(cmd) != 0) log::msg(log::Level::Error, "reboot(2): %s", std::strerror(errno));
 }
 
+int container_exit_status(PowerAction action, int request_status) noexcept {
+  return action == PowerAction::Reboot ? kRebootExitStatus : request_status;
+}
+
+bool container_calls_reboot(PowerAction action) noexcept { return action == PowerAction::Reboot; }
+
 }  // namespace keel

@@ -1,14 +1,17 @@
 // shutdown.cpp — the end of the shutdown sequence (see shutdown.hpp): the
-// leftover processes, the seed hook, sync, the filesystems, reboot(2).
+// leftover processes, the seed hook, sync, the filesystems, reboot(2) or
+// the container's exit.
 //
 // Nothing here allocates: the mount table is read into a static buffer
 // (zero pages until the one shutdown touches them), so the way down works
 // even when memory is what failed.
 #include "system/shutdown.hpp"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -16,6 +19,7 @@
 #include <csignal>
 #include <cstdarg>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 
@@ -160,25 +164,80 @@ bool under(const char* path, const char* prefix) noexcept {
   return path[n] == '\0' || path[n] == '/' || (n == 1 && prefix[0] == '/');
 }
 
-enum class Outcome { Unmounted, Busy, Gone, Failed };
+enum class Outcome { Unmounted, Busy, Gone, Failed, Hung };
 
-Outcome try_unmount(const MountEntry& m) noexcept {
-  if (::umount2(m.target, UMOUNT_NOFOLLOW) == 0) return Outcome::Unmounted;
+// The filesystem step's clock: each call gets its own bound, and all of
+// them together the step's (ShutdownOptions::filesystems_max_ns).
+struct FsClock {
+  std::int64_t call_ns;
+  std::int64_t end_ns;
+  bool out_of_time_logged = false;
+
+  // The deadline of the next call; 0 when the step is out of time.
+  std::int64_t next() noexcept {
+    const std::int64_t now = now_ns();
+    if (now >= end_ns) {
+      if (!out_of_time_logged) {
+        step(log::Level::Error, "the filesystem step is out of time: what is still mounted stays mounted");
+        out_of_time_logged = true;
+      }
+      return 0;
+    }
+    return now + call_ns < end_ns ? now + call_ns : end_ns;
+  }
+};
+
+CallOutcome bounded(MountCall call, const MountEntry& m, FsClock& clock) noexcept {
+  const std::int64_t deadline = clock.next();
+  if (deadline == 0) return CallOutcome{true, 0};
+  return mount_call_bounded(call, m.target, deadline);
+}
+
+Outcome try_unmount(const MountEntry& m, FsClock& clock) noexcept {
+  const CallOutcome c = bounded(MountCall::Unmount, m, clock);
+  if (c.timed_out) return Outcome::Hung;
+  errno = c.error;
+  if (c.error == 0) return Outcome::Unmounted;
   // EINVAL: no longer a mount point (detached with a parent, or a stale
   // line); ENOENT: its directory went with a parent.
-  if (errno == EINVAL || errno == ENOENT) return Outcome::Gone;
-  if (errno == EBUSY) return Outcome::Busy;
+  if (c.error == EINVAL || c.error == ENOENT) return Outcome::Gone;
+  if (c.error == EBUSY) return Outcome::Busy;
   return Outcome::Failed;
+}
+
+// An unmount that did not return in time (a dead NFS server or device):
+// detached, also in a child (the path lookup alone can hang on such a
+// filesystem), and never waited for again.
+void hung(const MountEntry& m, FsClock& clock, UnmountSummary& summary) noexcept {
+  ++summary.timed_out;
+  const CallOutcome d = bounded(MountCall::Detach, m, clock);
+  if (!d.timed_out && d.error == 0) {
+    step(log::Level::Error, "%s (%s %s): the unmount did not return in time: detached", m.target, m.type, m.source);
+  } else if (d.timed_out) {
+    ++summary.failed;
+    step(log::Level::Error, "%s (%s %s): neither the unmount nor the detach returned in time: left mounted", m.target,
+         m.type, m.source);
+  } else {
+    ++summary.failed;
+    step(log::Level::Error, "%s (%s %s): the unmount did not return in time, and detaching it failed: %s", m.target,
+         m.type, m.source, std::strerror(d.error));
+  }
 }
 
 // A filesystem that cannot be unmounted: read-only first, by its path while
 // it still has one — that writes back everything and leaves ext4's journal
 // clean, so the next boot finds it clean even though it was never
 // unmounted — then detached, so whatever held it no longer pins the tree.
-void read_only_then_detach(const MountEntry& m, UnmountSummary& summary) noexcept {
-  const bool read_only = ::mount(nullptr, m.target, nullptr, MS_REMOUNT | MS_RDONLY, nullptr) == 0;
-  const int remount_errno = errno;
-  const bool detached = ::umount2(m.target, MNT_DETACH | UMOUNT_NOFOLLOW) == 0;
+void read_only_then_detach(const MountEntry& m, FsClock& clock, UnmountSummary& summary) noexcept {
+  const CallOutcome ro = bounded(MountCall::RemountReadOnly, m, clock);
+  if (ro.timed_out) {
+    hung(m, clock, summary);
+    return;
+  }
+  const bool read_only = ro.error == 0;
+  const CallOutcome d = bounded(MountCall::Detach, m, clock);
+  const bool detached = !d.timed_out && d.error == 0;
+  if (d.timed_out) ++summary.timed_out;
   if (read_only) {
     ++summary.read_only;
     step(log::Level::Warn, "%s (%s %s) busy: remounted read-only%s", m.target, m.type, m.source,
@@ -186,12 +245,90 @@ void read_only_then_detach(const MountEntry& m, UnmountSummary& summary) noexcep
   } else if (detached) {
     ++summary.detached;
     step(log::Level::Error, "%s (%s %s) busy and not remountable read-only (%s): detached; it may need a check",
-         m.target, m.type, m.source, std::strerror(remount_errno));
+         m.target, m.type, m.source, std::strerror(ro.error));
   } else {
     ++summary.failed;
     step(log::Level::Error, "%s (%s %s): cannot unmount, remount read-only (%s) or detach (%s)", m.target, m.type,
-         m.source, std::strerror(remount_errno), std::strerror(errno));
+         m.source, std::strerror(ro.error), d.timed_out ? "did not return in time" : std::strerror(d.error));
   }
+}
+
+// What outlived SIGKILL, by pid, name and state (D: uninterruptible sleep),
+// from /proc without allocating: getdents64 into a static buffer. Kernel
+// threads are not processes kill(-1) reaches and are not listed.
+void name_survivors() noexcept {
+  static char dirents[16384];
+  int dir = ::open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir < 0) return;
+  const pid_t self = ::getpid();  // identity, not a role question (ARCHITECTURE.md rule 6)
+  int named = 0;
+  int more = 0;
+  for (;;) {
+    const long n = ::syscall(SYS_getdents64, dir, dirents, sizeof dirents);
+    if (n <= 0) break;
+    for (long at = 0; at < n;) {
+      const auto* d = reinterpret_cast<const dirent64*>(dirents + at);
+      at += d->d_reclen;
+      char* end = nullptr;
+      const long pid = std::strtol(d->d_name, &end, 10);
+      if (pid <= 0 || *end != '\0' || pid == self) continue;
+      char path[64];
+      std::snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+      int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+      if (fd < 0) continue;
+      char stat[512];
+      const ssize_t len = ::read(fd, stat, sizeof stat - 1);
+      ::close(fd);
+      if (len <= 0) continue;
+      stat[len] = '\0';
+      // "PID (COMM) STATE PPID PGRP SESSION TTY TPGID FLAGS ...": COMM may
+      // hold spaces and parentheses, so the last ')' ends it.
+      char* open = std::strchr(stat, '(');
+      char* close = std::strrchr(stat, ')');
+      if (open == nullptr || close == nullptr || close < open || close[1] == '\0') continue;
+      *close = '\0';
+      char state = close[2];
+      unsigned long flags = 0;
+      int field = 3;
+      for (char* p = close + 2; *p != '\0' && field < 9; ++p) {
+        if (*p == ' ') {
+          ++field;
+          if (field == 9) flags = std::strtoul(p + 1, nullptr, 10);
+        }
+      }
+      constexpr unsigned long kPfKthread = 0x00200000;  // PF_KTHREAD (include/linux/sched.h)
+      if ((flags & kPfKthread) != 0) continue;
+      if (named < limits::kSurvivorsNamed) {
+        step(log::Level::Error, "still alive: pid %ld (%s), state %c", pid, open + 1, state);
+        ++named;
+      } else {
+        ++more;
+      }
+    }
+  }
+  ::close(dir);
+  if (more > 0) step(log::Level::Error, "still alive: %d more", more);
+}
+
+// True when the sync finished.
+bool synced_or_not(const ShutdownOptions& options, const char* when) noexcept {
+  const SyncOutcome s = sync_bounded(options.sync_bounds);
+  if (s.fork_error != 0) {
+    step(log::Level::Warn, "cannot fork for a bounded sync (%s): synced in PID 1", std::strerror(s.fork_error));
+  }
+  if (s.finished) {
+    step(log::Level::Info, "synced%s", when);
+    return true;
+  }
+  if (s.stalled) {
+    step(log::Level::Error, "sync makes no progress (Dirty+Writeback %llu kB): going on without it",
+         static_cast<unsigned long long>(s.outstanding_kb));
+  } else {
+    step(log::Level::Error, "sync still running after %lld s (Dirty+Writeback %llu kB): going on without it",
+         static_cast<long long>(options.sync_bounds.max_ns / kNsPerSec),
+         static_cast<unsigned long long>(s.outstanding_kb));
+  }
+  return false;
 }
 
 }  // namespace
@@ -272,6 +409,7 @@ UnmountSummary unmount_filesystems(const ShutdownOptions& options) noexcept {
     if (!wanted[i]) ++summary.skipped;
   }
 
+  FsClock clock{options.mount_call_ns, now_ns() + options.filesystems_max_ns};
   // Last mounted first, so a mount comes off before the one it sits on;
   // busy ones are retried while a pass makes progress.
   bool busy[kMaxMounts] = {};
@@ -281,7 +419,7 @@ UnmountSummary unmount_filesystems(const ShutdownOptions& options) noexcept {
     for (std::size_t i = count; i-- > 0;) {
       if (!wanted[i]) continue;
       const MountEntry& m = g_mounts[i];
-      switch (try_unmount(m)) {
+      switch (try_unmount(m, clock)) {
         case Outcome::Unmounted:
           step(log::Level::Info, "unmounted %s (%s %s)", m.target, m.type, m.source);
           ++summary.unmounted;
@@ -298,6 +436,10 @@ UnmountSummary unmount_filesystems(const ShutdownOptions& options) noexcept {
           step(log::Level::Error, "unmounting %s (%s %s): %s", m.target, m.type, m.source, std::strerror(errno));
           busy[i] = any_busy = true;  // still mounted: read-only is the next best thing
           break;
+        case Outcome::Hung:
+          hung(m, clock, summary);
+          wanted[i] = busy[i] = false;  // never waited for again
+          break;
       }
     }
     if (!any_busy || !progress) break;
@@ -308,24 +450,30 @@ UnmountSummary unmount_filesystems(const ShutdownOptions& options) noexcept {
   for (std::size_t i = count; i-- > 0;) {
     if (!wanted[i] || !busy[i]) continue;
     const MountEntry& m = g_mounts[i];
-    const Outcome again = try_unmount(m);
+    const Outcome again = try_unmount(m, clock);
     if (again == Outcome::Unmounted) {
       step(log::Level::Info, "unmounted %s (%s %s)", m.target, m.type, m.source);
       ++summary.unmounted;
+    } else if (again == Outcome::Hung) {
+      hung(m, clock, summary);
     } else if (again != Outcome::Gone) {
-      read_only_then_detach(m, summary);
+      read_only_then_detach(m, clock, summary);
     }
   }
 
   // The root of a disk-backed system: read-only is as clean as it gets
   // (an initramfs root is rootfs/tmpfs: nothing to protect).
   if (root_real) {
-    if (::mount(nullptr, "/", nullptr, MS_REMOUNT | MS_RDONLY, nullptr) == 0) {
+    const MountEntry root{"/", "", "", false};
+    const CallOutcome c = bounded(MountCall::RemountReadOnly, root, clock);
+    if (!c.timed_out && c.error == 0) {
       ++summary.read_only;
       step(log::Level::Info, "remounted / read-only");
     } else {
       ++summary.failed;
-      step(log::Level::Error, "remounting / read-only: %s", std::strerror(errno));
+      if (c.timed_out) ++summary.timed_out;
+      step(log::Level::Error, "remounting / read-only: %s",
+           c.timed_out ? "did not return in time" : std::strerror(c.error));
     }
   }
   return summary;
@@ -341,7 +489,8 @@ void finish_shutdown(PowerAction action, const ShutdownOptions& options) noexcep
     log::msg(log::Level::Error, "%s refused: keel is not PID 1", what);
     return;
   }
-  step(log::Level::Info, "every service is stopped; %s: SIGTERM to the remaining processes", what);
+  step(log::Level::Info, "%s; %s: SIGTERM to the remaining processes",
+       options.services_left ? "the shutdown deadline passed" : "every service is stopped", what);
 
   // sigtimedwait needs SIGCHLD blocked (keel's signalfd keeps it so; this
   // makes the function stand on its own). A blocked signal stays pending
@@ -362,31 +511,49 @@ void finish_shutdown(PowerAction action, const ShutdownOptions& options) noexcep
          static_cast<long long>(options.grace_ns / 1'000'000));
     (void)::kill(-1, SIGKILL);
     empty = reap_until(now_ns() + options.kill_wait_ns, SIGKILL, reaped);
-    if (!empty) step(log::Level::Error, "processes survive SIGKILL (uninterruptible sleep?): going on without them");
+    if (!empty) {
+      step(log::Level::Error, "processes survive SIGKILL (uninterruptible sleep?): going on without them");
+      name_survivors();
+    }
   }
-  step(log::Level::Info, "no process left (%d reaped)", reaped);
+  step(log::Level::Info, "%s (%d reaped)", empty ? "no process left" : "going on with the processes above left",
+       reaped);
 
   if (options.before_sync != nullptr) {
     options.before_sync(options.context);
     step(log::Level::Info, "shutdown hook done");
   }
 
-  ::sync();
-  step(log::Level::Info, "synced");
+  // A sync that could not finish would not finish the second time either.
+  const bool synced = options.sync && synced_or_not(options, "");
 
   if (options.subtree != nullptr || options.machine_init) {
     const UnmountSummary s = unmount_filesystems(options);
-    step(log::Level::Info, "filesystems: %d unmounted, %d read-only, %d only detached, %d failed, %d left mounted",
-         s.unmounted, s.read_only, s.detached, s.failed, s.skipped);
+    step(log::Level::Info,
+         "filesystems: %d unmounted, %d read-only, %d only detached, %d failed, %d left mounted, %d timed out",
+         s.unmounted, s.read_only, s.detached, s.failed, s.skipped, s.timed_out);
   } else {
     step(log::Level::Info, "PID 1 of a PID namespace: the filesystems are the host's to unmount");
   }
 
   // The line tools and tests look for.
   const std::int64_t tenths = (now_ns() - g_started_ns) / 100'000;
-  log::msg(log::Level::Info, "syncing filesystems, then %s (shutdown +%lld.%lld ms)", what,
-           static_cast<long long>(tenths / 10), static_cast<long long>(tenths % 10));
-  ::sync();
+  const char* then = options.end_by_exit ? "exit" : what;
+  if (options.sync) {
+    log::msg(log::Level::Info, "syncing filesystems, then %s (shutdown +%lld.%lld ms)", then,
+             static_cast<long long>(tenths / 10), static_cast<long long>(tenths % 10));
+    if (synced) {
+      (void)synced_or_not(options, " again");
+    } else {
+      step(log::Level::Warn, "the second sync is skipped: the first did not finish");
+    }
+  } else {
+    log::msg(log::Level::Info,
+             "not syncing (the filesystems are the host's; keel.toml: container_sync), then %s "
+             "(shutdown +%lld.%lld ms)",
+             then, static_cast<long long>(tenths / 10), static_cast<long long>(tenths % 10));
+  }
+  if (options.end_by_exit) return;
   kernel_reboot(action);
 }
 

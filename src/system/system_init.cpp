@@ -137,7 +137,9 @@ class SystemInit final : private SignalHandler,
         is_pid1_(where.namespace_init),
         machine_init_(where.machine_init),
         supervisor_(loop_, *this, std::move(settings)),
-        reminder_(loop_, *this) {}
+        reminder_(loop_, *this),
+        deadline_handler_(*this),
+        deadline_(loop_, deadline_handler_) {}
 
   Status setup() noexcept {
     // When not PID 1 (a test, or a nested system), adopt orphans anyway.
@@ -419,7 +421,13 @@ class SystemInit final : private SignalHandler,
         }
         return;
       }
-      case SIGTERM: act(signo, config_.signals.term); return;
+      // docker stop, podman stop and Kubernetes send SIGTERM to a
+      // container's PID 1 and want it gone: a power-off, which there is an
+      // exit (system/power.hpp). The machine's init keeps BusyBox init's
+      // reboot. keel.toml's [signals] SIGTERM wins in both.
+      case SIGTERM:
+        act(signo, config_.signals.term.value_or(machine_init_ ? SignalAction::Reboot : SignalAction::Poweroff));
+        return;
       case SIGINT: act(signo, config_.signals.intr); return;
       case SIGUSR1: act(signo, config_.signals.usr1); return;
       case SIGUSR2: act(signo, config_.signals.usr2); return;
@@ -457,24 +465,50 @@ class SystemInit final : private SignalHandler,
     action_ = to_power(action);
     exit_code_ = code;
     log::msg(log::Level::Info, "%s requested", power_action_name(action_));
+    // Armed before stop_all(), which may report every service down at once.
+    deadline_.arm_after(config_.shutdown_timeout_ns);
     supervisor_.stop_all();
   }
 
-  // Every service is down: finish the way out. As PID 1: the processes no
-  // service owns, the seed, the filesystems, reboot(2) (system/shutdown).
-  // Otherwise keel exits with the status the request carried.
-  void all_stopped() noexcept override {
+  // The services did not all stop within shutdown_timeout (a process in
+  // uninterruptible sleep on a dead disk, a tree the stop cannot reach):
+  // name them and go on without them.
+  void shutdown_deadline_passed() noexcept {
+    const int left = supervisor_.give_up_stopping();
+    if (left == 0) return;  // every service went down meanwhile: all_stopped() has run
+    log::msg(log::Level::Error, "shutdown deadline (%lld s) passed with %d service%s not stopped: going on without %s",
+             static_cast<long long>(config_.shutdown_timeout_ns / 1'000'000'000), left, left == 1 ? "" : "s",
+             left == 1 ? "it" : "them");
+    finish(true);
+  }
+
+  // Every service is down: finish the way out.
+  void all_stopped() noexcept override { finish(false); }
+
+  // As PID 1: the processes no service owns, the seed, the filesystems
+  // (system/shutdown), then reboot(2), or a container's exit (how each
+  // placement ends and with which status: system/power.hpp). Not PID 1:
+  // keel exits with the status the request carried. `services_left`: the
+  // shutdown deadline gave up on some.
+  void finish(bool services_left) noexcept {
+    deadline_.disarm();
     if (!is_pid1_) {
       log::msg(log::Level::Info, "%s refused: keel is not PID 1; exiting with status %d", power_action_name(action_),
                exit_code_);
       loop_.stop();
       return;
     }
+    const bool container = !machine_init_;
     ShutdownOptions options;
     options.namespace_init = is_pid1_;
     options.machine_init = machine_init_;
     options.grace_ns = config_.shutdown_grace_ns;
     options.started_ns = shutdown_started_ns_;
+    options.services_left = services_left;
+    // sync() writes back every filesystem of the host: a container's PID 1
+    // leaves that to the host unless asked (keel.toml container_sync).
+    options.sync = machine_init_ || config_.container_sync;
+    options.end_by_exit = container && !container_calls_reboot(action_);
     if (machine_init_ && !config_.seed_dir.empty()) {
       options.before_sync = [](void* self) {
         const std::string& dir = static_cast<SystemInit*>(self)->config_.seed_dir;
@@ -484,7 +518,30 @@ class SystemInit final : private SignalHandler,
       options.context = this;
     }
     finish_shutdown(action_, options);
+    // Back here: a container's power-off or halt, or reboot(2) failed.
+    if (container) {
+      exit_code_ = container_exit_status(action_, exit_code_);
+      log::msg(log::Level::Info, "%s of a container: keel exits with status %d", power_action_name(action_),
+               exit_code_);
+      loop_.stop();
+      return;
+    }
+    // The machine's init cannot exit: the kernel would panic (and with
+    // panic=N reboot a machine that was asked to power off). Everything is
+    // synced and unmounted or read-only by now.
+    log::msg(log::Level::Error,
+             "%s failed, and PID 1 cannot exit (the kernel would panic): the filesystems are synced and unmounted or "
+             "read-only; it is safe to switch the machine off",
+             power_action_name(action_));
   }
+
+  // The shutdown deadline's timer (SystemInit's own on_timer is the
+  // failed-target reminder's).
+  struct DeadlineHandler final : TimerHandler {
+    explicit DeadlineHandler(SystemInit& s) noexcept : self(s) {}
+    void on_timer() noexcept override { self.shutdown_deadline_passed(); }
+    SystemInit& self;
+  };
 
   double started_s_;
   // From the setting (core/role.hpp): PID 1 of its namespace.
@@ -504,6 +561,8 @@ class SystemInit final : private SignalHandler,
   RngWatch rng_;
   service::Supervisor supervisor_;
   Timer reminder_;
+  DeadlineHandler deadline_handler_;
+  Timer deadline_;
 };
 
 service::SupervisorSettings settings_from_environment() {

@@ -66,12 +66,40 @@ TEST(KeelConfig, DefaultsWithoutAFile) {
   KeelConfigResult r = load_keel_config("/nonexistent/keel.toml");
   EXPECT_FALSE(r.found);
   EXPECT_TRUE(r.errors.empty());
-  EXPECT_EQ(r.config.signals.term, SignalAction::Reboot);
+  // Unset: reboot as the machine's init, power-off in a container (system_init.cpp).
+  EXPECT_FALSE(r.config.signals.term.has_value());
   EXPECT_EQ(r.config.signals.usr1, SignalAction::Halt);
   EXPECT_EQ(r.config.signals.usr2, SignalAction::Poweroff);
   EXPECT_EQ(r.config.seed_dir, "/var/lib/keel/seed");
   EXPECT_EQ(r.config.rescue_shell, std::vector<std::string>{"/bin/sh"});
   EXPECT_TRUE(r.config.exec.empty());
+  EXPECT_EQ(r.config.shutdown_timeout_ns, 90'000'000'000);
+  EXPECT_FALSE(r.config.container_sync);
+}
+
+TEST(KeelConfig, ShutdownTimeoutAndContainerSync) {
+  KeelConfigResult r = parse_keel_config("shutdown_timeout = 30\ncontainer_sync = true\n", "keel.toml");
+  ASSERT_TRUE(r.errors.empty()) << r.errors[0].text();
+  EXPECT_EQ(r.config.shutdown_timeout_ns, 30'000'000'000);
+  EXPECT_TRUE(r.config.container_sync);
+
+  KeelConfigResult half = parse_keel_config("shutdown_timeout = 0.5\n", "keel.toml");
+  ASSERT_TRUE(half.errors.empty());
+  EXPECT_EQ(half.config.shutdown_timeout_ns, 500'000'000);
+
+  // Bad values keep their defaults, each error with its line and key.
+  KeelConfigResult bad = parse_keel_config("shutdown_timeout = 0\ncontainer_sync = \"yes\"\n", "/etc/keel/keel.toml");
+  ASSERT_EQ(bad.errors.size(), 2U);
+  EXPECT_EQ(bad.errors[0].text(), "/etc/keel/keel.toml:1: shutdown_timeout: must be more than 0 seconds");
+  EXPECT_NE(bad.errors[1].text().find("/etc/keel/keel.toml:2: container_sync: expected a boolean"), std::string::npos)
+      << bad.errors[1].text();
+  EXPECT_EQ(bad.config.shutdown_timeout_ns, 90'000'000'000);
+  EXPECT_FALSE(bad.config.container_sync);
+
+  KeelConfigResult year = parse_keel_config("shutdown_timeout = 31536001\n", "keel.toml");
+  ASSERT_EQ(year.errors.size(), 1U);
+  EXPECT_EQ(year.errors[0].text(),
+            "keel.toml:1: shutdown_timeout: must be from 0 to 31536000 seconds (one year), not 31536001");
 }
 
 TEST(KeelConfig, ErrorsNameLineAndKeyAndKeepDefaults) {
@@ -108,7 +136,7 @@ type = "ext4"
   EXPECT_TRUE(has("keel.toml:7: signals.SIGHUP: unknown key"));
   EXPECT_TRUE(has("keel.toml:9: mount.where: missing"));
   EXPECT_TRUE(has("keel.toml:13: mount.where: must be an absolute path"));
-  EXPECT_EQ(r.config.signals.term, SignalAction::Reboot);
+  EXPECT_FALSE(r.config.signals.term.has_value());
   EXPECT_TRUE(r.config.exec.empty());
   EXPECT_TRUE(r.config.mounts.empty());
   EXPECT_EQ(r.config.shutdown_grace_ns, 5'000'000'000);

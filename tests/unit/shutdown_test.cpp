@@ -7,13 +7,15 @@
 //
 // Needs root (CLONE_NEWPID, CLONE_NEWNS, mount, CAP_SYS_BOOT); skipped
 // without.
-#include <gtest/gtest.h>
+#include "system/shutdown.hpp"
+
 #include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sched.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <sched.h>
 #include <unistd.h>
 
 #include <csignal>
@@ -25,8 +27,8 @@
 #include <vector>
 
 #include "core/log.hpp"
+#include "stuck_fuse.hpp"
 #include "system/power_command.hpp"
-#include "system/shutdown.hpp"
 #include "test_util.hpp"
 
 namespace keel {
@@ -227,6 +229,54 @@ TEST_F(ShutdownTest, SigkillAfterTheGracePeriodThenReboot) {
   EXPECT_GT(find(lines, "no process left (1 reaped)", over), over) << dump();
   EXPECT_GT(find(lines, "filesystems: 0 unmounted", over), over) << dump();
   EXPECT_GT(find(lines, "syncing filesystems, then reboot", over), over) << dump();
+}
+
+TEST_F(ShutdownTest, AnUnmountThatHangsIsGivenUpAndTheRestIsUnmounted) {
+  // The mount table as the shutdown reads it: a filesystem behind a FUSE
+  // mount whose daemon (this test) never answers, so the path lookup of
+  // every call on it hangs — a dead NFS server, for the shutdown — and a
+  // healthy tmpfs mounted before it (so handled after it).
+  const std::string m = mnt_.string();
+  const std::string dead = (dir_.path() / "fuse").string();
+  const std::string info = (dir_.path() / "mountinfo").string();
+  testutil::write_file(info, "36 25 0:40 / " + m + " rw - tmpfs tmpfs rw\n" + "37 25 0:41 / " + dead +
+                                 "/data rw - ext4 /dev/keel-test-dead rw\n");
+  const std::string subtree = dir_.path().string();
+  int rc = testutil::in_child(
+      [&] {
+        if (::unshare(CLONE_NEWNS) != 0) return 90;
+        if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) return 91;
+        sigset_t chld;
+        sigemptyset(&chld);
+        sigaddset(&chld, SIGCHLD);
+        ::sigprocmask(SIG_BLOCK, &chld, nullptr);  // before the server thread starts: it inherits the mask
+        log_to_file();
+        if (::mount("tmpfs", m.c_str(), "tmpfs", 0, "size=1m") != 0) return 92;
+        testutil::StuckFuse stuck(dead);
+        if (!stuck.error().empty()) return 93;
+        ShutdownOptions options;
+        options.subtree = subtree.c_str();
+        options.mountinfo = info.c_str();
+        options.mount_call_ns = 300'000'000;
+        const UnmountSummary s = unmount_filesystems(options);
+        // The children left in the kernel go on once the connection is
+        // aborted; reap them.
+        stuck.release();
+        while (::waitpid(-1, nullptr, 0) > 0) {
+        }
+        if (s.unmounted != 1) return 10;
+        if (s.timed_out != 1) return 11;
+        if (s.failed != 1) return 12;
+        return 0;
+      },
+      60'000);
+  ASSERT_EQ(rc, 0) << dump();
+  const auto lines = log_lines();
+  const int left = find(lines, dead +
+                                   "/data (ext4 /dev/keel-test-dead): neither the unmount nor the detach returned "
+                                   "in time: left mounted");
+  ASSERT_GE(left, 0) << dump();
+  EXPECT_GT(find(lines, "unmounted " + m + " (tmpfs tmpfs)", left), left) << dump();  // and the step went on
 }
 
 TEST_F(ShutdownTest, RefusedWhenNotPid1) {
