@@ -225,6 +225,6 @@ inline constexpr long long kControlFdRetryMs = 250;
 // a boot's worth of keel's lines, or a few seconds of a chatty service's
 // console mirror. One per destination (stdout, stderr), in static storage
 // that costs no memory until a backlog touches it.
-inline constexpr std::size_t kLogBacklogBytes = 64 * 1024;
+inline constexpr std::size_t kLogBacklogBytes = std::size_t{64} * 1024;
 
 }  // namespace keel::limits

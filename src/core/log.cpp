@@ -58,7 +58,7 @@ void sync_watch(OutputSink& sink) noexcept {
     if (g_watch != nullptr) g_watch(g_watch_context, have, false);
     sink.set_watched(-1);
   }
-  if (want >= 0 && g_watch(g_watch_context, want, true)) sink.set_watched(want);
+  if (want >= 0 && g_watch != nullptr && g_watch(g_watch_context, want, true)) sink.set_watched(want);
 }
 
 void unwatch(OutputSink& sink) noexcept {
