@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -78,12 +79,16 @@ void OutputSink::attach(int fd) noexcept {
     owned_ = true;
     mode_ = OutputMode::Own;
   } else {
-    // No /proc (very early boot, before the system role mounts it; a chroot
-    // without it) and not the console, or a FIFO whose reader has gone:
-    // written only when poll() says it can take data. A device that takes
-    // part of a line and then stalls can still hold keel until it takes the
-    // rest; the system role attaches again once /proc is mounted.
+    // Not reopened: no /proc (very early boot, before the system role
+    // mounts it; a chroot without it) and not the console; another user's
+    // pipe or terminal (EACCES); a FIFO whose reader has gone. A pipe is
+    // written with RWF_NOWAIT where the kernel has it for pipes; anything
+    // else only when poll() says it takes data: a device that takes part of
+    // a line and then stalls, or a pipe another writer fills between the
+    // poll and the write, can still hold keel until the reader reads. The
+    // system role attaches again once /proc is mounted.
     mode_ = OutputMode::Guarded;
+    nowait_ = S_ISFIFO(st.st_mode);
   }
 }
 
@@ -91,6 +96,7 @@ void OutputSink::detach() noexcept {
   if (owned_) ::close(own_fd_);
   owned_ = false;
   own_fd_ = -1;
+  nowait_ = false;
   mode_ = OutputMode::Unattached;
 }
 
@@ -116,6 +122,16 @@ ssize_t OutputSink::device_write(const char* data, std::size_t len) noexcept {
     case OutputMode::File: return ::write(own_fd_, data, len);
     case OutputMode::Socket: return ::send(own_fd_, data, len, MSG_DONTWAIT | MSG_NOSIGNAL);
     case OutputMode::Guarded: {
+      if (nowait_) {
+        // A pipe or FIFO keel could not reopen (another user's: `docker run
+        // --user`, a pipe made by root's runtime, mode 0600): recent kernels
+        // take a per-write "do not wait" for pipes, without touching the
+        // shared O_NONBLOCK. Not for this kind of file (a terminal): poll.
+        iovec iov{const_cast<char*>(data), len};
+        ssize_t n = ::pwritev2(own_fd_, &iov, 1, -1, RWF_NOWAIT);
+        if (n >= 0 || (errno != EOPNOTSUPP && errno != EINVAL)) return n;
+        nowait_ = false;
+      }
       pollfd p{own_fd_, POLLOUT, 0};
       int n = ::poll(&p, 1, 0);
       if (n == 0 || (n > 0 && (p.revents & POLLOUT) == 0 && (p.revents & (POLLERR | POLLHUP)) == 0)) {
@@ -129,6 +145,28 @@ ssize_t OutputSink::device_write(const char* data, std::size_t len) noexcept {
     case OutputMode::Discard: break;
   }
   return static_cast<ssize_t>(len);  // nowhere to write: taken
+}
+
+// A notice for the unreported lines is in the backlog: they count as
+// reported once it is written.
+void OutputSink::note_notice_queued() noexcept {
+  ++notices_queued_;
+  reported_queued_ += unreported_;
+  unreported_ = 0;
+}
+
+// The device has gone: the lines waiting are lost, but the notices among
+// them are not lines of keel's to count, and the losses they would have
+// reported are unreported again. (A notice already written while the
+// backlog never emptied since is taken as still queued: at worst a loss
+// is reported twice, never hidden.)
+void OutputSink::discard_backlog() noexcept {
+  std::size_t lines = backlog_.discard();
+  std::uint64_t notices = std::min<std::uint64_t>(notices_queued_, lines);
+  drop(lines - notices);
+  unreported_ += reported_queued_;
+  notices_queued_ = 0;
+  reported_queued_ = 0;
 }
 
 void OutputSink::drop(std::uint64_t lines) noexcept {
@@ -158,7 +196,7 @@ void OutputSink::queue(std::string_view line) noexcept {
     }
     backlog_.push(std::string_view(notice, len));
     backlog_.push(line);
-    unreported_ = 0;
+    note_notice_queued();
     return;
   }
   if (!backlog_.push(line)) drop(1);
@@ -208,16 +246,20 @@ void OutputSink::flush() noexcept {
     if (n < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) return;
-      drop(backlog_.discard());  // the device has gone (EPIPE, EIO): what it held is lost
+      discard_backlog();  // the device has gone (EPIPE, EIO): what it held is lost
       return;
     }
     if (n == 0) return;  // took nothing: wait for the next chance
     backlog_.consume(static_cast<std::size_t>(n));
+    if (!backlogged()) {
+      notices_queued_ = 0;  // every queued notice has been written
+      reported_queued_ = 0;
+    }
     if (!backlogged() && unreported_ > 0) {
       // Drained after a loss with no line since: say so now (an empty
       // backlog always has room for it).
       char notice[kNoticeMax];
-      if (backlog_.push(std::string_view(notice, format_notice(notice)))) unreported_ = 0;
+      if (backlog_.push(std::string_view(notice, format_notice(notice)))) note_notice_queued();
     }
   }
 }

@@ -10,8 +10,9 @@
 //   changes the one it was given: services share that open file
 //   description (the console on fds 0-2), and O_NONBLOCK on it would make
 //   their writes fail with EAGAIN. A terminal, FIFO or pipe is opened again
-//   as a new open file description (/proc/self/fd/N, O_NONBLOCK); a socket
-//   gets send(MSG_DONTWAIT) on the fd itself; a regular file is written as
+//   as a new open file description (/proc/self/fd/N, O_NONBLOCK; a pipe
+//   that cannot be, pwritev2(RWF_NOWAIT)); a socket gets
+//   send(MSG_DONTWAIT) on the fd itself; a regular file is written as
 //   it is (the kernel never says EAGAIN for one: a frozen filesystem under
 //   keel's stderr file is the one wait left, documented in
 //   docs/system-mode.md).
@@ -66,7 +67,8 @@ enum class OutputMode {
   Own,         // a non-blocking descriptor of keel's own (reopened, or the fd already was)
   Socket,      // send(MSG_DONTWAIT) on the fd
   File,        // a regular file or block device: write(2), which never says EAGAIN
-  Guarded,     // no way to reopen (no /proc yet): write only when poll() says it can
+  Guarded,     // could not reopen (no /proc yet, another user's pipe): RWF_NOWAIT for
+               // a pipe where the kernel has it, else write only when poll() says it can
   Test,        // a unit test's write function
 };
 
@@ -117,6 +119,8 @@ class OutputSink {
   ssize_t device_write(const char* data, std::size_t len) noexcept;
   void queue(std::string_view line) noexcept;
   void drop(std::uint64_t lines) noexcept;
+  void note_notice_queued() noexcept;
+  void discard_backlog() noexcept;
   static constexpr std::size_t kNoticeMax = 128;
   std::size_t format_notice(char (&buf)[kNoticeMax]) const noexcept;
 
@@ -125,11 +129,14 @@ class OutputSink {
   int target_ = -1;   // the fd keel was given (fd 2, the console)
   int own_fd_ = -1;   // keel's own non-blocking descriptor of it (Own), or target_
   bool owned_ = false;  // own_fd_ was opened here and is closed by detach()
+  bool nowait_ = false;  // Guarded: try pwritev2(RWF_NOWAIT) (a pipe; off after EOPNOTSUPP)
   int watched_fd_ = -1;
   WriteFn test_write_ = nullptr;
   void* test_context_ = nullptr;
   std::uint64_t lost_total_ = 0;
   std::uint64_t unreported_ = 0;
+  std::uint64_t notices_queued_ = 0;   // "lost" notices in the backlog
+  std::uint64_t reported_queued_ = 0;  // the losses they report
 };
 
 }  // namespace keel::log

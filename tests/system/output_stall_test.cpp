@@ -13,6 +13,9 @@
 //
 // On a keel that writes its lines with a blocking write(2) the first
 // keelctl status never answers (run_through's deadline fails the test).
+//
+// The container init too (ContainerOutputStallTest): an unread log pipe
+// must not stop it reaping or exiting with its program.
 #include <gtest/gtest.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -25,6 +28,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <regex>
 #include <string>
 #include <vector>
@@ -272,6 +276,46 @@ TEST_P(OutputStallTest, KeelGoesOnWhileItsConsoleTakesNothingAndCountsWhatItDrop
   }
   EXPECT_TRUE(code.has_value()) << "keel did not stop";
 }
+
+// The container init: a log pipe the runtime does not read. keel -vv
+// writes a line per reaped process; 4,000 double-forked orphans make
+// ~180 kB of them, far past the pipe and the backlog. keel must reap them
+// all and exit with the program's status; the pipe then holds whole lines.
+class ContainerOutputStallTest : public ::testing::TestWithParam<Placement> {
+ protected:
+  void SetUp() override {
+    if (GetParam() == Placement::Namespace && !namespaces_available()) {
+      GTEST_SKIP() << "unshare --pid is not available here";
+    }
+  }
+  void TearDown() override { reap_leftovers(); }
+};
+
+TEST_P(ContainerOutputStallTest, AnUnreadLogPipeDoesNotStopReapingOrTheExit) {
+  TempDir dir;
+  StalledDevice device(Device::Fifo, dir.path());
+  ASSERT_TRUE(device.ok()) << "cannot make the FIFO: " << std::strerror(errno);
+  Launch l = keel_launch(GetParam(), {"-vv", kProbe, "orphans", "4000"});
+  l.stderr_fd = device.keel_fd();
+  KeelRun keel(l);
+  ASSERT_TRUE(keel.started());
+  EXPECT_TRUE(saw(keel, Stream::Out, "done 4000", 60s));
+  std::optional<int> code = keel.wait_exit(60s);
+  ASSERT_TRUE(code.has_value()) << "keel did not exit while its stderr was not read";
+  EXPECT_EQ(*code, 0);
+  EXPECT_TRUE(leftover_processes().empty()) << "keel left processes behind";
+  std::string text = device.read_available();
+  EXPECT_GT(text.size(), 60'000U) << "the pipe was never full";
+  std::size_t at = 0;
+  for (std::size_t nl; (nl = text.find('\n', at)) != std::string::npos; at = nl + 1) {
+    std::string line = text.substr(at, nl - at);
+    EXPECT_EQ(line.rfind("keel: ", 0), 0U) << "not a whole line of keel's: " << line;
+  }
+  EXPECT_EQ(at, text.size()) << "ends inside a line";
+}
+
+INSTANTIATE_TEST_SUITE_P(Placements, ContainerOutputStallTest,
+                         ::testing::Values(Placement::Subreaper, Placement::Namespace));
 
 INSTANTIATE_TEST_SUITE_P(Devices, OutputStallTest,
                          ::testing::Values(Param{Placement::Subreaper, Device::Fifo},

@@ -33,8 +33,10 @@ using testutil::kMs;
 // there, not by a raw clone(CLONE_NEWPID): after a raw clone glibc's
 // thread descriptor still names the parent's thread, and AddressSanitizer
 // (which asks pthread for the stack at abort()) fails in the child.
+// `full_stderr`: the pipe is filled before the crash (nobody reads it), as
+// a console held by XOFF or a log pipe nobody reads.
 template <typename Crash>
-pid_t start_pid1(int& err_read, pid_t& helper, Crash crash) {
+pid_t start_pid1(int& err_read, pid_t& helper, Crash crash, bool full_stderr = false) {
   int p[2];
   int q[2];
   if (::pipe2(p, O_CLOEXEC) != 0 || ::pipe2(q, O_CLOEXEC) != 0) return -1;
@@ -56,6 +58,14 @@ pid_t start_pid1(int& err_read, pid_t& helper, Crash crash) {
           ::_exit(0);  // an orphan by now: PID 1 must reap it
         }
         ::_exit(0);
+      }
+      if (full_stderr) {
+        // Through a descriptor of its own: fd 2 itself stays blocking.
+        int own = ::open("/proc/self/fd/2", O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+        static char fill[4096];
+        while (own >= 0 && ::write(own, fill, sizeof fill) > 0) {
+        }
+        if (own >= 0) ::close(own);
       }
       crash();
       ::_exit(98);  // not reached: the crash never returns
@@ -142,6 +152,24 @@ TEST(Fatal, DieAsPid1FreezesAndKeepsReaping) {
   pid_t helper = -1;
   pid_t pid = start_pid1(err, helper, [] { fatal::die("std::terminate called"); });
   expect_frozen_and_reaping(pid, helper, err, "std::terminate called");
+}
+
+// The message cannot be written (a pipe nobody reads, full): it is
+// dropped, and the frozen PID 1 still reaps. A blocking write of the
+// message would wait forever before the reaping loop.
+TEST(Fatal, AStderrThatTakesNothingDoesNotStopTheFrozenPid1FromReaping) {
+  int err = -1;
+  pid_t helper = -1;
+  pid_t pid = start_pid1(err, helper, [] { ::raise(SIGSEGV); }, true);
+  ASSERT_GT(pid, 0) << "unshare(CLONE_NEWPID) + fork: " << std::strerror(errno);
+  std::int64_t deadline = monotonic_ns() + 5000 * kMs;
+  while (!children_of(pid).empty() && monotonic_ns() < deadline) ::usleep(10'000);
+  EXPECT_EQ(children_of(pid), "") << "PID 1 did not reap its orphan";
+  EXPECT_NE(state_of(pid), 'Z') << "PID 1 ended";
+  ::kill(pid, SIGKILL);
+  int status = 0;
+  ::waitpid(helper, &status, 0);
+  ::close(err);
 }
 
 TEST(Fatal, DieWhenNotPid1Aborts) {
