@@ -126,9 +126,9 @@ class OutputSink {
 
   LineBacklog backlog_;
   OutputMode mode_ = OutputMode::Unattached;
-  int target_ = -1;   // the fd keel was given (fd 2, the console)
-  int own_fd_ = -1;   // keel's own non-blocking descriptor of it (Own), or target_
-  bool owned_ = false;  // own_fd_ was opened here and is closed by detach()
+  int target_ = -1;      // the fd keel was given (fd 2, the console)
+  int own_fd_ = -1;      // keel's own non-blocking descriptor of it (Own), or target_
+  bool owned_ = false;   // own_fd_ was opened here and is closed by detach()
   bool nowait_ = false;  // Guarded: try pwritev2(RWF_NOWAIT) (a pipe; off after EOPNOTSUPP)
   int watched_fd_ = -1;
   WriteFn test_write_ = nullptr;

@@ -16,8 +16,8 @@
 //
 // The container init too (ContainerOutputStallTest): an unread log pipe
 // must not stop it reaping or exiting with its program.
-#include <gtest/gtest.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <poll.h>
 #include <sys/stat.h>
 #include <termios.h>
@@ -171,10 +171,10 @@ TEST_P(OutputStallTest, KeelGoesOnWhileItsConsoleTakesNothingAndCountsWhatItDrop
           "i=$((i+1)); done; exec sleep 600\"]\n"
           "[log]\nconsole = true\n");
   // A crash loop: supervision must go on (restarted about once a second).
-  service("crasher",
-          "command = [\"/bin/sh\", \"-c\", \"exit 3\"]\nrestart = \"always\"\nrestart_delay = 0\n");
+  service("crasher", "command = [\"/bin/sh\", \"-c\", \"exit 3\"]\nrestart = \"always\"\nrestart_delay = 0\n");
   // Started later by keelctl: 50 double-forked orphans for keel to reap.
-  service("orphans", std::string("command = [\"") + kProbe + "\", \"orphans\", \"50\"]\n"
+  service("orphans", std::string("command = [\"") + kProbe +
+                         "\", \"orphans\", \"50\"]\n"
                          "restart = \"never\"\n");
   service("idle", "command = [\"/bin/sleep\", \"600\"]\n");
 

@@ -7,6 +7,7 @@
 #include "core/log_output.hpp"
 
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <limits.h>
 #include <sys/socket.h>
 #include <termios.h>
@@ -16,8 +17,6 @@
 #include <cstdlib>
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "core/event_loop.hpp"
 #include "core/log.hpp"
