@@ -11,6 +11,8 @@
 
 #include "cinit/messages.hpp"
 #include "core/event_loop.hpp"
+#include "core/log.hpp"
+#include "core/log_flusher.hpp"
 #include "core/process_tree.hpp"
 #include "core/reaper.hpp"
 #include "core/signal_source.hpp"
@@ -50,6 +52,9 @@ class ContainerInit final : private SignalHandler, private ExitHandler, private 
       return exit_code_ >= 0 ? exit_code_ : kExitInternal;
     }
     reporter_.exiting(exit_code_);
+    // One last try, without waiting: lines still held back are lost when
+    // keel exits (the container's log pipe was not being read).
+    log::flush_output();
     return exit_code_;
   }
 
@@ -77,6 +82,11 @@ class ContainerInit final : private SignalHandler, private ExitHandler, private 
 
     Status s = loop_.init();
     if (!s) return s;
+    // keel's own lines an unread log pipe or a stopped terminal did not take
+    // are written from the loop when it takes output again; its fd is in the
+    // loop only while there is such a backlog, so the lone-signalfd wait
+    // stays the steady state (core/log_flusher.hpp).
+    log_flusher_.start(loop_);
     sigset_t handled;
     sigemptyset(&handled);
     // Every signal, real-time ones included, as tini does: one left at its
@@ -340,6 +350,7 @@ class ContainerInit final : private SignalHandler, private ExitHandler, private 
   ContainerOptions& o_;
   Reporter& reporter_;
   EventLoop loop_;
+  LogFlusher log_flusher_;  // after loop_: destroyed first
   SignalSource signals_;
   Timer timer_;
   Phase phase_ = Phase::Running;

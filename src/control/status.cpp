@@ -39,9 +39,17 @@ void pad(std::string& out, const std::string& cell, std::size_t width) {
 
 std::string safe(const std::string& text) { return terminal_text::escaped(text); }
 
+// keel-wide, after the services: only when there is something to say, so the
+// usual table is unchanged.
+void append_keel_lines(std::string& out, const KeelStatus& keel) {
+  if (keel.output_lost == 0) return;
+  out += "keel: " + std::to_string(keel.output_lost) + (keel.output_lost == 1 ? " line" : " lines") +
+         " of its own output lost (console or log not accepting output)\n";
+}
+
 }  // namespace
 
-std::string format_status_detail(const ServiceStatus& s) {
+std::string format_status_detail(const ServiceStatus& s, const KeelStatus& keel) {
   std::string out;
   auto line = [&out](const char* key, const std::string& value) {
     out += key;
@@ -61,6 +69,7 @@ std::string format_status_detail(const ServiceStatus& s) {
   if (s.notify_refused != 0) {
     line("notify:      ", std::to_string(s.notify_refused) + " refused (last: " + s.notify_refusal + ")");
   }
+  append_keel_lines(out, keel);
   return out;
 }
 
@@ -86,8 +95,12 @@ std::string format_status_text(const std::vector<ServiceStatus>& services) {
   return services.size() == 1 ? format_status_detail(services.front()) : format_status_table(services);
 }
 
-std::string format_status_table(const std::vector<ServiceStatus>& services) {
-  if (services.empty()) return "no services\n";
+std::string format_status_table(const std::vector<ServiceStatus>& services, const KeelStatus& keel) {
+  if (services.empty()) {
+    std::string out = "no services\n";
+    append_keel_lines(out, keel);
+    return out;
+  }
 
   static const char* const kHeader[] = {"NAME", "STATE", "PID", "UPTIME", "RESTARTS", "LAST EXIT", "READY", "LAST ERROR"};
   constexpr std::size_t kColumns = sizeof kHeader / sizeof kHeader[0];
@@ -112,6 +125,7 @@ std::string format_status_table(const std::vector<ServiceStatus>& services) {
     out += row[kColumns - 1];  // the last column is not padded: no trailing blanks
     out += '\n';
   }
+  append_keel_lines(out, keel);
   return out;
 }
 
@@ -146,7 +160,7 @@ std::string json_quote(const std::string& text) {
   return out;
 }
 
-std::string format_status_json(const std::vector<ServiceStatus>& services) {
+std::string format_status_json(const std::vector<ServiceStatus>& services, const KeelStatus& keel) {
   std::string out = "[";
   bool first = true;
   for (const ServiceStatus& s : services) {
@@ -167,6 +181,7 @@ std::string format_status_json(const std::vector<ServiceStatus>& services) {
     out += ", \"log_dropped\": " + std::to_string(s.log_dropped);
     out += ", \"notify_refused\": " + std::to_string(s.notify_refused);
     out += ", \"notify_refusal\": " + json_quote(s.notify_refusal);
+    out += ", \"keel_output_lost\": " + std::to_string(keel.output_lost);
     out += "}";
   }
   out += services.empty() ? "]\n" : "\n]\n";

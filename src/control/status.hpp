@@ -29,6 +29,13 @@ struct ServiceStatus {
   std::string notify_refusal;        // the last one's reason
 };
 
+// What `status` says about keel itself, beside its services.
+struct KeelStatus {
+  // keel's own lines dropped since start because the console (or the log
+  // pipe or socket on its stderr) was not accepting output (core/log_output.hpp).
+  std::uint64_t output_lost = 0;
+};
+
 // "3d4h", "2h05m", "4m07s", "12s", "-" for 0.
 [[nodiscard]] std::string format_duration(std::int64_t ns);
 
@@ -37,10 +44,12 @@ struct ServiceStatus {
 // ill-formed UTF-8 as U+FFFD, so nothing in them can drive a terminal.
 //
 // A table: a header line, then one aligned line per service ("no
-// services\n" for none). For `keelctl status` without a SERVICE.
-[[nodiscard]] std::string format_status_table(const std::vector<ServiceStatus>& services);
-// One service's "key: value" detail view. For `keelctl status SERVICE`.
-[[nodiscard]] std::string format_status_detail(const ServiceStatus& service);
+// services\n" for none). For `keelctl status` without a SERVICE. When keel
+// lost lines of its own output, a last line says how many.
+[[nodiscard]] std::string format_status_table(const std::vector<ServiceStatus>& services, const KeelStatus& keel = {});
+// One service's "key: value" detail view. For `keelctl status SERVICE`; keel's
+// lost output as a last line when there was any.
+[[nodiscard]] std::string format_status_detail(const ServiceStatus& service, const KeelStatus& keel = {});
 // Exactly one service: its detail view; otherwise the table. The supervisor
 // should call the two above when it knows whether a SERVICE was named (a
 // system with one service still wants the table for a plain `status`).
@@ -51,8 +60,9 @@ struct ServiceStatus {
 // escaped per RFC 8259 (C0 controls, DEL and the C1 controls U+0080..U+009F
 // as \u00XX, so the JSON printed raw cannot drive a terminal either); other
 // UTF-8 passes through and ill-formed bytes become U+FFFD, so the output is
-// always valid UTF-8. Ends in a newline.
-[[nodiscard]] std::string format_status_json(const std::vector<ServiceStatus>& services);
+// always valid UTF-8. Ends in a newline. keel's own figures are in every
+// object, the same in each ("keel_output_lost"), so the shape stays an array.
+[[nodiscard]] std::string format_status_json(const std::vector<ServiceStatus>& services, const KeelStatus& keel = {});
 
 // `text` as a JSON string literal, quotes included.
 [[nodiscard]] std::string json_quote(const std::string& text);

@@ -1,6 +1,10 @@
 #include "core/fatal.hpp"
 
 #include <fcntl.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -31,10 +35,50 @@ void write_str(int fd, const char* text) noexcept {
   }
 }
 
+// fd 2 without waiting (the rule of core/log_output.hpp, redone here with
+// async-signal-safe calls only, since this runs in a crash handler and must
+// not trust log's state): a stalled console or an unread log pipe must not
+// keep a crashed PID 1 from reaching freeze(), where it reaps. A terminal,
+// FIFO or pipe gets a non-blocking descriptor of its own; a socket,
+// send(MSG_DONTWAIT); a regular file, write(2); another user's pipe,
+// RWF_NOWAIT; otherwise (no /proc) a write only when poll() says the device
+// takes data. What the device does not take now
+// is not written.
+void write_stderr(const char* a, const char* b, const char* c) noexcept {
+  struct stat st {};
+  if (::fstat(2, &st) != 0) return;
+  if (S_ISSOCK(st.st_mode)) {
+    for (const char* text : {a, b, c}) {
+      if (::send(2, text, std::strlen(text), MSG_DONTWAIT | MSG_NOSIGNAL) < 0) return;
+    }
+    return;
+  }
+  int fd = 2;
+  if (!S_ISREG(st.st_mode)) {
+    fd = ::open("/proc/self/fd/2", O_WRONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    if (fd < 0 && S_ISFIFO(st.st_mode)) {
+      // Another user's pipe: a write that does not wait, where the kernel
+      // has it for pipes.
+      for (const char* text : {a, b, c}) {
+        iovec iov{const_cast<char*>(text), std::strlen(text)};
+        if (::pwritev2(2, &iov, 1, -1, RWF_NOWAIT) < 0) break;
+      }
+      return;
+    }
+    if (fd < 0) {
+      pollfd p{2, POLLOUT, 0};
+      if (::poll(&p, 1, 0) != 1 || (p.revents & POLLOUT) == 0) return;
+      fd = 2;
+    }
+  }
+  write_str(fd, a);
+  write_str(fd, b);
+  write_str(fd, c);
+  if (fd != 2) ::close(fd);
+}
+
 void say(const char* a, const char* b, const char* c) noexcept {
-  write_str(2, a);
-  write_str(2, b);
-  write_str(2, c);
+  write_stderr(a, b, c);
   // stderr is the console for the machine's init; when it was pointed
   // elsewhere (or closed), the console is opened apart for this message.
   if (::isatty(2) != 0) return;

@@ -218,6 +218,15 @@ inline constexpr long long kControlFdRetryMs = 250;
 // a dozen (epoll, signalfd, timerfd, console, control socket, its reserve,
 // the cgroup root).
 
+// keel's own output (core/log_output.hpp): what a console that is not
+// accepting output (XOFF, flow control, a log pipe nobody reads) may hold
+// back before lines are dropped and counted. 64 KiB is 64 lines of the
+// longest kind (kLogLine) and about a thousand of the usual ~60 bytes:
+// a boot's worth of keel's lines, or a few seconds of a chatty service's
+// console mirror. One per destination (stdout, stderr), in static storage
+// that costs no memory until a backlog touches it.
+inline constexpr std::size_t kLogBacklogBytes = std::size_t{64} * 1024;
+
 }  // namespace keel::limits
 
 // ------------------------------- service tracking without cgroups (track helper, issue 10)

@@ -1,6 +1,7 @@
 #include "core/log.hpp"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -9,8 +10,10 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <initializer_list>
 
 #include "core/limits.hpp"
+#include "core/log_output.hpp"
 #include "core/terminal_text.hpp"
 
 namespace keel::log {
@@ -23,6 +26,59 @@ int g_kmsg_fd = -1;  // /dev/kmsg when set_kmsg(true) opened it
 // this (the first field of /proc/sys/kernel/printk); 0: prints none.
 int g_console_loglevel = 0;
 bool g_timestamps = false;  // msg() lines start with the time since boot
+
+// keel's own output (log_output.hpp): one sink for log::fd() (stderr, the
+// console), one for stdout (the tini personality's lower levels), each with
+// its backlog in static storage (untouched, it costs no memory). When fd 1
+// is the same file as log::fd() (a console on fds 0-2, one log pipe), its
+// lines share the one sink, so they stay in order with the others.
+char g_err_storage[limits::kLogBacklogBytes];
+char g_out_storage[limits::kLogBacklogBytes];
+constinit OutputSink g_err(g_err_storage, sizeof g_err_storage);
+constinit OutputSink g_out(g_out_storage, sizeof g_out_storage);
+int g_out_alias = -1;  // fd 1 is the same file as g_fd: 1 yes, 0 no, -1 not looked at yet
+OutputWatch g_watch = nullptr;
+void* g_watch_context = nullptr;
+
+bool same_file(int a, int b) noexcept {
+  struct stat sa {};
+  struct stat sb {};
+  if (::fstat(a, &sa) != 0 || ::fstat(b, &sb) != 0) return false;
+  return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+// The loop watches a sink's fd for EPOLLOUT exactly while it has a backlog
+// it can be woken for (a container init's lone-signalfd wait stays on
+// otherwise: core/event_loop.hpp).
+void sync_watch(OutputSink& sink) noexcept {
+  int want = (g_watch != nullptr && sink.backlogged()) ? sink.poll_fd() : -1;
+  int have = sink.watched();
+  if (want == have) return;
+  if (have >= 0) {
+    if (g_watch != nullptr) g_watch(g_watch_context, have, false);
+    sink.set_watched(-1);
+  }
+  if (want >= 0 && g_watch != nullptr && g_watch(g_watch_context, want, true)) sink.set_watched(want);
+}
+
+void unwatch(OutputSink& sink) noexcept {
+  if (sink.watched() >= 0 && g_watch != nullptr) g_watch(g_watch_context, sink.watched(), false);
+  sink.set_watched(-1);
+}
+
+OutputSink* sink_for(int fd) noexcept {
+  OutputSink* sink = nullptr;
+  if (fd == g_fd) {
+    sink = &g_err;
+  } else if (fd == STDOUT_FILENO) {
+    if (g_out_alias < 0) g_out_alias = same_file(STDOUT_FILENO, g_fd) ? 1 : 0;
+    sink = g_out_alias == 1 ? &g_err : &g_out;
+  } else {
+    return nullptr;
+  }
+  if (sink->mode() == OutputMode::Unattached) sink->attach(sink == &g_err ? g_fd : STDOUT_FILENO);
+  return sink;
+}
 
 // The syslog priority the kernel reads from the start of a /dev/kmsg line.
 int syslog_level(Level level) noexcept {
@@ -102,11 +158,23 @@ std::size_t format_line(char (&line)[limits::kLogLine + kKmsgRoom], const char* 
   return used;
 }
 
+// One whole line to `fd`: through its sink (never waiting), or, for an fd
+// that is neither stdout nor log::fd(), as before.
+void emit(int fd, const char* data, std::size_t len) noexcept {
+  OutputSink* sink = sink_for(fd);
+  if (sink == nullptr) {
+    write_all(fd, data, len);
+    return;
+  }
+  sink->write(std::string_view(data, len));
+  sync_watch(*sink);
+}
+
 void format_and_write(int fd, const char* prefix, const char* fmt, va_list args) noexcept {
   char line[limits::kLogLine + kKmsgRoom];
   int saved_errno = errno;  // callers often log right before they use errno
   std::size_t used = format_line(line, prefix, false, fmt, args);
-  write_all(fd, line + kKmsgRoom, used);
+  emit(fd, line + kKmsgRoom, used);
   errno = saved_errno;
 }
 
@@ -114,8 +182,44 @@ void format_and_write(int fd, const char* prefix, const char* fmt, va_list args)
 
 void set_verbosity(int level) noexcept { g_verbosity = level; }
 int verbosity() noexcept { return g_verbosity; }
-void set_fd(int fd) noexcept { g_fd = fd; }
+void set_fd(int fd) noexcept {
+  g_fd = fd;
+  reopen_output();
+}
 int fd() noexcept { return g_fd; }
+
+void reopen_output() noexcept {
+  int saved_errno = errno;
+  for (OutputSink* sink : {&g_err, &g_out}) {
+    unwatch(*sink);
+    sink->detach();
+  }
+  g_out_alias = -1;
+  // A backlog left from before is written to the new descriptor; otherwise
+  // the sinks attach on their next line.
+  if (g_err.backlogged()) g_err.attach(g_fd);
+  if (g_out.backlogged()) g_out.attach(STDOUT_FILENO);
+  flush_output();
+  errno = saved_errno;
+}
+
+void set_output_watch(OutputWatch watch, void* context) noexcept {
+  for (OutputSink* sink : {&g_err, &g_out}) unwatch(*sink);
+  g_watch = watch;
+  g_watch_context = context;
+  for (OutputSink* sink : {&g_err, &g_out}) sync_watch(*sink);
+}
+
+void flush_output() noexcept {
+  int saved_errno = errno;
+  for (OutputSink* sink : {&g_err, &g_out}) {
+    if (sink->backlogged() && sink->mode() != OutputMode::Unattached) sink->flush();
+    sync_watch(*sink);
+  }
+  errno = saved_errno;
+}
+
+std::uint64_t output_lost() noexcept { return g_err.lost() + g_out.lost(); }
 
 void set_kmsg(bool on) noexcept {
   if (on && g_kmsg_fd < 0) {
@@ -166,9 +270,9 @@ void msg(Level level, const char* fmt, ...) noexcept {
                           static_cast<long>(now.tv_nsec / 1000));
     std::size_t len = n > 0 ? std::min(static_cast<std::size_t>(n), kKmsgRoom) : 0;
     std::memcpy(line + kKmsgRoom - len, stamp, len);
-    write_all(g_fd, line + kKmsgRoom - len, used + len);
+    emit(g_fd, line + kKmsgRoom - len, used + len);
   } else {
-    write_all(g_fd, line + kKmsgRoom, used);
+    emit(g_fd, line + kKmsgRoom, used);
   }
   // The kmsg copy is left out when the kernel would print it on the
   // console too: keel's own console line is always written (the kernel

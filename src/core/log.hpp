@@ -1,9 +1,12 @@
 // log.hpp — keel's own messages.
 //
-// Every message is formatted into a stack buffer and written with one
-// write(2), so lines from keel never interleave mid-line with a child's
-// output and logging never allocates (it runs inside signal and reap
-// handlers). Personalities (tini, dumb-init) format their own prefixes on
+// Every message is formatted into a stack buffer and handed whole to
+// log_output.hpp's sink for its fd, which writes it without ever waiting
+// (a descriptor of keel's own, non-blocking), keeps what the device does not
+// take in a fixed backlog and drops and counts what does not fit, so a
+// stalled console or an unread log pipe cannot stop PID 1. Lines from keel
+// never interleave mid-line with a child's output, and logging never
+// allocates (it runs inside signal and reap handlers). Personalities (tini, dumb-init) format their own prefixes on
 // top of write_line(); native keel uses msg().
 //
 // In the system role msg() lines also go to /dev/kmsg (set_kmsg), with the
@@ -14,6 +17,7 @@
 #pragma once
 
 #include <cstdarg>
+#include <cstdint>
 
 namespace keel::log {
 
@@ -24,10 +28,29 @@ void set_verbosity(int level) noexcept;
 [[nodiscard]] int verbosity() noexcept;
 [[nodiscard]] inline bool enabled(Level level) noexcept { return static_cast<int>(level) <= verbosity(); }
 
-// The fd keel's own messages go to (default 2). The system role points it
-// at the console.
+// The fd keel's own messages go to (default 2, the console in the system
+// role). keel writes to it through a descriptor of its own
+// (log_output.hpp); lines written to fd 1 (write_line) get one too.
 void set_fd(int fd) noexcept;
 [[nodiscard]] int fd() noexcept;
+
+// Decide again how to write to fd() and fd 1 without waiting: after /proc is
+// mounted (the first way to reopen them) and after the console was put on
+// fds 0-2. A backlog is kept and flushed to the new descriptor.
+void reopen_output() noexcept;
+
+// The event loop's part (core/log_flusher.hpp): `watch(context, fd, true)`
+// when keel's output to `fd` has a backlog (watch it for EPOLLOUT and call
+// flush_output(); return false when it cannot be watched), `watch(context,
+// fd, false)` when it has none left (or before its fd is closed). nullptr:
+// nobody watches; a backlog is then retried on the next line.
+using OutputWatch = bool (*)(void* context, int fd, bool watch) noexcept;
+void set_output_watch(OutputWatch watch, void* context) noexcept;
+// Write what the devices take now from the backlogs. Never waits.
+void flush_output() noexcept;
+// keel's own lines dropped since start because a device was not accepting
+// output and the backlog was full (or the device had gone): `keelctl status`.
+[[nodiscard]] std::uint64_t output_lost() noexcept;
 
 // Also copy each msg() line to /dev/kmsg, prefixed "<N>" with the syslog
 // level (error 3, warning 4, info 6, debug and trace 7). On: /dev/kmsg is
@@ -44,7 +67,8 @@ void set_kmsg(bool on) noexcept;
 // init: every boot step then shows when it happened).
 void set_timestamps(bool on) noexcept;
 
-// Format one line (a newline is appended) and write it to `fd` in one call.
+// Format one line (a newline is appended) and write it to `fd` whole: fd()
+// and fd 1 through their non-blocking sinks, any other fd with write(2).
 void write_line(int fd, const char* fmt, ...) noexcept __attribute__((format(printf, 2, 3)));
 void vwrite_line(int fd, const char* fmt, va_list args) noexcept;
 

@@ -1125,9 +1125,11 @@ void Supervisor::handle_request(const control::Request& request, control::Sessio
         }
       }
       bool json = (request.flags & control::kFlagJson) != 0;
-      std::string text = json             ? control::format_status_json(list)
-                         : name.empty()   ? control::format_status_table(list)
-                                          : control::format_status_detail(list.front());
+      control::KeelStatus keel;
+      keel.output_lost = log::output_lost();
+      std::string text = json             ? control::format_status_json(list, keel)
+                         : name.empty()   ? control::format_status_table(list, keel)
+                                          : control::format_status_detail(list.front(), keel);
       session.finish(Code::Ok, text);
       return;
     }

@@ -22,6 +22,7 @@
 #include "core/fatal.hpp"
 #include "core/fd_limit.hpp"
 #include "core/log.hpp"
+#include "core/log_flusher.hpp"
 #include "core/oom.hpp"
 #include "core/read_file.hpp"
 #include "core/limits.hpp"
@@ -149,6 +150,9 @@ class SystemInit final : private SignalHandler,
     }
     Status s = loop_.init();
     if (!s) return s;
+    // keel's own lines a stalled console did not take are written from the
+    // loop when it takes output again (core/log_output.hpp).
+    log_flusher_.start(loop_);
     // Every signal is read from the signalfd (docs/signals.md), so none can
     // end or stop keel when it is not PID 1 (where the kernel would drop
     // the ones left at their default), except the two below and the fault
@@ -264,6 +268,9 @@ class SystemInit final : private SignalHandler,
     if (fd < 0) return;
     for (int target = 0; target <= 2; ++target) ::dup2(fd, target);  // dup2 clears CLOEXEC
     if (fd > 2) ::close(fd);
+    // keel's own descriptor of the new fd 2 (non-blocking, apart from the
+    // services' shared one).
+    log::reopen_output();
     log::msg(log::Level::Info, "console opened on stdin, stdout and stderr");
   }
 
@@ -557,6 +564,7 @@ class SystemInit final : private SignalHandler,
   std::string failure_reason_;
   std::string failed_target_;
   EventLoop loop_;
+  LogFlusher log_flusher_;  // after loop_: destroyed first
   SignalSource signals_;
   RngWatch rng_;
   service::Supervisor supervisor_;
@@ -609,7 +617,13 @@ int run_system_init(int argc, char** argv, bool namespace_init) noexcept {
   // else is ignored in every placement.
   fatal::set_pid1(where.namespace_init);
   fatal::install_crash_handlers();
-  if (where.namespace_init) mount_early_filesystems();
+  if (where.namespace_init) {
+    mount_early_filesystems();
+    // Until /proc was there keel's own output could not be reopened as a
+    // non-blocking descriptor of its own, except the console, which is
+    // opened by name (core/log_output.cpp): now it can.
+    log::reopen_output();
+  }
   // Observed once, here, and passed down (core/role.hpp).
   where.machine_init = where.namespace_init && in_initial_pid_namespace();
   try {

@@ -201,7 +201,7 @@ KeelRun::KeelRun(Launch launch) : launch_(std::move(launch)) {
     // The child: only plain syscalls from here to execve.
     ::dup2(launch_.stdin_pipe ? in[0] : devnull, STDIN_FILENO);
     ::dup2(out[1], STDOUT_FILENO);
-    ::dup2(err[1], STDERR_FILENO);
+    ::dup2(launch_.stderr_fd >= 0 ? launch_.stderr_fd : err[1], STDERR_FILENO);
     if (launch_.stdin_closed) ::close(STDIN_FILENO);
     if (!launch_.stdin_terminal.empty()) {
       // A session leader that opens a terminal acquires it as its

@@ -127,6 +127,10 @@ struct Launch {
   // this becomes its controlling terminal and its fd 0 (overrides the two
   // above), as for a container run with `docker run -it`.
   std::string stdin_terminal;
+  // >= 0: the program's fd 2 is a copy of this fd of the test's (a FIFO
+  // nobody reads, a stopped terminal) instead of the captured pipe; its
+  // stderr lines are then the test's to read (lines(Stream::Err) is empty).
+  int stderr_fd = -1;
 };
 
 // Shorthands (designated initializers of Launch trip -Wmissing-field-initializers):

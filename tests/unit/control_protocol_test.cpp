@@ -347,8 +347,30 @@ TEST(ControlStatus, JsonEscapesStrings) {
   EXPECT_EQ(j,
             "[\n  {\"name\": \"we\\\"b\", \"description\": \"\", \"state\": \"running\", \"pid\": 123, \"uptime_s\": 3725, "
             "\"uptime_ns\": 3725000000000, \"restarts\": 2, \"last_exit\": \"killed by SIGSEGV\", \"ready\": true, "
-            "\"readiness\": \"notify\", \"last_error\": \"line1\\nline2\", \"log_dropped\": 0, \"notify_refused\": 0, \"notify_refusal\": \"\"}\n]\n");
+            "\"readiness\": \"notify\", \"last_error\": \"line1\\nline2\", \"log_dropped\": 0, \"notify_refused\": 0, \"notify_refusal\": \"\", "
+            "\"keel_output_lost\": 0}\n]\n");
   EXPECT_EQ(format_status_json({}), "[]\n");
+}
+
+// keel's own lost output (core/log_output.hpp): keel-wide, a last line of
+// the table and the detail view when not 0, and in every JSON object.
+TEST(ControlStatus, KeelsLostOutputIsShownWhenThereIsAny) {
+  KeelStatus keel;
+  keel.output_lost = 1234;
+  const std::string line = "keel: 1234 lines of its own output lost (console or log not accepting output)\n";
+  std::string t = format_status_table({sample("web"), sample("db")}, keel);
+  EXPECT_GE(t.size(), line.size());
+  EXPECT_EQ(t.substr(t.size() - line.size()), line) << t;
+  EXPECT_EQ(format_status_table({}, keel), "no services\n" + line);
+  std::string d = format_status_detail(sample("web"), keel);
+  EXPECT_EQ(d.substr(d.size() - line.size()), line) << d;
+  std::string j = format_status_json({sample("web"), sample("db")}, keel);
+  std::size_t first = j.find("\"keel_output_lost\": 1234}");
+  ASSERT_NE(first, std::string::npos) << j;
+  EXPECT_NE(j.find("\"keel_output_lost\": 1234}", first + 1), std::string::npos) << "in every object: " << j;
+  // None lost: the table is as it always was.
+  EXPECT_EQ(format_status_table({sample("web")}, KeelStatus{}), format_status_table({sample("web")}));
+  EXPECT_EQ(format_status_table({sample("web")}).find("lost"), std::string::npos);
 }
 
 TEST(ControlStatus, JsonIsValidForPython) {

@@ -6,7 +6,9 @@
 
 #include <gtest/gtest.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <sched.h>
+#include <sys/ioctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -33,11 +35,16 @@ using testutil::kMs;
 // there, not by a raw clone(CLONE_NEWPID): after a raw clone glibc's
 // thread descriptor still names the parent's thread, and AddressSanitizer
 // (which asks pthread for the stack at abort()) fails in the child.
+// `full_stderr`: the pipe is filled before the crash (nobody reads it), as
+// a console held by XOFF or a log pipe nobody reads.
+// `orphan_gone`, when given: the read end of a pipe whose only writer is
+// the orphan, so EOF there says it has ended (and must now be reaped).
 template <typename Crash>
-pid_t start_pid1(int& err_read, pid_t& helper, Crash crash) {
+pid_t start_pid1(int& err_read, pid_t& helper, Crash crash, bool full_stderr = false, int* orphan_gone = nullptr) {
   int p[2];
   int q[2];
-  if (::pipe2(p, O_CLOEXEC) != 0 || ::pipe2(q, O_CLOEXEC) != 0) return -1;
+  int g[2];
+  if (::pipe2(p, O_CLOEXEC) != 0 || ::pipe2(q, O_CLOEXEC) != 0 || ::pipe2(g, O_CLOEXEC) != 0) return -1;
   helper = ::fork();
   if (helper < 0) return -1;
   if (helper == 0) {
@@ -55,11 +62,22 @@ pid_t start_pid1(int& err_read, pid_t& helper, Crash crash) {
           ::nanosleep(&t, nullptr);
           ::_exit(0);  // an orphan by now: PID 1 must reap it
         }
+        ::close(g[1]);
         ::_exit(0);
+      }
+      ::close(g[1]);
+      if (full_stderr) {
+        // Through a descriptor of its own: fd 2 itself stays blocking.
+        int own = ::open("/proc/self/fd/2", O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+        static char fill[4096];
+        while (own >= 0 && ::write(own, fill, sizeof fill) > 0) {
+        }
+        if (own >= 0) ::close(own);
       }
       crash();
       ::_exit(98);  // not reached: the crash never returns
     }
+    ::close(g[1]);
     (void)!::write(q[1], &pid1, sizeof pid1);
     int status = 0;
     ::waitpid(pid1, &status, 0);
@@ -67,6 +85,12 @@ pid_t start_pid1(int& err_read, pid_t& helper, Crash crash) {
   }
   ::close(p[1]);
   ::close(q[1]);
+  ::close(g[1]);
+  if (orphan_gone != nullptr) {
+    *orphan_gone = g[0];
+  } else {
+    ::close(g[0]);
+  }
   pid_t pid = -1;
   if (::read(q[0], &pid, sizeof pid) != static_cast<ssize_t>(sizeof pid)) pid = -1;
   ::close(q[0]);
@@ -142,6 +166,34 @@ TEST(Fatal, DieAsPid1FreezesAndKeepsReaping) {
   pid_t helper = -1;
   pid_t pid = start_pid1(err, helper, [] { fatal::die("std::terminate called"); });
   expect_frozen_and_reaping(pid, helper, err, "std::terminate called");
+}
+
+// The message cannot be written (a pipe nobody reads, full): it is
+// dropped, and the frozen PID 1 still reaps. A blocking write of the
+// message would wait forever before the reaping loop.
+TEST(Fatal, AStderrThatTakesNothingDoesNotStopTheFrozenPid1FromReaping) {
+  int err = -1;
+  pid_t helper = -1;
+  int gone = -1;
+  pid_t pid = start_pid1(err, helper, [] { ::raise(SIGSEGV); }, true, &gone);
+  ASSERT_GT(pid, 0) << "unshare(CLONE_NEWPID) + fork: " << std::strerror(errno);
+  // The pipe is full (PID 1 fills it before it crashes), then the orphan
+  // ends: from then on only PID 1's reaping can empty its list of children.
+  std::int64_t deadline = monotonic_ns() + 5000 * kMs;
+  int queued = 0;
+  while ((::ioctl(err, FIONREAD, &queued) != 0 || queued < 60 * 1024) && monotonic_ns() < deadline) ::usleep(10'000);
+  EXPECT_GE(queued, 60 * 1024) << "the pipe was not filled";
+  pollfd eof{gone, POLLIN, 0};
+  EXPECT_EQ(::poll(&eof, 1, 5000), 1) << "the orphan did not end";
+  ::close(gone);
+  deadline = monotonic_ns() + 5000 * kMs;
+  while (!children_of(pid).empty() && monotonic_ns() < deadline) ::usleep(10'000);
+  EXPECT_EQ(children_of(pid), "") << "PID 1 did not reap its orphan";
+  EXPECT_NE(state_of(pid), 'Z') << "PID 1 ended";
+  ::kill(pid, SIGKILL);
+  int status = 0;
+  ::waitpid(helper, &status, 0);
+  ::close(err);
 }
 
 TEST(Fatal, DieWhenNotPid1Aborts) {
