@@ -37,7 +37,10 @@ struct SignalActions {
   // SIGTERM. Unset: a reboot as the machine's init (BusyBox init's
   // convention), a power-off as PID 1 of a container (docker stop).
   std::optional<SignalAction> term;
-  SignalAction intr = SignalAction::Reboot;    // SIGINT: Ctrl-Alt-Del
+  // SIGINT: Ctrl-Alt-Del as the machine's init (unset: a reboot); Ctrl-C on
+  // `docker run -it` as a container's PID 1 (unset: stop and exit 130, as a
+  // shell would, rather than a reboot that ends the container as 129).
+  std::optional<SignalAction> intr;
   SignalAction usr1 = SignalAction::Halt;      // SIGUSR1
   SignalAction usr2 = SignalAction::Poweroff;  // SIGUSR2
   SignalAction pwr = SignalAction::Poweroff;   // SIGPWR: power failure

@@ -435,7 +435,13 @@ class SystemInit final : private SignalHandler,
       case SIGTERM:
         act(signo, config_.signals.term.value_or(machine_init_ ? SignalAction::Reboot : SignalAction::Poweroff));
         return;
-      case SIGINT: act(signo, config_.signals.intr); return;
+      case SIGINT:
+        if (!config_.signals.intr && !machine_init_ && is_pid1_) {
+          request_power(service::ExitAction::Poweroff, 130);
+          return;
+        }
+        act(signo, config_.signals.intr.value_or(SignalAction::Reboot));
+        return;
       case SIGUSR1: act(signo, config_.signals.usr1); return;
       case SIGUSR2: act(signo, config_.signals.usr2); return;
       case SIGPWR: act(signo, config_.signals.pwr); return;

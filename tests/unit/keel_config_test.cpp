@@ -68,6 +68,7 @@ TEST(KeelConfig, DefaultsWithoutAFile) {
   EXPECT_TRUE(r.errors.empty());
   // Unset: reboot as the machine's init, power-off in a container (system_init.cpp).
   EXPECT_FALSE(r.config.signals.term.has_value());
+  EXPECT_FALSE(r.config.signals.intr.has_value());
   EXPECT_EQ(r.config.signals.usr1, SignalAction::Halt);
   EXPECT_EQ(r.config.signals.usr2, SignalAction::Poweroff);
   EXPECT_EQ(r.config.seed_dir, "/var/lib/keel/seed");
