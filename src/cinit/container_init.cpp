@@ -212,13 +212,10 @@ class ContainerInit final : private SignalHandler, private ExitHandler, private 
       launch_failed(error);
       return false;
     }
-    if (report == ExecReport::Execed) {
-      close_report();
-    } else if (Status watched = loop_.add(report_fd_, EPOLLIN, report_watch_); watched) {
-      report_watched_ = true;
-    } else {
-      close_report();  // then an exec failure shows only as the child's 126/127
-    }
+    // Still pending: the loop reads it. Where the loop cannot watch it, a
+    // late exec failure shows only as the child's 126/127.
+    report_watched_ = report == ExecReport::Pending && loop_.add(report_fd_, EPOLLIN, report_watch_).ok();
+    if (!report_watched_) close_report();
     reporter_.spawned(child_);
     return true;
   }

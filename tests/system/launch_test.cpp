@@ -152,6 +152,53 @@ TEST_P(StoppedLaunch, KeelAnswersAndKillsTheStuckLaunchAtItsStartTimeout) {
   EXPECT_EQ(state_of(*other), "running");
 }
 
+// The container init's one launch: a child stopped before its exec (by
+// the test, which plays anyone of keel's uid) must not freeze forwarding.
+// The old keel sat in read() on the report pipe until the child went on.
+TEST(StoppedContainerChild, SignalsAreStillForwardedAndTheChildReaped) {
+  TempDir dir;
+  std::string prog = dir.path() + "/prog";  // no "#!": two execves, with a window between
+  std::ofstream(prog) << "sleep 600\n";
+  ::chmod(prog.c_str(), 0755);
+  const std::string keel_exe = fs::canonical(keel_binary()).string();
+  // A few tries: the test must see the child before its exec to stop it
+  // there, and an exec that wins the race proves nothing.
+  for (int attempt = 0; attempt < 10; ++attempt) {
+    Launch l = keel_launch(Placement::Subreaper, {"-vv", prog});
+    for (int i = 0; i < 9; ++i) l.set_env.emplace_back("BIG" + std::to_string(i), std::string(100'000, 'x'));
+    KeelRun k(l);
+    pid_t kp = k.keel_pid();
+    ASSERT_GT(kp, 0);
+    pid_t child = -1;
+    std::string children = "/proc/" + std::to_string(kp) + "/task/" + std::to_string(kp) + "/children";
+    auto until = std::chrono::steady_clock::now() + 5s;
+    while (child < 0 && std::chrono::steady_clock::now() < until) {
+      std::ifstream in(children);
+      if (in >> child) ::kill(child, SIGSTOP);
+    }
+    ASSERT_GT(child, 0) << "keel started no child";
+    // Stopped, and still keel's image (not exec'd)?
+    std::string stat;
+    for (int i = 0; i < 1000 && stat.find(") T") == std::string::npos; ++i) {
+      std::ifstream st("/proc/" + std::to_string(child) + "/stat");
+      std::getline(st, stat);
+    }
+    std::error_code ec;
+    std::string exe = fs::read_symlink("/proc/" + std::to_string(child) + "/exe", ec).string();
+    if (stat.find(") T") == std::string::npos || exe != keel_exe) continue;  // it exec'd first: again
+    // keel goes on: a signal to it is forwarded to the stopped child.
+    ASSERT_TRUE(k.signal(SIGUSR1));
+    EXPECT_TRUE(seen(k, Stream::Err, [&](const std::string& line) {
+      return line == "keel: debug: forwarded SIGUSR1 to pid " + std::to_string(child);
+    })) << k.text(Stream::Err);
+    // And reaps it: its death ends keel with its status.
+    ::kill(child, SIGKILL);
+    EXPECT_EQ(k.wait_exit(), 128 + SIGKILL) << k.text(Stream::Err);
+    return;
+  }
+  FAIL() << "the child exec'd before the test could stop it, 10 times";
+}
+
 INSTANTIATE_TEST_SUITE_P(Placements, StoppedLaunch, ::testing::Values(Placement::Namespace, Placement::Subreaper),
                          [](const ::testing::TestParamInfo<Placement>& p) { return placement_name(p.param); });
 
