@@ -417,9 +417,9 @@ class ContainerInit final : private SignalHandler, private ExitHandler, private 
   pid_t self_pid_ = -1;  // keel's own pid, to know its own signals
   int cwd_fd_ = -1;
   int exit_code_ = -1;
-  int report_fd_ = -1;            // the main child's exec report, until read
-  bool report_watched_ = false;   // report_fd_ is in the loop
-  int late_failure_code_ = -1;    // a failed exec reported after start_child()
+  int report_fd_ = -1;           // the main child's exec report, until read
+  bool report_watched_ = false;  // report_fd_ is in the loop
+  int late_failure_code_ = -1;   // a failed exec reported after start_child()
   ReportWatch report_watch_{*this};
   std::array<bool, limits::kMaxClassicSignal + 1> ignore_once_{};  // see release_terminal()
 };

@@ -1,9 +1,9 @@
 #include "core/spawn.hpp"
 
 #include <fcntl.h>
+#include <linux/sched.h>
 #include <poll.h>
 #include <sys/ioctl.h>
-#include <linux/sched.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -14,8 +14,8 @@
 #include <csignal>
 #include <cstdint>
 #include <cstdlib>
-#include <iterator>
 #include <cstring>
+#include <iterator>
 
 #include "core/limits.hpp"
 
@@ -251,8 +251,7 @@ ExecReport read_exec_report(int report_fd, Error* error) noexcept {
   if (step == static_cast<int>(Step::Hook)) {
     *error = Error{child_report.err, child_report.hook_context != nullptr ? child_report.hook_context : "spawn"};
   } else {
-    const char* step_name =
-        (step >= 0 && step < static_cast<int>(std::size(kStepNames))) ? kStepNames[step] : "spawn";
+    const char* step_name = (step >= 0 && step < static_cast<int>(std::size(kStepNames))) ? kStepNames[step] : "spawn";
     *error = Error{child_report.err, step_name};
   }
   return ExecReport::Failed;

@@ -50,15 +50,15 @@
 namespace keel::service {
 
 enum class State : std::uint8_t {
-  Stopped,   // not running, not wanted (or not yet)
-  Waiting,   // wanted; waiting for its dependencies to settle
-  Launching, // forked; waiting for the exec (or its failure) to be reported
-  Starting,  // exec'd; waiting to be ready (notify, fd, oneshot's exit)
-  Running,   // up and ready
-  Stopping,  // the stop signal went out; waiting for the tree to be gone
-  Backoff,   // failed; waiting to be restarted
-  Done,      // exited successfully and stays down (oneshot, or restart=never/on-failure)
-  Failed,    // failed and will not be restarted (or could not start)
+  Stopped,    // not running, not wanted (or not yet)
+  Waiting,    // wanted; waiting for its dependencies to settle
+  Launching,  // forked; waiting for the exec (or its failure) to be reported
+  Starting,   // exec'd; waiting to be ready (notify, fd, oneshot's exit)
+  Running,    // up and ready
+  Stopping,   // the stop signal went out; waiting for the tree to be gone
+  Backoff,    // failed; waiting to be restarted
+  Done,       // exited successfully and stays down (oneshot, or restart=never/on-failure)
+  Failed,     // failed and will not be restarted (or could not start)
 };
 [[nodiscard]] const char* state_name(State state) noexcept;
 
@@ -102,8 +102,8 @@ class ServiceMachine {
   // ---- events ----
   void deps_settled() noexcept;                  // Waiting: every dependency is ready or settled
   void dep_failed(const char* dependency) noexcept;  // Waiting: a requirement failed for good
-  void exec_ok() noexcept;                       // Launching: the child has exec'd
-  void exec_failed(const Error& error) noexcept;  // Launching: the child reported {step, errno}
+  void exec_ok() noexcept;                           // Launching: the child has exec'd
+  void exec_failed(const Error& error) noexcept;     // Launching: the child reported {step, errno}
   void ready() noexcept;                         // READY=1, the notify fd's newline
   void main_exited(int wait_status) noexcept;    // the main process was reaped
   void tree_check() noexcept;                    // a process of ours may be gone: check emptiness

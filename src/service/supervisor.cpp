@@ -711,7 +711,9 @@ void Supervisor::schedule() noexcept {
   if (stopping_all_ && !all_stopped_reported_) {
     for (auto& u : units_) {
       State s = u->machine.state();
-      if (s == State::Launching || s == State::Starting || s == State::Running || s == State::Stopping || u->machine.pid() >= 0) return;
+      if (s == State::Launching || s == State::Starting || s == State::Running || s == State::Stopping ||
+          u->machine.pid() >= 0)
+        return;
     }
     all_stopped_reported_ = true;
     // Log files closed now: a file held open for writing would keep its
@@ -731,7 +733,9 @@ void Supervisor::report_start_if_settled() noexcept {
     Unit* u = find(name);
     if (u == nullptr) continue;
     State s = u->machine.state();
-    if (s == State::Waiting || s == State::Launching || s == State::Starting || s == State::Backoff || s == State::Stopping) return;
+    if (s == State::Waiting || s == State::Launching || s == State::Starting || s == State::Backoff ||
+        s == State::Stopping)
+      return;
     if (s == State::Running || s == State::Done) ++summary.started;
     if (s == State::Failed) ++summary.failed;
   }
@@ -1079,7 +1083,8 @@ control::ServiceStatus Supervisor::status_of(Unit& u) {
   st.state = state_name(m.state());
   if (u.removed) st.state += " (removed)";
   st.pid = m.pid() > 0 ? m.pid() : 0;
-  if (m.state() == State::Running || m.state() == State::Starting || m.state() == State::Launching) st.uptime_ns = monotonic_ns() - m.started_at_ns();
+  if (m.state() == State::Running || m.state() == State::Starting || m.state() == State::Launching)
+    st.uptime_ns = monotonic_ns() - m.started_at_ns();
   st.restarts = static_cast<std::uint32_t>(m.restarts());
   st.last_exit = describe_exit(m.last_exit_status());
   st.ready = m.is_ready();

@@ -13,9 +13,9 @@
 // launches are stopped before their exec, some programs after it; keel
 // must answer keelctl within its bound throughout and kill a stuck launch
 // at the start timeout, with the reason.
+#include <grp.h>
 #include <gtest/gtest.h>
 #include <sys/wait.h>
-#include <grp.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -53,7 +53,8 @@ class LaunchDir {
   [[nodiscard]] std::string socket() const { return dir_.path() + "/run/control.sock"; }
   std::unique_ptr<KeelRun> start(Placement placement) const {
     Launch l = keel_launch(placement, {"--role=system"});
-    l.set_env = {{"KEEL_CONFIG_DIR", dir_.path()}, {"KEEL_RUN_DIR", dir_.path() + "/run"}, {"KEEL_CGROUP_ROOT", "none"}};
+    l.set_env = {
+        {"KEEL_CONFIG_DIR", dir_.path()}, {"KEEL_RUN_DIR", dir_.path() + "/run"}, {"KEEL_CGROUP_ROOT", "none"}};
     return std::make_unique<KeelRun>(l);
   }
   // keelctl ARGS, which must end within kStatusBound. nullopt: it did not.
@@ -116,11 +117,13 @@ TEST_P(StoppedLaunch, KeelAnswersAndKillsTheStuckLaunchAtItsStartTimeout) {
   }
   d.service("victim", "command = [\"" + prog + "\"]\nuser = " + std::to_string(uid) +
                           "\nrestart = \"always\"\nrestart_delay = 0\nstart_timeout = 1\nstop_timeout = 1\n"
-                          "environment = { " + env + " }\n");
+                          "environment = { " +
+                          env + " }\n");
   d.service("other", "command = [\"/bin/sleep\", \"600\"]\n");
   auto k = d.start(GetParam());
   ASSERT_TRUE(k->started());
-  ASSERT_TRUE(seen(*k, Stream::Err, [](const std::string& l) { return l.find("other: started") != std::string::npos; }));
+  ASSERT_TRUE(
+      seen(*k, Stream::Err, [](const std::string& l) { return l.find("other: started") != std::string::npos; }));
 
   pid_t stopper = start_stopper(uid, 120s);
   const std::string stuck = "victim: did not exec within 1 s: stopped (SIGSTOP) or hung in chdir/exec; killing it";
@@ -144,7 +147,8 @@ TEST_P(StoppedLaunch, KeelAnswersAndKillsTheStuckLaunchAtItsStartTimeout) {
   ::kill(stopper, SIGKILL);
   ::waitpid(stopper, nullptr, 0);
   std::string log = k->text(Stream::Err);
-  EXPECT_GE(reported, 2) << "fewer than 2 launches stopped before their exec in 60 s (" << calls << " status calls); keel said:\n"
+  EXPECT_GE(reported, 2) << "fewer than 2 launches stopped before their exec in 60 s (" << calls
+                         << " status calls); keel said:\n"
                          << log.substr(log.size() > 4000 ? log.size() - 4000 : 0);
   // The other service was never disturbed, and keel still answers.
   std::optional<std::string> other = d.ctl_bounded({"status", "other"});
