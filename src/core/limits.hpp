@@ -239,4 +239,12 @@ inline constexpr std::int64_t kLaunchTimeoutNs = 60'000'000'000;
 // a quarter of a second late at most.
 inline constexpr int kContainerExecReportWaitMs = 250;
 
+// Services launching at once (forked, exec not yet reported). Each holds
+// its exec-status pipe's read end until the report, so a scheduling pass
+// over a thousand services would otherwise take a thousand fds more for a
+// moment, and under a 1024-fd limit fail launches that would fit one after
+// the other. 64 keeps the start of a large set parallel (an exec takes a
+// millisecond, so the batch turns over quickly) for 64 fds at most.
+inline constexpr int kMaxLaunching = 64;
+
 }  // namespace keel::limits

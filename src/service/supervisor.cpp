@@ -667,6 +667,12 @@ void Supervisor::schedule() noexcept {
   scheduling_ = true;
   do {
     reschedule_ = false;
+    // Launches in flight, each holding its report pipe until the exec is
+    // reported: bounded, so a pass over a thousand services cannot take
+    // a thousand fds more at once (limits.hpp). Those left waiting go in a
+    // later pass, when a report comes in.
+    int launching = 0;
+    for (const auto& u : units_) launching += u->machine.state() == State::Launching ? 1 : 0;
     for (std::size_t i = 0; i < units_.size(); ++i) {
       Unit& u = *units_[i];
       const GraphNode& node = graph_.nodes[i];
@@ -702,7 +708,10 @@ void Supervisor::schedule() noexcept {
       for (int dep : node.order_after) {
         if (!units_[dep]->machine.settled()) wait = true;
       }
-      if (!wait) u.machine.deps_settled();
+      if (wait) continue;
+      if (u.config.type != Type::Target && launching >= limits::kMaxLaunching) continue;
+      u.machine.deps_settled();
+      if (u.machine.state() == State::Launching) ++launching;
     }
   } while (reschedule_);
   scheduling_ = false;
