@@ -1,13 +1,16 @@
 #include "cinit/container_init.hpp"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <array>
+#include <cerrno>
 #include <csignal>
+#include <string_view>
 
 #include "cinit/messages.hpp"
 #include "core/event_loop.hpp"
@@ -34,6 +37,7 @@ class ContainerInit final : private SignalHandler, private ExitHandler, private 
       : o_(options), reporter_(reporter), timer_(loop_, *this) {}
   ~ContainerInit() {
     if (cwd_fd_ >= 0) ::close(cwd_fd_);
+    close_report();
   }
 
   int run() noexcept {
@@ -187,24 +191,86 @@ class ContainerInit final : private SignalHandler, private ExitHandler, private 
       // inherited as ignored.
       so.reset_to_default = &signals_.original_ignored();
     }
-    Result<pid_t> child = spawn(so);
-    if (!child) {
-      reporter_.exec_failed(child.error());
-      bool child_step = child.error().context != std::string_view("fork") &&
-                        child.error().context != std::string_view("pipe2");
-      if (!child_step) {
-        exit_code_ = kExitInternal;
-      } else if (o_.personality == Personality::DumbInit) {
-        exit_code_ = 2;  // dumb-init's code for a failed exec
-      } else {
-        exit_code_ = exec_failure_exit_code(child.error().code);
-      }
+    // Not spawn(): its wait for the exec has no bound, and a child stopped
+    // before its exec (by anyone of keel's uid) or stuck in a chdir or exec
+    // on a dead mount would freeze keel with it. The report is awaited for
+    // a short, fixed time, which every ordinary exec meets, so messages and
+    // exit codes stay tini's and dumb-init's; after that the loop forwards
+    // and reaps, and reads the report when it comes.
+    Result<Launch> launched = spawn_nowait(so);
+    if (!launched) {
+      launch_failed(launched.error());
       return false;
     }
-    child_ = child.value();
+    child_ = launched.value().pid;
+    report_fd_ = launched.value().report_fd;
+    pollfd p{report_fd_, POLLIN, 0};
+    const std::int64_t deadline = monotonic_ns() + std::int64_t{limits::kContainerExecReportWaitMs} * 1'000'000;
+    for (std::int64_t left = deadline - monotonic_ns(); left > 0; left = deadline - monotonic_ns()) {
+      if (::poll(&p, 1, static_cast<int>((left + 999'999) / 1'000'000)) != 0) break;  // ready, or EINTR: look
+    }
+    Error error;
+    ExecReport report = read_exec_report(report_fd_, &error);
+    if (report == ExecReport::Failed) {
+      close_report();
+      // The child exits right after its report. SIGKILL first, so that a
+      // stop in between cannot make this wait unbounded.
+      ::kill(child_, SIGKILL);
+      int status = 0;
+      while (::waitpid(child_, &status, 0) < 0 && errno == EINTR) {
+      }
+      launch_failed(error);
+      return false;
+    }
+    // Still pending: the loop reads it. Where the loop cannot watch it, a
+    // late exec failure shows only as the child's 126/127.
+    report_watched_ = report == ExecReport::Pending && loop_.add(report_fd_, EPOLLIN, report_watch_).ok();
+    if (!report_watched_) close_report();
     reporter_.spawned(child_);
     return true;
   }
+
+  // The exit code for a launch that failed, as each personality has it.
+  [[nodiscard]] int exec_failure_code(const Error& e) const noexcept {
+    bool child_step = e.context != std::string_view("fork") && e.context != std::string_view("pipe2") &&
+                      e.context != std::string_view("fcntl");
+    if (!child_step) return kExitInternal;
+    if (o_.personality == Personality::DumbInit) return 2;  // dumb-init's code for a failed exec
+    return exec_failure_exit_code(e.code);
+  }
+
+  void launch_failed(const Error& e) noexcept {
+    reporter_.exec_failed(e);
+    exit_code_ = exec_failure_code(e);
+  }
+
+  void close_report() noexcept {
+    if (report_fd_ < 0) return;
+    if (report_watched_) loop_.remove(report_fd_, report_watch_);
+    report_watched_ = false;
+    ::close(report_fd_);
+    report_fd_ = -1;
+  }
+
+  // A report that came later than the short wait of start_child(): read in
+  // the loop, or when the main child is reaped (written before it exited).
+  void read_late_report() noexcept {
+    if (report_fd_ < 0) return;
+    Error error;
+    ExecReport report = read_exec_report(report_fd_, &error);
+    if (report == ExecReport::Pending) return;
+    close_report();
+    if (report == ExecReport::Failed) {
+      reporter_.exec_failed(error);
+      late_failure_code_ = exec_failure_code(error);
+    }
+  }
+
+  struct ReportWatch final : FdHandler {
+    explicit ReportWatch(ContainerInit& c) : init(c) {}
+    void on_ready(std::uint32_t /*events*/) noexcept override { init.read_late_report(); }
+    ContainerInit& init;
+  };
 
   // ------------------------------------------------------------ events
 
@@ -286,9 +352,11 @@ class ContainerInit final : private SignalHandler, private ExitHandler, private 
       return;
     }
     main_exited_ = true;
+    read_late_report();
     reporter_.main_exited(pid, status);
     int code = shell_exit_code(status) % limits::kExitCodes;
     exit_code_ = o_.exit_zero[static_cast<std::size_t>(code)] ? 0 : code;
+    if (late_failure_code_ >= 0) exit_code_ = late_failure_code_;
   }
 
   void reap() noexcept {
@@ -360,6 +428,10 @@ class ContainerInit final : private SignalHandler, private ExitHandler, private 
   pid_t self_pid_ = -1;  // keel's own pid, to know its own signals
   int cwd_fd_ = -1;
   int exit_code_ = -1;
+  int report_fd_ = -1;           // the main child's exec report, until read
+  bool report_watched_ = false;  // report_fd_ is in the loop
+  int late_failure_code_ = -1;   // a failed exec reported after start_child()
+  ReportWatch report_watch_{*this};
   std::array<bool, limits::kMaxClassicSignal + 1> ignore_once_{};  // see release_terminal()
 };
 

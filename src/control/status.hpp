@@ -16,7 +16,7 @@ namespace keel::control {
 struct ServiceStatus {
   std::string name;
   std::string description;
-  std::string state;          // "running", "stopped", "failed", "starting", ...
+  std::string state;          // "running", "stopped", "failed", "launching", "starting", ... (state_name)
   std::int64_t pid = 0;       // 0: no process
   std::int64_t uptime_ns = 0; // time in the current state's process; 0 when not running
   std::uint32_t restarts = 0;

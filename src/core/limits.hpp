@@ -298,3 +298,32 @@ inline constexpr std::int64_t kFilesystemsMaxNs = 60'000'000'000;
 inline constexpr int kSurvivorsNamed = 20;
 
 }  // namespace keel::limits
+
+// ------------------------------------------------ launching without waiting (issue 10, §1)
+namespace keel::limits {
+
+// How long a service's child may take from the fork to its exec when its
+// start_timeout is 0 ("wait forever to be ready": the rng-ready builtin,
+// the CONFIG_DIR/main launcher). The exec itself must still be bounded: a
+// child stopped by the service's user after the uid change, or stuck in a
+// chdir or exec on a dead mount, is killed after this. 60 s is the default
+// start_timeout: a real exec takes milliseconds, even from a slow disk.
+inline constexpr std::int64_t kLaunchTimeoutNs = 60'000'000'000;
+
+// The container init's one launch: how long it waits for the exec report
+// before it goes into its loop anyway (forwarding signals, reaping; a late
+// report is still read there). Long enough that every ordinary exec is seen
+// first, so messages and exit codes come as tini's and dumb-init's; short
+// enough that signals sent to a child stopped before its exec are forwarded
+// a quarter of a second late at most.
+inline constexpr int kContainerExecReportWaitMs = 250;
+
+// Services launching at once (forked, exec not yet reported). Each holds
+// its exec-status pipe's read end until the report, so a scheduling pass
+// over a thousand services would otherwise take a thousand fds more for a
+// moment, and under a 1024-fd limit fail launches that would fit one after
+// the other. 64 keeps the start of a large set parallel (an exec takes a
+// millisecond, so the batch turns over quickly) for 64 fds at most.
+inline constexpr int kMaxLaunching = 64;
+
+}  // namespace keel::limits

@@ -1,8 +1,9 @@
 #include "core/spawn.hpp"
 
 #include <fcntl.h>
-#include <sys/ioctl.h>
 #include <linux/sched.h>
+#include <poll.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -13,8 +14,8 @@
 #include <csignal>
 #include <cstdint>
 #include <cstdlib>
-#include <iterator>
 #include <cstring>
+#include <iterator>
 
 #include "core/limits.hpp"
 
@@ -203,15 +204,23 @@ Status resolve_program(const char* name, const char* path_env, char* out, std::s
 
 bool spawned_into_cgroup() noexcept { return g_spawned_into_cgroup; }
 
-Result<pid_t> spawn(const SpawnOptions& options) noexcept {
+Result<Launch> spawn_nowait(const SpawnOptions& options) noexcept {
   if (options.argv == nullptr || options.argv[0] == nullptr) return Error{EINVAL, "spawn"};
   char path[PATH_MAX];
   const char* path_env = options.path_env != nullptr ? options.path_env : ::getenv("PATH");
   Status resolved = resolve_program(options.argv[0], path_env, path, sizeof path);
   if (!resolved) return resolved.error();
 
+  // Only the read end is non-blocking: the child's one write of its report
+  // (a few bytes into an empty pipe) never blocks anyway.
   int report[2];
   if (::pipe2(report, O_CLOEXEC) != 0) return errno_error("pipe2");
+  if (::fcntl(report[0], F_SETFL, O_NONBLOCK) != 0) {
+    Error e = errno_error("fcntl");
+    ::close(report[0]);
+    ::close(report[1]);
+    return e;
+  }
   pid_t pid = fork_into(options.cgroup_fd);
   if (pid < 0) {
     Error e = errno_error("fork");
@@ -224,24 +233,49 @@ Result<pid_t> spawn(const SpawnOptions& options) noexcept {
     run_child(options, path, report[1]);
   }
   ::close(report[1]);
+  return Launch{pid, report[0]};
+}
+
+ExecReport read_exec_report(int report_fd, Error* error) noexcept {
   ChildReport child_report{};
   ssize_t n;
   do {
-    n = ::read(report[0], &child_report, sizeof child_report);
+    n = ::read(report_fd, &child_report, sizeof child_report);
   } while (n < 0 && errno == EINTR);
-  ::close(report[0]);
-  if (n != static_cast<ssize_t>(sizeof child_report)) return pid;  // EOF: exec succeeded
-
-  // The child has reported and is exiting right now: waiting is bounded.
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
+  if (n < 0 && errno == EAGAIN) return ExecReport::Pending;
+  // EOF, or a read error on a pipe only keel holds (nothing to wait for
+  // then), or a short report (one write of 24 bytes into a pipe is atomic,
+  // so that cannot happen): the child is taken as exec'd.
+  if (n != static_cast<ssize_t>(sizeof child_report)) return ExecReport::Execed;
   int step = child_report.step;
   if (step == static_cast<int>(Step::Hook)) {
-    return Error{child_report.err, child_report.hook_context != nullptr ? child_report.hook_context : "spawn"};
+    *error = Error{child_report.err, child_report.hook_context != nullptr ? child_report.hook_context : "spawn"};
+  } else {
+    const char* step_name = (step >= 0 && step < static_cast<int>(std::size(kStepNames))) ? kStepNames[step] : "spawn";
+    *error = Error{child_report.err, step_name};
   }
-  const char* step_name = (step >= 0 && step < static_cast<int>(std::size(kStepNames))) ? kStepNames[step] : "spawn";
-  return Error{child_report.err, step_name};
+  return ExecReport::Failed;
+}
+
+Result<pid_t> spawn(const SpawnOptions& options) noexcept {
+  Result<Launch> launched = spawn_nowait(options);
+  if (!launched) return launched.error();
+  const Launch l = launched.value();
+  Error error;
+  ExecReport report;
+  for (;;) {
+    report = read_exec_report(l.report_fd, &error);
+    if (report != ExecReport::Pending) break;
+    pollfd p{l.report_fd, POLLIN, 0};
+    (void)::poll(&p, 1, -1);
+  }
+  ::close(l.report_fd);
+  if (report == ExecReport::Execed) return l.pid;
+  // The child has reported and is exiting right now.
+  int status = 0;
+  while (::waitpid(l.pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  return error;
 }
 
 }  // namespace keel

@@ -72,10 +72,38 @@ struct SpawnOptions {
   return (err == ENOENT || err == ENOTDIR) ? 127 : 126;
 }
 
-// Start a child. On success, the pid of a child that has exec'd (or is
-// about to: the pipe closed). On failure, an Error whose context names the
-// step ("execve", "setsid", "fork", ...) and whose code is the errno; a child
-// that was forked and failed has already been waited for.
+// A child forked and on its way to exec, and the read end of its report
+// pipe (O_NONBLOCK, O_CLOEXEC; the caller closes it). Nothing has been
+// waited for: the report comes when the child gets there.
+struct Launch {
+  pid_t pid = -1;
+  int report_fd = -1;
+};
+
+// Start a child without waiting for it (PID 1's way, docs: ARCHITECTURE.md
+// rule 5): the child may take as long as it likes over its set-up (a chdir
+// on a hung mount, a SIGSTOP from the service's user after the uid change),
+// so the caller watches `report_fd` in its event loop and reads it with
+// read_exec_report(). An Error here is a step of the parent's own (PATH
+// lookup, pipe2, fork): no child exists then.
+[[nodiscard]] Result<Launch> spawn_nowait(const SpawnOptions& options) noexcept;
+
+enum class ExecReport : unsigned char {
+  Pending,  // nothing to read yet (EAGAIN): the child has not got there
+  Execed,   // EOF: the exec closed the close-on-exec write end
+  Failed,   // {step, errno} read: the child is exiting 126/127
+};
+// One non-blocking read of a report pipe. For Failed, `*error` is the step
+// and errno. Once the child has exited (reaped), the answer is never
+// Pending: it wrote its report, if any, before exiting.
+[[nodiscard]] ExecReport read_exec_report(int report_fd, Error* error) noexcept;
+
+// spawn_nowait, then wait for the report, and for a failed child's exit.
+// It blocks for as long as the child takes to exec: for tests and tools,
+// never for PID 1's loop (a stopped or hung child would freeze keel). On
+// success, the pid of a child that has exec'd; on failure, an Error whose
+// context names the step ("execve", "setsid", "fork", ...) and whose code
+// is the errno; a child that was forked and failed has been waited for.
 [[nodiscard]] Result<pid_t> spawn(const SpawnOptions& options) noexcept;
 
 // Resolve `name` as execvp would: a name containing '/' is used as is,

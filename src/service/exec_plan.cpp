@@ -475,7 +475,7 @@ Status apply_exec_plan(const void* context) noexcept {
   //    open itself, and CAP_DAC_OVERRIDE granted to the service does not
   //    widen it. A service running as root opens it as root, as it could.
   //    O_NONBLOCK: a FIFO without a reader fails with ENXIO instead of
-  //    hanging the child (and keel, which waits for its exec report); it is
+  //    hanging the child until its start timeout kills it; it is
   //    cleared again so the service gets an ordinary blocking fd. New files
   //    are 0640 less the umask of step 2.
   for (int i = 0; i < 3; ++i) {
@@ -506,8 +506,9 @@ Status apply_exec_plan(const void* context) noexcept {
   return {};
 }
 
-Result<pid_t> spawn_service(const ExecPlan& plan) noexcept {
-  if (plan.argv.empty() || plan.argv[0] == nullptr) return Error{EINVAL, "spawn"};
+namespace {
+
+SpawnOptions service_spawn_options(const ExecPlan& plan) noexcept {
   SpawnOptions options;
   options.argv = plan.argv.data();
   options.envp = plan.envp.data();
@@ -518,7 +519,19 @@ Result<pid_t> spawn_service(const ExecPlan& plan) noexcept {
   options.child_context = &plan;
   options.path_env = plan.path_env.empty() ? kDefaultPath : plan.path_env.c_str();
   options.cgroup_fd = plan.cgroup_dir_fd;
-  return spawn(options);
+  return options;
+}
+
+}  // namespace
+
+Result<pid_t> spawn_service(const ExecPlan& plan) noexcept {
+  if (plan.argv.empty() || plan.argv[0] == nullptr) return Error{EINVAL, "spawn"};
+  return spawn(service_spawn_options(plan));
+}
+
+Result<Launch> spawn_service_nowait(const ExecPlan& plan) noexcept {
+  if (plan.argv.empty() || plan.argv[0] == nullptr) return Error{EINVAL, "spawn"};
+  return spawn_nowait(service_spawn_options(plan));
 }
 
 }  // namespace keel::service

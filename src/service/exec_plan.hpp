@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "core/result.hpp"
+#include "core/spawn.hpp"
 #include "service/config.hpp"
 
 namespace keel::service {
@@ -125,5 +126,9 @@ struct FileRights {
 // signal mask and every disposition reset to default. The pid, or the
 // failing step.
 [[nodiscard]] Result<pid_t> spawn_service(const ExecPlan& plan) noexcept;
+// The same without waiting for the exec (the supervisor's way): the pid and
+// the report pipe, which the caller watches (core/spawn.hpp). `plan` may go
+// once this returns: the child has its own copy.
+[[nodiscard]] Result<Launch> spawn_service_nowait(const ExecPlan& plan) noexcept;
 
 }  // namespace keel::service

@@ -24,6 +24,7 @@ const char* state_name(State state) noexcept {
   switch (state) {
     case State::Stopped: return "stopped";
     case State::Waiting: return "waiting";
+    case State::Launching: return "launching";
     case State::Starting: return "starting";
     case State::Running: return "running";
     case State::Stopping: return "stopping";
@@ -42,6 +43,7 @@ bool ServiceMachine::settled() const noexcept {
     case State::Failed:
       return true;
     case State::Waiting:
+    case State::Launching:
     case State::Starting:
     case State::Stopping:
     case State::Backoff:
@@ -93,6 +95,7 @@ void ServiceMachine::want_up() noexcept {
       after_stop_ = After::Again;
       return;
     case State::Waiting:
+    case State::Launching:
     case State::Starting:
     case State::Running:
     case State::Backoff:
@@ -110,6 +113,7 @@ void ServiceMachine::want_down() noexcept {
       host_.disarm_timer(*this);
       set_state(State::Stopped);
       return;
+    case State::Launching:
     case State::Starting:
     case State::Running:
       begin_stop(After::Stopped);
@@ -125,6 +129,7 @@ void ServiceMachine::want_down() noexcept {
 void ServiceMachine::restart() noexcept {
   goal_up_ = true;
   switch (state_) {
+    case State::Launching:
     case State::Starting:
     case State::Running:
       begin_stop(After::Again);
@@ -188,16 +193,61 @@ void ServiceMachine::launch() noexcept {
     return;
   }
   pid_ = pid.value();
+  exited_launching_ = false;
+  exec_failed_ = false;
+  // The start timeout runs from the fork, so it bounds the launch as well:
+  // a child stopped or hung before its exec is killed when it expires. A
+  // service that may take forever to be ready (start_timeout = 0) still
+  // gets its exec bounded.
+  host_.arm_timer(*this, config_->start_timeout_ns > 0 ? config_->start_timeout_ns : limits::kLaunchTimeoutNs);
+  set_state(State::Launching);
+}
+
+void ServiceMachine::exec_ok() noexcept {
+  if (state_ != State::Launching || exec_failed_) return;
   if (config_->type == Type::Simple) {
-    ready_ns_ = started_ns_;
+    host_.disarm_timer(*this);
+    ready_ns_ = host_.now_ns();
     set_state(State::Running);
-    return;
+  } else {
+    if (config_->start_timeout_ns <= 0) host_.disarm_timer(*this);
+    set_state(State::Starting);
   }
-  if (config_->start_timeout_ns > 0) host_.arm_timer(*this, config_->start_timeout_ns);
-  set_state(State::Starting);
+  // The program ran and has already exited (its exit was seen before the
+  // report): that exit is now an exit of a started service.
+  if (exited_launching_ && (state_ == State::Starting || state_ == State::Running)) {
+    exited_launching_ = false;
+    main_exited(last_status_);
+  }
+}
+
+void ServiceMachine::exec_failed(const Error& error) noexcept {
+  if (state_ != State::Launching || exec_failed_) return;
+  exec_failed_ = true;
+  // A code of 0 carries a whole sentence in the context; otherwise it is a
+  // step and an errno, as for a launch that failed in keel.
+  if (error.code == 0) {
+    failure("cannot start: %s", error.context);
+  } else {
+    failure("cannot start: %s failed: %s", error.context, error.message());
+  }
+  // The child exits 126/127 right after its report; until it is reaped the
+  // service stays launching (the start timeout still bounds it, should it
+  // be stopped in between). Already reaped: the launch is over.
+  if (pid_ < 0) launch_failed();
+}
+
+void ServiceMachine::launch_failed() noexcept {
+  exec_failed_ = false;
+  exited_launching_ = false;
+  last_status_ = -1;  // the report says why; "exited 127" would say less
+  exited_unexpectedly(false);
 }
 
 void ServiceMachine::ready() noexcept {
+  // While launching, nothing of the service's own has run yet (the host
+  // reads the exec report before a notify message), so a readiness message
+  // cannot be the service's.
   if (state_ != State::Starting || config_->type == Type::Oneshot) return;
   host_.disarm_timer(*this);
   ready_ns_ = host_.now_ns();
@@ -213,6 +263,15 @@ void ServiceMachine::main_exited(int wait_status) noexcept {
   last_status_ = wait_status;
   bool success = WIFEXITED(wait_status) && WEXITSTATUS(wait_status) == 0;
   switch (state_) {
+    case State::Launching:
+      if (exec_failed_) {
+        launch_failed();
+      } else {
+        // The exec report is still to be read (the host reads it next):
+        // it decides whether this was a failed exec or a program that ran.
+        exited_launching_ = true;
+      }
+      return;
     case State::Starting:
     case State::Running:
       if (!success) {
@@ -278,6 +337,18 @@ void ServiceMachine::finish_stop() noexcept {
 
 void ServiceMachine::timer_fired() noexcept {
   switch (state_) {
+    case State::Launching: {
+      if (!exec_failed_) {
+        std::int64_t bound = config_->start_timeout_ns > 0 ? config_->start_timeout_ns : limits::kLaunchTimeoutNs;
+        failure("did not exec within %lld s: stopped (SIGSTOP) or hung in chdir/exec",
+                static_cast<long long>(bound / 1'000'000'000));
+      }
+      exec_failed_ = false;
+      exited_launching_ = false;
+      bool again = config_->restart != Restart::Never;
+      begin_stop(again ? After::Restart : After::Failed);
+      return;
+    }
     case State::Starting: {
       long long seconds = static_cast<long long>(config_->start_timeout_ns / 1'000'000'000);
       failure("not ready within %lld s", seconds);

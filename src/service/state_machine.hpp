@@ -7,14 +7,25 @@
 // arm the timer, settle. Every syscall goes through the Host interface, so
 // unit tests drive the machine with fake events and no fork at all.
 //
-//            want_up                 deps settled        exec ok
-//   Stopped ---------> Waiting ----------------> (launch) -----> Starting --ready--> Running
-//      ^                 |  dep failed                    |                             |
-//      |                 v                                 | exec failed / exit / timeout|
-//      |               Failed <---- settle(give up) ------ Stopping <--------------------+
+//            want_up              deps settled            exec ok
+//   Stopped ---------> Waiting -------------> Launching ---------> Starting --ready--> Running
+//      ^                 |  dep failed            |                   |                  |
+//      |                 v                        | exec failed / exit / timeout         |
+//      |               Failed <-- settle(give up) -- Stopping <---------------------------+
 //      |                                                     | tree empty
 //      +-------- settle(goal down) ------------------------- + ----> Backoff --timer--> Waiting
 //                                                            +----> Done (oneshot ok, clean exit)
+//
+// Launching is the time between the fork and the exec: the child runs
+// keel's set-up (cgroup, rlimits, chdir, ids) and may be stopped there by
+// the service's user, or hang on a dead mount, so keel never waits for it.
+// The host reports the end of it as an event: exec_ok() (the exec-status
+// pipe reached EOF) or exec_failed() ({step, errno} on the pipe; the child
+// exits 126/127). The child's exit may be seen before that report
+// (main_exited() while launching): the machine keeps the status and waits
+// for the report, whose text wins. A launch that gets neither within the
+// start timeout (kLaunchTimeoutNs when start_timeout is 0) is stopped as a
+// tree, like a start that is not ready in time.
 //
 // A service is stopped as a tree: the stop signal (and SIGCONT) to every
 // process of the service, the stop timeout, then SIGKILL; it is stopped
@@ -39,14 +50,15 @@
 namespace keel::service {
 
 enum class State : std::uint8_t {
-  Stopped,   // not running, not wanted (or not yet)
-  Waiting,   // wanted; waiting for its dependencies to settle
-  Starting,  // launched; waiting to be ready (notify, fd, oneshot's exit)
-  Running,   // up and ready
-  Stopping,  // the stop signal went out; waiting for the tree to be gone
-  Backoff,   // failed; waiting to be restarted
-  Done,      // exited successfully and stays down (oneshot, or restart=never/on-failure)
-  Failed,    // failed and will not be restarted (or could not start)
+  Stopped,    // not running, not wanted (or not yet)
+  Waiting,    // wanted; waiting for its dependencies to settle
+  Launching,  // forked; waiting for the exec (or its failure) to be reported
+  Starting,   // exec'd; waiting to be ready (notify, fd, oneshot's exit)
+  Running,    // up and ready
+  Stopping,   // the stop signal went out; waiting for the tree to be gone
+  Backoff,    // failed; waiting to be restarted
+  Done,       // exited successfully and stays down (oneshot, or restart=never/on-failure)
+  Failed,     // failed and will not be restarted (or could not start)
 };
 [[nodiscard]] const char* state_name(State state) noexcept;
 
@@ -56,7 +68,9 @@ class ServiceMachine;
 // (real processes) and by the unit tests (fakes).
 class Host {
  public:
-  // Start the service's process. The pid, or why it could not start.
+  // Start the service's process without waiting for its exec: the pid of
+  // the forked child, or why it could not even be forked. The outcome of
+  // the exec comes later, as exec_ok() or exec_failed().
   virtual Result<pid_t> launch(ServiceMachine& machine) noexcept = 0;
   // Send `signo` to every process of the service (the whole tree).
   virtual void signal_tree(ServiceMachine& machine, int signo) noexcept = 0;
@@ -88,6 +102,8 @@ class ServiceMachine {
   // ---- events ----
   void deps_settled() noexcept;                  // Waiting: every dependency is ready or settled
   void dep_failed(const char* dependency) noexcept;  // Waiting: a requirement failed for good
+  void exec_ok() noexcept;                           // Launching: the child has exec'd
+  void exec_failed(const Error& error) noexcept;     // Launching: the child reported {step, errno}
   void ready() noexcept;                         // READY=1, the notify fd's newline
   void main_exited(int wait_status) noexcept;    // the main process was reaped
   void tree_check() noexcept;                    // a process of ours may be gone: check emptiness
@@ -126,6 +142,7 @@ class ServiceMachine {
 
   void set_state(State state) noexcept;
   void launch() noexcept;
+  void launch_failed() noexcept;
   void failure(const char* fmt, ...) noexcept __attribute__((format(printf, 2, 3)));
   void exited_unexpectedly(bool success) noexcept;
   void begin_stop(After after) noexcept;
@@ -152,6 +169,12 @@ class ServiceMachine {
   int restarts_ = 0;  // saturates at INT_MAX
   int failures_ = 0;
   int last_status_ = -1;
+  // Launching: the main process exited before its exec report was seen
+  // (its wait status is in last_status_).
+  bool exited_launching_ = false;
+  // Launching: the child reported a failed step and is on its way out; the
+  // reason is in last_error_.
+  bool exec_failed_ = false;
   char last_error_[160] = {};
 };
 

@@ -140,15 +140,28 @@ std::string describe_exit(int status) {
 struct Supervisor::Unit final : NotifyTarget, TimerHandler {
   Unit(Supervisor& s, ServiceConfig c, std::uint64_t fingerprint)
       : sup(s), config(std::move(c)), source(fingerprint), machine(s, config, 0), timer(s.loop_, *this) {}
-  ~Unit() { close_main_watch(); }
+  ~Unit() {
+    close_main_watch();
+    close_exec_watch();
+  }
   Unit(const Unit&) = delete;
   Unit& operator=(const Unit&) = delete;
 
   void on_timer() noexcept override {
+    const bool launching = machine.state() == State::Launching;
     machine.timer_fired();
+    // Said at once, whatever comes next (a restart's back-off line does not
+    // give the reason): a launch stuck before its exec is a problem of the
+    // machine's (a stopped child, a dead mount), not of the program.
+    if (launching && machine.state() != State::Launching) {
+      log::msg(log::Level::Warn, "%s: %s; killing it", config.name.c_str(), machine.last_error());
+    }
     sup.schedule();
   }
   void notify_ready() noexcept override {
+    // The notify-fd pipe can be written only by the exec'd program: its
+    // report (EOF) is readable by now, and taken first.
+    poll_exec_report();
     machine.ready();
     sup.schedule();
   }
@@ -175,6 +188,15 @@ struct Supervisor::Unit final : NotifyTarget, TimerHandler {
   int signal_main(int signo) noexcept;
   void close_main_watch() noexcept;
   void main_pidfd_ready() noexcept;
+  // The launching child's exec report, read if it is there (never waits):
+  // the machine hears exec_ok() or exec_failed(). Called when the pipe is
+  // readable, and before anything that only the exec'd program can cause
+  // (its exit, a notify message) is handed to the machine, so the machine
+  // sees the report first whenever the kernel already has it.
+  void poll_exec_report() noexcept;
+  void close_exec_watch() noexcept;
+  // The exec is confirmed: what keel learns about a running service.
+  void exec_confirmed() noexcept;
 
   // The pidfd of a main process named by MAINPID, watched on the loop: it
   // turns readable when that process exits, whether or not keel is its
@@ -183,6 +205,18 @@ struct Supervisor::Unit final : NotifyTarget, TimerHandler {
   struct MainPidWatch final : FdHandler {
     explicit MainPidWatch(Unit& u) : unit(u) {}
     void on_ready(std::uint32_t /*events*/) noexcept override { unit.main_pidfd_ready(); }
+    Unit& unit;
+    int fd = -1;
+  };
+
+  // The read end of the launching child's exec-status pipe, watched on
+  // the loop until the report (EOF or {step, errno}) is read.
+  struct ExecReportWatch final : FdHandler {
+    explicit ExecReportWatch(Unit& u) : unit(u) {}
+    void on_ready(std::uint32_t /*events*/) noexcept override {
+      unit.poll_exec_report();
+      unit.sup.schedule();
+    }
     Unit& unit;
     int fd = -1;
   };
@@ -205,6 +239,8 @@ struct Supervisor::Unit final : NotifyTarget, TimerHandler {
   std::string pending_config;   // a changed definition to apply once stopped
   char status[128] = {};        // the last STATUS= from sd_notify
   MainPidWatch main_watch{*this};
+  ExecReportWatch exec_watch{*this};
+  pid_t launched_pid = -1;  // the child of the last launch (the machine's pid may be gone or a MAINPID)
   char cgroup_path[limits::kNotifyCgroupPath] = {};  // as /proc/PID/cgroup names it; "": unknown
   bool refusal_logged = false;   // this run's first refusal was logged
   std::uint64_t refusals = 0;    // notify messages and MAINPIDs refused, since keel started
@@ -230,6 +266,9 @@ void Supervisor::Unit::refuse(const char* fmt, ...) noexcept {
 }
 
 bool Supervisor::Unit::notify_sender_allowed(const NotifySender& sender) noexcept {
+  // A message from the exec'd program comes after its exec closed the
+  // report pipe: take that report first, so the machine is past launching.
+  poll_exec_report();
   // Without a user, the service runs with keel's own credentials.
   uid_t own = config.has_user ? config.uid : ::geteuid();
   auto uid = static_cast<unsigned>(sender.uid);
@@ -318,6 +357,36 @@ void Supervisor::Unit::main_pidfd_ready() noexcept {
   if (log) log->flush();
   machine.main_exited(0);
   sup.after_reap();
+}
+
+void Supervisor::Unit::poll_exec_report() noexcept {
+  if (exec_watch.fd < 0) return;
+  Error error;
+  ExecReport report = read_exec_report(exec_watch.fd, &error);
+  if (report == ExecReport::Pending) return;
+  close_exec_watch();
+  if (report == ExecReport::Execed) {
+    exec_confirmed();
+    machine.exec_ok();
+  } else {
+    machine.exec_failed(launch_error(config, error));
+  }
+}
+
+void Supervisor::Unit::close_exec_watch() noexcept {
+  if (exec_watch.fd < 0) return;
+  sup.loop_.remove(exec_watch.fd, exec_watch);
+  ::close(exec_watch.fd);
+  exec_watch.fd = -1;
+}
+
+void Supervisor::Unit::exec_confirmed() noexcept {
+  // Only now is the child certainly in its cgroup (where clone3 could not
+  // start it there, its own hook moved it before the exec): its path is
+  // the one notify senders' /proc/PID/cgroup must show. Until then,
+  // contains() knows the launching child by its pid.
+  if (!in_cgroup || !proc_cgroup_path(launched_pid, cgroup_path, sizeof cgroup_path)) cgroup_path[0] = '\0';
+  log::msg(log::Level::Info, "%s: started (pid %d)", config.name.c_str(), static_cast<int>(launched_pid));
 }
 
 // A `keelctl wait SERVICE --ready` waiting for its answer.
@@ -626,6 +695,12 @@ void Supervisor::schedule() noexcept {
   scheduling_ = true;
   do {
     reschedule_ = false;
+    // Launches in flight, each holding its report pipe until the exec is
+    // reported: bounded, so a pass over a thousand services cannot take
+    // a thousand fds more at once (limits.hpp). Those left waiting go in a
+    // later pass, when a report comes in.
+    int launching = 0;
+    for (const auto& u : units_) launching += u->machine.state() == State::Launching ? 1 : 0;
     for (std::size_t i = 0; i < units_.size(); ++i) {
       Unit& u = *units_[i];
       const GraphNode& node = graph_.nodes[i];
@@ -634,7 +709,7 @@ void Supervisor::schedule() noexcept {
         bool blocked = false;
         for (int later : node.stop_after) {
           State s = units_[later]->machine.state();
-          if (s == State::Starting || s == State::Running || s == State::Stopping ||
+          if (s == State::Launching || s == State::Starting || s == State::Running || s == State::Stopping ||
               (units_[later]->machine.pid() >= 0)) {
             blocked = true;
             break;
@@ -661,7 +736,10 @@ void Supervisor::schedule() noexcept {
       for (int dep : node.order_after) {
         if (!units_[dep]->machine.settled()) wait = true;
       }
-      if (!wait) u.machine.deps_settled();
+      if (wait) continue;
+      if (u.config.type != Type::Target && launching >= limits::kMaxLaunching) continue;
+      u.machine.deps_settled();
+      if (u.machine.state() == State::Launching) ++launching;
     }
   } while (reschedule_);
   scheduling_ = false;
@@ -670,7 +748,9 @@ void Supervisor::schedule() noexcept {
   if (stopping_all_ && !all_stopped_reported_) {
     for (auto& u : units_) {
       State s = u->machine.state();
-      if (s == State::Starting || s == State::Running || s == State::Stopping || u->machine.pid() >= 0) return;
+      if (s == State::Launching || s == State::Starting || s == State::Running || s == State::Stopping ||
+          u->machine.pid() >= 0)
+        return;
     }
     all_stopped_reported_ = true;
     // Log files closed now: a file held open for writing would keep its
@@ -690,7 +770,9 @@ void Supervisor::report_start_if_settled() noexcept {
     Unit* u = find(name);
     if (u == nullptr) continue;
     State s = u->machine.state();
-    if (s == State::Waiting || s == State::Starting || s == State::Backoff || s == State::Stopping) return;
+    if (s == State::Waiting || s == State::Launching || s == State::Starting || s == State::Backoff ||
+        s == State::Stopping)
+      return;
     if (s == State::Running || s == State::Done) ++summary.started;
     if (s == State::Failed) ++summary.failed;
   }
@@ -742,6 +824,9 @@ void Supervisor::after_reap() noexcept {
 void Supervisor::on_child_exit(pid_t pid, int wait_status) noexcept {
   for (auto& u : units_) {
     if (u->machine.pid() != pid) continue;
+    // A launching child's report, if any, was written before it exited:
+    // read it now, so its text (not a bare "exited 127") is the reason.
+    u->poll_exec_report();
     u->close_main_watch();
     if (u->log) u->log->flush();  // its last lines before the exit message
     if (WIFSIGNALED(wait_status)) {
@@ -876,25 +961,40 @@ Result<pid_t> Supervisor::launch(ServiceMachine& machine) noexcept {
       std::snprintf(error_text, sizeof error_text, "%s", error.c_str());
       return Error{0, error_text};
     }
-    Result<pid_t> pid = spawn_service(plan);
+    // Not waiting for the exec: the child may be stopped or hung before
+    // it (ARCHITECTURE.md, rule 5). Its report pipe joins the loop, and the
+    // machine is launching until the report or the start timeout.
+    Result<Launch> launched = spawn_service_nowait(plan);
     u.ready_pipe.close_write_end();
-    if (!pid) {
+    if (!launched) {
       u.ready_pipe.close();
       u.notify.close();
-      return launch_error(c, pid.error());
+      return launch_error(c, launched.error());
     }
-    u.pgid = pid.value();
+    const Launch l = launched.value();
+    u.close_exec_watch();
+    Status watched = loop_.add(l.report_fd, EPOLLIN, u.exec_watch);
+    if (!watched) {
+      // Without its report the launch could not be followed: the child
+      // goes (reaped as an orphan) and the launch fails with the reason.
+      ::kill(l.pid, SIGKILL);
+      ::close(l.report_fd);
+      u.ready_pipe.close();
+      u.notify.close();
+      return launch_error(c, watched.error());
+    }
+    u.exec_watch.fd = l.report_fd;
+    u.launched_pid = l.pid;
+    u.pgid = l.pid;
     // As soon as the child's pid is known, before any walk of /proc can
     // see it: until then another service's stop could take it for an
     // orphan nobody claims (tree_tracker.hpp, rule 3).
-    u.tracker.begin_run(pid.value());
+    u.tracker.begin_run(l.pid);
     u.status[0] = '\0';
     u.refusal_logged = false;
-    // spawn_service returns once the child has exec'd, so it is in its
-    // cgroup by now: its path is the one senders' /proc/PID/cgroup must show.
-    if (!u.in_cgroup || !proc_cgroup_path(pid.value(), u.cgroup_path, sizeof u.cgroup_path)) u.cgroup_path[0] = '\0';
-    log::msg(log::Level::Info, "%s: started (pid %d)", c.name.c_str(), static_cast<int>(pid.value()));
-    return pid;
+    u.cgroup_path[0] = '\0';  // known once the exec is confirmed (exec_confirmed)
+    log::msg(log::Level::Debug, "%s: launching (pid %d)", c.name.c_str(), static_cast<int>(l.pid));
+    return l.pid;
   } catch (const std::bad_alloc&) {
     return Error{ENOMEM, "preparing the service"};
   }
@@ -977,12 +1077,15 @@ void Supervisor::state_changed(ServiceMachine& machine, State old_state) noexcep
       if (old_state != State::Stopped) log::msg(log::Level::Info, "%s: stopped", name);
       break;
     case State::Waiting:
+    case State::Launching:
     case State::Starting:
       log::msg(log::Level::Debug, "%s: %s", name, state_name(now));
       break;
   }
+  // A report not read by now (a launch stopped or timed out) is not wanted.
+  if (now != State::Launching) u.close_exec_watch();
   // Leaving a run: its readiness channels and its cgroup go with it.
-  if (now != State::Starting && now != State::Running && now != State::Stopping) {
+  if (now != State::Launching && now != State::Starting && now != State::Running && now != State::Stopping) {
     u.close_main_watch();
     u.notify.close();
     u.ready_pipe.close();
@@ -1037,7 +1140,8 @@ control::ServiceStatus Supervisor::status_of(Unit& u) {
   st.state = state_name(m.state());
   if (u.removed) st.state += " (removed)";
   st.pid = m.pid() > 0 ? m.pid() : 0;
-  if (m.state() == State::Running || m.state() == State::Starting) st.uptime_ns = monotonic_ns() - m.started_at_ns();
+  if (m.state() == State::Running || m.state() == State::Starting || m.state() == State::Launching)
+    st.uptime_ns = monotonic_ns() - m.started_at_ns();
   st.restarts = static_cast<std::uint32_t>(m.restarts());
   st.last_exit = describe_exit(m.last_exit_status());
   st.ready = m.is_ready();

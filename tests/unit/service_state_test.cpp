@@ -33,7 +33,13 @@ class FakeHost final : public Host {
     armed = ns;
   }
   void disarm_timer(ServiceMachine&) noexcept override { armed = -1; }
-  void state_changed(ServiceMachine& m, State) noexcept override { log.push_back(state_name(m.state())); }
+  void state_changed(ServiceMachine& m, State) noexcept override {
+    log.push_back(state_name(m.state()));
+    // Most tests are about what comes after the exec: the fake child execs
+    // at once (as the supervisor's report pipe says EOF). The tests of the
+    // launch itself turn this off and send the report themselves.
+    if (m.state() == State::Launching && exec_at_once) m.exec_ok();
+  }
   std::int64_t now_ns() noexcept override { return now; }
   std::uint64_t random() noexcept override { return 0; }
 
@@ -48,6 +54,7 @@ class FakeHost final : public Host {
   pid_t next_pid = 100;
   int launch_error = 0;
   bool alive = false;
+  bool exec_at_once = true;
   std::int64_t armed = -1;
   std::int64_t now = 0;
 };
@@ -78,7 +85,7 @@ TEST(ServiceState, SimpleServiceIsReadyOnceLaunched) {
   f.m.want_up();
   EXPECT_EQ(f.host.take(), "waiting");
   f.m.deps_settled();
-  EXPECT_EQ(f.host.take(), "launch, running");
+  EXPECT_EQ(f.host.take(), "launch, arm 5000, launching, running");
   EXPECT_EQ(f.m.pid(), 100);
   EXPECT_TRUE(f.m.is_ready());
 }
@@ -87,7 +94,7 @@ TEST(ServiceState, NotifyServiceWaitsForReadyWithinItsTimeout) {
   Fixture f(config(Type::Notify));
   f.m.want_up();
   f.m.deps_settled();
-  EXPECT_EQ(f.host.take(), "waiting, launch, arm 5000, starting");
+  EXPECT_EQ(f.host.take(), "waiting, launch, arm 5000, launching, starting");
   EXPECT_FALSE(f.m.is_ready());
   f.m.ready();
   EXPECT_EQ(f.host.take(), "running");
@@ -114,7 +121,7 @@ TEST(ServiceState, OneshotIsDoneOnlyAfterASuccessfulExit) {
   Fixture f(config(Type::Oneshot));
   f.m.want_up();
   f.m.deps_settled();
-  EXPECT_EQ(f.host.take(), "waiting, launch, arm 5000, starting");
+  EXPECT_EQ(f.host.take(), "waiting, launch, arm 5000, launching, starting");
   EXPECT_FALSE(f.m.is_ready());
   f.m.ready();  // READY=1 means nothing to a oneshot
   EXPECT_EQ(f.host.take(), "");
@@ -229,7 +236,7 @@ TEST(ServiceState, ARestartRequestIsNotRateLimited) {
   f.m.restart();
   EXPECT_EQ(f.host.take(), "waiting");
   f.m.deps_settled();
-  EXPECT_EQ(f.host.take(), "launch, running");
+  EXPECT_EQ(f.host.take(), "launch, arm 5000, launching, running");
 }
 
 TEST(ServiceState, OnFailureDoesNotRestartACleanExit) {
@@ -300,7 +307,7 @@ TEST(ServiceState, RestartRequestStartsAgainWithoutBackoff) {
   f.m.main_exited(killed(SIGTERM));
   EXPECT_EQ(f.host.take(), "waiting");
   f.m.deps_settled();
-  EXPECT_EQ(f.host.take(), "launch, running");
+  EXPECT_EQ(f.host.take(), "launch, arm 5000, launching, running");
   EXPECT_EQ(f.m.pid(), 101);
 }
 
@@ -335,6 +342,156 @@ TEST(ServiceState, ExecFailureIsAFailureWithItsReason) {
   f.m.deps_settled();
   EXPECT_EQ(f.host.take(), "waiting, launch, failed");
   EXPECT_STREQ(f.m.last_error(), "cannot start: execve failed: No such file or directory");
+}
+
+// ---- launching: the exec report is an event (issue 10, §1)
+
+TEST(ServiceState, LaunchingUntilTheExecIsReported) {
+  Fixture f(config(Type::Notify));
+  f.host.exec_at_once = false;
+  f.m.want_up();
+  f.m.deps_settled();
+  EXPECT_EQ(f.host.take(), "waiting, launch, arm 5000, launching");
+  EXPECT_EQ(f.m.pid(), 100);
+  EXPECT_FALSE(f.m.settled());
+  f.m.ready();  // before the exec nothing of the service's own runs: ignored
+  EXPECT_EQ(f.host.take(), "");
+  f.m.exec_ok();
+  EXPECT_EQ(f.host.take(), "starting");
+  EXPECT_EQ(f.host.armed, 5000 * kMs);  // the same start timeout goes on
+  f.m.ready();
+  EXPECT_EQ(f.host.take(), "running");
+}
+
+TEST(ServiceState, SimpleServiceIsRunningOnlyOnceExeced) {
+  Fixture f(config(Type::Simple));
+  f.host.exec_at_once = false;
+  f.m.want_up();
+  f.m.deps_settled();
+  EXPECT_EQ(f.host.take(), "waiting, launch, arm 5000, launching");
+  EXPECT_FALSE(f.m.is_ready());
+  f.m.exec_ok();
+  EXPECT_EQ(f.host.take(), "running");
+  EXPECT_EQ(f.host.armed, -1);
+}
+
+TEST(ServiceState, ExecFailureReportedBeforeTheExit) {
+  Fixture f(config(Type::Simple, Restart::Never));
+  f.host.exec_at_once = false;
+  f.m.want_up();
+  f.m.deps_settled();
+  f.host.take();
+  f.m.exec_failed(Error{ENOENT, "execve"});
+  EXPECT_EQ(f.host.take(), "");  // launching until the child is reaped
+  EXPECT_EQ(f.m.state(), State::Launching);
+  f.host.alive = false;
+  f.m.main_exited(exited(127));
+  EXPECT_EQ(f.host.take(), "failed");
+  EXPECT_STREQ(f.m.last_error(), "cannot start: execve failed: No such file or directory");
+  EXPECT_EQ(f.m.last_exit_status(), -1);
+}
+
+TEST(ServiceState, ExecFailureReportedAfterTheExitStillGivesItsReason) {
+  Fixture f(config(Type::Simple, Restart::Never));
+  f.host.exec_at_once = false;
+  f.m.want_up();
+  f.m.deps_settled();
+  f.host.take();
+  f.host.alive = false;
+  f.m.main_exited(exited(126));
+  EXPECT_EQ(f.host.take(), "");  // waits for the report, which says more
+  EXPECT_EQ(f.m.state(), State::Launching);
+  f.m.exec_failed(Error{EACCES, "chdir"});
+  EXPECT_EQ(f.host.take(), "failed");
+  EXPECT_STREQ(f.m.last_error(), "cannot start: chdir failed: Permission denied");
+  EXPECT_EQ(f.m.last_exit_status(), -1);
+}
+
+TEST(ServiceState, ExecFailureRestartsLikeAnyFailure) {
+  Fixture f(config(Type::Simple, Restart::Always));
+  f.host.exec_at_once = false;
+  f.m.want_up();
+  f.m.deps_settled();
+  f.host.take();
+  f.m.exec_failed(Error{ENOENT, "execve"});
+  f.host.alive = false;
+  f.m.main_exited(exited(127));
+  EXPECT_EQ(f.host.take(), "arm 1000, backoff");
+}
+
+TEST(ServiceState, ProgramThatExitsBeforeItsReportIsReadRanAndExited) {
+  Fixture f(config(Type::Oneshot, Restart::Never));
+  f.host.exec_at_once = false;
+  f.m.want_up();
+  f.m.deps_settled();
+  f.host.take();
+  f.host.alive = false;
+  f.m.main_exited(exited(0));
+  EXPECT_EQ(f.host.take(), "");
+  f.m.exec_ok();  // EOF: it had exec'd; its exit now counts
+  EXPECT_EQ(f.host.take(), "starting, done");
+  EXPECT_EQ(f.m.last_exit_status(), exited(0));
+}
+
+TEST(ServiceState, LaunchThatNeverExecsIsKilledAtTheStartTimeout) {
+  Fixture f(config(Type::Simple, Restart::Always));
+  f.host.exec_at_once = false;
+  f.m.want_up();
+  f.m.deps_settled();
+  EXPECT_EQ(f.host.take(), "waiting, launch, arm 5000, launching");
+  f.host.now += 5000 * kMs;
+  f.m.timer_fired();
+  EXPECT_EQ(f.host.take(), "signal 15, signal 18, arm 2000, stopping");
+  EXPECT_STREQ(f.m.last_error(), "did not exec within 5 s: stopped (SIGSTOP) or hung in chdir/exec");
+  f.m.exec_ok();  // a late report changes nothing
+  EXPECT_EQ(f.host.take(), "");
+  f.m.timer_fired();  // still there: SIGKILL
+  EXPECT_EQ(f.host.take(), "signal 9, arm 1000");
+  f.host.alive = false;
+  f.m.main_exited(killed(SIGKILL));
+  EXPECT_EQ(f.host.take(), "arm 100, backoff");
+  EXPECT_STREQ(f.m.last_error(), "did not exec within 5 s: stopped (SIGSTOP) or hung in chdir/exec");
+}
+
+TEST(ServiceState, LaunchIsBoundedEvenWithoutAStartTimeout) {
+  ServiceConfig c = config(Type::Notify);
+  c.start_timeout_ns = 0;
+  Fixture f(c);
+  f.host.exec_at_once = false;
+  f.m.want_up();
+  f.m.deps_settled();
+  EXPECT_EQ(f.host.armed, limits::kLaunchTimeoutNs);
+  f.m.exec_ok();
+  EXPECT_EQ(f.host.armed, -1);  // once exec'd, it may take forever to be ready
+  EXPECT_EQ(f.m.state(), State::Starting);
+}
+
+TEST(ServiceState, StopRequestDuringLaunchStopsTheChild) {
+  Fixture f(config(Type::Simple));
+  f.host.exec_at_once = false;
+  f.m.want_up();
+  f.m.deps_settled();
+  f.host.take();
+  f.m.want_down();
+  EXPECT_EQ(f.host.take(), "signal 15, signal 18, arm 2000, stopping");
+  f.m.exec_ok();  // too late: ignored
+  EXPECT_EQ(f.host.take(), "");
+  f.host.alive = false;
+  f.m.main_exited(killed(SIGTERM));
+  EXPECT_EQ(f.host.take(), "stopped");
+}
+
+TEST(ServiceState, RestartRequestDuringLaunchStartsAgain) {
+  Fixture f(config(Type::Simple));
+  f.host.exec_at_once = false;
+  f.m.want_up();
+  f.m.deps_settled();
+  f.host.take();
+  f.m.restart();
+  EXPECT_EQ(f.host.take(), "signal 15, signal 18, arm 2000, stopping");
+  f.host.alive = false;
+  f.m.main_exited(killed(SIGTERM));
+  EXPECT_EQ(f.host.take(), "waiting");
 }
 
 TEST(ServiceState, DependencyFailureFailsAWaitingService) {

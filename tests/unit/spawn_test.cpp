@@ -8,6 +8,7 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -536,6 +537,74 @@ TEST_F(SpawnTest, NullArgvIsEinval) {
   if (r.ok()) ChildGuard child(r.value());
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().code, EINVAL);
+}
+
+// ---- spawn_nowait: PID 1's way, the report read from the loop
+
+// A hook that stops the child before its exec, as a SIGSTOP from the
+// service's user after the uid change would.
+Status stop_self(const void*) noexcept {
+  ::kill(::getpid(), SIGSTOP);
+  return {};
+}
+Status fail_hook(const void*) noexcept { return Error{EPERM, "setresuid"}; }
+
+bool fd_is_nonblocking_cloexec(int fd) {
+  return (::fcntl(fd, F_GETFL) & O_NONBLOCK) != 0 && (::fcntl(fd, F_GETFD) & FD_CLOEXEC) != 0;
+}
+
+TEST(SpawnNowait, ReturnsAtOnceForAChildStoppedBeforeItsExec) {
+  char* const argv[] = {const_cast<char*>(kSleep), const_cast<char*>("60"), nullptr};
+  SpawnOptions o;
+  o.argv = argv;
+  o.child_setup = &stop_self;
+  auto r = spawn_nowait(o);  // the old spawn() would wait here for good
+  ASSERT_TRUE(r.ok());
+  ChildGuard child(r.value().pid);
+  const int fd = r.value().report_fd;
+  EXPECT_TRUE(fd_is_nonblocking_cloexec(fd));
+  siginfo_t info{};
+  ASSERT_EQ(::waitid(P_PID, static_cast<id_t>(r.value().pid), &info, WSTOPPED | WNOWAIT), 0);  // it has stopped
+  Error e;
+  EXPECT_EQ(read_exec_report(fd, &e), ExecReport::Pending);
+  ::kill(r.value().pid, SIGCONT);  // goes on to its exec: EOF
+  pollfd p{fd, POLLIN, 0};
+  ASSERT_EQ(::poll(&p, 1, 10'000), 1);
+  EXPECT_EQ(read_exec_report(fd, &e), ExecReport::Execed);
+  ::close(fd);
+}
+
+TEST(SpawnNowait, AFailedStepIsReportedAndTheChildIsLeftToBeReaped) {
+  char* const argv[] = {const_cast<char*>(kSleep), const_cast<char*>("60"), nullptr};
+  SpawnOptions o;
+  o.argv = argv;
+  o.child_setup = &fail_hook;
+  auto r = spawn_nowait(o);
+  ASSERT_TRUE(r.ok());
+  const pid_t pid = r.value().pid;
+  const int fd = r.value().report_fd;
+  // Reaped first (the SIGCHLD may come before the pipe is read): the report
+  // is still there, written before the exit.
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 126);
+  Error e;
+  ASSERT_EQ(read_exec_report(fd, &e), ExecReport::Failed);
+  EXPECT_EQ(e.code, EPERM);
+  EXPECT_STREQ(e.context, "setresuid");
+  ::close(fd);
+}
+
+TEST(SpawnNowait, AMissingProgramFailsBeforeAnyFork) {
+  char* const argv[] = {const_cast<char*>("keel-no-such-program"), nullptr};
+  SpawnOptions o;
+  o.argv = argv;
+  o.path_env = "/nonexistent";
+  auto r = spawn_nowait(o);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, ENOENT);
+  EXPECT_FALSE(has_children());
 }
 
 TEST(ExecFailureExitCode, ShellConventions) {
