@@ -34,6 +34,7 @@
 #include "service/cgroup.hpp"
 #include "service/config.hpp"
 #include "service/graph.hpp"
+#include "service/log_writer_link.hpp"
 #include "service/state_machine.hpp"
 
 namespace keel::service {
@@ -49,6 +50,8 @@ struct SupervisorSettings {
   UserDbPaths users;
   int console_fd = 1;  // "console" streams of services
   std::vector<ServiceConfig> extra_services;  // with no file: the rescue shell
+  // The log writer: keel's own binary (service/log_writer_link.hpp).
+  std::string log_writer_program = "/proc/self/exe";
 };
 
 // How far the start went: reported once, when every service of the start
@@ -148,12 +151,15 @@ class Supervisor final : private Host, private control::ControlHandler {
   [[nodiscard]] Unit* find(const std::string& name) noexcept;
   [[nodiscard]] control::ServiceStatus status_of(Unit& unit);
   void log_config_errors(const std::vector<ConfigError>& errors) noexcept;
+  static void log_writer_finished(void* self) noexcept;
 
   EventLoop& loop_;
   SupervisorHooks& power_;
   SupervisorSettings settings_;
   CgroupManager cgroups_;
   control::ControlServer control_;
+  // Before the units: their logs deliver to it until they are destroyed.
+  LogWriterLink log_writer_;
   std::vector<std::unique_ptr<Unit>> units_;
   Graph graph_;
   std::vector<ConfigError> file_errors_;   // files that did not load (shown by status)
