@@ -45,9 +45,12 @@ ssize_t send_pieces(void* context, const iovec* pieces, int count) noexcept {
 }
 
 // In the child, after fork (async-signal-safe): the receiving end on fd 0
-// (dup2 clears close-on-exec there; every other keel fd is close-on-exec).
+// (dup2 clears close-on-exec there), and nothing but 0, 1 and 2 across the
+// exec: keel's own fds are close-on-exec, but an fd keel inherited without
+// it (a caller's leak) must not reach the writer either, as for services.
 Status writer_setup(const void* context) noexcept {
   if (::dup2(*static_cast<const int*>(context), 0) < 0) return errno_error("dup2 (log writer socket)");
+  (void)::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
   return {};
 }
 
