@@ -26,6 +26,7 @@
 #include "core/reaper.hpp"
 #include "core/signal_source.hpp"
 #include "service/builtin.hpp"
+#include "service/log_writer.hpp"
 #include "system/power_command.hpp"
 #include "system/system_init.hpp"
 
@@ -68,6 +69,8 @@ int main(int argc, char** argv) {
   if (keel::is_power_command(argv[0])) return keel::run_power_command(argc, argv);
   // The rng-ready service's helper (service/builtin.hpp).
   if (argc == 2 && argv[1] == keel::service::kRngWaitArg) return keel::service::run_rng_wait();
+  // The services' log-file writer, started by PID 1 (service/log_writer.hpp).
+  if (argc == 2 && argv[1] == keel::service::kLogWriterArg) return keel::service::run_log_writer();
   if (argc >= 2 && std::strcmp(argv[1], "ctl") == 0) {
     argv[1] = const_cast<char*>("keelctl");
     return keel::control::run_keelctl(argc - 1, argv + 1);

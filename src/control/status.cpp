@@ -66,6 +66,7 @@ std::string format_status_detail(const ServiceStatus& s, const KeelStatus& keel)
   line("ready:       ", ready_text(s));
   line("last error:  ", or_dash(s.last_error));
   if (s.log_dropped != 0) line("log dropped: ", std::to_string(s.log_dropped) + " lines");
+  if (!s.log_writer.empty()) line("log writer:  ", s.log_writer);
   if (s.notify_refused != 0) {
     line("notify:      ", std::to_string(s.notify_refused) + " refused (last: " + s.notify_refusal + ")");
   }

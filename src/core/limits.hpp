@@ -327,3 +327,40 @@ inline constexpr int kContainerExecReportWaitMs = 250;
 inline constexpr int kMaxLaunching = 64;
 
 }  // namespace keel::limits
+
+// ----------------------------------- the log writer (service/log_writer_link, issue 10)
+namespace keel::limits {
+
+// The socket to the log-writer process: its send buffer asked for with
+// SO_SNDBUFFORCE (SO_SNDBUF, capped by net.core.wmem_max, when keel lacks
+// CAP_NET_ADMIN). Each record is one message and costs the kernel about
+// 800 bytes of bookkeeping on top of its bytes, so 1 MiB holds about 1,000
+// typical lines (120 bytes) while the writer is slow or restarting.
+inline constexpr int kLogWriterSocketBytes = 1024 * 1024;
+
+// What PID 1 keeps itself when the socket is full (a frozen or slow log
+// filesystem, a writer restarting): whole records only, compact (no kernel
+// overhead), so 256 KiB is about 2,000 typical lines, or 50 of the longest.
+// Past it, lines are dropped from the files (never from the ring) and
+// counted per service; the next line that gets through carries the count.
+// Allocated (as untouched pages) only when the first log file is used.
+inline constexpr std::size_t kLogWriterQueueBytes = std::size_t{256} * 1024;
+// The end of that queue only close records may use: a service whose pipe
+// ends while the queue is full of lines still gets its close record through,
+// and with it the count of its last lost lines (the file's final marker).
+// 32 KiB is 400 closes of a typical path (80 bytes with the header).
+inline constexpr std::size_t kLogWriterCloseReserve = std::size_t{32} * 1024;
+
+// At shutdown, after the services: how long the writer has to write what is
+// queued and exit once keel closes its end, before it is killed and the
+// shutdown goes on without it (a frozen filesystem must not stop a
+// power-off). A healthy writer needs milliseconds for a full queue.
+inline constexpr std::int64_t kLogWriterFinishNs = 5'000'000'000;
+
+// Restarts of a writer that died: doubling from 100 ms up to 10 s (a
+// writer that cannot start at all, e.g. without /proc, costs one fork per
+// 10 s). Lines meanwhile wait in the socket and the queue.
+inline constexpr std::int64_t kLogWriterRestartFirstNs = 100'000'000;
+inline constexpr std::int64_t kLogWriterRestartMaxNs = 10'000'000'000;
+
+}  // namespace keel::limits

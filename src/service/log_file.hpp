@@ -54,6 +54,12 @@ class LogFile {
   // so the caller does the allocation, before anything changes.
   void configure(std::string path, std::uint64_t max_size, int keep) noexcept;
 
+  // The rotation alone (the path stays): nothing to allocate.
+  void set_rotation(std::uint64_t max_size, int keep) noexcept {
+    max_size_ = max_size;
+    keep_ = keep < 0 ? 0 : keep;
+  }
+
   [[nodiscard]] bool enabled() const noexcept { return !path_.empty(); }
   [[nodiscard]] const std::string& path() const noexcept { return path_; }
 

@@ -27,6 +27,7 @@ using limits::kServiceLogStamp;
 // One stamped line: "STAMP LINE[MARKER]\n".
 constexpr std::size_t kStampedMax = kServiceLogStamp + 1 + kServiceLogLineMax + ServiceLog::kCutMarker.size() + 1;
 static_assert(kStampedMax <= LogRing::kMaxRecord, "a stamped line must fit one ring record");
+static_assert(kStampedMax == log_record::kMaxLine, "a stamped line must fit one log record");
 
 // The smallest ring: one longest line, so the newest line is always kept
 // whole however small ring_bytes is set.
@@ -39,25 +40,16 @@ std::size_t ring_capacity(std::size_t ring_bytes) noexcept {
   return ring_bytes == 0 ? 0 : std::max(ring_bytes, kMinRing);
 }
 
-// ISO-8601 UTC with milliseconds, the time keel read the data.
-void make_stamp(char (&out)[kServiceLogStamp + 1]) noexcept {
-  timespec ts{};
-  ::clock_gettime(CLOCK_REALTIME, &ts);
-  tm t{};
-  ::gmtime_r(&ts.tv_sec, &t);
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", t.tm_year + 1900, t.tm_mon + 1, t.tm_mday,
-                t.tm_hour, t.tm_min, t.tm_sec, static_cast<int>(ts.tv_nsec / 1'000'000));
-  std::memcpy(out, buf, kServiceLogStamp);
-  out[kServiceLogStamp] = '\0';
-}
+void make_stamp(char (&out)[kServiceLogStamp + 1]) noexcept { log_record::make_stamp(out); }
+
+// A number for each ServiceLog, so the writer tells services apart without
+// their names (a service removed and added again is a new one).
+std::uint32_t g_next_id = 1;
 
 }  // namespace
 
-ServiceLog::ServiceLog(std::string service_name, const LogConfig& config)
-    : name_(std::move(service_name)), config_(config) {
-  file_.configure(config_.file, config_.max_size, config_.keep);
-}
+ServiceLog::ServiceLog(std::string service_name, const LogConfig& config, LogSink* sink)
+    : name_(std::move(service_name)), config_(config), sink_(sink), id_(g_next_id++) {}
 
 ServiceLog::~ServiceLog() { close(); }
 
@@ -114,13 +106,11 @@ Status ServiceLog::open(EventLoop& loop) {
 void ServiceLog::reconfigure(const LogConfig& config) {
   // Every allocation before any change, so a throw changes nothing.
   LogConfig next = config;
-  std::string path = config.file;
+  const std::string& path = config.file;
   if (read_fd_ >= 0 || ring_.capacity() > 0) ring_.resize(ring_capacity(next.ring_bytes));
-  if (path != file_.path()) {
-    file_failing_ = false;
-    file_dropped_ = 0;
-  }
-  file_.configure(std::move(path), next.max_size, next.keep);
+  // The old file is closed by whoever writes it when the first record with
+  // the new path comes (each record carries its file's settings).
+  if (path != config_.file) send_close();
   config_ = std::move(next);
 }
 
@@ -147,7 +137,7 @@ void ServiceLog::close_pipe() noexcept {
   if (write_fd_ >= 0) ::close(write_fd_);
   read_fd_ = -1;
   write_fd_ = -1;
-  file_.close();  // opened again at the next line
+  send_close();  // opened again at the next line
 }
 
 void ServiceLog::release_write_end() noexcept {
@@ -201,7 +191,7 @@ void ServiceLog::drain(int max_reads) noexcept {
       // the counters and the followers stay.
       ::close(read_fd_);
       read_fd_ = -1;
-      file_.close();
+      send_close();
     }
     return;
   }
@@ -270,32 +260,40 @@ void ServiceLog::emit(bool cut) noexcept {
   line_len_ = 0;
 }
 
+bool ServiceLog::deliver(const LogRecord& record) noexcept {
+  return sink_ != nullptr ? sink_->deliver(record) : direct_.apply(record);
+}
+
 void ServiceLog::write_file(std::string_view stamped) noexcept {
-  if (!file_.enabled()) return;
-  if (file_failing_) {
-    // Say in the file itself that lines are missing, before the next one.
-    char note[128];
-    int n = std::snprintf(note, sizeof note, "%.*s [keel: %llu lines dropped from this file]\n",
-                          static_cast<int>(kServiceLogStamp), stamp_, static_cast<unsigned long long>(file_dropped_));
-    if (n > 0 && static_cast<std::size_t>(n) < sizeof note &&
-        file_.write_line(std::string_view(note, static_cast<std::size_t>(n)))) {
-      log::msg(log::Level::Warn, "service %s: log file %s works again; %llu lines were dropped from it",
-               name_.c_str(), file_.path().c_str(), static_cast<unsigned long long>(file_dropped_));
-      file_failing_ = false;
-      file_dropped_ = 0;
-    } else {
-      ++dropped_lines_;
-      ++file_dropped_;
-      return;
-    }
+  if (config_.file.empty()) return;
+  LogRecord r;
+  r.kind = LogRecord::Kind::Line;
+  r.service = id_;
+  r.dropped = file_pending_drops_;
+  r.max_size = config_.max_size;
+  r.keep = config_.keep;
+  r.path = config_.file;
+  r.line = stamped;
+  if (deliver(r)) {
+    file_pending_drops_ = 0;
+    return;
   }
-  if (Status s = file_.write_line(stamped); !s) {
-    ++dropped_lines_;
-    ++file_dropped_;
-    file_failing_ = true;
-    log::msg(log::Level::Error, "service %s: log file %s: %s: %s; dropping lines until it works again",
-             name_.c_str(), file_.path().c_str(), s.error().context, s.error().message());
-  }
+  // Written into the file by the next record that gets through: the file
+  // stays in order, with the gap counted where it is.
+  ++dropped_lines_;
+  if (sink_ != nullptr) ++file_pending_drops_;
+}
+
+void ServiceLog::send_close() noexcept {
+  if (config_.file.empty()) return;
+  LogRecord r;
+  r.kind = LogRecord::Kind::Close;
+  r.service = id_;
+  r.dropped = file_pending_drops_;
+  r.max_size = config_.max_size;
+  r.keep = config_.keep;
+  r.path = config_.file;
+  if (deliver(r)) file_pending_drops_ = 0;
 }
 
 bool ServiceLog::add_follower(LogFollower& follower) noexcept {

@@ -20,7 +20,12 @@
 //   - the ring (log_ring.hpp): the last config.ring_bytes of lines, in
 //     memory, allocated at open; the oldest lines are overwritten. A ring
 //     is never smaller than one longest line (about 4 KiB); 0 means none;
-//   - the file, when config.file is set (log_file.hpp): rotated by size;
+//   - the file, when config.file is set: as a LogRecord to the LogSink
+//     (log_sink.hpp), which is the log writer, a process of its own
+//     (log_writer_link.hpp), so PID 1 never waits for a disk. A line the
+//     sink refuses (its queue is full) is counted, and the next record
+//     carries the count so the file gets a marker in its place. Without a
+//     sink (tests) the file is written here, through a ServiceFile;
 //   - the console, when config.console: "[name] LINE" on keel's log fd;
 //   - followers (`keelctl log -f`), at most limits::kServiceLogFollowers.
 // A line with no newline yet is held (one line buffer per service) and
@@ -34,16 +39,16 @@
 //     can write that much while keel is busy elsewhere. If keel is stalled
 //     longer than it takes the service to fill that buffer, the service's
 //     write() blocks, as with any pipe: that is the one bound there is.
-//   - keel's own sinks never push back on the pipe: the ring overwrites, a
-//     file write that fails (ENOSPC, EIO, a rotation that fails) drops that
-//     line from the file and counts it, and the error is logged once, not
-//     per line (and once more when the file works again, with the count).
-//   - File writes are to regular files and are not waited for beyond the
-//     write(2) itself; a log file on a hung network filesystem would stall
-//     keel's loop, which is why log files belong on local storage. The
-//     console mirror is keel's log fd, as for keel's own messages.
-// dropped_lines() counts lines cut and lines the file lost; the ring never
-// loses a line it was given (it only forgets the oldest).
+//   - keel's own sinks never push back on the pipe: the ring overwrites, and
+//     the log writer's queue refuses (and the line is counted) rather than
+//     waits. A file write that fails (ENOSPC, EIO, a rotation that fails)
+//     is the writer's to count and mark in the file (log_sink.hpp).
+//   - A slow, full or frozen log filesystem stalls the writer process, not
+//     keel's loop. The console mirror is keel's log fd, as for keel's own
+//     messages.
+// dropped_lines() counts lines cut and lines the sink refused (or, with no
+// sink, the file lost); the ring never loses a line it was given (it only
+// forgets the oldest).
 //
 // stdout and stderr share the one pipe, so their relative order is kept;
 // which of the two a line came from is not. A ServiceLog is registered with
@@ -51,7 +56,7 @@
 //
 // Allocation: the ring and the line buffer are allocated in open() and
 // reconfigure() (which may throw std::bad_alloc; nothing else throws). The
-// read path, the file writes and rotation allocate nothing. tail() builds a
+// read path and the hand-over to the sink allocate nothing. tail() builds a
 // reply, so it allocates: it is for control requests, not handlers.
 #pragma once
 
@@ -67,8 +72,8 @@
 #include "core/limits.hpp"
 #include "core/result.hpp"
 #include "service/config.hpp"
-#include "service/log_file.hpp"
 #include "service/log_ring.hpp"
+#include "service/log_sink.hpp"
 
 namespace keel::service {
 
@@ -89,7 +94,9 @@ class ServiceLog final : private FdHandler {
   // Appended to a line that was cut at limits::kServiceLogLineMax.
   static constexpr std::string_view kCutMarker = " [keel: line cut]";
 
-  ServiceLog(std::string service_name, const LogConfig& config);
+  // `sink`: where the file's lines go (the supervisor's log-writer link);
+  // nullptr: this object writes the file itself (tests). Must outlive it.
+  ServiceLog(std::string service_name, const LogConfig& config, LogSink* sink = nullptr);
   ~ServiceLog();
   ServiceLog(const ServiceLog&) = delete;
   ServiceLog& operator=(const ServiceLog&) = delete;
@@ -148,6 +155,8 @@ class ServiceLog final : private FdHandler {
   void consume(const char* data, std::size_t len) noexcept;
   void emit(bool cut) noexcept;  // the held line is complete: stamp and dispatch
   void write_file(std::string_view stamped) noexcept;
+  void send_close() noexcept;  // the file may be closed (the pipe ended, a new path)
+  bool deliver(const LogRecord& record) noexcept;
   void stop_watching() noexcept;
   void close_pipe() noexcept;  // close()'s work, keeping the loop for a later open()
 
@@ -159,7 +168,9 @@ class ServiceLog final : private FdHandler {
   bool watching_ = false;
 
   LogRing ring_;
-  LogFile file_;
+  LogSink* sink_;
+  ServiceFile direct_;  // the file, when there is no sink
+  std::uint32_t id_;
   PageBuffer line_;  // the held partial line, kServiceLogLineMax bytes (pages: free until used)
   std::size_t line_len_ = 0;
   bool discarding_ = false;       // past a cut: skip to the next newline
@@ -170,8 +181,7 @@ class ServiceLog final : private FdHandler {
 
   std::uint64_t lines_total_ = 0;
   std::uint64_t dropped_lines_ = 0;
-  std::uint64_t file_dropped_ = 0;   // lines the file lost since it last worked
-  bool file_failing_ = false;        // reported once; reset when a write succeeds
+  std::uint64_t file_pending_drops_ = 0;  // lines the sink dropped, not yet told to the file
 };
 
 }  // namespace keel::service

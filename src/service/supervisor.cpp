@@ -417,7 +417,10 @@ struct Supervisor::Follower final : LogFollower {
 };
 
 Supervisor::Supervisor(EventLoop& loop, SupervisorHooks& hooks, SupervisorSettings settings)
-    : loop_(loop), power_(hooks), settings_(std::move(settings)) {
+    : loop_(loop),
+      power_(hooks),
+      settings_(std::move(settings)),
+      log_writer_(loop, settings_.log_writer_program.c_str()) {
   random_state_ = static_cast<std::uint64_t>(monotonic_ns()) ^ (static_cast<std::uint64_t>(::getpid()) << 32) ^
                   0x9E3779B97F4A7C15ULL;
 }
@@ -652,8 +655,8 @@ void Supervisor::stop_all() noexcept {
   schedule();
 }
 
-int Supervisor::give_up_stopping() noexcept {
-  if (!stopping_all_ || all_stopped_reported_) return 0;
+int Supervisor::give_up_stopping(long long deadline_s) noexcept {
+  if (!stopping_all_ || all_stopped_reported_) return -1;
   all_stopped_reported_ = true;
   int left = 0;
   for (auto& u : units_) {
@@ -673,9 +676,13 @@ int Supervisor::give_up_stopping() noexcept {
     log::msg(log::Level::Error, "%s: still %s at the shutdown deadline (main pid %d%s)", u->config.name.c_str(),
              state_name(s), static_cast<int>(u->machine.pid()), where);
   }
+  log::msg(log::Level::Error, "shutdown deadline (%lld s) passed with %d service%s not stopped: going on without %s",
+           deadline_s, left, left == 1 ? "" : "s", left == 1 ? "it" : "them");
   for (auto& u : units_) {
     if (u->log) u->log->close();
   }
+  // What the services wrote before the deadline still reaches its files.
+  log_writer_.finish(&Supervisor::log_writer_finished, this);
   return left;
 }
 
@@ -754,14 +761,17 @@ void Supervisor::schedule() noexcept {
     }
     all_stopped_reported_ = true;
     // Log files closed now: a file held open for writing would keep its
-    // filesystem from being remounted read-only at shutdown.
+    // filesystem from being remounted read-only at shutdown. The writer
+    // gets every line first, within its bound (log_writer_link.hpp).
     for (auto& u : units_) {
       if (u->log) u->log->close();
     }
     log::msg(log::Level::Info, "every service is stopped");
-    power_.all_stopped();
+    log_writer_.finish(&Supervisor::log_writer_finished, this);
   }
 }
+
+void Supervisor::log_writer_finished(void* self) noexcept { static_cast<Supervisor*>(self)->power_.all_stopped(); }
 
 void Supervisor::report_start_if_settled() noexcept {
   if (start_reported_ || stopping_all_) return;
@@ -822,6 +832,7 @@ void Supervisor::after_reap() noexcept {
 }
 
 void Supervisor::on_child_exit(pid_t pid, int wait_status) noexcept {
+  if (log_writer_.on_child_exit(pid, wait_status)) return;
   for (auto& u : units_) {
     if (u->machine.pid() != pid) continue;
     // A launching child's report, if any, was written before it exited:
@@ -913,7 +924,7 @@ Result<pid_t> Supervisor::launch(ServiceMachine& machine) noexcept {
   } launch_fds{u};
   try {
     if (needs_log(c)) {
-      if (!u.log) u.log = std::make_unique<ServiceLog>(c.name, c.log);
+      if (!u.log) u.log = std::make_unique<ServiceLog>(c.name, c.log, &log_writer_);
       Status s = u.log->open(loop_);
       if (!s) return launch_error(c, s.error());
     }
@@ -1153,6 +1164,7 @@ control::ServiceStatus Supervisor::status_of(Unit& u) {
   }
   if (!u.pending_config.empty()) st.last_error += (st.last_error.empty() ? "" : "; ") + u.pending_config;
   st.log_dropped = u.log ? u.log->dropped_lines() : 0;
+  if (!u.config.log.file.empty() && log_writer_.problem() != nullptr) st.log_writer = log_writer_.problem();
   st.notify_refused = u.refusals;
   if (u.refusals != 0) st.notify_refusal = u.refusal;
   return st;
@@ -1301,7 +1313,7 @@ void Supervisor::handle_request(const control::Request& request, control::Sessio
         return;
       }
       if (!u->log) {
-        u->log = std::make_unique<ServiceLog>(u->config.name, u->config.log);
+        u->log = std::make_unique<ServiceLog>(u->config.name, u->config.log, &log_writer_);
       }
       if (!out.empty()) session.send(out);
       auto f = std::make_unique<Follower>(session, *u->log);

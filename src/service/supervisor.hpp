@@ -34,6 +34,7 @@
 #include "service/cgroup.hpp"
 #include "service/config.hpp"
 #include "service/graph.hpp"
+#include "service/log_writer_link.hpp"
 #include "service/state_machine.hpp"
 
 namespace keel::service {
@@ -49,6 +50,8 @@ struct SupervisorSettings {
   UserDbPaths users;
   int console_fd = 1;  // "console" streams of services
   std::vector<ServiceConfig> extra_services;  // with no file: the rescue shell
+  // The log writer: keel's own binary (service/log_writer_link.hpp).
+  std::string log_writer_program = "/proc/self/exe";
 };
 
 // How far the start went: reported once, when every service of the start
@@ -99,11 +102,14 @@ class Supervisor final : private Host, private control::ControlHandler {
   // Shutdown: stop every service in reverse dependency order, each within
   // its own stop timeout; SupervisorHooks::all_stopped() when done.
   void stop_all() noexcept;
-  // The shutdown deadline passed before every service was down: log each
-  // one still up or stopping (name, state, main pid, group or cgroup), stop
-  // every unit's timers, and never call all_stopped(): the caller goes on
-  // with the shutdown itself. Returns how many were left.
-  int give_up_stopping() noexcept;
+  // The shutdown deadline (`deadline_s` seconds) passed before every
+  // service was down: log each one still up or stopping (name, state, main
+  // pid, group or cgroup) and how many, stop every unit's timers, close the
+  // logs and give the log writer its bounded time to write what is queued;
+  // then SupervisorHooks::all_stopped(), as after a full stop (it may come
+  // before this returns). Returns how many were left; -1 when there was
+  // nothing to give up (no stop_all(), or all_stopped() under way).
+  int give_up_stopping(long long deadline_s) noexcept;
 
   // Re-read the service files and apply the difference; a summary for
   // keelctl. May throw std::bad_alloc only.
@@ -155,12 +161,15 @@ class Supervisor final : private Host, private control::ControlHandler {
   [[nodiscard]] Unit* find(const std::string& name) noexcept;
   [[nodiscard]] control::ServiceStatus status_of(Unit& unit);
   void log_config_errors(const std::vector<ConfigError>& errors) noexcept;
+  static void log_writer_finished(void* self) noexcept;
 
   EventLoop& loop_;
   SupervisorHooks& power_;
   SupervisorSettings settings_;
   CgroupManager cgroups_;
   control::ControlServer control_;
+  // Before the units: their logs deliver to it until they are destroyed.
+  LogWriterLink log_writer_;
   std::vector<std::unique_ptr<Unit>> units_;
   Graph graph_;
   std::vector<ConfigError> file_errors_;   // files that did not load (shown by status)

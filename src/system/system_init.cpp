@@ -487,16 +487,16 @@ class SystemInit final : private SignalHandler,
   // uninterruptible sleep on a dead disk, a tree the stop cannot reach):
   // name them and go on without them.
   void shutdown_deadline_passed() noexcept {
-    const int left = supervisor_.give_up_stopping();
-    if (left == 0) return;  // every service went down meanwhile: all_stopped() has run
-    log::msg(log::Level::Error, "shutdown deadline (%lld s) passed with %d service%s not stopped: going on without %s",
-             static_cast<long long>(config_.shutdown_timeout_ns / 1'000'000'000), left, left == 1 ? "" : "s",
-             left == 1 ? "it" : "them");
-    finish(true);
+    services_left_ = true;  // read by all_stopped(), which may run inside the call below
+    // -1: every service went down meanwhile, all_stopped() is under way.
+    if (supervisor_.give_up_stopping(static_cast<long long>(config_.shutdown_timeout_ns / 1'000'000'000)) < 0) {
+      services_left_ = false;
+    }
   }
 
-  // Every service is down: finish the way out.
-  void all_stopped() noexcept override { finish(false); }
+  // Every service is down (or the deadline gave up on some), and the log
+  // writer has written what it was given: finish the way out.
+  void all_stopped() noexcept override { finish(services_left_); }
 
   // As PID 1: the processes no service owns, the seed, the filesystems
   // (system/shutdown), then reboot(2), or a container's exit (how each
@@ -564,6 +564,7 @@ class SystemInit final : private SignalHandler,
   bool machine_init_;
   bool shutting_down_ = false;
   std::int64_t shutdown_started_ns_ = 0;
+  bool services_left_ = false;  // the shutdown deadline gave up on some services
   PowerAction action_ = PowerAction::PowerOff;
   int exit_code_ = 0;
   KeelConfig config_;

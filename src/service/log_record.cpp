@@ -1,0 +1,99 @@
+// log_record.cpp — see log_record.hpp.
+#include "service/log_record.hpp"
+
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+
+namespace keel::service::log_record {
+namespace {
+
+struct Header {
+  std::uint32_t magic;
+  std::uint16_t kind;
+  std::uint16_t path_len;
+  std::uint32_t service;
+  std::uint32_t line_len;
+  std::uint64_t dropped;
+  std::uint64_t max_size;
+  std::int32_t keep;
+  std::uint32_t reserved;  // 0
+};
+static_assert(sizeof(Header) == kHeaderBytes, "the header has no padding");
+
+}  // namespace
+
+std::size_t encode(const LogRecord& r, char* out, std::size_t out_size) noexcept {
+  if (r.path.empty() || r.path.size() > kMaxPath || r.line.size() > kMaxLine || r.keep < 0 || r.keep > kMaxKeep) {
+    return 0;
+  }
+  const std::size_t total = kHeaderBytes + r.path.size() + r.line.size();
+  if (total > out_size) return 0;
+  Header h{};
+  h.magic = kMagic;
+  h.kind = static_cast<std::uint16_t>(r.kind);
+  h.path_len = static_cast<std::uint16_t>(r.path.size());
+  h.service = r.service;
+  h.line_len = static_cast<std::uint32_t>(r.line.size());
+  h.dropped = r.dropped;
+  h.max_size = r.max_size;
+  h.keep = r.keep;
+  std::memcpy(out, &h, sizeof h);
+  std::memcpy(out + kHeaderBytes, r.path.data(), r.path.size());
+  if (!r.line.empty()) std::memcpy(out + kHeaderBytes + r.path.size(), r.line.data(), r.line.size());
+  return total;
+}
+
+const char* decode(const char* data, std::size_t len, LogRecord& out) noexcept {
+  if (len < kHeaderBytes) return "shorter than a header";
+  Header h{};
+  std::memcpy(&h, data, sizeof h);  // the buffer need not be aligned
+  if (h.magic != kMagic) return "bad magic";
+  if (h.reserved != 0) return "reserved field set";
+  if (h.kind != static_cast<std::uint16_t>(LogRecord::Kind::Line) &&
+      h.kind != static_cast<std::uint16_t>(LogRecord::Kind::Close)) {
+    return "unknown kind";
+  }
+  if (h.path_len == 0 || h.path_len > kMaxPath) return "path length out of bounds";
+  if (h.line_len > kMaxLine) return "line length out of bounds";
+  if (len != kHeaderBytes + h.path_len + h.line_len) return "length does not match the header";
+  if (h.keep < 0 || h.keep > kMaxKeep) return "keep out of bounds";
+  const char* path = data + kHeaderBytes;
+  const char* line = path + h.path_len;
+  if (path[0] != '/' || std::memchr(path, '\0', h.path_len) != nullptr) return "path not absolute or has a NUL";
+  const auto kind = static_cast<LogRecord::Kind>(h.kind);
+  if (kind == LogRecord::Kind::Line) {
+    if (h.line_len <= limits::kServiceLogStamp + 1) return "line shorter than its stamp";
+    if (std::memchr(line, '\n', h.line_len) != line + h.line_len - 1) return "not exactly one line";
+  } else if (h.line_len != 0) {
+    return "close record with a line";
+  }
+  out.kind = kind;
+  out.service = h.service;
+  out.dropped = h.dropped;
+  out.max_size = h.max_size;
+  out.keep = h.keep;
+  out.path = std::string_view(path, h.path_len);
+  out.line = std::string_view(line, h.line_len);
+  return nullptr;
+}
+
+void make_stamp(char (&out)[limits::kServiceLogStamp + 1]) noexcept {
+  timespec ts{};
+  ::clock_gettime(CLOCK_REALTIME, &ts);
+  tm t{};
+  ::gmtime_r(&ts.tv_sec, &t);
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", t.tm_year + 1900, t.tm_mon + 1, t.tm_mday,
+                t.tm_hour, t.tm_min, t.tm_sec, static_cast<int>(ts.tv_nsec / 1'000'000));
+  std::memcpy(out, buf, limits::kServiceLogStamp);
+  out[limits::kServiceLogStamp] = '\0';
+}
+
+std::size_t drop_marker(std::string_view stamp, std::uint64_t dropped, char* out, std::size_t out_size) noexcept {
+  int n = std::snprintf(out, out_size, "%.*s [keel: %llu lines lost: log writer not keeping up]\n",
+                        static_cast<int>(stamp.size()), stamp.data(), static_cast<unsigned long long>(dropped));
+  return n > 0 && static_cast<std::size_t>(n) < out_size ? static_cast<std::size_t>(n) : 0;
+}
+
+}  // namespace keel::service::log_record
