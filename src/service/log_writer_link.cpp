@@ -110,9 +110,10 @@ void LogWriterLink::start() noexcept {
   options.session = Session::NewProcessGroup;  // keel's session: never taken for a service's orphan
   options.child_setup = &writer_setup;
   options.child_context = &recv_fd_;
-  // Not spawn(): it would wait for the exec. The report is read when the
-  // writer is reaped: a failed exec's step and errno are in the pipe then.
-  Result<Launch> pid = spawn_nowait(options);
+  // Not spawn(): it would wait for the exec. A program that is not there
+  // (no /proc: no /proc/self/exe) is told now, before a fork; any other
+  // failure of the exec is read from its report when the writer is reaped.
+  Result<Launch> pid = ::access(program_, X_OK) == 0 ? spawn_nowait(options) : Result<Launch>{Error{errno, "access"}};
   if (pid) {
     pid_ = pid.value().pid;
     report_fd_ = pid.value().report_fd;
