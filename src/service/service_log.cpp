@@ -264,15 +264,20 @@ bool ServiceLog::deliver(const LogRecord& record) noexcept {
   return sink_ != nullptr ? sink_->deliver(record) : direct_.apply(record);
 }
 
-void ServiceLog::write_file(std::string_view stamped) noexcept {
-  if (config_.file.empty()) return;
+LogRecord ServiceLog::file_record(LogRecord::Kind kind) const noexcept {
   LogRecord r;
-  r.kind = LogRecord::Kind::Line;
+  r.kind = kind;
   r.service = id_;
   r.dropped = file_pending_drops_;
   r.max_size = config_.max_size;
   r.keep = config_.keep;
   r.path = config_.file;
+  return r;
+}
+
+void ServiceLog::write_file(std::string_view stamped) noexcept {
+  if (config_.file.empty()) return;
+  LogRecord r = file_record(LogRecord::Kind::Line);
   r.line = stamped;
   if (deliver(r)) {
     file_pending_drops_ = 0;
@@ -286,14 +291,7 @@ void ServiceLog::write_file(std::string_view stamped) noexcept {
 
 void ServiceLog::send_close() noexcept {
   if (config_.file.empty()) return;
-  LogRecord r;
-  r.kind = LogRecord::Kind::Close;
-  r.service = id_;
-  r.dropped = file_pending_drops_;
-  r.max_size = config_.max_size;
-  r.keep = config_.keep;
-  r.path = config_.file;
-  if (deliver(r)) file_pending_drops_ = 0;
+  if (deliver(file_record(LogRecord::Kind::Close))) file_pending_drops_ = 0;
 }
 
 bool ServiceLog::add_follower(LogFollower& follower) noexcept {

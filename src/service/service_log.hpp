@@ -155,6 +155,8 @@ class ServiceLog final : private FdHandler {
   void consume(const char* data, std::size_t len) noexcept;
   void emit(bool cut) noexcept;  // the held line is complete: stamp and dispatch
   void write_file(std::string_view stamped) noexcept;
+  // A record for this service's file, with its settings and the drops it carries.
+  [[nodiscard]] LogRecord file_record(LogRecord::Kind kind) const noexcept;
   void send_close() noexcept;  // the file may be closed (the pipe ended, a new path)
   bool deliver(const LogRecord& record) noexcept;
   void stop_watching() noexcept;
