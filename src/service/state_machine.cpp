@@ -317,9 +317,9 @@ void ServiceMachine::begin_stop(After after) noexcept {
     settle(after);
     return;
   }
-  host_.signal_tree(*this, config_->stop_signal);
-  // A stopped (SIGSTOP'd) process would never act on the stop signal.
-  if (config_->stop_signal != SIGKILL) host_.signal_tree(*this, SIGCONT);
+  // A stopped (SIGSTOP'd) process would never act on the stop signal:
+  // SIGCONT follows it.
+  host_.signal_tree(*this, config_->stop_signal, config_->stop_signal != SIGKILL);
   host_.arm_timer(*this, config_->stop_timeout_ns);
   set_state(State::Stopping);
 }
@@ -364,7 +364,7 @@ void ServiceMachine::timer_fired() noexcept {
                   static_cast<long long>(config_->stop_timeout_ns / 1'000'000));
         }
       }
-      host_.signal_tree(*this, SIGKILL);
+      host_.signal_tree(*this, SIGKILL, false);
       host_.arm_timer(*this, kKillRetryNs);
       return;
     case State::Backoff:

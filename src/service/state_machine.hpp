@@ -72,8 +72,10 @@ class Host {
   // the forked child, or why it could not even be forked. The outcome of
   // the exec comes later, as exec_ok() or exec_failed().
   virtual Result<pid_t> launch(ServiceMachine& machine) noexcept = 0;
-  // Send `signo` to every process of the service (the whole tree).
-  virtual void signal_tree(ServiceMachine& machine, int signo) noexcept = 0;
+  // Send `signo` to every process of the service (the whole tree), and
+  // SIGCONT right after it to each when `and_continue` (one pass over the
+  // tree for both: without cgroups each pass is a walk of /proc).
+  virtual void signal_tree(ServiceMachine& machine, int signo, bool and_continue) noexcept = 0;
   // Is any process of the service still alive (the main one included)?
   [[nodiscard]] virtual bool tree_alive(ServiceMachine& machine) noexcept = 0;
   // The machine's single timer: (re)arm, or disarm.

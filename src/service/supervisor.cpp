@@ -1011,15 +1011,20 @@ Result<pid_t> Supervisor::launch(ServiceMachine& machine) noexcept {
   }
 }
 
-void Supervisor::signal_tree(ServiceMachine& machine, int signo) noexcept {
+void Supervisor::signal_tree(ServiceMachine& machine, int signo, bool and_continue) noexcept {
   Unit& u = *units_[machine.index()];
-  (void)u.signal_main(signo);  // a MAINPID in a sub-cgroup or outside the group is reached too
+  // A MAINPID in a sub-cgroup or outside the group is reached too.
+  (void)u.signal_main(signo);
+  if (and_continue) (void)u.signal_main(SIGCONT);
   if (u.in_cgroup) {
     Status s = signo == SIGKILL ? kill_all(u.cgroup) : signal_all(u.cgroup, signo);
-    if (s) return;
+    if (s) {
+      if (and_continue) (void)signal_all(u.cgroup, SIGCONT);
+      return;
+    }
   }
   if (!u.tracker.live()) return;
-  (void)service::signal_tree(u.tracker, sole_run(u), signo);
+  (void)service::signal_tree(u.tracker, sole_run(u), signo, and_continue);
   if (u.tracker.overflows() > 0 && signo != SIGCONT) {
     log::msg(log::Level::Warn, "%s: more sessions and groups than keel remembers (%d); some may escape this stop",
              u.config.name.c_str(), limits::kTrackedIds);

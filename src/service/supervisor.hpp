@@ -132,7 +132,7 @@ class Supervisor final : private Host, private control::ControlHandler {
 
   // Host
   Result<pid_t> launch(ServiceMachine& machine) noexcept override;
-  void signal_tree(ServiceMachine& machine, int signo) noexcept override;
+  void signal_tree(ServiceMachine& machine, int signo, bool and_continue) noexcept override;
   bool tree_alive(ServiceMachine& machine) noexcept override;
   void arm_timer(ServiceMachine& machine, std::int64_t delay_ns) noexcept override;
   void disarm_timer(ServiceMachine& machine) noexcept override;

@@ -340,8 +340,15 @@ void ServiceTracker::keep_only(const bool* used) noexcept {
   count_ = kept;
 }
 
-int signal_tree(ServiceTracker& tracker, bool sole, int signo) noexcept {
+int signal_tree(ServiceTracker& tracker, bool sole, int signo, bool and_continue) noexcept {
   learn_all(tracker, sole);
+  // The signal, then SIGCONT when asked, the same way (one process, or a
+  // group through its leader's pidfd); errno is the first signal's.
+  auto send = [&](int fd, unsigned flags) noexcept {
+    if (pidfd_signal(fd, signo, flags) != 0) return false;
+    if (and_continue) (void)pidfd_signal(fd, SIGCONT, flags);
+    return true;
+  };
   int count = 0;
   pid_t groups_done[limits::kTrackGroupsPerWalk];
   int groups = 0;
@@ -363,7 +370,10 @@ int signal_tree(ServiceTracker& tracker, bool sole, int signo) noexcept {
     if (fd < 0) {
       // Linux before 5.3: no pidfds, the pid as the old tracker did, right
       // after the check.
-      if (::kill(f.pid, signo) == 0) ++count;
+      if (::kill(f.pid, signo) == 0) {
+        ++count;
+        if (and_continue) (void)::kill(f.pid, SIGCONT);
+      }
       return false;
     }
     bool sent = false;
@@ -372,14 +382,14 @@ int signal_tree(ServiceTracker& tracker, bool sole, int signo) noexcept {
     // not lead a group has none: ESRCH), so the pidfd pins the group's id
     // too, and it is one of the service's (learned from this member).
     if (!group_flag_unsupported && groups < limits::kTrackGroupsPerWalk && f.pgrp == f.pid && now.pgrp == f.pgrp) {
-      if (pidfd_signal(fd, signo, kPidfdSignalProcessGroup) == 0) {
+      if (send(fd, kPidfdSignalProcessGroup)) {
         groups_done[groups++] = f.pgrp;
         sent = true;
       } else if (errno == EINVAL) {
         group_flag_unsupported = true;
       }
     }
-    if (!sent) sent = pidfd_signal(fd, signo, 0) == 0;
+    if (!sent) sent = send(fd, 0);
     if (sent) ++count;
     ::close(fd);
     return false;

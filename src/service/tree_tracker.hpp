@@ -126,9 +126,10 @@ class ServiceTracker {
 
 // `signo` to every process of the service (rules above; rule 3 only when
 // `sole` says no other service has a run going), each through a checked
-// pidfd. Learns ids first. Returns how many processes or groups were
-// signalled.
-int signal_tree(ServiceTracker& tracker, bool sole, int signo) noexcept;
+// pidfd, and SIGCONT right after it when `and_continue` (the stop signal
+// and its SIGCONT in one walk). Learns ids first. Returns how many
+// processes or groups were signalled.
+int signal_tree(ServiceTracker& tracker, bool sole, int signo, bool and_continue = false) noexcept;
 
 // Is any process of the service alive (zombies do not count)? Learns ids
 // on the way.

@@ -26,7 +26,10 @@ class FakeHost final : public Host {
     alive = true;
     return next_pid++;
   }
-  void signal_tree(ServiceMachine&, int signo) noexcept override { log.push_back("signal " + std::to_string(signo)); }
+  void signal_tree(ServiceMachine&, int signo, bool and_continue) noexcept override {
+    log.push_back("signal " + std::to_string(signo));
+    if (and_continue) log.push_back("signal " + std::to_string(SIGCONT));
+  }
   bool tree_alive(ServiceMachine&) noexcept override { return alive; }
   void arm_timer(ServiceMachine&, std::int64_t ns) noexcept override {
     log.push_back("arm " + std::to_string(ns / kMs));
