@@ -514,5 +514,54 @@ TEST_F(SystemBoot, SeedFileIsReplacedAtEveryBoot) {
   }
 }
 
+// 12. A frozen log filesystem (issue 10, section 3): /data is ext4 on
+// /dev/vda, frozen by the main program with fsfreeze while a service logs
+// 1,000 numbered lines to a file there. While it is frozen, keelctl
+// answers, a crashing service is restarted and an orphan is reaped (keel's
+// log writer, not PID 1, waits on the filesystem); after the thaw every
+// line is in the file, in order, with no loss marker.
+TEST_F(SystemBoot, AFrozenLogFilesystemStallsNeitherKeelctlNorRestartsNorReaping) {
+  const fs::path modules = boottest::cached_modules();
+  if (modules.empty()) GTEST_SKIP() << "no kernel modules in the cache";
+  if (!testutil::have("mke2fs")) GTEST_SKIP() << "mke2fs is not installed (e2fsprogs)";
+  const std::string bb = "/bin/busybox ";
+  const fs::path image = build(
+      "\n[modules]\nnames = [\"virtio_pci\", \"virtio_blk\", \"crc32c_generic\", \"ext4\"]\ntree = \"" +
+      modules.string() + "\"\n" +
+      keel_toml("[[mount]]\nwhat = \"/dev/vda\"\nwhere = \"/data\"\ntype = \"ext4\"\n") +
+      // Starts logging once the main program has frozen /data.
+      service("chatty",
+              "command = [\"/bin/busybox\", \"sh\", \"-c\", \"while [ ! -e /run/frozen ]; do /bin/busybox sleep "
+              "0.1; done; i=1; while [ $i -le 1000 ]; do echo line$i; i=$((i+1)); done; exec /bin/busybox sleep "
+              "1000\"]\n[log]\nfile = \"/data/chatty.log\"\n") +
+      service("crasher",
+              "restart = \"always\"\nrestart_delay = 0.2\ncommand = [\"/bin/busybox\", \"sh\", \"-c\", \"while [ ! -e "
+              "/run/frozen ]; do /bin/busybox sleep 0.1; done; exit 1\"]\n") +
+      main_program(bb + "fsfreeze --freeze /data && echo LOG-FS-FROZEN\n" + bb + "touch /run/frozen\n" + bb +
+                   "sleep 3\n"
+                   "for n in 1 2 3; do /sbin/keelctl status > /dev/null && echo KEELCTL-ANSWERS-$n; " +
+                   bb + "sleep 0.3; done\n"
+                   "(" + bb + "sleep 0.2 &)\n" + bb +
+                   "sleep 1\n"
+                   "echo ZOMBIES $(" + bb + "ps -o stat | " + bb + "grep -c '^Z')\n" + bb +
+                   "fsfreeze --unfreeze /data && echo LOG-FS-THAWED\n"
+                   "i=0; while [ $i -lt 100 ] && ! " + bb + "grep -q 'line1000$' /data/chatty.log 2>/dev/null; do " +
+                   bb + "sleep 0.1; i=$((i+1)); done\n"
+                   "echo LOG-LINES $(" + bb + "wc -l < /data/chatty.log) IN-ORDER $(" + bb +
+                   "sed 's/.* line//' /data/chatty.log | " + bb + "awk '$1 != NR { bad = 1 } END { print bad ? \"no\" : \"yes\" }')"
+                   " MARKERS $(" + bb + "grep -c 'keel: .* lines lost' /data/chatty.log)"));
+  const fs::path disk = dir_.path() / "disk.ext4";
+  int rc = 0;
+  const std::string made = testutil::run("mke2fs -q -F -t ext4 " + testutil::quoted(disk) + " 16M 2>&1", rc);
+  ASSERT_EQ(rc, 0) << made;
+  BootOptions o = options(image, {"keel: mounted /dev/vda on /data \\(ext4\\)", "LOG-FS-FROZEN",
+                                  "keel: crasher: restarting in", "keel: crasher: restarting in", "KEELCTL-ANSWERS-3",
+                                  "ZOMBIES 0", "LOG-FS-THAWED", "LOG-LINES 1000 IN-ORDER yes MARKERS 0",
+                                  "reboot: Power down"});
+  o.disks = {disk};
+  const BootResult r = run(o);
+  ASSERT_TRUE(r.passed()) << shown(r);
+}
+
 }  // namespace
 }  // namespace keel::image
