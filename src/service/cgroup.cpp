@@ -16,6 +16,7 @@
 #include <csignal>
 #include <cstdio>
 #include <cstring>
+#include <iterator>
 #include <string>
 
 #include "core/limits.hpp"
@@ -23,7 +24,8 @@
 namespace keel::service {
 namespace {
 
-// The controllers a service's limits need, in the order they are enabled.
+// The controllers a service's limits can need: memory_max, pids_max,
+// cpu_weight (CgroupLimits), in that order.
 constexpr const char* kControllers[] = {"memory", "pids", "cpu"};
 
 // cgroup.procs is read in chunks of this size: 256 pids of up to 15 bytes
@@ -158,6 +160,7 @@ ServiceCgroup& ServiceCgroup::operator=(ServiceCgroup&& other) noexcept {
   if (dir_fd >= 0) ::close(dir_fd);
   name = std::move(other.name);
   warning = std::move(other.warning);
+  enabled = std::move(other.enabled);
   root_fd = other.root_fd;
   dir_fd = other.dir_fd;
   procs_fd = other.procs_fd;
@@ -171,49 +174,67 @@ CgroupManager::~CgroupManager() {
 }
 
 Status CgroupManager::init(const char* root_dir) {
+  // Three calls and nothing written: this runs before the first service
+  // starts, on every boot. Controllers wait for a limit (enable()).
   if (::mkdir(root_dir, 0755) < 0 && errno != EEXIST) return errno_error("cgroup root");
-  struct statfs fs {};
-  if (::statfs(root_dir, &fs) < 0) return errno_error("cgroup root");
-  if (fs.f_type != CGROUP2_SUPER_MAGIC) return Error{ENOTSUP, "not cgroup2"};
   int fd = ::open(root_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return errno_error("cgroup root");
+  struct statfs fs {};
+  Status checked;
+  if (::fstatfs(fd, &fs) < 0) {
+    checked = errno_error("cgroup root");
+  } else if (fs.f_type != CGROUP2_SUPER_MAGIC) {
+    checked = Error{ENOTSUP, "not cgroup2"};
+  }
+  if (!checked) {
+    ::close(fd);
+    return checked;
+  }
   if (root_fd_ >= 0) ::close(root_fd_);
   root_fd_ = fd;
+  controllers_.clear();
+  return {};
+}
 
-  // A controller reaches ROOT's children only if ROOT's parent enabled it
-  // for ROOT, and ROOT enabled it for them. The parent may refuse (it holds
-  // processes, or is not ours to change); then those limits are simply not
-  // available, which create() reports.
-  char available[512];
-  if (read_at(root_fd_, "cgroup.controllers", available, sizeof available) < 0) available[0] = '\0';
-  int parent_fd = ::openat(root_fd_, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  char parent_available[512] = "";
-  if (parent_fd >= 0 && read_at(parent_fd, "cgroup.controllers", parent_available, sizeof parent_available) < 0) {
-    parent_available[0] = '\0';
+std::string CgroupManager::enable_for(const CgroupLimits& limits) {
+  std::string enabled;
+  if (root_fd_ < 0) return enabled;
+  const bool needs[] = {limits.memory_max.has_value(), limits.pids_max.has_value(), limits.cpu_weight.has_value()};
+  for (std::size_t i = 0; i < std::size(kControllers); ++i) {
+    if (!needs[i] || has_word(controllers_.c_str(), kControllers[i])) continue;
+    if (!enable(kControllers[i])) continue;  // the limit's write reports it
+    if (!enabled.empty()) enabled += ' ';
+    enabled += kControllers[i];
   }
+  return enabled;
+}
+
+bool CgroupManager::enable(const char* controller) {
   char change[32];
-  for (const char* c : kControllers) {
-    if (!has_word(available, c) && parent_fd >= 0 && has_word(parent_available, c)) {
-      std::snprintf(change, sizeof change, "+%s", c);
-      (void)write_at(parent_fd, "cgroup.subtree_control", change);
+  std::snprintf(change, sizeof change, "+%s", controller);
+  // Already on (by an earlier keel, or another controller's write): the
+  // write is a no-op that succeeds.
+  bool on = write_at(root_fd_, "cgroup.subtree_control", change) == 0;
+  if (!on && errno == ENOENT) {
+    // ROOT does not have it: it reaches ROOT only if ROOT's parent enables
+    // it for its children. As the machine's init that parent is the
+    // hierarchy's root, where processes (keel's own) do not stop it; a
+    // parent that refuses (it holds processes, or is not ours to change)
+    // leaves the limit unavailable, which create() reports.
+    int parent_fd = ::openat(root_fd_, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (parent_fd >= 0) {
+      if (write_at(parent_fd, "cgroup.subtree_control", change) == 0) {
+        on = write_at(root_fd_, "cgroup.subtree_control", change) == 0;
+      }
+      ::close(parent_fd);
     }
   }
-  if (parent_fd >= 0) ::close(parent_fd);
-  if (read_at(root_fd_, "cgroup.controllers", available, sizeof available) < 0) available[0] = '\0';
-  for (const char* c : kControllers) {
-    if (!has_word(available, c)) continue;
-    std::snprintf(change, sizeof change, "+%s", c);
-    (void)write_at(root_fd_, "cgroup.subtree_control", change);
-  }
-  char enabled[512];
-  if (read_at(root_fd_, "cgroup.subtree_control", enabled, sizeof enabled) < 0) enabled[0] = '\0';
-  controllers_.clear();
-  for (const char* c : kControllers) {
-    if (!has_word(enabled, c)) continue;
+  if (!on) return false;
+  if (!has_word(controllers_.c_str(), controller)) {
     if (!controllers_.empty()) controllers_ += ' ';
-    controllers_ += c;
+    controllers_ += controller;
   }
-  return {};
+  return true;
 }
 
 Result<ServiceCgroup> CgroupManager::create(std::string_view service, const CgroupLimits& limits) {
@@ -224,6 +245,10 @@ Result<ServiceCgroup> CgroupManager::create(std::string_view service, const Cgro
   ServiceCgroup cg;
   cg.name = std::string(service);
   cg.root_fd = root_fd_;
+  // The controllers first: a limit file exists only once its controller is
+  // enabled in ROOT's subtree_control (the kernel adds the files to every
+  // child, this one included, as it is enabled).
+  cg.enabled = enable_for(limits);
   // A cgroup made just now has the kernel's defaults and no process: only
   // a reused one needs checking and resetting (each write is a few hundred
   // microseconds on a small VM, per service, at boot).

@@ -491,8 +491,8 @@ void Supervisor::start() {
   if (!settings_.cgroup_root.empty()) {
     Status s = cgroups_.init(settings_.cgroup_root.c_str());
     if (s) {
-      log::msg(log::Level::Info, "services get cgroups under %s (controllers: %s)", settings_.cgroup_root.c_str(),
-               cgroups_.controllers().empty() ? "none" : cgroups_.controllers().c_str());
+      log::msg(log::Level::Info, "services get cgroups under %s (controllers: as limits need them)",
+               settings_.cgroup_root.c_str());
     } else {
       log::msg(log::Level::Warn, "no cgroups for services (%s: %s: %s); tracking process groups instead",
                settings_.cgroup_root.c_str(), s.error().context, s.error().message());
@@ -574,6 +574,20 @@ void Supervisor::load_initial() {
     start_target_ = settings_.start_target;
   }
   for (int i : start) start_set_.push_back(units_[i]->config.name);
+  if (cgroups_.ready()) {
+    // The controllers the services' limits need, on before any service
+    // cgroup holds a process (cheap then; CgroupManager::enable_for); none
+    // when no service sets a limit. A reload that brings a limit enables
+    // its controller at that service's start.
+    std::string enabled;
+    for (int i : start) {
+      std::string more = cgroups_.enable_for(units_[i]->config.cgroup);
+      if (more.empty()) continue;
+      if (!enabled.empty()) enabled += ' ';
+      enabled += more;
+    }
+    if (!enabled.empty()) log::msg(log::Level::Info, "cgroup controllers enabled for the services' limits: %s", enabled.c_str());
+  }
   std::vector<std::string> bad_files;
   for (const ConfigError& e : file_errors_) {
     if (std::find(bad_files.begin(), bad_files.end(), e.file) == bad_files.end()) bad_files.push_back(e.file);
@@ -940,6 +954,10 @@ Result<pid_t> Supervisor::launch(ServiceMachine& machine) noexcept {
       if (cg) {
         u.cgroup = std::move(cg.value());
         u.in_cgroup = true;
+        if (!u.cgroup.enabled.empty()) {
+          log::msg(log::Level::Info, "%s: cgroup controllers enabled for its limits: %s", c.name.c_str(),
+                   u.cgroup.enabled.c_str());
+        }
         if (!u.cgroup.warning.empty()) log::msg(log::Level::Warn, "%s: %s", c.name.c_str(), u.cgroup.warning.c_str());
         in.cgroup_procs_fd = u.cgroup.procs_fd;
         in.cgroup_dir_fd = u.cgroup.dir_fd;
