@@ -363,4 +363,12 @@ inline constexpr std::int64_t kLogWriterFinishNs = 5'000'000'000;
 inline constexpr std::int64_t kLogWriterRestartFirstNs = 100'000'000;
 inline constexpr std::int64_t kLogWriterRestartMaxNs = 10'000'000'000;
 
+// Processes below keel that one walk of the tree tracker judged not a
+// service's, kept (32 bytes each, 8 KiB, in static storage) to tell whether
+// an id learned later in the walk makes one of them a member: only then is
+// /proc walked again. Those are the other services' processes and orphans;
+// past 256 the walk is repeated whenever it learned an id (as every walk
+// was before), and a repeated stop walk signals only the ones it kept.
+inline constexpr int kTrackOthersPerWalk = 256;
+
 }  // namespace keel::limits

@@ -157,8 +157,10 @@ bool in_keels_session(const Self& self, const Facts& f) noexcept {
 // process is a member when a process at or above it on the path (up to
 // keel) has a known id, or the path starts at an orphan rule 3 gives us.
 // Every process on the path gets its verdict in `cache` (null: none).
-bool member(int proc_fd, const ServiceTracker& t, const Self& self, const Facts& f, bool sole,
-            VerdictCache* cache) noexcept {
+// Returns f's own verdict: Member, Other (below keel, not the service's:
+// yet), or Outside.
+Verdict judge(int proc_fd, const ServiceTracker& t, const Self& self, const Facts& f, bool sole,
+              VerdictCache* cache) noexcept {
   Facts path[limits::kTrackDepth];
   int depth = 0;
   Verdict top = Verdict::Unknown;  // of what is above the path's last entry
@@ -202,7 +204,12 @@ bool member(int proc_fd, const ServiceTracker& t, const Self& self, const Facts&
     if (v == Verdict::Other && known(t, self, path[i])) v = Verdict::Member;
     if (cache != nullptr) cache->put(path[i].pid, v);
   }
-  return depth > 0 && v == Verdict::Member;
+  return depth > 0 ? v : Verdict::Outside;
+}
+
+bool member(int proc_fd, const ServiceTracker& t, const Self& self, const Facts& f, bool sole,
+            VerdictCache* cache) noexcept {
+  return judge(proc_fd, t, self, f, sole, cache) == Verdict::Member;
 }
 
 // Remembers a member's ids. Its pid too: a member seen now may make a
@@ -216,6 +223,41 @@ bool learn_ids(ServiceTracker& t, const Self& self, const Facts& f) noexcept {
   return learned;
 }
 
+// The processes below keel one walk found not to be the service's, as they
+// were judged: an id learned later in the same walk can make one of them
+// (and whatever descends from it) a member. Kept so that a walk is repeated
+// only when that happened, not whenever something was learned (every new
+// child's pid is), and so that a repeated stop walk signals only the
+// processes it newly found. Bounded (limits::kTrackOthersPerWalk); past
+// the bound, `overflowed` says the list is incomplete.
+struct Others {
+  Facts list[limits::kTrackOthersPerWalk];
+  int count = 0;
+  bool overflowed = false;
+
+  void add(const Facts& f) noexcept {
+    if (count < limits::kTrackOthersPerWalk) {
+      list[count++] = f;
+    } else {
+      overflowed = true;
+    }
+  }
+  // Does an id the tracker knows now name one of them?
+  [[nodiscard]] bool any_known(const ServiceTracker& t, const Self& self) const noexcept {
+    for (int i = 0; i < count; ++i) {
+      if (known(t, self, list[i])) return true;
+    }
+    return false;
+  }
+  // Was this process (pid and start time) one of them?
+  [[nodiscard]] bool has(const Facts& f) const noexcept {
+    for (int i = 0; i < count; ++i) {
+      if (list[i].pid == f.pid && list[i].start == f.start) return true;
+    }
+    return false;
+  }
+};
+
 struct WalkResult {
   bool complete = false;  // every entry of /proc was seen
   bool learned = false;   // an id was learned
@@ -223,10 +265,11 @@ struct WalkResult {
 };
 
 // One walk of /proc: learns every member's ids, drops the ids no process
-// uses any more (on a complete walk), and calls fn(proc_fd, facts) for
-// each member; fn returns true to end the walk early.
+// uses any more (on a complete walk), records in `others` (when given) the
+// processes below keel judged not the service's, and calls fn(proc_fd,
+// facts) for each member; fn returns true to end the walk early.
 template <typename Fn>
-WalkResult walk(ServiceTracker& t, bool sole, Fn fn) noexcept {
+WalkResult walk(ServiceTracker& t, bool sole, Others* others, Fn fn) noexcept {
   WalkResult r;
   int proc_fd = ::open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (proc_fd < 0) return r;
@@ -256,10 +299,13 @@ WalkResult walk(ServiceTracker& t, bool sole, Fn fn) noexcept {
       }
       Facts f;
       if (!digits || !read_facts(proc_fd, pid, f)) continue;
-      if (member(proc_fd, t, self, f, sole, &cache)) {
+      Verdict v = judge(proc_fd, t, self, f, sole, &cache);
+      if (v == Verdict::Member) {
         if (learn_ids(t, self, f)) r.learned = true;
         if (f.state != 'Z') ++r.members;
         if (fn(proc_fd, f)) stopped = true;
+      } else if (v == Verdict::Other && others != nullptr) {
+        others->add(f);
       }
       // Ids in use now, by anyone: not to be dropped (after the learning,
       // so that the ids just learned are counted).
@@ -276,12 +322,13 @@ WalkResult walk(ServiceTracker& t, bool sole, Fn fn) noexcept {
   return r;
 }
 
-// Walks until a walk learns nothing new: an id learned late in one walk can
-// make a process seen earlier in it a member.
-void learn_all(ServiceTracker& t, bool sole) noexcept {
-  for (int pass = 0; pass < limits::kTrackPasses; ++pass) {
-    if (!walk(t, sole, [](int, const Facts&) { return false; }).learned) return;
-  }
+// After a complete walk: must it be walked again? Only when an id it
+// learned names a process it had judged not the service's (an orphan in
+// the session of a daemon listed after it), or when it could not keep
+// them all to tell.
+bool walk_again(const WalkResult& r, const Others& others, const ServiceTracker& t) noexcept {
+  if (!r.complete || !r.learned) return false;
+  return others.overflowed || others.any_known(t, self_ids());
 }
 
 int pidfd_open(pid_t pid) noexcept { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
@@ -341,7 +388,6 @@ void ServiceTracker::keep_only(const bool* used) noexcept {
 }
 
 int signal_tree(ServiceTracker& tracker, bool sole, int signo, bool and_continue) noexcept {
-  learn_all(tracker, sole);
   // The signal, then SIGCONT when asked, the same way (one process, or a
   // group through its leader's pidfd); errno is the first signal's.
   auto send = [&](int fd, unsigned flags) noexcept {
@@ -352,56 +398,80 @@ int signal_tree(ServiceTracker& tracker, bool sole, int signo, bool and_continue
   int count = 0;
   pid_t groups_done[limits::kTrackGroupsPerWalk];
   int groups = 0;
-  (void)walk(tracker, sole, [&](int proc_fd, const Facts& f) {
-    if (f.state == 'Z') return false;
-    for (int i = 0; i < groups; ++i) {
-      if (groups_done[i] == f.pgrp) return false;  // signalled with its group
-    }
-    int fd = pidfd_open(f.pid);
-    if (fd < 0 && errno != ENOSYS) return false;  // gone (ESRCH)
-    // Who holds the pid now: the same process (pid and start time) as the
-    // one found a member, or, if the pid was reused after pidfd_open(),
-    // a process the signal below cannot reach (the pidfd's is gone).
-    Facts now;
-    if (!read_facts(proc_fd, f.pid, now) || now.start != f.start) {
-      if (fd >= 0) ::close(fd);
-      return false;
-    }
-    if (fd < 0) {
-      // Linux before 5.3: no pidfds, the pid as the old tracker did, right
-      // after the check.
-      if (::kill(f.pid, signo) == 0) {
-        ++count;
-        if (and_continue) (void)::kill(f.pid, SIGCONT);
+  // One walk learns and signals. Another follows only when an id learned
+  // late in it makes a process judged earlier a member (walk_again); that
+  // walk signals only the processes the one before had judged not the
+  // service's, so no process gets the signal twice. (When the record of
+  // those overflowed, a member it could not hold is signalled by the next
+  // stop round: SIGKILL after stop_timeout.)
+  static Others previous[2];  // 2 x 8 KiB, kept off PID 1's stack (the walk has 25 KiB there)
+  Others* before = nullptr;
+  for (int pass = 0; pass < limits::kTrackPasses; ++pass) {
+    Others& others = previous[pass % 2];
+    others.count = 0;
+    others.overflowed = false;
+    WalkResult r = walk(tracker, sole, &others, [&](int proc_fd, const Facts& f) {
+      if (f.state == 'Z') return false;
+      if (before != nullptr && !before->has(f)) return false;  // signalled by the walk before
+      for (int i = 0; i < groups; ++i) {
+        if (groups_done[i] == f.pgrp) return false;  // signalled with its group
       }
-      return false;
-    }
-    bool sent = false;
-    // The whole group at once, when this member leads it: the kernel
-    // signals the group whose id is the pidfd's own pid (a member that does
-    // not lead a group has none: ESRCH), so the pidfd pins the group's id
-    // too, and it is one of the service's (learned from this member).
-    if (!group_flag_unsupported && groups < limits::kTrackGroupsPerWalk && f.pgrp == f.pid && now.pgrp == f.pgrp) {
-      if (send(fd, kPidfdSignalProcessGroup)) {
-        groups_done[groups++] = f.pgrp;
-        sent = true;
-      } else if (errno == EINVAL) {
-        group_flag_unsupported = true;
+      int fd = pidfd_open(f.pid);
+      if (fd < 0 && errno != ENOSYS) return false;  // gone (ESRCH)
+      // Who holds the pid now: the same process (pid and start time) as the
+      // one found a member, or, if the pid was reused after pidfd_open(),
+      // a process the signal below cannot reach (the pidfd's is gone).
+      Facts now;
+      if (!read_facts(proc_fd, f.pid, now) || now.start != f.start) {
+        if (fd >= 0) ::close(fd);
+        return false;
       }
-    }
-    if (!sent) sent = send(fd, 0);
-    if (sent) ++count;
-    ::close(fd);
-    return false;
-  });
+      if (fd < 0) {
+        // Linux before 5.3: no pidfds, the pid as the old tracker did, right
+        // after the check.
+        if (::kill(f.pid, signo) == 0) {
+          ++count;
+          if (and_continue) (void)::kill(f.pid, SIGCONT);
+        }
+        return false;
+      }
+      bool sent = false;
+      // The whole group at once, when this member leads it: the kernel
+      // signals the group whose id is the pidfd's own pid (a member that does
+      // not lead a group has none: ESRCH), so the pidfd pins the group's id
+      // too, and it is one of the service's (learned from this member). Not
+      // in a repeated walk: the group may hold members the walk before
+      // signalled one by one.
+      if (before == nullptr && !group_flag_unsupported && groups < limits::kTrackGroupsPerWalk && f.pgrp == f.pid &&
+          now.pgrp == f.pgrp) {
+        if (send(fd, kPidfdSignalProcessGroup)) {
+          groups_done[groups++] = f.pgrp;
+          sent = true;
+        } else if (errno == EINVAL) {
+          group_flag_unsupported = true;
+        }
+      }
+      if (!sent) sent = send(fd, 0);
+      if (sent) ++count;
+      ::close(fd);
+      return false;
+    });
+    if (!walk_again(r, others, tracker)) break;
+    before = &others;
+  }
   return count;
 }
 
 bool tree_alive(ServiceTracker& tracker, bool sole) noexcept {
+  // The first live member answers: the walk ends there (what it had not
+  // reached yet is learned by the next walk).
+  static Others others;  // 8 KiB, kept off PID 1's stack
   for (int pass = 0; pass < limits::kTrackPasses; ++pass) {
-    WalkResult r = walk(tracker, sole, [](int, const Facts&) { return false; });
+    others.count = 0;
+    others.overflowed = false;
+    WalkResult r = walk(tracker, sole, &others, [](int, const Facts& f) { return f.state != 'Z'; });
     if (r.members > 0) return true;
-    if (!r.learned) return false;
+    if (!walk_again(r, others, tracker)) return false;
   }
   return false;
 }

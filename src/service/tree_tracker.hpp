@@ -29,7 +29,16 @@
 // in_tree()): a daemon seen once, even for a moment, is remembered by its
 // pid, so the orphans of the session it later makes are found after it
 // exits. Ids that no live process uses any more are dropped at each full
-// walk (they could be reused).
+// walk (they could be reused). tree_alive() ends its walk at the first live
+// member, so it learns only what comes before it in /proc; a stop's walk
+// always reads the whole of /proc.
+//
+// Walks are what a stop costs without cgroups (one read of /proc/PID/stat
+// per process of the machine, kernel threads included), so each stop round
+// walks once, learning and signalling in the same pass, and walks again
+// only when an id learned late in the pass names a process the pass had
+// already judged not the service's (rule 1 for an orphan listed before the
+// daemon whose session it is in).
 //
 // The escapes that remain possible without cgroups, exactly:
 //  - A process that leaves the service's session (setsid(), or a fork of a
@@ -127,12 +136,13 @@ class ServiceTracker {
 // `signo` to every process of the service (rules above; rule 3 only when
 // `sole` says no other service has a run going), each through a checked
 // pidfd, and SIGCONT right after it when `and_continue` (the stop signal
-// and its SIGCONT in one walk). Learns ids first. Returns how many
-// processes or groups were signalled.
+// and its SIGCONT in one walk). Learns ids in the same walk; a process
+// gets the signal once. Returns how many processes or groups were
+// signalled.
 int signal_tree(ServiceTracker& tracker, bool sole, int signo, bool and_continue = false) noexcept;
 
 // Is any process of the service alive (zombies do not count)? Learns ids
-// on the way.
+// on the way; the walk ends at the first live member.
 [[nodiscard]] bool tree_alive(ServiceTracker& tracker, bool sole) noexcept;
 
 // Is `pid` a process of the service by rules 1 and 2 (rule 3 is never
