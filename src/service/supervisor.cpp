@@ -586,7 +586,9 @@ void Supervisor::load_initial() {
       if (!enabled.empty()) enabled += ' ';
       enabled += more;
     }
-    if (!enabled.empty()) log::msg(log::Level::Info, "cgroup controllers enabled for the services' limits: %s", enabled.c_str());
+    if (!enabled.empty()) {
+      log::msg(log::Level::Info, "cgroup controllers enabled for the services' limits: %s", enabled.c_str());
+    }
   }
   std::vector<std::string> bad_files;
   for (const ConfigError& e : file_errors_) {

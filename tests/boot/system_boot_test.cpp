@@ -574,20 +574,24 @@ TEST_F(SystemBoot, CgroupControllersAreEnabledOnlyWhenALimitNeedsThem) {
       build(service("plain", "command = [\"/bin/busybox\", \"sleep\", \"1000\"]\n") +
             main_program("i=0; while [ $i -lt 100 ] && [ ! -d " + root + "/plain ]; do " + bb +
                          "sleep 0.1; i=$((i+1)); done\n"
-                         "echo AT-BOOT SUBTREE=\"<$(" + bb + "cat " + root + "/cgroup.subtree_control)>\" PLAIN=\"<$(" +
-                         bb + "cat " + root + "/plain/cgroup.controllers)>\"\n"
+                         "echo AT-BOOT SUBTREE=\"<$(" +
+                         bb + "cat " + root + "/cgroup.subtree_control)>\" PLAIN=\"<$(" + bb + "cat " + root +
+                         "/plain/cgroup.controllers)>\"\n"
                          "printf 'command = [\"/bin/busybox\", \"sleep\", \"1000\"]\\n[cgroup]\\nmemory_max = "
                          "\"32M\"\\npids_max = 20\\n' > /etc/keel/services/limited.toml\n"
                          "/sbin/keelctl reload > /dev/null && /sbin/keelctl start limited > /dev/null\n"
-                         "i=0; while [ $i -lt 100 ] && [ ! -e " + root + "/limited/memory.max ]; do " + bb +
+                         "i=0; while [ $i -lt 100 ] && [ ! -e " +
+                         root + "/limited/memory.max ]; do " + bb +
                          "sleep 0.1; i=$((i+1)); done\n"
-                         "echo AFTER-RELOAD SUBTREE=\"<$(" + bb + "cat " + root + "/cgroup.subtree_control)>\" "
-                         "MEMORY-MAX=\"<$(" + bb + "cat " + root + "/limited/memory.max)>\" PIDS-MAX=\"<$(" + bb +
-                         "cat " + root + "/limited/pids.max)>\"\n"));
-  const BootResult r = run(options(image, {"AT-BOOT SUBTREE=<> PLAIN=<>",
-                                           "keel: limited: cgroup controllers enabled for its limits: memory pids",
-                                           "AFTER-RELOAD SUBTREE=<memory pids> MEMORY-MAX=<33554432> PIDS-MAX=<20>",
-                                           "reboot: Power down"}));
+                         "echo AFTER-RELOAD SUBTREE=\"<$(" +
+                         bb + "cat " + root +
+                         "/cgroup.subtree_control)>\" "
+                         "MEMORY-MAX=\"<$(" +
+                         bb + "cat " + root + "/limited/memory.max)>\" PIDS-MAX=\"<$(" + bb + "cat " + root +
+                         "/limited/pids.max)>\"\n"));
+  const BootResult r = run(options(
+      image, {"AT-BOOT SUBTREE=<> PLAIN=<>", "keel: limited: cgroup controllers enabled for its limits: memory pids",
+              "AFTER-RELOAD SUBTREE=<memory pids> MEMORY-MAX=<33554432> PIDS-MAX=<20>", "reboot: Power down"}));
   ASSERT_TRUE(r.passed()) << shown(r);
 }
 
