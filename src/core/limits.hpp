@@ -375,10 +375,11 @@ namespace keel::limits {
 // mapping goes once the child has exec'd.
 inline constexpr std::size_t kChildStackBytes = std::size_t{64} * 1024;
 
-// The copies the child reads (argv, environment, exec plan): 16 KiB holds a
-// service's usual few hundred bytes many times over; a larger environment
-// doubles it until it fits, up to 256 MiB (execve's own limit on argv and
-// environment together is a quarter of the stack limit, far below).
+// The copies the child reads: argv and the environment (measured first),
+// plus this much for the rest (the exec plan: a few hundred bytes, more
+// with thousands of supplementary groups, when the arena doubles until it
+// fits), up to 256 MiB in all (execve's own limit on argv and environment
+// together is a quarter of the stack limit, far below).
 inline constexpr std::size_t kChildArenaBytes = std::size_t{16} * 1024;
 inline constexpr std::size_t kChildArenaMaxBytes = std::size_t{256} * 1024 * 1024;
 

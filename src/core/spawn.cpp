@@ -29,15 +29,17 @@ namespace keel {
 
 void* ChildArena::allocate(std::size_t bytes, std::size_t align) noexcept {
   if (next_ == nullptr) return nullptr;
-  auto at = reinterpret_cast<std::uintptr_t>(next_);
-  at = (at + align - 1) & ~(std::uintptr_t{align} - 1);
-  auto end = reinterpret_cast<std::uintptr_t>(end_);
-  if (at > end || bytes > end - at) {
+  // Offsets, not integers cast back to pointers: the padding to `align`.
+  const auto misalign = reinterpret_cast<std::uintptr_t>(next_) & (std::uintptr_t{align} - 1);
+  const std::size_t pad = misalign != 0 ? align - misalign : 0;
+  const auto room = static_cast<std::size_t>(end_ - next_);
+  if (pad > room || bytes > room - pad) {
     next_ = nullptr;  // full: every later call fails too
     return nullptr;
   }
-  next_ = reinterpret_cast<unsigned char*>(at + bytes);
-  return reinterpret_cast<void*>(at);
+  unsigned char* at = next_ + pad;
+  next_ = at + bytes;
+  return at;
 }
 
 const char* ChildArena::copy_string(const char* text) noexcept {
@@ -537,8 +539,14 @@ Result<Launch> spawn_nowait(const SpawnOptions& options) noexcept {
       }
     }
   }
+  // Room for argv and envp measured, the hook's copy guessed (a plan is a
+  // few hundred bytes); a larger one doubles the arena until it fits.
+  std::size_t strings = 0;
+  for (char* const* v : {options.argv, options.envp != nullptr ? options.envp : environ}) {
+    for (; *v != nullptr; ++v) strings += std::strlen(*v) + 1 + sizeof(char*);
+  }
   ChildData* data = nullptr;
-  for (std::size_t arena = limits::kChildArenaBytes; data == nullptr; arena *= 2) {
+  for (std::size_t arena = strings + limits::kChildArenaBytes; data == nullptr; arena *= 2) {
     // argv and envp together are bounded by the kernel (a quarter of the
     // stack limit); past 256 MiB, the exec would refuse them anyway.
     if (arena > limits::kChildArenaMaxBytes) return fail(Error{E2BIG, "spawn"});
