@@ -743,6 +743,50 @@ TEST(SharedChild, MoreStoppedChildrenThanSlotsNeverStallTheParentAndLeaveNoMappi
   EXPECT_EQ(count_maps(::getpid()), maps_before);
 }
 
+// A handler of the parent's never runs in the child, on the parent's
+// memory: the child resets what it is told to before anything else.
+volatile std::sig_atomic_t g_handler_ran = 0;
+void note_handler(int) { g_handler_ran = 1; }
+Status raise_usr1(const void*) noexcept {
+  (void)raw::call(SYS_kill, raw::call(SYS_getpid), SIGUSR1);
+  return {};
+}
+
+TEST(SharedChild, ASignalCaughtByTheParentEndsTheChildWithoutRunningTheHandler) {
+  SignalStateGuard guard;
+  struct sigaction sa {};
+  sa.sa_handler = note_handler;
+  sigemptyset(&sa.sa_mask);
+  ASSERT_EQ(::sigaction(SIGUSR1, &sa, nullptr), 0);
+  sigset_t reset;
+  sigemptyset(&reset);
+  sigaddset(&reset, SIGUSR1);
+  char* const argv[] = {const_cast<char*>(kSleep), const_cast<char*>("60"), nullptr};
+  SharedContext unused{0, -1};
+  SpawnOptions o;
+  o.argv = argv;
+  o.reset_to_default = &reset;
+  o.child_setup = &raise_usr1;  // after the reset and the empty mask: delivered at once
+  o.child_context = &unused;
+  o.copy_child_context = &copy_shared_context;
+  auto r = spawn_nowait(o);
+  ASSERT_TRUE(r.ok());
+  // Bounded: a child that ran the handler instead goes on to sleep.
+  int status = 0;
+  pid_t got = 0;
+  for (int i = 0; i < 1000 && got == 0; ++i) {
+    got = ::waitpid(r.value().pid, &status, WNOHANG);
+    if (got == 0) ::usleep(10'000);
+  }
+  if (got == 0) {
+    ::kill(r.value().pid, SIGKILL);
+    ::waitpid(r.value().pid, &status, 0);
+  }
+  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGUSR1) << status;
+  EXPECT_EQ(g_handler_ran, 0);
+  ::close(r.value().report_fd);
+}
+
 TEST(ExecFailureExitCode, ShellConventions) {
   EXPECT_EQ(exec_failure_exit_code(ENOENT), 127);
   EXPECT_EQ(exec_failure_exit_code(ENOTDIR), 127);
