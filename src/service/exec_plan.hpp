@@ -119,10 +119,11 @@ struct FileRights {
 // Allocates; may throw std::bad_alloc and nothing else.
 [[nodiscard]] bool build_exec_plan(const ExecInputs& inputs, ExecPlan& out, std::string& error);
 
-// fork + apply_exec_plan + exec, in a new session (the service is its own
+// The child (core/spawn.hpp: on keel's memory, the plan copied for it), the
+// plan applied in it, then exec, in a new session (the service is its own
 // process group, so its tree can be signalled as a group), with an empty
-// signal mask and every disposition reset to default. The pid, or the
-// failing step.
+// signal mask and every disposition keel changed reset to default. The
+// pid, or the failing step.
 [[nodiscard]] Result<pid_t> spawn_service(const ExecPlan& plan) noexcept;
 // The same without waiting for the exec (the supervisor's way): the pid and
 // the report pipe, which the caller watches (core/spawn.hpp). `plan` may go
