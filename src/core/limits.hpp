@@ -372,3 +372,23 @@ inline constexpr std::int64_t kLogWriterRestartMaxNs = 10'000'000'000;
 inline constexpr int kTrackOthersPerWalk = 256;
 
 }  // namespace keel::limits
+
+// -------------------------------------- a child sharing keel's memory (core/spawn, issue 11)
+namespace keel::limits {
+
+// The stack a launching child runs on until its exec (core/spawn.cpp). The
+// deepest path is a script without "#!", whose /bin/sh argv of
+// kMaxScriptArgs pointers (32 KiB) is built on it; 64 KiB leaves half of it
+// for the calls. Untouched pages cost nothing (MAP_NORESERVE), and the
+// mapping goes once the child has exec'd.
+inline constexpr std::size_t kChildStackBytes = std::size_t{64} * 1024;
+
+// The copies the child reads: argv and the environment (measured first),
+// plus this much for the rest (the exec plan: a few hundred bytes, more
+// with thousands of supplementary groups, when the arena doubles until it
+// fits), up to 256 MiB in all (execve's own limit on argv and environment
+// together is a quarter of the stack limit, far below).
+inline constexpr std::size_t kChildArenaBytes = std::size_t{16} * 1024;
+inline constexpr std::size_t kChildArenaMaxBytes = std::size_t{256} * 1024 * 1024;
+
+}  // namespace keel::limits

@@ -1,8 +1,19 @@
 // spawn.hpp — starting a child process, and learning why it could not start.
 //
-// The child runs only async-signal-safe calls between fork and exec and
-// allocates nothing (PATH is resolved before the fork, into a stack
-// buffer). Every step that can fail in the child writes {step, errno} to a
+// The child is created without copying keel's page tables: clone with
+// CLONE_VM (and no CLONE_VFORK, so keel goes on at once and never waits
+// for the child: ARCHITECTURE.md rule 5), on a stack of its own in a
+// mapping keel keeps untouched until the child has let go of the memory
+// (its exec or its exit: the kernel clears a word there, CLONE_CHILD_CLEARTID).
+// Since the memory is keel's, everything the child reads (the program's
+// path, argv, envp, the hook's context) is copied into that mapping before
+// the clone, and the child writes nothing outside it: raw system calls
+// (core/raw_syscall.hpp), never errno, malloc or a lock. A hook without
+// a copier (SpawnOptions::copy_child_context), a kernel before 5.16 (where
+// a core dump of the child would kill every process sharing its memory,
+// keel too) or an architecture without raw_syscall.hpp get a fork instead.
+//
+// Every step that can fail in the child writes {step, errno} to a
 // close-on-exec pipe and exits 126/127; a successful exec closes the pipe,
 // so the parent's read() returning 0 bytes means "running". This makes
 // "exec failed: No such file or directory" a value the caller sees, never a
@@ -12,10 +23,13 @@
 #include <sys/types.h>
 
 #include <csignal>
+#include <cstddef>
 
 #include "core/result.hpp"
 
 namespace keel {
+
+class ChildArena;
 
 enum class Session {
   Inherit,          // stay in keel's process group and session
@@ -32,23 +46,32 @@ struct SpawnOptions {
   bool take_terminal = false;
   // The child's signal mask; nullptr means empty.
   const sigset_t* mask = nullptr;
-  // Signals the child resets to SIG_DFL before exec (exec itself resets
-  // caught signals but keeps ignored ones). nullptr: every signal 1..64.
-  // A caller that knows which ones are ignored passes just those and saves
-  // the child ~60 syscalls.
+  // Signals the child resets to SIG_DFL, first of all (exec itself resets
+  // caught signals but keeps ignored ones; a caught one is reset too so a
+  // fault in the child ends it rather than running keel's handler on
+  // keel's memory). nullptr: every signal 1..64. A caller that knows which
+  // ones keel changed passes just those (signal_dispositions_snapshot())
+  // and saves the child ~60 syscalls.
   const sigset_t* reset_to_default = nullptr;
   // fchdir() here before exec (keel itself sits in "/"); -1: keep keel's cwd.
   int cwd_fd = -1;
   // Runs in the child after the session, terminal, cwd and signal set-up,
-  // right before exec: the supervisor's privilege drop, fd layout, cgroup
-  // move (service/exec_plan.hpp). It must obey the post-fork rules (only
+  // right before exec: the supervisor's privilege drop, fd layout
+  // (service/exec_plan.hpp). It must obey the post-fork rules (only
   // async-signal-safe calls, no allocation). A failing hook's Error comes
   // back to the parent like an exec error: its context must be a string
-  // literal, which has the same address in the parent (the child is a fork,
-  // not yet exec'd). The hook may dup2 onto any fd below 64 (spawn keeps
-  // its report pipe above that).
+  // literal (the same address in the parent: the child runs keel's
+  // program, not yet exec'd). The hook may dup2 onto any fd below 64
+  // (spawn keeps its report pipe above that).
   Status (*child_setup)(const void* context) noexcept = nullptr;
   const void* child_context = nullptr;
+  // Copies `child_context` into `arena` (in the parent, before the child
+  // exists) and returns the copy, which the hook is then given; nullptr
+  // when it did not fit (spawn retries with a larger arena). With a copier
+  // the child shares keel's memory, so the hook must also write nothing
+  // outside its copy and its stack: raw system calls only
+  // (core/raw_syscall.hpp), no errno. A hook without a copier gets a fork.
+  const void* (*copy_child_context)(const void* context, ChildArena& arena) noexcept = nullptr;
   // Resolve argv[0] with this PATH instead of keel's own (a service's PATH
   // is its environment's, not keel's). nullptr: keel's PATH.
   const char* path_env = nullptr;
@@ -57,14 +80,42 @@ struct SpawnOptions {
   // cgroup-wide lock (moving a process with a write to cgroup.procs takes
   // one whose first use waits for an RCU grace period: measured 9.5 ms of a
   // 28 ms boot). Where clone3 is refused (a kernel before 5.7, a seccomp
-  // filter), the child starts in keel's cgroup and
-  // spawned_into_cgroup() is false in it, so the hook moves it. -1: none.
+  // filter), the child starts in keel's cgroup and moves itself with a
+  // write of "0" to `cgroup_procs_fd`, its first step. -1: none.
   int cgroup_fd = -1;
+  int cgroup_procs_fd = -1;  // that cgroup's cgroup.procs, open for writing; -1: none
 };
 
-// In the child (from a child_setup hook): did spawn() create it inside
-// SpawnOptions::cgroup_fd already?
-[[nodiscard]] bool spawned_into_cgroup() noexcept;
+// Where a copier puts a hook's context: bump allocation in the mapping the
+// child reads from. Every call returns nullptr once it is full.
+class ChildArena {
+ public:
+  ChildArena(unsigned char* begin, std::size_t size) noexcept : next_(begin), end_(begin + size) {}
+  void* allocate(std::size_t bytes, std::size_t align) noexcept;
+  const char* copy_string(const char* text) noexcept;  // nullptr stays nullptr
+  template <typename T>
+  T* copy_array(const T* items, std::size_t count) noexcept {
+    void* p = allocate(sizeof(T) * count, alignof(T));
+    if (p != nullptr && count > 0) __builtin_memcpy(p, items, sizeof(T) * count);
+    return static_cast<T*>(p);
+  }
+
+ private:
+  unsigned char* next_;
+  unsigned char* end_;
+};
+
+// Whether a child without a hook, or with a copier, shares keel's memory
+// here (false: it is forked; see the top of this file).
+[[nodiscard]] bool spawn_shares_memory() noexcept;
+
+// The signals whose disposition in keel is not SIG_DFL (ignored, or caught
+// by fatal.hpp's crash handlers), as they were at the last
+// take_signal_dispositions_snapshot(): what a child must reset, and all it
+// must. nullptr until a snapshot was taken (then a child resets every
+// signal). keel takes it once its start-up has set its dispositions.
+void take_signal_dispositions_snapshot() noexcept;
+[[nodiscard]] const sigset_t* signal_dispositions_snapshot() noexcept;
 
 // The exit code a shell uses when it cannot run a program: 127 when it was
 // not found, 126 when it was found but could not be executed.

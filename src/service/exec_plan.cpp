@@ -27,6 +27,7 @@
 
 #include "core/limits.hpp"
 #include "core/fd_limit.hpp"
+#include "core/raw_syscall.hpp"
 #include "core/read_file.hpp"
 #include "core/spawn.hpp"
 #include "core/userdb.hpp"
@@ -113,44 +114,6 @@ bool open_stream(const ExecInputs& in, ExecPlan& plan, const Stream& stream, int
       return true;
   }
   return false;
-}
-
-// Child side (post-fork rules): open a "file:" stream and install it as
-// `target`. The contexts are static, one per stream, so the parent can say
-// which one failed.
-Status open_stream_file(const std::string& path, int target) noexcept {
-  if (path.empty()) return {};
-  static constexpr const char* kOpen[] = {"open stdin file", "open stdout file", "open stderr file"};
-  static constexpr const char* kSetup[] = {"set up stdin file", "set up stdout file", "set up stderr file"};
-  const int flags = target == STDIN_FILENO ? O_RDONLY : (O_WRONLY | O_CREAT | O_APPEND);
-  const int fd = ::open(path.c_str(), flags | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, 0640);
-  if (fd < 0) return errno_error(kOpen[target]);
-  const int fl = ::fcntl(fd, F_GETFL);
-  if (fl < 0 || ::fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0) return errno_error(kSetup[target]);
-  if (fd == target) {
-    // The lowest free number was the target itself (it was closed): only
-    // close-on-exec has to go.
-    if (::fcntl(fd, F_SETFD, 0) < 0) return errno_error(kSetup[target]);
-    return {};
-  }
-  // dup2 leaves the copy without close-on-exec; the original keeps it.
-  if (::dup2(fd, target) < 0) return errno_error(kSetup[target]);
-  ::close(fd);
-  return {};
-}
-
-int capset_raw(std::uint64_t caps) noexcept {
-  __user_cap_header_struct header{};
-  header.version = _LINUX_CAPABILITY_VERSION_3;
-  header.pid = 0;
-  __user_cap_data_struct data[2]{};
-  for (int word = 0; word < 2; ++word) {
-    auto bits = static_cast<std::uint32_t>(caps >> (32 * word));
-    data[word].effective = bits;
-    data[word].permitted = bits;
-    data[word].inheritable = bits;
-  }
-  return static_cast<int>(::syscall(SYS_capset, &header, data));
 }
 
 // The filesystem rights of `as` for one open(2), then keel's own again.
@@ -380,38 +343,146 @@ bool build_exec_plan(const ExecInputs& in, ExecPlan& plan, std::string& error) {
   return true;
 }
 
-Status apply_exec_plan(const void* context) noexcept {
-  const auto& plan = *static_cast<const ExecPlan*>(context);
+namespace {
 
-  // 1. The cgroup first, while still root (cgroup.procs belongs to root)
-  //    and before anything else, so every later allocation, and every
-  //    process the service forks, is charged to and killable with it.
-  if (plan.cgroup_procs_fd >= 0 && !spawned_into_cgroup() && ::write(plan.cgroup_procs_fd, "0", 1) != 1) {
-    return errno_error("cgroup");
+// The plan as the child reads it: plain values and pointers into the
+// launch's own mapping (core/spawn.hpp, ChildArena), copied by
+// copy_plan() before the clone. The child shares keel's memory, and the
+// ExecPlan it came from is freed as soon as the launch returns.
+struct FlatPlan {
+  bool change_user;
+  uid_t uid;
+  gid_t gid;
+  const gid_t* groups;
+  std::size_t group_count;
+  bool set_capabilities;
+  std::uint64_t capabilities;
+  bool no_new_privileges;
+  bool set_umask;
+  mode_t umask;
+  const Rlimit* rlimits;
+  std::size_t rlimit_count;
+  const char* cwd;
+  int stdio[3];
+  const char* stdio_file[3];  // nullptr: none
+  bool controlling_terminal;
+  int extra_fd_source;
+  int extra_fd_target;
+};
+
+const void* copy_plan(const void* context, ChildArena& arena) noexcept {
+  const auto& plan = *static_cast<const ExecPlan*>(context);
+  auto* f = static_cast<FlatPlan*>(arena.allocate(sizeof(FlatPlan), alignof(FlatPlan)));
+  if (f == nullptr) return nullptr;
+  f->change_user = plan.change_user;
+  f->uid = plan.uid;
+  f->gid = plan.gid;
+  f->groups = arena.copy_array(plan.groups.data(), plan.groups.size());
+  f->group_count = plan.groups.size();
+  f->set_capabilities = plan.set_capabilities;
+  f->capabilities = plan.capabilities;
+  f->no_new_privileges = plan.no_new_privileges;
+  f->set_umask = plan.set_umask;
+  f->umask = plan.umask;
+  f->rlimits = arena.copy_array(plan.rlimits.data(), plan.rlimits.size());
+  f->rlimit_count = plan.rlimits.size();
+  f->cwd = arena.copy_string(plan.cwd.c_str());
+  for (std::size_t i = 0; i < 3; ++i) {
+    f->stdio[i] = plan.stdio[i];
+    f->stdio_file[i] = plan.stdio_file[i].empty() ? nullptr : arena.copy_string(plan.stdio_file[i].c_str());
+    if (!plan.stdio_file[i].empty() && f->stdio_file[i] == nullptr) return nullptr;
   }
+  f->controlling_terminal = plan.controlling_terminal;
+  f->extra_fd_source = plan.extra_fd_source;
+  f->extra_fd_target = plan.extra_fd_target;
+  if (f->groups == nullptr || f->rlimits == nullptr || f->cwd == nullptr) return nullptr;
+  return f;
+}
+
+// The child's side from here on (it shares keel's memory): raw system
+// calls (core/raw_syscall.hpp), each answering a value >= 0 or -errno,
+// and nothing written outside the child's stack.
+Error raw_error(long r, const char* context) noexcept { return Error{static_cast<int>(-r), context}; }
+
+// Open a "file:" stream and install it as `target`. The contexts are
+// static, one per stream, so the parent can say which one failed.
+Status open_stream_file(const char* path, int target) noexcept {
+  if (path == nullptr) return {};
+  static constexpr const char* kOpen[] = {"open stdin file", "open stdout file", "open stderr file"};
+  static constexpr const char* kSetup[] = {"set up stdin file", "set up stdout file", "set up stderr file"};
+  const int flags = target == STDIN_FILENO ? O_RDONLY : (O_WRONLY | O_CREAT | O_APPEND);
+  const long fd = raw::call(SYS_openat, AT_FDCWD, path, flags | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, 0640);
+  if (fd < 0) return raw_error(fd, kOpen[target]);
+  const long fl = raw::call(SYS_fcntl, fd, F_GETFL);
+  if (fl < 0) return raw_error(fl, kSetup[target]);
+  if (long r = raw::call(SYS_fcntl, fd, F_SETFL, fl & ~O_NONBLOCK); r < 0) return raw_error(r, kSetup[target]);
+  if (fd == target) {
+    // The lowest free number was the target itself (it was closed): only
+    // close-on-exec has to go.
+    if (long r = raw::call(SYS_fcntl, fd, F_SETFD, 0); r < 0) return raw_error(r, kSetup[target]);
+    return {};
+  }
+  // dup3 leaves the copy without close-on-exec; the original keeps it.
+  if (long r = raw::call(SYS_dup3, fd, target, 0); r < 0) return raw_error(r, kSetup[target]);
+  (void)raw::call(SYS_close, fd);
+  return {};
+}
+
+long capset_raw(std::uint64_t caps) noexcept {
+  __user_cap_header_struct header{};
+  header.version = _LINUX_CAPABILITY_VERSION_3;
+  header.pid = 0;
+  __user_cap_data_struct data[2]{};
+  for (int word = 0; word < 2; ++word) {
+    auto bits = static_cast<std::uint32_t>(caps >> (32 * word));
+    data[word].effective = bits;
+    data[word].permitted = bits;
+    data[word].inheritable = bits;
+  }
+  return raw::call(SYS_capset, &header, data);
+}
+
+long prctl_raw(int option, unsigned long a = 0, unsigned long b = 0) noexcept {
+  return raw::call(SYS_prctl, option, a, b, 0, 0);
+}
+
+bool child_isatty(int fd) noexcept {
+  unsigned char termios[64];  // the kernel's struct termios, smaller than glibc's
+  return raw::call(SYS_ioctl, fd, TCGETS, termios) == 0;
+}
+
+// spawn()'s child hook: `context` is copy_plan()'s FlatPlan.
+Status apply_exec_plan(const void* context) noexcept {
+  const auto& plan = *static_cast<const FlatPlan*>(context);
+
+  // 1. The cgroup is spawn's first step (SpawnOptions::cgroup_procs_fd),
+  //    while still root and before anything else.
 
   // 2. The fds. A source may itself be 0..2 or the notify target (keel's
   //    own stdio, a pipe that happened to get fd 3), so dup2-ing straight
   //    into place could overwrite a source not yet installed. Every source
   //    is first copied above all targets (F_DUPFD_CLOEXEC: the copies
-  //    vanish at exec), and only then dup2'd down; dup2 clears CLOEXEC on
-  //    the target, which is what makes it survive exec.
+  //    vanish at exec), and only then dup3'd down; dup3 without O_CLOEXEC
+  //    clears it on the target, which is what makes it survive exec.
   int floor = plan.extra_fd_target >= STDERR_FILENO ? plan.extra_fd_target + 1 : STDERR_FILENO + 1;
-  int high[3] = {-1, -1, -1};
+  long high[3] = {-1, -1, -1};
   for (int i = 0; i < 3; ++i) {
     if (plan.stdio[i] < 0) continue;
-    high[i] = ::fcntl(plan.stdio[i], F_DUPFD_CLOEXEC, floor);
-    if (high[i] < 0) return errno_error("dup stdio");
+    high[i] = raw::call(SYS_fcntl, plan.stdio[i], F_DUPFD_CLOEXEC, floor);
+    if (high[i] < 0) return raw_error(high[i], "dup stdio");
   }
-  int extra_high = -1;
+  long extra_high = -1;
   if (plan.extra_fd_source >= 0 && plan.extra_fd_target >= 0) {
-    extra_high = ::fcntl(plan.extra_fd_source, F_DUPFD_CLOEXEC, floor);
-    if (extra_high < 0) return errno_error("dup notify fd");
+    extra_high = raw::call(SYS_fcntl, plan.extra_fd_source, F_DUPFD_CLOEXEC, floor);
+    if (extra_high < 0) return raw_error(extra_high, "dup notify fd");
   }
   for (int i = 0; i < 3; ++i) {
-    if (high[i] >= 0 && ::dup2(high[i], i) < 0) return errno_error("dup2 stdio");
+    if (high[i] < 0) continue;
+    if (long r = raw::call(SYS_dup3, high[i], i, 0); r < 0) return raw_error(r, "dup2 stdio");
   }
-  if (extra_high >= 0 && ::dup2(extra_high, plan.extra_fd_target) < 0) return errno_error("dup2 notify fd");
+  if (extra_high >= 0) {
+    if (long r = raw::call(SYS_dup3, extra_high, plan.extra_fd_target, 0); r < 0) return raw_error(r, "dup2 notify fd");
+  }
   // Only what the plan installs reaches the service. keel's own fds are
   // close-on-exec, but one inherited from whoever started keel (or from a
   // test runner) may not be. Failure is ignored: before Linux 5.11 there is
@@ -419,30 +490,31 @@ Status apply_exec_plan(const void* context) noexcept {
   unsigned first_free = STDERR_FILENO + 1;
   if (extra_high >= 0) {
     auto target = static_cast<unsigned>(plan.extra_fd_target);
-    if (target > first_free) (void)::close_range(first_free, target - 1, CLOSE_RANGE_CLOEXEC);
+    if (target > first_free) (void)raw::call(SYS_close_range, first_free, target - 1, CLOSE_RANGE_CLOEXEC);
     first_free = target + 1;
   }
-  (void)::close_range(first_free, ~0U, CLOSE_RANGE_CLOEXEC);
+  (void)raw::call(SYS_close_range, first_free, ~0U, CLOSE_RANGE_CLOEXEC);
 
   // The service is a session leader without a terminal (spawn_service
   // asks for a new session); a console stdin becomes its controlling tty so
   // job control and ^C work. Not forced: a console that already is another
   // session's tty is still usable for I/O, so failure is ignored.
-  if (plan.controlling_terminal && ::isatty(STDIN_FILENO) == 1) (void)::ioctl(STDIN_FILENO, TIOCSCTTY, 0);
+  if (plan.controlling_terminal && child_isatty(STDIN_FILENO)) (void)raw::call(SYS_ioctl, STDIN_FILENO, TIOCSCTTY, 0);
 
-  if (plan.set_umask) ::umask(plan.umask);
+  if (plan.set_umask) (void)raw::call(SYS_umask, plan.umask);
 
   // 3. Limits while still root: raising a hard limit needs
   //    CAP_SYS_RESOURCE, which the service user will not have.
-  for (const Rlimit& r : plan.rlimits) {
+  for (std::size_t i = 0; i < plan.rlimit_count; ++i) {
+    const Rlimit& r = plan.rlimits[i];
     rlimit value{r.soft, r.hard};
-    if (::setrlimit(r.resource, &value) < 0) return errno_error("setrlimit");
+    if (long e = raw::call(SYS_prlimit64, 0, r.resource, &value, 0); e < 0) return raw_error(e, "setrlimit");
   }
 
   // 4. The working directory while still root, which can enter any
   //    directory on the way; once there, the service keeps it whatever its
   //    rights on the path above.
-  if (::chdir(plan.cwd.c_str()) < 0) return errno_error("chdir");
+  if (long r = raw::call(SYS_chdir, plan.cwd); r < 0) return raw_error(r, "chdir");
 
   // 5. The bounding set before the uid change: dropping from it needs
   //    CAP_SETPCAP in the effective set, which setresuid to a non-root uid
@@ -451,20 +523,23 @@ Status apply_exec_plan(const void* context) noexcept {
   if (plan.set_capabilities) {
     for (int cap = 0; cap < kCapabilityBits; ++cap) {
       if ((plan.capabilities >> cap) & 1U) continue;
-      if (::prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL) return errno_error("capbset_drop");
+      long r = prctl_raw(PR_CAPBSET_DROP, static_cast<unsigned long>(cap));
+      if (r < 0 && r != -EINVAL) return raw_error(r, "capbset_drop");
     }
   }
 
   // 6. Groups, then gid, then uid: setgroups and setresgid need
   //    CAP_SETGID, which is gone once the uid is not 0. KEEPCAPS keeps the
   //    permitted set across setresuid, so step 8 has something to keep.
+  //    (keel is single-threaded and the child a process of its own: the
+  //    raw calls need none of glibc's all-threads broadcast.)
   if (plan.change_user) {
-    if (::setgroups(plan.groups.size(), plan.groups.data()) < 0) return errno_error("setgroups");
-    if (::setresgid(plan.gid, plan.gid, plan.gid) < 0) return errno_error("setresgid");
-    if (plan.set_capabilities && plan.capabilities != 0 && ::prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0) {
-      return errno_error("keepcaps");
+    if (long r = raw::call(SYS_setgroups, plan.group_count, plan.groups); r < 0) return raw_error(r, "setgroups");
+    if (long r = raw::call(SYS_setresgid, plan.gid, plan.gid, plan.gid); r < 0) return raw_error(r, "setresgid");
+    if (plan.set_capabilities && plan.capabilities != 0) {
+      if (long r = prctl_raw(PR_SET_KEEPCAPS, 1); r < 0) return raw_error(r, "keepcaps");
     }
-    if (::setresuid(plan.uid, plan.uid, plan.uid) < 0) return errno_error("setresuid");
+    if (long r = raw::call(SYS_setresuid, plan.uid, plan.uid, plan.uid); r < 0) return raw_error(r, "setresuid");
   }
 
   // 7. The "file:" streams, now that the ids are the service's and before
@@ -479,7 +554,7 @@ Status apply_exec_plan(const void* context) noexcept {
   //    cleared again so the service gets an ordinary blocking fd. New files
   //    are 0640 less the umask of step 2.
   for (int i = 0; i < 3; ++i) {
-    if (Status s = open_stream_file(plan.stdio_file[static_cast<std::size_t>(i)], i); !s) return s;
+    if (Status s = open_stream_file(plan.stdio_file[i], i); !s) return s;
   }
 
   // 8. The kept capabilities in permitted, effective and inheritable, then
@@ -487,38 +562,41 @@ Status apply_exec_plan(const void* context) noexcept {
   //    keeps only the ambient set (which must be permitted and inheritable
   //    first). For root, the bounding set already did the limiting.
   if (plan.set_capabilities) {
-    if (capset_raw(plan.capabilities) < 0) return errno_error("capset");
-    if (::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL) {
-      return errno_error("cap_ambient");
+    if (long r = capset_raw(plan.capabilities); r < 0) return raw_error(r, "capset");
+    if (long r = prctl_raw(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL); r < 0 && r != -EINVAL) {
+      return raw_error(r, "cap_ambient");
     }
     for (int cap = 0; cap < kCapabilityBits; ++cap) {
       if (((plan.capabilities >> cap) & 1U) == 0) continue;
-      if (::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) < 0 && errno != EINVAL) {
-        return errno_error("cap_ambient");
-      }
+      long r = prctl_raw(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, static_cast<unsigned long>(cap));
+      if (r < 0 && r != -EINVAL) return raw_error(r, "cap_ambient");
     }
   }
 
   // 9. no_new_privs last: it only changes what execve may grant (no setuid
   //    bits, no file capabilities), so nothing above depends on it, and
   //    setting it last makes it the final word before exec.
-  if (plan.no_new_privileges && ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) return errno_error("no_new_privs");
+  if (plan.no_new_privileges) {
+    if (long r = prctl_raw(PR_SET_NO_NEW_PRIVS, 1); r < 0) return raw_error(r, "no_new_privs");
+  }
   return {};
 }
-
-namespace {
 
 SpawnOptions service_spawn_options(const ExecPlan& plan) noexcept {
   SpawnOptions options;
   options.argv = plan.argv.data();
   options.envp = plan.envp.data();
   options.session = Session::NewSession;
-  options.mask = nullptr;              // empty
-  options.reset_to_default = nullptr;  // every signal: keel's ignored ones must not leak
+  options.mask = nullptr;  // empty
+  // What keel changed (ignored, or caught by its crash handlers) must not
+  // reach the service; with no snapshot taken, every signal is reset.
+  options.reset_to_default = signal_dispositions_snapshot();
   options.child_setup = &apply_exec_plan;
   options.child_context = &plan;
+  options.copy_child_context = &copy_plan;
   options.path_env = plan.path_env.empty() ? kDefaultPath : plan.path_env.c_str();
   options.cgroup_fd = plan.cgroup_dir_fd;
+  options.cgroup_procs_fd = plan.cgroup_procs_fd;
   return options;
 }
 

@@ -6,10 +6,11 @@
 // file read at each start, as the service's user) and open keel's own files
 // (/dev/null, the console), and every problem found there is a message for
 // the user. "file:" streams are opened by the child, as the service's user. The
-// child then runs apply_exec_plan() through spawn()'s child hook: only
-// async-signal-safe syscalls on the plan's ready-made values, nothing
-// allocated, and a failing step comes back to the parent as an Error whose
-// context names the step ("setgroups", "setresuid", "capset", "cgroup",
+// plan is copied into the launch's own memory (the child shares keel's:
+// core/spawn.hpp), and the child applies it through spawn()'s child hook:
+// raw system calls on the copy's ready-made values, nothing allocated,
+// nothing written outside the child's stack; a failing step comes back to
+// the parent as an Error whose context names the step ("setgroups", "setresuid", "capset", "cgroup",
 // ...), the way an exec failure does.
 //
 // The child's order matters and is explained step by step in
@@ -118,17 +119,15 @@ struct FileRights {
 // Allocates; may throw std::bad_alloc and nothing else.
 [[nodiscard]] bool build_exec_plan(const ExecInputs& inputs, ExecPlan& out, std::string& error);
 
-// spawn()'s child hook: `plan` is a const ExecPlan*. Post-fork rules apply.
-[[nodiscard]] Status apply_exec_plan(const void* plan) noexcept;
-
-// fork + apply_exec_plan + exec, in a new session (the service is its own
+// The child (core/spawn.hpp: on keel's memory, the plan copied for it), the
+// plan applied in it, then exec, in a new session (the service is its own
 // process group, so its tree can be signalled as a group), with an empty
-// signal mask and every disposition reset to default. The pid, or the
-// failing step.
+// signal mask and every disposition keel changed reset to default. The
+// pid, or the failing step.
 [[nodiscard]] Result<pid_t> spawn_service(const ExecPlan& plan) noexcept;
 // The same without waiting for the exec (the supervisor's way): the pid and
 // the report pipe, which the caller watches (core/spawn.hpp). `plan` may go
-// once this returns: the child has its own copy.
+// once this returns: what the child reads was copied for it.
 [[nodiscard]] Result<Launch> spawn_service_nowait(const ExecPlan& plan) noexcept;
 
 }  // namespace keel::service

@@ -3,6 +3,7 @@
 
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -15,6 +16,7 @@
 
 #include "core/limits.hpp"
 #include "core/log.hpp"
+#include "core/raw_syscall.hpp"
 #include "core/reaper.hpp"
 #include "core/signals.hpp"
 #include "core/spawn.hpp"
@@ -44,14 +46,20 @@ ssize_t send_pieces(void* context, const iovec* pieces, int count) noexcept {
   return n < 0 ? -errno : n;
 }
 
-// In the child, after fork (async-signal-safe): the receiving end on fd 0
-// (dup2 clears close-on-exec there), and nothing but 0, 1 and 2 across the
-// exec: keel's own fds are close-on-exec, but an fd keel inherited without
-// it (a caller's leak) must not reach the writer either, as for services.
+// In the child, before its exec (it shares keel's memory: raw calls, no
+// errno): the receiving end on fd 0 (dup3 clears close-on-exec there), and
+// nothing but 0, 1 and 2 across the exec: keel's own fds are close-on-exec,
+// but an fd keel inherited without it (a caller's leak) must not reach the
+// writer either, as for services.
 Status writer_setup(const void* context) noexcept {
-  if (::dup2(*static_cast<const int*>(context), 0) < 0) return errno_error("dup2 (log writer socket)");
-  (void)::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
+  if (long r = raw::call(SYS_dup3, *static_cast<const int*>(context), 0, 0); r < 0) {
+    return Error{static_cast<int>(-r), "dup2 (log writer socket)"};
+  }
+  (void)raw::call(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC);
   return {};
+}
+const void* copy_writer_context(const void* context, ChildArena& arena) noexcept {
+  return arena.copy_array(static_cast<const int*>(context), 1);
 }
 
 }  // namespace
@@ -110,6 +118,7 @@ void LogWriterLink::start() noexcept {
   options.session = Session::NewProcessGroup;  // keel's session: never taken for a service's orphan
   options.child_setup = &writer_setup;
   options.child_context = &recv_fd_;
+  options.copy_child_context = &copy_writer_context;
   // Not spawn(): it would wait for the exec. A program that is not there
   // (no /proc: no /proc/self/exe) is told now, before a fork; any other
   // failure of the exec is read from its report when the writer is reaped.

@@ -30,6 +30,7 @@
 #include "core/role.hpp"
 #include "core/signal_source.hpp"
 #include "core/signals.hpp"
+#include "core/spawn.hpp"
 #include "core/userdb.hpp"
 #include "service/builtin.hpp"
 #include "service/supervisor.hpp"
@@ -179,6 +180,9 @@ class SystemInit final : private SignalHandler,
     if (::sigaction(SIGPIPE, &ign, nullptr) != 0 || ::sigaction(SIGXFSZ, &ign, nullptr) != 0) {
       return errno_error("sigaction(SIG_IGN)");
     }
+    // keel's dispositions are final now (the crash handlers were installed
+    // first): a service's child resets these few, not all 64 (core/spawn.hpp).
+    take_signal_dispositions_snapshot();
     return {};
   }
 

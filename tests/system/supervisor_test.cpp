@@ -482,6 +482,7 @@ TEST_P(SupervisorTest, PrivilegesAreDroppedAndTheSignalStateIsClean) {
   EXPECT_EQ(field("NoNewPrivs"), "1");
   EXPECT_EQ(field("SigIgn"), "0000000000000000");
   EXPECT_EQ(field("SigBlk"), "0000000000000000");
+  EXPECT_EQ(field("SigCgt"), "0000000000000000");
   EXPECT_EQ(field("Umask"), "0027");
   k->signal(SIGTERM);
   EXPECT_TRUE(k->wait_exit());

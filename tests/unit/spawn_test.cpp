@@ -9,7 +9,9 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <poll.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -25,6 +27,8 @@
 #include <string>
 #include <vector>
 
+#include "core/limits.hpp"
+#include "core/raw_syscall.hpp"
 #include "test_util.hpp"
 
 namespace keel {
@@ -605,6 +609,182 @@ TEST(SpawnNowait, AMissingProgramFailsBeforeAnyFork) {
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().code, ENOENT);
   EXPECT_FALSE(has_children());
+}
+
+// ---- a child sharing keel's memory (clone with CLONE_VM, no CLONE_VFORK)
+
+// A hook's context and its copier: the child is given the copy.
+struct SharedContext {
+  int value;
+  int out_fd;
+};
+const void* copy_shared_context(const void* context, ChildArena& arena) noexcept {
+  return arena.copy_array(static_cast<const SharedContext*>(context), 1);
+}
+// Stops before its exec, then tells the value it was given. Raw calls: it
+// runs on the parent's memory.
+Status stop_then_tell(const void* context) noexcept {
+  const auto& c = *static_cast<const SharedContext*>(context);
+  (void)raw::call(SYS_kill, raw::call(SYS_getpid), SIGSTOP);
+  (void)raw::call(SYS_write, c.out_fd, &c.value, sizeof c.value);
+  return {};
+}
+Status stop_only(const void*) noexcept {
+  (void)raw::call(SYS_kill, raw::call(SYS_getpid), SIGSTOP);
+  return {};
+}
+
+bool maps_mention(pid_t pid, const void* address) {
+  std::ifstream maps("/proc/" + std::to_string(pid) + "/maps");
+  char start[32];
+  std::snprintf(start, sizeof start, "%lx-", static_cast<unsigned long>(reinterpret_cast<std::uintptr_t>(address)));
+  for (std::string line; std::getline(maps, line);) {
+    if (line.rfind(start, 0) == 0) return true;
+  }
+  return false;
+}
+
+int count_maps(pid_t pid) {
+  std::ifstream maps("/proc/" + std::to_string(pid) + "/maps");
+  int n = 0;
+  for (std::string line; std::getline(maps, line);) ++n;
+  return n;
+}
+
+TEST(SharedChild, SharesTheParentsMemoryUntilItsExecAndReadsOnlyItsCopies) {
+  int out[2];
+  ASSERT_EQ(::pipe2(out, O_CLOEXEC), 0);
+  SharedContext context{42, out[1]};
+  char* const argv[] = {const_cast<char*>(kSleep), const_cast<char*>("60"), nullptr};
+  SpawnOptions o;
+  o.argv = argv;
+  o.child_setup = &stop_then_tell;
+  o.child_context = &context;
+  o.copy_child_context = &copy_shared_context;
+  auto r = spawn_nowait(o);
+  ASSERT_TRUE(r.ok());
+  const pid_t pid = r.value().pid;
+  ChildGuard child(pid);
+  siginfo_t info{};
+  ASSERT_EQ(::waitid(P_PID, static_cast<id_t>(pid), &info, WSTOPPED | WNOWAIT), 0);
+  // A page mapped by the parent now shows in the child's maps: one memory,
+  // no page tables copied (a fork's child would not see it). The sanitized
+  // build forks (spawn.cpp says why).
+  void* page = ::mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  ASSERT_NE(page, MAP_FAILED);
+  EXPECT_EQ(maps_mention(pid, page), spawn_shares_memory());
+  // The parent's own context may change or go once spawn_nowait returned.
+  context.value = 7;
+  ::kill(pid, SIGCONT);
+  int told = 0;
+  ASSERT_EQ(::read(out[0], &told, sizeof told), static_cast<ssize_t>(sizeof told));
+  EXPECT_EQ(told, 42);
+  pollfd p{r.value().report_fd, POLLIN, 0};
+  ASSERT_EQ(::poll(&p, 1, 10'000), 1);
+  Error e;
+  EXPECT_EQ(read_exec_report(r.value().report_fd, &e), ExecReport::Execed);
+  EXPECT_FALSE(maps_mention(pid, page));  // exec'd: a memory of its own
+  ::munmap(page, 4096);
+  ::close(r.value().report_fd);
+  ::close(out[0]);
+  ::close(out[1]);
+}
+
+TEST(SharedChild, AFailingStepLeavesTheParentsErrnoAlone) {
+  // The child runs on this thread's TLS: glibc's fchdir() would store
+  // ENOTDIR in this thread's errno while it is elsewhere.
+  const int file = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(file, 0);
+  char* const argv[] = {const_cast<char*>(kSleep), const_cast<char*>("60"), nullptr};
+  SpawnOptions o;
+  o.argv = argv;
+  o.cwd_fd = file;
+  auto r = spawn_nowait(o);
+  ASSERT_TRUE(r.ok());
+  errno = 0;
+  int status = 0;
+  ASSERT_EQ(::waitpid(r.value().pid, &status, 0), r.value().pid);
+  EXPECT_EQ(errno, 0);
+  Error e;
+  ASSERT_EQ(read_exec_report(r.value().report_fd, &e), ExecReport::Failed);
+  EXPECT_EQ(e.code, ENOTDIR);
+  EXPECT_STREQ(e.context, "fchdir");
+  ::close(r.value().report_fd);
+  ::close(file);
+}
+
+TEST(SharedChild, MoreStoppedChildrenThanSlotsNeverStallTheParentAndLeaveNoMappings) {
+  char* const argv[] = {const_cast<char*>(kSleep), const_cast<char*>("60"), nullptr};
+  const int maps_before = count_maps(::getpid());
+  SpawnOptions o;
+  o.argv = argv;
+  o.child_setup = &stop_only;
+  o.copy_child_context = &copy_shared_context;  // never read: stop_only takes none
+  SharedContext unused{0, -1};
+  o.child_context = &unused;
+  std::vector<Launch> launches;
+  // One more than the slots: the last ones are forks (every slot held).
+  for (int i = 0; i < limits::kMaxLaunching + 6; ++i) {
+    auto r = spawn_nowait(o);
+    ASSERT_TRUE(r.ok()) << i;
+    launches.push_back(r.value());
+  }
+  for (const Launch& l : launches) {
+    siginfo_t info{};
+    ASSERT_EQ(::waitid(P_PID, static_cast<id_t>(l.pid), &info, WSTOPPED | WNOWAIT), 0);
+  }
+  for (const Launch& l : launches) ::kill(l.pid, SIGKILL);
+  for (const Launch& l : launches) {
+    ASSERT_EQ(::waitpid(l.pid, nullptr, 0), l.pid);
+    Error e;
+    (void)read_exec_report(l.report_fd, &e);  // EOF: and the mappings go
+    ::close(l.report_fd);
+  }
+  EXPECT_EQ(count_maps(::getpid()), maps_before);
+}
+
+// A handler of the parent's never runs in the child, on the parent's
+// memory: the child resets what it is told to before anything else.
+volatile std::sig_atomic_t g_handler_ran = 0;
+void note_handler(int) { g_handler_ran = 1; }
+Status raise_usr1(const void*) noexcept {
+  (void)raw::call(SYS_kill, raw::call(SYS_getpid), SIGUSR1);
+  return {};
+}
+
+TEST(SharedChild, ASignalCaughtByTheParentEndsTheChildWithoutRunningTheHandler) {
+  SignalStateGuard guard;
+  struct sigaction sa {};
+  sa.sa_handler = note_handler;
+  sigemptyset(&sa.sa_mask);
+  ASSERT_EQ(::sigaction(SIGUSR1, &sa, nullptr), 0);
+  sigset_t reset;
+  sigemptyset(&reset);
+  sigaddset(&reset, SIGUSR1);
+  char* const argv[] = {const_cast<char*>(kSleep), const_cast<char*>("60"), nullptr};
+  SharedContext unused{0, -1};
+  SpawnOptions o;
+  o.argv = argv;
+  o.reset_to_default = &reset;
+  o.child_setup = &raise_usr1;  // after the reset and the empty mask: delivered at once
+  o.child_context = &unused;
+  o.copy_child_context = &copy_shared_context;
+  auto r = spawn_nowait(o);
+  ASSERT_TRUE(r.ok());
+  // Bounded: a child that ran the handler instead goes on to sleep.
+  int status = 0;
+  pid_t got = 0;
+  for (int i = 0; i < 1000 && got == 0; ++i) {
+    got = ::waitpid(r.value().pid, &status, WNOHANG);
+    if (got == 0) ::usleep(10'000);
+  }
+  if (got == 0) {
+    ::kill(r.value().pid, SIGKILL);
+    ::waitpid(r.value().pid, &status, 0);
+  }
+  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGUSR1) << status;
+  EXPECT_EQ(g_handler_ran, 0);
+  ::close(r.value().report_fd);
 }
 
 TEST(ExecFailureExitCode, ShellConventions) {
