@@ -264,16 +264,27 @@ int default_level(Compression c) noexcept {
   return 0;
 }
 
+int max_level(Compression c) noexcept {
+  switch (c) {
+    case Compression::None: return 0;
+    case Compression::Gzip: return Z_BEST_COMPRESSION;
+    case Compression::Zstd: return ZSTD_maxCLevel();
+  }
+  return 0;
+}
+
 std::unique_ptr<Sink> make_compressor(Compression c, Sink& out, int level) {
   if (level == 0) level = default_level(c);
   switch (c) {
     case Compression::None: return std::make_unique<PassThroughSink>(out);
     case Compression::Gzip:
-      if (level < 1 || level > 9) throw ImageError("gzip level " + std::to_string(level) + " is not in 1..9");
+      if (level < 1 || level > max_level(c)) {
+        throw ImageError("gzip level " + std::to_string(level) + " is not in 1.." + std::to_string(max_level(c)));
+      }
       return std::make_unique<GzipSink>(out, level);
     case Compression::Zstd:
-      if (level < 1 || level > ZSTD_maxCLevel()) {
-        throw ImageError("zstd level " + std::to_string(level) + " is not in 1.." + std::to_string(ZSTD_maxCLevel()));
+      if (level < 1 || level > max_level(c)) {
+        throw ImageError("zstd level " + std::to_string(level) + " is not in 1.." + std::to_string(max_level(c)));
       }
       return std::make_unique<ZstdSink>(out, level);
   }

@@ -26,6 +26,9 @@ enum class Compression { None, Gzip, Zstd };
 
 // The level used when the caller passes 0: gzip 9, zstd 19.
 [[nodiscard]] int default_level(Compression c) noexcept;
+// The highest level: gzip 9, zstd ZSTD_maxCLevel() (22); the lowest is 1
+// (None: 0, it has no levels).
+[[nodiscard]] int max_level(Compression c) noexcept;
 
 // A sink that compresses into `out` and finishes it on finish(). `out`
 // must outlive the returned sink. Compression::None returns a pass-through.

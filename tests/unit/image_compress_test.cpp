@@ -200,6 +200,9 @@ TEST(CompressDetect, Names) {
   EXPECT_THROW((void)parse_compression("xz"), ImageError);
   EXPECT_EQ(default_level(Compression::Gzip), 9);
   EXPECT_EQ(default_level(Compression::Zstd), 19);
+  EXPECT_EQ(max_level(Compression::Gzip), 9);
+  EXPECT_EQ(max_level(Compression::Zstd), 22);
+  EXPECT_EQ(max_level(Compression::None), 0);
 }
 
 // -------------------------------------------------------------- listing
