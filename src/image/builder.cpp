@@ -615,12 +615,13 @@ void write_cpio(const Spec& spec, const ImagePlan& plan, const fs::path& out, st
                 Progress& progress, BuildResult& result) {
   const Compression compression = spec.output.compression;
   result.compression = compression_name(compression);
+  result.level = spec.output.level != 0 ? spec.output.level : default_level(compression);
   std::error_code ec;
   if (out.has_parent_path()) fs::create_directories(out.parent_path(), ec);
   fs::path tmp = out;
   tmp += ".tmp";
   try {
-    ArchiveOutput output(tmp, compression);
+    ArchiveOutput output(tmp, compression, spec.output.level);
     CpioWriter writer(output.sink());
     const auto groups = hardlink_groups(plan);
     std::map<std::string, const ImageEntry*> by_path;
@@ -803,7 +804,9 @@ std::string BuildResult::summary() const {
   std::string s = "wrote " + output.string() + (format == "dir" ? "/" : "") + ": " + std::to_string(entries) +
                   " entries, " + std::to_string(bytes) + " bytes";
   if (format == "dir") return s + " of file data";
-  if (compression != "none") s += " (" + std::to_string(compressed) + " " + compression + ")";
+  if (compression != "none") {
+    s += " (" + std::to_string(compressed) + " " + compression + " level " + std::to_string(level) + ")";
+  }
   return s;
 }
 

@@ -81,6 +81,7 @@ struct BuildResult {
   std::filesystem::path output;
   std::string format;                    // "cpio", "dir", "ext4"
   std::string compression;               // "none", "gzip", "zstd" ("none" for dir)
+  int level = 0;                         // the compression level used (0: none)
   std::size_t entries = 0;               // entries written (the cpio trailer not counted)
   std::uint64_t bytes = 0;               // cpio: archive bytes before compression; dir: file bytes
   std::uint64_t compressed = 0;          // cpio: bytes of the output file

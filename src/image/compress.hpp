@@ -24,8 +24,12 @@ enum class Compression { None, Gzip, Zstd };
 // The inverse; throws ImageError for any other name.
 [[nodiscard]] Compression parse_compression(std::string_view name);
 
-// The level used when the caller passes 0: gzip 9, zstd 19.
+// The level used when the caller passes 0 (the spec gives no level): gzip
+// 6, zstd 9; compress.cpp says why.
 [[nodiscard]] int default_level(Compression c) noexcept;
+// The highest level: gzip 9, zstd ZSTD_maxCLevel() (22); the lowest is 1
+// (None: 0, it has no levels).
+[[nodiscard]] int max_level(Compression c) noexcept;
 
 // A sink that compresses into `out` and finishes it on finish(). `out`
 // must outlive the returned sink. Compression::None returns a pass-through.

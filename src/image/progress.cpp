@@ -53,10 +53,10 @@ void Progress::done() {
   drawn_ = false;
 }
 
-ArchiveOutput::ArchiveOutput(const std::filesystem::path& file, Compression c) {
+ArchiveOutput::ArchiveOutput(const std::filesystem::path& file, Compression c, int level) {
   file_ = std::make_unique<FileSink>(file);
   file_counter_ = std::make_unique<CountingSink>(*file_);
-  compressor_ = make_compressor(c, *file_counter_);
+  compressor_ = make_compressor(c, *file_counter_, level);
   raw_ = std::make_unique<CountingSink>(*compressor_);
 }
 

@@ -75,8 +75,8 @@ class CountingSink final : public Sink {
 // CpioWriter's finish() finishes the whole chain (and closes the file).
 class ArchiveOutput {
  public:
-  // `compression`: "none", "gzip" or "zstd" (else ImageError).
-  ArchiveOutput(const std::filesystem::path& file, Compression compression);
+  // `level` 0: default_level(compression); out of range: ImageError.
+  ArchiveOutput(const std::filesystem::path& file, Compression compression, int level = 0);
   ~ArchiveOutput();
   ArchiveOutput(const ArchiveOutput&) = delete;
   ArchiveOutput& operator=(const ArchiveOutput&) = delete;

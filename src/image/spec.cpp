@@ -492,7 +492,7 @@ void Parser::output(const toml::table& root) {
   const toml::table* t = table_of(root, "output");
   if (t == nullptr) return;
   Where w{"[output]", line_of(*t)};
-  check_keys(*t, w, {"format", "compression", "path", "size"});
+  check_keys(*t, w, {"format", "compression", "level", "path", "size"});
   Output& o = spec_.output;
   o.line = w.line;
   if (Field f = field(*t, "format")) {
@@ -512,6 +512,15 @@ void Parser::output(const toml::table& root) {
     if (o.format != OutputFormat::cpio && o.compression != Compression::None) {
       fail(f.line, "compression applies only to format = \"cpio\"");
     }
+  }
+  if (Field f = field(*t, "level")) {
+    // Checked here, not when the compressor starts, so a typo fails before
+    // the (possibly long) build and names its line.
+    if (o.compression == Compression::None) fail(f.line, "level applies only to compression = \"gzip\" or \"zstd\"");
+    const std::string name(compression_name(o.compression));
+    const int hi = max_level(o.compression);
+    o.level = static_cast<int>(
+        as_integer(f, w, "level", 1, hi, "an integer from 1 to " + std::to_string(hi) + " for " + name));
   }
   if (Field f = field(*t, "path")) {
     std::string s = as_string(f, w, "path");

@@ -46,6 +46,7 @@ struct Ownership {
 struct Output {
   OutputFormat format = OutputFormat::cpio;
   Compression compression = Compression::Gzip;  // none unless cpio
+  int level = 0;                                // 0: default_level(compression)
   std::filesystem::path path;                   // host path; empty: not given (-o decides)
   std::uint64_t size = 0;                       // ext4 only, bytes; 0: the builder picks
   int line = 0;

@@ -300,6 +300,26 @@ TEST_F(BuilderTest, TwoBuildsAreByteIdenticalForGzipAndZstd) {
   EXPECT_EQ(read_image_file(slurp(dir_.path() / "a.zstd"), "/etc/keel/cmdline"), "quiet loglevel=3\n");
 }
 
+// The spec's level reaches the compressor: another level, other bytes (the
+// same content), and each level is reproducible.
+TEST_F(BuilderTest, CompressionLevelFromTheSpec) {
+  for (const std::string compression : {"gzip", "zstd"}) {
+    std::string spec = full_spec(compression);
+    const std::string key = "compression = \"" + compression + "\"";
+    spec.replace(spec.find(key), key.size(), key + "\nlevel = 1");
+    const BuildResult fast = build(spec, "fast." + compression);
+    const BuildResult again = build(spec, "again." + compression);
+    const BuildResult best = build(full_spec(compression), "default." + compression);
+    EXPECT_EQ(fast.level, 1) << compression;
+    EXPECT_EQ(best.level, default_level(parse_compression(compression))) << compression;
+    EXPECT_NE(fast.summary().find(compression + " level 1)"), std::string::npos) << fast.summary();
+    const std::string fast_bytes = slurp(fast.output);
+    EXPECT_TRUE(fast_bytes == slurp(again.output)) << compression << ": two level-1 builds differ";
+    EXPECT_FALSE(fast_bytes == slurp(best.output)) << compression << ": level 1 and the default gave the same bytes";
+    EXPECT_EQ(list_image(fast_bytes), list_image(slurp(best.output))) << compression;
+  }
+}
+
 TEST_F(BuilderTest, DirOutputIsAPlainTree) {
   std::string spec = full_spec("none");
   spec.replace(spec.find("compression = \"none\""), 20, "format = \"dir\"");
@@ -549,7 +569,8 @@ TEST(BuilderHelpers, RelativeLinksAndSummary) {
   r.entries = 3;
   r.bytes = 1024;
   r.compressed = 100;
-  EXPECT_EQ(r.summary(), "wrote out.cpio.gz: 3 entries, 1024 bytes (100 gzip)");
+  r.level = 6;
+  EXPECT_EQ(r.summary(), "wrote out.cpio.gz: 3 entries, 1024 bytes (100 gzip level 6)");
   EXPECT_EQ(human_bytes(4'500'000), "4.5 MB");
   Progress quiet(-1);
   EXPECT_FALSE(quiet.live());

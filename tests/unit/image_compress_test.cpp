@@ -28,7 +28,7 @@ struct TempDir : testutil::TempDir {
   TempDir() : testutil::TempDir("keel-compress-") {}
 };
 
-// zstd at its default level 19 sets up ~100 MB of match tables per stream
+// zstd at level 19 sets up ~100 MB of match tables per stream
 // (its size is unknown when streaming), about 0.1 s; tests where the level
 // does not matter use a fast one to stay quick.
 constexpr int kFast = 3;
@@ -96,10 +96,13 @@ TEST(CompressGzip, GzipToolDecompresses) {
 }
 
 TEST(CompressGzip, HeaderIsFixed) {
-  const std::string gz = compressed(Compression::Gzip, archive());
+  const std::string gz = compressed(Compression::Gzip, archive(), 9);
   // ID1 ID2 CM=8 FLG=0 (no name, no comment) MTIME=0 XFL=2 (level 9) OS=3 (Unix)
   const std::string expected("\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\x03", 10);
   EXPECT_EQ(gz.substr(0, 10), expected);
+  // XFL says "fastest" for level 1 and nothing for the default 6; the rest is the same.
+  EXPECT_EQ(compressed(Compression::Gzip, archive(), 1).substr(0, 10), expected.substr(0, 8) + "\x04\x03");
+  EXPECT_EQ(compressed(Compression::Gzip, archive()).substr(0, 10), expected.substr(0, 8) + std::string("\x00\x03", 2));
 }
 
 TEST(CompressGzip, Reproducible) {
@@ -146,7 +149,9 @@ TEST(CompressZstd, OneFrameWithChecksumAndKernelSizedWindow) {
 TEST(CompressZstd, Reproducible) {
   const std::string plain = archive();
   EXPECT_EQ(compressed(Compression::Zstd, plain, kFast), compressed(Compression::Zstd, plain, kFast));
-  EXPECT_EQ(written_through(Compression::Zstd), written_through(Compression::Zstd));  // level 19
+  EXPECT_EQ(written_through(Compression::Zstd), written_through(Compression::Zstd));  // the default level
+  EXPECT_EQ(written_through(Compression::Zstd, 19), written_through(Compression::Zstd, 19));
+  EXPECT_NE(written_through(Compression::Zstd, 1), written_through(Compression::Zstd, 19));
 }
 
 // --------------------------------------------------------- decompression
@@ -198,8 +203,11 @@ TEST(CompressDetect, Names) {
   EXPECT_EQ(parse_compression("gzip"), Compression::Gzip);
   EXPECT_EQ(parse_compression("none"), Compression::None);
   EXPECT_THROW((void)parse_compression("xz"), ImageError);
-  EXPECT_EQ(default_level(Compression::Gzip), 9);
-  EXPECT_EQ(default_level(Compression::Zstd), 19);
+  EXPECT_EQ(default_level(Compression::Gzip), 6);
+  EXPECT_EQ(default_level(Compression::Zstd), 9);
+  EXPECT_EQ(max_level(Compression::Gzip), 9);
+  EXPECT_EQ(max_level(Compression::Zstd), 22);
+  EXPECT_EQ(max_level(Compression::None), 0);
 }
 
 // -------------------------------------------------------------- listing

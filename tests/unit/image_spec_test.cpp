@@ -469,6 +469,29 @@ TEST_F(SpecTest, BadOutput) {
   expect_error("[output]\nformat = \"ext4\"\nsize = \"64X\"\n", 3, "size in [output] must be a number of bytes");
 }
 
+TEST_F(SpecTest, CompressionLevel) {
+  EXPECT_EQ(parse("[output]\ncompression = \"zstd\"\n").output.level, 0);  // 0: the compressor's default
+  EXPECT_EQ(parse("[output]\ncompression = \"zstd\"\nlevel = 3\n").output.level, 3);
+  EXPECT_EQ(parse("[output]\ncompression = \"zstd\"\nlevel = 22\n").output.level, 22);
+  EXPECT_EQ(parse("[output]\nlevel = 1\n").output.level, 1);  // gzip, the default for cpio
+  EXPECT_EQ(parse("[output]\ncompression = \"gzip\"\nlevel = 9\n").output.level, 9);
+}
+
+TEST_F(SpecTest, BadCompressionLevel) {
+  expect_error("[output]\ncompression = \"zstd\"\nlevel = 23\n", 3,
+               "'level' in [output] must be an integer from 1 to 22 for zstd");
+  expect_error("[output]\ncompression = \"zstd\"\nlevel = 0\n", 3,
+               "'level' in [output] must be an integer from 1 to 22 for zstd");
+  expect_error("[output]\ncompression = \"zstd\"\nlevel = -5\n", 3, "must be an integer from 1 to 22");
+  expect_error("[output]\n\ncompression = \"gzip\"\nlevel = 10\n", 4,
+               "'level' in [output] must be an integer from 1 to 9 for gzip");
+  expect_error("[output]\nlevel = 12\n", 2, "must be an integer from 1 to 9 for gzip");
+  expect_error("[output]\ncompression = \"zstd\"\nlevel = \"19\"\n", 3, "'level' in [output] must be an integer");
+  expect_error("[output]\ncompression = \"none\"\nlevel = 3\n", 3,
+               "level applies only to compression = \"gzip\" or \"zstd\"");
+  expect_error("[output]\nformat = \"ext4\"\nlevel = 3\n", 3, "level applies only to compression");
+}
+
 TEST_F(SpecTest, BadModulesKeelAndPython) {
   expect_error("[modules]\nnames = [\"a\"]\n", 1, "[modules] needs 'kernel' (a kernel version) or 'tree'");
   expect_error("[modules]\nnames = [\"a\"]\nkernel = \"0.0.0-keel-test-none\"\n", 3,
