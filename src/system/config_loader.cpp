@@ -18,6 +18,8 @@
 #include "core/limits.hpp"
 #include "core/signals.hpp"
 
+extern char** environ;
+
 namespace keel {
 
 Loaded load_in_process(const LoadRequest& request) {
@@ -47,7 +49,10 @@ void run_loader_child(const LoadRequest& request, int fd) noexcept {
     std::string path(test_fault.substr(colon + 1));
     test_fault = ::access(path.c_str(), F_OK) == 0 ? test_fault.substr(0, colon) : "";
   }
-  if (test_fault == "crash") ::raise(SIGSEGV);
+  if (test_fault == "crash") {
+    ::signal(SIGSEGV, SIG_DFL);
+    ::raise(SIGSEGV);
+  }
   if (test_fault == "hang") {
     for (;;) ::pause();
   }
@@ -74,18 +79,33 @@ ConfigLoader::~ConfigLoader() { cancel(); }
 Status ConfigLoader::start(const LoadRequest& request, Client& client) {
   cancel();
   bytes_.clear();
+  // argv before the fork: nothing allocates between vfork and exec.
+  const std::string flag = request.services_unless_mounts_or_exec ? "1" : "0";
+  const char* argv[] = {program_,
+                        kConfigLoaderArg,
+                        request.keel_toml.c_str(),
+                        request.services_dir.c_str(),
+                        request.users.passwd.c_str(),
+                        request.users.group.c_str(),
+                        flag.c_str(),
+                        nullptr};
   int p[2];
   if (::pipe2(p, O_CLOEXEC) != 0) return errno_error("pipe2");
-  pid_t pid = ::fork();
+  // vfork + exec: PID 1 is suspended only until the exec, its page tables
+  // are not copied and none of its pages become copy-on-write (a fork
+  // would make PID 1 fault on every page it writes afterwards).
+  pid_t pid = ::vfork();
+  if (pid == 0) {
+    // The answer goes to the loader's stdout (dup2 clears CLOEXEC).
+    if (::dup2(p[1], STDOUT_FILENO) < 0) ::_exit(126);
+    ::execve(argv[0], const_cast<char* const*>(argv), environ);
+    ::_exit(127);
+  }
   if (pid < 0) {
     int err = errno;
     ::close(p[0]);
     ::close(p[1]);
-    return Error{err, "fork"};
-  }
-  if (pid == 0) {
-    ::close(p[0]);
-    run_loader_child(request, p[1]);
+    return Error{err, "vfork"};
   }
   ::close(p[1]);
   pid_ = pid;
@@ -107,6 +127,21 @@ Status ConfigLoader::start(const LoadRequest& request, Client& client) {
   return {};
 }
 
+int run_config_loader(int argc, char** argv) noexcept {
+  if (argc != 7) return 2;
+  LoadRequest request;
+  try {
+    request.keel_toml = argv[2];
+    request.services_dir = argv[3];
+    request.users.passwd = argv[4];
+    request.users.group = argv[5];
+    request.services_unless_mounts_or_exec = std::string_view(argv[6]) == "1";
+  } catch (const std::bad_alloc&) {
+    return 3;
+  }
+  run_loader_child(request, STDOUT_FILENO);
+}
+
 void ConfigLoader::close_pipe() noexcept {
   if (fd_ < 0) return;
   loop_.remove(fd_, *this);
@@ -123,24 +158,28 @@ void ConfigLoader::cancel() noexcept {
 }
 
 void ConfigLoader::on_ready(std::uint32_t /*events*/) noexcept {
-  char buf[16384];
+  // Straight into bytes_, a page at a time: no buffer on PID 1's stack (a
+  // 16 KiB one cost PID 1 four more pages of stack for good).
+  constexpr std::size_t kChunk = 4096;
   for (;;) {
-    ssize_t n = ::read(fd_, buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && errno == EAGAIN) return;
-    if (n <= 0) break;  // EOF (or an error: what came is all there is)
-    if (bytes_.size() + static_cast<std::size_t>(n) > limits::kLoaderAnswerBytes) {
+    const std::size_t have = bytes_.size();
+    if (have + kChunk > limits::kLoaderAnswerBytes) {
       overflow_ = true;
       if (pid_ > 0 && !reaped_) ::kill(pid_, SIGKILL);
       break;
     }
     try {
-      bytes_.append(buf, static_cast<std::size_t>(n));
+      bytes_.resize(have + kChunk);
     } catch (const std::bad_alloc&) {
       overflow_ = true;
       if (pid_ > 0 && !reaped_) ::kill(pid_, SIGKILL);
       break;
     }
+    ssize_t n = ::read(fd_, bytes_.data() + have, kChunk);
+    bytes_.resize(have + (n > 0 ? static_cast<std::size_t>(n) : 0));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EAGAIN) return;
+    if (n <= 0) break;  // EOF (or an error: what came is all there is)
   }
   close_pipe();
   if (reaped_) finish();

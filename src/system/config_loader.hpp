@@ -1,9 +1,9 @@
 // config_loader.hpp — keel.toml and the service files, parsed off PID 1.
 //
-// PID 1 never runs the TOML parser. A loader run forks a child (the same
-// binary, already mapped: no exec) that reads and parses the files, encodes
-// what they say (system/config_codec.hpp) and writes it down a pipe, then
-// exits. PID 1 reads the pipe from its event loop, so signals, reaping and
+// PID 1 never runs the TOML parser. A loader run starts a child (keel's own
+// binary, exec'd in the "config loader" role) that reads and parses the files, encodes
+// what they say (system/config_codec.hpp) and writes it down a pipe (its
+// stdout), then exits. PID 1 reads the pipe from its event loop, so signals, reaping and
 // keelctl go on meanwhile, and decodes it defensively once the child has
 // both closed the pipe and been reaped. Why a child:
 //  - a fault in the parser (toml++'s deep-nesting stack overflow is the
@@ -12,15 +12,18 @@
 //  - toml++'s code and the parser's heap (a table per file, strings per
 //    key) are touched by the child only: they are never in PID 1's working
 //    set, and PID 1's heap keeps no fragments of them.
-// Why fork without exec: the child shares the binary PID 1 has already
-// faulted in and starts at once (no execve, no C++ start-up, no second
-// fault-in of a 1.3 MB binary from the initramfs), which matters at boot,
-// where the load is on the critical path. PID 1 is single-threaded, so the
-// child's allocator is in a consistent state; it never execs, so the rule
-// "nothing allocates between fork and exec" is about spawned services, not
-// about it. It resets the fault signals to their defaults first, so a
-// fault ends it with the signal (fatal.hpp would otherwise freeze it as if
-// it were PID 1).
+// Why vfork + exec of keel's own binary (`keel --config-loader ...`), not
+// a plain fork (which shares the already-loaded binary and needs no exec):
+// at boot both cost about the same, 1 ms of guest time over parsing in
+// PID 1 (bench/boot-bench, icount: a fork of a small PID 1 plus the
+// copy-on-write faults PID 1 takes afterwards on every page it writes,
+// against an execve and the loader's own page faults). What decides is the
+// steady state: a fork at `keelctl reload` would copy the page tables of a
+// PID 1 holding a thousand services and make each page it then writes
+// fault; a vfork copies nothing, PID 1 waits only until the exec, and the
+// loader starts clean (no inherited heap, handlers, or fatal.hpp's freeze;
+// a fault simply ends it). Nothing allocates between the vfork and the
+// exec (the argv is built before), as rule 5 of ARCHITECTURE.md asks.
 //
 // A loader that crashes, writes garbage or does not finish within
 // limits::kLoaderTimeoutNs (then it is killed) is a failure with a reason
@@ -68,15 +71,17 @@ class ConfigLoader final : private FdHandler, private TimerHandler {
     ~Client() = default;
   };
 
+  // `program`: keel's binary (the tests name it; PID 1 uses its own);
   // `timeout_ns`: the bound on a run (the tests' is short).
-  explicit ConfigLoader(EventLoop& loop, std::int64_t timeout_ns = limits::kLoaderTimeoutNs) noexcept
-      : loop_(loop), timer_(loop, *this), timeout_ns_(timeout_ns) {}
+  explicit ConfigLoader(EventLoop& loop, const char* program = "/proc/self/exe",
+                        std::int64_t timeout_ns = limits::kLoaderTimeoutNs) noexcept
+      : loop_(loop), timer_(loop, *this), program_(program), timeout_ns_(timeout_ns) {}
   ~ConfigLoader();
   ConfigLoader(const ConfigLoader&) = delete;
   ConfigLoader& operator=(const ConfigLoader&) = delete;
 
-  // Fork the loader. An error (pipe, fork) means no run was started. May
-  // throw std::bad_alloc (in PID 1, before the fork) only.
+  // Start the loader. An error (pipe, vfork) means no run was started. May
+  // throw std::bad_alloc (in PID 1, before the vfork) only.
   [[nodiscard]] Status start(const LoadRequest& request, Client& client);
   [[nodiscard]] bool running() const noexcept { return pid_ > 0 || fd_ >= 0; }
 
@@ -96,6 +101,7 @@ class ConfigLoader final : private FdHandler, private TimerHandler {
 
   EventLoop& loop_;
   Timer timer_;
+  const char* program_;
   std::int64_t timeout_ns_;
   Client* client_ = nullptr;
   pid_t pid_ = -1;   // the child, until reaped
@@ -107,8 +113,13 @@ class ConfigLoader final : private FdHandler, private TimerHandler {
   std::string bytes_;
 };
 
-// The loader child's body, after fork (exposed for the tests): parse,
-// encode, write everything to `fd`, then _exit. Never returns.
+// `keel --config-loader KEEL_TOML SERVICES_DIR PASSWD GROUP 0|1`, as
+// ConfigLoader::start runs it: main() hands it over to run_config_loader.
+inline constexpr const char* kConfigLoaderArg = "--config-loader";
+int run_config_loader(int argc, char** argv) noexcept;
+
+// The loader's body: parse, encode, write everything to `fd`, then _exit.
+// Never returns.
 [[noreturn]] void run_loader_child(const LoadRequest& request, int fd) noexcept;
 
 }  // namespace keel
