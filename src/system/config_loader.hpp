@@ -14,11 +14,12 @@
 //    set, and PID 1's heap keeps no fragments of them.
 // Why vfork + exec of keel's own binary (`keel --config-loader ...`), not
 // a plain fork (which shares the already-loaded binary and needs no exec):
-// at boot both cost about the same, 1 ms of guest time over parsing in
-// PID 1 (bench/boot-bench, icount: a fork of a small PID 1 plus the
-// copy-on-write faults PID 1 takes afterwards on every page it writes,
-// against an execve and the loader's own page faults). What decides is the
-// steady state: a fork at `keelctl reload` would copy the page tables of a
+// at boot both cost 1-1.5 ms of guest time over parsing in PID 1
+// (bench/boot-bench, icount, ten services: up 20.4 ms with a fork, 20.8
+// with vfork + exec, 19.4 parsing in PID 1; without cgroups 17.1 and
+// 17.0): a fork of a small PID 1 plus the copy-on-write faults PID 1 takes
+// afterwards on every page it writes, against an execve and the loader's
+// own page faults. What decided is the steady state: a fork at `keelctl reload` would copy the page tables of a
 // PID 1 holding a thousand services and make each page it then writes
 // fault; a vfork copies nothing, PID 1 waits only until the exec, and the
 // loader starts clean (no inherited heap, handlers, or fatal.hpp's freeze;
