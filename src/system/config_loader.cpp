@@ -1,6 +1,7 @@
 #include "system/config_loader.hpp"
 
 #include <fcntl.h>
+#include <spawn.h>
 #include <sys/epoll.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -79,7 +80,7 @@ ConfigLoader::~ConfigLoader() { cancel(); }
 Status ConfigLoader::start(const LoadRequest& request, Client& client) {
   cancel();
   bytes_.clear();
-  // argv before the fork: nothing allocates between vfork and exec.
+  // argv before the spawn: nothing allocates between the clone and the exec.
   const std::string flag = request.services_unless_mounts_or_exec ? "1" : "0";
   const char* argv[] = {program_,
                         kConfigLoaderArg,
@@ -91,24 +92,26 @@ Status ConfigLoader::start(const LoadRequest& request, Client& client) {
                         nullptr};
   int p[2];
   if (::pipe2(p, O_CLOEXEC) != 0) return errno_error("pipe2");
-  // vfork + exec: PID 1 is suspended only until the exec, its page tables
-  // are not copied and none of its pages become copy-on-write (a fork
-  // would make PID 1 fault on every page it writes afterwards).
-  pid_t pid = ::vfork();
-  if (pid == 0) {
-    // The answer goes to the loader's stdout (dup2 clears CLOEXEC).
-    if (::dup2(p[1], STDOUT_FILENO) < 0) ::_exit(126);
-    ::execve(argv[0], const_cast<char* const*>(argv), environ);
-    ::_exit(127);
+  // posix_spawn: glibc's is a vfork-style clone + exec, so PID 1's page
+  // tables are not copied and none of its pages become copy-on-write (a
+  // fork would make PID 1 fault on every page it writes afterwards). The
+  // answer goes to the loader's stdout. The file actions allocate here, in
+  // PID 1, before the clone.
+  posix_spawn_file_actions_t actions;
+  int rc = ::posix_spawn_file_actions_init(&actions);
+  if (rc == 0) {
+    rc = ::posix_spawn_file_actions_adddup2(&actions, p[1], STDOUT_FILENO);
+    pid_t pid = -1;
+    if (rc == 0) rc = ::posix_spawn(&pid, program_, &actions, nullptr, const_cast<char* const*>(argv), environ);
+    ::posix_spawn_file_actions_destroy(&actions);
+    if (rc == 0) pid_ = pid;
   }
-  if (pid < 0) {
-    int err = errno;
+  if (rc != 0) {
     ::close(p[0]);
     ::close(p[1]);
-    return Error{err, "vfork"};
+    return Error{rc, "posix_spawn"};
   }
   ::close(p[1]);
-  pid_ = pid;
   reaped_ = false;
   status_ = 0;
   timed_out_ = false;
