@@ -121,13 +121,13 @@ int main(int argc, char** argv) {
   // loader: what the loader child writes to PID 1 (system/config_codec).
   const std::string l = dir + "/loader/";
   keel::Loaded loaded;
-  keel::KeelConfigResult& k = loaded.keel.emplace();
-  k.config.hostname = "box";
-  k.config.exec = {"/app/main"};
-  k.config.signals.term = keel::SignalAction::Poweroff;
-  k.config.mounts = {keel::MountSpec{"tmpfs", "/tmp", "tmpfs", 6, "size=64M", 4}};
-  k.errors = {keel::service::ConfigError{"/etc/keel/keel.toml", 2, "hostname", "expected a string"}};
-  k.found = true;
+  keel::KeelConfigResult& kc = loaded.keel.emplace();
+  kc.config.hostname = "box";
+  kc.config.exec = {"/app/main"};
+  kc.config.signals.term = keel::SignalAction::Poweroff;
+  kc.config.mounts = {keel::MountSpec{"tmpfs", "/tmp", "tmpfs", 6, "size=64M", 4}};
+  kc.errors = {keel::service::ConfigError{"/etc/keel/keel.toml", 2, "hostname", "expected a string"}};
+  kc.found = true;
   keel::service::LoadResult& sv = loaded.services.emplace();
   keel::service::ServiceConfig web;
   web.name = "web";
