@@ -3,7 +3,7 @@
 #
 #   scripts/fuzz.sh [--seconds N] [TARGET...]
 #
-# Targets (tests/fuzz/NAME_fuzz.cpp): service protocol notify keelctl cinit;
+# Targets (tests/fuzz/NAME_fuzz.cpp): service protocol notify keelctl cinit loader;
 # all of them when none is named. Each runs for N seconds (default 20) on a
 # scratch copy of its seed corpus tests/fuzz/corpus/NAME (so a run never
 # writes into the checkout). The build is $BUILD_DIR-fuzz (default
@@ -25,7 +25,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 case "$SECONDS_PER_TARGET" in ''|*[!0-9]*) echo "fuzz.sh: --seconds wants a whole number" >&2; exit 2 ;; esac
-[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(service protocol notify keelctl cinit)
+[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(service protocol notify keelctl cinit loader)
 
 # Longest input per target: about the largest real one (a service file of
 # a few KiB, one notify datagram of 4 KiB, a request or two, a command line),
@@ -38,7 +38,8 @@ max_len() {
     protocol) echo 4096 ;;
     notify) echo 4096 ;;
     keelctl|cinit) echo 1024 ;;
-    *) echo "fuzz.sh: no target '$1' (service protocol notify keelctl cinit)" >&2; exit 2 ;;
+    loader) echo 16384 ;;
+    *) echo "fuzz.sh: no target '$1' (service protocol notify keelctl cinit loader)" >&2; exit 2 ;;
   esac
 }
 for t in "${TARGETS[@]}"; do max_len "$t" >/dev/null; done

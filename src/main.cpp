@@ -27,6 +27,7 @@
 #include "core/signal_source.hpp"
 #include "service/builtin.hpp"
 #include "service/log_writer.hpp"
+#include "system/config_loader.hpp"
 #include "system/power_command.hpp"
 #include "system/system_init.hpp"
 
@@ -71,6 +72,8 @@ int main(int argc, char** argv) {
   if (argc == 2 && argv[1] == keel::service::kRngWaitArg) return keel::service::run_rng_wait();
   // The services' log-file writer, started by PID 1 (service/log_writer.hpp).
   if (argc == 2 && argv[1] == keel::service::kLogWriterArg) return keel::service::run_log_writer();
+  // keel.toml and the service files, parsed for PID 1 (system/config_loader.hpp).
+  if (argc >= 2 && std::strcmp(argv[1], keel::kConfigLoaderArg) == 0) return keel::run_config_loader(argc, argv);
   if (argc >= 2 && std::strcmp(argv[1], "ctl") == 0) {
     argv[1] = const_cast<char*>("keelctl");
     return keel::control::run_keelctl(argc - 1, argv + 1);

@@ -3,9 +3,10 @@
 // The server (control/server.hpp) owns the socket, the framing and the
 // peer checks; it turns each well-formed request into a call of
 // ControlHandler::handle with a Session to answer on. Most requests are
-// answered at once (session.finish). Two are answered later: `wait --ready`
-// (when the service is ready, or its timeout passes) and `log -f` (lines
-// stream with session.send until the client goes away). For those the
+// answered at once (session.finish). Three are answered later: `wait --ready`
+// (when the service is ready, or its timeout passes), `log -f` (lines
+// stream with session.send until the client goes away) and `reload` (when
+// the configuration loader has answered). For those the
 // handler keeps the Session pointer until it finishes it or the server
 // calls session_closed().
 #pragma once

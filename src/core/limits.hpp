@@ -132,13 +132,6 @@ inline constexpr std::size_t kMaxConfigFileBytes = std::size_t{1024} * 1024;
 // million accounts, more than any real site keeps in flat files.
 inline constexpr std::size_t kMaxUserDbBytes = std::size_t{64} << 20;
 
-// How much of a service's file (its program, for the CONFIG_DIR/main
-// shorthand) is hashed to tell at reload whether it changed. Any service
-// file fits (kMaxConfigFileBytes); past it, a program's size, inode and
-// mtime stand in for the rest, so a 100 MB program is not read at every
-// reload.
-inline constexpr std::size_t kMaxFingerprintBytes = kMaxConfigFileBytes;
-
 }  // namespace keel::limits
 
 // ------------------------------------------ bounds on numbers and structures (issue 9, §3)
@@ -390,5 +383,24 @@ inline constexpr std::size_t kChildStackBytes = std::size_t{64} * 1024;
 // together is a quarter of the stack limit, far below).
 inline constexpr std::size_t kChildArenaBytes = std::size_t{16} * 1024;
 inline constexpr std::size_t kChildArenaMaxBytes = std::size_t{256} * 1024 * 1024;
+
+}  // namespace keel::limits
+
+// ------------------------------------------ the configuration loader (issue 11)
+namespace keel::limits {
+
+// How long the loader child (system/config_loader.hpp) may take to read and
+// parse keel.toml and every service file before it is killed and the load
+// reported failed. 1,000 service files parse in about 0.1 s on the host;
+// 30 s leaves room for a slow disk and a loaded machine, and is what a hung
+// loader (a bug) costs a boot that has nothing else to do.
+inline constexpr std::int64_t kLoaderTimeoutNs = 30'000'000'000;
+
+// The loader's answer, encoded (system/config_codec.hpp): a typical service
+// takes 300-600 bytes, the largest possible one (kMaxConfigFileBytes of
+// text) about that much again. 64 MiB is 100,000 typical services; past
+// it the loader is killed and the load fails rather than PID 1 buffering
+// without bound.
+inline constexpr std::size_t kLoaderAnswerBytes = std::size_t{64} << 20;
 
 }  // namespace keel::limits

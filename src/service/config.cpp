@@ -678,6 +678,15 @@ std::optional<ConfigError> read_text(const std::string& path, std::string& out) 
   return ConfigError{path, 0, "", (at_open ? "cannot open: " : "") + read_file_error_text(s.error(), kMaxServiceFileBytes)};
 }
 
+// FNV-1a of a service file's text: the text parsed is the text
+// fingerprinted, so the file is read once, and a change between two reads
+// cannot be missed.
+std::uint64_t text_fingerprint(std::string_view text) noexcept {
+  std::uint64_t h = 1469598103934665603ULL;
+  for (char c : text) h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ULL;
+  return h;
+}
+
 }  // namespace
 
 ParseResult parse_service(std::string_view text, std::string_view name, std::string_view file,
@@ -717,6 +726,7 @@ ParseResult parse_service(std::string_view text, std::string_view name, std::str
 #endif
   Parser(cfg, result.errors, users).run(root);
   if (result.errors.empty()) {
+    cfg.source = text_fingerprint(text);
     result.config = std::move(cfg);
   } else {
     std::stable_sort(result.errors.begin(), result.errors.end(),

@@ -131,6 +131,13 @@ struct ServiceConfig {
   CgroupLimits cgroup;
 
   ExitAction on_exit = ExitAction::None;
+
+  // What it was loaded from, to tell at reload whether it changed without
+  // keeping every file's text in PID 1 or reading the file a second time:
+  // FNV-1a of the file's text (set by parse_service); for the
+  // CONFIG_DIR/main shorthand, its program's identity and times
+  // (supervisor.cpp); 0 for the built-in services.
+  std::uint64_t source = 0;
 };
 
 struct ConfigError {

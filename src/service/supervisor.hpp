@@ -74,6 +74,12 @@ class SupervisorHooks {
   virtual void all_stopped() noexcept = 0;
   // The start set has settled (see StartSummary).
   virtual void start_settled(const StartSummary& summary) noexcept = 0;
+  // A reload was asked for (keelctl reload, SIGHUP): load the service files
+  // elsewhere (the system role's loader child, system/config_loader.hpp)
+  // and answer with Supervisor::reload_loaded() or reload_failed(), which
+  // may come before this returns. false: the supervisor loads them itself,
+  // in process (the tests that run a Supervisor without a loader).
+  virtual bool load_services() noexcept { return false; }
 
  protected:
   ~SupervisorHooks() = default;
@@ -86,8 +92,11 @@ class Supervisor final : private Host, private control::ControlHandler {
   Supervisor(const Supervisor&) = delete;
   Supervisor& operator=(const Supervisor&) = delete;
 
-  // Load the services, open the control socket, start the start target.
-  // Problems are logged, never fatal. May throw std::bad_alloc only.
+  // Open the control socket, take the loaded services (`loaded`: the
+  // loader's answer), start the start target. Problems are logged, never
+  // fatal. May throw std::bad_alloc only. Without an argument the files are
+  // loaded in process (tests; the system role never does).
+  void start(LoadResult loaded);
   void start();
 
   // From the reaper: is `pid` a service's main process? (Orphans are not.)
@@ -111,8 +120,21 @@ class Supervisor final : private Host, private control::ControlHandler {
   // nothing to give up (no stop_all(), or all_stopped() under way).
   int give_up_stopping(long long deadline_s) noexcept;
 
-  // Re-read the service files and apply the difference; a summary for
-  // keelctl. May throw std::bad_alloc only.
+  // keelctl reload (`session`, answered with the summary when the load is
+  // done) or SIGHUP (nullptr). The files are loaded through
+  // SupervisorHooks::load_services(); a reload asked for while one is
+  // loading runs again after it, so it sees every change made before it
+  // was asked for.
+  void request_reload(control::Session* session) noexcept;
+  // The loader's answer to load_services(): apply it, or keep every
+  // definition as it is (`problem` says why), and answer the waiting keelctl.
+  void reload_loaded(LoadResult loaded) noexcept;
+  void reload_failed(const char* problem) noexcept;
+
+  // Apply `loaded` (the service files as they are now) and return a summary
+  // for keelctl; without an argument the files are loaded in process. May
+  // throw std::bad_alloc only.
+  std::string reload(LoadResult loaded);
   std::string reload();
 
   // Settings can change until start() (the system role learns where the
@@ -146,7 +168,9 @@ class Supervisor final : private Host, private control::ControlHandler {
   void handle_request(const control::Request& request, control::Session& session);
 
   void open_control() noexcept;
-  void load_initial();
+  void load_initial(LoadResult loaded);
+  void begin_reload() noexcept;
+  void finish_reload(control::Code code, std::string_view text) noexcept;
   void add_launcher_shorthand(std::vector<ServiceConfig>& configs);
   void install_graph(Graph graph) noexcept;
   void schedule() noexcept;
@@ -184,6 +208,12 @@ class Supervisor final : private Host, private control::ControlHandler {
   std::vector<std::string> start_set_;  // names of what the start asked for
   std::string start_target_;            // "" : every service
   bool start_reported_ = false;
+  // keelctl reload sessions waiting for the load under way, and for the
+  // next one (asked for while one was loading).
+  std::vector<control::Session*> reload_waiting_;
+  std::vector<control::Session*> reload_next_;
+  bool reload_loading_ = false;
+  bool reload_again_ = false;
 };
 
 }  // namespace keel::service

@@ -17,6 +17,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "core/event_loop.hpp"
 #include "core/fatal.hpp"
@@ -34,6 +35,7 @@
 #include "core/userdb.hpp"
 #include "service/builtin.hpp"
 #include "service/supervisor.hpp"
+#include "system/config_loader.hpp"
 #include "system/early_mounts.hpp"
 #include "system/keel_config.hpp"
 #include "system/kernel_cmdline.hpp"
@@ -129,6 +131,7 @@ class SystemInit final : private SignalHandler,
                          private ExitHandler,
                          private service::SupervisorHooks,
                          private RngWatch::Callback,
+                         private ConfigLoader::Client,
                          private TimerHandler {
  public:
   // `started_s`: when keel started, in seconds since boot (the kernel's
@@ -139,6 +142,7 @@ class SystemInit final : private SignalHandler,
         is_pid1_(where.namespace_init),
         machine_init_(where.machine_init),
         supervisor_(loop_, *this, std::move(settings)),
+        loader_(loop_),
         reminder_(loop_, *this),
         deadline_handler_(*this),
         deadline_(loop_, deadline_handler_) {}
@@ -204,13 +208,36 @@ class SystemInit final : private SignalHandler,
         if (::reboot(RB_DISABLE_CAD) != 0) log::msg(log::Level::Warn, "reboot(RB_DISABLE_CAD): %s", std::strerror(errno));
       }
     }
+    // keel.toml (and, unless it mounts something or hands PID 1 over, the
+    // service files too) from the loader child; the boot goes on in
+    // config_loaded() when it answers, with the loop serving signals,
+    // reaping and the loader's bound meanwhile (system/config_loader.hpp).
     try {
-      KeelConfigResult loaded = load_keel_config(config_dir + "/keel.toml");
-      for (const service::ConfigError& e : loaded.errors) log::msg(log::Level::Error, "%s", e.text().c_str());
-      config_ = std::move(loaded.config);
+      cmdline_ = cmdline;
+      LoadRequest request;
+      request.keel_toml = config_dir + "/keel.toml";
+      if (cmdline.exec.empty()) {
+        request.services_dir = supervisor_.settings().services_dir;
+        request.users = supervisor_.settings().users;
+        request.services_unless_mounts_or_exec = true;
+      }
+      phase_ = LoadPhase::KeelToml;
+      Status s = loader_.start(request, *this);
+      if (s) return;
+      char why[160];
+      std::snprintf(why, sizeof why, "cannot start the configuration loader (%s: %s)", s.error().context,
+                    s.error().message());
+      config_load_failed(why);
     } catch (const std::bad_alloc&) {
-      log::msg(log::Level::Error, "out of memory reading keel.toml: using the defaults");
+      config_load_failed("out of memory starting the configuration loader");
     }
+  }
+
+  // The rest of the boot, once keel.toml is known: `services` when the
+  // loader brought the service files too.
+  void boot_with_config(std::optional<service::LoadResult> services) noexcept {
+    const std::string& config_dir = supervisor_.settings().config_dir;
+    const KernelCmdline& cmdline = cmdline_;
     if (is_pid1_) {
       set_hostname();
       char list[256];
@@ -253,10 +280,110 @@ class SystemInit final : private SignalHandler,
         supervisor_.settings().extra_services.push_back(
             shell_service("rescue", config_.rescue_shell, "the rescue shell (kernel command line: single/rescue)"));
       }
-      supervisor_.start();
+      if (services) {
+        supervisor_.start(std::move(*services));
+        return;
+      }
+      LoadRequest request;
+      request.services_dir = supervisor_.settings().services_dir;
+      request.users = supervisor_.settings().users;
+      phase_ = LoadPhase::Services;
+      Status s = loader_.start(request, *this);
+      if (s) return;
+      char why[160];
+      std::snprintf(why, sizeof why, "cannot start the configuration loader (%s: %s)", s.error().context,
+                    s.error().message());
+      config_load_failed(why);
     } catch (const std::bad_alloc&) {
       oom::dropped("loading the services (keelctl reload tries again)");
     }
+  }
+
+  // ---- ConfigLoader::Client
+
+  void config_loaded(Loaded loaded) noexcept override {
+    LoadPhase phase = std::exchange(phase_, LoadPhase::None);
+    if (shutting_down_ && phase != LoadPhase::Reload) return;  // nothing more to start
+    switch (phase) {
+      case LoadPhase::KeelToml:
+        if (loaded.keel) {
+          for (const service::ConfigError& e : loaded.keel->errors) log::msg(log::Level::Error, "%s", e.text().c_str());
+          config_ = std::move(loaded.keel->config);
+        }
+        boot_with_config(std::move(loaded.services));
+        return;
+      case LoadPhase::Services:
+        try {
+          supervisor_.start(loaded.services ? std::move(*loaded.services) : service::LoadResult{});
+        } catch (const std::bad_alloc&) {
+          oom::dropped("loading the services (keelctl reload tries again)");
+        }
+        return;
+      case LoadPhase::Reload:
+        supervisor_.reload_loaded(loaded.services ? std::move(*loaded.services) : service::LoadResult{});
+        return;
+      case LoadPhase::None: return;
+    }
+  }
+
+  // A loader that crashed, hung or could not start: at boot keel goes on
+  // with keel.toml's defaults and no services (keelctl reload tries again);
+  // at a reload every service keeps its definition.
+  void config_load_failed(const char* problem) noexcept override {
+    LoadPhase phase = std::exchange(phase_, LoadPhase::None);
+    if (shutting_down_ && phase != LoadPhase::Reload) return;
+    switch (phase) {
+      case LoadPhase::KeelToml:
+      case LoadPhase::Services: {
+        log::msg(log::Level::Error, "%s: keel runs with %sno services (keelctl reload tries again)", problem,
+                 phase == LoadPhase::KeelToml ? "keel.toml's defaults and " : "");
+        // No services, and the reason in `keelctl status`.
+        service::LoadResult none;
+        try {
+          none.errors.push_back(service::ConfigError{supervisor_.settings().services_dir, 0, "",
+                                                     std::string("not loaded: ") + problem});
+        } catch (const std::bad_alloc&) {
+          oom::dropped("the reason the services were not loaded, for keelctl status");
+        }
+        if (phase == LoadPhase::KeelToml) {
+          boot_with_config(std::move(none));
+          return;
+        }
+        try {
+          supervisor_.start(std::move(none));
+        } catch (const std::bad_alloc&) {
+          oom::dropped("loading the services (keelctl reload tries again)");
+        }
+        return;
+      }
+      case LoadPhase::Reload: supervisor_.reload_failed(problem); return;
+      case LoadPhase::None: return;
+    }
+  }
+
+  // SupervisorHooks: a reload's files come from the loader too.
+  bool load_services() noexcept override {
+    if (phase_ != LoadPhase::None) {
+      // The boot's load is still under way: a reload then has nothing
+      // older to compare with.
+      supervisor_.reload_failed("the services are still being loaded at boot");
+      return true;
+    }
+    phase_ = LoadPhase::Reload;
+    try {
+      LoadRequest request;
+      request.services_dir = supervisor_.settings().services_dir;
+      request.users = supervisor_.settings().users;
+      Status s = loader_.start(request, *this);
+      if (s) return true;
+      char why[160];
+      std::snprintf(why, sizeof why, "cannot start the configuration loader (%s: %s)", s.error().context,
+                    s.error().message());
+      config_load_failed(why);
+    } catch (const std::bad_alloc&) {
+      config_load_failed("out of memory starting the configuration loader");
+    }
+    return true;
   }
 
   Status run() noexcept { return loop_.run(); }
@@ -424,12 +551,7 @@ class SystemInit final : private SignalHandler,
         return;
       case SIGHUP: {
         log::msg(log::Level::Info, "SIGHUP: reloading the service files");
-        try {
-          std::string summary = supervisor_.reload();
-          log::msg(log::Level::Info, "%.*s", static_cast<int>(summary.find('\n')), summary.c_str());
-        } catch (const std::bad_alloc&) {
-          oom::dropped("the reload (nothing changed)");
-        }
+        supervisor_.request_reload(nullptr);  // the summary is logged when the files are loaded
         return;
       }
       // docker stop, podman stop and Kubernetes send SIGTERM to a
@@ -473,7 +595,10 @@ class SystemInit final : private SignalHandler,
     }
   }
 
-  void on_child_exit(pid_t pid, int status) noexcept override { supervisor_.on_child_exit(pid, status); }
+  void on_child_exit(pid_t pid, int status) noexcept override {
+    if (loader_.on_child_exit(pid, status)) return;
+    supervisor_.on_child_exit(pid, status);
+  }
 
   void request_power(service::ExitAction action, int code) noexcept override {
     if (shutting_down_) return;
@@ -560,7 +685,12 @@ class SystemInit final : private SignalHandler,
     SystemInit& self;
   };
 
+  // Which load the loader is doing for the boot or a reload.
+  enum class LoadPhase { None, KeelToml, Services, Reload };
+
   double started_s_;
+  KernelCmdline cmdline_;
+  LoadPhase phase_ = LoadPhase::None;
   // From the setting (core/role.hpp): PID 1 of its namespace.
   bool is_pid1_;
   // PID 1 of the machine (not of a PID namespace): the console, the kernel
@@ -579,6 +709,7 @@ class SystemInit final : private SignalHandler,
   SignalSource signals_;
   RngWatch rng_;
   service::Supervisor supervisor_;
+  ConfigLoader loader_;  // after supervisor_: destroyed first
   Timer reminder_;
   DeadlineHandler deadline_handler_;
   Timer deadline_;

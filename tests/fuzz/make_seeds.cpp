@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "control/protocol.hpp"
+#include "system/config_codec.hpp"
 
 namespace {
 
@@ -116,5 +117,34 @@ int main(int argc, char** argv) {
   ok &= write(s + "deep-arrays-and-inline-tables",
               command + "x = " + repeat("[", 1'000) + repeat("]", 1'000) + "\ny = " + repeat("{a = ", 1'000) + "1" +
                   repeat("}", 1'000) + "\n");
+
+  // loader: what the loader child writes to PID 1 (system/config_codec).
+  const std::string l = dir + "/loader/";
+  keel::Loaded loaded;
+  keel::KeelConfigResult& kc = loaded.keel.emplace();
+  kc.config.hostname = "box";
+  kc.config.exec = {"/app/main"};
+  kc.config.signals.term = keel::SignalAction::Poweroff;
+  kc.config.mounts = {keel::MountSpec{"tmpfs", "/tmp", "tmpfs", 6, "size=64M", 4}};
+  kc.errors = {keel::service::ConfigError{"/etc/keel/keel.toml", 2, "hostname", "expected a string"}};
+  kc.found = true;
+  keel::service::LoadResult& sv = loaded.services.emplace();
+  keel::service::ServiceConfig web;
+  web.name = "web";
+  web.file = "/etc/keel/services/web.toml";
+  web.command = {"/bin/httpd", "-f"};
+  web.requires_ = {{"db", 3}};
+  web.environment = {{"PORT", "80"}};
+  web.umask = 022;
+  web.rlimits = {{7, 1024, 4096}};
+  web.cgroup.memory_max = 1 << 20;
+  web.capabilities = 1 << 10;
+  sv.services = {web};
+  sv.errors = {keel::service::ConfigError{"/etc/keel/services/typo.toml", 1, "comand", "unknown key"}};
+  ok &= write(l + "keel-and-services", keel::encode_loaded(loaded));
+  loaded.keel.reset();
+  ok &= write(l + "services-only", keel::encode_loaded(loaded));
+  loaded.services.reset();
+  ok &= write(l + "nothing", keel::encode_loaded(loaded));
   return ok ? 0 : 1;
 }

@@ -1,0 +1,241 @@
+#include "system/config_loader.hpp"
+
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/epoll.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include <string_view>
+#include <utility>
+
+#include "core/fatal.hpp"
+#include "core/limits.hpp"
+#include "core/signals.hpp"
+
+extern char** environ;
+
+namespace keel {
+
+Loaded load_in_process(const LoadRequest& request) {
+  Loaded out;
+  if (!request.keel_toml.empty()) out.keel = load_keel_config(request.keel_toml);
+  bool services = !request.services_dir.empty();
+  if (services && out.keel && request.services_unless_mounts_or_exec) {
+    services = out.keel->config.mounts.empty() && out.keel->config.exec.empty();
+  }
+  if (services) out.services = service::load_service_dir(request.services_dir, request.users);
+  return out;
+}
+
+void run_loader_child(const LoadRequest& request, int fd) noexcept {
+  // A fault here ends this child with its signal, for PID 1 to report;
+  // fatal.hpp's handlers (inherited) would freeze it as if it were PID 1.
+  fatal::set_pid1(false);
+  for (int signo : {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGTRAP, SIGSYS}) ::signal(signo, SIG_DFL);
+  // Only for the tests (tests/unit/config_loader_test.cpp,
+  // tests/system/loader_test.cpp): a loader that crashes, hangs or sends
+  // garbage, which real files cannot be made to do reliably now that
+  // service/toml_guard refuses what crashed toml++. "FAULT" always,
+  // "FAULT:PATH" while PATH exists (so a test can repair it).
+  const char* fault = std::getenv("KEEL_TEST_LOADER_FAULT");
+  std::string_view test_fault = fault != nullptr ? fault : "";
+  if (std::size_t colon = test_fault.find(':'); colon != std::string_view::npos) {
+    std::string path(test_fault.substr(colon + 1));
+    test_fault = ::access(path.c_str(), F_OK) == 0 ? test_fault.substr(0, colon) : "";
+  }
+  if (test_fault == "crash") {
+    ::signal(SIGSEGV, SIG_DFL);
+    ::raise(SIGSEGV);
+  }
+  if (test_fault == "hang") {
+    for (;;) ::pause();
+  }
+  std::string out;
+  try {
+    out = test_fault == "garbage" ? std::string("KEEL_TEST_LOADER_FAULT=garbage") : encode_loaded(load_in_process(request));
+  } catch (const std::bad_alloc&) {
+    ::_exit(3);
+  } catch (...) {
+    ::_exit(4);
+  }
+  std::size_t done = 0;
+  while (done < out.size()) {
+    ssize_t n = ::write(fd, out.data() + done, out.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) ::_exit(5);  // PID 1 went away (a hand-off) or closed its end
+    done += static_cast<std::size_t>(n);
+  }
+  ::_exit(0);
+}
+
+ConfigLoader::~ConfigLoader() { cancel(); }
+
+Status ConfigLoader::start(const LoadRequest& request, Client& client) {
+  cancel();
+  bytes_.clear();
+  // argv before the spawn: nothing allocates between the clone and the exec.
+  const std::string flag = request.services_unless_mounts_or_exec ? "1" : "0";
+  const char* argv[] = {program_,
+                        kConfigLoaderArg,
+                        request.keel_toml.c_str(),
+                        request.services_dir.c_str(),
+                        request.users.passwd.c_str(),
+                        request.users.group.c_str(),
+                        flag.c_str(),
+                        nullptr};
+  int p[2];
+  if (::pipe2(p, O_CLOEXEC) != 0) return errno_error("pipe2");
+  // posix_spawn: glibc's is a vfork-style clone + exec, so PID 1's page
+  // tables are not copied and none of its pages become copy-on-write (a
+  // fork would make PID 1 fault on every page it writes afterwards). The
+  // answer goes to the loader's stdout. The file actions allocate here, in
+  // PID 1, before the clone.
+  posix_spawn_file_actions_t actions;
+  int rc = ::posix_spawn_file_actions_init(&actions);
+  if (rc == 0) {
+    rc = ::posix_spawn_file_actions_adddup2(&actions, p[1], STDOUT_FILENO);
+    pid_t pid = -1;
+    if (rc == 0) rc = ::posix_spawn(&pid, program_, &actions, nullptr, const_cast<char* const*>(argv), environ);
+    ::posix_spawn_file_actions_destroy(&actions);
+    if (rc == 0) pid_ = pid;
+  }
+  if (rc != 0) {
+    ::close(p[0]);
+    ::close(p[1]);
+    return Error{rc, "posix_spawn"};
+  }
+  ::close(p[1]);
+  reaped_ = false;
+  status_ = 0;
+  timed_out_ = false;
+  overflow_ = false;
+  Status s = Status{};
+  if (::fcntl(p[0], F_SETFL, O_NONBLOCK) != 0) s = errno_error("fcntl(O_NONBLOCK)");
+  if (s) s = loop_.add(p[0], EPOLLIN, *this);
+  if (!s) {
+    ::close(p[0]);
+    ::kill(pid_, SIGKILL);  // reaped later; on_child_exit() still knows it
+    return s;
+  }
+  fd_ = p[0];
+  client_ = &client;
+  timer_.arm_after(timeout_ns_);
+  return {};
+}
+
+int run_config_loader(int argc, char** argv) noexcept {
+  if (argc != 7) return 2;
+  LoadRequest request;
+  try {
+    request.keel_toml = argv[2];
+    request.services_dir = argv[3];
+    request.users.passwd = argv[4];
+    request.users.group = argv[5];
+    request.services_unless_mounts_or_exec = std::string_view(argv[6]) == "1";
+  } catch (const std::bad_alloc&) {
+    return 3;
+  }
+  run_loader_child(request, STDOUT_FILENO);
+}
+
+void ConfigLoader::close_pipe() noexcept {
+  if (fd_ < 0) return;
+  loop_.remove(fd_, *this);
+  ::close(fd_);
+  fd_ = -1;
+}
+
+void ConfigLoader::cancel() noexcept {
+  client_ = nullptr;
+  timer_.disarm();
+  close_pipe();
+  if (pid_ > 0 && !reaped_) ::kill(pid_, SIGKILL);
+  // pid_ stays until reaped, so its exit is recognised and swallowed.
+}
+
+void ConfigLoader::on_ready(std::uint32_t /*events*/) noexcept {
+  // Straight into bytes_, a page at a time: no buffer on PID 1's stack (a
+  // 16 KiB one cost PID 1 four more pages of stack for good).
+  constexpr std::size_t kChunk = 4096;
+  for (;;) {
+    const std::size_t have = bytes_.size();
+    if (have + kChunk > limits::kLoaderAnswerBytes) {
+      overflow_ = true;
+      if (pid_ > 0 && !reaped_) ::kill(pid_, SIGKILL);
+      break;
+    }
+    try {
+      bytes_.resize(have + kChunk);
+    } catch (const std::bad_alloc&) {
+      overflow_ = true;
+      if (pid_ > 0 && !reaped_) ::kill(pid_, SIGKILL);
+      break;
+    }
+    ssize_t n = ::read(fd_, bytes_.data() + have, kChunk);
+    bytes_.resize(have + (n > 0 ? static_cast<std::size_t>(n) : 0));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EAGAIN) return;
+    if (n <= 0) break;  // EOF (or an error: what came is all there is)
+  }
+  close_pipe();
+  if (reaped_) finish();
+}
+
+bool ConfigLoader::on_child_exit(pid_t pid, int wait_status) noexcept {
+  if (pid <= 0 || pid != pid_) return false;
+  pid_ = -1;
+  reaped_ = true;
+  status_ = wait_status;
+  if (fd_ < 0) finish();
+  return true;
+}
+
+void ConfigLoader::on_timer() noexcept {
+  if (pid_ <= 0 || reaped_) return;
+  timed_out_ = true;
+  ::kill(pid_, SIGKILL);
+}
+
+void ConfigLoader::finish() noexcept {
+  timer_.disarm();
+  Client* client = std::exchange(client_, nullptr);
+  std::string bytes = std::move(bytes_);
+  bytes_ = std::string();
+  if (client == nullptr) return;
+  char why[320];
+  if (timed_out_) {
+    std::snprintf(why, sizeof why, "the configuration loader did not finish within %.1f s and was killed",
+                  static_cast<double>(timeout_ns_) / 1e9);
+  } else if (overflow_) {
+    std::snprintf(why, sizeof why, "the configuration loader sent more than %zu bytes and was killed",
+                  limits::kLoaderAnswerBytes);
+  } else if (WIFSIGNALED(status_)) {
+    std::snprintf(why, sizeof why, "the configuration loader was killed by %s", signals::name(WTERMSIG(status_)));
+  } else if (!WIFEXITED(status_) || WEXITSTATUS(status_) != 0) {
+    std::snprintf(why, sizeof why, "the configuration loader failed (exit status %d%s)",
+                  WIFEXITED(status_) ? WEXITSTATUS(status_) : -1,
+                  WIFEXITED(status_) && WEXITSTATUS(status_) == 3 ? ": out of memory" : "");
+  } else {
+    try {
+      Loaded loaded;
+      std::string problem;
+      if (decode_loaded(bytes, loaded, problem)) {
+        client->config_loaded(std::move(loaded));
+        return;
+      }
+      std::snprintf(why, sizeof why, "the configuration loader's answer is malformed (%s)", problem.c_str());
+    } catch (const std::bad_alloc&) {
+      std::snprintf(why, sizeof why, "out of memory decoding the configuration loader's answer");
+    }
+  }
+  client->config_load_failed(why);
+}
+
+}  // namespace keel

@@ -1,0 +1,128 @@
+// config_loader.hpp — keel.toml and the service files, parsed off PID 1.
+//
+// PID 1 never runs the TOML parser. A loader run starts a child (keel's own
+// binary, exec'd in the "config loader" role) that reads and parses the files, encodes
+// what they say (system/config_codec.hpp) and writes it down a pipe (its
+// stdout), then exits. PID 1 reads the pipe from its event loop, so signals, reaping and
+// keelctl go on meanwhile, and decodes it defensively once the child has
+// both closed the pipe and been reaped. Why a child:
+//  - a fault in the parser (toml++'s deep-nesting stack overflow is the
+//    known one; service/toml_guard refuses it, but a parser of this size
+//    may hide others) kills the child, not PID 1;
+//  - toml++'s code and the parser's heap (a table per file, strings per
+//    key) are touched by the child only: they are never in PID 1's working
+//    set, and PID 1's heap keeps no fragments of them.
+// Why posix_spawn (a vfork-style clone + exec) of keel's own binary
+// (`keel --config-loader ...`), not
+// a plain fork (which shares the already-loaded binary and needs no exec):
+// at boot both cost 1-1.5 ms of guest time over parsing in PID 1
+// (bench/boot-bench, icount, ten services: up 20.4 ms with a fork, 20.8
+// with vfork + exec (what posix_spawn does), 19.4 parsing in PID 1; without cgroups 17.1 and
+// 17.0): a fork of a small PID 1 plus the copy-on-write faults PID 1 takes
+// afterwards on every page it writes, against an execve and the loader's
+// own page faults. What decided is the steady state: a fork at `keelctl reload` would copy the page tables of a
+// PID 1 holding a thousand services and make each page it then writes
+// fault; a vfork copies nothing, PID 1 waits only until the exec, and the
+// loader starts clean (no inherited heap, handlers, or fatal.hpp's freeze;
+// a fault simply ends it). Nothing allocates between the clone and the
+// exec (the argv and file actions are built before), as rule 5 of
+// ARCHITECTURE.md asks.
+//
+// A loader that crashes, writes garbage or does not finish within
+// limits::kLoaderTimeoutNs (then it is killed) is a failure with a reason
+// ("the configuration loader was killed by SIGSEGV"); what to do then is
+// the caller's: at boot no services and an error on the console, at reload
+// the previous definitions kept.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <string>
+
+#include "core/event_loop.hpp"
+#include "core/limits.hpp"
+#include "core/result.hpp"
+#include "service/config.hpp"
+#include "system/config_codec.hpp"
+
+namespace keel {
+
+struct LoadRequest {
+  std::string keel_toml;     // "" : keel.toml not asked for
+  std::string services_dir;  // "" : services not asked for
+  service::UserDbPaths users;
+  // With both: load the services only when keel.toml has no [[mount]] and
+  // no exec (a service folder may live on a mount keel.toml makes, and a
+  // hand-off needs no services); else PID 1 asks again after the mounts.
+  bool services_unless_mounts_or_exec = false;
+};
+
+// What the child does: parse what `request` asks for. In-process (host
+// tools, tests) it is a plain function call.
+[[nodiscard]] Loaded load_in_process(const LoadRequest& request);
+
+class ConfigLoader final : private FdHandler, private TimerHandler {
+ public:
+  class Client {
+   public:
+    // Exactly one of the two per start(). `problem` says what went wrong.
+    virtual void config_loaded(Loaded loaded) noexcept = 0;
+    virtual void config_load_failed(const char* problem) noexcept = 0;
+
+   protected:
+    ~Client() = default;
+  };
+
+  // `program`: keel's binary (the tests name it; PID 1 uses its own);
+  // `timeout_ns`: the bound on a run (the tests' is short).
+  explicit ConfigLoader(EventLoop& loop, const char* program = "/proc/self/exe",
+                        std::int64_t timeout_ns = limits::kLoaderTimeoutNs) noexcept
+      : loop_(loop), timer_(loop, *this), program_(program), timeout_ns_(timeout_ns) {}
+  ~ConfigLoader();
+  ConfigLoader(const ConfigLoader&) = delete;
+  ConfigLoader& operator=(const ConfigLoader&) = delete;
+
+  // Start the loader. An error (pipe, posix_spawn) means no run was
+  // started. May throw std::bad_alloc (in PID 1, before the spawn) only.
+  [[nodiscard]] Status start(const LoadRequest& request, Client& client);
+  [[nodiscard]] bool running() const noexcept { return pid_ > 0 || fd_ >= 0; }
+
+  // From the reaper: true when `pid` was the loader (then it is handled).
+  bool on_child_exit(pid_t pid, int wait_status) noexcept;
+
+  // Forget the run (a hand-off, a shutdown): the child is killed and
+  // reaped like any other child; its client hears nothing more.
+  void cancel() noexcept;
+
+ private:
+  void on_ready(std::uint32_t events) noexcept override;
+  void on_timer() noexcept override;
+  void close_pipe() noexcept;
+  void finish() noexcept;
+  void fail(const std::string& problem) noexcept;
+
+  EventLoop& loop_;
+  Timer timer_;
+  const char* program_;
+  std::int64_t timeout_ns_;
+  Client* client_ = nullptr;
+  pid_t pid_ = -1;   // the child, until reaped
+  int fd_ = -1;      // the pipe's read end, until EOF
+  bool reaped_ = false;
+  int status_ = 0;   // its wait status, once reaped
+  bool timed_out_ = false;
+  bool overflow_ = false;
+  std::string bytes_;
+};
+
+// `keel --config-loader KEEL_TOML SERVICES_DIR PASSWD GROUP 0|1`, as
+// ConfigLoader::start runs it: main() hands it over to run_config_loader.
+inline constexpr const char* kConfigLoaderArg = "--config-loader";
+int run_config_loader(int argc, char** argv) noexcept;
+
+// The loader's body: parse, encode, write everything to `fd`, then _exit.
+// Never returns.
+[[noreturn]] void run_loader_child(const LoadRequest& request, int fd) noexcept;
+
+}  // namespace keel
