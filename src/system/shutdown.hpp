@@ -106,7 +106,7 @@ struct MountEntry {
   const char* target = nullptr;  // mount point, octal escapes (\040 ...) undone
   const char* type = nullptr;    // filesystem type ("ext4", "fuse.sshfs")
   const char* source = nullptr;  // device or "none"
-  bool bind_of_subdir = false;  // the mount shows a directory of its filesystem, not its root
+  bool bind_of_subdir = false;   // the mount shows a directory of its filesystem, not its root
 };
 
 // Parses mountinfo text in place (escapes undone, fields NUL-terminated)

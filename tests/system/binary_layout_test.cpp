@@ -6,8 +6,8 @@
 // a static non-PIE executable (no loader, no relocated pointers), and little
 // initialised data in the file (every role maps it; a large default-
 // initialised table once put 128 KiB there).
-#include <gtest/gtest.h>
 #include <elf.h>
+#include <gtest/gtest.h>
 
 #include <cstdint>
 #include <cstring>
