@@ -19,7 +19,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 BUILD_DIR=${BUILD_DIR:-build}
-BUILD_PACKAGES=(cmake ninja-build g++ pkg-config libgtest-dev binutils util-linux procps
+BUILD_PACKAGES=(cmake ninja-build g++ lld pkg-config libgtest-dev binutils util-linux procps
                 zlib1g-dev libzstd-dev libtomlplusplus-dev cpio)
 # Real peers: the drop-in personalities are tested side by side with them;
 # QEMU and a static busybox for the boot tests (the kernel itself comes from

@@ -9,10 +9,7 @@
 // Parsing may allocate and fail with a message; from the moment the init
 // runs, errors are values and nothing here exits except with the program's
 // status.
-#include <fcntl.h>
 #include <unistd.h>
-
-#include <cerrno>
 
 #include <cstdio>
 #include <cstdlib>
@@ -25,41 +22,15 @@
 #include "core/log.hpp"
 #include "core/reaper.hpp"
 #include "core/signal_source.hpp"
+#include "core/standard_fds.hpp"
 #include "service/builtin.hpp"
 #include "service/log_writer.hpp"
 #include "system/config_loader.hpp"
 #include "system/power_command.hpp"
 #include "system/system_init.hpp"
 
-namespace {
-
-void write_all(int fd, const std::string& text) {
-  const char* p = text.data();
-  std::size_t left = text.size();
-  while (left > 0) {
-    ssize_t n = ::write(fd, p, left);
-    if (n <= 0) return;
-    p += n;
-    left -= static_cast<std::size_t>(n);
-  }
-}
-
-// A closed fd 0, 1 or 2 would be taken by keel's own epoll or signalfd and
-// then handed to the child as its stdin/stdout (a kernel can start init
-// with no console at all; a caller may run `keel prog <&-`). Point each
-// closed one at /dev/null first; without /dev/null, leave it closed.
-void ensure_standard_fds() {
-  for (int fd = 0; fd <= 2; ++fd) {
-    if (::fcntl(fd, F_GETFD) >= 0 || errno != EBADF) continue;
-    // open() returns the lowest free fd: this one, since those below are open.
-    if (::open("/dev/null", O_RDWR) < 0) return;
-  }
-}
-
-}  // namespace
-
 int main(int argc, char** argv) {
-  ensure_standard_fds();
+  keel::ensure_standard_fds();
   // keelctl is this same binary, so an image carries one file: called as
   // "keelctl", or as "keel ctl ARGS" (a program really named "ctl" is run
   // with "keel -- ctl").
@@ -93,8 +64,8 @@ int main(int argc, char** argv) {
   }
   switch (cl.action) {
     case keel::CommandLine::Action::Exit:
-      write_all(1, cl.out);
-      write_all(2, cl.err);
+      keel::write_all(1, cl.out);
+      keel::write_all(2, cl.err);
       return cl.exit_code;
     case keel::CommandLine::Action::RunSystem:
       return keel::run_system_init(argc, argv, cl.options.namespace_init);

@@ -78,11 +78,40 @@ const char* decode(const char* data, std::size_t len, LogRecord& out) noexcept {
   return nullptr;
 }
 
+void utc_fields(std::int64_t seconds, std::tm& out) noexcept {
+  constexpr std::int64_t kDay = 86'400;
+  std::int64_t days = seconds / kDay;
+  std::int64_t rem = seconds % kDay;
+  if (rem < 0) {
+    rem += kDay;
+    --days;
+  }
+  out.tm_hour = static_cast<int>(rem / 3600);
+  out.tm_min = static_cast<int>(rem % 3600 / 60);
+  out.tm_sec = static_cast<int>(rem % 60);
+  // Days since 1970-01-01 -> a proleptic Gregorian date, counted in
+  // 400-year eras that start on March 1st (so the leap day is the era
+  // year's last): the era, the day in it, the year in it, the day in that
+  // year, then the month from a March-based day of the year.
+  const std::int64_t z = days + 719'468;  // days since 0000-03-01
+  const std::int64_t era = (z >= 0 ? z : z - 146'096) / 146'097;
+  const std::int64_t doe = z - era * 146'097;                                        // [0, 146096]
+  const std::int64_t yoe = (doe - doe / 1460 + doe / 36'524 - doe / 146'096) / 365;  // [0, 399]
+  const std::int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);                  // [0, 365]
+  const std::int64_t mp = (5 * doy + 2) / 153;                                       // [0, 11], 0 = March
+  const std::int64_t day = doy - (153 * mp + 2) / 5 + 1;                             // [1, 31]
+  const std::int64_t month = mp < 10 ? mp + 3 : mp - 9;                              // [1, 12]
+  const std::int64_t year = yoe + era * 400 + (month <= 2 ? 1 : 0);
+  out.tm_year = static_cast<int>(year - 1900);
+  out.tm_mon = static_cast<int>(month - 1);
+  out.tm_mday = static_cast<int>(day);
+}
+
 void make_stamp(char (&out)[limits::kServiceLogStamp + 1]) noexcept {
   timespec ts{};
   ::clock_gettime(CLOCK_REALTIME, &ts);
   tm t{};
-  ::gmtime_r(&ts.tv_sec, &t);
+  utc_fields(ts.tv_sec, t);
   char buf[64];
   std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", t.tm_year + 1900, t.tm_mon + 1, t.tm_mday,
                 t.tm_hour, t.tm_min, t.tm_sec, static_cast<int>(ts.tv_nsec / 1'000'000));

@@ -32,6 +32,7 @@
 #include <climits>
 #include <cstddef>
 #include <cstdint>
+#include <ctime>
 #include <string_view>
 
 #include "core/limits.hpp"
@@ -72,6 +73,13 @@ inline constexpr std::int32_t kMaxKeep = 1000;
 // ISO-8601 UTC with milliseconds, now ("2026-11-26T12:00:00.123Z"): the
 // time keel read a line.
 void make_stamp(char (&out)[limits::kServiceLogStamp + 1]) noexcept;
+
+// Seconds since the epoch -> UTC calendar fields (year, month, day, hour,
+// minute, second: what a stamp shows; the other fields are left as given).
+// Not glibc's gmtime_r: that one runs tzset, which reads TZ and
+// /etc/localtime in PID 1 (file I/O in the loop) and links sscanf and the
+// time-zone file parser into keel (about 70 KB, resident in a guest).
+void utc_fields(std::int64_t seconds, std::tm& out) noexcept;
 
 // "STAMP [keel: N lines lost: log writer not keeping up]\n" into `out`;
 // its length (0 when it does not fit). `stamp` is kServiceLogStamp chars.

@@ -98,11 +98,15 @@ struct ShutdownOptions {
 void finish_shutdown(PowerAction action, const ShutdownOptions& options) noexcept;
 
 // One line of /proc/self/mountinfo, pointing into the parsed buffer.
+// parse_mountinfo sets every field of each entry it returns. The defaults
+// are null, not "": shutdown's table of 4096 entries is then all zero and
+// lives in .bss (untouched until shutdown), where "" pointers put 128 KiB
+// into .data, a file-backed part of the binary that every role maps.
 struct MountEntry {
-  const char* target = "";  // mount point, octal escapes (\040 ...) undone
-  const char* type = "";    // filesystem type ("ext4", "fuse.sshfs")
-  const char* source = "";  // device or "none"
-  bool bind_of_subdir = false;  // the mount shows a directory of its filesystem, not its root
+  const char* target = nullptr;  // mount point, octal escapes (\040 ...) undone
+  const char* type = nullptr;    // filesystem type ("ext4", "fuse.sshfs")
+  const char* source = nullptr;  // device or "none"
+  bool bind_of_subdir = false;   // the mount shows a directory of its filesystem, not its root
 };
 
 // Parses mountinfo text in place (escapes undone, fields NUL-terminated)
