@@ -1,7 +1,6 @@
 #include "system/config_loader.hpp"
 
 #include <fcntl.h>
-#include <spawn.h>
 #include <sys/epoll.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -17,11 +16,28 @@
 
 #include "core/fatal.hpp"
 #include "core/limits.hpp"
+#include "core/raw_syscall.hpp"
 #include "core/signals.hpp"
-
-extern char** environ;
+#include "core/spawn.hpp"
 
 namespace keel {
+
+namespace {
+
+// In the child, before its exec (it shares keel's memory: raw calls, no
+// errno): the pipe's write end on fd 1; dup3 leaves it without
+// close-on-exec there.
+Status loader_setup(const void* context) noexcept {
+  if (long r = raw::call(SYS_dup3, *static_cast<const int*>(context), STDOUT_FILENO, 0); r < 0) {
+    return Error{static_cast<int>(-r), "dup2 (loader pipe)"};
+  }
+  return {};
+}
+const void* copy_loader_context(const void* context, ChildArena& arena) noexcept {
+  return arena.copy_array(static_cast<const int*>(context), 1);
+}
+
+}  // namespace
 
 Loaded load_in_process(const LoadRequest& request) {
   Loaded out;
@@ -92,25 +108,24 @@ Status ConfigLoader::start(const LoadRequest& request, Client& client) {
                         nullptr};
   int p[2];
   if (::pipe2(p, O_CLOEXEC) != 0) return errno_error("pipe2");
-  // posix_spawn: glibc's is a vfork-style clone + exec, so PID 1's page
-  // tables are not copied and none of its pages become copy-on-write (a
-  // fork would make PID 1 fault on every page it writes afterwards). The
-  // answer goes to the loader's stdout. The file actions allocate here, in
-  // PID 1, before the clone.
-  posix_spawn_file_actions_t actions;
-  int rc = ::posix_spawn_file_actions_init(&actions);
-  if (rc == 0) {
-    rc = ::posix_spawn_file_actions_adddup2(&actions, p[1], STDOUT_FILENO);
-    pid_t pid = -1;
-    if (rc == 0) rc = ::posix_spawn(&pid, program_, &actions, nullptr, const_cast<char* const*>(argv), environ);
-    ::posix_spawn_file_actions_destroy(&actions);
-    if (rc == 0) pid_ = pid;
-  }
-  if (rc != 0) {
+  // spawn_nowait (core/spawn.hpp), as for services: the child shares PID
+  // 1's memory until its exec, so no page table is copied and no page of
+  // PID 1's becomes copy-on-write, and PID 1 does not wait for the exec.
+  // The answer goes to the loader's stdout.
+  SpawnOptions options;
+  options.argv = const_cast<char* const*>(argv);
+  options.child_setup = &loader_setup;
+  options.child_context = &p[1];
+  options.copy_child_context = &copy_loader_context;
+  options.reset_to_default = signal_dispositions_snapshot();
+  Result<Launch> launched = spawn_nowait(options);
+  if (!launched) {
     ::close(p[0]);
     ::close(p[1]);
-    return Error{rc, "posix_spawn"};
+    return launched.error();
   }
+  pid_ = launched.value().pid;
+  report_fd_ = launched.value().report_fd;
   ::close(p[1]);
   reaped_ = false;
   status_ = 0;
@@ -152,8 +167,15 @@ void ConfigLoader::close_pipe() noexcept {
   fd_ = -1;
 }
 
+void ConfigLoader::close_report() noexcept {
+  if (report_fd_ < 0) return;
+  ::close(report_fd_);
+  report_fd_ = -1;
+}
+
 void ConfigLoader::cancel() noexcept {
   client_ = nullptr;
+  close_report();
   timer_.disarm();
   close_pipe();
   if (pid_ > 0 && !reaped_) ::kill(pid_, SIGKILL);
@@ -193,6 +215,16 @@ bool ConfigLoader::on_child_exit(pid_t pid, int wait_status) noexcept {
   pid_ = -1;
   reaped_ = true;
   status_ = wait_status;
+  // A child that could not exec says why on its report pipe (it wrote that
+  // before exiting, so the read does not wait).
+  exec_error_[0] = '\0';
+  if (report_fd_ >= 0) {
+    Error error{0, ""};
+    if (read_exec_report(report_fd_, &error) == ExecReport::Failed) {
+      std::snprintf(exec_error_, sizeof exec_error_, "%s: %s", error.context, error.message());
+    }
+    close_report();
+  }
   if (fd_ < 0) finish();
   return true;
 }
@@ -216,6 +248,9 @@ void ConfigLoader::finish() noexcept {
   } else if (overflow_) {
     std::snprintf(why, sizeof why, "the configuration loader sent more than %zu bytes and was killed",
                   limits::kLoaderAnswerBytes);
+  } else if (exec_error_[0] != '\0') {
+    std::snprintf(why, sizeof why, "the configuration loader could not start (%s %s: %s)", program_, kConfigLoaderArg,
+                  exec_error_);
   } else if (WIFSIGNALED(status_)) {
     std::snprintf(why, sizeof why, "the configuration loader was killed by %s", signals::name(WTERMSIG(status_)));
   } else if (!WIFEXITED(status_) || WEXITSTATUS(status_) != 0) {

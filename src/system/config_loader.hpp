@@ -83,7 +83,7 @@ class ConfigLoader final : private FdHandler, private TimerHandler {
   ConfigLoader(const ConfigLoader&) = delete;
   ConfigLoader& operator=(const ConfigLoader&) = delete;
 
-  // Start the loader. An error (pipe, posix_spawn) means no run was
+  // Start the loader. An error (pipe, spawn) means no run was
   // started. May throw std::bad_alloc (in PID 1, before the spawn) only.
   [[nodiscard]] Status start(const LoadRequest& request, Client& client);
   [[nodiscard]] bool running() const noexcept { return pid_ > 0 || fd_ >= 0; }
@@ -99,6 +99,7 @@ class ConfigLoader final : private FdHandler, private TimerHandler {
   void on_ready(std::uint32_t events) noexcept override;
   void on_timer() noexcept override;
   void close_pipe() noexcept;
+  void close_report() noexcept;
   void finish() noexcept;
   void fail(const std::string& problem) noexcept;
 
@@ -109,6 +110,8 @@ class ConfigLoader final : private FdHandler, private TimerHandler {
   Client* client_ = nullptr;
   pid_t pid_ = -1;   // the child, until reaped
   int fd_ = -1;      // the pipe's read end, until EOF
+  int report_fd_ = -1;  // its exec report (core/spawn.hpp), until reaped
+  char exec_error_[160] = "";  // why its exec failed, if it did
   bool reaped_ = false;
   int status_ = 0;   // its wait status, once reaped
   bool timed_out_ = false;
