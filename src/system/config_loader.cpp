@@ -75,7 +75,8 @@ void run_loader_child(const LoadRequest& request, int fd) noexcept {
   }
   std::string out;
   try {
-    out = test_fault == "garbage" ? std::string("KEEL_TEST_LOADER_FAULT=garbage") : encode_loaded(load_in_process(request));
+    out = test_fault == "garbage" ? std::string("KEEL_TEST_LOADER_FAULT=garbage")
+                                  : encode_loaded(load_in_process(request));
   } catch (const std::bad_alloc&) {
     ::_exit(3);
   } catch (...) {

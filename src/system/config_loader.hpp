@@ -108,12 +108,12 @@ class ConfigLoader final : private FdHandler, private TimerHandler {
   const char* program_;
   std::int64_t timeout_ns_;
   Client* client_ = nullptr;
-  pid_t pid_ = -1;   // the child, until reaped
-  int fd_ = -1;      // the pipe's read end, until EOF
-  int report_fd_ = -1;  // its exec report (core/spawn.hpp), until reaped
+  pid_t pid_ = -1;             // the child, until reaped
+  int fd_ = -1;                // the pipe's read end, until EOF
+  int report_fd_ = -1;         // its exec report (core/spawn.hpp), until reaped
   char exec_error_[160] = "";  // why its exec failed, if it did
   bool reaped_ = false;
-  int status_ = 0;   // its wait status, once reaped
+  int status_ = 0;  // its wait status, once reaped
   bool timed_out_ = false;
   bool overflow_ = false;
   std::string bytes_;
