@@ -314,16 +314,33 @@ bool map_slot(Slot& slot, std::size_t arena_bytes) noexcept {
 // dump ends only the dumping process; before, it killed every process
 // sharing its memory (the old coredump_wait's zap_threads), so a child
 // killed by SIGQUIT or a fault would take keel (PID 1: the machine) along.
+// KEEL_SPAWN_FORK=1 in keel's environment forks every child instead: for
+// valgrind, which cannot run a child that shares memory without
+// CLONE_VFORK (tools/hot-functions profiles keel under it), and for
+// measuring one way against the other. Either way is correct.
 bool kernel_lets_children_share_memory() noexcept {
   static int answer = -1;
   if (answer < 0) {
+    const char* forced = std::getenv("KEEL_SPAWN_FORK");
+    if (forced != nullptr && std::strcmp(forced, "1") == 0) {
+      answer = 0;
+      return false;
+    }
+    // "MAJOR.MINOR..." read by hand: sscanf would pull glibc's whole
+    // scanf (about 70 KB, with its float parsers) into PID 1's pages.
     utsname u{};
-    int major = 0;
-    int minor = 0;
-    answer = ::uname(&u) == 0 && std::sscanf(u.release, "%d.%d", &major, &minor) == 2 &&
-                     (major > 5 || (major == 5 && minor >= 16))
-                 ? 1
-                 : 0;
+    int version[2] = {0, 0};
+    bool read = ::uname(&u) == 0;
+    const char* c = u.release;
+    for (int& part : version) {
+      if (!read || *c < '0' || *c > '9') {
+        read = false;
+        break;
+      }
+      while (*c >= '0' && *c <= '9' && part < 100000) part = part * 10 + (*c++ - '0');
+      if (*c == '.') ++c;
+    }
+    answer = read && (version[0] > 5 || (version[0] == 5 && version[1] >= 16)) ? 1 : 0;
   }
   return answer == 1;
 }
