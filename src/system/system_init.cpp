@@ -62,6 +62,16 @@ std::string env_or(const char* name, const std::string& fallback) {
   return v != nullptr && v[0] != '\0' ? std::string(v) : fallback;
 }
 
+// keel's own binary, for the children that run it in another role (the
+// configuration loader, the log writer): /proc/self/exe, which works even
+// once the file was replaced or deleted by an upgrade. $KEEL_SELF names it
+// instead for a profiler that runs keel as its guest (valgrind: there
+// /proc/self/exe is valgrind's own tool; tools/hot-functions).
+const char* self_program() {
+  const char* v = std::getenv("KEEL_SELF");
+  return v != nullptr && v[0] == '/' ? v : "/proc/self/exe";
+}
+
 bool is_cgroup2(const char* path) {
   struct statfs fs{};
   return ::statfs(path, &fs) == 0 && static_cast<long>(fs.f_type) == kCgroup2Magic;
@@ -142,7 +152,7 @@ class SystemInit final : private SignalHandler,
         is_pid1_(where.namespace_init),
         machine_init_(where.machine_init),
         supervisor_(loop_, *this, std::move(settings)),
-        loader_(loop_),
+        loader_(loop_, self_program()),
         reminder_(loop_, *this),
         deadline_handler_(*this),
         deadline_(loop_, deadline_handler_) {}
@@ -722,6 +732,7 @@ service::SupervisorSettings settings_from_environment() {
   s.run_dir = env_or("KEEL_RUN_DIR", "/run/keel");
   s.control_socket = env_or("KEEL_CONTROL_SOCKET", s.run_dir + "/control.sock");
   s.start_target = env_or("KEEL_TARGET", "default");
+  s.log_writer_program = self_program();
   std::string group = env_or("KEEL_CONTROL_GROUP", "");
   if (!group.empty()) {
     Result<GroupEntry> g = find_group(group);
