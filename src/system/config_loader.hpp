@@ -12,21 +12,19 @@
 //  - toml++'s code and the parser's heap (a table per file, strings per
 //    key) are touched by the child only: they are never in PID 1's working
 //    set, and PID 1's heap keeps no fragments of them.
-// Why posix_spawn (a vfork-style clone + exec) of keel's own binary
-// (`keel --config-loader ...`), not
-// a plain fork (which shares the already-loaded binary and needs no exec):
-// at boot both cost 1-1.5 ms of guest time over parsing in PID 1
-// (bench/boot-bench, icount, ten services: up 20.4 ms with a fork, 20.8
-// with vfork + exec (what posix_spawn does), 19.4 parsing in PID 1; without cgroups 17.1 and
-// 17.0): a fork of a small PID 1 plus the copy-on-write faults PID 1 takes
-// afterwards on every page it writes, against an execve and the loader's
-// own page faults. What decided is the steady state: a fork at `keelctl reload` would copy the page tables of a
-// PID 1 holding a thousand services and make each page it then writes
-// fault; a vfork copies nothing, PID 1 waits only until the exec, and the
-// loader starts clean (no inherited heap, handlers, or fatal.hpp's freeze;
-// a fault simply ends it). Nothing allocates between the clone and the
-// exec (the argv and file actions are built before), as rule 5 of
-// ARCHITECTURE.md asks.
+// Why an exec of keel's own binary (`keel --config-loader ...`, started by
+// core/spawn's spawn_nowait like every other child: it shares PID 1's
+// memory until its exec, so nothing is copied and PID 1 does not wait for
+// the exec), not a plain fork (which shares the already-loaded binary and
+// needs no exec): at boot both cost 1-1.5 ms of guest time over parsing in
+// PID 1 (bench/boot-bench, icount, ten services: up 20.4 ms with a fork,
+// 20.8 with an exec, 19.4 parsing in PID 1; without cgroups 17.1 and 17.0,
+// measured before the shared-memory spawn). What decided is the steady
+// state: a fork at `keelctl reload` would copy the page tables of a PID 1
+// holding a thousand services and make each page it then writes fault; the
+// exec'd loader starts clean (no inherited heap, handlers, or fatal.hpp's
+// freeze; a fault simply ends it). Nothing allocates between the clone and
+// the exec (argv is built before), as rule 5 of ARCHITECTURE.md asks.
 //
 // A loader that crashes, writes garbage or does not finish within
 // limits::kLoaderTimeoutNs (then it is killed) is a failure with a reason
