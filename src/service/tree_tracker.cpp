@@ -147,8 +147,12 @@ class VerdictCache {
 // keel's own session and group hold keel's own helpers and, as a
 // subreaper, whatever started keel: never a service's (each service starts
 // in a session of its own and cannot join another session).
+// As PID 1 of a PID namespace keel's session was made outside it and reads
+// as 0 there, and so does the session of every child that kept it (the log
+// writer, the loader): 0 == 0 is then keel's session. A service cannot have
+// it: each gets a session of its own, made inside the namespace.
 bool in_keels_session(const Self& self, const Facts& f) noexcept {
-  return f.pid == self.pid || (f.sid > 0 && f.sid == self.sid) || (f.pgrp > 0 && f.pgrp == self.pgrp);
+  return f.pid == self.pid || f.sid == self.sid || (f.pgrp > 0 && f.pgrp == self.pgrp);
 }
 
 // Rules 1 to 3 (tree_tracker.hpp), from the process up its parent links,
