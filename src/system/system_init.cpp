@@ -232,13 +232,7 @@ class SystemInit final : private SignalHandler,
         request.users = supervisor_.settings().users;
         request.services_unless_mounts_or_exec = true;
       }
-      phase_ = LoadPhase::KeelToml;
-      Status s = loader_.start(request, *this);
-      if (s) return;
-      char why[160];
-      std::snprintf(why, sizeof why, "cannot start the configuration loader (%s: %s)", s.error().context,
-                    s.error().message());
-      config_load_failed(why);
+      start_loader(request, LoadPhase::KeelToml);
     } catch (const std::bad_alloc&) {
       config_load_failed("out of memory starting the configuration loader");
     }
@@ -298,13 +292,7 @@ class SystemInit final : private SignalHandler,
       LoadRequest request;
       request.services_dir = supervisor_.settings().services_dir;
       request.users = supervisor_.settings().users;
-      phase_ = LoadPhase::Services;
-      Status s = loader_.start(request, *this);
-      if (s) return;
-      char why[160];
-      std::snprintf(why, sizeof why, "cannot start the configuration loader (%s: %s)", s.error().context,
-                    s.error().message());
-      config_load_failed(why);
+      start_loader(request, LoadPhase::Services);
     } catch (const std::bad_alloc&) {
       oom::dropped("loading the services (keelctl reload tries again)");
     }
@@ -698,6 +686,18 @@ class SystemInit final : private SignalHandler,
 
   // Which load the loader is doing for the boot or a reload.
   enum class LoadPhase { None, KeelToml, Services, Reload };
+
+  // Start a load for `phase`; a loader that cannot start is a failed load,
+  // reported at once. May throw std::bad_alloc (before the spawn).
+  void start_loader(const LoadRequest& request, LoadPhase phase) {
+    phase_ = phase;
+    Status s = loader_.start(request, *this);
+    if (s) return;
+    char why[160];
+    std::snprintf(why, sizeof why, "cannot start the configuration loader (%s: %s)", s.error().context,
+                  s.error().message());
+    config_load_failed(why);
+  }
 
   double started_s_;
   KernelCmdline cmdline_;
