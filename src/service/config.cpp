@@ -104,7 +104,7 @@ constexpr std::string_view kTopKeys[] = {
     "user",             "group",         "supplementary_groups", "working_directory", "environment",
     "environment_file", "umask",         "rlimits",      "capabilities",    "no_new_privileges",
     "stdin",            "stdout",        "stderr",       "log",             "cgroup",
-    "on_exit",
+    "on_exit",          "critical",
 };
 constexpr std::string_view kLogKeys[] = {"ring_size", "file", "max_size", "keep", "console"};
 constexpr std::string_view kCgroupKeys[] = {"memory_max", "pids_max", "cpu_weight"};
@@ -190,6 +190,9 @@ void Parser::run(const toml::table& root) {
                                            {"halt", ExitAction::Halt}})) {
       cfg_.on_exit = *a;
     }
+  }
+  if (Field f = field(root, "critical")) {
+    if (auto b = bool_of(f)) cfg_.critical = *b;
   }
 }
 

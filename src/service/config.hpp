@@ -132,6 +132,11 @@ struct ServiceConfig {
 
   ExitAction on_exit = ExitAction::None;
 
+  // ---- the hardware watchdog (issue 12, system/hw_watchdog.hpp)
+  // Unhealthy longer than keel.toml's [watchdog] critical_unhealthy: keel
+  // stops petting the watchdog device and the hardware resets the machine.
+  bool critical = false;
+
   // What it was loaded from, to tell at reload whether it changed without
   // keeping every file's text in PID 1 or reading the file a second time:
   // FNV-1a of the file's text (set by parse_service); for the

@@ -220,6 +220,10 @@ struct Supervisor::Unit final : NotifyTarget, TimerHandler {
   bool on_exit_done = false;    // on_exit acted on for this run
   std::string pending_config;   // a changed definition to apply once stopped
   char status[128] = {};        // the last STATUS= from sd_notify
+  // From when this unit counts as unhealthy (CLOCK_MONOTONIC ns; 0: healthy
+  // or not wanted up). May lie in the future: a start counts from when its
+  // start timeout would end. See track_health().
+  std::int64_t unhealthy_from_ns = 0;
   MainPidWatch main_watch{*this};
   ExecReportWatch exec_watch{*this};
   pid_t launched_pid = -1;  // the child of the last launch (the machine's pid may be gone or a MAINPID)
@@ -1066,6 +1070,47 @@ std::uint64_t Supervisor::random() noexcept {
   return random_state_ * 2685821657736338717ULL;
 }
 
+// Health as the hardware watchdog sees it (issue 12): a unit wanted up is
+// healthy once ready (running, or done for a oneshot) and unhealthy while
+// failed, backing off or stopped; a start counts as unhealthy only once it
+// took longer than its start timeout (the machine fails it then anyway,
+// but a restart loop keeps the first failure's time: Backoff -> Waiting ->
+// Starting does not make it healthy again). Not wanted up: healthy.
+void Supervisor::track_health(Unit& u) noexcept {
+  const State now = u.machine.state();
+  if (!u.machine.goal_up() || now == State::Running || now == State::Done) {
+    u.unhealthy_from_ns = 0;
+    return;
+  }
+  if (u.unhealthy_from_ns != 0) return;  // still unhealthy since then
+  switch (now) {
+    case State::Failed:
+    case State::Backoff:
+    case State::Stopped:
+    case State::Stopping: u.unhealthy_from_ns = now_ns(); return;
+    case State::Waiting:
+    case State::Launching:
+    case State::Starting:
+      // A start with no timeout never counts as unhealthy by itself.
+      if (u.config.start_timeout_ns > 0) u.unhealthy_from_ns = now_ns() + u.config.start_timeout_ns;
+      return;
+    case State::Running:
+    case State::Done: return;
+  }
+}
+
+std::int64_t Supervisor::critical_unhealthy_since_ns(const char** name) const noexcept {
+  std::int64_t earliest = 0;
+  for (const std::unique_ptr<Unit>& u : units_) {
+    if (!u->config.critical || u->unhealthy_from_ns == 0) continue;
+    if (earliest == 0 || u->unhealthy_from_ns < earliest) {
+      earliest = u->unhealthy_from_ns;
+      if (name != nullptr) *name = u->config.name.c_str();
+    }
+  }
+  return earliest;
+}
+
 void Supervisor::state_changed(ServiceMachine& machine, State old_state) noexcept {
   Unit& u = *units_[machine.index()];
   State now = machine.state();
@@ -1099,6 +1144,7 @@ void Supervisor::state_changed(ServiceMachine& machine, State old_state) noexcep
       log::msg(log::Level::Debug, "%s: %s", name, state_name(now));
       break;
   }
+  track_health(u);
   // A report not read by now (a launch stopped or timed out) is not wanted.
   if (now != State::Launching) u.close_exec_watch();
   // Leaving a run: its readiness channels and its cgroup go with it.

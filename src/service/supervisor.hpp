@@ -145,6 +145,13 @@ class Supervisor final : private Host, private control::ControlHandler {
   // indices. For tests (the fault-injection sweep checks it after each run).
   [[nodiscard]] bool graph_matches_units() const noexcept;
 
+  // The hardware watchdog's question (system/hw_watchdog.hpp): since when
+  // (CLOCK_MONOTONIC ns) has a service marked `critical` been unhealthy,
+  // the earliest of them; 0 when none is. May be later than now (a start
+  // that is not late yet). `name`, when given, is set to that service's
+  // name (valid until the next reload). Health probes extend this.
+  [[nodiscard]] std::int64_t critical_unhealthy_since_ns(const char** name = nullptr) const noexcept;
+
  private:
   struct Unit;
   struct Waiter;
@@ -159,6 +166,7 @@ class Supervisor final : private Host, private control::ControlHandler {
   void arm_timer(ServiceMachine& machine, std::int64_t delay_ns) noexcept override;
   void disarm_timer(ServiceMachine& machine) noexcept override;
   void state_changed(ServiceMachine& machine, State old_state) noexcept override;
+  void track_health(Unit& unit) noexcept;
   std::int64_t now_ns() noexcept override;
   std::uint64_t random() noexcept override;
 

@@ -6,6 +6,8 @@
 #include <utility>
 #include <vector>
 
+#include "core/limits.hpp"
+
 namespace keel {
 namespace {
 
@@ -269,6 +271,7 @@ void put(Writer& w, const service::ServiceConfig& c) {
   w.opt_u64(c.cgroup.cpu_weight);
   w.u8(static_cast<std::uint8_t>(c.on_exit));
   w.u64(c.source);
+  w.boolean(c.critical);
 }
 
 void get(Reader& r, service::ServiceConfig& c) {
@@ -332,6 +335,7 @@ void get(Reader& r, service::ServiceConfig& c) {
   c.cgroup.cpu_weight = r.opt_u64<std::uint32_t>();
   c.on_exit = r.choice<service::ExitAction>(4);
   c.source = r.u64();
+  c.critical = r.boolean();
 }
 
 // ---- KeelConfig
@@ -371,6 +375,11 @@ void put(Writer& w, const KeelConfigResult& k) {
     w.str(m.data);
     w.i32(m.line);
   }
+  w.str(c.watchdog.device);
+  w.i32(c.watchdog.timeout_s);
+  w.i64(c.watchdog.pet_interval_ns);
+  w.i32(c.watchdog.shutdown_timeout_s);
+  w.i64(c.watchdog.critical_unhealthy_ns);
   put_errors(w, k.errors);
   w.boolean(k.found);
 }
@@ -400,6 +409,22 @@ void get(Reader& r, KeelConfigResult& k) {
     m.flags = static_cast<unsigned long>(r.u64());
     m.data = r.str();
     m.line = r.i32();
+  }
+  // The same bounds as keel_config.cpp's parse: PID 1 arms timers and
+  // sets the device's timeout from these.
+  c.watchdog.device = r.str();
+  c.watchdog.timeout_s = r.i32();
+  c.watchdog.pet_interval_ns = r.i64();
+  c.watchdog.shutdown_timeout_s = r.i32();
+  c.watchdog.critical_unhealthy_ns = r.i64();
+  if (r.ok()) {
+    const WatchdogConfig& w = c.watchdog;
+    if (w.timeout_s < 1 || w.timeout_s > 3600 || w.shutdown_timeout_s < 0 || w.shutdown_timeout_s > 3600 ||
+        w.pet_interval_ns < 0 || w.pet_interval_ns >= std::int64_t{w.timeout_s} * 1'000'000'000 ||
+        w.critical_unhealthy_ns < 0 || w.critical_unhealthy_ns > limits::kMaxDurationSeconds * 1'000'000'000 ||
+        (!w.device.empty() && w.device[0] != '/')) {
+      r.fail("bad watchdog settings");
+    }
   }
   k.errors = get_errors(r);
   k.found = r.boolean();

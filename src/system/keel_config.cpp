@@ -20,9 +20,15 @@ using service::TomlReader;
 constexpr std::size_t kMaxConfigBytes = limits::kMaxConfigFileBytes;
 
 constexpr std::string_view kTopKeys[] = {"hostname",       "target",  "exec",  "seed_dir",         "rescue_shell",
-                                         "shutdown_grace", "signals", "mount", "shutdown_timeout", "container_sync"};
+                                         "shutdown_grace", "signals", "mount", "shutdown_timeout", "container_sync",
+                                         "watchdog"};
 constexpr std::string_view kSignalKeys[] = {"SIGTERM", "SIGINT", "SIGUSR1", "SIGUSR2", "SIGPWR"};
 constexpr std::string_view kMountKeys[] = {"what", "where", "type", "options"};
+constexpr std::string_view kWatchdogKeys[] = {"device", "timeout", "pet_interval", "shutdown_timeout",
+                                              "critical_unhealthy"};
+// WDIOC_SETTIMEOUT takes whole seconds in an int; drivers cap far lower
+// (i6300esb: 2046 s). An hour is beyond any real device's range.
+constexpr std::int64_t kMaxWatchdogTimeoutS = 3600;
 
 class Reader : private TomlReader {
  public:
@@ -81,6 +87,7 @@ class Reader : private TomlReader {
     }
     signals(root);
     mounts(root);
+    watchdog(root);
   }
 
  private:
@@ -175,6 +182,49 @@ class Reader : private TomlReader {
       }
       if (ok) cfg_.mounts.push_back(std::move(m));
     }
+  }
+
+  void watchdog(const toml::table& root) {
+    Field f = field(root, "watchdog");
+    if (!f) return;
+    const toml::table* t = f.node->as_table();
+    if (t == nullptr) {
+      type_error(f, "a table");
+      return;
+    }
+    check_keys(*t, "watchdog.", kWatchdogKeys);
+    WatchdogConfig w;
+    Field dev = field(*t, "device", "watchdog.");
+    if (!dev) {
+      error(f.line, "watchdog.device", "missing (the watchdog device, e.g. \"/dev/watchdog\")");
+      return;
+    }
+    if (auto s = abs_path_of(dev)) {
+      w.device = *s;
+    } else {
+      return;  // no device: no watchdog, the rest does not matter
+    }
+    if (Field k = field(*t, "timeout", "watchdog.")) {
+      if (auto v = int_of(k, 1, kMaxWatchdogTimeoutS)) w.timeout_s = static_cast<int>(*v);
+    }
+    if (Field k = field(*t, "shutdown_timeout", "watchdog.")) {
+      if (auto v = int_of(k, 0, kMaxWatchdogTimeoutS)) w.shutdown_timeout_s = static_cast<int>(*v);
+    }
+    if (Field k = field(*t, "pet_interval", "watchdog.")) {
+      if (auto ns = seconds_of(k)) {
+        // Petting as often as the timeout (or never) lets the device fire
+        // between two pets.
+        if (*ns == 0 || *ns >= std::int64_t{w.timeout_s} * 1'000'000'000) {
+          error(k.line, k.key, "must be more than 0 and less than the timeout (" + std::to_string(w.timeout_s) + " s)");
+        } else {
+          w.pet_interval_ns = *ns;
+        }
+      }
+    }
+    if (Field k = field(*t, "critical_unhealthy", "watchdog.")) {
+      if (auto ns = seconds_of(k)) w.critical_unhealthy_ns = *ns;
+    }
+    cfg_.watchdog = std::move(w);
   }
 
   KeelConfig& cfg_;

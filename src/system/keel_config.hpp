@@ -46,6 +46,19 @@ struct SignalActions {
   SignalAction pwr = SignalAction::Poweroff;   // SIGPWR: power failure
 };
 
+// [watchdog]: a hardware watchdog device keel pets as the machine's init
+// (system/hw_watchdog.hpp). No device: no watchdog.
+struct WatchdogConfig {
+  std::string device;                // "": off (the table is absent)
+  int timeout_s = 30;                // WDIOC_SETTIMEOUT; the driver may round it
+  std::int64_t pet_interval_ns = 0;  // 0: a third of the timeout the driver reports
+  // Set at an orderly shutdown instead, so a hung shutdown is still reset;
+  // 0: disarmed at the shutdown's start (magic close).
+  int shutdown_timeout_s = 120;
+  // A critical service unhealthy this long: keel stops petting.
+  std::int64_t critical_unhealthy_ns = 60'000'000'000;
+};
+
 struct KeelConfig {
   std::string hostname;                 // "": /etc/hostname, if any
   std::string target;                   // "": "default"
@@ -60,6 +73,7 @@ struct KeelConfig {
   bool container_sync = false;
   SignalActions signals;
   std::vector<MountSpec> mounts;
+  WatchdogConfig watchdog;
 };
 
 struct KeelConfigResult {
