@@ -7,6 +7,10 @@
 // console, every signal blocked, and orphans reaped forever. Services are
 // no longer supervised, keelctl no longer answers; the machine stays up so
 // that its operator can save what can be saved and reboot it.
+// With a hardware watchdog (keel.toml [watchdog], system/hw_watchdog.hpp)
+// the frozen keel never returns to the loop that pets it, so the device
+// resets the machine within its timeout: on a machine nobody watches, a
+// reset is what a frozen init should lead to. The freeze must never pet.
 //
 // keel does not re-execute itself: a new keel would not know which
 // processes already run as services and would start them twice.

@@ -554,6 +554,7 @@ void finish_shutdown(PowerAction action, const ShutdownOptions& options) noexcep
              then, static_cast<long long>(tenths / 10), static_cast<long long>(tenths % 10));
   }
   if (options.end_by_exit) return;
+  if (options.before_reboot != nullptr) options.before_reboot(options.context);
   kernel_reboot(action);
 }
 

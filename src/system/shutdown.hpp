@@ -18,7 +18,8 @@
 //      unmounted, is remounted read-only; sync again. Each of these calls
 //      runs in a child with a bound (system/shutdown_io.hpp): a dead disk
 //      or NFS server costs a bounded wait, never the power-off.
-//   4. reboot(2) with the action, unless `end_by_exit` (a container's
+//   4. The caller's second hook (the hardware watchdog disarmed), then
+//      reboot(2) with the action, unless `end_by_exit` (a container's
 //      power-off or halt: the caller exits instead).
 // Every step is logged with its time since the shutdown began; a failing
 // step is logged and the sequence goes on.
@@ -79,6 +80,10 @@ struct ShutdownOptions {
   // Called after the last process is gone and before the first sync: the
   // random-seed refresh goes here. Must not fork.
   void (*before_sync)(void*) = nullptr;
+  // Called right before reboot(2) (not when the caller ends by exit): the
+  // hardware watchdog's magic close for a power-off or a halt
+  // (system/hw_watchdog.hpp). Must not block.
+  void (*before_reboot)(void*) = nullptr;
   void* context = nullptr;
   // CLOCK_MONOTONIC nanoseconds when the shutdown was requested, so the
   // logged times count from the request; 0: from finish_shutdown's start.

@@ -38,6 +38,7 @@
 #include "service/supervisor.hpp"
 #include "system/config_loader.hpp"
 #include "system/early_mounts.hpp"
+#include "system/hw_watchdog.hpp"
 #include "system/keel_config.hpp"
 #include "system/kernel_cmdline.hpp"
 #include "system/module_loader.hpp"
@@ -143,6 +144,7 @@ class SystemInit final : private SignalHandler,
                          private service::SupervisorHooks,
                          private RngWatch::Callback,
                          private ConfigLoader::Client,
+                         private HwWatchdog::Health,
                          private TimerHandler {
  public:
   // `started_s`: when keel started, in seconds since boot (the kernel's
@@ -156,7 +158,8 @@ class SystemInit final : private SignalHandler,
         loader_(loop_, self_program()),
         reminder_(loop_, *this),
         deadline_handler_(*this),
-        deadline_(loop_, deadline_handler_) {}
+        deadline_(loop_, deadline_handler_),
+        watchdog_(loop_) {}
 
   Status setup() noexcept {
     // When not PID 1 (a test, or a nested system), adopt orphans anyway.
@@ -262,6 +265,10 @@ class SystemInit final : private SignalHandler,
     } catch (const std::bad_alloc&) {
       oom::dropped("the hand-off (keel stays PID 1 and starts the services)");
     }
+
+    // After the hand-off (an exec would close the device unpetted) and
+    // the modules (its driver may be one).
+    start_watchdog();
 
     // The start target: the kernel command line, then keel.toml, then
     // $KEEL_TARGET ("default" when none).
@@ -479,6 +486,22 @@ class SystemInit final : private SignalHandler,
              argv[0].c_str(), std::strerror(err));
   }
 
+  // keel.toml's [watchdog], only as the machine's init: in a container or
+  // as a subreaper the device is the host's business.
+  void start_watchdog() noexcept {
+    if (config_.watchdog.device.empty()) return;
+    if (!machine_init_) {
+      log::msg(log::Level::Info, "keel.toml [watchdog]: ignored: keel is not the machine's init");
+      return;
+    }
+    (void)watchdog_.start(config_.watchdog, *this);  // logs its outcome
+  }
+
+  // HwWatchdog::Health
+  std::int64_t critical_unhealthy_since_ns(const char** name) noexcept override {
+    return supervisor_.critical_unhealthy_since_ns(name);
+  }
+
   [[nodiscard]] bool has_shell() const noexcept {
     return !config_.rescue_shell.empty() && ::access(config_.rescue_shell[0].c_str(), X_OK) == 0;
   }
@@ -606,6 +629,7 @@ class SystemInit final : private SignalHandler,
     action_ = to_power(action);
     exit_code_ = code;
     log::msg(log::Level::Info, "%s requested", power_action_name(action_));
+    watchdog_.shutdown_begins();
     // Armed before stop_all(), which may report every service down at once.
     deadline_.arm_after(config_.shutdown_timeout_ns);
     supervisor_.stop_all();
@@ -650,13 +674,19 @@ class SystemInit final : private SignalHandler,
     // leaves that to the host unless asked (keel.toml container_sync).
     options.sync = machine_init_ || config_.container_sync;
     options.end_by_exit = container && !container_calls_reboot(action_);
+    options.context = this;
+    // A halted machine must stay halted, a powered-off one off; a reboot
+    // keeps the watchdog armed (the kernel resets the machine anyway, and
+    // a reboot(2) that hangs is reset by the device).
+    if (watchdog_.open() && action_ != PowerAction::Reboot) {
+      options.before_reboot = [](void* self) { static_cast<SystemInit*>(self)->watchdog_.disarm(); };
+    }
     if (machine_init_ && !config_.seed_dir.empty()) {
       options.before_sync = [](void* self) {
         const std::string& dir = static_cast<SystemInit*>(self)->config_.seed_dir;
         SeedOutcome seed = refresh_seed(dir.c_str());
         if (seed.problem != nullptr) log::msg(log::Level::Warn, "random seed in %s: %s", dir.c_str(), seed.problem);
       };
-      options.context = this;
     }
     finish_shutdown(action_, options);
     // Back here: a container's power-off or halt, or reboot(2) failed.
@@ -724,6 +754,7 @@ class SystemInit final : private SignalHandler,
   Timer reminder_;
   DeadlineHandler deadline_handler_;
   Timer deadline_;
+  HwWatchdog watchdog_;  // after supervisor_: asks it before every pet
 };
 
 service::SupervisorSettings settings_from_environment() {
