@@ -265,6 +265,7 @@ std::vector<std::string> qemu_command(const BootOptions& options, bool kvm) {
     argv.emplace_back("-drive");
     argv.push_back("file=" + drive_file(disk) + ",format=raw,if=virtio");
   }
+  argv.insert(argv.end(), options.extra_args.begin(), options.extra_args.end());
   return argv;
 }
 

@@ -12,6 +12,7 @@
 //   qemu-system-x86_64 -nodefaults -display none -no-reboot -accel tcg|kvm
 //     -cpu qemu64 -m 512M -serial stdio -kernel K -initrd I
 //     -append "console=ttyS0 panic=-1 <append>" [-drive file=D,format=raw,if=virtio]...
+//     [extra_args...]
 // stdin is /dev/null; stdout and stderr (QEMU's own errors) are one pipe,
 // streamed to `console` as they come and watched line by line.
 //
@@ -19,7 +20,10 @@
 // exited with status 0 (under -no-reboot, after the guest powered off). It
 // fails on: the timeout (QEMU is killed), a kernel panic ("Kernel panic -
 // not syncing"; QEMU is killed after a short grace to show the rest of the
-// trace), the guest restarting instead of powering off, QEMU exiting with
+// trace), the guest restarting instead of powering off (a reboot the guest
+// asked for: "reboot: Restarting system"; a reset by an emulated watchdog
+// prints nothing, and QEMU exits 0 under -no-reboot: tests that expect one
+// assert on the console themselves), QEMU exiting with
 // patterns unmatched or with a non-zero status. The message names the first
 // unmatched pattern and carries the last console lines.
 //
@@ -61,6 +65,10 @@ struct BootOptions {
   std::string cpu = "qemu64";
   Accel accel = Accel::Auto;
   std::size_t keep_lines = 20;  // console lines kept for the failure message
+  // Appended to QEMU's command line as they are, after everything else
+  // (`--qemu-arg`): a device such as "-device", "i6300esb" for the
+  // hardware-watchdog tests.
+  std::vector<std::string> extra_args;
 };
 
 // The argv that boot() runs, with the accelerator decided (kvm or tcg).

@@ -103,6 +103,18 @@ TEST(ImageQemu, CommandLineIsExact) {
   EXPECT_EQ(qemu_command(options, true), kvm);
 }
 
+// --qemu-arg: appended as they are, in order, after everything else.
+TEST(ImageQemu, ExtraArgumentsComeLastAsTheyAre) {
+  BootOptions options;
+  options.kernel = "/k/vmlinuz";
+  options.extra_args = {"-device", "i6300esb", "-watchdog-action", "reset"};
+  const std::vector<std::string> argv = qemu_command(options, false);
+  ASSERT_GE(argv.size(), 4u);
+  const std::vector<std::string> tail(argv.end() - 4, argv.end());
+  EXPECT_EQ(tail, options.extra_args);
+  EXPECT_EQ(argv[argv.size() - 6], "-append");
+}
+
 TEST(ImageQemu, FormatCommandQuotesForTheShell) {
   EXPECT_EQ(format_command({"qemu", "-append", "console=ttyS0 panic=-1", "it's", "-m", "512M", ""}),
             "qemu -append 'console=ttyS0 panic=-1' 'it'\\''s' -m 512M ''");

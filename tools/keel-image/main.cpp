@@ -5,7 +5,7 @@
 //   keel-image ls IMAGE
 //   keel-image ldd FILE [--sysroot DIR]
 //   keel-image boot IMAGE [--kernel K] [--append ARGS] [--disk FILE]... [--expect REGEX]...
-//                         [--timeout S] [--mem M]
+//                         [--timeout S] [--mem M] [--qemu-arg ARG]...
 //
 // Exit status: 0 success, 1 an ImageError (printed as "FILE:LINE: error:
 // MESSAGE") or a failed boot, 2 a usage error (one line on stderr).
@@ -92,7 +92,9 @@ constexpr std::string_view kBootHelp =
     "  --disk FILE     a raw disk image, attached as virtio (repeatable)\n"
     "  --expect REGEX  a console line pattern (ECMAScript regex; repeatable, in order)\n"
     "  --timeout S     seconds before the boot fails (default 60)\n"
-    "  --mem M         guest memory (default 512M)\n";
+    "  --mem M         guest memory (default 512M)\n"
+    "  --qemu-arg ARG  one more word for QEMU's command line, after the others (repeatable,\n"
+    "                  in order): --qemu-arg -device --qemu-arg i6300esb adds a watchdog\n";
 
 struct UsageError {
   std::string message;
@@ -226,7 +228,7 @@ std::chrono::milliseconds parse_seconds(const std::string& text) {
 }
 
 int cmd_boot(Args& args) {
-  args.parse({"--kernel", "--append", "--disk", "--expect", "--timeout", "--mem"});
+  args.parse({"--kernel", "--append", "--disk", "--expect", "--timeout", "--mem", "--qemu-arg"});
   BootOptions options;
   options.initrd = args.one("IMAGE");
   options.kernel = args.last({"--kernel"}) ? fs::path(*args.last({"--kernel"})) : default_kernel();
@@ -234,6 +236,7 @@ int cmd_boot(Args& args) {
   options.expect = args.all({"--expect"});
   if (auto t = args.last({"--timeout"})) options.timeout = parse_seconds(*t);
   if (auto m = args.last({"--mem"})) options.memory = *m;
+  options.extra_args = args.all({"--qemu-arg"});
   if (auto a = args.last({"--append"})) {
     options.append = *a;
   } else if (auto cmdline = read_image_file(read_file(options.initrd), "/etc/keel/cmdline", options.initrd.string())) {
