@@ -224,6 +224,8 @@ struct Supervisor::Unit final : NotifyTarget, TimerHandler {
   // or not wanted up). May lie in the future: a start counts from when its
   // start timeout would end. See track_health().
   std::int64_t unhealthy_from_ns = 0;
+  // When it became ready again after failures (0: not so); see track_health().
+  std::int64_t ready_after_failure_ns = 0;
   MainPidWatch main_watch{*this};
   ExecReportWatch exec_watch{*this};
   pid_t launched_pid = -1;  // the child of the last launch (the machine's pid may be gone or a MAINPID)
@@ -1073,26 +1075,44 @@ std::uint64_t Supervisor::random() noexcept {
 // Health as the hardware watchdog sees it (issue 12): a unit wanted up is
 // healthy once ready (running, or done for a oneshot) and unhealthy while
 // failed, backing off or stopped; a start counts as unhealthy only once it
-// took longer than its start timeout (the machine fails it then anyway,
-// but a restart loop keeps the first failure's time: Backoff -> Waiting ->
-// Starting does not make it healthy again). Not wanted up: healthy.
+// took longer than its start timeout (the machine fails it then anyway).
+// A restart loop stays unhealthy from its first failure, through the short
+// runs between failures (a simple service is "ready" at its exec), until a
+// run lasts restart_reset_after: the back-off's own notion of recovered.
+// Not wanted up: healthy.
 void Supervisor::track_health(Unit& u) noexcept {
   const State now = u.machine.state();
-  if (!u.machine.goal_up() || now == State::Running || now == State::Done) {
+  const std::int64_t t = now_ns();
+  if (!u.machine.goal_up() || now == State::Done) {
     u.unhealthy_from_ns = 0;
+    u.ready_after_failure_ns = 0;
     return;
   }
+  if (now == State::Running) {
+    // Ready after failures: unhealthy still, until this run lasts.
+    if (u.unhealthy_from_ns != 0 && u.unhealthy_from_ns <= t && u.machine.failures() > 0) {
+      if (u.ready_after_failure_ns == 0) u.ready_after_failure_ns = t;
+      return;
+    }
+    u.unhealthy_from_ns = 0;
+    u.ready_after_failure_ns = 0;
+    return;
+  }
+  if (u.ready_after_failure_ns != 0 && t - u.ready_after_failure_ns >= u.config.restart_reset_ns) {
+    u.unhealthy_from_ns = 0;  // that run lasted: this is a new failure, not the old loop
+  }
+  u.ready_after_failure_ns = 0;
   if (u.unhealthy_from_ns != 0) return;  // still unhealthy since then
   switch (now) {
     case State::Failed:
     case State::Backoff:
     case State::Stopped:
-    case State::Stopping: u.unhealthy_from_ns = now_ns(); return;
+    case State::Stopping: u.unhealthy_from_ns = t; return;
     case State::Waiting:
     case State::Launching:
     case State::Starting:
       // A start with no timeout never counts as unhealthy by itself.
-      if (u.config.start_timeout_ns > 0) u.unhealthy_from_ns = now_ns() + u.config.start_timeout_ns;
+      if (u.config.start_timeout_ns > 0) u.unhealthy_from_ns = t + u.config.start_timeout_ns;
       return;
     case State::Running:
     case State::Done: return;
@@ -1100,9 +1120,12 @@ void Supervisor::track_health(Unit& u) noexcept {
 }
 
 std::int64_t Supervisor::critical_unhealthy_since_ns(const char** name) const noexcept {
+  const std::int64_t t = monotonic_ns();
   std::int64_t earliest = 0;
   for (const std::unique_ptr<Unit>& u : units_) {
     if (!u->config.critical || u->unhealthy_from_ns == 0) continue;
+    // Up again for restart_reset_after: recovered (no state change says so).
+    if (u->ready_after_failure_ns != 0 && t - u->ready_after_failure_ns >= u->config.restart_reset_ns) continue;
     if (earliest == 0 || u->unhealthy_from_ns < earliest) {
       earliest = u->unhealthy_from_ns;
       if (name != nullptr) *name = u->config.name.c_str();
