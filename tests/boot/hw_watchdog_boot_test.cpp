@@ -14,11 +14,18 @@
 //   - a clean power-off with the watchdog armed: the orderly shutdown, the
 //     magic close (the kernel's "watchdog did not stop!" never appears),
 //     and QEMU ends by the power-off;
-//   - a hung shutdown: reset after the watchdog's shutdown_timeout.
+//   - a hung shutdown: reset after the watchdog's shutdown_timeout;
+//   - a halt: the halted machine is still halted well after the
+//     shutdown_timeout (a halted guest does not end QEMU; this test ends it).
 //
 // TCG, the cached vmlinux, -cpu qemu64, as tests/boot/system_boot_test.cpp;
 // nothing is timed on the host, each boot is bounded by its timeout.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdlib>
@@ -116,6 +123,64 @@ class HwWatchdogBoot : public ::testing::Test {
   }
   [[nodiscard]] std::string shown(const BootResult& r) const { return r.message + "\nconsole:\n" + console_; }
 
+  // For a guest that halts: QEMU stays up. Runs it here until every
+  // pattern and "reboot: System halted" were seen, then `linger` more
+  // (wall time; TCG's virtual clock, which the i6300esb counts in, follows
+  // it), then kills it. Returns whether QEMU ended by itself (a reset,
+  // under -no-reboot) before that; `halted` says whether the halt came.
+  bool qemu_ended_after_halt(const BootOptions& o, std::chrono::milliseconds linger, bool& halted) {
+    std::vector<std::string> command = qemu_command(o, false);
+    std::vector<std::string> patterns = o.expect;
+    patterns.emplace_back("reboot: System halted");
+    ConsoleWatcher watcher(patterns, o.keep_lines);
+    int pipefd[2];
+    if (::pipe2(pipefd, O_CLOEXEC) != 0) return false;
+    std::vector<char*> argv;
+    for (std::string& a : command) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+      ::setpgid(0, 0);
+      const int null = ::open("/dev/null", O_RDONLY);
+      ::dup2(null, 0);
+      ::dup2(pipefd[1], 1);
+      ::dup2(pipefd[1], 2);
+      ::execvp(argv[0], argv.data());
+      ::_exit(127);
+    }
+    ::close(pipefd[1]);
+    using Clock = std::chrono::steady_clock;
+    auto deadline = Clock::now() + o.timeout;
+    bool ended = false;
+    halted = false;
+    char buf[4096];
+    for (;;) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+      if (left.count() <= 0) break;
+      pollfd p{pipefd[0], POLLIN, 0};
+      if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
+      const ssize_t n = ::read(pipefd[0], buf, sizeof buf);
+      if (n <= 0) {
+        ended = true;
+        break;
+      }
+      console_.append(buf, static_cast<std::size_t>(n));
+      watcher.feed(std::string_view(buf, static_cast<std::size_t>(n)));
+      if (!halted && watcher.all_matched()) {
+        halted = true;
+        deadline = Clock::now() + linger;
+      }
+    }
+    ::kill(-pid, SIGKILL);
+    ::kill(pid, SIGKILL);
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    ::close(pipefd[0]);
+    std::erase(console_, '\r');
+    if (std::getenv("KEEL_SHOW_CONSOLE") != nullptr) std::cerr << console_;
+    return ended;
+  }
+
   // QEMU ended by itself with no power-off, reboot or panic from the
   // kernel: under -no-reboot that is a reset of the machine by the device.
   void expect_reset_by_the_device(const BootResult& r) const {
@@ -155,13 +220,17 @@ TEST_F(HwWatchdogBoot, HealthyMachineStaysUpWellPastTheTimeout) {
 
 // 2. A critical service that always fails: after critical_unhealthy (3 s)
 // keel stops petting and the device resets the machine within its 5 s;
-// the main program would keep the machine up for 600 s. Its restarts come
-// at most 1 s apart and each run is "ready" for a moment (simple): the
-// loop is unhealthy as a whole, from its first failure.
+// the main program would keep the machine up for 600 s. Each run is
+// "ready" (simple) for 2 s, then fails; restarts come at most 1 s later
+// (fewer than keel's burst of 5 starts in 10 s, so no restart-rate delay
+// stretches the back-off): no single pause reaches 3 s, and only the loop
+// as a whole, unhealthy from its first failure, gets the machine reset.
 TEST_F(HwWatchdogBoot, ACriticalServiceKeptUnhealthyGetsTheMachineReset) {
   const fs::path image =
       build(keel_toml("[watchdog]\ndevice = \"/dev/watchdog\"\ntimeout = 5\ncritical_unhealthy = 3\n") +
-            service("broken", "critical = true\nrestart_delay_max = 1\ncommand = [\"/bin/busybox\", \"false\"]\n") +
+            service("broken",
+                    "critical = true\nrestart_delay_max = 1\ncommand = [\"/bin/busybox\", \"sh\", \"-c\", "
+                    "\"/bin/busybox sleep 2; exit 1\"]\n") +
             main_program("echo MAIN-UP\nexec /bin/busybox sleep 600"));
   const BootResult r = run(options(
       image, {"keel: watchdog /dev/watchdog: armed, timeout 5 s", "keel: broken: pid [0-9]+ exited with status 1",
@@ -209,6 +278,28 @@ TEST_F(HwWatchdogBoot, AHungShutdownIsResetAfterTheShutdownTimeout) {
   expect_reset_by_the_device(r);
   EXPECT_FALSE(shows("every service is stopped")) << console_;
   EXPECT_FALSE(shows("syncing filesystems")) << console_;
+}
+
+// 5. A halt with the watchdog armed: the halted machine is not reset:
+// QEMU is still running 10 s after the halt, with a watchdog
+// shutdown_timeout of 3 s. keel disarms the device by magic close right
+// before reboot(2); on this kernel the i6300esb is stopped at the halt even
+// without it (seen: this test passes with keel's magic close removed; the
+// watchdog core stops a device whose driver asks for it at reboot(2)), so
+// this guards the outcome, not the magic close itself, which matters for
+// drivers that do not ask.
+TEST_F(HwWatchdogBoot, AHaltedMachineStaysHalted) {
+  const fs::path image =
+      build(keel_toml("[watchdog]\ndevice = \"/dev/watchdog\"\ntimeout = 5\nshutdown_timeout = 3\n") +
+            main_program("/bin/busybox kill -USR1 1\nexec /bin/busybox sleep 600"));
+  BootOptions o = options(image, {"keel: watchdog /dev/watchdog: armed, timeout 5 s", "keel: halt requested",
+                                  "keel: watchdog /dev/watchdog: the shutdown has 3 s before the hardware resets the "
+                                  "machine",
+                                  "keel: syncing filesystems, then halt"});
+  bool halted = false;
+  const bool ended = qemu_ended_after_halt(o, std::chrono::seconds(10), halted);
+  ASSERT_TRUE(halted) << console_;
+  EXPECT_FALSE(ended) << "QEMU ended after the halt: the device reset the halted machine\n" << console_;
 }
 
 }  // namespace
