@@ -17,6 +17,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -50,6 +51,18 @@ std::string ConfigError::text() const {
   if (!out.empty()) out += ": ";
   out += message;
   return out;
+}
+
+bool SuccessStatuses::matches(int wait_status) const noexcept {
+  if (WIFEXITED(wait_status)) {
+    const int code = WEXITSTATUS(wait_status);
+    return ((codes[code / 64] >> (code % 64)) & 1U) != 0;
+  }
+  if (WIFSIGNALED(wait_status)) {
+    const int signo = WTERMSIG(wait_status);
+    return signo >= 1 && signo <= 31 && ((signals >> signo) & 1U) != 0;
+  }
+  return false;
 }
 
 bool valid_service_name(std::string_view name) noexcept {
@@ -104,7 +117,9 @@ constexpr std::string_view kTopKeys[] = {
     "user",             "group",         "supplementary_groups", "working_directory", "environment",
     "environment_file", "umask",         "rlimits",      "capabilities",    "no_new_privileges",
     "stdin",            "stdout",        "stderr",       "log",             "cgroup",
-    "on_exit",          "critical",
+    "critical",
+    "on_exit",          "restart_limit", "restart_limit_window", "success_exit_status", "on_failure",
+    "essential",
 };
 constexpr std::string_view kLogKeys[] = {"ring_size", "file", "max_size", "keep", "console"};
 constexpr std::string_view kCgroupKeys[] = {"memory_max", "pids_max", "cpu_weight"};
@@ -135,6 +150,8 @@ class Parser : private TomlReader {
   void streams(const toml::table& root);
   void log(const toml::table& root);
   void cgroup(const toml::table& root);
+  void failure_policy(const toml::table& root);
+  void success_exit_status(const Field& f);
 
   ServiceConfig& cfg_;
   const UserDbPaths& users_;
@@ -187,12 +204,90 @@ void Parser::run(const toml::table& root) {
     if (auto a = choice_of<ExitAction>(f, {{"none", ExitAction::None},
                                            {"poweroff", ExitAction::Poweroff},
                                            {"reboot", ExitAction::Reboot},
-                                           {"halt", ExitAction::Halt}})) {
+                                           {"halt", ExitAction::Halt},
+                                           {"exit", ExitAction::Exit}})) {
       cfg_.on_exit = *a;
     }
   }
   if (Field f = field(root, "critical")) {
     if (auto b = bool_of(f)) cfg_.critical = *b;
+  }
+  failure_policy(root);
+}
+
+// An essential service without a restart limit of its own gets this one:
+// otherwise a crash-looping essential service would never end the system.
+constexpr int kEssentialRestartLimit = 5;
+
+void Parser::failure_policy(const toml::table& root) {
+  const std::initializer_list<Choice<ExitAction>> actions = {{"none", ExitAction::None},
+                                                             {"poweroff", ExitAction::Poweroff},
+                                                             {"reboot", ExitAction::Reboot},
+                                                             {"halt", ExitAction::Halt},
+                                                             {"exit", ExitAction::Exit}};
+  Field limit = field(root, "restart_limit");
+  if (limit) {
+    if (auto v = int_of(limit, 0, 1'000'000)) cfg_.restart_limit = static_cast<int>(*v);
+  }
+  if (Field f = field(root, "restart_limit_window")) {
+    if (auto v = seconds_of(f)) {
+      if (*v > 0) {
+        cfg_.restart_limit_window_ns = *v;
+      } else {
+        error(f.line, f.key, "must be more than 0 seconds");
+      }
+    }
+  }
+  if (Field f = field(root, "success_exit_status")) success_exit_status(f);
+  Field on_failure = field(root, "on_failure");
+  if (on_failure) {
+    if (auto a = choice_of<ExitAction>(on_failure, actions)) cfg_.on_failure = *a;
+  }
+  if (Field f = field(root, "essential")) {
+    if (f.node->is_boolean()) {
+      cfg_.essential = f.node->as_boolean()->get() ? Essential::OnFailure : Essential::No;
+    } else if (f.node->is_string()) {
+      if (auto e = choice_of<Essential>(f, {{"on-failure", Essential::OnFailure}, {"always", Essential::Always}})) {
+        cfg_.essential = *e;
+      }
+    } else {
+      type_error(f, "true, false, \"on-failure\" or \"always\"");
+    }
+  }
+  // What essential means, as the defaults of the explicit keys: a key the
+  // file sets wins.
+  if (cfg_.essential == Essential::No) return;
+  if (!on_failure) cfg_.on_failure = ExitAction::Exit;
+  if (cfg_.essential == Essential::Always && !field(root, "on_exit")) cfg_.on_exit = ExitAction::Exit;
+  if (!limit) cfg_.restart_limit = kEssentialRestartLimit;
+}
+
+// [0, 143, "SIGTERM"]: exit codes 0..255 and signal names (or "15"-style
+// numbers as strings), each an addition to exit 0.
+void Parser::success_exit_status(const Field& f) {
+  const toml::array* a = f.node->as_array();
+  if (a == nullptr) {
+    type_error(f, "an array of exit codes (0..255) and signal names");
+    return;
+  }
+  for (const toml::node& e : *a) {
+    const int line = line_of(e) > 0 ? line_of(e) : f.line;
+    if (e.is_integer()) {
+      const std::int64_t v = e.as_integer()->get();
+      if (v >= 0 && v <= 255) {
+        cfg_.success_exit_status.add_code(static_cast<int>(v));
+      } else {
+        error(line, f.key, "exit code " + std::to_string(v) + " out of range (0 to 255)");
+      }
+    } else if (e.is_string()) {
+      if (auto signo = signals::parse(e.as_string()->get())) {
+        cfg_.success_exit_status.add_signal(*signo);
+      } else {
+        error(line, f.key, "unknown signal " + q(e.as_string()->get()) + " (expected a name like \"SIGTERM\")");
+      }
+    } else {
+      error(line, f.key, std::string("expected exit codes and signal names, got ") + type_name(e) + " in it");
+    }
   }
 }
 

@@ -41,8 +41,30 @@ enum class Restart { Never, OnFailure, Always };
 
 // What happens to the system when the service has ended for good (exited
 // and will not be restarted). This is how a "launcher that runs one main
-// program" is written: its service has on_exit = "poweroff".
-enum class ExitAction { None, Poweroff, Reboot, Halt };
+// program" is written: its service has on_exit = "poweroff". Exit ends keel
+// with the service's exit status: as a container's init or a plain
+// supervisor that is what a power-off does already; the machine's init,
+// which cannot exit, powers off. (Appended last: the codec carries the
+// number.)
+enum class ExitAction { None, Poweroff, Reboot, Halt, Exit };
+
+// essential: how the service's end concerns the whole system. OnFailure
+// (`essential = true`): its final failure ends the system (on_failure
+// defaults to "exit"); Always: its end for good, even a clean one, does (on_exit
+// defaults to "exit" too). Resolved into on_failure / on_exit by the parser.
+enum class Essential { No, OnFailure, Always };
+
+// Which ends of the main process count as success (success_exit_status):
+// exit 0 always, plus the exit codes and fatal signals listed.
+struct SuccessStatuses {
+  std::uint64_t codes[4] = {1, 0, 0, 0};  // bit n: exit status n (0..255)
+  std::uint32_t signals = 0;              // bit n: killed by signal n (1..31)
+  // `wait_status` as waitpid gives it.
+  [[nodiscard]] bool matches(int wait_status) const noexcept;
+  void add_code(int code) noexcept { codes[code / 64] |= std::uint64_t{1} << (code % 64); }
+  void add_signal(int signo) noexcept { signals |= std::uint32_t{1} << signo; }
+  bool operator==(const SuccessStatuses&) const = default;
+};
 
 // Where a standard stream goes. stdin accepts null, console, file;
 // stdout and stderr accept log, console, null, file.
@@ -136,6 +158,16 @@ struct ServiceConfig {
   // Unhealthy longer than keel.toml's [watchdog] critical_unhealthy: keel
   // stops petting the watchdog device and the hardware resets the machine.
   bool critical = false;
+  // ---- failure policy (docs/services.md, "Failure policy")
+  // More than restart_limit starts within restart_limit_window and the
+  // service is failed for good instead of restarted again (0: no limit;
+  // an essential service gets 5 in 60 s unless it sets one).
+  int restart_limit = 0;
+  std::int64_t restart_limit_window_ns = 60'000'000'000;
+  SuccessStatuses success_exit_status;
+  // Run when the service has failed for good; None: on_exit's action, if any.
+  ExitAction on_failure = ExitAction::None;
+  Essential essential = Essential::No;  // already folded into the fields above
 
   // What it was loaded from, to tell at reload whether it changed without
   // keeping every file's text in PID 1 or reading the file a second time:

@@ -69,6 +69,21 @@ std::int64_t ServiceMachine::restart_rate_delay(std::int64_t now, std::int64_t d
   return std::max(delay, earliest - now);
 }
 
+// Would a start at `next_start_ns` be one more than restart_limit within
+// the current window? (Only automatic restarts ask.)
+bool ServiceMachine::restart_limit_reached(std::int64_t next_start_ns) const noexcept {
+  const int limit = config_->restart_limit;
+  if (limit <= 0 || limit_starts_ < limit) return false;
+  return next_start_ns - limit_window_ns_ < config_->restart_limit_window_ns;
+}
+
+ExitAction ServiceMachine::final_action() const noexcept {
+  if (!goal_up_) return ExitAction::None;
+  if (state_ == State::Failed) return config_->on_failure != ExitAction::None ? config_->on_failure : config_->on_exit;
+  if (state_ == State::Done) return config_->on_exit;
+  return ExitAction::None;
+}
+
 void ServiceMachine::set_state(State state) noexcept {
   State old = state_;
   state_ = state;
@@ -89,6 +104,7 @@ void ServiceMachine::want_up() noexcept {
     case State::Done:
     case State::Failed:
       failures_ = 0;
+      limit_starts_ = 0;  // a user's start: the restart limit counts afresh
       set_state(State::Waiting);
       return;
     case State::Stopping:
@@ -128,6 +144,7 @@ void ServiceMachine::want_down() noexcept {
 
 void ServiceMachine::restart() noexcept {
   goal_up_ = true;
+  limit_starts_ = 0;  // a user's restart: the restart limit counts afresh
   switch (state_) {
     case State::Launching:
     case State::Starting:
@@ -174,6 +191,11 @@ void ServiceMachine::launch() noexcept {
   // ring's size, which keeps the slot (count % size) and count >= size.
   if (start_count_ >= std::numeric_limits<int>::max() - limits::kRestartBurst) start_count_ -= limits::kRestartBurst;
   ++start_count_;
+  if (limit_starts_ == 0 || started_ns_ - limit_window_ns_ >= config_->restart_limit_window_ns) {
+    limit_window_ns_ = started_ns_;
+    limit_starts_ = 0;
+  }
+  if (limit_starts_ < std::numeric_limits<int>::max()) ++limit_starts_;
   if (config_->type == Type::Target) {
     ready_ns_ = started_ns_;
     set_state(State::Running);
@@ -261,7 +283,8 @@ void ServiceMachine::set_main_pid(pid_t pid) noexcept {
 void ServiceMachine::main_exited(int wait_status) noexcept {
   pid_ = -1;
   last_status_ = wait_status;
-  bool success = WIFEXITED(wait_status) && WEXITSTATUS(wait_status) == 0;
+  // Exit 0, or an end listed in success_exit_status (143 for a JVM).
+  bool success = config_->success_exit_status.matches(wait_status);
   switch (state_) {
     case State::Launching:
       if (exec_failed_) {
@@ -396,7 +419,19 @@ void ServiceMachine::settle(After after) noexcept {
       std::int64_t uptime = host_.now_ns() - started_ns_;
       failures_ = next_failure_count(policy(), failures_, uptime);
       const std::int64_t now = host_.now_ns();
-      backoff_ns_ = restart_rate_delay(now, backoff_delay(policy(), failures_, host_.random()));
+      const std::int64_t delay = restart_rate_delay(now, backoff_delay(policy(), failures_, host_.random()));
+      if (restart_limit_reached(now + delay)) {
+        // Failed for good: the failure policy (final_action) takes over.
+        // The last run's reason is kept after the limit's.
+        char last[sizeof last_error_];
+        std::snprintf(last, sizeof last, "%s", last_error_);
+        failure("restart limit reached: %d starts in %lld s%s%s", limit_starts_,
+                static_cast<long long>(config_->restart_limit_window_ns / 1'000'000'000),
+                last[0] != 0 ? "; last: " : "", last);
+        set_state(State::Failed);
+        return;
+      }
+      backoff_ns_ = delay;
       if (restarts_ < std::numeric_limits<int>::max()) ++restarts_;
       host_.arm_timer(*this, backoff_ns_);
       set_state(State::Backoff);

@@ -138,6 +138,12 @@ class ServiceMachine {
   [[nodiscard]] bool ended_for_good() const noexcept {
     return goal_up_ && (state_ == State::Done || state_ == State::Failed);
   }
+  // What its end asks of the whole system (the failure policy): on a
+  // failure for good, on_failure (or on_exit when on_failure is "none");
+  // on a clean end for good, on_exit; otherwise nothing.
+  [[nodiscard]] ExitAction final_action() const noexcept;
+  // Starts counted against restart_limit in the current window.
+  [[nodiscard]] int limit_starts() const noexcept { return limit_starts_; }
 
  private:
   enum class After : std::uint8_t { Stopped, Restart, Again, Done, Failed };
@@ -152,6 +158,7 @@ class ServiceMachine {
   void settle(After after) noexcept;
   [[nodiscard]] BackoffPolicy policy() const noexcept;
   [[nodiscard]] std::int64_t restart_rate_delay(std::int64_t now, std::int64_t delay) const noexcept;
+  [[nodiscard]] bool restart_limit_reached(std::int64_t next_start_ns) const noexcept;
 
   Host& host_;
   const ServiceConfig* config_;
@@ -168,6 +175,11 @@ class ServiceMachine {
   // launches so far, saturating), for the start-rate limit.
   std::int64_t recent_starts_[limits::kRestartBurst] = {};
   int start_count_ = 0;
+  // The restart limit's window (config restart_limit_window), systemd's
+  // way: it opens at the first start counted, and a start after it has
+  // passed opens a new one. A user's start or restart resets it.
+  std::int64_t limit_window_ns_ = 0;
+  int limit_starts_ = 0;
   int restarts_ = 0;  // saturates at INT_MAX
   int failures_ = 0;
   int last_status_ = -1;

@@ -1183,15 +1183,27 @@ void Supervisor::state_changed(ServiceMachine& machine, State old_state) noexcep
     u.tracker.end_run();
   }
   if (now == State::Running || now == State::Done) u.on_exit_done = false;
-  // The service ended for good: act on on_exit (the launcher's power-off).
-  if (machine.ended_for_good() && !stopping_all_ && !u.on_exit_done && u.config.on_exit != ExitAction::None &&
-      (now == State::Done || now == State::Failed)) {
-    u.on_exit_done = true;
-    int code = machine.last_exit_status() >= 0 ? shell_exit_code(machine.last_exit_status()) : 1;
-    if (now == State::Failed && code == 0) code = 1;
-    power_.request_power(u.config.on_exit, code);
-  }
+  // The service ended for good: its failure policy (on_failure, on_exit,
+  // essential) may end the system, with the service's own exit status.
+  if (!stopping_all_ && !u.on_exit_done) end_system_for(u);
   reschedule_ = true;
+}
+
+// The failure policy's system action (ServiceMachine::final_action), once
+// per run. The status carried is the service's last exit as a shell gives
+// it (128+N for signal N); a failure without one (never started) or with
+// a clean one (exit 0 before it was ready, a restart limit reached by
+// clean exits under restart = "always") carries 1: never 0 for a failure.
+void Supervisor::end_system_for(Unit& u) noexcept {
+  const ServiceMachine& machine = u.machine;
+  const ExitAction action = machine.final_action();
+  if (action == ExitAction::None) return;
+  u.on_exit_done = true;
+  int code = machine.last_exit_status() >= 0 ? shell_exit_code(machine.last_exit_status()) : 1;
+  if (machine.state() == State::Failed && code == 0) code = 1;
+  log::msg(log::Level::Warn, "%s: %s for good: the system ends (exit status %d)", u.config.name.c_str(),
+           machine.state() == State::Failed ? "failed" : "ended", code);
+  power_.request_power(action, code);
 }
 
 void Supervisor::finish_waiters(Unit& u, bool failed) noexcept {

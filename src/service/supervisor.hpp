@@ -187,6 +187,7 @@ class Supervisor final : private Host, private control::ControlHandler {
   void request_stop(int index) noexcept;
   void collect_removed() noexcept;
   void finish_waiters(Unit& unit, bool failed) noexcept;
+  void end_system_for(Unit& unit) noexcept;
   [[nodiscard]] bool unit_has_process(Unit& unit) noexcept;
   // No other unit has a run going (tree_tracker.hpp, rule 3).
   [[nodiscard]] bool sole_run(const Unit& unit) const noexcept;

@@ -272,6 +272,13 @@ void put(Writer& w, const service::ServiceConfig& c) {
   w.u8(static_cast<std::uint8_t>(c.on_exit));
   w.u64(c.source);
   w.boolean(c.critical);
+  // The failure policy (issue 12).
+  w.i32(c.restart_limit);
+  w.i64(c.restart_limit_window_ns);
+  for (std::uint64_t bits : c.success_exit_status.codes) w.u64(bits);
+  w.u32(c.success_exit_status.signals);
+  w.u8(static_cast<std::uint8_t>(c.on_failure));
+  w.u8(static_cast<std::uint8_t>(c.essential));
 }
 
 void get(Reader& r, service::ServiceConfig& c) {
@@ -333,9 +340,23 @@ void get(Reader& r, service::ServiceConfig& c) {
   c.cgroup.memory_max = r.opt_u64<std::uint64_t>();
   c.cgroup.pids_max = r.opt_u64<std::uint64_t>();
   c.cgroup.cpu_weight = r.opt_u64<std::uint32_t>();
-  c.on_exit = r.choice<service::ExitAction>(4);
+  c.on_exit = r.choice<service::ExitAction>(5);
   c.source = r.u64();
   c.critical = r.boolean();
+  // The failure policy: a limit and a window the parser would accept (a
+  // window of 0 or less would make the limit meaningless), bit 0 of the
+  // exit codes always set (exit 0 is always a success), no bit for a
+  // signal 0.
+  c.restart_limit = r.i32();
+  if (r.ok() && (c.restart_limit < 0 || c.restart_limit > 1'000'000)) r.fail("bad restart_limit");
+  c.restart_limit_window_ns = r.i64();
+  if (r.ok() && c.restart_limit_window_ns <= 0) r.fail("bad restart_limit_window");
+  for (std::uint64_t& bits : c.success_exit_status.codes) bits = r.u64();
+  if (r.ok() && (c.success_exit_status.codes[0] & 1U) == 0) r.fail("bad success_exit_status");
+  c.success_exit_status.signals = r.u32();
+  if (r.ok() && (c.success_exit_status.signals & 1U) != 0) r.fail("bad success_exit_status");
+  c.on_failure = r.choice<service::ExitAction>(5);
+  c.essential = r.choice<service::Essential>(3);
 }
 
 // ---- KeelConfig

@@ -110,6 +110,10 @@ PowerAction to_power(service::ExitAction action) {
   switch (action) {
     case service::ExitAction::Reboot: return PowerAction::Reboot;
     case service::ExitAction::Halt: return PowerAction::Halt;
+    // "exit": as a container's init or a plain supervisor a power-off is
+    // the exit (with the request's status); the machine's init cannot
+    // exit and powers off.
+    case service::ExitAction::Exit:
     case service::ExitAction::Poweroff:
     case service::ExitAction::None: break;
   }

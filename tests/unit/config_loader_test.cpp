@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
+#include <csignal>
 #include <cstdlib>
 #include <random>
 #include <string>
@@ -67,6 +68,16 @@ ServiceConfig rich_service(const std::string& name) {
   c.cgroup.cpu_weight = 10000;
   c.on_exit = service::ExitAction::Halt;
   c.source = 0x0123456789abcdefULL;
+  // The failure policy.
+  c.restart_limit = 1'000'000;
+  c.restart_limit_window_ns = 0x7fffffffffffffffLL;
+  c.success_exit_status.add_code(143);
+  c.success_exit_status.add_code(255);
+  c.success_exit_status.add_code(64);
+  c.success_exit_status.add_signal(SIGTERM);
+  c.success_exit_status.add_signal(31);
+  c.on_failure = service::ExitAction::Exit;
+  c.essential = service::Essential::Always;
   return c;
 }
 
@@ -153,6 +164,11 @@ void expect_same(const ServiceConfig& a, const ServiceConfig& b) {
   EXPECT_EQ(a.cgroup.cpu_weight, b.cgroup.cpu_weight);
   EXPECT_EQ(a.on_exit, b.on_exit);
   EXPECT_EQ(a.source, b.source);
+  EXPECT_EQ(a.restart_limit, b.restart_limit);
+  EXPECT_EQ(a.restart_limit_window_ns, b.restart_limit_window_ns);
+  EXPECT_TRUE(a.success_exit_status == b.success_exit_status);
+  EXPECT_EQ(a.on_failure, b.on_failure);
+  EXPECT_EQ(a.essential, b.essential);
 }
 
 void expect_same(const std::vector<ConfigError>& a, const std::vector<ConfigError>& b) {
@@ -200,6 +216,28 @@ TEST(ConfigCodec, EveryFieldSurvivesTheTrip) {
   // The errors keep file:line for the log and keelctl.
   EXPECT_EQ(out.services->errors[0].text(), "/etc/keel/services/typo.toml:1: comand: unknown key (did you mean command?)");
   EXPECT_EQ(encode_loaded(out), bytes);
+}
+
+// The failure policy's fields are checked like the parser checks them: a
+// forged limit, window, exit 0 taken out of the successes, a "signal 0"
+// or an unknown action is refused.
+TEST(ConfigCodec, ForgedFailurePolicyIsRefused) {
+  const auto refused = [](void (*forge)(ServiceConfig&)) {
+    Loaded l = rich_loaded();
+    forge(l.services->services[0]);
+    Loaded out;
+    std::string problem;
+    const bool ok = decode_loaded(encode_loaded(l), out, problem);
+    return !ok && !problem.empty();
+  };
+  EXPECT_TRUE(refused([](ServiceConfig& c) { c.restart_limit = -1; }));
+  EXPECT_TRUE(refused([](ServiceConfig& c) { c.restart_limit = 1'000'001; }));
+  EXPECT_TRUE(refused([](ServiceConfig& c) { c.restart_limit_window_ns = 0; }));
+  EXPECT_TRUE(refused([](ServiceConfig& c) { c.success_exit_status.codes[0] = 2; }));
+  EXPECT_TRUE(refused([](ServiceConfig& c) { c.success_exit_status.signals = 1; }));
+  EXPECT_TRUE(refused([](ServiceConfig& c) { c.on_failure = static_cast<service::ExitAction>(5); }));
+  EXPECT_TRUE(refused([](ServiceConfig& c) { c.essential = static_cast<service::Essential>(3); }));
+  EXPECT_FALSE(refused([](ServiceConfig&) {}));
 }
 
 TEST(ConfigCodec, AbsentPartsStayAbsent) {

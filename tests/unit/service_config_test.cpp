@@ -11,6 +11,7 @@
 #include <sys/resource.h>
 
 #include <algorithm>
+#include <csignal>
 #include <filesystem>
 #include <string>
 
@@ -237,6 +238,62 @@ TEST_F(ServiceConfigKeys, NoNewPrivilegesAndOnExit) {
   EXPECT_EQ(ok(kCmd + "on_exit = \"halt\"\n").on_exit, ExitAction::Halt);
 }
 
+TEST_F(ServiceConfigKeys, FailurePolicy) {
+  ServiceConfig d = ok(kCmd);
+  EXPECT_EQ(d.restart_limit, 0);
+  EXPECT_EQ(d.restart_limit_window_ns, 60'000'000'000);
+  EXPECT_EQ(d.on_failure, ExitAction::None);
+  EXPECT_EQ(d.essential, Essential::No);
+  EXPECT_TRUE(d.success_exit_status == SuccessStatuses{});
+  EXPECT_TRUE(d.success_exit_status.matches(0));
+  EXPECT_FALSE(d.success_exit_status.matches(143 << 8));
+
+  ServiceConfig c = ok(kCmd + "restart_limit = 5\nrestart_limit_window = 90\n" +
+                       "success_exit_status = [0, 143, \"SIGTERM\", \"USR1\"]\non_failure = \"reboot\"\n");
+  EXPECT_EQ(c.restart_limit, 5);
+  EXPECT_EQ(c.restart_limit_window_ns, 90'000'000'000);
+  EXPECT_TRUE(c.success_exit_status.matches(0));
+  EXPECT_TRUE(c.success_exit_status.matches(143 << 8));
+  EXPECT_TRUE(c.success_exit_status.matches(SIGTERM));
+  EXPECT_TRUE(c.success_exit_status.matches(SIGUSR1));
+  EXPECT_FALSE(c.success_exit_status.matches(1 << 8));
+  EXPECT_FALSE(c.success_exit_status.matches(SIGKILL));
+  EXPECT_EQ(c.on_failure, ExitAction::Reboot);
+  EXPECT_EQ(c.on_exit, ExitAction::None);
+  EXPECT_EQ(ok(kCmd + "restart_limit_window = 0.5\n").restart_limit_window_ns, 500'000'000);
+  EXPECT_EQ(ok(kCmd + "on_failure = \"exit\"\n").on_failure, ExitAction::Exit);
+  EXPECT_EQ(ok(kCmd + "on_failure = \"halt\"\n").on_failure, ExitAction::Halt);
+  EXPECT_EQ(ok(kCmd + "on_failure = \"poweroff\"\n").on_failure, ExitAction::Poweroff);
+  EXPECT_EQ(ok(kCmd + "on_failure = \"none\"\n").on_failure, ExitAction::None);
+  EXPECT_EQ(ok(kCmd + "on_exit = \"exit\"\n").on_exit, ExitAction::Exit);
+  // A list without 0 still has exit 0 as a success.
+  EXPECT_TRUE(ok(kCmd + "success_exit_status = [2]\n").success_exit_status.matches(0));
+}
+
+// essential folds into the explicit keys as their defaults; an explicit
+// key wins.
+TEST_F(ServiceConfigKeys, Essential) {
+  ServiceConfig t = ok(kCmd + "essential = true\n");
+  EXPECT_EQ(t.essential, Essential::OnFailure);
+  EXPECT_EQ(t.on_failure, ExitAction::Exit);
+  EXPECT_EQ(t.on_exit, ExitAction::None);
+  EXPECT_EQ(t.restart_limit, 5);
+  EXPECT_EQ(ok(kCmd + "essential = \"on-failure\"\n").on_failure, ExitAction::Exit);
+  ServiceConfig a = ok(kCmd + "essential = \"always\"\n");
+  EXPECT_EQ(a.essential, Essential::Always);
+  EXPECT_EQ(a.on_failure, ExitAction::Exit);
+  EXPECT_EQ(a.on_exit, ExitAction::Exit);
+  ServiceConfig own =
+      ok(kCmd + "essential = \"always\"\non_failure = \"reboot\"\non_exit = \"halt\"\nrestart_limit = 0\n");
+  EXPECT_EQ(own.on_failure, ExitAction::Reboot);
+  EXPECT_EQ(own.on_exit, ExitAction::Halt);
+  EXPECT_EQ(own.restart_limit, 0);
+  ServiceConfig f = ok(kCmd + "essential = false\n");
+  EXPECT_EQ(f.essential, Essential::No);
+  EXPECT_EQ(f.on_failure, ExitAction::None);
+  EXPECT_EQ(f.restart_limit, 0);
+}
+
 TEST_F(ServiceConfigKeys, Streams) {
   ServiceConfig c = ok(kCmd + "stdin = \"console\"\nstdout = \"null\"\nstderr = \"file:/var/log/e\"\n");
   EXPECT_EQ(c.stdin_.kind, StreamKind::Console);
@@ -412,6 +469,17 @@ TEST_F(ServiceConfigErrors, BadValuesWithTheirLines) {
       {kCmd + "[cgroup]\ncpu_weight = 0\n", 3, "cgroup.cpu_weight"},
       {kCmd + "[cgroup]\ncpu_weight = 10001\n", 3, "cgroup.cpu_weight"},
       {kCmd + "on_exit = \"explode\"\n", 2, "on_exit"},
+      {kCmd + "restart_limit = -1\n", 2, "restart_limit"},
+      {kCmd + "restart_limit = \"5\"\n", 2, "restart_limit"},
+      {kCmd + "restart_limit_window = 0\n", 2, "restart_limit_window"},
+      {kCmd + "success_exit_status = 143\n", 2, "success_exit_status"},
+      {kCmd + "success_exit_status = [\n0,\n256]\n", 4, "success_exit_status"},
+      {kCmd + "success_exit_status = [-1]\n", 2, "success_exit_status"},
+      {kCmd + "success_exit_status = [\"SIGNOPE\"]\n", 2, "success_exit_status"},
+      {kCmd + "success_exit_status = [1.5]\n", 2, "success_exit_status"},
+      {kCmd + "on_failure = \"explode\"\n", 2, "on_failure"},
+      {kCmd + "essential = \"yes\"\n", 2, "essential"},
+      {kCmd + "essential = 1\n", 2, "essential"},
       {"command = []\n", 1, "command"},
       {"command = [\"\"]\n", 1, "command"},
       {"type = \"target\"\ncommand = [\"/bin/x\"]\n", 2, "command"},
