@@ -23,6 +23,7 @@
 #include <cerrno>
 #include <charconv>
 #include <cmath>
+#include <csignal>
 #include <cstring>
 #include <initializer_list>
 #include <limits>
@@ -105,6 +106,7 @@ constexpr std::string_view kTopKeys[] = {
     "environment_file", "umask",         "rlimits",      "capabilities",    "no_new_privileges",
     "stdin",            "stdout",        "stderr",       "log",             "cgroup",
     "on_exit",
+    "watchdog",         "reload_signal",
 };
 constexpr std::string_view kLogKeys[] = {"ring_size", "file", "max_size", "keep", "console"};
 constexpr std::string_view kCgroupKeys[] = {"memory_max", "pids_max", "cpu_weight"};
@@ -135,6 +137,7 @@ class Parser : private TomlReader {
   void streams(const toml::table& root);
   void log(const toml::table& root);
   void cgroup(const toml::table& root);
+  void watchdog_and_reload(const toml::table& root);
 
   ServiceConfig& cfg_;
   const UserDbPaths& users_;
@@ -189,6 +192,31 @@ void Parser::run(const toml::table& root) {
                                            {"reboot", ExitAction::Reboot},
                                            {"halt", ExitAction::Halt}})) {
       cfg_.on_exit = *a;
+    }
+  }
+  watchdog_and_reload(root);
+}
+
+void Parser::watchdog_and_reload(const toml::table& root) {
+  if (Field f = field(root, "watchdog")) {
+    if (auto v = seconds_of(f)) cfg_.watchdog_ns = *v;
+  }
+  if (Field f = field(root, "reload_signal")) {
+    std::optional<int> signo;
+    if (f.node->is_integer()) {
+      const std::int64_t v = f.node->as_integer()->get();
+      if (v >= 1 && v <= 31) signo = static_cast<int>(v);
+    } else if (f.node->is_string()) {
+      signo = signals::parse(f.node->as_string()->get());
+    } else {
+      type_error(f, "a signal name or number");
+      return;
+    }
+    // SIGKILL or SIGSTOP would not be a reload; say so rather than kill it.
+    if (signo && *signo != SIGKILL && *signo != SIGSTOP) {
+      cfg_.reload_signal = *signo;
+    } else {
+      error(f.line, f.key, "not a reload signal (expected a name like \"SIGHUP\" or a number from 1 to 31, not KILL or STOP)");
     }
   }
 }

@@ -6,6 +6,8 @@
 #include <utility>
 #include <vector>
 
+#include "core/limits.hpp"
+
 namespace keel {
 namespace {
 
@@ -269,6 +271,8 @@ void put(Writer& w, const service::ServiceConfig& c) {
   w.opt_u64(c.cgroup.cpu_weight);
   w.u8(static_cast<std::uint8_t>(c.on_exit));
   w.u64(c.source);
+  w.i64(c.watchdog_ns);
+  w.i32(c.reload_signal);
 }
 
 void get(Reader& r, service::ServiceConfig& c) {
@@ -332,6 +336,12 @@ void get(Reader& r, service::ServiceConfig& c) {
   c.cgroup.cpu_weight = r.opt_u64<std::uint32_t>();
   c.on_exit = r.choice<service::ExitAction>(4);
   c.source = r.u64();
+  c.watchdog_ns = r.i64();
+  if (r.ok() && (c.watchdog_ns < 0 || c.watchdog_ns > limits::kMaxDurationSeconds * 1'000'000'000)) {
+    r.fail("watchdog period out of range");
+  }
+  c.reload_signal = r.i32();
+  if (r.ok() && (c.reload_signal < 0 || c.reload_signal > 31)) r.fail("reload signal out of range");
 }
 
 // ---- KeelConfig

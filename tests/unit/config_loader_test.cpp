@@ -67,6 +67,8 @@ ServiceConfig rich_service(const std::string& name) {
   c.cgroup.cpu_weight = 10000;
   c.on_exit = service::ExitAction::Halt;
   c.source = 0x0123456789abcdefULL;
+  c.watchdog_ns = 30'000'000'000;
+  c.reload_signal = 1;
   return c;
 }
 
@@ -153,6 +155,8 @@ void expect_same(const ServiceConfig& a, const ServiceConfig& b) {
   EXPECT_EQ(a.cgroup.cpu_weight, b.cgroup.cpu_weight);
   EXPECT_EQ(a.on_exit, b.on_exit);
   EXPECT_EQ(a.source, b.source);
+  EXPECT_EQ(a.watchdog_ns, b.watchdog_ns);
+  EXPECT_EQ(a.reload_signal, b.reload_signal);
 }
 
 void expect_same(const std::vector<ConfigError>& a, const std::vector<ConfigError>& b) {
