@@ -54,7 +54,11 @@ constexpr Subcommand kSubcommands[] = {
      "  --ready       wait for the service's readiness\n"
      "  --timeout S   give up after S seconds (a decimal number; default: no limit);\n"
      "                the exit status is then 5\n"},
-    {"reload", Verb::Reload, "", "re-read the service files", ""},
+    {"reload", Verb::Reload, "[SERVICE]", "re-read the service files, or reload one service",
+     "Without SERVICE: re-read every service file (changed services are restarted).\n"
+     "With SERVICE: send it its reload_signal and, for a notify service, wait for\n"
+     "its RELOADING=1 then READY=1 (bounded by its start_timeout); a service\n"
+     "without reload_signal is restarted and waited for until it is ready.\n"},
     {"poweroff", Verb::Poweroff, "", "stop every service and power off", ""},
     {"reboot", Verb::Reboot, "", "stop every service and reboot", ""},
     {"halt", Verb::Halt, "", "stop every service and halt", ""},
@@ -250,7 +254,7 @@ KeelctlCommand parse_keelctl(const std::string& prog, const std::vector<std::str
     case Verb::Log:
     case Verb::Wait: min_args = max_args = 1; break;
     case Verb::Signal: min_args = max_args = 2; break;
-    case Verb::Reload:
+    case Verb::Reload: max_args = 1; break;
     case Verb::Poweroff:
     case Verb::Reboot:
     case Verb::Halt: break;
@@ -282,6 +286,8 @@ KeelctlCommand parse_keelctl(const std::string& prog, const std::vector<std::str
   c.request.timeout_ms = timeout_ms;
   if (follow) {
     c.reply_timeout_ms = -1;
+  } else if (sub->verb == Verb::Reload && !positional.empty()) {
+    c.reply_timeout_ms = -1;  // keel bounds it by the service's timeouts
   } else if (sub->verb == Verb::Wait) {
     c.reply_timeout_ms = have_timeout && timeout_ms > 0 ? timeout_ms + kWaitSlackMs : -1;
   }

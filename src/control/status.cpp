@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstring>
 
 #include "core/terminal_text.hpp"
 
@@ -67,6 +68,9 @@ std::string format_status_detail(const ServiceStatus& s, const KeelStatus& keel)
   line("last error:  ", or_dash(s.last_error));
   if (s.log_dropped != 0) line("log dropped: ", std::to_string(s.log_dropped) + " lines");
   if (!s.log_writer.empty()) line("log writer:  ", s.log_writer);
+  if (s.service_errno != 0) {
+    line("errno:       ", std::to_string(s.service_errno) + " (" + std::strerror(s.service_errno) + ")");
+  }
   if (s.notify_refused != 0) {
     line("notify:      ", std::to_string(s.notify_refused) + " refused (last: " + s.notify_refusal + ")");
   }
@@ -182,6 +186,8 @@ std::string format_status_json(const std::vector<ServiceStatus>& services, const
     out += ", \"log_dropped\": " + std::to_string(s.log_dropped);
     out += ", \"notify_refused\": " + std::to_string(s.notify_refused);
     out += ", \"notify_refusal\": " + json_quote(s.notify_refusal);
+    out += ", \"errno\": " + std::to_string(s.service_errno);
+    out += ", \"errno_text\": " + json_quote(s.service_errno != 0 ? std::strerror(s.service_errno) : "");
     out += ", \"keel_output_lost\": " + std::to_string(keel.output_lost);
     out += "}";
   }

@@ -16,7 +16,8 @@ namespace keel::control {
 struct ServiceStatus {
   std::string name;
   std::string description;
-  std::string state;          // "running", "stopped", "failed", "launching", "starting", ... (state_name)
+  std::string state;          // "running", "stopped", "failed", "launching", "starting", ... (state_name);
+                              // "reloading" / "stopping" while running, as the service said (sd_notify)
   std::int64_t pid = 0;       // 0: no process
   std::int64_t uptime_ns = 0; // time in the current state's process; 0 when not running
   std::uint32_t restarts = 0;
@@ -28,6 +29,7 @@ struct ServiceStatus {
   std::string log_writer;         // "": its file's writer is fine (or it has no file); else what is wrong
   std::uint64_t notify_refused = 0;  // sd_notify messages / MAINPIDs refused (docs/security.md)
   std::string notify_refusal;        // the last one's reason
+  int service_errno = 0;             // the service's last ERRNO= (sd_notify); 0: none
 };
 
 // What `status` says about keel itself, beside its services.

@@ -68,6 +68,8 @@ class Timer {
   void arm_after(std::int64_t delay_ns) noexcept;
   void disarm() noexcept;
   [[nodiscard]] bool armed() const noexcept { return armed_; }
+  // When it fires (monotonic_ns()), if armed.
+  [[nodiscard]] std::int64_t deadline_ns() const noexcept { return deadline_ns_; }
 
  private:
   friend class EventLoop;

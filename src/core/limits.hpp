@@ -404,3 +404,23 @@ inline constexpr std::int64_t kLoaderTimeoutNs = 30'000'000'000;
 inline constexpr std::size_t kLoaderAnswerBytes = std::size_t{64} << 20;
 
 }  // namespace keel::limits
+
+// ------------------------------------- sd_notify watchdog, timeouts, reload (issue 12)
+namespace keel::limits {
+
+// A period or extension in µs from a service (WATCHDOG_USEC=,
+// EXTEND_TIMEOUT_USEC=, MONOTONIC_USEC=) is accepted up to the longest
+// duration a service file may name (one year): times 1,000 it stays far
+// below INT64_MAX ns, so no timer arithmetic overflows. A larger or
+// malformed number is ignored, as a garbled message is.
+inline constexpr std::uint64_t kNotifyUsecMax = static_cast<std::uint64_t>(kMaxDurationSeconds) * 1'000'000;
+
+// WATCHDOG_PID is written by the launching child itself (it is the first
+// to know its pid) into a copy of the environment's pointer array on its
+// own stack (core/spawn.cpp; ARCHITECTURE.md rule 5): 1,024 entries are
+// 8 KiB of the child's 64 KiB stack, beside the 32 KiB a script's /bin/sh
+// argv may take. A service with a larger environment gets WATCHDOG_USEC
+// without WATCHDOG_PID (sd_watchdog_enabled() then believes any process).
+inline constexpr std::size_t kSelfPidEnvEntries = 1024;
+
+}  // namespace keel::limits

@@ -80,7 +80,36 @@ struct ChildData {
   int report_fd = -1;
   Status (*hook)(const void*) noexcept = nullptr;
   const void* hook_context = nullptr;
+  const char* self_pid_env = nullptr;  // SpawnOptions::self_pid_env, copied
 };
+
+// envp with "NAME=PID" (the child's own pid) appended, built in `out` and
+// `entry`, which are on the child's stack: the copies in keel's memory are
+// only read. envp itself when it does not fit (see limits.hpp).
+char* const* env_with_own_pid(char* const* envp, const char* name, char** out, std::size_t out_size, char* entry,
+                              std::size_t entry_size) noexcept {
+  std::size_t n = 0;
+  while (envp[n] != nullptr) ++n;
+  std::size_t len = 0;
+  while (name[len] != '\0') ++len;
+  if (n + 2 > out_size || len + 2 + 20 > entry_size) return envp;
+  std::size_t at = 0;
+  for (; at < len; ++at) entry[at] = name[at];
+  entry[at++] = '=';
+  long pid = raw::call(SYS_getpid);
+  char digits[24];
+  std::size_t count = 0;
+  do {
+    digits[count++] = static_cast<char>('0' + pid % 10);
+    pid /= 10;
+  } while (pid > 0 && count < sizeof digits);
+  while (count > 0) entry[at++] = digits[--count];
+  entry[at] = '\0';
+  for (std::size_t i = 0; i < n; ++i) out[i] = envp[i];
+  out[n] = entry;
+  out[n + 1] = nullptr;
+  return out;
+}
 
 [[noreturn]] void child_exit(int code) noexcept {
   for (;;) (void)raw::call(SYS_exit_group, code);
@@ -179,7 +208,13 @@ constexpr int kHookReportFdFloor = 64;
     Status hooked = d.hook(d.hook_context);
     if (!hooked) child_fail(report_fd, Step::Hook, -hooked.error().code, hooked.error().context);
   }
-  long r = raw::call(SYS_execve, d.path, d.argv, d.envp);
+  char* const* envp = d.envp;
+  char* pid_envp[limits::kSelfPidEnvEntries];
+  char pid_entry[64];
+  if (d.self_pid_env != nullptr) {
+    envp = env_with_own_pid(d.envp, d.self_pid_env, pid_envp, limits::kSelfPidEnvEntries, pid_entry, sizeof pid_entry);
+  }
+  long r = raw::call(SYS_execve, d.path, d.argv, envp);
   if (r == -ENOEXEC) {
     // A file without "#!" is a shell script, as execvp and every shell
     // treat it: run it with /bin/sh. The argv is built on the stack, since
@@ -192,7 +227,7 @@ constexpr int kHookReportFdFloor = 64;
       sh_argv[0] = const_cast<char*>(shell);
       sh_argv[1] = const_cast<char*>(d.path);
       for (std::size_t i = 1; i <= n; ++i) sh_argv[i + 1] = d.argv[i];  // copies the final nullptr too
-      (void)raw::call(SYS_execve, shell, sh_argv, d.envp);
+      (void)raw::call(SYS_execve, shell, sh_argv, envp);
     }
     r = -ENOEXEC;
   }
@@ -397,6 +432,10 @@ ChildData* prepare(ChildArena& arena, const SpawnOptions& o, const char* path, i
   d->report_fd = report_fd;
   d->hook = o.child_setup;
   d->hook_context = o.child_context;
+  if (o.self_pid_env != nullptr) {
+    d->self_pid_env = arena.copy_string(o.self_pid_env);
+    if (d->self_pid_env == nullptr) return nullptr;
+  }
   if (o.child_setup != nullptr && o.copy_child_context != nullptr) {
     d->hook_context = o.copy_child_context(o.child_context, arena);
     if (d->hook_context == nullptr) return nullptr;

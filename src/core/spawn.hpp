@@ -84,6 +84,13 @@ struct SpawnOptions {
   // write of "0" to `cgroup_procs_fd`, its first step. -1: none.
   int cgroup_fd = -1;
   int cgroup_procs_fd = -1;  // that cgroup's cgroup.procs, open for writing; -1: none
+  // A variable name (WATCHDOG_PID) the child sets to its own pid, as seen
+  // in keel's PID namespace: only the child knows it before its exec, and
+  // it may write nothing but its stack, so it appends "NAME=PID" to a copy
+  // of envp's pointer array there (at most limits::kSelfPidEnvEntries
+  // entries; a larger environment is exec'd without it). envp must not
+  // hold NAME already. nullptr: none.
+  const char* self_pid_env = nullptr;
 };
 
 // Where a copier puts a hook's context: bump allocation in the mapping the

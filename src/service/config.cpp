@@ -24,6 +24,7 @@
 #include <cerrno>
 #include <charconv>
 #include <cmath>
+#include <csignal>
 #include <cstring>
 #include <initializer_list>
 #include <limits>
@@ -120,6 +121,7 @@ constexpr std::string_view kTopKeys[] = {
     "critical",
     "on_exit",          "restart_limit", "restart_limit_window", "success_exit_status", "on_failure",
     "essential",
+    "watchdog",         "reload_signal",
 };
 constexpr std::string_view kLogKeys[] = {"ring_size", "file", "max_size", "keep", "console"};
 constexpr std::string_view kCgroupKeys[] = {"memory_max", "pids_max", "cpu_weight"};
@@ -152,6 +154,7 @@ class Parser : private TomlReader {
   void cgroup(const toml::table& root);
   void failure_policy(const toml::table& root);
   void success_exit_status(const Field& f);
+  void watchdog_and_reload(const toml::table& root);
 
   ServiceConfig& cfg_;
   const UserDbPaths& users_;
@@ -213,6 +216,7 @@ void Parser::run(const toml::table& root) {
     if (auto b = bool_of(f)) cfg_.critical = *b;
   }
   failure_policy(root);
+  watchdog_and_reload(root);
 }
 
 // An essential service without a restart limit of its own gets this one:
@@ -287,6 +291,30 @@ void Parser::success_exit_status(const Field& f) {
       }
     } else {
       error(line, f.key, std::string("expected exit codes and signal names, got ") + type_name(e) + " in it");
+    }
+  }
+}
+
+void Parser::watchdog_and_reload(const toml::table& root) {
+  if (Field f = field(root, "watchdog")) {
+    if (auto v = seconds_of(f)) cfg_.watchdog_ns = *v;
+  }
+  if (Field f = field(root, "reload_signal")) {
+    std::optional<int> signo;
+    if (f.node->is_integer()) {
+      const std::int64_t v = f.node->as_integer()->get();
+      if (v >= 1 && v <= 31) signo = static_cast<int>(v);
+    } else if (f.node->is_string()) {
+      signo = signals::parse(f.node->as_string()->get());
+    } else {
+      type_error(f, "a signal name or number");
+      return;
+    }
+    // SIGKILL or SIGSTOP would not be a reload; say so rather than kill it.
+    if (signo && *signo != SIGKILL && *signo != SIGSTOP) {
+      cfg_.reload_signal = *signo;
+    } else {
+      error(f.line, f.key, "not a reload signal (expected a name like \"SIGHUP\" or a number from 1 to 31, not KILL or STOP)");
     }
   }
 }

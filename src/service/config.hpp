@@ -168,6 +168,13 @@ struct ServiceConfig {
   // Run when the service has failed for good; None: on_exit's action, if any.
   ExitAction on_failure = ExitAction::None;
   Essential essential = Essential::No;  // already folded into the fields above
+  // ---- sd_notify watchdog and reload (issue 12; docs/services.md, "Watchdog and reload")
+  // WATCHDOG=1 expected at least this often once exec'd; 0: no watchdog
+  // (the service may still ask for one with WATCHDOG_USEC=).
+  std::int64_t watchdog_ns = 0;
+  // What `keelctl reload SERVICE` sends to the main process; 0: none (the
+  // service is restarted instead).
+  int reload_signal = 0;
 
   // What it was loaded from, to tell at reload whether it changed without
   // keeping every file's text in PID 1 or reading the file a second time:

@@ -198,6 +198,7 @@ ExecPlan& ExecPlan::operator=(ExecPlan&& other) noexcept {
   extra_fd_target = other.extra_fd_target;
   cgroup_procs_fd = other.cgroup_procs_fd;
   cgroup_dir_fd = other.cgroup_dir_fd;
+  self_pid_env = other.self_pid_env;
   owned_fds = std::move(other.owned_fds);
   other.owned_fds.clear();
   return *this;
@@ -296,6 +297,14 @@ bool build_exec_plan(const ExecInputs& in, ExecPlan& plan, std::string& error) {
   for (const auto& [k, v] : in.extra_env) set_var(vars, k, v);
   plan.env.clear();
   plan.path_env.clear();
+  // The child adds "NAME=its pid" itself (core/spawn.hpp): whatever the
+  // files said for NAME goes, and so does the variable when the
+  // environment is too large for the child's stack copy (limits.hpp).
+  plan.self_pid_env = nullptr;
+  if (in.self_pid_env != nullptr) {
+    std::erase_if(vars, [&](const auto& kv) { return kv.first == in.self_pid_env; });
+    if (vars.size() + 2 <= limits::kSelfPidEnvEntries) plan.self_pid_env = in.self_pid_env;
+  }
   for (const auto& [k, v] : vars) {
     std::string entry;
     entry.reserve(k.size() + 1 + v.size());
@@ -597,6 +606,7 @@ SpawnOptions service_spawn_options(const ExecPlan& plan) noexcept {
   options.path_env = plan.path_env.empty() ? kDefaultPath : plan.path_env.c_str();
   options.cgroup_fd = plan.cgroup_dir_fd;
   options.cgroup_procs_fd = plan.cgroup_procs_fd;
+  options.self_pid_env = plan.self_pid_env;
   return options;
 }
 

@@ -44,6 +44,9 @@ struct ExecInputs {
   int cgroup_procs_fd = -1;       // the service cgroup's cgroup.procs, open for writing; -1: no cgroup
   int cgroup_dir_fd = -1;         // the service cgroup's directory: clone3 starts the child in it
   const char* passwd_path = "/etc/passwd";  // HOME, SHELL of config->user
+  // A variable the child sets to its own pid (WATCHDOG_PID): a string
+  // with static storage; nullptr: none.
+  const char* self_pid_env = nullptr;
 };
 
 // The prepared child state. Non-copyable (it owns the fds it opened, and
@@ -84,6 +87,7 @@ struct ExecPlan {
   int extra_fd_target = -1;
   int cgroup_procs_fd = -1;  // "0" is written here first (unless clone3 started it there); -1: none
   int cgroup_dir_fd = -1;    // spawn's clone3(CLONE_INTO_CGROUP) target; -1: none
+  const char* self_pid_env = nullptr;  // SpawnOptions::self_pid_env (static storage); nullptr: none
 
   std::vector<int> owned_fds;  // opened by build_exec_plan; closed with the plan
 };

@@ -21,6 +21,16 @@ namespace {
 // (4096) bytes and drops the rest. So does keel.
 constexpr std::size_t kNotifyMessageMax = 4096;
 
+// A whole decimal number from 0 to `max`: no sign, no blanks, no "0x".
+bool parse_bounded(std::string_view digits, std::uint64_t max, std::uint64_t& out) noexcept {
+  if (digits.empty()) return false;
+  std::uint64_t v = 0;
+  auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), v);
+  if (ec != std::errc{} || end != digits.data() + digits.size() || v > max) return false;
+  out = v;
+  return true;
+}
+
 }  // namespace
 
 void parse_notify_message(std::string_view message, NotifyTarget& target) noexcept {
@@ -40,6 +50,25 @@ void parse_notify_message(std::string_view message, NotifyTarget& target) noexce
       auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), pid);
       if (ec == std::errc{} && end == digits.data() + digits.size() && pid > 0 && pid < (1L << 30)) {
         target.notify_main_pid(static_cast<pid_t>(pid));
+      }
+    } else if (line == "WATCHDOG=1") {
+      target.notify_watchdog();
+    } else if (line == "WATCHDOG=trigger") {
+      target.notify_watchdog_trigger();
+    } else if (line == "RELOADING=1") {
+      target.notify_reloading();
+    } else {
+      std::uint64_t v = 0;
+      if (line.starts_with("WATCHDOG_USEC=")) {
+        if (parse_bounded(line.substr(14), limits::kNotifyUsecMax, v) && v > 0) target.notify_watchdog_usec(v);
+      } else if (line.starts_with("EXTEND_TIMEOUT_USEC=")) {
+        if (parse_bounded(line.substr(20), limits::kNotifyUsecMax, v)) target.notify_extend_timeout(v);
+      } else if (line.starts_with("MONOTONIC_USEC=")) {
+        // A CLOCK_MONOTONIC time, not a duration: any u64 is well formed.
+        if (parse_bounded(line.substr(15), UINT64_MAX, v)) target.notify_monotonic_usec(v);
+      } else if (line.starts_with("ERRNO=")) {
+        // Linux errnos are below 4096 (MAX_ERRNO).
+        if (parse_bounded(line.substr(6), 4095, v)) target.notify_errno(static_cast<int>(v));
       }
     }
   }

@@ -4,7 +4,8 @@
 //
 //  * sd_notify (systemd's): the service finds a datagram socket's path in
 //    $NOTIFY_SOCKET and sends "READY=1", "STATUS=...", "STOPPING=1",
-//    "MAINPID=N" lines. keel gives every notify service a socket of its own
+//    "MAINPID=N", "WATCHDOG=1", "EXTEND_TIMEOUT_USEC=N", "RELOADING=1",
+//    "ERRNO=N" lines (the full list is NotifyTarget's). keel gives every notify service a socket of its own
 //    (RUN_DIR/notify/NAME), owned by the service's user and mode 0600, so
 //    no other unprivileged user can send to it. The socket is a trust
 //    boundary all the same: SO_PASSCRED makes the kernel attach each
@@ -27,6 +28,7 @@
 
 #include <sys/types.h>
 
+#include <cstdint>
 #include <string_view>
 
 #include "core/event_loop.hpp"
@@ -51,14 +53,26 @@ class NotifyTarget {
   virtual void notify_status(std::string_view status) noexcept = 0;
   virtual void notify_stopping() noexcept = 0;
   virtual void notify_main_pid(pid_t pid) noexcept = 0;
+  // The rest of sd_notify that keel acts on (docs/services.md, "sd_notify:
+  // what keel acts on"). Every number was checked by the parser: whole
+  // decimal digits, within limits::kNotifyUsecMax for µs; a garbled one
+  // never reaches the target. No-ops by default, for targets that only
+  // care about readiness.
+  virtual void notify_watchdog() noexcept {}                              // WATCHDOG=1
+  virtual void notify_watchdog_trigger() noexcept {}                      // WATCHDOG=trigger
+  virtual void notify_watchdog_usec(std::uint64_t /*usec*/) noexcept {}   // WATCHDOG_USEC=N, N > 0
+  virtual void notify_extend_timeout(std::uint64_t /*usec*/) noexcept {}  // EXTEND_TIMEOUT_USEC=N
+  virtual void notify_reloading() noexcept {}                             // RELOADING=1
+  virtual void notify_monotonic_usec(std::uint64_t /*usec*/) noexcept {}  // MONOTONIC_USEC=N
+  virtual void notify_errno(int /*error*/) noexcept {}                    // ERRNO=N, 0..4095
 
  protected:
   ~NotifyTarget() = default;
 };
 
-// One sd_notify datagram: newline-separated KEY=VALUE assignments. Unknown
-// keys (WATCHDOG=1, RELOADING=1, ERRNO=, ...) are ignored, as systemd does
-// for the ones it does not act on.
+// One sd_notify datagram: newline-separated KEY=VALUE assignments, acted on
+// in their order. Unknown keys (BARRIER=1, ...) and malformed
+// values are ignored, as systemd does for the ones it does not act on.
 void parse_notify_message(std::string_view message, NotifyTarget& target) noexcept;
 
 class NotifySocket final : private FdHandler {

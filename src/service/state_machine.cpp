@@ -332,7 +332,13 @@ void ServiceMachine::exited_unexpectedly(bool success) noexcept {
   begin_stop(after);
 }
 
-void ServiceMachine::begin_stop(After after) noexcept {
+void ServiceMachine::watchdog_timeout(const char* why) noexcept {
+  if (state_ != State::Starting && state_ != State::Running) return;
+  failure("watchdog timeout: %s", why);
+  begin_stop(config_->restart != Restart::Never ? After::Restart : After::Failed, SIGABRT);
+}
+
+void ServiceMachine::begin_stop(After after, int signo) noexcept {
   after_stop_ = after;
   killing_ = false;
   host_.disarm_timer(*this);
@@ -342,7 +348,8 @@ void ServiceMachine::begin_stop(After after) noexcept {
   }
   // A stopped (SIGSTOP'd) process would never act on the stop signal:
   // SIGCONT follows it.
-  host_.signal_tree(*this, config_->stop_signal, config_->stop_signal != SIGKILL);
+  if (signo == 0) signo = config_->stop_signal;
+  host_.signal_tree(*this, signo, signo != SIGKILL);
   host_.arm_timer(*this, config_->stop_timeout_ns);
   set_state(State::Stopping);
 }

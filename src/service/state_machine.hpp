@@ -111,6 +111,11 @@ class ServiceMachine {
   void tree_check() noexcept;                    // a process of ours may be gone: check emptiness
   void timer_fired() noexcept;
   void set_main_pid(pid_t pid) noexcept;         // MAINPID= from sd_notify
+  // The watchdog's deadline passed (or WATCHDOG=trigger), while starting
+  // or running: the reason kept, SIGABRT to the tree (so the service can
+  // dump core) in place of the stop signal, the rest of the stop sequence
+  // as usual, then the restart policy as for a failure.
+  void watchdog_timeout(const char* why) noexcept;
   // A broken service (bad dependency, cycle) is marked failed with a reason
   // and never launched.
   void mark_broken(const char* reason) noexcept;
@@ -134,6 +139,8 @@ class ServiceMachine {
   [[nodiscard]] int last_exit_status() const noexcept { return last_status_; }  // wait status; -1: none yet
   [[nodiscard]] const char* last_error() const noexcept { return last_error_; }
   [[nodiscard]] std::int64_t backoff_ns() const noexcept { return backoff_ns_; }  // the last delay chosen
+  // Stopping: SIGKILL already sent (no stop timeout left to extend).
+  [[nodiscard]] bool killing() const noexcept { return killing_; }
   // Did the service end for good after running (so on_exit applies)?
   [[nodiscard]] bool ended_for_good() const noexcept {
     return goal_up_ && (state_ == State::Done || state_ == State::Failed);
@@ -153,7 +160,8 @@ class ServiceMachine {
   void launch_failed() noexcept;
   void failure(const char* fmt, ...) noexcept __attribute__((format(printf, 2, 3)));
   void exited_unexpectedly(bool success) noexcept;
-  void begin_stop(After after) noexcept;
+  // `signo`: the first signal of the sequence; 0: the service's stop_signal.
+  void begin_stop(After after, int signo = 0) noexcept;
   void finish_stop() noexcept;
   void settle(After after) noexcept;
   [[nodiscard]] BackoffPolicy policy() const noexcept;

@@ -146,6 +146,7 @@ struct Supervisor::Unit final : NotifyTarget, TimerHandler {
     // report (EOF) is readable by now, and taken first.
     poll_exec_report();
     machine.ready();
+    if (reloading && machine.state() == State::Running) reload_done();
     sup.schedule();
   }
   void notify_status(std::string_view text) noexcept override {
@@ -153,11 +154,23 @@ struct Supervisor::Unit final : NotifyTarget, TimerHandler {
     std::memcpy(status, text.data(), n);
     status[n] = '\0';
   }
-  void notify_stopping() noexcept override {
-    log::msg(log::Level::Debug, "%s: says it is stopping", config.name.c_str());
-  }
+  void notify_stopping() noexcept override;
   bool notify_sender_allowed(const NotifySender& sender) noexcept override;
   void notify_main_pid(pid_t pid) noexcept override;
+  // ---- the rest of sd_notify (issue 12): at the end of this file
+  void notify_watchdog() noexcept override;
+  void notify_watchdog_trigger() noexcept override;
+  void notify_watchdog_usec(std::uint64_t usec) noexcept override;
+  void notify_extend_timeout(std::uint64_t usec) noexcept override;
+  void notify_reloading() noexcept override;
+  void notify_monotonic_usec(std::uint64_t usec) noexcept override;
+  void notify_errno(int error) noexcept override;
+  // A run starts (the exec confirmed) or ends: the watchdog and the
+  // reload and stopping marks follow it.
+  void watchdog_begin_run() noexcept;
+  void watchdog_end_run() noexcept;
+  void watchdog_expired(const char* why) noexcept;
+  void reload_done() noexcept;  // READY=1 ends a reload cycle
 
   // Is `pid` one of this service's processes (never 1, never keel)? Its
   // cgroup when it has one, else the tree tracker's group and mark.
@@ -233,6 +246,20 @@ struct Supervisor::Unit final : NotifyTarget, TimerHandler {
   bool refusal_logged = false;   // this run's first refusal was logged
   std::uint64_t refusals = 0;    // notify messages and MAINPIDs refused, since keel started
   char refusal[limits::kNotifyRefusalText] = {};  // the last one's reason
+
+  // ---- sd_notify watchdog, reload, stopping, errno (issue 12)
+  struct WatchdogTimer final : TimerHandler {
+    explicit WatchdogTimer(Unit& u) : unit(u) {}
+    void on_timer() noexcept override { unit.watchdog_expired("no WATCHDOG=1 in time"); }
+    Unit& unit;
+  };
+  WatchdogTimer watchdog_handler{*this};
+  Timer watchdog_timer{sup.loop_, watchdog_handler};  // a second timer: the machine's is for start/stop/backoff
+  std::int64_t watchdog_ns = 0;  // this run's period (WATCHDOG_USEC= changes it); 0: none
+  bool reloading = false;        // RELOADING=1 (or keelctl's reload signal) until READY=1
+  bool reload_reported = false;  // RELOADING=1 seen (and logged) in this cycle
+  bool stopping_notified = false;  // STOPPING=1 in this run
+  int service_errno = 0;         // the last ERRNO= (kept across runs); 0: none
 };
 
 bool Supervisor::Unit::contains(pid_t pid) noexcept {
@@ -375,6 +402,7 @@ void Supervisor::Unit::exec_confirmed() noexcept {
   // contains() knows the launching child by its pid.
   if (!in_cgroup || !proc_cgroup_path(launched_pid, cgroup_path, sizeof cgroup_path)) cgroup_path[0] = '\0';
   log::msg(log::Level::Info, "%s: started (pid %d)", config.name.c_str(), static_cast<int>(launched_pid));
+  watchdog_begin_run();
 }
 
 // A `keelctl wait SERVICE --ready` waiting for its answer.
@@ -383,7 +411,10 @@ struct Supervisor::Waiter final : TimerHandler {
   void on_timer() noexcept override {
     if (session != nullptr) {
       char text[256];  // a timer handler does not allocate
-      std::snprintf(text, sizeof text, "timed out waiting for %s to be ready\n", name.c_str());
+      std::snprintf(text, sizeof text,
+                    reload ? "timed out waiting for %s's reload (RELOADING=1, then READY=1)\n"
+                           : "timed out waiting for %s to be ready\n",
+                    name.c_str());
       session->finish(control::Code::Timeout, text);
     }
     session = nullptr;
@@ -392,6 +423,11 @@ struct Supervisor::Waiter final : TimerHandler {
   control::Session* session;
   std::string name;
   Timer timer;
+  // `keelctl reload SERVICE` of a notify service: answered at READY=1
+  // after RELOADING=1 (seen_reloading), not by a change of state.
+  bool reload = false;
+  bool seen_reloading = false;
+  std::string ok_text;  // the reply's text on success
 };
 
 // A `keelctl log SERVICE -f`: each new line goes to the client.
@@ -667,6 +703,7 @@ int Supervisor::give_up_stopping(long long deadline_s) noexcept {
     // left: no unit resends SIGKILL by a pid that it may reap and that
     // could then be reused.
     u->timer.disarm();
+    u->watchdog_timer.disarm();
     const State s = u->machine.state();
     if (s != State::Starting && s != State::Running && s != State::Stopping && u->machine.pid() < 0) continue;
     ++left;
@@ -956,7 +993,8 @@ Result<pid_t> Supervisor::launch(ServiceMachine& machine) noexcept {
                  cg.error().context, cg.error().message());
       }
     }
-    if (c.type == Type::Notify) {
+    // A watchdog needs the socket for its pings, whatever the readiness.
+    if (c.type == Type::Notify || c.watchdog_ns > 0) {
       if (!run_dir_ok_) return Error{0, "no notify socket: the run directory was refused (see keel's log)"};
       std::string path = settings_.run_dir + "/notify/" + c.name;
       // The socket belongs to the user the service runs as (keel's own
@@ -966,6 +1004,10 @@ Result<pid_t> Supervisor::launch(ServiceMachine& machine) noexcept {
       Status s = u.notify.open(loop_, path.c_str(), owner, group, u);
       if (!s) return launch_error(c, s.error());
       in.extra_env.emplace_back("NOTIFY_SOCKET", path);
+    }
+    if (c.watchdog_ns > 0) {
+      in.extra_env.emplace_back("WATCHDOG_USEC", std::to_string(c.watchdog_ns / 1000));
+      in.self_pid_env = "WATCHDOG_PID";  // filled in by the child (core/spawn.hpp)
     }
     if (c.type == Type::NotifyFd) {
       Status s = u.ready_pipe.open(loop_, u);
@@ -1170,6 +1212,12 @@ void Supervisor::state_changed(ServiceMachine& machine, State old_state) noexcep
   track_health(u);
   // A report not read by now (a launch stopped or timed out) is not wanted.
   if (now != State::Launching) u.close_exec_watch();
+  // The watchdog watches a starting or running service only; a reload
+  // under way ends with the run.
+  if (now != State::Starting && now != State::Running) {
+    u.watchdog_end_run();
+    finish_reload_waiters(u, control::Code::Failed, "stopped during its reload");
+  }
   // Leaving a run: its readiness channels and its cgroup go with it.
   if (now != State::Launching && now != State::Starting && now != State::Running && now != State::Stopping) {
     u.close_main_watch();
@@ -1208,14 +1256,14 @@ void Supervisor::end_system_for(Unit& u) noexcept {
 
 void Supervisor::finish_waiters(Unit& u, bool failed) noexcept {
   for (auto& w : waiters_) {
-    if (w->session == nullptr || w->name != u.config.name) continue;
+    if (w->session == nullptr || w->name != u.config.name || w->reload) continue;
     w->timer.disarm();
     if (failed) {
       char text[256];
       std::snprintf(text, sizeof text, "%s failed: %s\n", u.config.name.c_str(), u.machine.last_error());
       w->session->finish(control::Code::Failed, text);
     } else {
-      w->session->finish(control::Code::Ok, "");
+      w->session->finish(control::Code::Ok, w->ok_text);
     }
     w->session = nullptr;
   }
@@ -1236,6 +1284,9 @@ control::ServiceStatus Supervisor::status_of(Unit& u) {
   st.name = u.config.name;
   st.description = u.config.description;
   st.state = state_name(m.state());
+  // What the service said of itself (sd_notify), while it runs.
+  if (m.state() == State::Running && u.reloading) st.state = "reloading";
+  if (m.state() == State::Running && u.stopping_notified) st.state = "stopping";
   if (u.removed) st.state += " (removed)";
   st.pid = m.pid() > 0 ? m.pid() : 0;
   if (m.state() == State::Running || m.state() == State::Starting || m.state() == State::Launching)
@@ -1252,6 +1303,7 @@ control::ServiceStatus Supervisor::status_of(Unit& u) {
   if (!u.pending_config.empty()) st.last_error += (st.last_error.empty() ? "" : "; ") + u.pending_config;
   st.log_dropped = u.log ? u.log->dropped_lines() : 0;
   if (!u.config.log.file.empty() && log_writer_.problem() != nullptr) st.log_writer = log_writer_.problem();
+  st.service_errno = u.service_errno;
   st.notify_refused = u.refusals;
   if (u.refusals != 0) st.notify_refusal = u.refusal;
   return st;
@@ -1429,9 +1481,16 @@ void Supervisor::handle_request(const control::Request& request, control::Sessio
       waiters_.push_back(std::move(w));
       return;
     }
-    case Verb::Reload:
-      request_reload(&session);
-      return;  // answered when the files are loaded
+    case Verb::Reload: {
+      if (name.empty()) {
+        request_reload(&session);
+        return;  // answered when the files are loaded
+      }
+      Unit* u = need_service();
+      if (u == nullptr) return;
+      reload_service(*u, session);
+      return;
+    }
     case Verb::Poweroff:
     case Verb::Reboot:
     case Verb::Halt: {
@@ -1662,6 +1721,196 @@ std::string Supervisor::reload(LoadResult loaded) {
   }
   schedule();
   return head;
+}
+
+
+// ---------------------------------------------------------------- sd_notify: watchdog, timeouts, reload (issue 12)
+//
+// What a service says about itself beyond readiness (docs/services.md,
+// "sd_notify: what keel acts on"). Every handler here runs from the notify
+// socket's fd handler or a timer: nothing allocates.
+
+void Supervisor::Unit::watchdog_begin_run() noexcept {
+  reloading = false;
+  reload_reported = false;
+  stopping_notified = false;
+  watchdog_ns = config.watchdog_ns;
+  // The first ping is due one period after the exec, as with systemd.
+  if (watchdog_ns > 0) watchdog_timer.arm_after(watchdog_ns);
+}
+
+void Supervisor::Unit::watchdog_end_run() noexcept {
+  watchdog_timer.disarm();
+  watchdog_ns = 0;
+  reloading = false;
+  reload_reported = false;
+  stopping_notified = false;
+}
+
+void Supervisor::Unit::watchdog_expired(const char* why) noexcept {
+  const State s = machine.state();
+  if (s != State::Starting && s != State::Running) return;
+  watchdog_timer.disarm();
+  if (log) log->flush();
+  log::msg(log::Level::Error, "%s: watchdog timeout (%s, period %lld ms): SIGABRT, then the stop sequence",
+           config.name.c_str(), why, static_cast<long long>(watchdog_ns / 1'000'000));
+  machine.watchdog_timeout(why);
+  sup.schedule();
+}
+
+void Supervisor::Unit::notify_watchdog() noexcept {
+  const State s = machine.state();
+  if ((s == State::Starting || s == State::Running) && watchdog_ns > 0) watchdog_timer.arm_after(watchdog_ns);
+}
+
+void Supervisor::Unit::notify_watchdog_trigger() noexcept { watchdog_expired("WATCHDOG=trigger"); }
+
+void Supervisor::Unit::notify_watchdog_usec(std::uint64_t usec) noexcept {
+  const State s = machine.state();
+  if (s != State::Starting && s != State::Running) return;
+  // For this run only, as systemd's override: the next start goes back to
+  // the service file's period. Bounded by the parser (limits.hpp).
+  watchdog_ns = static_cast<std::int64_t>(usec) * 1000;
+  watchdog_timer.arm_after(watchdog_ns);
+  log::msg(log::Level::Info, "%s: watchdog period is now %lld ms", config.name.c_str(),
+           static_cast<long long>(watchdog_ns / 1'000'000));
+}
+
+void Supervisor::Unit::notify_extend_timeout(std::uint64_t usec) noexcept {
+  // systemd's rule: the timeout in force is pushed so that it does not
+  // expire within `usec` from now; it never shortens. It applies to the
+  // start timeout (starting), the stop timeout (stopping, before SIGKILL)
+  // and a reload's bound (keelctl reload SERVICE). keel has no runtime
+  // limit (RuntimeMaxSec=), so a running service has nothing to extend.
+  const auto extend_ns = static_cast<std::int64_t>(usec) * 1000;
+  const std::int64_t until = monotonic_ns() + extend_ns;
+  const State s = machine.state();
+  if ((s == State::Starting || (s == State::Stopping && !machine.killing())) && timer.armed() &&
+      timer.deadline_ns() < until) {
+    timer.arm_after(extend_ns);
+  }
+  if (s == State::Running && reloading) {
+    for (auto& w : sup.waiters_) {
+      if (w->reload && w->session != nullptr && w->name == config.name && w->timer.armed() &&
+          w->timer.deadline_ns() < until) {
+        w->timer.arm_after(extend_ns);
+      }
+    }
+  }
+}
+
+void Supervisor::Unit::notify_stopping() noexcept {
+  // Shown in status until the run ends. The exit that follows is judged as
+  // any exit is: 0 is not a failure (restart = "on-failure" leaves it
+  // done; "always" restarts it, as systemd does), anything else is.
+  if (machine.state() != State::Running && machine.state() != State::Starting) return;
+  if (!stopping_notified) log::msg(log::Level::Info, "%s: says it is stopping", config.name.c_str());
+  stopping_notified = true;
+}
+
+void Supervisor::Unit::notify_reloading() noexcept {
+  if (machine.state() != State::Running) return;
+  if (!reload_reported) log::msg(log::Level::Info, "%s: reloading", config.name.c_str());
+  reloading = true;
+  reload_reported = true;
+  for (auto& w : sup.waiters_) {
+    if (w->reload && w->session != nullptr && w->name == config.name) w->seen_reloading = true;
+  }
+}
+
+void Supervisor::Unit::reload_done() noexcept {
+  // A keelctl reload waiting for the cycle is answered when it saw
+  // RELOADING=1 first.
+  reloading = false;
+  reload_reported = false;
+  log::msg(log::Level::Info, "%s: reloaded", config.name.c_str());
+  for (auto& w : sup.waiters_) {
+    if (w->reload && w->seen_reloading && w->session != nullptr && w->name == config.name) {
+      w->timer.disarm();
+      w->session->finish(control::Code::Ok, w->ok_text);
+      w->session = nullptr;
+    }
+  }
+}
+
+void Supervisor::Unit::notify_monotonic_usec(std::uint64_t usec) noexcept {
+  // Sent with RELOADING=1: when the service began its reload. keel needs no
+  // clock of the service's; it is only logged.
+  if (reloading) {
+    log::msg(log::Level::Debug, "%s: reload began at %llu us (CLOCK_MONOTONIC)", config.name.c_str(),
+             static_cast<unsigned long long>(usec));
+  }
+}
+
+void Supervisor::Unit::notify_errno(int error) noexcept { service_errno = error; }
+
+void Supervisor::finish_reload_waiters(Unit& u, control::Code code, const char* why) noexcept {
+  for (auto& w : waiters_) {
+    if (!w->reload || w->session == nullptr || w->name != u.config.name) continue;
+    w->timer.disarm();
+    if (code == control::Code::Ok) {
+      w->session->finish(code, w->ok_text);
+    } else {
+      char text[256];
+      std::snprintf(text, sizeof text, "%s %s\n", u.config.name.c_str(), why);
+      w->session->finish(code, text);
+    }
+    w->session = nullptr;
+  }
+}
+
+void Supervisor::reload_service(Unit& u, control::Session& session) {
+  using control::Code;
+  const std::string& name = u.config.name;
+  if (stopping_all_) {
+    session.finish(Code::Failed, "the system is shutting down\n");
+    return;
+  }
+  const int i = u.machine.index();
+  if (u.config.reload_signal == 0) {
+    // Nothing to tell it: a restart is the reload, answered when it is
+    // ready again (or failed), within its stop and start timeouts.
+    if (graph_.nodes[i].broken) {
+      session.finish(Code::Failed, name + " cannot start: " + graph_.nodes[i].broken_reason + "\n");
+      return;
+    }
+    auto w = std::make_unique<Waiter>(*this, session, name);
+    w->ok_text = name + " has no reload_signal: restarted\n";
+    waiters_.reserve(waiters_.size() + 1);
+    u.down_requested = false;
+    request_start(i);
+    u.machine.restart();
+    if (u.config.start_timeout_ns > 0) w->timer.arm_after(u.config.stop_timeout_ns + u.config.start_timeout_ns);
+    waiters_.push_back(std::move(w));  // within the reserved capacity
+    if (u.machine.is_ready()) finish_waiters(u, false);
+    return;
+  }
+  if (u.machine.state() != State::Running || u.machine.pid() <= 0) {
+    session.finish(Code::Failed, name + " is not running (" + state_name(u.machine.state()) + ")\n");
+    return;
+  }
+  std::string sent = std::string("sent ") + signals::name(u.config.reload_signal);
+  if (u.config.type != Type::Notify) {
+    if (u.signal_main(u.config.reload_signal) != 0) {
+      session.finish(Code::Failed, name + ": " + sent + " failed: " + std::strerror(errno) + "\n");
+      return;
+    }
+    // Nothing says when a plain daemon is done reloading.
+    session.finish(Code::Ok, name + ": " + sent + "\n");
+    return;
+  }
+  auto w = std::make_unique<Waiter>(*this, session, name);
+  w->reload = true;
+  w->ok_text = name + ": reloaded\n";
+  waiters_.reserve(waiters_.size() + 1);
+  if (u.signal_main(u.config.reload_signal) != 0) {
+    session.finish(Code::Failed, name + ": " + sent + " failed: " + std::strerror(errno) + "\n");
+    return;
+  }
+  log::msg(log::Level::Info, "%s: %s for a reload", name.c_str(), sent.c_str());
+  u.reloading = true;
+  if (u.config.start_timeout_ns > 0) w->timer.arm_after(u.config.start_timeout_ns);
+  waiters_.push_back(std::move(w));  // within the reserved capacity
 }
 
 }  // namespace keel::service

@@ -188,6 +188,10 @@ class Supervisor final : private Host, private control::ControlHandler {
   void collect_removed() noexcept;
   void finish_waiters(Unit& unit, bool failed) noexcept;
   void end_system_for(Unit& unit) noexcept;
+  // keelctl reload SERVICE (supervisor.cpp, at the end): the reload signal and
+  // a wait for the service's RELOADING=1, READY=1 cycle, or a restart.
+  void reload_service(Unit& unit, control::Session& session);
+  void finish_reload_waiters(Unit& unit, control::Code code, const char* why) noexcept;
   [[nodiscard]] bool unit_has_process(Unit& unit) noexcept;
   // No other unit has a run going (tree_tracker.hpp, rule 3).
   [[nodiscard]] bool sole_run(const Unit& unit) const noexcept;

@@ -279,6 +279,8 @@ void put(Writer& w, const service::ServiceConfig& c) {
   w.u32(c.success_exit_status.signals);
   w.u8(static_cast<std::uint8_t>(c.on_failure));
   w.u8(static_cast<std::uint8_t>(c.essential));
+  w.i64(c.watchdog_ns);
+  w.i32(c.reload_signal);
 }
 
 void get(Reader& r, service::ServiceConfig& c) {
@@ -357,6 +359,12 @@ void get(Reader& r, service::ServiceConfig& c) {
   if (r.ok() && (c.success_exit_status.signals & 1U) != 0) r.fail("bad success_exit_status");
   c.on_failure = r.choice<service::ExitAction>(5);
   c.essential = r.choice<service::Essential>(3);
+  c.watchdog_ns = r.i64();
+  if (r.ok() && (c.watchdog_ns < 0 || c.watchdog_ns > limits::kMaxDurationSeconds * 1'000'000'000)) {
+    r.fail("watchdog period out of range");
+  }
+  c.reload_signal = r.i32();
+  if (r.ok() && (c.reload_signal < 0 || c.reload_signal > 31)) r.fail("reload signal out of range");
 }
 
 // ---- KeelConfig

@@ -78,6 +78,8 @@ ServiceConfig rich_service(const std::string& name) {
   c.success_exit_status.add_signal(31);
   c.on_failure = service::ExitAction::Exit;
   c.essential = service::Essential::Always;
+  c.watchdog_ns = 30'000'000'000;
+  c.reload_signal = 1;
   return c;
 }
 
@@ -169,6 +171,8 @@ void expect_same(const ServiceConfig& a, const ServiceConfig& b) {
   EXPECT_TRUE(a.success_exit_status == b.success_exit_status);
   EXPECT_EQ(a.on_failure, b.on_failure);
   EXPECT_EQ(a.essential, b.essential);
+  EXPECT_EQ(a.watchdog_ns, b.watchdog_ns);
+  EXPECT_EQ(a.reload_signal, b.reload_signal);
 }
 
 void expect_same(const std::vector<ConfigError>& a, const std::vector<ConfigError>& b) {

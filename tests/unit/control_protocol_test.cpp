@@ -348,7 +348,7 @@ TEST(ControlStatus, JsonEscapesStrings) {
             "[\n  {\"name\": \"we\\\"b\", \"description\": \"\", \"state\": \"running\", \"pid\": 123, \"uptime_s\": 3725, "
             "\"uptime_ns\": 3725000000000, \"restarts\": 2, \"last_exit\": \"killed by SIGSEGV\", \"ready\": true, "
             "\"readiness\": \"notify\", \"last_error\": \"line1\\nline2\", \"log_dropped\": 0, \"notify_refused\": 0, \"notify_refusal\": \"\", "
-            "\"keel_output_lost\": 0}\n]\n");
+            "\"errno\": 0, \"errno_text\": \"\", \"keel_output_lost\": 0}\n]\n");
   EXPECT_EQ(format_status_json({}), "[]\n");
 }
 

@@ -50,13 +50,25 @@ TEST(Keelctl, SystemVerbsTakeNoArguments) {
   struct {
     const char* name;
     Verb verb;
-  } cases[] = {{"reload", Verb::Reload}, {"poweroff", Verb::Poweroff}, {"reboot", Verb::Reboot}, {"halt", Verb::Halt}};
+  } cases[] = {{"poweroff", Verb::Poweroff}, {"reboot", Verb::Reboot}, {"halt", Verb::Halt}};
   for (const auto& k : cases) {
     KeelctlCommand c = parse({k.name});
     EXPECT_EQ(c.exit_code, -1) << c.message;
     EXPECT_EQ(c.request.verb, k.verb);
     EXPECT_EQ(parse({k.name, "now"}).exit_code, kUsageExit);
   }
+}
+
+TEST(Keelctl, ReloadTakesAnOptionalService) {
+  KeelctlCommand all = parse({"reload"});
+  EXPECT_EQ(all.exit_code, -1) << all.message;
+  EXPECT_EQ(all.request.verb, Verb::Reload);
+  EXPECT_TRUE(all.request.args.empty());
+  KeelctlCommand one = parse({"reload", "web"});
+  EXPECT_EQ(one.exit_code, -1) << one.message;
+  EXPECT_EQ(one.request.args, (std::vector<std::string>{"web"}));
+  EXPECT_EQ(one.reply_timeout_ms, -1);  // keel bounds the wait by the service's timeouts
+  EXPECT_EQ(parse({"reload", "web", "db"}).exit_code, kUsageExit);
 }
 
 TEST(Keelctl, Signal) {

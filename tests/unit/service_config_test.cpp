@@ -164,6 +164,19 @@ TEST_F(ServiceConfigKeys, StopSignalByNameOrNumber) {
   EXPECT_EQ(ok(kCmd + "stop_signal = 10\n").stop_signal, 10);
 }
 
+TEST_F(ServiceConfigKeys, WatchdogAndReloadSignal) {
+  EXPECT_EQ(ok(kCmd).watchdog_ns, 0);
+  EXPECT_EQ(ok(kCmd).reload_signal, 0);
+  EXPECT_EQ(ok(kCmd + "watchdog = 30\n").watchdog_ns, 30 * kSec);
+  EXPECT_EQ(ok(kCmd + "watchdog = 0.5\n").watchdog_ns, kSec / 2);
+  EXPECT_EQ(ok(kCmd + "reload_signal = \"SIGHUP\"\n").reload_signal, 1);
+  EXPECT_EQ(ok(kCmd + "reload_signal = \"usr1\"\n").reload_signal, 10);
+  EXPECT_EQ(ok(kCmd + "reload_signal = 12\n").reload_signal, 12);
+  EXPECT_EQ(one_error(kCmd + "reload_signal = \"KILL\"\n").key, "reload_signal");
+  EXPECT_EQ(one_error(kCmd + "reload_signal = 40\n").key, "reload_signal");
+  EXPECT_EQ(one_error(kCmd + "watchdog = -1\n").key, "watchdog");
+}
+
 TEST_F(ServiceConfigKeys, PathsEnvironmentUmask) {
   ServiceConfig c = ok(kCmd +
                        "working_directory = \"/srv\"\n"

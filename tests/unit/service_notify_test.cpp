@@ -29,6 +29,13 @@ struct Recorder final : NotifyTarget {
   void notify_status(std::string_view s) noexcept override { events.push_back("status " + std::string(s)); }
   void notify_stopping() noexcept override { events.push_back("stopping"); }
   void notify_main_pid(pid_t pid) noexcept override { events.push_back("mainpid " + std::to_string(pid)); }
+  void notify_watchdog() noexcept override { events.push_back("watchdog"); }
+  void notify_watchdog_trigger() noexcept override { events.push_back("trigger"); }
+  void notify_watchdog_usec(std::uint64_t u) noexcept override { events.push_back("wdusec " + std::to_string(u)); }
+  void notify_extend_timeout(std::uint64_t u) noexcept override { events.push_back("extend " + std::to_string(u)); }
+  void notify_reloading() noexcept override { events.push_back("reloading"); }
+  void notify_monotonic_usec(std::uint64_t u) noexcept override { events.push_back("mono " + std::to_string(u)); }
+  void notify_errno(int e) noexcept override { events.push_back("errno " + std::to_string(e)); }
   std::vector<std::string> events;
   std::vector<NotifySender> senders;
   bool allow = true;
@@ -58,8 +65,30 @@ int send_as(uid_t uid, const std::string& path, const char* text) {
 
 TEST(ServiceNotify, ParsesTheAssignmentsItActsOnAndIgnoresTheRest) {
   Recorder r;
-  parse_notify_message("STATUS=warming up\nWATCHDOG=1\nMAINPID=4242\nREADY=1\nERRNO=5\nSTOPPING=1", r);
-  EXPECT_EQ(r.events, (std::vector<std::string>{"status warming up", "mainpid 4242", "ready", "stopping"}));
+  parse_notify_message("STATUS=warming up\nWATCHDOG=1\nMAINPID=4242\nREADY=1\nERRNO=5\nSTOPPING=1\nFDNAME=x\nBARRIER=1", r);
+  EXPECT_EQ(r.events, (std::vector<std::string>{"status warming up", "watchdog", "mainpid 4242", "ready", "errno 5",
+                                                "stopping"}));
+}
+
+TEST(ServiceNotify, ParsesTheWatchdogReloadAndTimeoutKeysInOrder) {
+  Recorder r;
+  parse_notify_message("RELOADING=1\nMONOTONIC_USEC=18446744073709551615\nWATCHDOG_USEC=2000000\n"
+                       "EXTEND_TIMEOUT_USEC=0\nEXTEND_TIMEOUT_USEC=31536000000000\nWATCHDOG=trigger\nERRNO=0\n"
+                       "ERRNO=4095\nREADY=1",
+                       r);
+  EXPECT_EQ(r.events, (std::vector<std::string>{"reloading", "mono 18446744073709551615", "wdusec 2000000", "extend 0",
+                                                "extend 31536000000000", "trigger", "errno 0", "errno 4095", "ready"}));
+}
+
+TEST(ServiceNotify, RejectsGarbageAndOutOfRangeNumbersForTheNewKeys) {
+  Recorder r;
+  parse_notify_message("WATCHDOG=0\nWATCHDOG=2\nWATCHDOG=triggered\nRELOADING=0\nWATCHDOG_USEC=0\nWATCHDOG_USEC=\n"
+                       "WATCHDOG_USEC=-1\nWATCHDOG_USEC=+5\nWATCHDOG_USEC=1e6\nWATCHDOG_USEC=0x10\nWATCHDOG_USEC= 5\n"
+                       "WATCHDOG_USEC=31536000000001\nEXTEND_TIMEOUT_USEC=99999999999999999999\n"
+                       "EXTEND_TIMEOUT_USEC=12abc\nMONOTONIC_USEC=18446744073709551616\nMONOTONIC_USEC=x\n"
+                       "ERRNO=4096\nERRNO=-5\nERRNO=EIO\nERRNO=",
+                       r);
+  EXPECT_TRUE(r.events.empty()) << r.events.front();
 }
 
 TEST(ServiceNotify, RejectsMalformedValues) {
