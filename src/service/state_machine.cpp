@@ -432,8 +432,11 @@ void ServiceMachine::settle(After after) noexcept {
         // The last run's reason is kept after the limit's.
         char last[sizeof last_error_];
         std::snprintf(last, sizeof last, "%s", last_error_);
-        failure("restart limit reached: %d starts in %lld s%s%s", limit_starts_,
-                static_cast<long long>(config_->restart_limit_window_ns / 1'000'000'000),
+        // The window as written: whole seconds, else milliseconds.
+        const std::int64_t window = config_->restart_limit_window_ns;
+        const bool whole = window % 1'000'000'000 == 0;
+        failure("restart limit reached: %d starts in %lld %s%s%s", limit_starts_,
+                static_cast<long long>(whole ? window / 1'000'000'000 : window / 1'000'000), whole ? "s" : "ms",
                 last[0] != 0 ? "; last: " : "", last);
         set_state(State::Failed);
         return;

@@ -140,6 +140,18 @@ TEST(FailurePolicy, RestartLimitCountsOnlyWithinTheWindow) {
   EXPECT_STREQ(f.m.last_error(), "restart limit reached: 2 starts in 5 s; last: killed by SIGSEGV");
 }
 
+// A window that is not whole seconds is said in milliseconds.
+TEST(FailurePolicy, AWindowUnderASecondIsSaidInMilliseconds) {
+  ServiceConfig c = config(Type::Simple, Restart::Always);
+  c.restart_limit = 1;
+  c.restart_limit_window_ns = 1500 * kMs;
+  Fixture f(c);
+  f.start();
+  f.end(exited(1));
+  EXPECT_EQ(f.m.state(), State::Failed);
+  EXPECT_STREQ(f.m.last_error(), "restart limit reached: 1 starts in 1500 ms; last: exited with status 1");
+}
+
 // Without a limit (the default) keel restarts for ever, as before.
 TEST(FailurePolicy, NoLimitByDefault) {
   Fixture f(config(Type::Simple, Restart::Always));
