@@ -222,6 +222,35 @@ TEST_P(NotifyMoreTest, ExtendTimeoutKeepsASlowStarterAliveAndOneThatStopsExtendi
   EXPECT_TRUE(k->wait_exit());
 }
 
+TEST_P(NotifyMoreTest, ExtendTimeoutPushesTheStopTimeoutBackBeforeSIGKILL) {
+  Supervised s;
+  // stop_timeout 1 s; on SIGTERM it asks for 1 s more, four times, 0.5 s
+  // apart (2 s in all), then exits 0: never SIGKILLed.
+  std::string py = s.python("flusher",
+                            "term = False\n"
+                            "def on_term(signo, frame):\n    global term\n    term = True\n"
+                            "signal.signal(signal.SIGTERM, on_term)\n"
+                            "daemon.notify('READY=1')\n"
+                            "while not term: time.sleep(0.05)\n"
+                            "for i in range(4):\n"
+                            "    daemon.notify('EXTEND_TIMEOUT_USEC=1000000')\n"
+                            "    time.sleep(0.5)\n"
+                            "put('flushed', 'yes')\n"
+                            "sys.exit(0)\n");
+  s.service("flusher", std::string("type = \"notify\"\nstop_timeout = 1\ncommand = [\"") + kPython + "\", \"" + py +
+                           "\"]\n");
+  auto k = s.start(GetParam());
+  ASSERT_TRUE(event(*k, "flusher", "ready")) << k->text(Stream::Err);
+  EXPECT_EQ(s.ctl({"stop", "flusher"}).code, 0);
+  ASSERT_TRUE(event(*k, "flusher", "stopped")) << k->text(Stream::Err);
+  EXPECT_EQ(s.read("flushed"), "yes");
+  EXPECT_TRUE(event(*k, "flusher", "pid")) << k->text(Stream::Err);
+  EXPECT_EQ(detail(s, "flusher", "last exit"), "exited 0") << k->text(Stream::Err);
+  EXPECT_EQ(count_events(*k, "flusher", "failed"), 0) << k->text(Stream::Err);
+  k->signal(SIGTERM);
+  EXPECT_TRUE(k->wait_exit());
+}
+
 TEST_P(NotifyMoreTest, KeelctlReloadWaitsForTheReloadCycleOrRestarts) {
   Supervised s;
   std::string py = s.python("web",
