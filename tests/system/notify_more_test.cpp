@@ -300,6 +300,39 @@ TEST_P(NotifyMoreTest, KeelctlReloadWaitsForTheReloadCycleOrRestarts) {
   EXPECT_TRUE(k->wait_exit());
 }
 
+TEST_P(NotifyMoreTest, ReloadOfAPlainDaemonIsTheSignalAndASilentNotifyServiceTimesOut) {
+  Supervised s;
+  // A simple service: the signal is the whole reload (it counts its HUPs).
+  std::string plain = s.python("plain",
+                               "hups = 0\n"
+                               "def on_hup(signo, frame):\n    global hups\n    hups += 1\n    put('hups', str(hups))\n"
+                               "signal.signal(signal.SIGHUP, on_hup)\n"
+                               "put('plain-up', 'yes')\n"
+                               "while True: time.sleep(0.05)\n");
+  // A notify service that takes the signal and never reports a cycle.
+  std::string mute = s.python("mute",
+                              "signal.signal(signal.SIGUSR1, lambda signo, frame: put('usr1', 'yes'))\n"
+                              "daemon.notify('READY=1')\n"
+                              "while True: time.sleep(0.05)\n");
+  s.service("plain", std::string("reload_signal = 1\ncommand = [\"") + kPython + "\", \"" + plain + "\"]\n");
+  s.service("mute", std::string("type = \"notify\"\nreload_signal = \"USR1\"\nstart_timeout = 1\ncommand = [\"") +
+                        kPython + "\", \"" + mute + "\"]\n");
+  auto k = s.start(GetParam());
+  ASSERT_TRUE(event(*k, "mute", "ready")) << k->text(Stream::Err);
+  ASSERT_TRUE(poll_until([&] { return s.read("plain-up") == "yes"; }, 20s, 20ms));
+  Ctl p = s.ctl({"reload", "plain"});
+  EXPECT_EQ(p.code, 0) << p.out << p.err;
+  EXPECT_EQ(p.out, "plain: sent SIGHUP\n");
+  EXPECT_TRUE(poll_until([&] { return s.read("hups") == "1"; }, 10s, 20ms));
+  Ctl m = s.ctl({"reload", "mute"});
+  EXPECT_EQ(m.code, 5) << m.out << m.err;  // timed out
+  EXPECT_NE(m.err.find("timed out waiting for mute's reload"), std::string::npos) << m.out << m.err;
+  EXPECT_EQ(s.read("usr1"), "yes");
+  EXPECT_EQ(detail(s, "mute", "state"), "reloading");  // until it says READY=1
+  k->signal(SIGTERM);
+  EXPECT_TRUE(k->wait_exit());
+}
+
 TEST_P(NotifyMoreTest, StoppingAndErrnoAreShownAndACleanExitAfterStoppingIsNoFailure) {
   Supervised s;
   std::string py = s.python("quitter",
