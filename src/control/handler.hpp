@@ -6,7 +6,8 @@
 // answered at once (session.finish). Three are answered later: `wait --ready`
 // (when the service is ready, or its timeout passes), `log -f` (lines
 // stream with session.send until the client goes away) and `reload` (when
-// the configuration loader has answered). For those the
+// the configuration loader has answered; `reload SERVICE`: when the service
+// has reported its reload cycle, or is ready again). For those the
 // handler keeps the Session pointer until it finishes it or the server
 // calls session_closed().
 #pragma once
@@ -26,7 +27,7 @@ enum class Verb : std::uint16_t {
   Signal = 5,   // args: SERVICE SIGNAL (name or number)
   Log = 6,      // args: SERVICE; flags: Follow; lines: -n N (0: all kept)
   Wait = 7,     // args: SERVICE; flags: Ready; timeout_ms (0: none)
-  Reload = 8,   // no args
+  Reload = 8,   // args: [SERVICE] (none: the service files)
   Poweroff = 9,
   Reboot = 10,
   Halt = 11,

@@ -284,10 +284,9 @@ KeelctlCommand parse_keelctl(const std::string& prog, const std::vector<std::str
   if (ready) c.request.flags |= kFlagReady;
   c.request.lines = lines;
   c.request.timeout_ms = timeout_ms;
-  if (follow) {
+  // A reload of one service is bounded by keel, by the service's timeouts.
+  if (follow || (sub->verb == Verb::Reload && !positional.empty())) {
     c.reply_timeout_ms = -1;
-  } else if (sub->verb == Verb::Reload && !positional.empty()) {
-    c.reply_timeout_ms = -1;  // keel bounds it by the service's timeouts
   } else if (sub->verb == Verb::Wait) {
     c.reply_timeout_ms = have_timeout && timeout_ms > 0 ? timeout_ms + kWaitSlackMs : -1;
   }

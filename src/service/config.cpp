@@ -314,7 +314,8 @@ void Parser::watchdog_and_reload(const toml::table& root) {
     if (signo && *signo != SIGKILL && *signo != SIGSTOP) {
       cfg_.reload_signal = *signo;
     } else {
-      error(f.line, f.key, "not a reload signal (expected a name like \"SIGHUP\" or a number from 1 to 31, not KILL or STOP)");
+      error(f.line, f.key,
+            "not a reload signal (expected a name like \"SIGHUP\" or a number from 1 to 31, not KILL or STOP)");
     }
   }
 }

@@ -255,11 +255,11 @@ struct Supervisor::Unit final : NotifyTarget, TimerHandler {
   };
   WatchdogTimer watchdog_handler{*this};
   Timer watchdog_timer{sup.loop_, watchdog_handler};  // a second timer: the machine's is for start/stop/backoff
-  std::int64_t watchdog_ns = 0;  // this run's period (WATCHDOG_USEC= changes it); 0: none
-  bool reloading = false;        // RELOADING=1 (or keelctl's reload signal) until READY=1
-  bool reload_reported = false;  // RELOADING=1 seen (and logged) in this cycle
-  bool stopping_notified = false;  // STOPPING=1 in this run
-  int service_errno = 0;         // the last ERRNO= (kept across runs); 0: none
+  std::int64_t watchdog_ns = 0;                       // this run's period (WATCHDOG_USEC= changes it); 0: none
+  bool reloading = false;                             // RELOADING=1 (or keelctl's reload signal) until READY=1
+  bool reload_reported = false;                       // RELOADING=1 seen (and logged) in this cycle
+  bool stopping_notified = false;                     // STOPPING=1 in this run
+  int service_errno = 0;                              // the last ERRNO= (kept across runs); 0: none
 };
 
 bool Supervisor::Unit::contains(pid_t pid) noexcept {
@@ -1722,7 +1722,6 @@ std::string Supervisor::reload(LoadResult loaded) {
   schedule();
   return head;
 }
-
 
 // ---------------------------------------------------------------- sd_notify: watchdog, timeouts, reload (issue 12)
 //

@@ -68,7 +68,8 @@ class Supervised {
   [[nodiscard]] std::string socket() const { return dir_.path() + "/run/control.sock"; }
   std::unique_ptr<KeelRun> start(Placement placement) const {
     Launch l = keel_launch(placement, {"--role=system"});
-    l.set_env = {{"KEEL_CONFIG_DIR", dir_.path()}, {"KEEL_RUN_DIR", dir_.path() + "/run"}, {"KEEL_CGROUP_ROOT", "none"}};
+    l.set_env = {
+        {"KEEL_CONFIG_DIR", dir_.path()}, {"KEEL_RUN_DIR", dir_.path() + "/run"}, {"KEEL_CGROUP_ROOT", "none"}};
     return std::make_unique<KeelRun>(l);
   }
   Ctl ctl(std::vector<std::string> args) const {
@@ -84,7 +85,9 @@ class Supervised {
 
 bool is_event(const std::string& line, const std::string& service, const std::string& what) {
   for (const char* level : {"keel: ", "keel: error: ", "keel: warning: "}) {
-    if (line.rfind(level + service + ": " + what, 0) == 0) return true;
+    std::string prefix = level;
+    prefix.append(service).append(": ").append(what);
+    if (line.rfind(prefix, 0) == 0) return true;
   }
   return false;
 }
@@ -123,8 +126,8 @@ std::string pinger(int pings, double interval) {
         "daemon.notify('READY=1')\n"
         // The restarted run pings for good.
         "while os.path.exists(OUT + '/aborted'):\n    daemon.notify('WATCHDOG=1')\n    time.sleep(0.5)\n"
-     << "for i in range(" << pings << "):\n    daemon.notify('WATCHDOG=1')\n    count += 1\n    time.sleep("
-     << interval << ")\n"
+     << "for i in range(" << pings << "):\n    daemon.notify('WATCHDOG=1')\n    count += 1\n    time.sleep(" << interval
+     << ")\n"
      << "put('silent', str(count))\ntime.sleep(600)\n";
   return py.str();
 }
@@ -144,15 +147,17 @@ TEST_P(NotifyMoreTest, APingingServiceStaysUpAndASilentOneGetsSIGABRTThenARestar
   // 10 pings 0.5 s apart: 5 s, well past the period of 2 s.
   std::string py = s.python("dog", pinger(10, 0.5));
   s.service("dog", std::string("type = \"notify\"\nwatchdog = 2\nrestart = \"always\"\nrestart_delay = 0.1\n"
-                               "stop_timeout = 5\ncommand = [\"") + kPython + "\", \"" + py + "\"]\n" + kNoCore);
+                               "stop_timeout = 5\ncommand = [\"") +
+                       kPython + "\", \"" + py + "\"]\n" + kNoCore);
   auto k = s.start(GetParam());
   ASSERT_TRUE(event(*k, "dog", "watchdog timeout")) << k->text(Stream::Err);
   ASSERT_TRUE(poll_until([&] { return count_events(*k, "dog", "started") >= 2; }, 20s, 20ms)) << k->text(Stream::Err);
   // Every ping was sent before the timeout: the pings kept it up.
   EXPECT_EQ(s.read("aborted"), "10");
   EXPECT_EQ(s.read("silent"), "10");
-  EXPECT_TRUE(seen(*k, Stream::Err, [](const std::string& l) { return l.find("killed by SIGABRT") != std::string::npos; }))
-      << k->text(Stream::Err);
+  EXPECT_TRUE(seen(*k, Stream::Err, [](const std::string& l) {
+    return l.find("killed by SIGABRT") != std::string::npos;
+  })) << k->text(Stream::Err);
   // WATCHDOG_USEC and WATCHDOG_PID, the latter the service's own pid.
   std::string env;
   for (const auto& e : fs::directory_iterator(s.path(""))) {
@@ -187,7 +192,8 @@ TEST_P(NotifyMoreTest, WatchdogUsecChangesTheDeadlineAndTriggerActsAtOnce) {
                             "os.system('systemd-notify WATCHDOG=trigger')\n"
                             "time.sleep(600)\n");
   s.service("dog", std::string("type = \"notify\"\nwatchdog = 3\nrestart = \"never\"\n"
-                               "command = [\"") + kPython + "\", \"" + py + "\"]\n" + kNoCore);
+                               "command = [\"") +
+                       kPython + "\", \"" + py + "\"]\n" + kNoCore);
   auto k = s.start(GetParam());
   ASSERT_TRUE(event(*k, "dog", "watchdog period is now 6000 ms")) << k->text(Stream::Err);
   auto line = event(*k, "dog", "watchdog timeout");
@@ -203,9 +209,10 @@ TEST_P(NotifyMoreTest, WatchdogUsecChangesTheDeadlineAndTriggerActsAtOnce) {
 TEST_P(NotifyMoreTest, ExtendTimeoutKeepsASlowStarterAliveAndOneThatStopsExtendingIsKilled) {
   Supervised s;
   // start_timeout 1 s; 8 extensions of 1 s, 0.4 s apart (3.2 s), then ready.
-  std::string slow = s.python("slow",
-                              "for i in range(8):\n    daemon.notify('EXTEND_TIMEOUT_USEC=1000000')\n    time.sleep(0.4)\n"
-                              "put('slow-ready', 'yes')\ndaemon.notify('READY=1')\ntime.sleep(600)\n");
+  std::string slow =
+      s.python("slow",
+               "for i in range(8):\n    daemon.notify('EXTEND_TIMEOUT_USEC=1000000')\n    time.sleep(0.4)\n"
+               "put('slow-ready', 'yes')\ndaemon.notify('READY=1')\ntime.sleep(600)\n");
   // One extension, then silence: killed at its end.
   std::string stuck = s.python("stuck", "daemon.notify('EXTEND_TIMEOUT_USEC=1500000')\ntime.sleep(600)\n");
   s.service("slow", std::string("type = \"notify\"\nstart_timeout = 1\nrestart = \"never\"\ncommand = [\"") + kPython +
@@ -218,6 +225,35 @@ TEST_P(NotifyMoreTest, ExtendTimeoutKeepsASlowStarterAliveAndOneThatStopsExtendi
   ASSERT_TRUE(event(*k, "stuck", "failed: not ready within")) << k->text(Stream::Err);
   EXPECT_EQ(count_events(*k, "slow", "failed"), 0) << k->text(Stream::Err);
   EXPECT_EQ(detail(s, "slow", "state"), "running");
+  k->signal(SIGTERM);
+  EXPECT_TRUE(k->wait_exit());
+}
+
+TEST_P(NotifyMoreTest, ExtendTimeoutPushesTheStopTimeoutBackBeforeSIGKILL) {
+  Supervised s;
+  // stop_timeout 1 s; on SIGTERM it asks for 1 s more, four times, 0.5 s
+  // apart (2 s in all), then exits 0: never SIGKILLed.
+  std::string py = s.python("flusher",
+                            "term = False\n"
+                            "def on_term(signo, frame):\n    global term\n    term = True\n"
+                            "signal.signal(signal.SIGTERM, on_term)\n"
+                            "daemon.notify('READY=1')\n"
+                            "while not term: time.sleep(0.05)\n"
+                            "for i in range(4):\n"
+                            "    daemon.notify('EXTEND_TIMEOUT_USEC=1000000')\n"
+                            "    time.sleep(0.5)\n"
+                            "put('flushed', 'yes')\n"
+                            "sys.exit(0)\n");
+  s.service("flusher",
+            std::string("type = \"notify\"\nstop_timeout = 1\ncommand = [\"") + kPython + "\", \"" + py + "\"]\n");
+  auto k = s.start(GetParam());
+  ASSERT_TRUE(event(*k, "flusher", "ready")) << k->text(Stream::Err);
+  EXPECT_EQ(s.ctl({"stop", "flusher"}).code, 0);
+  ASSERT_TRUE(event(*k, "flusher", "stopped")) << k->text(Stream::Err);
+  EXPECT_EQ(s.read("flushed"), "yes");
+  EXPECT_TRUE(event(*k, "flusher", "pid")) << k->text(Stream::Err);
+  EXPECT_EQ(detail(s, "flusher", "last exit"), "exited 0") << k->text(Stream::Err);
+  EXPECT_EQ(count_events(*k, "flusher", "failed"), 0) << k->text(Stream::Err);
   k->signal(SIGTERM);
   EXPECT_TRUE(k->wait_exit());
 }
@@ -260,6 +296,39 @@ TEST_P(NotifyMoreTest, KeelctlReloadWaitsForTheReloadCycleOrRestarts) {
   EXPECT_EQ(p.out, "plain has no reload_signal: restarted\n");
   EXPECT_EQ(count_events(*k, "plain", "started"), 2) << k->text(Stream::Err);
   EXPECT_EQ(s.ctl({"reload", "nosuch"}).code, 3);
+  k->signal(SIGTERM);
+  EXPECT_TRUE(k->wait_exit());
+}
+
+TEST_P(NotifyMoreTest, ReloadOfAPlainDaemonIsTheSignalAndASilentNotifyServiceTimesOut) {
+  Supervised s;
+  // A simple service: the signal is the whole reload (it counts its HUPs).
+  std::string plain = s.python("plain",
+                               "hups = 0\n"
+                               "def on_hup(signo, frame):\n    global hups\n    hups += 1\n    put('hups', str(hups))\n"
+                               "signal.signal(signal.SIGHUP, on_hup)\n"
+                               "put('plain-up', 'yes')\n"
+                               "while True: time.sleep(0.05)\n");
+  // A notify service that takes the signal and never reports a cycle.
+  std::string mute = s.python("mute",
+                              "signal.signal(signal.SIGUSR1, lambda signo, frame: put('usr1', 'yes'))\n"
+                              "daemon.notify('READY=1')\n"
+                              "while True: time.sleep(0.05)\n");
+  s.service("plain", std::string("reload_signal = 1\ncommand = [\"") + kPython + "\", \"" + plain + "\"]\n");
+  s.service("mute", std::string("type = \"notify\"\nreload_signal = \"USR1\"\nstart_timeout = 1\ncommand = [\"") +
+                        kPython + "\", \"" + mute + "\"]\n");
+  auto k = s.start(GetParam());
+  ASSERT_TRUE(event(*k, "mute", "ready")) << k->text(Stream::Err);
+  ASSERT_TRUE(poll_until([&] { return s.read("plain-up") == "yes"; }, 20s, 20ms));
+  Ctl p = s.ctl({"reload", "plain"});
+  EXPECT_EQ(p.code, 0) << p.out << p.err;
+  EXPECT_EQ(p.out, "plain: sent SIGHUP\n");
+  EXPECT_TRUE(poll_until([&] { return s.read("hups") == "1"; }, 10s, 20ms));
+  Ctl m = s.ctl({"reload", "mute"});
+  EXPECT_EQ(m.code, 5) << m.out << m.err;  // timed out
+  EXPECT_NE(m.err.find("timed out waiting for mute's reload"), std::string::npos) << m.out << m.err;
+  EXPECT_EQ(s.read("usr1"), "yes");
+  EXPECT_EQ(detail(s, "mute", "state"), "reloading");  // until it says READY=1
   k->signal(SIGTERM);
   EXPECT_TRUE(k->wait_exit());
 }

@@ -317,6 +317,32 @@ TEST_F(ServiceExecTest, LogStreamsGoToTheGivenPipe) {
   EXPECT_EQ(got, "out\nerr\n");
 }
 
+TEST_F(ServiceExecTest, TheChildWritesItsOwnPidIntoWatchdogPid) {
+  TempDir dir;
+  std::string out = dir.str() + "/out.log";
+  ServiceConfig c;
+  c.name = "watched";
+  c.command = {"/bin/sh", "-c", "echo \"$WATCHDOG_PID $$\""};
+  c.environment = {{"WATCHDOG_PID", "forged"}};  // replaced, never duplicated
+  c.stdout_ = {StreamKind::File, out};
+  c.stderr_ = {StreamKind::Null, {}};
+  ExecInputs in;
+  in.config = &c;
+  in.self_pid_env = "WATCHDOG_PID";
+  auto r = start(in);
+  ASSERT_TRUE(r.ok()) << r.error().context;
+  int status = 0;
+  ASSERT_EQ(::waitpid(r.value(), &status, 0), r.value());
+  EXPECT_EQ(slurp(out), std::to_string(r.value()) + " " + std::to_string(r.value()) + "\n");
+  // An environment too large for the child's stack copy goes without it.
+  for (int i = 0; i < 1100; ++i) c.environment.emplace_back("V" + std::to_string(i), "x");
+  ExecPlan big;
+  std::string error;
+  ASSERT_TRUE(build_exec_plan(in, big, error)) << error;
+  EXPECT_EQ(big.self_pid_env, nullptr);
+  for (const std::string& e : big.env) EXPECT_NE(e.rfind("WATCHDOG_PID=", 0), 0U) << e;
+}
+
 TEST_F(ServiceExecTest, LogStreamWithoutAPipeIsABuildError) {
   ServiceConfig c = sleep_config();
   c.stdout_ = {StreamKind::Log, {}};

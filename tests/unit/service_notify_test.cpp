@@ -65,29 +65,32 @@ int send_as(uid_t uid, const std::string& path, const char* text) {
 
 TEST(ServiceNotify, ParsesTheAssignmentsItActsOnAndIgnoresTheRest) {
   Recorder r;
-  parse_notify_message("STATUS=warming up\nWATCHDOG=1\nMAINPID=4242\nREADY=1\nERRNO=5\nSTOPPING=1\nFDNAME=x\nBARRIER=1", r);
+  parse_notify_message("STATUS=warming up\nWATCHDOG=1\nMAINPID=4242\nREADY=1\nERRNO=5\nSTOPPING=1\nFDNAME=x\nBARRIER=1",
+                       r);
   EXPECT_EQ(r.events, (std::vector<std::string>{"status warming up", "watchdog", "mainpid 4242", "ready", "errno 5",
                                                 "stopping"}));
 }
 
 TEST(ServiceNotify, ParsesTheWatchdogReloadAndTimeoutKeysInOrder) {
   Recorder r;
-  parse_notify_message("RELOADING=1\nMONOTONIC_USEC=18446744073709551615\nWATCHDOG_USEC=2000000\n"
-                       "EXTEND_TIMEOUT_USEC=0\nEXTEND_TIMEOUT_USEC=31536000000000\nWATCHDOG=trigger\nERRNO=0\n"
-                       "ERRNO=4095\nREADY=1",
-                       r);
+  parse_notify_message(
+      "RELOADING=1\nMONOTONIC_USEC=18446744073709551615\nWATCHDOG_USEC=2000000\n"
+      "EXTEND_TIMEOUT_USEC=0\nEXTEND_TIMEOUT_USEC=31536000000000\nWATCHDOG=trigger\nERRNO=0\n"
+      "ERRNO=4095\nREADY=1",
+      r);
   EXPECT_EQ(r.events, (std::vector<std::string>{"reloading", "mono 18446744073709551615", "wdusec 2000000", "extend 0",
                                                 "extend 31536000000000", "trigger", "errno 0", "errno 4095", "ready"}));
 }
 
 TEST(ServiceNotify, RejectsGarbageAndOutOfRangeNumbersForTheNewKeys) {
   Recorder r;
-  parse_notify_message("WATCHDOG=0\nWATCHDOG=2\nWATCHDOG=triggered\nRELOADING=0\nWATCHDOG_USEC=0\nWATCHDOG_USEC=\n"
-                       "WATCHDOG_USEC=-1\nWATCHDOG_USEC=+5\nWATCHDOG_USEC=1e6\nWATCHDOG_USEC=0x10\nWATCHDOG_USEC= 5\n"
-                       "WATCHDOG_USEC=31536000000001\nEXTEND_TIMEOUT_USEC=99999999999999999999\n"
-                       "EXTEND_TIMEOUT_USEC=12abc\nMONOTONIC_USEC=18446744073709551616\nMONOTONIC_USEC=x\n"
-                       "ERRNO=4096\nERRNO=-5\nERRNO=EIO\nERRNO=",
-                       r);
+  parse_notify_message(
+      "WATCHDOG=0\nWATCHDOG=2\nWATCHDOG=triggered\nRELOADING=0\nWATCHDOG_USEC=0\nWATCHDOG_USEC=\n"
+      "WATCHDOG_USEC=-1\nWATCHDOG_USEC=+5\nWATCHDOG_USEC=1e6\nWATCHDOG_USEC=0x10\nWATCHDOG_USEC= 5\n"
+      "WATCHDOG_USEC=31536000000001\nEXTEND_TIMEOUT_USEC=99999999999999999999\n"
+      "EXTEND_TIMEOUT_USEC=12abc\nMONOTONIC_USEC=18446744073709551616\nMONOTONIC_USEC=x\n"
+      "ERRNO=4096\nERRNO=-5\nERRNO=EIO\nERRNO=",
+      r);
   EXPECT_TRUE(r.events.empty()) << r.events.front();
 }
 

@@ -120,6 +120,36 @@ TEST(ServiceState, StartTimeoutStopsTheTreeAndBacksOff) {
   EXPECT_EQ(f.host.take(), "waiting");
 }
 
+TEST(ServiceState, AWatchdogTimeoutSendsSIGABRTThenStopsAndRestartsAsAFailure) {
+  Fixture f(config(Type::Notify));
+  f.m.want_up();
+  f.m.deps_settled();
+  f.m.ready();
+  f.host.take();
+  f.m.watchdog_timeout("no WATCHDOG=1 in time");
+  EXPECT_EQ(f.host.take(), "signal 6, signal 18, arm 2000, stopping");
+  EXPECT_STREQ(f.m.last_error(), "watchdog timeout: no WATCHDOG=1 in time");
+  // Ignored: SIGKILL after the stop timeout, as for any stop.
+  f.m.timer_fired();
+  EXPECT_EQ(f.host.take(), "signal 9, arm 1000");
+  f.host.alive = false;
+  f.m.main_exited(killed(SIGKILL));
+  EXPECT_EQ(f.host.take(), "arm 1000, backoff");
+  EXPECT_EQ(f.m.failures(), 1);
+  // restart = "never": failed for good; not starting or running: nothing.
+  Fixture g(config(Type::Notify, Restart::Never));
+  g.m.watchdog_timeout("WATCHDOG=trigger");
+  EXPECT_EQ(g.host.take(), "");
+  g.m.want_up();
+  g.m.deps_settled();
+  g.host.take();
+  g.host.alive = true;
+  g.m.watchdog_timeout("WATCHDOG=trigger");
+  g.host.alive = false;
+  g.m.main_exited(killed(SIGABRT));
+  EXPECT_EQ(g.host.take(), "signal 6, signal 18, arm 2000, stopping, failed");
+}
+
 TEST(ServiceState, OneshotIsDoneOnlyAfterASuccessfulExit) {
   Fixture f(config(Type::Oneshot));
   f.m.want_up();
