@@ -114,6 +114,18 @@ TEST_P(ProbeHealth, EachKindPassesAndFails) {
   service("http_404", "requires = [\"http_ok\"]\ncommand = [\"sleep\", \"1000\"]\n[liveness_probe]\nhttp = "
                       "\"http://127.0.0.1:" + http_port +
                       "/missing\"\ninterval = 0.2\nfailures = 2\naction = \"stop\"\n");
+  // http over a unix socket: a server answering 204 to /healthz, 500 to
+  // anything else.
+  std::ofstream(path("unix_web.py"))
+      << "import socket\ns=socket.socket(socket.AF_UNIX)\ns.bind('" << path("web.sock")
+      << "')\ns.listen(64)\nwhile True:\n  c=s.accept()[0]\n  r=c.recv(4096)\n"
+         "  c.sendall(b'HTTP/1.0 204 No Content\\r\\n\\r\\n' if r.startswith(b'GET /healthz ') else "
+         "b'HTTP/1.0 500 Oops\\r\\n\\r\\n')\n  c.close()\n";
+  service("unix_ok", "command = [\"python3\", \"" + path("unix_web.py") + "\"]\n[readiness_probe]\nfile = \"" +
+                         path("web.sock") + "\"\ninterval = 0.2\n[liveness_probe]\nhttp = \"unix:" + path("web.sock") +
+                         ":/healthz\"\ninterval = 0.2\nfailures = 1\naction = \"stop\"\n");
+  service("unix_500", "requires = [\"unix_ok\"]\ncommand = [\"sleep\", \"1000\"]\n[liveness_probe]\nhttp = \"unix:" +
+                          path("web.sock") + ":/other\"\ninterval = 0.2\nfailures = 2\naction = \"stop\"\n");
   std::ofstream(path("alive")) << "x";
   std::ofstream(path("stale")) << "x";
   struct utimbuf old{};
@@ -133,19 +145,20 @@ TEST_P(ProbeHealth, EachKindPassesAndFails) {
                       "action = \"stop\"\n");
   start();
 
-  for (const char* ok : {"tcp_ok", "http_ok", "file_ok", "exec_ok"}) {
+  for (const char* ok : {"tcp_ok", "http_ok", "unix_ok", "file_ok", "exec_ok"}) {
     EXPECT_TRUE(wait_field(ok, "health", "healthy")) << ok << ": " << last_json_;
     EXPECT_EQ(field(last_json_, "state"), "running") << last_json_;
     EXPECT_EQ(field(last_json_, "probe_result"), "passed") << last_json_;
   }
   EXPECT_TRUE(contains(field(json_of("http_ok"), "probe_output"), "HTTP/1.0 200")) << json_of("http_ok");
   EXPECT_TRUE(contains(field(json_of("exec_ok"), "probe_output"), "fine")) << json_of("exec_ok");
+  EXPECT_TRUE(contains(field(json_of("unix_ok"), "probe_output"), "HTTP/1.0 204")) << json_of("unix_ok");
 
   struct Bad {
     const char* name;
     const char* output;
   };
-  for (const Bad& bad : {Bad{"tcp_bad", "Connection refused"}, Bad{"http_404", "404"},
+  for (const Bad& bad : {Bad{"tcp_bad", "Connection refused"}, Bad{"http_404", "404"}, Bad{"unix_500", "HTTP/1.0 500 Oops"},
                          Bad{"file_stale", "modified 3"}, Bad{"file_missing", "No such file"},
                          Bad{"exec_bad", "bad \\u001b[31mred"}}) {
     EXPECT_TRUE(wait_field(bad.name, "state", "failed")) << bad.name << ": " << last_json_;
