@@ -5,6 +5,7 @@
 //   /sbin/init, /init, --role=system  the system's init
 //   keelctl ... / keel ctl ...        the control client (control/keelctl.hpp)
 //   reboot, poweroff, halt [-f]        ask PID 1 to do it (system/power_command.hpp)
+//   keel --probe KIND ...             one run of a service's probe (service/probe_main.hpp)
 //
 // Parsing may allocate and fail with a message; from the moment the init
 // runs, errors are values and nothing here exits except with the program's
@@ -25,6 +26,7 @@
 #include "core/standard_fds.hpp"
 #include "service/builtin.hpp"
 #include "service/log_writer.hpp"
+#include "service/probe_main.hpp"
 #include "system/config_loader.hpp"
 #include "system/power_command.hpp"
 #include "system/system_init.hpp"
@@ -43,6 +45,8 @@ int main(int argc, char** argv) {
   if (argc == 2 && argv[1] == keel::service::kRngWaitArg) return keel::service::run_rng_wait();
   // The services' log-file writer, started by PID 1 (service/log_writer.hpp).
   if (argc == 2 && argv[1] == keel::service::kLogWriterArg) return keel::service::run_log_writer();
+  // One run of a service's tcp, http or file probe, for PID 1 (service/probe.hpp).
+  if (argc >= 2 && argv[1] == keel::service::kProbeArg) return keel::service::run_probe(argc, argv);
   // keel.toml and the service files, parsed for PID 1 (system/config_loader.hpp).
   if (argc >= 2 && std::strcmp(argv[1], keel::kConfigLoaderArg) == 0) return keel::run_config_loader(argc, argv);
   if (argc >= 2 && std::strcmp(argv[1], "ctl") == 0) {

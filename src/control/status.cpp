@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 
 #include "core/terminal_text.hpp"
 
@@ -23,6 +24,19 @@ std::string ready_text(const ServiceStatus& s) {
 }
 
 std::string or_dash(const std::string& text) { return text.empty() ? "-" : text; }
+
+// "unhealthy since 2026-12-06 16:20:01 UTC", "healthy", "starting", "-".
+std::string health_text(const ServiceStatus& s) {
+  if (s.health.empty()) return "-";
+  if (s.health != "unhealthy" || s.health_since_ns <= 0) return s.health;
+  const std::time_t t = static_cast<std::time_t>(s.health_since_ns / kNsPerSecond);
+  std::tm tm{};
+  char when[64];
+  if (::gmtime_r(&t, &tm) == nullptr || std::strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S UTC", &tm) == 0) {
+    return s.health;
+  }
+  return s.health + " since " + when;
+}
 
 // Column width in terminal cells, near enough: one per code point (escapes
 // are ASCII by then; wide CJK characters are not measured).
@@ -74,6 +88,11 @@ std::string format_status_detail(const ServiceStatus& s, const KeelStatus& keel)
   if (s.notify_refused != 0) {
     line("notify:      ", std::to_string(s.notify_refused) + " refused (last: " + s.notify_refusal + ")");
   }
+  if (!s.health.empty()) line("health:      ", health_text(s));
+  if (!s.probe_result.empty()) {
+    line("last probe:  ", s.probe_kind + ": " + s.probe_result);
+    if (!s.probe_output.empty()) line("probe output: ", s.probe_output);
+  }
   append_keel_lines(out, keel);
   return out;
 }
@@ -107,17 +126,24 @@ std::string format_status_table(const std::vector<ServiceStatus>& services, cons
     return out;
   }
 
-  static const char* const kHeader[] = {"NAME", "STATE", "PID", "UPTIME", "RESTARTS", "LAST EXIT", "READY", "LAST ERROR"};
-  constexpr std::size_t kColumns = sizeof kHeader / sizeof kHeader[0];
+  // A HEALTH column only when a service has a liveness probe running: the
+  // usual table is unchanged.
+  const bool any_health =
+      std::any_of(services.begin(), services.end(), [](const ServiceStatus& s) { return !s.health.empty(); });
+  std::vector<std::string> header = {"NAME", "STATE", "PID", "UPTIME", "RESTARTS", "LAST EXIT", "READY"};
+  if (any_health) header.emplace_back("HEALTH");
+  header.emplace_back("LAST ERROR");
+  const std::size_t kColumns = header.size();
   std::vector<std::vector<std::string>> rows;
   rows.reserve(services.size() + 1);
-  rows.emplace_back(std::begin(kHeader), std::end(kHeader));
+  rows.push_back(header);
   for (const ServiceStatus& s : services) {
     rows.push_back({safe(s.name), safe(s.state), pid_text(s.pid), format_duration(s.uptime_ns),
-                    std::to_string(s.restarts), safe(or_dash(s.last_exit)), safe(ready_text(s)),
-                    safe(or_dash(s.last_error))});
+                    std::to_string(s.restarts), safe(or_dash(s.last_exit)), safe(ready_text(s))});
+    if (any_health) rows.back().push_back(safe(health_text(s)));
+    rows.back().push_back(safe(or_dash(s.last_error)));
   }
-  std::size_t width[kColumns] = {};
+  std::vector<std::size_t> width(kColumns, 0);
   for (const auto& row : rows) {
     for (std::size_t c = 0; c < kColumns; ++c) width[c] = std::max(width[c], cells(row[c]));
   }
@@ -188,7 +214,12 @@ std::string format_status_json(const std::vector<ServiceStatus>& services, const
     out += ", \"notify_refusal\": " + json_quote(s.notify_refusal);
     out += ", \"errno\": " + std::to_string(s.service_errno);
     out += ", \"errno_text\": " + json_quote(s.service_errno != 0 ? std::strerror(s.service_errno) : "");
-    out += ", \"keel_output_lost\": " + std::to_string(keel.output_lost);
+    out += ", \"health\": " + json_quote(s.health);
+    out += ", \"health_since_ns\": " + std::to_string(s.health_since_ns > 0 ? s.health_since_ns : 0);
+    out += ", \"probe\": " + json_quote(s.probe_kind);
+    out += ", \"probe_result\": " + json_quote(s.probe_result);
+    out += ", \"probe_output\": " + json_quote(s.probe_output);
+    out += ", \"keel_output_lost\": " + std::to_string(keel.output_lost);  // keel-wide: last
     out += "}";
   }
   out += services.empty() ? "]\n" : "\n]\n";

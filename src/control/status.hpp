@@ -30,6 +30,12 @@ struct ServiceStatus {
   std::uint64_t notify_refused = 0;  // sd_notify messages / MAINPIDs refused (docs/security.md)
   std::string notify_refusal;        // the last one's reason
   int service_errno = 0;             // the service's last ERRNO= (sd_notify); 0: none
+  // Health and readiness probes (issue 12; docs/services.md).
+  std::string health;                // "": no liveness probe running; "starting", "healthy", "unhealthy"
+  std::int64_t health_since_ns = 0;  // wall clock (Unix ns) the verdict began; 0: none yet
+  std::string probe_result;          // the last probe run: "passed", "failed: exited 1", "timed out after 5 s"; "": none
+  std::string probe_output;          // what it printed (at most 512 bytes)
+  std::string probe_kind;            // which probe ran last: "liveness", "readiness"
 };
 
 // What `status` says about keel itself, beside its services.

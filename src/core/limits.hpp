@@ -424,3 +424,19 @@ inline constexpr std::uint64_t kNotifyUsecMax = static_cast<std::uint64_t>(kMaxD
 inline constexpr std::size_t kSelfPidEnvEntries = 1024;
 
 }  // namespace keel::limits
+
+// ------------------------------------------ health and readiness probes (issue 12)
+namespace keel::limits {
+
+// Probe runs in flight at once, over every service (service/probe.hpp): a
+// pid table PID 1 looks up at each reap. A run that would pass it is not
+// started (and counts neither way). 1,024 is ten runs of each of a hundred
+// services' two probes, far above what a 1 s interval and a short check give.
+inline constexpr int kProbesInFlight = 1024;
+
+// What keel keeps of a probe run's output (stdout and stderr together), per
+// probe, for keelctl status: enough for an error line or a short HTTP
+// answer; the rest is read and dropped so the child never blocks.
+inline constexpr std::size_t kProbeOutputBytes = 512;
+
+}  // namespace keel::limits

@@ -121,10 +121,31 @@ constexpr std::string_view kTopKeys[] = {
     "critical",
     "on_exit",          "restart_limit", "restart_limit_window", "success_exit_status", "on_failure",
     "essential",
-    "watchdog",         "reload_signal",
+    "watchdog",         "reload_signal", "readiness_probe", "liveness_probe",
 };
 constexpr std::string_view kLogKeys[] = {"ring_size", "file", "max_size", "keep", "console"};
 constexpr std::string_view kCgroupKeys[] = {"memory_max", "pids_max", "cpu_weight"};
+constexpr std::string_view kProbeKeys[] = {"exec",     "tcp",      "http",      "file",        "file_max_age",
+                                           "interval", "timeout",  "failures",  "successes",   "start_period",
+                                           "action"};
+
+// "host:port" with a numeric IPv4 address, "localhost" or a bracketed IPv6
+// one ("[::1]:80"), port 1..65535: the probe child connects without a
+// resolver (a static keel has none it could trust at boot).
+bool valid_host_port(std::string_view s) {
+  std::size_t colon = s.rfind(':');
+  if (colon == std::string_view::npos || colon == 0 || colon + 1 == s.size()) return false;
+  std::string_view host = s.substr(0, colon);
+  std::string_view port = s.substr(colon + 1);
+  if (port.size() > 5 || !std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    return false;
+  }
+  int n = 0;
+  std::from_chars(port.data(), port.data() + port.size(), n);
+  if (n < 1 || n > 65535) return false;
+  if (host.front() == '[') return host.size() > 2 && host.back() == ']';
+  return host.find(':') == std::string_view::npos;
+}
 
 bool valid_env_name(std::string_view s) {
   if (s.empty() || (s[0] >= '0' && s[0] <= '9')) return false;
@@ -155,6 +176,7 @@ class Parser : private TomlReader {
   void failure_policy(const toml::table& root);
   void success_exit_status(const Field& f);
   void watchdog_and_reload(const toml::table& root);
+  void probe(const toml::table& root, std::string_view key, ProbeConfig& out, bool liveness);
 
   ServiceConfig& cfg_;
   const UserDbPaths& users_;
@@ -217,6 +239,8 @@ void Parser::run(const toml::table& root) {
   }
   failure_policy(root);
   watchdog_and_reload(root);
+  probe(root, "readiness_probe", cfg_.readiness_probe, false);
+  probe(root, "liveness_probe", cfg_.liveness_probe, true);
 }
 
 // An essential service without a restart limit of its own gets this one:
@@ -792,6 +816,128 @@ void Parser::cgroup(const toml::table& root) {
   }
   if (Field g = field(*t, "cpu_weight", p)) {
     if (auto v = int_of(g, 1, 10000)) cfg_.cgroup.cpu_weight = static_cast<std::uint32_t>(*v);
+  }
+}
+
+// [readiness_probe] and [liveness_probe]: exactly one kind, its settings.
+void Parser::probe(const toml::table& root, std::string_view key, ProbeConfig& out, bool liveness) {
+  Field f = field(root, key);
+  if (!f) return;
+  const toml::table* t = f.node->as_table();
+  if (t == nullptr) {
+    type_error(f, "a table");
+    return;
+  }
+  const std::string p = std::string(key) + ".";
+  check_keys(*t, p, kProbeKeys);
+  if (cfg_.type == Type::Target) {
+    error(f.line, f.key, "a target runs nothing to probe");
+    return;
+  }
+  if (!liveness && cfg_.type != Type::Simple) {
+    // A notify, notify-fd or oneshot service says itself when it is ready:
+    // two signals for one fact would leave "ready" ambiguous.
+    error(f.line, f.key, "only for type \"simple\" (this type reports its own readiness)");
+    return;
+  }
+  int kinds = 0;
+  if (Field g = field(*t, "exec", p)) {
+    ++kinds;
+    if (auto args = strings_of(g)) {
+      if (args->empty() || (*args)[0].first.empty()) {
+        error(g.line, g.key, "must not be empty: give the program and its arguments");
+      } else {
+        out.kind = ProbeKind::Exec;
+        for (auto& [arg, line] : *args) out.exec.push_back(std::move(arg));
+      }
+    }
+  }
+  if (Field g = field(*t, "tcp", p)) {
+    ++kinds;
+    if (auto s = string_of(g)) {
+      if (valid_host_port(*s)) {
+        out.kind = ProbeKind::Tcp;
+        out.target = *s;
+      } else {
+        error(g.line, g.key, "expected \"ADDRESS:PORT\" (a numeric address, localhost or [IPv6]; port 1 to 65535), not " + q(*s));
+      }
+    }
+  }
+  if (Field g = field(*t, "http", p)) {
+    ++kinds;
+    if (auto s = string_of(g)) {
+      std::string_view v = *s;
+      bool ok = false;
+      if (v.starts_with("http://")) {
+        std::string_view rest = v.substr(7);
+        std::size_t slash = rest.find('/');
+        std::string_view hostport = rest.substr(0, slash);
+        ok = slash != std::string_view::npos &&
+             (valid_host_port(hostport) || (!hostport.empty() && valid_host_port(std::string(hostport) + ":80")));
+      } else if (v.starts_with("unix:/")) {
+        std::size_t sep = v.find(":/", 5);
+        ok = sep != std::string_view::npos && sep > 5;
+      }
+      if (ok && v.find_first_of(" \r\n\t") == std::string_view::npos) {
+        out.kind = ProbeKind::Http;
+        out.target = *s;
+      } else {
+        error(g.line, g.key, "expected \"http://ADDRESS[:PORT]/PATH\" or \"unix:/SOCKET:/PATH\", not " + q(*s));
+      }
+    }
+  }
+  if (Field g = field(*t, "file", p)) {
+    ++kinds;
+    if (auto s = abs_path_of(g)) {
+      out.kind = ProbeKind::File;
+      out.target = *s;
+    }
+  }
+  if (kinds != 1) {
+    error(f.line, f.key, kinds == 0 ? "needs one of exec, tcp, http, file" : "takes only one of exec, tcp, http, file");
+    out.kind = ProbeKind::None;
+  }
+  if (Field g = field(*t, "file_max_age", p)) {
+    if (out.kind != ProbeKind::File && kinds == 1) error(g.line, g.key, "only with file");
+    if (auto v = seconds_of(g)) out.file_max_age_ns = *v;
+  }
+  if (Field g = field(*t, "interval", p)) {
+    if (auto v = seconds_of(g)) {
+      if (*v < 100'000'000) {
+        error(g.line, g.key, "must be at least 0.1 seconds");
+      } else {
+        out.interval_ns = *v;
+      }
+    }
+  }
+  if (Field g = field(*t, "timeout", p)) {
+    if (auto v = seconds_of(g)) {
+      if (*v < 100'000'000) {
+        error(g.line, g.key, "must be at least 0.1 seconds");
+      } else {
+        out.timeout_ns = *v;
+      }
+    }
+  }
+  if (Field g = field(*t, "failures", p)) {
+    if (auto v = int_of(g, 1, 1000)) out.failures = static_cast<int>(*v);
+  }
+  if (Field g = field(*t, "successes", p)) {
+    if (auto v = int_of(g, 1, 1000)) out.successes = static_cast<int>(*v);
+  }
+  if (Field g = field(*t, "start_period", p)) {
+    if (auto v = seconds_of(g)) out.start_period_ns = *v;
+  }
+  if (Field g = field(*t, "action", p)) {
+    if (!liveness) {
+      error(g.line, g.key, "only for liveness_probe (a readiness probe only gates dependents)");
+    } else if (auto a = choice_of<ProbeAction>(g, {{"restart", ProbeAction::Restart},
+                                                   {"stop", ProbeAction::Stop},
+                                                   {"poweroff", ProbeAction::Poweroff},
+                                                   {"reboot", ProbeAction::Reboot},
+                                                   {"exit", ProbeAction::Exit}})) {
+      out.action = *a;
+    }
   }
 }
 

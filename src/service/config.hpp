@@ -105,6 +105,27 @@ struct DependencyRef {
   int line = 0;
 };
 
+// ---- health and readiness probes (docs/services.md, "Health and readiness probes")
+// A check keel runs on a running service, in a child (never in PID 1):
+// a command, a TCP connect, an HTTP GET, a file's existence or age.
+enum class ProbeKind : std::uint8_t { None, Exec, Tcp, Http, File };
+// What a liveness probe does when the service turns unhealthy. Exit ends
+// keel as a container's init (as the machine's init it is a poweroff).
+enum class ProbeAction : std::uint8_t { Restart, Stop, Poweroff, Reboot, Exit };
+struct ProbeConfig {
+  ProbeKind kind = ProbeKind::None;     // None: no probe
+  std::vector<std::string> exec;        // Exec: argv, run as the service's user
+  std::string target;                   // Tcp: "host:port"; Http: URL or "unix:PATH:/path"; File: path
+  std::int64_t file_max_age_ns = 0;     // File: modified within this long; 0: existing is enough
+  std::int64_t interval_ns = 10'000'000'000;
+  std::int64_t timeout_ns = 5'000'000'000;
+  int failures = 3;                     // failed runs in a row before unhealthy
+  int successes = 1;                    // passed runs in a row before healthy
+  std::int64_t start_period_ns = 0;     // from the exec: failures do not count
+  ProbeAction action = ProbeAction::Restart;  // liveness only
+  [[nodiscard]] bool enabled() const noexcept { return kind != ProbeKind::None; }
+};
+
 struct ServiceConfig {
   std::string name;  // file name without .toml
   std::string file;  // path it was read from
@@ -175,6 +196,9 @@ struct ServiceConfig {
   // What `keelctl reload SERVICE` sends to the main process; 0: none (the
   // service is restarted instead).
   int reload_signal = 0;
+  // ---- health and readiness probes (issue 12)
+  ProbeConfig readiness_probe;  // type simple only: ready when it first passes
+  ProbeConfig liveness_probe;   // unhealthy after `failures` in a row: its action
 
   // What it was loaded from, to tell at reload whether it changed without
   // keeping every file's text in PID 1 or reading the file a second time:

@@ -227,7 +227,9 @@ void ServiceMachine::launch() noexcept {
 
 void ServiceMachine::exec_ok() noexcept {
   if (state_ != State::Launching || exec_failed_) return;
-  if (config_->type == Type::Simple) {
+  // A simple service with a readiness probe is starting until the probe
+  // first passes (ready(), from the supervisor), within the start timeout.
+  if (config_->type == Type::Simple && !config_->readiness_probe.enabled()) {
     host_.disarm_timer(*this);
     ready_ns_ = host_.now_ns();
     set_state(State::Running);
@@ -274,6 +276,14 @@ void ServiceMachine::ready() noexcept {
   host_.disarm_timer(*this);
   ready_ns_ = host_.now_ns();
   set_state(State::Running);
+}
+
+void ServiceMachine::unhealthy(const char* reason, bool restart) noexcept {
+  if (state_ != State::Starting && state_ != State::Running) return;
+  failure("unhealthy: %s", reason);
+  // As a crash would: a restart counts for the back-off; otherwise the
+  // service is failed for good (and its on_exit applies).
+  begin_stop(restart ? After::Restart : After::Failed);
 }
 
 void ServiceMachine::set_main_pid(pid_t pid) noexcept {

@@ -54,7 +54,7 @@ enum class State : std::uint8_t {
   Waiting,    // wanted; waiting for its dependencies to settle
   Launching,  // forked; waiting for the exec (or its failure) to be reported
   Starting,   // exec'd; waiting to be ready (notify, fd, oneshot's exit)
-  Running,    // up and ready
+  Running,    // up and ready (a readiness probe, if any, has passed)
   Stopping,   // the stop signal went out; waiting for the tree to be gone
   Backoff,    // failed; waiting to be restarted
   Done,       // exited successfully and stays down (oneshot, or restart=never/on-failure)
@@ -116,6 +116,10 @@ class ServiceMachine {
   // dump core) in place of the stop signal, the rest of the stop sequence
   // as usual, then the restart policy as for a failure.
   void watchdog_timeout(const char* why) noexcept;
+  // Starting or running: its liveness probe found it unhealthy (`reason`,
+  // shown as "unhealthy: REASON"); stop it, then restart it after a
+  // back-off (`restart`) or leave it failed.
+  void unhealthy(const char* reason, bool restart) noexcept;
   // A broken service (bad dependency, cycle) is marked failed with a reason
   // and never launched.
   void mark_broken(const char* reason) noexcept;

@@ -25,6 +25,8 @@
 #include "service/builtin.hpp"
 #include "service/exec_plan.hpp"
 #include "service/notify.hpp"
+#include "service/probe.hpp"
+#include "service/probe_main.hpp"
 #include "service/run_dir.hpp"
 #include "service/service_log.hpp"
 #include "service/tree_tracker.hpp"
@@ -121,8 +123,14 @@ std::string describe_exit(int status) {
 // One service at run time. The config lives here (a stable address the
 // machine borrows); its `source` fingerprint tells, at reload, whether the
 // file changed.
-struct Supervisor::Unit final : NotifyTarget, TimerHandler {
-  Unit(Supervisor& s, ServiceConfig c) : sup(s), config(std::move(c)), machine(s, config, 0), timer(s.loop_, *this) {}
+struct Supervisor::Unit final : NotifyTarget, TimerHandler, ProbeOwner {
+  Unit(Supervisor& s, ServiceConfig c)
+      : sup(s),
+        config(std::move(c)),
+        machine(s, config, 0),
+        timer(s.loop_, *this),
+        readiness(s.loop_, s.probes_, *this, false),
+        liveness(s.loop_, s.probes_, *this, true) {}
   ~Unit() {
     close_main_watch();
     close_exec_watch();
@@ -193,6 +201,9 @@ struct Supervisor::Unit final : NotifyTarget, TimerHandler {
   void close_exec_watch() noexcept;
   // The exec is confirmed: what keel learns about a running service.
   void exec_confirmed() noexcept;
+  // ProbeOwner (service/probe.hpp): the runs of this service's probes.
+  Result<Launch> launch_probe(Probe& probe, int output_fd) noexcept override;
+  void probe_changed(Probe& probe) noexcept override;
 
   // The pidfd of a main process named by MAINPID, watched on the loop: it
   // turns readable when that process exits, whether or not keel is its
@@ -260,6 +271,10 @@ struct Supervisor::Unit final : NotifyTarget, TimerHandler {
   bool reload_reported = false;                       // RELOADING=1 seen (and logged) in this cycle
   bool stopping_notified = false;                     // STOPPING=1 in this run
   int service_errno = 0;                              // the last ERRNO= (kept across runs); 0: none
+  // Health and readiness probes (issue 12): started at the exec, stopped
+  // when the run ends.
+  Probe readiness;
+  Probe liveness;
 };
 
 bool Supervisor::Unit::contains(pid_t pid) noexcept {
@@ -403,6 +418,119 @@ void Supervisor::Unit::exec_confirmed() noexcept {
   if (!in_cgroup || !proc_cgroup_path(launched_pid, cgroup_path, sizeof cgroup_path)) cgroup_path[0] = '\0';
   log::msg(log::Level::Info, "%s: started (pid %d)", config.name.c_str(), static_cast<int>(launched_pid));
   watchdog_begin_run();
+}
+
+// One run of a probe (service/probe.hpp): the exec plan of the service,
+// with the probe's command and its output on the probe's pipe. An `exec`
+// probe runs as the service would (user, groups, environment, working
+// directory, umask, limits), outside its cgroup; tcp, http and file run
+// keel's own binary in its probe role with keel's credentials, since
+// nothing of the service's runs there.
+Result<Launch> Supervisor::Unit::launch_probe(Probe& probe, int output_fd) noexcept {
+  static char error_text[200];  // as in launch(): the Error's context, copied by the probe at once
+  const ProbeConfig& p = *probe.config();
+  try {
+    ServiceConfig c = config;
+    c.stdin_ = Stream{StreamKind::Null, {}};
+    c.stdout_ = Stream{StreamKind::Log, {}};
+    c.stderr_ = Stream{StreamKind::Log, {}};
+    if (p.kind == ProbeKind::Exec) {
+      c.command = p.exec;
+    } else {
+      const char* kind = p.kind == ProbeKind::Tcp ? "tcp" : p.kind == ProbeKind::Http ? "http" : "file";
+      // tcp and http bound their own waits a little before keel's timeout,
+      // so the run says what it waited for rather than being killed.
+      const long long number =
+          p.kind == ProbeKind::File ? static_cast<long long>(p.file_max_age_ns) : p.timeout_ns / 1'000'000 * 9 / 10;
+      c.command = {sup.settings_.log_writer_program, std::string(kProbeArg), kind, p.target, std::to_string(number)};
+      c.has_user = false;
+      c.capabilities.reset();
+      c.no_new_privileges = false;
+      c.environment.clear();
+      c.environment_file.clear();
+      c.rlimits.clear();
+      c.umask.reset();
+      c.working_directory.clear();
+    }
+    ExecInputs in;
+    in.config = &c;
+    in.log_fd = output_fd;
+    in.console_fd = sup.settings_.console_fd;
+    in.passwd_path = sup.settings_.users.passwd.c_str();
+    in.extra_env.emplace_back("KEEL_SERVICE", c.name);
+    ExecPlan plan;
+    std::string error;
+    if (!build_exec_plan(in, plan, error)) {
+      std::snprintf(error_text, sizeof error_text, "%s", error.c_str());
+      return Error{0, error_text};
+    }
+    return spawn_service_nowait(plan);
+  } catch (const std::bad_alloc&) {
+    return Error{ENOMEM, "preparing the probe"};
+  }
+}
+
+namespace {
+
+// A probe's output for keel's own log line: one line, controls as '?'
+// (the log's reader may be a terminal). No allocation.
+void one_line(const char* in, char* out, std::size_t size) noexcept {
+  std::size_t n = 0;
+  for (; in[0] != '\0' && n + 1 < size; ++in) {
+    const auto ch = static_cast<unsigned char>(*in);
+    out[n++] = (ch < 0x20 || ch == 0x7f) ? (ch == '\n' ? ' ' : '?') : static_cast<char>(ch);
+  }
+  while (n > 0 && out[n - 1] == ' ') --n;
+  out[n] = '\0';
+}
+
+const char* probe_action_name(ProbeAction action) noexcept {
+  switch (action) {
+    case ProbeAction::Restart: return "restart";
+    case ProbeAction::Stop: return "stop";
+    case ProbeAction::Poweroff: return "poweroff";
+    case ProbeAction::Reboot: return "reboot";
+    case ProbeAction::Exit: return "exit";
+  }
+  return "?";
+}
+
+}  // namespace
+
+void Supervisor::Unit::probe_changed(Probe& probe) noexcept {
+  const char* name = config.name.c_str();
+  if (!probe.liveness()) {
+    // The readiness probe passed: the service is ready for its dependents.
+    if (probe.health() == Health::Healthy) {
+      log::msg(log::Level::Info, "%s: readiness probe passed", name);
+      machine.ready();
+      sup.schedule();
+    }
+    return;
+  }
+  char output[limits::kProbeOutputBytes + 1];
+  one_line(probe.last_output(), output, sizeof output);
+  if (probe.health() == Health::Healthy) {
+    log::msg(log::Level::Info, "%s: healthy (liveness probe %s)", name, probe.last_result());
+    return;
+  }
+  if (probe.health() != Health::Unhealthy) return;
+  const ProbeConfig& p = *probe.config();
+  log::msg(log::Level::Warn, "%s: unhealthy: liveness probe %s %d time%s in a row (%s): %s", name, probe.last_result(),
+           p.failures, p.failures == 1 ? "" : "s", probe_action_name(p.action), output[0] != '\0' ? output : "(no output)");
+  char reason[limits::kProbeOutputBytes + 128];
+  std::snprintf(reason, sizeof reason, "liveness probe %s%s%s", probe.last_result(), output[0] != '\0' ? ": " : "",
+                output);
+  switch (p.action) {
+    case ProbeAction::Restart: machine.unhealthy(reason, true); break;
+    case ProbeAction::Stop: machine.unhealthy(reason, false); break;
+    // The whole system goes down in order; as a container's init a
+    // poweroff is keel's exit, and "exit" is that (status 1: unhealthy).
+    case ProbeAction::Poweroff:
+    case ProbeAction::Exit: sup.power_.request_power(ExitAction::Poweroff, 1); break;
+    case ProbeAction::Reboot: sup.power_.request_power(ExitAction::Reboot, 1); break;
+  }
+  sup.schedule();
 }
 
 // A `keelctl wait SERVICE --ready` waiting for its answer.
@@ -873,6 +1001,7 @@ void Supervisor::after_reap() noexcept {
 
 void Supervisor::on_child_exit(pid_t pid, int wait_status) noexcept {
   if (log_writer_.on_child_exit(pid, wait_status)) return;
+  if (probes_.on_child_exit(pid, wait_status)) return;  // a probe run, never a service's process
   for (auto& u : units_) {
     if (u->machine.pid() != pid) continue;
     // A launching child's report, if any, was written before it exited:
@@ -1165,11 +1294,20 @@ std::int64_t Supervisor::critical_unhealthy_since_ns(const char** name) const no
   const std::int64_t t = monotonic_ns();
   std::int64_t earliest = 0;
   for (const std::unique_ptr<Unit>& u : units_) {
-    if (!u->config.critical || u->unhealthy_from_ns == 0) continue;
+    if (!u->config.critical) continue;
+    std::int64_t since = u->unhealthy_from_ns;
     // Up again for restart_reset_after: recovered (no state change says so).
-    if (u->ready_after_failure_ns != 0 && t - u->ready_after_failure_ns >= u->config.restart_reset_ns) continue;
-    if (earliest == 0 || u->unhealthy_from_ns < earliest) {
-      earliest = u->unhealthy_from_ns;
+    if (since != 0 && u->ready_after_failure_ns != 0 && t - u->ready_after_failure_ns >= u->config.restart_reset_ns) {
+      since = 0;
+    }
+    // Running but found unhealthy by its liveness probe: unhealthy too.
+    const State s = u->machine.state();
+    if (since == 0 && (s == State::Starting || s == State::Running) && u->liveness.health() == Health::Unhealthy) {
+      since = u->liveness.since_mono_ns();
+    }
+    if (since == 0) continue;
+    if (earliest == 0 || since < earliest) {
+      earliest = since;
       if (name != nullptr) *name = u->config.name.c_str();
     }
   }
@@ -1218,6 +1356,7 @@ void Supervisor::state_changed(ServiceMachine& machine, State old_state) noexcep
     u.watchdog_end_run();
     finish_reload_waiters(u, control::Code::Failed, "stopped during its reload");
   }
+  update_probes(u, old_state);
   // Leaving a run: its readiness channels and its cgroup go with it.
   if (now != State::Launching && now != State::Starting && now != State::Running && now != State::Stopping) {
     u.close_main_watch();
@@ -1252,6 +1391,39 @@ void Supervisor::end_system_for(Unit& u) noexcept {
   log::msg(log::Level::Warn, "%s: %s for good: the system ends (exit status %d)", u.config.name.c_str(),
            machine.state() == State::Failed ? "failed" : "ended", code);
   power_.request_power(action, code);
+}
+
+// The readiness probe runs from the exec until the service is ready, its
+// first run soon after the exec (a daemon binds its port in milliseconds).
+// The liveness probe runs from the moment the service is ready to the end
+// of the run, its first run one interval later: a service still starting
+// is bounded by start_timeout, not judged by its liveness.
+void Supervisor::update_probes(Unit& u, State old_state) noexcept {
+  const State now = u.machine.state();
+  if (now != State::Starting && now != State::Running) {
+    u.readiness.stop();
+    u.liveness.stop();
+    return;
+  }
+  const ProbeConfig& r = u.config.readiness_probe;
+  if (old_state == State::Launching && now == State::Starting && r.enabled()) {
+    u.readiness.start(r, std::min<std::int64_t>(r.interval_ns, 100'000'000));
+  }
+  if (now == State::Running && old_state != State::Running) {
+    u.readiness.stop();
+    const ProbeConfig& l = u.config.liveness_probe;
+    if (l.enabled()) u.liveness.start(l, l.interval_ns);
+  }
+}
+
+std::int64_t Supervisor::unhealthy_since_ns(std::string_view name) const noexcept {
+  for (const auto& u : units_) {
+    if (u->config.name != name || u->removed) continue;
+    const State s = u->machine.state();
+    if (s != State::Starting && s != State::Running) return 0;
+    return u->liveness.health() == Health::Unhealthy ? u->liveness.since_mono_ns() : 0;
+  }
+  return 0;
 }
 
 void Supervisor::finish_waiters(Unit& u, bool failed) noexcept {
@@ -1294,7 +1466,7 @@ control::ServiceStatus Supervisor::status_of(Unit& u) {
   st.restarts = static_cast<std::uint32_t>(m.restarts());
   st.last_exit = describe_exit(m.last_exit_status());
   st.ready = m.is_ready();
-  st.readiness = readiness_name(u.config.type);
+  st.readiness = u.config.readiness_probe.enabled() ? "probe" : readiness_name(u.config.type);
   st.last_error = m.last_error();
   if (u.status[0] != '\0') {
     st.last_error += st.last_error.empty() ? "" : "; ";
@@ -1306,6 +1478,20 @@ control::ServiceStatus Supervisor::status_of(Unit& u) {
   st.service_errno = u.service_errno;
   st.notify_refused = u.refusals;
   if (u.refusals != 0) st.notify_refusal = u.refusal;
+  // Health: the liveness probe's verdict while it runs, and a verdict of
+  // unhealthy kept after it stopped the service; the last run of either
+  // probe, whichever ran last.
+  const Probe& live = u.liveness;
+  if (live.running() || live.health() == Health::Unhealthy) {
+    st.health = health_name(live.health());
+    st.health_since_ns = live.since_wall_ns();
+  }
+  const Probe* last = u.readiness.last_run_wall_ns() > live.last_run_wall_ns() ? &u.readiness : &live;
+  if (last->last_result()[0] != '\0') {
+    st.probe_kind = last->liveness() ? "liveness" : "readiness";
+    st.probe_result = last->last_result();
+    st.probe_output = last->last_output();
+  }
   return st;
 }
 

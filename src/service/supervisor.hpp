@@ -35,6 +35,7 @@
 #include "service/config.hpp"
 #include "service/graph.hpp"
 #include "service/log_writer_link.hpp"
+#include "service/probe.hpp"
 #include "service/state_machine.hpp"
 
 namespace keel::service {
@@ -141,6 +142,13 @@ class Supervisor final : private Host, private control::ControlHandler {
   // cgroup2 mount is only after its early mounts).
   [[nodiscard]] SupervisorSettings& settings() noexcept { return settings_; }
 
+  // Is the service `name` unhealthy (its liveness probe's verdict), and
+  // since when: the monotonic time (core/event_loop.hpp's monotonic_ns) it
+  // turned unhealthy; 0 when healthy, not probed, not running or unknown.
+  // For a hardware watchdog that stops petting when a critical service
+  // stays unhealthy.
+  [[nodiscard]] std::int64_t unhealthy_since_ns(std::string_view name) const noexcept;
+
   // The invariant schedule() relies on: one graph node per unit, same
   // indices. For tests (the fault-injection sweep checks it after each run).
   [[nodiscard]] bool graph_matches_units() const noexcept;
@@ -192,6 +200,7 @@ class Supervisor final : private Host, private control::ControlHandler {
   // a wait for the service's RELOADING=1, READY=1 cycle, or a restart.
   void reload_service(Unit& unit, control::Session& session);
   void finish_reload_waiters(Unit& unit, control::Code code, const char* why) noexcept;
+  void update_probes(Unit& unit, State old_state) noexcept;
   [[nodiscard]] bool unit_has_process(Unit& unit) noexcept;
   // No other unit has a run going (tree_tracker.hpp, rule 3).
   [[nodiscard]] bool sole_run(const Unit& unit) const noexcept;
@@ -207,6 +216,9 @@ class Supervisor final : private Host, private control::ControlHandler {
   control::ControlServer control_;
   // Before the units: their logs deliver to it until they are destroyed.
   LogWriterLink log_writer_;
+  // Probe runs in flight (service/probe.hpp), before the units: their
+  // probes forget themselves in it as they are destroyed.
+  ProbeTable probes_;
   std::vector<std::unique_ptr<Unit>> units_;
   Graph graph_;
   std::vector<ConfigError> file_errors_;   // files that did not load (shown by status)

@@ -216,6 +216,47 @@ service::Stream get_stream(Reader& r) {
   return s;
 }
 
+// ---- ProbeConfig (issue 12): PID 1 schedules by these numbers, so each
+// is checked against what the parser allows.
+
+void put(Writer& w, const service::ProbeConfig& p) {
+  w.u8(static_cast<std::uint8_t>(p.kind));
+  w.strs(p.exec);
+  w.str(p.target);
+  w.i64(p.file_max_age_ns);
+  w.i64(p.interval_ns);
+  w.i64(p.timeout_ns);
+  w.i32(p.failures);
+  w.i32(p.successes);
+  w.i64(p.start_period_ns);
+  w.u8(static_cast<std::uint8_t>(p.action));
+}
+
+void get(Reader& r, service::ProbeConfig& p) {
+  constexpr std::int64_t kMaxNs = limits::kMaxDurationSeconds * 1'000'000'000;  // seconds_of's cap
+  p.kind = r.choice<service::ProbeKind>(5);
+  p.exec = r.strs();
+  p.target = r.str();
+  p.file_max_age_ns = r.i64();
+  p.interval_ns = r.i64();
+  p.timeout_ns = r.i64();
+  p.failures = r.i32();
+  p.successes = r.i32();
+  p.start_period_ns = r.i64();
+  p.action = r.choice<service::ProbeAction>(5);
+  if (!r.ok()) return;
+  if (p.file_max_age_ns < 0 || p.file_max_age_ns > kMaxNs || p.interval_ns < 100'000'000 || p.interval_ns > kMaxNs ||
+      p.timeout_ns < 100'000'000 || p.timeout_ns > kMaxNs || p.start_period_ns < 0 || p.start_period_ns > kMaxNs ||
+      p.failures < 1 || p.failures > 1000 || p.successes < 1 || p.successes > 1000) {
+    r.fail("probe setting out of range");
+  }
+  if (p.kind == service::ProbeKind::Exec && (p.exec.empty() || p.exec[0].empty())) r.fail("empty probe command");
+  if ((p.kind == service::ProbeKind::Tcp || p.kind == service::ProbeKind::Http || p.kind == service::ProbeKind::File) &&
+      p.target.empty()) {
+    r.fail("empty probe target");
+  }
+}
+
 void put(Writer& w, const service::ServiceConfig& c) {
   w.str(c.name);
   w.str(c.file);
@@ -281,6 +322,8 @@ void put(Writer& w, const service::ServiceConfig& c) {
   w.u8(static_cast<std::uint8_t>(c.essential));
   w.i64(c.watchdog_ns);
   w.i32(c.reload_signal);
+  put(w, c.readiness_probe);
+  put(w, c.liveness_probe);
 }
 
 void get(Reader& r, service::ServiceConfig& c) {
@@ -365,6 +408,8 @@ void get(Reader& r, service::ServiceConfig& c) {
   }
   c.reload_signal = r.i32();
   if (r.ok() && (c.reload_signal < 0 || c.reload_signal > 31)) r.fail("reload signal out of range");
+  get(r, c.readiness_probe);
+  get(r, c.liveness_probe);
 }
 
 // ---- KeelConfig

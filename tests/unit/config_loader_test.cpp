@@ -80,6 +80,17 @@ ServiceConfig rich_service(const std::string& name) {
   c.essential = service::Essential::Always;
   c.watchdog_ns = 30'000'000'000;
   c.reload_signal = 1;
+  c.readiness_probe.kind = service::ProbeKind::Http;
+  c.readiness_probe.target = "unix:/run/web.sock:/healthz";
+  c.readiness_probe.interval_ns = 200'000'000;
+  c.readiness_probe.timeout_ns = 300'000'000;
+  c.readiness_probe.failures = 7;
+  c.readiness_probe.successes = 2;
+  c.readiness_probe.start_period_ns = 9'000'000'000;
+  c.liveness_probe.kind = service::ProbeKind::Exec;
+  c.liveness_probe.exec = {"/bin/check", "--deep", ""};
+  c.liveness_probe.file_max_age_ns = 5;
+  c.liveness_probe.action = service::ProbeAction::Exit;
   return c;
 }
 
@@ -110,7 +121,22 @@ Loaded rich_loaded() {
   return l;
 }
 
+void expect_same_probe(const service::ProbeConfig& a, const service::ProbeConfig& b) {
+  EXPECT_EQ(a.kind, b.kind);
+  EXPECT_EQ(a.exec, b.exec);
+  EXPECT_EQ(a.target, b.target);
+  EXPECT_EQ(a.file_max_age_ns, b.file_max_age_ns);
+  EXPECT_EQ(a.interval_ns, b.interval_ns);
+  EXPECT_EQ(a.timeout_ns, b.timeout_ns);
+  EXPECT_EQ(a.failures, b.failures);
+  EXPECT_EQ(a.successes, b.successes);
+  EXPECT_EQ(a.start_period_ns, b.start_period_ns);
+  EXPECT_EQ(a.action, b.action);
+}
+
 void expect_same(const ServiceConfig& a, const ServiceConfig& b) {
+  expect_same_probe(a.readiness_probe, b.readiness_probe);
+  expect_same_probe(a.liveness_probe, b.liveness_probe);
   EXPECT_EQ(a.name, b.name);
   EXPECT_EQ(a.file, b.file);
   EXPECT_EQ(a.description, b.description);

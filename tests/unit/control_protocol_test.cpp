@@ -348,8 +348,36 @@ TEST(ControlStatus, JsonEscapesStrings) {
             "[\n  {\"name\": \"we\\\"b\", \"description\": \"\", \"state\": \"running\", \"pid\": 123, \"uptime_s\": 3725, "
             "\"uptime_ns\": 3725000000000, \"restarts\": 2, \"last_exit\": \"killed by SIGSEGV\", \"ready\": true, "
             "\"readiness\": \"notify\", \"last_error\": \"line1\\nline2\", \"log_dropped\": 0, \"notify_refused\": 0, \"notify_refusal\": \"\", "
-            "\"errno\": 0, \"errno_text\": \"\", \"keel_output_lost\": 0}\n]\n");
+            "\"errno\": 0, \"errno_text\": \"\", "
+            "\"health\": \"\", \"health_since_ns\": 0, \"probe\": \"\", \"probe_result\": \"\", \"probe_output\": \"\", "
+            "\"keel_output_lost\": 0}\n]\n");
   EXPECT_EQ(format_status_json({}), "[]\n");
+}
+
+// Health (issue 12): a HEALTH column only when a service has one, the
+// detail view's health and last probe lines, the JSON fields; a probe's
+// output escaped in each.
+TEST(ControlStatus, HealthAndProbeOutputAreShownEscaped) {
+  EXPECT_EQ(format_status_table({sample("web")}).find("HEALTH"), std::string::npos);
+  ServiceStatus s = sample("web");
+  s.health = "unhealthy";
+  s.health_since_ns = 1'800'000'000'000'000'000;  // 2027-01-15 08:00:00 UTC
+  s.probe_kind = "liveness";
+  s.probe_result = "failed: exited 3";
+  s.probe_output = "bad \x1b[31mred\n\"q\"";
+  const std::string t = format_status_table({s, sample("db")});
+  EXPECT_NE(t.find("HEALTH"), std::string::npos) << t;
+  EXPECT_NE(t.find("unhealthy since 2027-01-15 08:00:00 UTC"), std::string::npos) << t;
+  const std::string d = format_status_detail(s);
+  EXPECT_NE(d.find("health:      unhealthy since 2027-01-15 08:00:00 UTC\n"), std::string::npos) << d;
+  EXPECT_NE(d.find("last probe:  liveness: failed: exited 3\n"), std::string::npos) << d;
+  EXPECT_NE(d.find("probe output: bad \\x1b[31mred\\n\"q\"\n"), std::string::npos) << d;
+  EXPECT_EQ(d.find('\x1b'), std::string::npos) << d;
+  const std::string j = format_status_json({s});
+  EXPECT_NE(j.find("\"health\": \"unhealthy\", \"health_since_ns\": 1800000000000000000, \"probe\": \"liveness\", "
+                   "\"probe_result\": \"failed: exited 3\", \"probe_output\": \"bad \\u001b[31mred\\n\\\"q\\\"\""),
+            std::string::npos)
+      << j;
 }
 
 // keel's own lost output (core/log_output.hpp): keel-wide, a last line of

@@ -344,6 +344,60 @@ TEST_F(ServiceConfigKeys, CgroupTable) {
   EXPECT_FALSE(ok(kCmd).cgroup.memory_max.has_value());
 }
 
+TEST_F(ServiceConfigKeys, ProbeTables) {
+  ServiceConfig c = ok(kCmd +
+                       "[readiness_probe]\ntcp = \"127.0.0.1:5432\"\ninterval = 0.5\ntimeout = 2\nsuccesses = 2\n"
+                       "[liveness_probe]\nexec = [\"/bin/check\", \"x\"]\nfailures = 4\nstart_period = 30\n"
+                       "action = \"exit\"\n");
+  EXPECT_EQ(c.readiness_probe.kind, ProbeKind::Tcp);
+  EXPECT_EQ(c.readiness_probe.target, "127.0.0.1:5432");
+  EXPECT_EQ(c.readiness_probe.interval_ns, kSec / 2);
+  EXPECT_EQ(c.readiness_probe.timeout_ns, 2 * kSec);
+  EXPECT_EQ(c.readiness_probe.successes, 2);
+  EXPECT_EQ(c.readiness_probe.failures, 3);
+  EXPECT_EQ(c.liveness_probe.kind, ProbeKind::Exec);
+  EXPECT_EQ(c.liveness_probe.exec, (std::vector<std::string>{"/bin/check", "x"}));
+  EXPECT_EQ(c.liveness_probe.failures, 4);
+  EXPECT_EQ(c.liveness_probe.start_period_ns, 30 * kSec);
+  EXPECT_EQ(c.liveness_probe.action, ProbeAction::Exit);
+  EXPECT_EQ(c.liveness_probe.interval_ns, 10 * kSec);
+  EXPECT_EQ(c.liveness_probe.timeout_ns, 5 * kSec);
+  ServiceConfig h = ok(kCmd + "[liveness_probe]\nhttp = \"unix:/run/web.sock:/healthz\"\n");
+  EXPECT_EQ(h.liveness_probe.kind, ProbeKind::Http);
+  EXPECT_EQ(h.liveness_probe.action, ProbeAction::Restart);
+  EXPECT_EQ(ok(kCmd + "[liveness_probe]\nhttp = \"http://127.0.0.1/\"\n").liveness_probe.kind, ProbeKind::Http);
+  ServiceConfig f = ok(kCmd + "[liveness_probe]\nfile = \"/run/web.alive\"\nfile_max_age = 30\naction = \"stop\"\n");
+  EXPECT_EQ(f.liveness_probe.kind, ProbeKind::File);
+  EXPECT_EQ(f.liveness_probe.file_max_age_ns, 30 * kSec);
+  EXPECT_EQ(f.liveness_probe.action, ProbeAction::Stop);
+  EXPECT_FALSE(ok(kCmd).liveness_probe.enabled());
+}
+
+TEST_F(ServiceConfigErrors, ProbeMistakesNameTheKeyAndLine) {
+  ConfigError none = one_error(kCmd + "[liveness_probe]\ninterval = 3\n");
+  EXPECT_EQ(none.line, 2);
+  EXPECT_EQ(none.key, "liveness_probe");
+  EXPECT_NE(none.message.find("needs one of"), std::string::npos) << none.message;
+  ConfigError two = one_error(kCmd + "[liveness_probe]\ntcp = \"127.0.0.1:1\"\nfile = \"/x\"\n");
+  EXPECT_NE(two.message.find("only one of"), std::string::npos) << two.message;
+  ConfigError tcp = one_error(kCmd + "[liveness_probe]\ntcp = \"127.0.0.1:99999\"\n");
+  EXPECT_EQ(tcp.key, "liveness_probe.tcp");
+  EXPECT_EQ(tcp.line, 3);
+  ConfigError http = one_error(kCmd + "[liveness_probe]\nhttp = \"https://x/\"\n");
+  EXPECT_EQ(http.key, "liveness_probe.http");
+  ConfigError action = one_error(kCmd + "[readiness_probe]\ntcp = \"127.0.0.1:1\"\naction = \"stop\"\n");
+  EXPECT_EQ(action.key, "readiness_probe.action");
+  ConfigError notify = one_error("type = \"notify\"\n" + kCmd + "[readiness_probe]\ntcp = \"127.0.0.1:1\"\n");
+  EXPECT_EQ(notify.key, "readiness_probe");
+  EXPECT_NE(notify.message.find("simple"), std::string::npos) << notify.message;
+  ConfigError interval = one_error(kCmd + "[liveness_probe]\nfile = \"/x\"\ninterval = 0\n");
+  EXPECT_EQ(interval.key, "liveness_probe.interval");
+  ConfigError age = one_error(kCmd + "[liveness_probe]\ntcp = \"127.0.0.1:1\"\nfile_max_age = 3\n");
+  EXPECT_EQ(age.key, "liveness_probe.file_max_age");
+  ConfigError typo = one_error(kCmd + "[liveness_probe]\nfile = \"/x\"\nfailure = 3\n");
+  EXPECT_EQ(typo.key, "liveness_probe.failure");
+}
+
 TEST_F(ServiceConfigKeys, TheFullExampleOfTheDocsParses) {
   const std::filesystem::path doc = std::filesystem::path(KEEL_SOURCE_DIR) / "docs/services.md";
   const std::string text = keel::testutil::slurp(doc);
