@@ -29,7 +29,7 @@ BOOT_PACKAGES=(qemu-system-x86 busybox-static xz-utils)
 # tests (it does not become the init: that is systemd-sysv, not installed).
 # strace for the test that proves keel never blocks on the kernel's RNG;
 # e2fsprogs for the power-cycle proof (e2fsck, debugfs).
-TEST_PACKAGES=(tini dumb-init systemd strace e2fsprogs util-linux mount python3 "${BOOT_PACKAGES[@]}")
+TEST_PACKAGES=(tini dumb-init systemd strace e2fsprogs util-linux mount python3 gunicorn python3-systemd "${BOOT_PACKAGES[@]}")
 
 # need_packages PKG...: apt-get install what is missing (scripts/packages.sh).
 . "$(dirname "$0")/scripts/packages.sh"

@@ -404,3 +404,21 @@ inline constexpr std::int64_t kLoaderTimeoutNs = 30'000'000'000;
 inline constexpr std::size_t kLoaderAnswerBytes = std::size_t{64} << 20;
 
 }  // namespace keel::limits
+
+// ------------------------------------------ socket activation (issue 12, part 5)
+namespace keel::limits {
+
+// Listening sockets per service ([[socket]], service/listen_sockets.hpp).
+// They are passed as fds 3 .. 3+N-1, and spawn's child keeps its report
+// pipe at 64 and above (core/spawn.cpp, kHookReportFdFloor): 32 keeps the
+// sockets and a notify_fd after them well under it. systemd services use
+// one or two.
+inline constexpr std::size_t kMaxServiceSockets = 32;
+
+// The child formats LISTEN_PID on its stack and builds the environment's
+// pointer array there (core/spawn.cpp): at most this many entries, 8 KiB
+// of its 64 KiB stack. A bigger environment with sockets fails "execve"
+// with E2BIG.
+inline constexpr std::size_t kMaxPidEnvEntries = 1024;
+
+}  // namespace keel::limits

@@ -80,6 +80,7 @@ struct ChildData {
   int report_fd = -1;
   Status (*hook)(const void*) noexcept = nullptr;
   const void* hook_context = nullptr;
+  const char* pid_env_name = nullptr;  // copied: "LISTEN_PID"
 };
 
 [[noreturn]] void child_exit(int code) noexcept {
@@ -179,7 +180,32 @@ constexpr int kHookReportFdFloor = 64;
     Status hooked = d.hook(d.hook_context);
     if (!hooked) child_fail(report_fd, Step::Hook, -hooked.error().code, hooked.error().context);
   }
-  long r = raw::call(SYS_execve, d.path, d.argv, d.envp);
+  // The environment, with "NAME=<pid>" appended when asked for: the entry
+  // and the pointer array are built here, on the child's stack (the copies
+  // in the launch's mapping are keel's memory, read-only for the child).
+  char* const* envp = d.envp;
+  char pid_entry[96];
+  char* env_with_pid[limits::kMaxPidEnvEntries + 2];
+  if (d.pid_env_name != nullptr) {
+    std::size_t n = 0;
+    while (d.envp[n] != nullptr) ++n;
+    if (n > limits::kMaxPidEnvEntries) child_fail(report_fd, Step::Execve, -E2BIG);
+    std::size_t at = 0;
+    for (const char* c = d.pid_env_name; *c != '\0' && at < sizeof pid_entry - 24; ++c) pid_entry[at++] = *c;
+    pid_entry[at++] = '=';
+    char digits[16];
+    std::size_t count = 0;
+    for (auto pid = static_cast<unsigned long>(raw::call(SYS_getpid)); count == 0 || pid != 0; pid /= 10) {
+      digits[count++] = static_cast<char>('0' + pid % 10);
+    }
+    while (count > 0) pid_entry[at++] = digits[--count];
+    pid_entry[at] = '\0';
+    for (std::size_t i = 0; i < n; ++i) env_with_pid[i] = d.envp[i];
+    env_with_pid[n] = pid_entry;
+    env_with_pid[n + 1] = nullptr;
+    envp = env_with_pid;
+  }
+  long r = raw::call(SYS_execve, d.path, d.argv, envp);
   if (r == -ENOEXEC) {
     // A file without "#!" is a shell script, as execvp and every shell
     // treat it: run it with /bin/sh. The argv is built on the stack, since
@@ -192,7 +218,7 @@ constexpr int kHookReportFdFloor = 64;
       sh_argv[0] = const_cast<char*>(shell);
       sh_argv[1] = const_cast<char*>(d.path);
       for (std::size_t i = 1; i <= n; ++i) sh_argv[i + 1] = d.argv[i];  // copies the final nullptr too
-      (void)raw::call(SYS_execve, shell, sh_argv, d.envp);
+      (void)raw::call(SYS_execve, shell, sh_argv, envp);
     }
     r = -ENOEXEC;
   }
@@ -397,6 +423,8 @@ ChildData* prepare(ChildArena& arena, const SpawnOptions& o, const char* path, i
   d->report_fd = report_fd;
   d->hook = o.child_setup;
   d->hook_context = o.child_context;
+  d->pid_env_name = arena.copy_string(o.pid_env_name);
+  if (o.pid_env_name != nullptr && d->pid_env_name == nullptr) return nullptr;
   if (o.child_setup != nullptr && o.copy_child_context != nullptr) {
     d->hook_context = o.copy_child_context(o.child_context, arena);
     if (d->hook_context == nullptr) return nullptr;

@@ -84,6 +84,13 @@ struct SpawnOptions {
   // write of "0" to `cgroup_procs_fd`, its first step. -1: none.
   int cgroup_fd = -1;
   int cgroup_procs_fd = -1;  // that cgroup's cgroup.procs, open for writing; -1: none
+  // Append "NAME=<the child's own pid>" to the environment (LISTEN_PID for
+  // socket activation): only the child knows its pid before the exec, and
+  // it may write nothing but its stack, so it formats the entry from a raw
+  // getpid() and builds the environment's pointer array there (at most
+  // limits::kMaxPidEnvEntries entries, else "execve" fails with E2BIG).
+  // The fork fallback does the same. nullptr: none. A string literal.
+  const char* pid_env_name = nullptr;
 };
 
 // Where a copier puts a hook's context: bump allocation in the mapping the

@@ -6,6 +6,8 @@
 #include <utility>
 #include <vector>
 
+#include "core/limits.hpp"
+
 namespace keel {
 namespace {
 
@@ -269,6 +271,22 @@ void put(Writer& w, const service::ServiceConfig& c) {
   w.opt_u64(c.cgroup.cpu_weight);
   w.u8(static_cast<std::uint8_t>(c.on_exit));
   w.u64(c.source);
+  // Socket activation.
+  w.u32(static_cast<std::uint32_t>(c.sockets.size()));
+  for (const service::SocketConfig& k : c.sockets) {
+    w.str(k.listen);
+    w.u8(static_cast<std::uint8_t>(k.kind));
+    w.str(k.address);
+    w.u32(k.port);
+    w.str(k.name);
+    w.i32(k.backlog);
+    w.boolean(k.set_owner);
+    w.u32(k.uid);
+    w.boolean(k.set_group);
+    w.u32(k.gid);
+    w.u32(k.mode);
+    w.i32(k.line);
+  }
 }
 
 void get(Reader& r, service::ServiceConfig& c) {
@@ -332,6 +350,32 @@ void get(Reader& r, service::ServiceConfig& c) {
   c.cgroup.cpu_weight = r.opt_u64<std::uint32_t>();
   c.on_exit = r.choice<service::ExitAction>(4);
   c.source = r.u64();
+  // Socket activation: PID 1 binds what this says, so every field is
+  // checked as the parser would have left it.
+  std::size_t sockets = r.count(4);
+  if (r.ok() && sockets > limits::kMaxServiceSockets) r.fail("too many sockets");
+  for (std::size_t i = 0; i < sockets && r.ok(); ++i) {
+    service::SocketConfig& k = c.sockets.emplace_back();
+    k.listen = r.str();
+    k.kind = r.choice<service::SocketKind>(4);
+    k.address = r.str();
+    const std::uint32_t port = r.u32();
+    k.name = r.str();
+    k.backlog = r.i32();
+    k.set_owner = r.boolean();
+    k.uid = r.u32();
+    k.set_group = r.boolean();
+    k.gid = r.u32();
+    const std::uint32_t mode = r.u32();
+    k.line = r.i32();
+    const bool path = k.kind == service::SocketKind::Unix || k.kind == service::SocketKind::UnixDgram;
+    if (r.ok() && (port > 65535 || mode > 0777 || k.backlog < 1 || k.name.empty() || k.name.find(':') != std::string::npos ||
+                   k.address.empty() || (path && (k.address.size() > 107 || k.address.front() != '/')))) {
+      r.fail("bad socket");
+    }
+    k.port = static_cast<std::uint16_t>(port);
+    k.mode = static_cast<mode_t>(mode);
+  }
 }
 
 // ---- KeelConfig
