@@ -48,11 +48,13 @@ class Supervised {
   [[nodiscard]] std::string path(const std::string& rel) const { return dir_.path() + "/" + rel; }
   [[nodiscard]] std::string socket() const { return dir_.path() + "/run/control.sock"; }
 
-  std::unique_ptr<KeelRun> start(Placement placement) const {
+  // `fork`: KEEL_SPAWN_FORK=1, the fork fallback (ASan builds, old kernels).
+  std::unique_ptr<KeelRun> start(Placement placement, bool fork = false) const {
     Launch l = keel_launch(placement, {"--role=system"});
     l.set_env = {{"KEEL_CONFIG_DIR", dir_.path()},
                  {"KEEL_RUN_DIR", dir_.path() + "/run"},
                  {"KEEL_CGROUP_ROOT", "none"}};
+    if (fork) l.set_env.emplace_back("KEEL_SPAWN_FORK", "1");
     return std::make_unique<KeelRun>(l);
   }
   Ctl ctl(std::vector<std::string> args) const {
@@ -188,10 +190,10 @@ TEST_P(SocketActivationTest, GunicornThroughRestartsRefusesNoConnection) {
 }
 
 // python3-systemd sees every kind of socket with its name, LISTEN_PID is
-// the service's own pid, and the fds are what they claim to be.
-TEST_P(SocketActivationTest, ListenFdsWithNamesSeesEveryKind) {
+// the service's own pid, and the fds are what they claim to be; with a
+// child that shares keel's memory and with a forked one.
+void check_listen_fds_with_names(Placement placement, bool fork, int port) {
   Supervised s;
-  const int port = port_for(GetParam(), 42210);
   s.file("probe.py",
          "import os, socket, sys\n"
          "import systemd.daemon as d\n"
@@ -220,7 +222,7 @@ TEST_P(SocketActivationTest, ListenFdsWithNamesSeesEveryKind) {
                          "[[socket]]\nlisten = \"unix:" + s.path("sock/stream.sock") +
                          "\"\nname = \"ctl\"\nowner = 0\ngroup = 0\nmode = \"0640\"\n"
                          "[[socket]]\nlisten = \"unix-dgram:" + s.path("sock/dgram.sock") + "\"\n");
-  auto k = s.start(GetParam());
+  auto k = s.start(placement, fork);
   ASSERT_TRUE(event(*k, "probe", "started")) << k->text(Stream::Err);
   ASSERT_TRUE(poll_until([&] { return fs::exists(s.path("out")); }, 20s)) << k->text(Stream::Err);
   const std::vector<std::string> lines = split_lines(read_all(s.path("out")));
@@ -236,6 +238,14 @@ TEST_P(SocketActivationTest, ListenFdsWithNamesSeesEveryKind) {
   EXPECT_EQ(lines[5], "mode=640 uid=0 gid=0");
   k->signal(SIGTERM);
   EXPECT_TRUE(k->wait_exit());
+}
+
+TEST_P(SocketActivationTest, ListenFdsWithNamesSeesEveryKind) {
+  check_listen_fds_with_names(GetParam(), false, port_for(GetParam(), 42210));
+}
+
+TEST_P(SocketActivationTest, ListenFdsWithNamesSeesEveryKindInAForkedChild) {
+  check_listen_fds_with_names(GetParam(), true, port_for(GetParam(), 42220));
 }
 
 // Whatever someone planted at a unix socket path stays: the service
