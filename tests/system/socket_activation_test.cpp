@@ -5,10 +5,14 @@
 // python3-systemd's systemd.daemon.listen_fds_with_names(). Ports
 // 42200-42299 only.
 #include <gtest/gtest.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/types.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <regex>
@@ -279,6 +283,62 @@ TEST_P(SocketActivationTest, APlantedLinkFifoOrFileAtASocketPathIsRefused) {
   EXPECT_TRUE(S_ISREG(st.st_mode));
   ASSERT_EQ(::lstat(s.path("sock/fifo.sock").c_str(), &st), 0);
   EXPECT_TRUE(S_ISFIFO(st.st_mode));
+  k->signal(SIGTERM);
+  EXPECT_TRUE(k->wait_exit());
+}
+
+// 0, or connect's errno, for a unix stream socket at `path`.
+int connect_unix(const std::string& path) {
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un a{};
+  a.sun_family = AF_UNIX;
+  std::snprintf(a.sun_path, sizeof a.sun_path, "%s", path.c_str());
+  const int r = ::connect(fd, reinterpret_cast<const sockaddr*>(&a), sizeof a);
+  const int err = r == 0 ? 0 : errno;
+  ::close(fd);
+  return err;
+}
+
+// The path's inode and birth (its mtime in ns): a socket bound anew can
+// reuse the inode number of the one just closed.
+std::string identity(const std::string& path) {
+  struct stat st{};
+  if (::lstat(path.c_str(), &st) != 0) return {};
+  return std::to_string(st.st_ino) + "@" + std::to_string(st.st_mtim.tv_sec) + "." + std::to_string(st.st_mtim.tv_nsec);
+}
+
+// A reload that changes something else keeps the socket (the same inode
+// at the path, connections accepted into the backlog); one that changes
+// the [[socket]] makes it anew; removing the service closes it.
+TEST_P(SocketActivationTest, AReloadKeepsAnUnchangedSocketAndRemovalClosesIt) {
+  Supervised s;
+  const std::string path = s.path("sock/r.sock");
+  const std::string sock = "[[socket]]\nlisten = \"unix:" + path + "\"\n";
+  s.service("r", "description = \"one\"\ncommand = [\"/bin/sleep\", \"600\"]\n" + sock);
+  auto k = s.start(GetParam());
+  ASSERT_TRUE(event(*k, "r", "started")) << k->text(Stream::Err);
+  ASSERT_TRUE(control_up(s));
+  const std::string first = identity(path);
+  ASSERT_FALSE(first.empty());
+  EXPECT_EQ(connect_unix(path), 0);
+  const std::string pid1 = detail(s, "r", "pid");
+  s.service("r", "description = \"two\"\ncommand = [\"/bin/sleep\", \"600\"]\n" + sock);
+  Ctl r = s.ctl({"reload"});
+  EXPECT_NE(r.out.find("r: changed"), std::string::npos) << r.out << r.err;
+  ASSERT_TRUE(poll_until([&] { return detail(s, "r", "state") == "running" && detail(s, "r", "pid") != pid1; }, 10s))
+      << k->text(Stream::Err);
+  EXPECT_EQ(identity(path), first);
+  EXPECT_EQ(connect_unix(path), 0);
+  s.service("r", "description = \"two\"\ncommand = [\"/bin/sleep\", \"600\"]\n" + sock + "backlog = 5\n");
+  r = s.ctl({"reload"});
+  EXPECT_NE(r.out.find("r: changed"), std::string::npos) << r.out << r.err;
+  ASSERT_TRUE(poll_until([&] { return identity(path) != first && !identity(path).empty(); }, 10s)) << k->text(Stream::Err);
+  EXPECT_TRUE(poll_until([&] { return detail(s, "r", "state") == "running"; }, 10s)) << k->text(Stream::Err);
+  EXPECT_EQ(connect_unix(path), 0);
+  ASSERT_TRUE(fs::remove(s.path("services/r.toml")));
+  r = s.ctl({"reload"});
+  EXPECT_NE(r.out.find("r: removed"), std::string::npos) << r.out << r.err;
+  EXPECT_TRUE(poll_until([&] { return connect_unix(path) == ECONNREFUSED; }, 10s)) << k->text(Stream::Err);
   k->signal(SIGTERM);
   EXPECT_TRUE(k->wait_exit());
 }
