@@ -14,10 +14,10 @@
 // nothing in this file touches an iostream.
 #include "service/config.hpp"
 
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
-#include <arpa/inet.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -848,7 +848,8 @@ std::optional<SocketConfig> Parser::socket(const toml::table& t, int line, std::
     s.kind = scheme == "unix" ? SocketKind::Unix : SocketKind::UnixDgram;
     // sun_path holds 108 bytes with the final NUL.
     if (!is_absolute_path(rest) || rest.size() > 107 || rest.back() == '/') {
-      error(listen.line, listen.key, "expected an absolute path of at most 107 bytes after " + q(scheme) + ", not " + q(v));
+      error(listen.line, listen.key,
+            "expected an absolute path of at most 107 bytes after " + q(scheme) + ", not " + q(v));
       ok = false;
     }
     s.address = rest;
@@ -918,7 +919,8 @@ std::optional<SocketConfig> Parser::socket(const toml::table& t, int line, std::
     unsigned value = 0;
     bool good = false;
     if (auto m = g.node->is_string() ? std::optional<std::string>(g.node->as_string()->get()) : std::nullopt) {
-      good = !m->empty() && m->size() <= 4 && std::all_of(m->begin(), m->end(), [](char c) { return c >= '0' && c <= '7'; });
+      good = !m->empty() && m->size() <= 4 &&
+             std::all_of(m->begin(), m->end(), [](char c) { return c >= '0' && c <= '7'; });
       for (char c : *m) value = value * 8 + static_cast<unsigned>(c - '0');
     } else if (g.node->is_integer()) {
       const auto* iv = g.node->as_integer();

@@ -87,12 +87,12 @@ struct DependencyRef {
 // docs/services.md "Socket activation"): `listen = "tcp:127.0.0.1:8000"`.
 enum class SocketKind : std::uint8_t { Tcp, Udp, Unix, UnixDgram };
 struct SocketConfig {
-  std::string listen;    // as written, for messages and to tell at reload whether it changed
+  std::string listen;  // as written, for messages and to tell at reload whether it changed
   SocketKind kind = SocketKind::Tcp;
-  std::string address;   // a numeric IPv4 or IPv6 address (no brackets), or an absolute path
+  std::string address;  // a numeric IPv4 or IPv6 address (no brackets), or an absolute path
   std::uint16_t port = 0;
-  std::string name;      // its LISTEN_FDNAMES entry; the service's name by default
-  int backlog = 128;     // listen(2)'s; not used for udp and unix-dgram
+  std::string name;   // its LISTEN_FDNAMES entry; the service's name by default
+  int backlog = 128;  // listen(2)'s; not used for udp and unix-dgram
   // Unix sockets: the path's owner, group and mode (keel's own ids and
   // 0660 by default).
   bool set_owner = false;

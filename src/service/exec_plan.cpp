@@ -508,7 +508,8 @@ Status apply_exec_plan(const void* context) noexcept {
   }
   // At most limits::kMaxServiceSockets (the loader and the codec check).
   long socket_high[limits::kMaxServiceSockets];
-  const std::size_t sockets = plan.listen_count < limits::kMaxServiceSockets ? plan.listen_count : limits::kMaxServiceSockets;
+  const std::size_t sockets =
+      plan.listen_count < limits::kMaxServiceSockets ? plan.listen_count : limits::kMaxServiceSockets;
   for (std::size_t i = 0; i < sockets; ++i) {
     socket_high[i] = raw::call(SYS_fcntl, plan.listen_fds[i], F_DUPFD_CLOEXEC, floor);
     if (socket_high[i] < 0) return raw_error(socket_high[i], "dup socket");

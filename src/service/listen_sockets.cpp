@@ -36,11 +36,12 @@ const char* file_kind(mode_t mode) {
 std::string check_directory(const std::string& path) {
   const std::string dir = path.substr(0, path.rfind('/'));
   const std::string shown = dir.empty() ? "/" : dir;
-  struct stat st{};
+  struct stat st {};
   if (::stat(shown.c_str(), &st) != 0) return "directory " + shown + ": " + std::strerror(errno);
   if (!S_ISDIR(st.st_mode)) return shown + " is not a directory";
   if (st.st_uid != 0 && st.st_uid != ::geteuid()) {
-    return "directory " + shown + " is owned by uid " + std::to_string(st.st_uid) + " (not root): refusing to bind there";
+    return "directory " + shown + " is owned by uid " + std::to_string(st.st_uid) +
+           " (not root): refusing to bind there";
   }
   if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
     return "directory " + shown + " is writable by " + ((st.st_mode & S_IWOTH) != 0 ? "others" : "its group") +
@@ -66,7 +67,7 @@ int make_socket(const SocketConfig& s, std::string& error) {
       error = problem;
       return -1;
     }
-    struct stat st{};
+    struct stat st {};
     if (::lstat(s.address.c_str(), &st) == 0) {
       // A socket left by an earlier run (or keel's own before a reload)
       // is replaced; anything else was put there by someone and stays.

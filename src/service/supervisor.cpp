@@ -214,7 +214,7 @@ struct Supervisor::Unit final : NotifyTarget, TimerHandler {
   bool in_cgroup = false;
   NotifySocket notify;
   ReadyPipe ready_pipe;
-  ListenSockets sockets;  // socket activation: kept across restarts (listen_sockets.hpp)
+  ListenSockets sockets;    // socket activation: kept across restarts (listen_sockets.hpp)
   pid_t pgid = -1;          // the launched process's group (it leads a new session)
   ServiceTracker tracker;   // its processes without a cgroup (tree_tracker.hpp)
   bool down_requested = false;  // stop once everything ordered after it is down

@@ -369,8 +369,9 @@ void get(Reader& r, service::ServiceConfig& c) {
     const std::uint32_t mode = r.u32();
     k.line = r.i32();
     const bool path = k.kind == service::SocketKind::Unix || k.kind == service::SocketKind::UnixDgram;
-    if (r.ok() && (port > 65535 || mode > 0777 || k.backlog < 1 || k.name.empty() || k.name.find(':') != std::string::npos ||
-                   k.address.empty() || (path && (k.address.size() > 107 || k.address.front() != '/')))) {
+    if (r.ok() &&
+        (port > 65535 || mode > 0777 || k.backlog < 1 || k.name.empty() || k.name.find(':') != std::string::npos ||
+         k.address.empty() || (path && (k.address.size() > 107 || k.address.front() != '/')))) {
       r.fail("bad socket");
     }
     k.port = static_cast<std::uint16_t>(port);

@@ -7,8 +7,8 @@
 #include <gtest/gtest.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <sys/types.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -55,9 +55,8 @@ class Supervised {
   // `fork`: KEEL_SPAWN_FORK=1, the fork fallback (ASan builds, old kernels).
   std::unique_ptr<KeelRun> start(Placement placement, bool fork = false) const {
     Launch l = keel_launch(placement, {"--role=system"});
-    l.set_env = {{"KEEL_CONFIG_DIR", dir_.path()},
-                 {"KEEL_RUN_DIR", dir_.path() + "/run"},
-                 {"KEEL_CGROUP_ROOT", "none"}};
+    l.set_env = {
+        {"KEEL_CONFIG_DIR", dir_.path()}, {"KEEL_RUN_DIR", dir_.path() + "/run"}, {"KEEL_CGROUP_ROOT", "none"}};
     if (fork) l.set_env.emplace_back("KEEL_SPAWN_FORK", "1");
     return std::make_unique<KeelRun>(l);
   }
@@ -126,10 +125,11 @@ TEST_P(SocketActivationTest, GunicornThroughRestartsRefusesNoConnection) {
          "def application(environ, start_response):\n"
          "    start_response('200 OK', [('Content-Type', 'text/plain')])\n"
          "    return [b'hello from %d\\n' % os.getpid()]\n");
-  s.service("web", "restart = \"always\"\nrestart_delay = 0.05\nstop_timeout = 10\n"
-                   "command = [\"/usr/bin/gunicorn\", \"--chdir\", \"" +
-                       s.path("") + "\", \"--workers\", \"1\", \"--graceful-timeout\", \"1\", \"app:application\"]\n" +
-                       "[[socket]]\nlisten = \"tcp:127.0.0.1:" + std::to_string(port) + "\"\nname = \"http\"\n");
+  s.service("web",
+            "restart = \"always\"\nrestart_delay = 0.05\nstop_timeout = 10\n"
+            "command = [\"/usr/bin/gunicorn\", \"--chdir\", \"" +
+                s.path("") + "\", \"--workers\", \"1\", \"--graceful-timeout\", \"1\", \"app:application\"]\n" +
+                "[[socket]]\nlisten = \"tcp:127.0.0.1:" + std::to_string(port) + "\"\nname = \"http\"\n");
   // The client: one request per connection for as long as the file
   // "stop" is absent; a line per outcome.
   s.file("client.py",
@@ -158,7 +158,8 @@ TEST_P(SocketActivationTest, GunicornThroughRestartsRefusesNoConnection) {
   auto k = s.start(GetParam());
   ASSERT_TRUE(event(*k, "web", "started")) << k->text(Stream::Err);
   ASSERT_TRUE(control_up(s));
-  Launch client = program_launch(Placement::Subreaper, kPython, {s.path("client.py"), std::to_string(port), s.path("stop")});
+  Launch client =
+      program_launch(Placement::Subreaper, kPython, {s.path("client.py"), std::to_string(port), s.path("stop")});
   KeelRun c(client);
   // Each restart once the client was served by the run before (the
   // worker's pid in the answer is new), so every restart has a client
@@ -206,26 +207,34 @@ void check_listen_fds_with_names(Placement placement, bool fork, int port) {
          "out = ['pid=%s own=%d' % (pid, os.getpid())]\n"
          "for fd, name in sorted(fds.items()):\n"
          "    kinds = []\n"
-         "    if d.is_socket_inet(fd, socket.AF_INET, socket.SOCK_STREAM, 1, " + std::to_string(port) + "): kinds.append('tcp-listening')\n"
-         "    if d.is_socket_inet(fd, socket.AF_INET, socket.SOCK_DGRAM, -1, " + std::to_string(port) + "): kinds.append('udp')\n"
-         "    if d.is_socket_unix(fd, socket.SOCK_STREAM, 1, sys.argv[2]): kinds.append('unix-listening')\n"
-         "    if d.is_socket_unix(fd, socket.SOCK_DGRAM, -1, sys.argv[3]): kinds.append('unix-dgram')\n"
-         "    out.append('%d %s %s' % (fd, name, ','.join(kinds)))\n"
-         "st = os.stat(sys.argv[2])\n"
-         "out.append('mode=%o uid=%d gid=%d' % (st.st_mode & 0o7777, st.st_uid, st.st_gid))\n"
-         "open(sys.argv[1] + '.tmp', 'w').write('\\n'.join(out) + '\\n')\n"
-         "os.rename(sys.argv[1] + '.tmp', sys.argv[1])\n"
-         "import time\n"
-         "time.sleep(600)\n");
+         "    if d.is_socket_inet(fd, socket.AF_INET, socket.SOCK_STREAM, 1, " +
+             std::to_string(port) +
+             "): kinds.append('tcp-listening')\n"
+             "    if d.is_socket_inet(fd, socket.AF_INET, socket.SOCK_DGRAM, -1, " +
+             std::to_string(port) +
+             "): kinds.append('udp')\n"
+             "    if d.is_socket_unix(fd, socket.SOCK_STREAM, 1, sys.argv[2]): kinds.append('unix-listening')\n"
+             "    if d.is_socket_unix(fd, socket.SOCK_DGRAM, -1, sys.argv[3]): kinds.append('unix-dgram')\n"
+             "    out.append('%d %s %s' % (fd, name, ','.join(kinds)))\n"
+             "st = os.stat(sys.argv[2])\n"
+             "out.append('mode=%o uid=%d gid=%d' % (st.st_mode & 0o7777, st.st_uid, st.st_gid))\n"
+             "open(sys.argv[1] + '.tmp', 'w').write('\\n'.join(out) + '\\n')\n"
+             "os.rename(sys.argv[1] + '.tmp', sys.argv[1])\n"
+             "import time\n"
+             "time.sleep(600)\n");
   const std::string p = std::to_string(port);
   s.service("probe", "command = [\"" + std::string(kPython) + "\", \"" + s.path("probe.py") + "\", \"" + s.path("out") +
                          "\", \"" + s.path("sock/stream.sock") + "\", \"" + s.path("sock/dgram.sock") + "\"]\n" +
                          "[[socket]]\nlisten = \"tcp:127.0.0.1:" + p +
                          "\"\nname = \"web\"\nbacklog = 16\n"
-                         "[[socket]]\nlisten = \"udp:127.0.0.1:" + p + "\"\nname = \"dns\"\n"
-                         "[[socket]]\nlisten = \"unix:" + s.path("sock/stream.sock") +
+                         "[[socket]]\nlisten = \"udp:127.0.0.1:" +
+                         p +
+                         "\"\nname = \"dns\"\n"
+                         "[[socket]]\nlisten = \"unix:" +
+                         s.path("sock/stream.sock") +
                          "\"\nname = \"ctl\"\nowner = 0\ngroup = 0\nmode = \"0640\"\n"
-                         "[[socket]]\nlisten = \"unix-dgram:" + s.path("sock/dgram.sock") + "\"\n");
+                         "[[socket]]\nlisten = \"unix-dgram:" +
+                         s.path("sock/dgram.sock") + "\"\n");
   auto k = s.start(placement, fork);
   ASSERT_TRUE(event(*k, "probe", "started")) << k->text(Stream::Err);
   ASSERT_TRUE(poll_until([&] { return fs::exists(s.path("out")); }, 20s)) << k->text(Stream::Err);
@@ -273,10 +282,12 @@ TEST_P(SocketActivationTest, APlantedLinkFifoOrFileAtASocketPathIsRefused) {
   EXPECT_EQ(detail(s, "fifo", "state"), "failed");
   EXPECT_EQ(detail(s, "other", "state"), "running");
   const std::string err = k->text(Stream::Err);
-  EXPECT_NE(err.find("link.sock: the path is a symbolic link, not a socket: refusing to replace it"), std::string::npos) << err;
+  EXPECT_NE(err.find("link.sock: the path is a symbolic link, not a socket: refusing to replace it"), std::string::npos)
+      << err;
   EXPECT_NE(err.find("fifo.sock: the path is a FIFO, not a socket: refusing to replace it"), std::string::npos) << err;
-  EXPECT_NE(err.find("file.sock: the path is a regular file, not a socket: refusing to replace it"), std::string::npos) << err;
-  struct stat st{};
+  EXPECT_NE(err.find("file.sock: the path is a regular file, not a socket: refusing to replace it"), std::string::npos)
+      << err;
+  struct stat st {};
   ASSERT_EQ(::lstat(s.path("sock/link.sock").c_str(), &st), 0);
   EXPECT_TRUE(S_ISLNK(st.st_mode));
   ASSERT_EQ(::lstat(s.path("secret").c_str(), &st), 0);
@@ -302,7 +313,7 @@ int connect_unix(const std::string& path) {
 // The path's inode and birth (its mtime in ns): a socket bound anew can
 // reuse the inode number of the one just closed.
 std::string identity(const std::string& path) {
-  struct stat st{};
+  struct stat st {};
   if (::lstat(path.c_str(), &st) != 0) return {};
   return std::to_string(st.st_ino) + "@" + std::to_string(st.st_mtim.tv_sec) + "." + std::to_string(st.st_mtim.tv_nsec);
 }
@@ -332,7 +343,8 @@ TEST_P(SocketActivationTest, AReloadKeepsAnUnchangedSocketAndRemovalClosesIt) {
   s.service("r", "description = \"two\"\ncommand = [\"/bin/sleep\", \"600\"]\n" + sock + "backlog = 5\n");
   r = s.ctl({"reload"});
   EXPECT_NE(r.out.find("r: changed"), std::string::npos) << r.out << r.err;
-  ASSERT_TRUE(poll_until([&] { return identity(path) != first && !identity(path).empty(); }, 10s)) << k->text(Stream::Err);
+  ASSERT_TRUE(poll_until([&] { return identity(path) != first && !identity(path).empty(); }, 10s))
+      << k->text(Stream::Err);
   EXPECT_TRUE(poll_until([&] { return detail(s, "r", "state") == "running"; }, 10s)) << k->text(Stream::Err);
   EXPECT_EQ(connect_unix(path), 0);
   ASSERT_TRUE(fs::remove(s.path("services/r.toml")));

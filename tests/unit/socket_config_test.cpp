@@ -56,13 +56,13 @@ TEST(SocketConfig, EveryKindWithItsDefaults) {
 TEST(SocketConfig, BadSocketsAreRefusedWithTheirLine) {
   ParseResult r = service::parse_service(
       "command = [\"/bin/web\"]\n"
-      "[[socket]]\nlisten = \"tcp:localhost:80\"\n"         // 3: a name, not an address
-      "[[socket]]\nlisten = \"tcp:::1:80\"\n"               // 5: IPv6 without brackets
-      "[[socket]]\nlisten = \"sctp:1.2.3.4:80\"\n"          // 7
-      "[[socket]]\nlisten = \"unix:run/x\"\n"               // 9: relative
+      "[[socket]]\nlisten = \"tcp:localhost:80\"\n"                 // 3: a name, not an address
+      "[[socket]]\nlisten = \"tcp:::1:80\"\n"                       // 5: IPv6 without brackets
+      "[[socket]]\nlisten = \"sctp:1.2.3.4:80\"\n"                  // 7
+      "[[socket]]\nlisten = \"unix:run/x\"\n"                       // 9: relative
       "[[socket]]\nlisten = \"tcp:1.2.3.4:80\"\nmode = \"0600\"\n"  // 12: mode on tcp
       "[[socket]]\nlisten = \"unix:/run/a\"\nname = \"a:b\"\n"      // 15: ':' splits LISTEN_FDNAMES
-      "[[socket]]\nlisten = \"tcp:1.2.3.4:0\"\n",            // 17: port 0
+      "[[socket]]\nlisten = \"tcp:1.2.3.4:0\"\n",                   // 17: port 0
       "web", "web.toml");
   EXPECT_FALSE(r.config);
   const std::string e = errors_of(r);
@@ -79,8 +79,9 @@ TEST(SocketConfig, ANotifyFdOnASocketsFdIsRefused) {
       "[[socket]]\nlisten = \"tcp:127.0.0.1:80\"\n[[socket]]\nlisten = \"udp:127.0.0.1:80\"\n",
       "web", "web.toml");
   EXPECT_FALSE(r.config);
-  EXPECT_NE(errors_of(r).find("web.toml:2: notify_fd: fd 4 is one of the sockets' (3 to 4): set notify_fd to 5 or more"),
-            std::string::npos)
+  EXPECT_NE(
+      errors_of(r).find("web.toml:2: notify_fd: fd 4 is one of the sockets' (3 to 4): set notify_fd to 5 or more"),
+      std::string::npos)
       << errors_of(r);
   r = service::parse_service(
       "type = \"notify-fd\"\nnotify_fd = 5\ncommand = [\"/bin/web\"]\n"
@@ -135,8 +136,7 @@ TEST(SocketConfig, TwoServicesOnOneAddressAreRefusedWithTheSecondFilesLine) {
   EXPECT_EQ(r.services[0].name, "a");
   EXPECT_EQ(r.services[1].name, "c");  // b is refused, so c's udp socket is its own
   ASSERT_EQ(r.errors.size(), 1U);
-  EXPECT_EQ(r.errors[0].text(),
-            d + "/b.toml:4: socket: 'tcp:127.0.0.1:8000': the address of a socket of service 'a'");
+  EXPECT_EQ(r.errors[0].text(), d + "/b.toml:4: socket: 'tcp:127.0.0.1:8000': the address of a socket of service 'a'");
 }
 
 }  // namespace
