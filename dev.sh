@@ -29,9 +29,10 @@ BOOT_PACKAGES=(qemu-system-x86 busybox-static xz-utils)
 # tests (it does not become the init: that is systemd-sysv, not installed).
 # strace for the test that proves keel never blocks on the kernel's RNG;
 # e2fsprogs for the power-cycle proof (e2fsck, debugfs).
-# python3-systemd: systemd.daemon.notify, the second real sd_notify client
-# (watchdog, EXTEND_TIMEOUT_USEC, RELOADING, STOPPING, ERRNO tests).
-TEST_PACKAGES=(tini dumb-init systemd strace e2fsprogs util-linux mount python3 python3-systemd "${BOOT_PACKAGES[@]}")
+# python3-systemd: systemd.daemon.notify and listen_fds, real sd_notify and
+# sd_listen_fds clients (watchdog, EXTEND_TIMEOUT_USEC, RELOADING, STOPPING,
+# ERRNO, socket activation tests); gunicorn: a real socket-activated server.
+TEST_PACKAGES=(tini dumb-init systemd strace e2fsprogs util-linux mount python3 gunicorn python3-systemd "${BOOT_PACKAGES[@]}")
 
 # need_packages PKG...: apt-get install what is missing (scripts/packages.sh).
 . "$(dirname "$0")/scripts/packages.sh"

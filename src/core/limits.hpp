@@ -415,12 +415,13 @@ namespace keel::limits {
 // malformed number is ignored, as a garbled message is.
 inline constexpr std::uint64_t kNotifyUsecMax = static_cast<std::uint64_t>(kMaxDurationSeconds) * 1'000'000;
 
-// WATCHDOG_PID is written by the launching child itself (it is the first
-// to know its pid) into a copy of the environment's pointer array on its
-// own stack (core/spawn.cpp; ARCHITECTURE.md rule 5): 1,024 entries are
-// 8 KiB of the child's 64 KiB stack, beside the 32 KiB a script's /bin/sh
-// argv may take. A service with a larger environment gets WATCHDOG_USEC
-// without WATCHDOG_PID (sd_watchdog_enabled() then believes any process).
+// WATCHDOG_PID and LISTEN_PID are written by the launching child itself (it
+// is the first to know its pid) into a copy of the environment's pointer
+// array on its own stack (core/spawn.cpp; ARCHITECTURE.md rule 5): 1,024
+// entries are 8 KiB of the child's 64 KiB stack, beside the 32 KiB a
+// script's /bin/sh argv may take. A service with a larger environment gets
+// WATCHDOG_USEC without WATCHDOG_PID (sd_watchdog_enabled() then believes
+// any process), and one with sockets fails "execve" with E2BIG.
 inline constexpr std::size_t kSelfPidEnvEntries = 1024;
 
 }  // namespace keel::limits
@@ -438,5 +439,17 @@ inline constexpr int kProbesInFlight = 1024;
 // probe, for keelctl status: enough for an error line or a short HTTP
 // answer; the rest is read and dropped so the child never blocks.
 inline constexpr std::size_t kProbeOutputBytes = 512;
+
+}  // namespace keel::limits
+
+// ------------------------------------------ socket activation (issue 12, part 5)
+namespace keel::limits {
+
+// Listening sockets per service ([[socket]], service/listen_sockets.hpp).
+// They are passed as fds 3 .. 3+N-1, and spawn's child keeps its report
+// pipe at 64 and above (core/spawn.cpp, kHookReportFdFloor): 32 keeps the
+// sockets and a notify_fd after them well under it. systemd services use
+// one or two.
+inline constexpr std::size_t kMaxServiceSockets = 32;
 
 }  // namespace keel::limits

@@ -81,33 +81,41 @@ struct ChildData {
   Status (*hook)(const void*) noexcept = nullptr;
   const void* hook_context = nullptr;
   const char* self_pid_env = nullptr;  // SpawnOptions::self_pid_env, copied
+  const char* pid_env_name = nullptr;  // copied: "LISTEN_PID"
 };
 
-// envp with "NAME=PID" (the child's own pid) appended, built in `out` and
-// `entry`, which are on the child's stack: the copies in keel's memory are
-// only read. envp itself when it does not fit (see limits.hpp).
-char* const* env_with_own_pid(char* const* envp, const char* name, char** out, std::size_t out_size, char* entry,
-                              std::size_t entry_size) noexcept {
+// envp with "NAME=PID" (the child's own pid) appended for each name given,
+// built in `out` and `entries`, which are on the child's stack: the copies
+// in keel's memory are only read. nullptr when it does not fit (limits.hpp).
+char* const* env_with_own_pid(char* const* envp, const char* const (&names)[2], char** out, std::size_t out_size,
+                              char (&entries)[2][64]) noexcept {
   std::size_t n = 0;
   while (envp[n] != nullptr) ++n;
-  std::size_t len = 0;
-  while (name[len] != '\0') ++len;
-  if (n + 2 > out_size || len + 2 + 20 > entry_size) return envp;
-  std::size_t at = 0;
-  for (; at < len; ++at) entry[at] = name[at];
-  entry[at++] = '=';
-  long pid = raw::call(SYS_getpid);
-  char digits[24];
-  std::size_t count = 0;
-  do {
-    digits[count++] = static_cast<char>('0' + pid % 10);
-    pid /= 10;
-  } while (pid > 0 && count < sizeof digits);
-  while (count > 0) entry[at++] = digits[--count];
-  entry[at] = '\0';
+  if (n + 3 > out_size) return nullptr;
   for (std::size_t i = 0; i < n; ++i) out[i] = envp[i];
-  out[n] = entry;
-  out[n + 1] = nullptr;
+  const long pid = raw::call(SYS_getpid);
+  for (std::size_t k = 0; k < 2; ++k) {
+    const char* name = names[k];
+    if (name == nullptr) continue;
+    char* entry = entries[k];
+    std::size_t len = 0;
+    while (name[len] != '\0') ++len;
+    if (len + 2 + 20 > sizeof entries[k]) return nullptr;
+    std::size_t at = 0;
+    for (; at < len; ++at) entry[at] = name[at];
+    entry[at++] = '=';
+    long rest = pid;
+    char digits[24];
+    std::size_t count = 0;
+    do {
+      digits[count++] = static_cast<char>('0' + rest % 10);
+      rest /= 10;
+    } while (rest > 0 && count < sizeof digits);
+    while (count > 0) entry[at++] = digits[--count];
+    entry[at] = '\0';
+    out[n++] = entry;
+  }
+  out[n] = nullptr;
   return out;
 }
 
@@ -208,11 +216,21 @@ constexpr int kHookReportFdFloor = 64;
     Status hooked = d.hook(d.hook_context);
     if (!hooked) child_fail(report_fd, Step::Hook, -hooked.error().code, hooked.error().context);
   }
+  // The environment with "NAME=<pid>" appended for WATCHDOG_PID and
+  // LISTEN_PID: only the child knows its pid before the exec, and it may
+  // write nothing but its stack, so the entries and the pointer array are
+  // built here (the copies in the launch's mapping are keel's memory, only
+  // read). Too many variables: LISTEN_PID, which sd_listen_fds() needs,
+  // fails the exec with E2BIG; WATCHDOG_PID alone is left out (the plan
+  // already dropped it then, exec_plan.cpp).
   char* const* envp = d.envp;
   char* pid_envp[limits::kSelfPidEnvEntries];
-  char pid_entry[64];
-  if (d.self_pid_env != nullptr) {
-    envp = env_with_own_pid(d.envp, d.self_pid_env, pid_envp, limits::kSelfPidEnvEntries, pid_entry, sizeof pid_entry);
+  char pid_entries[2][64];
+  const char* const pid_names[2] = {d.self_pid_env, d.pid_env_name};
+  if (d.self_pid_env != nullptr || d.pid_env_name != nullptr) {
+    envp = env_with_own_pid(d.envp, pid_names, pid_envp, limits::kSelfPidEnvEntries, pid_entries);
+    if (envp == nullptr && d.pid_env_name != nullptr) child_fail(report_fd, Step::Execve, -E2BIG);
+    if (envp == nullptr) envp = d.envp;
   }
   long r = raw::call(SYS_execve, d.path, d.argv, envp);
   if (r == -ENOEXEC) {
@@ -435,6 +453,10 @@ ChildData* prepare(ChildArena& arena, const SpawnOptions& o, const char* path, i
   if (o.self_pid_env != nullptr) {
     d->self_pid_env = arena.copy_string(o.self_pid_env);
     if (d->self_pid_env == nullptr) return nullptr;
+  }
+  if (o.pid_env_name != nullptr) {
+    d->pid_env_name = arena.copy_string(o.pid_env_name);
+    if (d->pid_env_name == nullptr) return nullptr;
   }
   if (o.child_setup != nullptr && o.copy_child_context != nullptr) {
     d->hook_context = o.copy_child_context(o.child_context, arena);

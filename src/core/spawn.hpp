@@ -91,6 +91,10 @@ struct SpawnOptions {
   // entries; a larger environment is exec'd without it). envp must not
   // hold NAME already. nullptr: none.
   const char* self_pid_env = nullptr;
+  // Also append "NAME=<the child's own pid>" (LISTEN_PID for socket
+  // activation), the same way; required: a larger environment than
+  // kSelfPidEnvEntries fails "execve" with E2BIG. nullptr: none.
+  const char* pid_env_name = nullptr;
 };
 
 // Where a copier puts a hook's context: bump allocation in the mapping the

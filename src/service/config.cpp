@@ -14,6 +14,7 @@
 // nothing in this file touches an iostream.
 #include "service/config.hpp"
 
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -118,11 +119,11 @@ constexpr std::string_view kTopKeys[] = {
     "user",             "group",         "supplementary_groups", "working_directory", "environment",
     "environment_file", "umask",         "rlimits",      "capabilities",    "no_new_privileges",
     "stdin",            "stdout",        "stderr",       "log",             "cgroup",
-    "critical",
-    "on_exit",          "restart_limit", "restart_limit_window", "success_exit_status", "on_failure",
-    "essential",
-    "watchdog",         "reload_signal", "readiness_probe", "liveness_probe",
+    "on_exit",          "critical",      "restart_limit", "restart_limit_window", "success_exit_status",
+    "on_failure",       "essential",     "watchdog",     "reload_signal",   "readiness_probe",
+    "liveness_probe",   "socket",
 };
+constexpr std::string_view kSocketKeys[] = {"listen", "name", "backlog", "owner", "group", "mode"};
 constexpr std::string_view kLogKeys[] = {"ring_size", "file", "max_size", "keep", "console"};
 constexpr std::string_view kCgroupKeys[] = {"memory_max", "pids_max", "cpu_weight"};
 constexpr std::string_view kProbeKeys[] = {"exec",     "tcp",      "http",      "file",        "file_max_age",
@@ -177,6 +178,8 @@ class Parser : private TomlReader {
   void success_exit_status(const Field& f);
   void watchdog_and_reload(const toml::table& root);
   void probe(const toml::table& root, std::string_view key, ProbeConfig& out, bool liveness);
+  void sockets(const toml::table& root);
+  std::optional<SocketConfig> socket(const toml::table& t, int line, std::size_t index);
 
   ServiceConfig& cfg_;
   const UserDbPaths& users_;
@@ -241,6 +244,7 @@ void Parser::run(const toml::table& root) {
   watchdog_and_reload(root);
   probe(root, "readiness_probe", cfg_.readiness_probe, false);
   probe(root, "liveness_probe", cfg_.liveness_probe, true);
+  sockets(root);
 }
 
 // An essential service without a restart limit of its own gets this one:
@@ -941,6 +945,45 @@ void Parser::probe(const toml::table& root, std::string_view key, ProbeConfig& o
   }
 }
 
+// "tcp:127.0.0.1:8000", "tcp:[::]:8000", "udp:0.0.0.0:5353" -> address
+// and port; false when it is not a numeric address and a port 1..65535
+// (names are not looked up: that would need the network at boot).
+bool parse_inet(std::string_view text, SocketConfig& out) {
+  std::string_view host;
+  std::string_view port;
+  if (!text.empty() && text.front() == '[') {
+    const std::size_t close = text.find(']');
+    if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':') return false;
+    host = text.substr(1, close - 1);
+    port = text.substr(close + 2);
+    if (host.find(':') == std::string_view::npos) return false;
+  } else {
+    const std::size_t colon = text.rfind(':');
+    if (colon == std::string_view::npos) return false;
+    host = text.substr(0, colon);
+    port = text.substr(colon + 1);
+    if (host.find(':') != std::string_view::npos) return false;  // IPv6 goes in brackets
+  }
+  unsigned char buf[16];
+  const std::string h(host);
+  const bool v6 = host.find(':') != std::string_view::npos;
+  if (::inet_pton(v6 ? AF_INET6 : AF_INET, h.c_str(), buf) != 1) return false;
+  unsigned value = 0;
+  auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
+  if (ec != std::errc() || end != port.data() + port.size() || value == 0 || value > 65535) return false;
+  out.address = h;
+  out.port = static_cast<std::uint16_t>(value);
+  return true;
+}
+
+// A LISTEN_FDNAMES entry: sd_listen_fds_with_names() splits on ':'.
+bool valid_fd_name(std::string_view s) {
+  return !s.empty() && s.size() <= 64 && std::all_of(s.begin(), s.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '.' ||
+           c == '-' || c == '@';
+  });
+}
+
 // The whole file (core/read_file: O_NONBLOCK, a regular file only, at most
 // kMaxServiceFileBytes). A service file may be a symbolic link: only root
 // can place one in the services folder (docs/security.md).
@@ -1008,6 +1051,191 @@ ParseResult parse_service(std::string_view text, std::string_view name, std::str
   return result;
 }
 
+namespace {
+
+void Parser::sockets(const toml::table& root) {
+  Field f = field(root, "socket");
+  if (!f) return;
+  const toml::array* a = f.node->as_array();
+  if (a == nullptr) {
+    type_error(f, "an array of tables ([[socket]])");
+    return;
+  }
+  if (cfg_.type == Type::Target || cfg_.type == Type::Oneshot) {
+    error(f.line, f.key, "a target or a oneshot service has no listening sockets");
+    return;
+  }
+  if (a->size() > limits::kMaxServiceSockets) {
+    error(f.line, f.key, "at most " + std::to_string(limits::kMaxServiceSockets) + " sockets per service");
+    return;
+  }
+  for (std::size_t i = 0; i < a->size(); ++i) {
+    const toml::node& n = *a->get(i);
+    const toml::table* t = n.as_table();
+    if (t == nullptr) {
+      error(line_of(n), f.key, std::string("expected a table ([[socket]]), not ") + type_name(n));
+      continue;
+    }
+    if (auto s = socket(*t, line_of(n), i)) cfg_.sockets.push_back(std::move(*s));
+  }
+  // The service's fds 3 .. 3+N-1 are its sockets (sd_listen_fds() starts
+  // at 3): an s6 notification fd there would replace one.
+  const auto n = static_cast<int>(cfg_.sockets.size());
+  if (cfg_.type == Type::NotifyFd && cfg_.notify_fd >= 3 && cfg_.notify_fd < 3 + n) {
+    Field nf = field(root, "notify_fd");
+    error(nf ? nf.line : f.line, "notify_fd",
+          "fd " + std::to_string(cfg_.notify_fd) + " is one of the sockets' (3 to " + std::to_string(2 + n) +
+              "): set notify_fd to " + std::to_string(3 + n) + " or more");
+  }
+}
+
+std::optional<SocketConfig> Parser::socket(const toml::table& t, int line, std::size_t index) {
+  const std::string p = "socket[" + std::to_string(index) + "].";
+  check_keys(t, p, kSocketKeys);
+  SocketConfig s;
+  s.line = line;
+  s.name = cfg_.name;
+  bool ok = true;
+  Field listen = field(t, "listen", p);
+  if (!listen) {
+    error(line, p + "listen", "missing (for example \"tcp:127.0.0.1:8000\" or \"unix:/run/web.sock\")");
+    return std::nullopt;
+  }
+  auto text = string_of(listen);
+  if (!text) return std::nullopt;
+  s.listen = *text;
+  const std::string_view v = *text;
+  const std::size_t colon = v.find(':');
+  const std::string_view scheme = v.substr(0, colon == std::string_view::npos ? 0 : colon);
+  const std::string_view rest = colon == std::string_view::npos ? std::string_view{} : v.substr(colon + 1);
+  if (scheme == "tcp" || scheme == "udp") {
+    s.kind = scheme == "tcp" ? SocketKind::Tcp : SocketKind::Udp;
+    if (!parse_inet(rest, s)) {
+      error(listen.line, listen.key,
+            "expected a numeric address and a port, like \"" + std::string(scheme) + ":127.0.0.1:8000\" or \"" +
+                std::string(scheme) + ":[::]:8000\", not " + q(v));
+      ok = false;
+    }
+  } else if (scheme == "unix" || scheme == "unix-dgram") {
+    s.kind = scheme == "unix" ? SocketKind::Unix : SocketKind::UnixDgram;
+    // sun_path holds 108 bytes with the final NUL.
+    if (!is_absolute_path(rest) || rest.size() > 107 || rest.back() == '/') {
+      error(listen.line, listen.key,
+            "expected an absolute path of at most 107 bytes after " + q(scheme) + ", not " + q(v));
+      ok = false;
+    }
+    s.address = rest;
+  } else {
+    error(listen.line, listen.key, "expected tcp:, udp:, unix: or unix-dgram: before the address, not " + q(v));
+    ok = false;
+  }
+  if (Field g = field(t, "name", p)) {
+    if (auto n = string_of(g)) {
+      if (valid_fd_name(*n)) {
+        s.name = *n;
+      } else {
+        error(g.line, g.key, "expected 1 to 64 of letters, digits, _ . @ -, not " + q(*n));
+        ok = false;
+      }
+    }
+  }
+  if (Field g = field(t, "backlog", p)) {
+    if (auto b = int_of(g, 1, 65535)) s.backlog = static_cast<int>(*b);
+  }
+  const bool unix_path = s.kind == SocketKind::Unix || s.kind == SocketKind::UnixDgram;
+  for (const char* key : {"owner", "group", "mode"}) {
+    Field g = field(t, key, p);
+    if (g && !unix_path) {
+      error(g.line, g.key, "only for unix and unix-dgram sockets");
+      ok = false;
+    }
+  }
+  if (!unix_path) return ok ? std::optional<SocketConfig>(std::move(s)) : std::nullopt;
+  if (Field g = field(t, "owner", p)) {
+    if (auto who = id_text(*g.node)) {
+      Result<UserEntry> u = find_user(*who, users_.passwd.c_str());
+      if (u) {
+        s.uid = u.value().uid;
+        s.set_owner = true;
+      } else if (auto id = all_digits(*who) ? id_value(*who) : std::nullopt) {
+        s.uid = static_cast<uid_t>(*id);
+        s.set_owner = true;
+      } else {
+        error(g.line, g.key, "unknown user " + q(*who) + " (not in " + users_.passwd + ")");
+        ok = false;
+      }
+    } else {
+      type_error(g, "a user name or a numeric uid");
+      ok = false;
+    }
+  }
+  if (Field g = field(t, "group", p)) {
+    if (auto who = id_text(*g.node)) {
+      Result<GroupEntry> gr = find_group(*who, users_.group.c_str());
+      if (gr) {
+        s.gid = gr.value().gid;
+        s.set_group = true;
+      } else if (auto id = all_digits(*who) ? id_value(*who) : std::nullopt) {
+        s.gid = static_cast<gid_t>(*id);
+        s.set_group = true;
+      } else {
+        error(g.line, g.key, "unknown group " + q(*who) + " (not in " + users_.group + ")");
+        ok = false;
+      }
+    } else {
+      type_error(g, "a group name or a numeric gid");
+      ok = false;
+    }
+  }
+  if (Field g = field(t, "mode", p)) {
+    unsigned value = 0;
+    bool good = false;
+    if (auto m = g.node->is_string() ? std::optional<std::string>(g.node->as_string()->get()) : std::nullopt) {
+      good = !m->empty() && m->size() <= 4 &&
+             std::all_of(m->begin(), m->end(), [](char c) { return c >= '0' && c <= '7'; });
+      for (char c : *m) value = value * 8 + static_cast<unsigned>(c - '0');
+    } else if (g.node->is_integer()) {
+      const auto* iv = g.node->as_integer();
+      good = (iv->flags() & toml::value_flags::format_as_octal) != toml::value_flags::none && iv->get() >= 0;
+      value = good ? static_cast<unsigned>(iv->get()) : 0;
+    }
+    if (!good || value > 0777) {
+      error(g.line, g.key, "expected an octal mode like \"0660\" or 0o660 (at most 0777)");
+      ok = false;
+    } else {
+      s.mode = static_cast<mode_t>(value);
+    }
+  }
+  return ok ? std::optional<SocketConfig>(std::move(s)) : std::nullopt;
+}
+
+// Two services cannot listen on one address: the second file (in name
+// order) is refused with the line of its [[socket]].
+void refuse_shared_addresses(LoadResult& result) {
+  std::vector<std::pair<std::string, std::string>> seen;  // canonical address, service
+  auto canonical = [](const SocketConfig& s) {
+    const bool stream = s.kind == SocketKind::Tcp || s.kind == SocketKind::Unix;
+    const bool inet = s.kind == SocketKind::Tcp || s.kind == SocketKind::Udp;
+    return std::string(inet ? (stream ? "tcp:" : "udp:") : "unix:") + s.address +
+           (inet ? ":" + std::to_string(s.port) : std::string());
+  };
+  std::erase_if(result.services, [&](const ServiceConfig& c) {
+    for (const SocketConfig& s : c.sockets) {
+      const std::string key = canonical(s);
+      auto it = std::find_if(seen.begin(), seen.end(), [&](const auto& e) { return e.first == key; });
+      if (it != seen.end()) {
+        result.errors.push_back(ConfigError{c.file, s.line, "socket",
+                                            q(s.listen) + ": the address of a socket of service " + q(it->second)});
+        return true;
+      }
+    }
+    for (const SocketConfig& s : c.sockets) seen.emplace_back(canonical(s), c.name);
+    return false;
+  });
+}
+
+}  // namespace
+
 LoadResult load_service_dir(const std::string& dir, const UserDbPaths& users) {
   LoadResult result;
   DIR* d = ::opendir(dir.c_str());
@@ -1057,6 +1285,7 @@ LoadResult load_service_dir(const std::string& dir, const UserDbPaths& users) {
       for (ConfigError& err : parsed.errors) result.errors.push_back(std::move(err));
     }
   }
+  refuse_shared_addresses(result);
   return result;
 }
 

@@ -126,6 +126,27 @@ struct ProbeConfig {
   [[nodiscard]] bool enabled() const noexcept { return kind != ProbeKind::None; }
 };
 
+// A listening socket keel creates for a service (socket activation,
+// docs/services.md "Socket activation"): `listen = "tcp:127.0.0.1:8000"`.
+enum class SocketKind : std::uint8_t { Tcp, Udp, Unix, UnixDgram };
+struct SocketConfig {
+  std::string listen;  // as written, for messages and to tell at reload whether it changed
+  SocketKind kind = SocketKind::Tcp;
+  std::string address;  // a numeric IPv4 or IPv6 address (no brackets), or an absolute path
+  std::uint16_t port = 0;
+  std::string name;   // its LISTEN_FDNAMES entry; the service's name by default
+  int backlog = 128;  // listen(2)'s; not used for udp and unix-dgram
+  // Unix sockets: the path's owner, group and mode (keel's own ids and
+  // 0660 by default).
+  bool set_owner = false;
+  uid_t uid = 0;
+  bool set_group = false;
+  gid_t gid = 0;
+  mode_t mode = 0660;
+  int line = 0;  // of the [[socket]] table, for errors found with every file
+  bool operator==(const SocketConfig&) const = default;
+};
+
 struct ServiceConfig {
   std::string name;  // file name without .toml
   std::string file;  // path it was read from
@@ -199,6 +220,10 @@ struct ServiceConfig {
   // ---- health and readiness probes (issue 12)
   ProbeConfig readiness_probe;  // type simple only: ready when it first passes
   ProbeConfig liveness_probe;   // unhealthy after `failures` in a row: its action
+  // ---- Socket activation (docs/services.md, "Socket activation").
+  // Created by keel before the first start, kept across restarts, passed
+  // as fds 3, 4, ... with LISTEN_FDS, LISTEN_FDNAMES and LISTEN_PID.
+  std::vector<SocketConfig> sockets;
 
   // What it was loaded from, to tell at reload whether it changed without
   // keeping every file's text in PID 1 or reading the file a second time:

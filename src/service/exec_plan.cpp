@@ -295,6 +295,22 @@ bool build_exec_plan(const ExecInputs& in, ExecPlan& plan, std::string& error) {
   }
   for (const auto& [k, v] : c.environment) set_var(vars, k, v);
   for (const auto& [k, v] : in.extra_env) set_var(vars, k, v);
+  plan.listen_fds.clear();
+  if (in.listen_fds != nullptr && !in.listen_fds->empty()) {
+    if (in.listen_fds->size() != c.sockets.size()) {
+      error = "the service's sockets are not open";
+      return false;
+    }
+    std::string names;
+    for (const SocketConfig& s : c.sockets) names.append(names.empty() ? "" : ":").append(s.name);
+    set_var(vars, "LISTEN_FDS", std::to_string(in.listen_fds->size()));
+    set_var(vars, "LISTEN_FDNAMES", names);
+    // The child's own pid, which only the child knows before its exec:
+    // it appends LISTEN_PID itself (core/spawn.hpp, pid_env_name); one
+    // from the service's files would name another process.
+    std::erase_if(vars, [](const auto& kv) { return kv.first == "LISTEN_PID"; });
+    plan.listen_fds = *in.listen_fds;
+  }
   plan.env.clear();
   plan.path_env.clear();
   // The child adds "NAME=its pid" itself (core/spawn.hpp): whatever the
@@ -303,7 +319,8 @@ bool build_exec_plan(const ExecInputs& in, ExecPlan& plan, std::string& error) {
   plan.self_pid_env = nullptr;
   if (in.self_pid_env != nullptr) {
     std::erase_if(vars, [&](const auto& kv) { return kv.first == in.self_pid_env; });
-    if (vars.size() + 2 <= limits::kSelfPidEnvEntries) plan.self_pid_env = in.self_pid_env;
+    // Room for it, LISTEN_PID and the final nullptr (core/spawn.cpp).
+    if (vars.size() + 3 <= limits::kSelfPidEnvEntries) plan.self_pid_env = in.self_pid_env;
   }
   for (const auto& [k, v] : vars) {
     std::string entry;
@@ -344,6 +361,12 @@ bool build_exec_plan(const ExecInputs& in, ExecPlan& plan, std::string& error) {
       error = "notify_fd " + std::to_string(c.notify_fd) + " would replace a standard stream";
       return false;
     }
+    const auto sockets = static_cast<int>(plan.listen_fds.size());
+    if (c.notify_fd >= 3 && c.notify_fd < 3 + sockets) {
+      error = "notify_fd " + std::to_string(c.notify_fd) + " would replace a socket (fds 3 to " +
+              std::to_string(2 + sockets) + ")";
+      return false;
+    }
     plan.extra_fd_source = in.notify_pipe_write_fd;
     plan.extra_fd_target = c.notify_fd;
   }
@@ -377,6 +400,8 @@ struct FlatPlan {
   bool controlling_terminal;
   int extra_fd_source;
   int extra_fd_target;
+  const int* listen_fds;  // installed at 3, 4, ...
+  std::size_t listen_count;
 };
 
 const void* copy_plan(const void* context, ChildArena& arena) noexcept {
@@ -404,6 +429,9 @@ const void* copy_plan(const void* context, ChildArena& arena) noexcept {
   f->controlling_terminal = plan.controlling_terminal;
   f->extra_fd_source = plan.extra_fd_source;
   f->extra_fd_target = plan.extra_fd_target;
+  f->listen_fds = arena.copy_array(plan.listen_fds.data(), plan.listen_fds.size());
+  f->listen_count = plan.listen_fds.size();
+  if (f->listen_fds == nullptr) return nullptr;
   if (f->groups == nullptr || f->rlimits == nullptr || f->cwd == nullptr) return nullptr;
   return f;
 }
@@ -473,7 +501,10 @@ Status apply_exec_plan(const void* context) noexcept {
   //    is first copied above all targets (F_DUPFD_CLOEXEC: the copies
   //    vanish at exec), and only then dup3'd down; dup3 without O_CLOEXEC
   //    clears it on the target, which is what makes it survive exec.
+  //    The sockets (socket activation) go at 3, 4, ... the same way.
+  const auto last_socket = static_cast<int>(STDERR_FILENO + plan.listen_count);
   int floor = plan.extra_fd_target >= STDERR_FILENO ? plan.extra_fd_target + 1 : STDERR_FILENO + 1;
+  if (floor <= last_socket) floor = last_socket + 1;
   long high[3] = {-1, -1, -1};
   for (int i = 0; i < 3; ++i) {
     if (plan.stdio[i] < 0) continue;
@@ -485,9 +516,22 @@ Status apply_exec_plan(const void* context) noexcept {
     extra_high = raw::call(SYS_fcntl, plan.extra_fd_source, F_DUPFD_CLOEXEC, floor);
     if (extra_high < 0) return raw_error(extra_high, "dup notify fd");
   }
+  // At most limits::kMaxServiceSockets (the loader and the codec check).
+  long socket_high[limits::kMaxServiceSockets];
+  const std::size_t sockets =
+      plan.listen_count < limits::kMaxServiceSockets ? plan.listen_count : limits::kMaxServiceSockets;
+  for (std::size_t i = 0; i < sockets; ++i) {
+    socket_high[i] = raw::call(SYS_fcntl, plan.listen_fds[i], F_DUPFD_CLOEXEC, floor);
+    if (socket_high[i] < 0) return raw_error(socket_high[i], "dup socket");
+  }
   for (int i = 0; i < 3; ++i) {
     if (high[i] < 0) continue;
     if (long r = raw::call(SYS_dup3, high[i], i, 0); r < 0) return raw_error(r, "dup2 stdio");
+  }
+  for (std::size_t i = 0; i < sockets; ++i) {
+    if (long r = raw::call(SYS_dup3, socket_high[i], STDERR_FILENO + 1 + i, 0); r < 0) {
+      return raw_error(r, "dup2 socket");
+    }
   }
   if (extra_high >= 0) {
     if (long r = raw::call(SYS_dup3, extra_high, plan.extra_fd_target, 0); r < 0) return raw_error(r, "dup2 notify fd");
@@ -496,7 +540,7 @@ Status apply_exec_plan(const void* context) noexcept {
   // close-on-exec, but one inherited from whoever started keel (or from a
   // test runner) may not be. Failure is ignored: before Linux 5.11 there is
   // no CLOSE_RANGE_CLOEXEC, and such a leak is untidy, not unsafe.
-  unsigned first_free = STDERR_FILENO + 1;
+  unsigned first_free = STDERR_FILENO + 1 + static_cast<unsigned>(sockets);
   if (extra_high >= 0) {
     auto target = static_cast<unsigned>(plan.extra_fd_target);
     if (target > first_free) (void)raw::call(SYS_close_range, first_free, target - 1, CLOSE_RANGE_CLOEXEC);
@@ -607,6 +651,7 @@ SpawnOptions service_spawn_options(const ExecPlan& plan) noexcept {
   options.cgroup_fd = plan.cgroup_dir_fd;
   options.cgroup_procs_fd = plan.cgroup_procs_fd;
   options.self_pid_env = plan.self_pid_env;
+  if (!plan.listen_fds.empty()) options.pid_env_name = "LISTEN_PID";
   return options;
 }
 

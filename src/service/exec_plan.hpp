@@ -47,6 +47,10 @@ struct ExecInputs {
   // A variable the child sets to its own pid (WATCHDOG_PID): a string
   // with static storage; nullptr: none.
   const char* self_pid_env = nullptr;
+  // The service's listening sockets (service/listen_sockets.hpp), in
+  // config->sockets' order: installed at 3, 4, ... with LISTEN_FDS,
+  // LISTEN_FDNAMES and LISTEN_PID set as sd_listen_fds() expects.
+  const std::vector<int>* listen_fds = nullptr;
 };
 
 // The prepared child state. Non-copyable (it owns the fds it opened, and
@@ -88,6 +92,9 @@ struct ExecPlan {
   int cgroup_procs_fd = -1;  // "0" is written here first (unless clone3 started it there); -1: none
   int cgroup_dir_fd = -1;    // spawn's clone3(CLONE_INTO_CGROUP) target; -1: none
   const char* self_pid_env = nullptr;  // SpawnOptions::self_pid_env (static storage); nullptr: none
+  // Installed at 3, 4, ... (socket activation); LISTEN_PID is then added
+  // to the environment by the child itself (SpawnOptions::pid_env_name).
+  std::vector<int> listen_fds;
 
   std::vector<int> owned_fds;  // opened by build_exec_plan; closed with the plan
 };

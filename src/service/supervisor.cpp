@@ -24,6 +24,7 @@
 #include "core/signals.hpp"
 #include "service/builtin.hpp"
 #include "service/exec_plan.hpp"
+#include "service/listen_sockets.hpp"
 #include "service/notify.hpp"
 #include "service/probe.hpp"
 #include "service/probe_main.hpp"
@@ -237,6 +238,7 @@ struct Supervisor::Unit final : NotifyTarget, TimerHandler, ProbeOwner {
   bool in_cgroup = false;
   NotifySocket notify;
   ReadyPipe ready_pipe;
+  ListenSockets sockets;    // socket activation: kept across restarts (listen_sockets.hpp)
   pid_t pgid = -1;          // the launched process's group (it leads a new session)
   ServiceTracker tracker;   // its processes without a cgroup (tree_tracker.hpp)
   bool down_requested = false;  // stop once everything ordered after it is down
@@ -1072,6 +1074,24 @@ void Supervisor::collect_removed() noexcept {
 
 // ---------------------------------------------------------------- Host
 
+// Socket activation: the service's sockets made (or kept, when their
+// definition is unchanged) before its program starts, and handed to the
+// plan. A refusal (a link planted at a unix path, an address in use) is a
+// failed launch with the reason, like a missing program.
+Status Supervisor::open_listen_sockets(Unit& u, ExecInputs& in, char* error_text, std::size_t size) {
+  if (u.config.sockets.empty()) {
+    u.sockets.close();
+    return {};
+  }
+  std::string problem = u.sockets.open(u.config.sockets);
+  if (!problem.empty()) {
+    std::snprintf(error_text, size, "%s", problem.c_str());
+    return Error{0, error_text};
+  }
+  in.listen_fds = &u.sockets.fds();
+  return {};
+}
+
 Result<pid_t> Supervisor::launch(ServiceMachine& machine) noexcept {
   Unit& u = *units_[machine.index()];
   const ServiceConfig& c = u.config;
@@ -1143,6 +1163,7 @@ Result<pid_t> Supervisor::launch(ServiceMachine& machine) noexcept {
       if (!s) return launch_error(c, s.error());
       in.notify_pipe_write_fd = u.ready_pipe.write_fd();
     }
+    if (Status s = open_listen_sockets(u, in, error_text, sizeof error_text); !s) return s.error();
     ExecPlan plan;
     std::string error;
     if (!build_exec_plan(in, plan, error)) {

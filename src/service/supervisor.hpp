@@ -40,6 +40,8 @@
 
 namespace keel::service {
 
+struct ExecInputs;  // service/exec_plan.hpp
+
 struct SupervisorSettings {
   std::string config_dir = "/etc/keel";  // CONFIG_DIR/main is the launcher shorthand
   std::string services_dir = "/etc/keel/services";
@@ -184,6 +186,7 @@ class Supervisor final : private Host, private control::ControlHandler {
   void handle_request(const control::Request& request, control::Session& session);
 
   void open_control() noexcept;
+  Status open_listen_sockets(Unit& u, ExecInputs& in, char* error_text, std::size_t size);
   void load_initial(LoadResult loaded);
   void begin_reload() noexcept;
   void finish_reload(control::Code code, std::string_view text) noexcept;

@@ -324,6 +324,22 @@ void put(Writer& w, const service::ServiceConfig& c) {
   w.i32(c.reload_signal);
   put(w, c.readiness_probe);
   put(w, c.liveness_probe);
+  // Socket activation.
+  w.u32(static_cast<std::uint32_t>(c.sockets.size()));
+  for (const service::SocketConfig& k : c.sockets) {
+    w.str(k.listen);
+    w.u8(static_cast<std::uint8_t>(k.kind));
+    w.str(k.address);
+    w.u32(k.port);
+    w.str(k.name);
+    w.i32(k.backlog);
+    w.boolean(k.set_owner);
+    w.u32(k.uid);
+    w.boolean(k.set_group);
+    w.u32(k.gid);
+    w.u32(k.mode);
+    w.i32(k.line);
+  }
 }
 
 void get(Reader& r, service::ServiceConfig& c) {
@@ -410,6 +426,33 @@ void get(Reader& r, service::ServiceConfig& c) {
   if (r.ok() && (c.reload_signal < 0 || c.reload_signal > 31)) r.fail("reload signal out of range");
   get(r, c.readiness_probe);
   get(r, c.liveness_probe);
+  // Socket activation: PID 1 binds what this says, so every field is
+  // checked as the parser would have left it.
+  std::size_t sockets = r.count(4);
+  if (r.ok() && sockets > limits::kMaxServiceSockets) r.fail("too many sockets");
+  for (std::size_t i = 0; i < sockets && r.ok(); ++i) {
+    service::SocketConfig& k = c.sockets.emplace_back();
+    k.listen = r.str();
+    k.kind = r.choice<service::SocketKind>(4);
+    k.address = r.str();
+    const std::uint32_t port = r.u32();
+    k.name = r.str();
+    k.backlog = r.i32();
+    k.set_owner = r.boolean();
+    k.uid = r.u32();
+    k.set_group = r.boolean();
+    k.gid = r.u32();
+    const std::uint32_t mode = r.u32();
+    k.line = r.i32();
+    const bool path = k.kind == service::SocketKind::Unix || k.kind == service::SocketKind::UnixDgram;
+    if (r.ok() &&
+        (port > 65535 || mode > 0777 || k.backlog < 1 || k.name.empty() || k.name.find(':') != std::string::npos ||
+         k.address.empty() || (path && (k.address.size() > 107 || k.address.front() != '/')))) {
+      r.fail("bad socket");
+    }
+    k.port = static_cast<std::uint16_t>(port);
+    k.mode = static_cast<mode_t>(mode);
+  }
 }
 
 // ---- KeelConfig
