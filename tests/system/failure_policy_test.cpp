@@ -94,9 +94,15 @@ bool control_up(const Supervised& s) {
 }
 
 // A long-running service whose stop handler appends its name to `file`.
+// Ready (the s6 fd) only once its handler is set: a SIGTERM that came
+// before it would end it without a record. One process, no children: the
+// stop signal goes to the whole tree, and a shell's forked children would
+// run its trap too.
 std::string recorder(const std::string& name, const std::string& file, const std::string& extra = "") {
-  return extra + "command = [\"/bin/sh\", \"-c\", \"trap 'echo " + name + " >> " + file +
-         "; exit 0' TERM; while :; do sleep 1 & wait $!; done\"]\n";
+  return extra + "type = \"notify-fd\"\nnotify_fd = 3\ncommand = [\"/usr/bin/python3\", \"-c\", \"" +
+         "import os, signal; signal.signal(signal.SIGTERM, lambda *a: (os.write(os.open('" + file +
+         "', os.O_WRONLY | os.O_APPEND | os.O_CREAT), b'" + name +
+         "\\\\n'), os._exit(0))); os.write(3, b'\\\\n'); os.close(3); [signal.pause() for _ in iter(int, 1)]\"]\n";
 }
 
 class FailurePolicyTest : public ::testing::TestWithParam<Placement> {
