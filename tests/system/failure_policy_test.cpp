@@ -93,15 +93,17 @@ bool control_up(const Supervised& s) {
   return poll_until([&] { return s.ctl({"status"}).code == 0; }, 10s, 20ms);
 }
 
-// A long-running service whose stop handler appends its name to `file`.
-// Ready (the s6 fd) only once its handler is set: a SIGTERM that came
-// before it would end it without a record. One process, no children: the
-// stop signal goes to the whole tree, and a shell's forked children would
-// run its trap too.
+// A long-running service whose stop handler appends its name to `file`,
+// once. Ready (the s6 fd) only once its handler is set: a SIGTERM that
+// came before it would end it without a record. One process, no children
+// (a shell's forked children run its trap too). The stop signal may come
+// twice (keel's stop of the service, then the system's end), so the
+// handler ignores further ones and makes its record under an O_EXCL lock.
 std::string recorder(const std::string& name, const std::string& file, const std::string& extra = "") {
   return extra + "type = \"notify-fd\"\nnotify_fd = 3\ncommand = [\"/usr/bin/python3\", \"-c\", \"" +
-         "import os, signal; signal.signal(signal.SIGTERM, lambda *a: (os.write(os.open('" + file +
-         "', os.O_WRONLY | os.O_APPEND | os.O_CREAT), b'" + name +
+         "import os, signal; signal.signal(signal.SIGTERM, lambda *a: (signal.signal(signal.SIGTERM, "
+         "signal.SIG_IGN), os.open('" + file + "." + name + "', os.O_CREAT | os.O_EXCL | os.O_WRONLY), "
+         "os.write(os.open('" + file + "', os.O_WRONLY | os.O_APPEND | os.O_CREAT), b'" + name +
          "\\\\n'), os._exit(0))); os.write(3, b'\\\\n'); os.close(3); [signal.pause() for _ in iter(int, 1)]\"]\n";
 }
 

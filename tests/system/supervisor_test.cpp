@@ -177,7 +177,12 @@ TEST_P(SupervisorTest, OneshotGatesItsDependentsAndAFailedRequirementFailsThemWi
   ASSERT_TRUE(has_event(*k, "victim", "failed: dependency broken failed"));
   EXPECT_EQ(index_of(*k, "victim", "started"), -1);
   ASSERT_TRUE(control_up(s));
+  // "ready" comes at the exec; its line may reach keel's ring a little later.
   Ctl log = s.ctl({"log", "app"});
+  for (int i = 0; i < 50 && log.out.find(" saw-flag") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(100ms);
+    log = s.ctl({"log", "app"});
+  }
   EXPECT_NE(log.out.find(" saw-flag"), std::string::npos) << log.out << log.err;
   Ctl st = s.ctl({"status", "broken"});
   EXPECT_NE(st.out.find("exited with status 4"), std::string::npos) << st.out;
