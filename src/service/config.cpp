@@ -121,7 +121,7 @@ constexpr std::string_view kTopKeys[] = {
     "stdin",            "stdout",        "stderr",       "log",             "cgroup",
     "on_exit",          "critical",      "restart_limit", "restart_limit_window", "success_exit_status",
     "on_failure",       "essential",     "watchdog",     "reload_signal",   "readiness_probe",
-    "liveness_probe",   "socket",
+    "liveness_probe",   "socket",        "start",
 };
 constexpr std::string_view kSocketKeys[] = {"listen", "name", "backlog", "owner", "group", "mode"};
 constexpr std::string_view kLogKeys[] = {"ring_size", "file", "max_size", "keep", "console"};
@@ -245,6 +245,15 @@ void Parser::run(const toml::table& root) {
   probe(root, "readiness_probe", cfg_.readiness_probe, false);
   probe(root, "liveness_probe", cfg_.liveness_probe, true);
   sockets(root);
+  if (Field f = field(root, "start")) {
+    if (auto v = choice_of<bool>(f, {{"immediately", false}, {"on-connection", true}})) {
+      if (*v && cfg_.sockets.empty()) {
+        error(f.line, f.key, "\"on-connection\" needs a [[socket]] to watch");
+      } else {
+        cfg_.start_on_connection = *v;
+      }
+    }
+  }
 }
 
 // An essential service without a restart limit of its own gets this one:

@@ -224,6 +224,11 @@ struct ServiceConfig {
   // Created by keel before the first start, kept across restarts, passed
   // as fds 3, 4, ... with LISTEN_FDS, LISTEN_FDNAMES and LISTEN_PID.
   std::vector<SocketConfig> sockets;
+  // ---- Start on the first connection (issue 12; docs/services.md, "Start
+  // on the first connection"). `start = "on-connection"`: when wanted up,
+  // keel makes the sockets and watches them, and launches the service only
+  // when the first connection or datagram arrives (supervisor.cpp).
+  bool start_on_connection = false;
 
   // What it was loaded from, to tell at reload whether it changed without
   // keeping every file's text in PID 1 or reading the file a second time:

@@ -135,6 +135,7 @@ struct Supervisor::Unit final : NotifyTarget, TimerHandler, ProbeOwner {
   ~Unit() {
     close_main_watch();
     close_exec_watch();
+    sup.stop_listening(*this);
   }
   Unit(const Unit&) = delete;
   Unit& operator=(const Unit&) = delete;
@@ -277,6 +278,21 @@ struct Supervisor::Unit final : NotifyTarget, TimerHandler, ProbeOwner {
   // when the run ends.
   Probe readiness;
   Probe liveness;
+
+  // ---- start on the first connection (issue 12, config start_on_connection)
+  // Its listening sockets, watched on the loop (EPOLLIN, one handler for
+  // all of them) while the unit is Waiting and `listening`: keel never
+  // accepts or reads, the first readiness only launches the service,
+  // which finds the connection or datagram still queued.
+  struct ConnectionWatch final : FdHandler {
+    explicit ConnectionWatch(Unit& u) : unit(u) {}
+    void on_ready(std::uint32_t /*events*/) noexcept override { unit.sup.connection_arrived(unit); }
+    Unit& unit;
+  };
+  ConnectionWatch connection_watch{*this};
+  int watched_sockets = 0;       // fds 0 .. N-1 of `sockets` added to the loop
+  bool listening = false;        // Waiting, sockets made and watched, not launched: "listening"
+  bool connection_seen = false;  // the next launch is for a connection (reset at the launch)
 };
 
 bool Supervisor::Unit::contains(pid_t pid) noexcept {
@@ -881,6 +897,12 @@ void Supervisor::schedule() noexcept {
     for (std::size_t i = 0; i < units_.size(); ++i) {
       Unit& u = *units_[i];
       const GraphNode& node = graph_.nodes[i];
+      // Started on connection and done (a clean exit, an idle timeout):
+      // still wanted, so back to waiting for the next connection.
+      if (u.config.start_on_connection && u.machine.state() == State::Done && u.machine.goal_up() &&
+          !u.down_requested && !u.removed && !stopping_all_) {
+        u.machine.want_up();
+      }
       if (u.down_requested) {
         // Stop only after everything that starts after it is down.
         bool blocked = false;
@@ -904,16 +926,23 @@ void Supervisor::schedule() noexcept {
           failed_dep = units_[dep]->config.name.c_str();
           break;
         }
-        if (!m.is_ready()) wait = true;
+        // A service waiting for its first connection is ready: its
+        // sockets already accept connections.
+        if (!m.is_ready() && !units_[dep]->listening) wait = true;
       }
       if (failed_dep != nullptr) {
         u.machine.dep_failed(failed_dep);
         continue;
       }
       for (int dep : node.order_after) {
-        if (!units_[dep]->machine.settled()) wait = true;
+        if (!units_[dep]->machine.settled() && !units_[dep]->listening) wait = true;
       }
       if (wait) continue;
+      // Started on connection: its sockets made and watched instead of a
+      // launch, until a connection comes (connection_arrived). A socket
+      // that cannot be made falls through to the launch, which fails
+      // with the reason.
+      if (u.config.start_on_connection && !u.connection_seen && (u.listening || listen_for_connection(u))) continue;
       if (u.config.type != Type::Target && launching >= limits::kMaxLaunching) continue;
       u.machine.deps_settled();
       if (u.machine.state() == State::Launching) ++launching;
@@ -950,10 +979,11 @@ void Supervisor::report_start_if_settled() noexcept {
     Unit* u = find(name);
     if (u == nullptr) continue;
     State s = u->machine.state();
-    if (s == State::Waiting || s == State::Launching || s == State::Starting || s == State::Backoff ||
+    const bool listening = s == State::Waiting && u->listening;
+    if ((s == State::Waiting && !listening) || s == State::Launching || s == State::Starting || s == State::Backoff ||
         s == State::Stopping)
       return;
-    if (s == State::Running || s == State::Done) ++summary.started;
+    if (s == State::Running || s == State::Done || listening) ++summary.started;
     if (s == State::Failed) ++summary.failed;
   }
   start_reported_ = true;
@@ -1368,6 +1398,10 @@ void Supervisor::state_changed(ServiceMachine& machine, State old_state) noexcep
       log::msg(log::Level::Debug, "%s: %s", name, state_name(now));
       break;
   }
+  // Leaving Waiting (a connection, keelctl stop, a requirement failed):
+  // no more watching; the sockets stay open.
+  if (now != State::Waiting) stop_listening(u);
+  if (now == State::Launching) u.connection_seen = false;
   track_health(u);
   // A report not read by now (a launch stopped or timed out) is not wanted.
   if (now != State::Launching) u.close_exec_watch();
@@ -1479,6 +1513,7 @@ control::ServiceStatus Supervisor::status_of(Unit& u) {
   st.state = state_name(m.state());
   // What the service said of itself (sd_notify), while it runs.
   if (m.state() == State::Running && u.reloading) st.state = "reloading";
+  if (m.state() == State::Waiting && u.listening) st.state = "listening";
   if (m.state() == State::Running && u.stopping_notified) st.state = "stopping";
   if (u.removed) st.state += " (removed)";
   st.pid = m.pid() > 0 ? m.pid() : 0;
@@ -1909,6 +1944,7 @@ std::string Supervisor::reload(LoadResult loaded) {
     // keeps its state, then restart a running service on the new one.
     u->config = std::move(*ch.config);
     u->machine.rebind(u->config);
+    stop_listening(*u);  // watched again from the new [[socket]]s, or launched
     if (was_up) to_restart.push_back(u->machine.index());
   }
   for (auto& u : fresh) {
@@ -2117,6 +2153,59 @@ void Supervisor::reload_service(Unit& u, control::Session& session) {
   u.reloading = true;
   if (u.config.start_timeout_ns > 0) w->timer.arm_after(u.config.start_timeout_ns);
   waiters_.push_back(std::move(w));  // within the reserved capacity
+}
+
+// ---- Start on the first connection (issue 12)
+
+// The unit's sockets made (or kept) and watched instead of a launch. In
+// the scheduling pass: opening them allocates, like a launch does.
+bool Supervisor::listen_for_connection(Unit& u) noexcept {
+  std::string problem;
+  try {
+    problem = u.sockets.open(u.config.sockets);
+  } catch (const std::bad_alloc&) {
+    oom::dropped("a service's sockets");
+    return false;
+  }
+  if (!problem.empty()) {
+    log::msg(log::Level::Error, "%s: %s", u.config.name.c_str(), problem.c_str());
+    return false;
+  }
+  for (int fd : u.sockets.fds()) {
+    if (Status s = loop_.add(fd, EPOLLIN, u.connection_watch); !s) {
+      log::msg(log::Level::Error, "%s: cannot watch its socket: %s: %s (started now instead)", u.config.name.c_str(),
+               s.error().context, std::strerror(s.error().code));
+      stop_listening(u);
+      return false;
+    }
+    ++u.watched_sockets;
+  }
+  u.listening = true;
+  // Waiting for a connection is where it should be, not a late start.
+  u.unhealthy_from_ns = 0;
+  log::msg(log::Level::Info, "%s: listening (started on the first connection)", u.config.name.c_str());
+  finish_waiters(u, false);
+  return true;
+}
+
+void Supervisor::stop_listening(Unit& u) noexcept {
+  const std::vector<int>& fds = u.sockets.fds();
+  for (int i = 0; i < u.watched_sockets && i < static_cast<int>(fds.size()); ++i) {
+    loop_.remove(fds[i], u.connection_watch);
+  }
+  u.watched_sockets = 0;
+  u.listening = false;
+}
+
+// A connection or a datagram is queued on one of its sockets: launch it
+// (in the scheduling pass, under the launch bound), leaving it queued for
+// the service.
+void Supervisor::connection_arrived(Unit& u) noexcept {
+  if (!u.listening) return;
+  stop_listening(u);
+  u.connection_seen = true;
+  log::msg(log::Level::Info, "%s: a connection: starting", u.config.name.c_str());
+  schedule();
 }
 
 }  // namespace keel::service

@@ -187,6 +187,11 @@ class Supervisor final : private Host, private control::ControlHandler {
 
   void open_control() noexcept;
   Status open_listen_sockets(Unit& u, ExecInputs& in, char* error_text, std::size_t size);
+  // Start on the first connection (issue 12): watch the unit's sockets
+  // instead of launching it, until one is readable.
+  bool listen_for_connection(Unit& u) noexcept;
+  void stop_listening(Unit& u) noexcept;
+  void connection_arrived(Unit& u) noexcept;
   void load_initial(LoadResult loaded);
   void begin_reload() noexcept;
   void finish_reload(control::Code code, std::string_view text) noexcept;

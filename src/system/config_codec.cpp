@@ -340,6 +340,7 @@ void put(Writer& w, const service::ServiceConfig& c) {
     w.u32(k.mode);
     w.i32(k.line);
   }
+  w.boolean(c.start_on_connection);
 }
 
 void get(Reader& r, service::ServiceConfig& c) {
@@ -453,6 +454,8 @@ void get(Reader& r, service::ServiceConfig& c) {
     k.port = static_cast<std::uint16_t>(port);
     k.mode = static_cast<mode_t>(mode);
   }
+  c.start_on_connection = r.boolean();
+  if (r.ok() && c.start_on_connection && c.sockets.empty()) r.fail("start on connection without a socket");
 }
 
 // ---- KeelConfig

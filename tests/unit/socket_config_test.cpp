@@ -122,6 +122,47 @@ TEST(SocketConfig, SocketsSurviveTheCodecAndForgedOnesAreRefused) {
   EXPECT_NE(problem.find("bad socket"), std::string::npos) << problem;
 }
 
+// start = "on-connection": parsed, carried to PID 1, refused with its line
+// on a service without a [[socket]] (by the parser and by the decoder).
+TEST(SocketConfig, StartOnConnectionNeedsASocketAndSurvivesTheCodec) {
+  ParseResult r = service::parse_service(
+      "command = [\"/bin/web\"]\nstart = \"on-connection\"\n[[socket]]\nlisten = \"tcp:127.0.0.1:8000\"\n", "web",
+      "web.toml");
+  ASSERT_TRUE(r.config) << errors_of(r);
+  EXPECT_TRUE(r.config->start_on_connection);
+  Loaded in;
+  in.services.emplace().services.push_back(*r.config);
+  Loaded out;
+  std::string problem;
+  ASSERT_TRUE(decode_loaded(encode_loaded(in), out, problem)) << problem;
+  ASSERT_TRUE(out.services);
+  EXPECT_TRUE(out.services->services.at(0).start_on_connection);
+
+  r = service::parse_service("command = [\"/bin/web\"]\nstart = \"immediately\"\n", "web", "web.toml");
+  ASSERT_TRUE(r.config) << errors_of(r);
+  EXPECT_FALSE(r.config->start_on_connection);
+  r = service::parse_service("command = [\"/bin/web\"]\n", "web", "web.toml");
+  ASSERT_TRUE(r.config) << errors_of(r);
+  EXPECT_FALSE(r.config->start_on_connection);
+
+  r = service::parse_service("command = [\"/bin/web\"]\n\nstart = \"on-connection\"\n", "web", "web.toml");
+  EXPECT_FALSE(r.config);
+  EXPECT_NE(errors_of(r).find("web.toml:3: start: \"on-connection\" needs a [[socket]] to watch"), std::string::npos)
+      << errors_of(r);
+  r = service::parse_service("command = [\"/bin/web\"]\nstart = \"lazily\"\n", "web", "web.toml");
+  EXPECT_FALSE(r.config);
+  EXPECT_NE(errors_of(r).find("web.toml:2: start"), std::string::npos) << errors_of(r);
+
+  // A forged encoding: on connection, with no socket to watch.
+  r = service::parse_service("command = [\"/bin/web\"]\n", "web", "web.toml");
+  ASSERT_TRUE(r.config) << errors_of(r);
+  r.config->start_on_connection = true;
+  Loaded forged;
+  forged.services.emplace().services.push_back(*r.config);
+  EXPECT_FALSE(decode_loaded(encode_loaded(forged), out, problem));
+  EXPECT_NE(problem.find("start on connection without a socket"), std::string::npos) << problem;
+}
+
 TEST(SocketConfig, TwoServicesOnOneAddressAreRefusedWithTheSecondFilesLine) {
   char dir[] = "/tmp/keel-sockcfg-XXXXXX";
   ASSERT_NE(::mkdtemp(dir), nullptr);
