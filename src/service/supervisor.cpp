@@ -1440,6 +1440,9 @@ void Supervisor::end_system_for(Unit& u) noexcept {
   const ServiceMachine& machine = u.machine;
   const ExitAction action = machine.final_action();
   if (action == ExitAction::None) return;
+  // A service started on connection that exited cleanly has not ended: it
+  // listens again (schedule()), so on_exit is not for this exit.
+  if (u.config.start_on_connection && machine.state() == State::Done) return;
   u.on_exit_done = true;
   int code = machine.last_exit_status() >= 0 ? shell_exit_code(machine.last_exit_status()) : 1;
   if (machine.state() == State::Failed && code == 0) code = 1;
