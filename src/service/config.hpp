@@ -224,6 +224,9 @@ struct ServiceConfig {
   // Created by keel before the first start, kept across restarts, passed
   // as fds 3, 4, ... with LISTEN_FDS, LISTEN_FDNAMES and LISTEN_PID.
   std::vector<SocketConfig> sockets;
+  // ---- sd_notify FDSTORE (docs/services.md, "The fd store"): how many
+  // fds the service may hand keel to keep across its restarts; 0: none.
+  std::size_t fd_store_max = 0;
 
   // What it was loaded from, to tell at reload whether it changed without
   // keeping every file's text in PID 1 or reading the file a second time:

@@ -340,6 +340,8 @@ void put(Writer& w, const service::ServiceConfig& c) {
     w.u32(k.mode);
     w.i32(k.line);
   }
+  // sd_notify FDSTORE.
+  w.u32(static_cast<std::uint32_t>(c.fd_store_max));
 }
 
 void get(Reader& r, service::ServiceConfig& c) {
@@ -453,6 +455,13 @@ void get(Reader& r, service::ServiceConfig& c) {
     k.port = static_cast<std::uint16_t>(port);
     k.mode = static_cast<mode_t>(mode);
   }
+  // sd_notify FDSTORE: bounded as the parser bounds it (sockets and stored
+  // fds share the child's fds 3 .. 3+kMaxServiceSockets-1).
+  const std::uint32_t store = r.u32();
+  if (r.ok() && (store > limits::kFdStoreMax || c.sockets.size() + store > limits::kMaxServiceSockets)) {
+    r.fail("fd_store_max out of range");
+  }
+  c.fd_store_max = store;
 }
 
 // ---- KeelConfig
