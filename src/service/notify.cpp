@@ -232,7 +232,7 @@ void NotifySocket::on_ready(std::uint32_t /*events*/) noexcept {
     } else if (passed_count > 0) {
       target_->notify_fds_closed(passed_count, "the sender was refused");
     }
-    for (std::size_t i = 0; i < passed_count; ++i) ::close(passed[i]);
+    for (std::size_t i = kept; i < passed_count; ++i) ::close(passed[i]);
     if (fd_ < 0) return;  // the target closed us (the service stopped)
   }
 }
