@@ -104,7 +104,8 @@ inline constexpr std::size_t kServiceLogFollowers = 4;
 namespace keel::limits {
 
 // fds that one notify recvmsg() takes along with a message, only to close
-// them (keel keeps none: no FDSTORE). systemd's BARRIER=1 passes one; more
+// them, unless a trusted FDSTORE=1 stores them (then up to kFdStoreMax
+// are taken). systemd's BARRIER=1 passes one; more
 // than 8 are closed by the kernel itself (MSG_CTRUNC).
 inline constexpr std::size_t kNotifyPassedFdsMax = 8;
 
@@ -451,5 +452,18 @@ namespace keel::limits {
 // sockets and a notify_fd after them well under it. systemd services use
 // one or two.
 inline constexpr std::size_t kMaxServiceSockets = 32;
+
+}  // namespace keel::limits
+
+// ------------------------------------------ sd_notify FDSTORE (issue 12, part 4)
+namespace keel::limits {
+
+// fd_store_max's bound (docs/services.md, "The fd store"). A stored fd is
+// passed after the [[socket]] ones at 3, 4, ..., and the child installs at
+// most kMaxServiceSockets there (its report pipe sits at 64 and above):
+// the loader checks sockets + fd_store_max <= kMaxServiceSockets.
+inline constexpr std::size_t kFdStoreMax = kMaxServiceSockets;
+// An FDNAME='s length, as systemd's (FDNAME_MAX).
+inline constexpr std::size_t kFdNameMax = 255;
 
 }  // namespace keel::limits

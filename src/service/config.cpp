@@ -121,7 +121,7 @@ constexpr std::string_view kTopKeys[] = {
     "stdin",            "stdout",        "stderr",       "log",             "cgroup",
     "on_exit",          "critical",      "restart_limit", "restart_limit_window", "success_exit_status",
     "on_failure",       "essential",     "watchdog",     "reload_signal",   "readiness_probe",
-    "liveness_probe",   "socket",        "start",
+    "liveness_probe",   "socket",        "start",        "fd_store_max",
 };
 constexpr std::string_view kSocketKeys[] = {"listen", "name", "backlog", "owner", "group", "mode"};
 constexpr std::string_view kLogKeys[] = {"ring_size", "file", "max_size", "keep", "console"};
@@ -179,6 +179,7 @@ class Parser : private TomlReader {
   void watchdog_and_reload(const toml::table& root);
   void probe(const toml::table& root, std::string_view key, ProbeConfig& out, bool liveness);
   void sockets(const toml::table& root);
+  void fd_store(const toml::table& root);
   std::optional<SocketConfig> socket(const toml::table& t, int line, std::size_t index);
 
   ServiceConfig& cfg_;
@@ -254,6 +255,7 @@ void Parser::run(const toml::table& root) {
       }
     }
   }
+  fd_store(root);
 }
 
 // An essential service without a restart limit of its own gets this one:
@@ -1096,6 +1098,28 @@ void Parser::sockets(const toml::table& root) {
           "fd " + std::to_string(cfg_.notify_fd) + " is one of the sockets' (3 to " + std::to_string(2 + n) +
               "): set notify_fd to " + std::to_string(3 + n) + " or more");
   }
+}
+
+// ---- sd_notify FDSTORE (docs/services.md, "The fd store")
+void Parser::fd_store(const toml::table& root) {
+  Field f = field(root, "fd_store_max");
+  if (!f) return;
+  auto v = int_of(f, 0, static_cast<std::int64_t>(limits::kFdStoreMax));
+  if (!v) return;
+  if (*v > 0 && (cfg_.type == Type::Target || cfg_.type == Type::Oneshot)) {
+    error(f.line, f.key, "a target or a oneshot service has no fd store (it is kept across restarts)");
+    return;
+  }
+  // Stored fds follow the sockets at 3, 4, ...: the child installs at
+  // most kMaxServiceSockets there (exec_plan.cpp).
+  const std::size_t room = limits::kMaxServiceSockets - cfg_.sockets.size();
+  if (static_cast<std::size_t>(*v) > room) {
+    error(f.line, f.key,
+          "at most " + std::to_string(room) + " with " + std::to_string(cfg_.sockets.size()) +
+              " sockets (sockets and stored fds together: " + std::to_string(limits::kMaxServiceSockets) + ")");
+    return;
+  }
+  cfg_.fd_store_max = static_cast<std::size_t>(*v);
 }
 
 std::optional<SocketConfig> Parser::socket(const toml::table& t, int line, std::size_t index) {

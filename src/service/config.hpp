@@ -229,6 +229,9 @@ struct ServiceConfig {
   // keel makes the sockets and watches them, and launches the service only
   // when the first connection or datagram arrives (supervisor.cpp).
   bool start_on_connection = false;
+  // ---- sd_notify FDSTORE (docs/services.md, "The fd store"): how many
+  // fds the service may hand keel to keep across its restarts; 0: none.
+  std::size_t fd_store_max = 0;
 
   // What it was loaded from, to tell at reload whether it changed without
   // keeping every file's text in PID 1 or reading the file a second time:

@@ -296,20 +296,33 @@ bool build_exec_plan(const ExecInputs& in, ExecPlan& plan, std::string& error) {
   for (const auto& [k, v] : c.environment) set_var(vars, k, v);
   for (const auto& [k, v] : in.extra_env) set_var(vars, k, v);
   plan.listen_fds.clear();
-  if (in.listen_fds != nullptr && !in.listen_fds->empty()) {
-    if (in.listen_fds->size() != c.sockets.size()) {
+  const bool has_sockets = in.listen_fds != nullptr && !in.listen_fds->empty();
+  if (has_sockets || !in.stored_fds.empty()) {
+    if (has_sockets && in.listen_fds->size() != c.sockets.size()) {
       error = "the service's sockets are not open";
       return false;
     }
+    if (has_sockets) plan.listen_fds = *in.listen_fds;
+    // The child installs at most kMaxServiceSockets (the loader bounds
+    // sockets + fd_store_max by it).
+    if (plan.listen_fds.size() + in.stored_fds.size() > limits::kMaxServiceSockets) {
+      error = "too many sockets and stored fds";
+      return false;
+    }
     std::string names;
-    for (const SocketConfig& s : c.sockets) names.append(names.empty() ? "" : ":").append(s.name);
-    set_var(vars, "LISTEN_FDS", std::to_string(in.listen_fds->size()));
+    if (has_sockets) {
+      for (const SocketConfig& s : c.sockets) names.append(names.empty() ? "" : ":").append(s.name);
+    }
+    for (const auto& [fd, name] : in.stored_fds) {
+      plan.listen_fds.push_back(fd);
+      names.append(names.empty() ? "" : ":").append(name);
+    }
+    set_var(vars, "LISTEN_FDS", std::to_string(plan.listen_fds.size()));
     set_var(vars, "LISTEN_FDNAMES", names);
     // The child's own pid, which only the child knows before its exec:
     // it appends LISTEN_PID itself (core/spawn.hpp, pid_env_name); one
     // from the service's files would name another process.
     std::erase_if(vars, [](const auto& kv) { return kv.first == "LISTEN_PID"; });
-    plan.listen_fds = *in.listen_fds;
   }
   plan.env.clear();
   plan.path_env.clear();

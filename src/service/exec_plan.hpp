@@ -51,6 +51,10 @@ struct ExecInputs {
   // config->sockets' order: installed at 3, 4, ... with LISTEN_FDS,
   // LISTEN_FDNAMES and LISTEN_PID set as sd_listen_fds() expects.
   const std::vector<int>* listen_fds = nullptr;
+  // The fd store (docs/services.md, "The fd store"): fds the service
+  // stored with FDSTORE=1 and their FDNAME=s, passed after the sockets
+  // (LISTEN_FDS counts both, LISTEN_FDNAMES lists both, in that order).
+  std::vector<std::pair<int, std::string>> stored_fds;
 };
 
 // The prepared child state. Non-copyable (it owns the fds it opened, and

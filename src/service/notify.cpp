@@ -20,6 +20,10 @@ namespace {
 // An sd_notify message is small; systemd itself reads at most PIPE_BUF
 // (4096) bytes and drops the rest. So does keel.
 constexpr std::size_t kNotifyMessageMax = 4096;
+// fds one message may carry: enough for a full fd store; the kernel closes
+// any beyond (MSG_CTRUNC), and keel closes those it does not keep.
+constexpr std::size_t kPassedFdsMax =
+    limits::kFdStoreMax > limits::kNotifyPassedFdsMax ? limits::kFdStoreMax : limits::kNotifyPassedFdsMax;
 
 // A whole decimal number from 0 to `max`: no sign, no blanks, no "0x".
 bool parse_bounded(std::string_view digits, std::uint64_t max, std::uint64_t& out) noexcept {
@@ -29,6 +33,50 @@ bool parse_bounded(std::string_view digits, std::uint64_t max, std::uint64_t& ou
   if (ec != std::errc{} || end != digits.data() + digits.size() || v > max) return false;
   out = v;
   return true;
+}
+
+// The fd store's part of a trusted message (FDSTORE=1, FDSTOREREMOVE=1,
+// FDNAME=): the fds the target kept, the first `kept` of `fds`.
+std::size_t fd_store_message(std::string_view message, const int* fds, std::size_t count,
+                             NotifyTarget& target) noexcept {
+  bool store = false;
+  bool remove = false;
+  bool barrier = false;
+  bool has_name = false;
+  std::string_view name = "stored";
+  while (!message.empty()) {
+    std::size_t nl = message.find('\n');
+    std::string_view line = message.substr(0, nl);
+    message = nl == std::string_view::npos ? std::string_view{} : message.substr(nl + 1);
+    if (line == "FDSTORE=1") {
+      store = true;
+    } else if (line == "FDSTOREREMOVE=1") {
+      remove = true;
+    } else if (line == "BARRIER=1") {
+      barrier = true;
+    } else if (line.starts_with("FDNAME=")) {
+      name = line.substr(7);
+      has_name = true;
+    }
+  }
+  // LISTEN_FDNAMES' rules: ':' separates the names; no control characters.
+  bool name_ok = !name.empty() && name.size() <= limits::kFdNameMax;
+  for (char ch : name) {
+    if (ch == ':' || static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f) name_ok = false;
+  }
+  if (remove && has_name && name_ok) target.notify_fd_store_remove(name);
+  if (count == 0) return 0;
+  if (!store) {
+    // BARRIER=1's fd is there to be closed: nothing to say about it.
+    if (!barrier) target.notify_fds_closed(count, "no FDSTORE=1 with them");
+    return 0;
+  }
+  if (!name_ok) {
+    target.notify_fds_closed(count, "a bad FDNAME= (1 to 255 printable bytes, no ':')");
+    return 0;
+  }
+  std::size_t kept = target.notify_fd_store(name, fds, count);
+  return kept < count ? kept : count;
 }
 
 }  // namespace
@@ -134,7 +182,7 @@ void NotifySocket::on_ready(std::uint32_t /*events*/) noexcept {
     char buffer[kNotifyMessageMax];
     // Room for the credentials and a few passed fds; fds beyond it are
     // closed by the kernel (MSG_CTRUNC).
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(ucred)) + CMSG_SPACE(sizeof(int) * limits::kNotifyPassedFdsMax)];
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(ucred)) + CMSG_SPACE(sizeof(int) * kPassedFdsMax)];
     iovec iov{buffer, sizeof buffer};
     msghdr msg{};
     msg.msg_iov = &iov;
@@ -147,7 +195,7 @@ void NotifySocket::on_ready(std::uint32_t /*events*/) noexcept {
       return;  // EAGAIN: all read
     }
     NotifySender sender;
-    int passed[limits::kNotifyPassedFdsMax];
+    int passed[kPassedFdsMax];
     std::size_t passed_count = 0;
     for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
       if (c->cmsg_level != SOL_SOCKET) continue;
@@ -163,7 +211,7 @@ void NotifySocket::on_ready(std::uint32_t /*events*/) noexcept {
           int fd = -1;
           std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
           if (fd < 0) continue;
-          if (passed_count < limits::kNotifyPassedFdsMax) {
+          if (passed_count < kPassedFdsMax) {
             passed[passed_count++] = fd;
           } else {
             ::close(fd);
@@ -174,12 +222,17 @@ void NotifySocket::on_ready(std::uint32_t /*events*/) noexcept {
     // The sender is judged while it is surely alive: a BARRIER=1 sender
     // waits for its passed fd to be closed and may exit right after, and a
     // gone process is no longer "in the service". So the fds are closed
-    // only after the check (keel keeps none: no FDSTORE).
+    // only after the check, unless a trusted FDSTORE=1 hands them over.
+    std::size_t kept = 0;
     if (target_->notify_sender_allowed(sender)) {
       std::size_t got = static_cast<std::size_t>(n) < sizeof buffer ? static_cast<std::size_t>(n) : sizeof buffer;
-      parse_notify_message(std::string_view(buffer, got), *target_);
+      const std::string_view message(buffer, got);
+      parse_notify_message(message, *target_);
+      kept = fd_store_message(message, passed, passed_count, *target_);
+    } else if (passed_count > 0) {
+      target_->notify_fds_closed(passed_count, "the sender was refused");
     }
-    for (std::size_t i = 0; i < passed_count; ++i) ::close(passed[i]);
+    for (std::size_t i = kept; i < passed_count; ++i) ::close(passed[i]);
     if (fd_ < 0) return;  // the target closed us (the service stopped)
   }
 }

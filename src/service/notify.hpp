@@ -14,8 +14,9 @@
 //    only from root or the service's uid AND from a process inside the
 //    service, so a helper such as `systemd-notify --ready`, run from the
 //    service's script, is believed, and a process of the same user
-//    outside the service is not. File descriptors passed along (systemd's
-//    FDSTORE=1, BARRIER=1) are closed at once.
+//    outside the service is not. File descriptors passed along are closed
+//    at once (BARRIER=1's), except those of a trusted FDSTORE=1 message,
+//    which the target may keep (the fd store, docs/services.md).
 //
 //  * s6's notification fd: the service writes a newline to fd N (the
 //    `notify_fd` key). keel holds the read end of a pipe whose write end is
@@ -28,6 +29,7 @@
 
 #include <sys/types.h>
 
+#include <cstddef>
 #include <cstdint>
 #include <string_view>
 
@@ -65,6 +67,18 @@ class NotifyTarget {
   virtual void notify_reloading() noexcept {}                             // RELOADING=1
   virtual void notify_monotonic_usec(std::uint64_t /*usec*/) noexcept {}  // MONOTONIC_USEC=N
   virtual void notify_errno(int /*error*/) noexcept {}                    // ERRNO=N, 0..4095
+  // ---- the fd store (FDSTORE=1, FDSTOREREMOVE=1; docs/services.md, "The
+  // fd store"). `name` is FDNAME='s value ("stored" without one), already
+  // checked: 1..limits::kFdNameMax bytes, printable, no ':'. The target
+  // takes ownership of the first N of `fds` (close-on-exec) and returns N;
+  // the socket closes the rest. The default keeps none.
+  virtual std::size_t notify_fd_store(std::string_view /*name*/, const int* /*fds*/, std::size_t /*count*/) noexcept {
+    return 0;
+  }
+  virtual void notify_fd_store_remove(std::string_view /*name*/) noexcept {}  // FDSTOREREMOVE=1 + FDNAME=
+  // `count` fds came with a message that does not store them (no FDSTORE=1,
+  // a bad FDNAME=, or a refused sender) and were closed: for the log.
+  virtual void notify_fds_closed(std::size_t /*count*/, const char* /*why*/) noexcept {}
 
  protected:
   ~NotifyTarget() = default;

@@ -136,6 +136,7 @@ struct Supervisor::Unit final : NotifyTarget, TimerHandler, ProbeOwner {
     close_main_watch();
     close_exec_watch();
     sup.stop_listening(*this);
+    close_fd_store();
   }
   Unit(const Unit&) = delete;
   Unit& operator=(const Unit&) = delete;
@@ -175,6 +176,11 @@ struct Supervisor::Unit final : NotifyTarget, TimerHandler, ProbeOwner {
   void notify_reloading() noexcept override;
   void notify_monotonic_usec(std::uint64_t usec) noexcept override;
   void notify_errno(int error) noexcept override;
+  // ---- the fd store (docs/services.md, "The fd store"): at the end of this file
+  std::size_t notify_fd_store(std::string_view name, const int* fds, std::size_t count) noexcept override;
+  void notify_fd_store_remove(std::string_view name) noexcept override;
+  void notify_fds_closed(std::size_t count, const char* why) noexcept override;
+  void close_fd_store() noexcept;
   // A run starts (the exec confirmed) or ends: the watchdog and the
   // reload and stopping marks follow it.
   void watchdog_begin_run() noexcept;
@@ -293,6 +299,14 @@ struct Supervisor::Unit final : NotifyTarget, TimerHandler, ProbeOwner {
   int watched_sockets = 0;       // fds 0 .. N-1 of `sockets` added to the loop
   bool listening = false;        // Waiting, sockets made and watched, not launched: "listening"
   bool connection_seen = false;  // the next launch is for a connection (reset at the launch)
+  // The fd store: fds the service stored with FDSTORE=1, in the order
+  // stored, kept across its restarts. Its capacity is reserved at launch
+  // (fd_store_max), so storing from the notify handler never allocates.
+  struct StoredFd {
+    int fd = -1;
+    char name[limits::kFdNameMax + 1] = {};
+  };
+  std::vector<StoredFd> fd_store;
 };
 
 bool Supervisor::Unit::contains(pid_t pid) noexcept {
@@ -826,6 +840,8 @@ void Supervisor::request_start(int index) noexcept {
 void Supervisor::request_stop(int index) noexcept {
   Unit& u = *units_[index];
   u.down_requested = true;
+  // Stopped for good: what it stored goes (docs/services.md, "The fd store").
+  u.close_fd_store();
   // Whatever requires it cannot keep running without it.
   for (int dep : graph_.nodes[index].required_by) {
     if (!units_[dep]->down_requested) request_stop(dep);
@@ -1172,8 +1188,9 @@ Result<pid_t> Supervisor::launch(ServiceMachine& machine) noexcept {
                  cg.error().context, cg.error().message());
       }
     }
-    // A watchdog needs the socket for its pings, whatever the readiness.
-    if (c.type == Type::Notify || c.watchdog_ns > 0) {
+    // A watchdog needs the socket for its pings, whatever the readiness;
+    // so does an fd store, for FDSTORE=1.
+    if (c.type == Type::Notify || c.watchdog_ns > 0 || c.fd_store_max > 0) {
       if (!run_dir_ok_) return Error{0, "no notify socket: the run directory was refused (see keel's log)"};
       std::string path = settings_.run_dir + "/notify/" + c.name;
       // The socket belongs to the user the service runs as (keel's own
@@ -1194,6 +1211,11 @@ Result<pid_t> Supervisor::launch(ServiceMachine& machine) noexcept {
       in.notify_pipe_write_fd = u.ready_pipe.write_fd();
     }
     if (Status s = open_listen_sockets(u, in, error_text, sizeof error_text); !s) return s.error();
+    // The fd store: room for what the service may store in this run (an
+    // edge, so the notify handler never allocates), and what it stored
+    // before, passed after the sockets.
+    if (u.fd_store.capacity() < c.fd_store_max) u.fd_store.reserve(c.fd_store_max);
+    for (const Unit::StoredFd& f : u.fd_store) in.stored_fds.emplace_back(f.fd, f.name);
     ExecPlan plan;
     std::string error;
     if (!build_exec_plan(in, plan, error)) {
@@ -2209,6 +2231,58 @@ void Supervisor::connection_arrived(Unit& u) noexcept {
   u.connection_seen = true;
   log::msg(log::Level::Info, "%s: a connection: starting", u.config.name.c_str());
   schedule();
+}
+
+// ---------------------------------------------------------------- the fd store
+
+std::size_t Supervisor::Unit::notify_fd_store(std::string_view name, const int* fds, std::size_t count) noexcept {
+  const char* service = config.name.c_str();
+  if (down_requested) {
+    log::msg(log::Level::Warn, "%s: %zu fd(s) named \"%.*s\" not stored: the service is being stopped", service, count,
+             static_cast<int>(name.size()), name.data());
+    return 0;
+  }
+  const std::size_t max = std::min(config.fd_store_max, fd_store.capacity());
+  std::size_t kept = 0;
+  while (kept < count && fd_store.size() < max) {
+    StoredFd& f = fd_store.emplace_back();  // within the reserved capacity: no allocation
+    f.fd = fds[kept];
+    std::memcpy(f.name, name.data(), name.size());
+    f.name[name.size()] = '\0';
+    ++kept;
+  }
+  if (kept < count) {
+    log::msg(log::Level::Warn, "%s: %zu fd(s) named \"%.*s\" closed: the fd store is full (fd_store_max = %zu)",
+             service, count - kept, static_cast<int>(name.size()), name.data(), config.fd_store_max);
+  }
+  if (kept > 0) {
+    log::msg(log::Level::Info, "%s: stored %zu fd(s) named \"%.*s\" (%zu in the fd store)", service, kept,
+             static_cast<int>(name.size()), name.data(), fd_store.size());
+  }
+  return kept;
+}
+
+void Supervisor::Unit::notify_fd_store_remove(std::string_view name) noexcept {
+  std::size_t removed_count = 0;
+  std::erase_if(fd_store, [&](const StoredFd& f) {
+    if (name != f.name) return false;
+    ::close(f.fd);
+    ++removed_count;
+    return true;
+  });
+  if (removed_count > 0) {
+    log::msg(log::Level::Info, "%s: removed %zu fd(s) named \"%.*s\" from the fd store", config.name.c_str(),
+             removed_count, static_cast<int>(name.size()), name.data());
+  }
+}
+
+void Supervisor::Unit::notify_fds_closed(std::size_t count, const char* why) noexcept {
+  log::msg(log::Level::Warn, "%s: %zu fd(s) sent with a notify message closed: %s", config.name.c_str(), count, why);
+}
+
+void Supervisor::Unit::close_fd_store() noexcept {
+  for (const StoredFd& f : fd_store) ::close(f.fd);
+  fd_store.clear();
 }
 
 }  // namespace keel::service

@@ -341,6 +341,8 @@ void put(Writer& w, const service::ServiceConfig& c) {
     w.i32(k.line);
   }
   w.boolean(c.start_on_connection);
+  // sd_notify FDSTORE.
+  w.u32(static_cast<std::uint32_t>(c.fd_store_max));
 }
 
 void get(Reader& r, service::ServiceConfig& c) {
@@ -456,6 +458,13 @@ void get(Reader& r, service::ServiceConfig& c) {
   }
   c.start_on_connection = r.boolean();
   if (r.ok() && c.start_on_connection && c.sockets.empty()) r.fail("start on connection without a socket");
+  // sd_notify FDSTORE: bounded as the parser bounds it (sockets and stored
+  // fds share the child's fds 3 .. 3+kMaxServiceSockets-1).
+  const std::uint32_t store = r.u32();
+  if (r.ok() && (store > limits::kFdStoreMax || c.sockets.size() + store > limits::kMaxServiceSockets)) {
+    r.fail("fd_store_max out of range");
+  }
+  c.fd_store_max = store;
 }
 
 // ---- KeelConfig
