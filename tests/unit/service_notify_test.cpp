@@ -200,6 +200,54 @@ TEST(ServiceNotify, ARefusedSenderIsNotParsedAndPassedFdsAreClosed) {
   ::close(fd);
 }
 
+// FDSTORE=1 from a sender the target refuses (another uid, a process
+// outside the service): nothing is stored and every fd it passed is closed,
+// so a foreign process cannot fill keel's fd table through the store.
+TEST(ServiceNotify, ARefusedSendersFdStoreIsNotKeptAndItsFdsAreClosed) {
+  testutil::TempDir dir;
+  EventLoop loop;
+  ASSERT_TRUE(loop.init());
+  Recorder r;
+  r.allow = false;
+  NotifySocket sock;
+  std::string path = (dir.path() / "notify").string();
+  ASSERT_TRUE(sock.open(loop, path.c_str(), ::geteuid(), ::getegid(), r));
+  int a[2];
+  int b[2];
+  ASSERT_EQ(::pipe2(a, O_CLOEXEC | O_NONBLOCK), 0);
+  ASSERT_EQ(::pipe2(b, O_CLOEXEC | O_NONBLOCK), 0);
+  int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  sockaddr_un addr = unix_address(path);
+  char text[] = "FDSTORE=1\nFDNAME=x";
+  iovec iov{text, sizeof text - 1};
+  alignas(cmsghdr) char control[CMSG_SPACE(2 * sizeof(int))] = {};
+  msghdr msg{};
+  msg.msg_name = &addr;
+  msg.msg_namelen = sizeof addr;
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  cmsghdr* c = CMSG_FIRSTHDR(&msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(2 * sizeof(int));
+  const int passed[2] = {a[1], b[1]};
+  std::memcpy(CMSG_DATA(c), passed, sizeof passed);
+  ASSERT_GE(::sendmsg(fd, &msg, 0), 0);
+  ::close(a[1]);
+  ::close(b[1]);
+  testutil::Watchdog dog(2000, 2000);
+  while (r.senders.empty() && !dog.expired()) ASSERT_TRUE(loop.run_once());
+  EXPECT_TRUE(r.events.empty()) << "a refused sender's message is not acted on";
+  char byte = 0;
+  EXPECT_EQ(::read(a[0], &byte, 1), 0) << "keel still holds the first passed fd";
+  EXPECT_EQ(::read(b[0], &byte, 1), 0) << "keel still holds the second passed fd";
+  ::close(a[0]);
+  ::close(b[0]);
+  ::close(fd);
+}
+
 TEST(ServiceNotify, PipeIsReadyAtTheFirstNewlineAndClosesItself) {
   EventLoop loop;
   ASSERT_TRUE(loop.init());
