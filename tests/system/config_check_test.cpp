@@ -47,9 +47,11 @@ class ConfigDir {
   [[nodiscard]] const std::string& dir() const { return dir_.path(); }
   [[nodiscard]] std::string socket() const { return dir_.path() + "/run/control.sock"; }
 
-  std::unique_ptr<KeelRun> start(Placement placement) const {
+  std::unique_ptr<KeelRun> start(Placement placement,
+                                 const std::vector<std::pair<std::string, std::string>>& env = {}) const {
     Launch l = keel_launch(placement, {"--role=system"});
     l.set_env = {{"KEEL_CONFIG_DIR", dir_.path()}, {"KEEL_RUN_DIR", dir_.path() + "/run"}, {"KEEL_CGROUP_ROOT", "none"}};
+    for (const auto& e : env) l.set_env.push_back(e);
     return std::make_unique<KeelRun>(l);
   }
   Ctl ctl(std::vector<std::string> args) const {
@@ -135,7 +137,7 @@ TEST(KeelCheck, HostileFilesAreErrorsNeverAHang) {
   ASSERT_EQ(::mkfifo(d.path("keel.toml").c_str(), 0644), 0);
   ASSERT_EQ(::mkfifo(d.path("services/fifo.toml").c_str(), 0644), 0);
   fs::create_symlink("loop.toml", d.path("services/loop.toml"));
-  d.service("huge", std::string(2 * 1024 * 1024, '#'));
+  d.service("huge", std::string(std::size_t{2} * 1024 * 1024, '#'));
   d.service("deep", "a = " + std::string(200000, '[') + std::string(200000, ']') + "\n");
   d.service("ok", "command = [\"/bin/true\"]\n");
   // run_through bounds the run (kExitTimeout): a FIFO read that waited for
@@ -216,7 +218,11 @@ class ReloadDryRun : public ::testing::TestWithParam<Placement> {
 bool event(KeelRun& k, const std::string& service, const std::string& what) {
   return seen(k, Stream::Err, [&](const std::string& l) {
            for (const char* level : {"keel: ", "keel: error: ", "keel: warning: "}) {
-             if (l.rfind(level + service + ": " + what, 0) == 0) return true;
+             std::string prefix = level;
+             prefix += service;
+             prefix += ": ";
+             prefix += what;
+             if (l.rfind(prefix, 0) == 0) return true;
            }
            return false;
          }).has_value();
@@ -291,6 +297,31 @@ TEST_P(ReloadDryRun, SaysWhatAReloadWouldDoChangesNothingAndTheReloadDoesIt) {
   EXPECT_TRUE(poll_until([&] { return running(12) && !running(2) && !running(3); }, 10s));
   EXPECT_TRUE(has(d.ctl({"status", "down"}).out, "stopped")) << d.ctl({"status", "down"}).out;
   EXPECT_TRUE(running(1));
+  k->signal(SIGTERM);
+  EXPECT_TRUE(k->wait_exit());
+}
+
+// The loader fails (a crash, as tests/system/loader_test.cpp makes one):
+// the dry run fails with the reason, as the reload does; once it loads, the
+// dry run names what the reload would add, and adds nothing.
+TEST_P(ReloadDryRun, ALoaderThatFailsIsTheAnswerAndNothingIsAdded) {
+  ConfigDir d;
+  const std::string marker = d.path("crash");
+  std::ofstream(marker) << "";
+  d.service("svc", "command = [\"/bin/sleep\", \"600\"]\n");
+  auto k = d.start(GetParam(), {{"KEEL_TEST_LOADER_FAULT", "crash:" + marker}});
+  ASSERT_TRUE(poll_until([&] { return d.ctl({"status"}).code == 0; }, 10s, 20ms)) << k->text(Stream::Err);
+  Ctl failed = d.ctl({"reload", "--dry-run"});
+  EXPECT_EQ(failed.code, 1) << failed.out << failed.err;
+  EXPECT_TRUE(has(failed.err, "reload failed: the configuration loader was killed by SIGSEGV")) << failed.err;
+  ASSERT_EQ(::unlink(marker.c_str()), 0);
+  Ctl dry = d.ctl({"reload", "--dry-run"});
+  EXPECT_EQ(dry.code, 0) << dry.err;
+  EXPECT_TRUE(has(dry.out, "svc: added: started\n")) << dry.out;
+  EXPECT_EQ(d.ctl({"status", "svc"}).code, 3);
+  Ctl real = d.ctl({"reload"});
+  EXPECT_TRUE(has(real.out, "svc: added")) << real.out << real.err;
+  EXPECT_TRUE(event(*k, "svc", "ready"));
   k->signal(SIGTERM);
   EXPECT_TRUE(k->wait_exit());
 }

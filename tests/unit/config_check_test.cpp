@@ -123,7 +123,7 @@ TEST_F(ConfigCheck, HostileFilesAreErrorsNotHangs) {
   ASSERT_EQ(::mkfifo(file("fifo").c_str(), 0644), 0);
   fs::create_symlink("loop.toml", file("loop"));
   fs::create_symlink("/dev/zero", file("zero"));
-  service("huge", std::string(4 * 1024 * 1024, '#'));
+  service("huge", std::string(std::size_t{4} * 1024 * 1024, '#'));
   service("deep", "a = " + std::string(100000, '[') + std::string(100000, ']') + "\n");
   // In a child with a deadline: a FIFO opened for reading without
   // O_NONBLOCK would wait for a writer forever.
