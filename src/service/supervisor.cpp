@@ -1840,22 +1840,26 @@ void Supervisor::begin_reload() noexcept {
 
 void Supervisor::reload_loaded(LoadResult loaded) noexcept {
   // The dry runs first: their plan is made against the services as they
-  // are, before a reload in the same load changes them.
-  if (!dry_waiting_.empty()) {
+  // are, before a reload in the same load changes them. They take the
+  // files (`consume`) when nothing is applied, else a copy.
+  auto answer_dry_runs = [&](bool consume) noexcept {
+    if (dry_waiting_.empty()) return;
     std::vector<control::Session*> dry;
     dry.swap(dry_waiting_);
     try {
       bool has_errors = false;
-      const std::string text = dry_reload(apply_now_ ? loaded : std::move(loaded), has_errors);
+      const std::string text = dry_reload(consume ? std::move(loaded) : loaded, has_errors);
       for (control::Session* s : dry) s->finish(has_errors ? control::Code::Failed : control::Code::Ok, text);
     } catch (const std::bad_alloc&) {
       for (control::Session* s : dry) s->finish(control::Code::Failed, "out of memory: try again\n");
     }
-  }
+  };
   if (!apply_now_) {
+    answer_dry_runs(true);
     finish_reload(control::Code::Ok, "");
     return;
   }
+  answer_dry_runs(false);
   try {
     std::string summary = reload(std::move(loaded));
     log::msg(log::Level::Info, "%.*s", static_cast<int>(summary.find('\n')), summary.c_str());
@@ -1883,7 +1887,10 @@ void Supervisor::finish_reload(control::Code code, std::string_view text) noexce
   done.swap(dry_waiting_);  // only when the load failed: else answered already
   for (control::Session* s : done) s->finish(code, text);
   reload_loading_ = false;
-  if (!reload_again_) return;
+  if (!reload_again_) {
+    apply_now_ = true;  // a load handed in directly (reload_loaded) is applied
+    return;
+  }
   reload_again_ = false;
   apply_now_ = std::exchange(apply_again_, false);
   reload_waiting_.swap(reload_next_);
