@@ -187,6 +187,16 @@ CheckReport check_configuration(const CheckOptions& options) {
   }
   service::SetCheck set = service::check_service_set(std::move(services));
   for (const service::SetProblem& p : set.problems) add(report, p.error, p.fatal);
+  // keel.toml's start target: without a service of that name keel starts
+  // every service (service/supervisor.cpp), which is seldom what was meant.
+  if (loaded.keel && !loaded.keel->config.target.empty()) {
+    const std::string& target = loaded.keel->config.target;
+    if (std::none_of(set.services.begin(), set.services.end(),
+                     [&](const service::ServiceConfig& c) { return c.name == target; })) {
+      report.findings.push_back(CheckFinding{request.keel_toml, 0, false,
+                                             "target: no service named '" + target + "': keel starts every service"});
+    }
+  }
   // By file, then line: each file's problems together, in reading order.
   std::stable_sort(report.findings.begin(), report.findings.end(), [](const CheckFinding& a, const CheckFinding& b) {
     return a.file != b.file ? a.file < b.file : a.line < b.line;

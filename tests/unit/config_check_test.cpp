@@ -103,6 +103,16 @@ TEST_F(ConfigCheck, HarmlessThingsAreWarnings) {
   EXPECT_NE(out.find(file("rng-ready") + ": warning: 'rng-ready' is built in"), std::string::npos) << out;
 }
 
+TEST_F(ConfigCheck, AStartTargetThatIsNoServiceIsAWarning) {
+  write_file(dir_.path() / "keel.toml", "target = \"multi-user\"\n");
+  service("web", "command = [\"/bin/true\"]\n");
+  EXPECT_NE(text().find("keel.toml: warning: target: no service named 'multi-user': keel starts every service"),
+            std::string::npos)
+      << text();
+  service("multi-user", "type = \"target\"\nrequires = [\"web\"]\n");
+  EXPECT_TRUE(check().findings.empty()) << text();
+}
+
 TEST_F(ConfigCheck, TheMainProgram) {
   write_file(dir_.path() / "main", "#!/bin/sh\n");
   EXPECT_NE(text().find("/main: error: the main program is not executable"), std::string::npos) << text();
