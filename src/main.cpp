@@ -6,6 +6,7 @@
 //   keelctl ... / keel ctl ...        the control client (control/keelctl.hpp)
 //   reboot, poweroff, halt [-f]        ask PID 1 to do it (system/power_command.hpp)
 //   keel --probe KIND ...             one run of a service's probe (service/probe_main.hpp)
+//   keel check [CONFIG_DIR]           check a configuration (system/config_check.hpp)
 //
 // Parsing may allocate and fail with a message; from the moment the init
 // runs, errors are values and nothing here exits except with the program's
@@ -27,6 +28,7 @@
 #include "service/builtin.hpp"
 #include "service/log_writer.hpp"
 #include "service/probe_main.hpp"
+#include "system/config_check.hpp"
 #include "system/config_loader.hpp"
 #include "system/power_command.hpp"
 #include "system/system_init.hpp"
@@ -53,6 +55,9 @@ int main(int argc, char** argv) {
     argv[1] = const_cast<char*>("keelctl");
     return keel::control::run_keelctl(argc - 1, argv + 1);
   }
+  // Check a configuration, as keel would load it (a program really named
+  // "check" is run with "keel -- check").
+  if (argc >= 2 && std::strcmp(argv[1], "check") == 0) return keel::run_check(argc - 1, argv + 1);
   // The one getpid() that decides anything: the default role of native
   // keel, and the "PID 1 of its namespace" fact every role is given
   // (core/role.hpp).

@@ -32,6 +32,8 @@ constexpr OptionSpec kNativeSpecs[] = {
 constexpr const char* kNativeHelp =
     "Usage: keel [OPTIONS] [--] PROGRAM [ARGS...]\n"
     "       keel --compat=tini|dumb-init [THEIR OPTIONS] PROGRAM [ARGS...]\n"
+    "       keel check [--root DIR] [CONFIG_DIR]   check a configuration (see --help)\n"
+    "       keel ctl COMMAND                       keelctl\n"
     "\n"
     "Run PROGRAM as the main child of a minimal init: forward signals to it, reap\n"
     "every zombie, and when it exits stop whatever it left behind (SIGTERM, a grace\n"

@@ -27,7 +27,7 @@ enum class Verb : std::uint16_t {
   Signal = 5,   // args: SERVICE SIGNAL (name or number)
   Log = 6,      // args: SERVICE; flags: Follow; lines: -n N (0: all kept)
   Wait = 7,     // args: SERVICE; flags: Ready; timeout_ms (0: none)
-  Reload = 8,   // args: [SERVICE] (none: the service files)
+  Reload = 8,   // args: [SERVICE] (none: the service files); flags: DryRun
   Poweroff = 9,
   Reboot = 10,
   Halt = 11,
@@ -37,6 +37,7 @@ enum Flags : std::uint32_t {
   kFlagJson = 1U << 0,
   kFlagFollow = 1U << 1,
   kFlagReady = 1U << 2,
+  kFlagDryRun = 1U << 4,  // Reload without SERVICE: the plan, nothing applied
 };
 
 struct Request {

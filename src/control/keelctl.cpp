@@ -54,8 +54,11 @@ constexpr Subcommand kSubcommands[] = {
      "  --ready       wait for the service's readiness\n"
      "  --timeout S   give up after S seconds (a decimal number; default: no limit);\n"
      "                the exit status is then 5\n"},
-    {"reload", Verb::Reload, "[SERVICE]", "re-read the service files, or reload one service",
+    {"reload", Verb::Reload, "[SERVICE] [--dry-run]", "re-read the service files, or reload one service",
      "Without SERVICE: re-read every service file (changed services are restarted).\n"
+     "  --dry-run   load the files and say what a reload would do (services added,\n"
+     "              removed, restarted and which keys changed, errors with\n"
+     "              file:line), changing nothing; exit 1 when a file has errors\n"
      "With SERVICE: send it its reload_signal and, for a notify service, wait for\n"
      "its RELOADING=1 then READY=1 (bounded by its start_timeout); a service\n"
      "without reload_signal is restarted and waited for until it is ready.\n"},
@@ -142,6 +145,7 @@ KeelctlCommand parse_keelctl(const std::string& prog, const std::vector<std::str
   bool json = false;
   bool follow = false;
   bool ready = false;
+  bool dry_run = false;
   bool have_lines = false;
   bool have_timeout = false;
   std::uint32_t lines = 0;
@@ -202,6 +206,10 @@ KeelctlCommand parse_keelctl(const std::string& prog, const std::vector<std::str
     if (sub == nullptr) return usage_error(prog, "unknown option '" + a + "'");
     if (sub->verb == Verb::Status && a == "--json") {
       json = true;
+      continue;
+    }
+    if (sub->verb == Verb::Reload && a == "--dry-run") {
+      dry_run = true;
       continue;
     }
     if (sub->verb == Verb::Log) {
@@ -273,6 +281,9 @@ KeelctlCommand parse_keelctl(const std::string& prog, const std::vector<std::str
   if (sub->verb == Verb::Signal && !signals::parse(positional[1]).has_value()) {
     return usage_error(prog, "signal: unknown signal '" + positional[1] + "'", sub->name);
   }
+  if (dry_run && !positional.empty()) {
+    return usage_error(prog, "reload: --dry-run is for the service files, not one service", sub->name);
+  }
   if (sub->verb == Verb::Wait && !ready) {
     return usage_error(prog, "wait: say what to wait for (--ready)", sub->name);
   }
@@ -282,6 +293,7 @@ KeelctlCommand parse_keelctl(const std::string& prog, const std::vector<std::str
   if (json) c.request.flags |= kFlagJson;
   if (follow) c.request.flags |= kFlagFollow;
   if (ready) c.request.flags |= kFlagReady;
+  if (dry_run) c.request.flags |= kFlagDryRun;
   c.request.lines = lines;
   c.request.timeout_ms = timeout_ms;
   // A reload of one service is bounded by keel, by the service's timeouts.

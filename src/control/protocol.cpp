@@ -72,7 +72,7 @@ class Reader {
   bool short_ = false;
 };
 
-constexpr std::uint32_t kKnownFlags = kFlagJson | kFlagFollow | kFlagReady;
+constexpr std::uint32_t kKnownFlags = kFlagJson | kFlagFollow | kFlagReady | kFlagDryRun;
 
 }  // namespace
 

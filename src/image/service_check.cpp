@@ -16,9 +16,8 @@
 
 #include "image/builder.hpp"
 #include "image/diagnostic.hpp"
-#include "service/builtin.hpp"
 #include "service/config.hpp"
-#include "service/graph.hpp"
+#include "service/service_set.hpp"
 
 namespace keel::image {
 
@@ -127,17 +126,16 @@ void check_service_files(const ImagePlan& plan, const fs::path& spec_file, const
   // cycle, is what keel would report at boot; the build reports it now.
   // (A missing `wants`/`after`/`before` is harmless and passes.)
   // keel's built-in services (rng-ready) exist in every image.
-  for (service::ServiceConfig& b : service::builtin_services()) loaded.push_back(std::move(b));
-  const service::Graph graph = service::build_graph(loaded);
-  for (std::size_t i = 0; i < graph.nodes.size(); ++i) {
-    if (!graph.nodes[i].broken) continue;
+  const service::SetCheck set = service::check_service_set(std::move(loaded));
+  for (std::size_t i = 0; i < set.graph.nodes.size(); ++i) {
+    if (!set.graph.nodes[i].broken) continue;
     int line = 0;
     for (const ImageEntry* e : services) {
-      if (e->path == loaded[i].file) line = e->line;
+      if (e->path == set.services[i].file) line = e->line;
     }
-    std::string message = "service file " + loaded[i].file + ": " + graph.nodes[i].broken_reason;
-    for (const service::ConfigError& err : graph.errors) {
-      if (err.message.find("(ignored)") == std::string::npos) message += "\n  " + err.text();
+    std::string message = "service file " + set.services[i].file + ": " + set.graph.nodes[i].broken_reason;
+    for (const service::SetProblem& p : set.problems) {
+      if (p.fatal) message += "\n  " + p.error.text();
     }
     throw ImageError(spec_file.string(), line, message);
   }

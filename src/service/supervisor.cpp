@@ -23,6 +23,7 @@
 #include "core/reaper.hpp"
 #include "core/signals.hpp"
 #include "service/builtin.hpp"
+#include "service/config_diff.hpp"
 #include "service/exec_plan.hpp"
 #include "service/listen_sockets.hpp"
 #include "service/notify.hpp"
@@ -1750,7 +1751,7 @@ void Supervisor::handle_request(const control::Request& request, control::Sessio
     }
     case Verb::Reload: {
       if (name.empty()) {
-        request_reload(&session);
+        request_reload(&session, (request.flags & control::kFlagDryRun) != 0);
         return;  // answered when the files are loaded
       }
       Unit* u = need_service();
@@ -1775,6 +1776,8 @@ void Supervisor::handle_request(const control::Request& request, control::Sessio
 void Supervisor::session_closed(control::Session& session) noexcept {
   std::erase(reload_waiting_, &session);
   std::erase(reload_next_, &session);
+  std::erase(dry_waiting_, &session);
+  std::erase(dry_next_, &session);
   for (auto it = waiters_.begin(); it != waiters_.end();) {
     if ((*it)->session == &session || (*it)->session == nullptr) {
       it = waiters_.erase(it);
@@ -1795,12 +1798,16 @@ void Supervisor::session_closed(control::Session& session) noexcept {
 
 // ---------------------------------------------------------------- reload
 
-void Supervisor::request_reload(control::Session* session) noexcept {
+// A dry run joins the loads exactly as a reload does (the one under way
+// answers it, or the next one); a load asked for by dry runs only applies
+// nothing.
+void Supervisor::request_reload(control::Session* session, bool dry_run) noexcept {
   if (reload_loading_) {
     reload_again_ = true;
+    if (!dry_run) apply_again_ = true;
     if (session != nullptr) {
       try {
-        reload_next_.push_back(session);
+        (dry_run ? dry_next_ : reload_next_).push_back(session);
       } catch (const std::bad_alloc&) {
         session->finish(control::Code::Failed, "out of memory: try again\n");
       }
@@ -1809,12 +1816,13 @@ void Supervisor::request_reload(control::Session* session) noexcept {
   }
   if (session != nullptr) {
     try {
-      reload_waiting_.push_back(session);
+      (dry_run ? dry_waiting_ : reload_waiting_).push_back(session);
     } catch (const std::bad_alloc&) {
       session->finish(control::Code::Failed, "out of memory: try again\n");
       return;
     }
   }
+  apply_now_ = !dry_run;
   begin_reload();
 }
 
@@ -1823,9 +1831,7 @@ void Supervisor::begin_reload() noexcept {
   // The hooks may answer before returning (a loader that could not start).
   if (power_.load_services()) return;
   try {
-    std::string summary = reload();
-    log::msg(log::Level::Info, "%.*s", static_cast<int>(summary.find('\n')), summary.c_str());
-    finish_reload(control::Code::Ok, summary);
+    reload_loaded(load_service_dir(settings_.services_dir, settings_.users));
   } catch (const std::bad_alloc&) {
     oom::dropped("the reload (nothing changed)");
     finish_reload(control::Code::Failed, "out of memory: nothing changed\n");
@@ -1833,6 +1839,27 @@ void Supervisor::begin_reload() noexcept {
 }
 
 void Supervisor::reload_loaded(LoadResult loaded) noexcept {
+  // The dry runs first: their plan is made against the services as they
+  // are, before a reload in the same load changes them. They take the
+  // files (`consume`) when nothing is applied, else a copy.
+  auto answer_dry_runs = [&](bool consume) noexcept {
+    if (dry_waiting_.empty()) return;
+    std::vector<control::Session*> dry;
+    dry.swap(dry_waiting_);
+    try {
+      bool has_errors = false;
+      const std::string text = dry_reload(consume ? std::move(loaded) : loaded, has_errors);
+      for (control::Session* s : dry) s->finish(has_errors ? control::Code::Failed : control::Code::Ok, text);
+    } catch (const std::bad_alloc&) {
+      for (control::Session* s : dry) s->finish(control::Code::Failed, "out of memory: try again\n");
+    }
+  };
+  if (!apply_now_) {
+    answer_dry_runs(true);
+    finish_reload(control::Code::Ok, "");
+    return;
+  }
+  answer_dry_runs(false);
   try {
     std::string summary = reload(std::move(loaded));
     log::msg(log::Level::Info, "%.*s", static_cast<int>(summary.find('\n')), summary.c_str());
@@ -1851,126 +1878,142 @@ void Supervisor::reload_failed(const char* problem) noexcept {
 }
 
 // Answers the keelctl sessions that waited for this load, then starts the
-// next one if a reload was asked for meanwhile.
+// next one if a reload or a dry run was asked for meanwhile.
 void Supervisor::finish_reload(control::Code code, std::string_view text) noexcept {
   std::vector<control::Session*> done;
   done.swap(reload_waiting_);
   for (control::Session* s : done) s->finish(code, text);
+  done.clear();
+  done.swap(dry_waiting_);  // only when the load failed: else answered already
+  for (control::Session* s : done) s->finish(code, text);
   reload_loading_ = false;
-  if (!reload_again_) return;
+  if (!reload_again_) {
+    apply_now_ = true;  // a load handed in directly (reload_loaded) is applied
+    return;
+  }
   reload_again_ = false;
+  apply_now_ = std::exchange(apply_again_, false);
   reload_waiting_.swap(reload_next_);
+  dry_waiting_.swap(dry_next_);
   begin_reload();
 }
 
 std::string Supervisor::reload() { return reload(load_service_dir(settings_.services_dir, settings_.users)); }
 
-std::string Supervisor::reload(LoadResult loaded) {
-  open_control();  // checks the run directory again; opens the control socket if it failed at start
-  add_launcher_shorthand(loaded.services);
-  std::string out;
-  int added = 0, removed = 0, changed = 0, kept = 0;
+// What a reload of `loaded` would do, decided before anything changes: the
+// real reload applies exactly this, and `keelctl reload --dry-run` reports
+// it (dry_reload), so the two cannot drift apart. `loaded` has had
+// add_launcher_shorthand. May throw std::bad_alloc only.
+Supervisor::ReloadPlan Supervisor::plan_reload(const LoadResult& loaded) {
+  ReloadPlan plan;
   // A file that fails to load keeps the service's old definition.
-  std::vector<std::string> failed_names;
   for (const ConfigError& e : loaded.errors) {
     std::string stem = e.file.substr(e.file.rfind('/') + 1);
     if (stem.ends_with(".toml")) stem.resize(stem.size() - 5);
-    failed_names.push_back(stem);
-    out += e.text() + "\n";
+    plan.failed_names.push_back(stem);
+    plan.lines += e.text() + "\n";
   }
-  for (const std::string& stem : failed_names) {
-    if (find(stem) != nullptr && std::count(failed_names.begin(), failed_names.end(), stem) >= 1) {
-      out += stem + ": kept the old definition\n";
-    }
+  for (const std::string& stem : plan.failed_names) {
+    if (find(stem) != nullptr) plan.lines += stem + ": kept the old definition\n";
   }
-  std::sort(failed_names.begin(), failed_names.end());
-  failed_names.erase(std::unique(failed_names.begin(), failed_names.end()), failed_names.end());
-  kept = static_cast<int>(std::count_if(failed_names.begin(), failed_names.end(),
-                                        [&](const std::string& n) { return find(n) != nullptr; }));
-  std::vector<ConfigError> errors = std::move(loaded.errors);
-
-  // Everything that can fail happens first, aside: which units go, the new
-  // units, the changed configs, the new graph, the reply. Only then is the
-  // state changed, by steps that cannot fail, so an allocation failure
-  // leaves the services exactly as they were.
-  std::vector<Unit*> leaving;
+  std::sort(plan.failed_names.begin(), plan.failed_names.end());
+  plan.failed_names.erase(std::unique(plan.failed_names.begin(), plan.failed_names.end()), plan.failed_names.end());
+  plan.kept = static_cast<int>(std::count_if(plan.failed_names.begin(), plan.failed_names.end(),
+                                             [&](const std::string& n) { return find(n) != nullptr; }));
   for (auto& u : units_) {
     if (u->removed) continue;
     bool present = std::any_of(loaded.services.begin(), loaded.services.end(),
                                [&](const ServiceConfig& c) { return c.name == u->config.name; });
-    bool broken_file = std::binary_search(failed_names.begin(), failed_names.end(), u->config.name);
+    bool broken_file = std::binary_search(plan.failed_names.begin(), plan.failed_names.end(), u->config.name);
     if (!present && !broken_file) {
-      leaving.push_back(u.get());
-      ++removed;
-      out += u->config.name + ": removed\n";
+      plan.leaving.push_back(u.get());
+      plan.lines += u->config.name + ": removed\n";
     }
   }
-  struct Change {
-    Unit* unit;
-    ServiceConfig* config;
-  };
-  std::vector<Change> changes;
-  std::vector<std::unique_ptr<Unit>> fresh;
-  for (ServiceConfig& c : loaded.services) {
+  for (std::size_t i = 0; i < loaded.services.size(); ++i) {
+    const ServiceConfig& c = loaded.services[i];
     // The launcher shorthand's source is its program: a new program is a
     // changed service.
     Unit* u = find(c.name);
     if (u == nullptr) {
-      out += c.name + ": added\n";
-      ++added;
-      fresh.push_back(std::make_unique<Unit>(*this, std::move(c)));
+      plan.lines += c.name + ": added\n";
+      plan.added.push_back(i);
       continue;
     }
     if (u->config.source == c.source) continue;
-    ++changed;
-    out += c.name + ": changed\n";
-    changes.push_back(Change{u, &c});
+    plan.lines += c.name + ": changed\n";
+    plan.changes.push_back(ReloadPlan::Change{u, i, false});
   }
   std::vector<ServiceConfig> configs;
-  configs.reserve(units_.size() + fresh.size());
+  configs.reserve(units_.size() + plan.added.size());
   for (auto& u : units_) {
     const ServiceConfig* config = &u->config;
-    for (const Change& ch : changes) {
-      if (ch.unit == u.get()) config = ch.config;
+    for (const ReloadPlan::Change& ch : plan.changes) {
+      if (ch.unit == u.get()) config = &loaded.services[ch.index];
     }
-    bool going = u->removed || std::find(leaving.begin(), leaving.end(), u.get()) != leaving.end();
+    bool going = u->removed || std::find(plan.leaving.begin(), plan.leaving.end(), u.get()) != plan.leaving.end();
     add_node_config(configs, *config, going);
   }
-  for (auto& u : fresh) add_node_config(configs, u->config, false);
-  Graph graph = build_graph(configs);
-  std::string head = "reloaded: " + std::to_string(added) + " added, " + std::to_string(changed) + " changed, " +
-                     std::to_string(removed) + " removed";
-  if (kept > 0) head += ", " + std::to_string(kept) + " kept (bad file)";
+  for (std::size_t i : plan.added) add_node_config(configs, loaded.services[i], false);
+  plan.graph = build_graph(configs);
+  // A changed service that is up is restarted on its new definition,
+  // unless keel is stopping everything or it cannot start (then it is
+  // marked failed); any other change is taken in place, for its next start.
+  for (ReloadPlan::Change& ch : plan.changes) {
+    const auto at = static_cast<std::size_t>(std::find_if(units_.begin(), units_.end(), [&](const auto& u) {
+                                               return u.get() == ch.unit;
+                                             }) - units_.begin());
+    ch.restart = ch.unit->machine.goal_up() && !stopping_all_ && !plan.graph.nodes[at].broken;
+  }
+  return plan;
+}
+
+std::string Supervisor::reload(LoadResult loaded) {
+  open_control();  // checks the run directory again; opens the control socket if it failed at start
+  add_launcher_shorthand(loaded.services);
+  // Everything that can fail happens first, aside: which units go, the new
+  // units, the changed configs, the new graph, the reply. Only then is the
+  // state changed, by steps that cannot fail, so an allocation failure
+  // leaves the services exactly as they were.
+  ReloadPlan plan = plan_reload(loaded);
+  std::vector<ConfigError> errors = std::move(loaded.errors);
+  std::vector<std::unique_ptr<Unit>> fresh;
+  fresh.reserve(plan.added.size());
+  for (std::size_t i : plan.added) fresh.push_back(std::make_unique<Unit>(*this, std::move(loaded.services[i])));
+  std::string head = "reloaded: " + std::to_string(plan.added.size()) + " added, " +
+                     std::to_string(plan.changes.size()) + " changed, " + std::to_string(plan.leaving.size()) +
+                     " removed";
+  if (plan.kept > 0) head += ", " + std::to_string(plan.kept) + " kept (bad file)";
   head += "\n";
-  head += out;
+  head += plan.lines;
   std::vector<int> to_start, to_restart;
   to_start.reserve(fresh.size());
-  to_restart.reserve(changes.size());
+  to_restart.reserve(plan.changes.size());
   units_.reserve(units_.size() + fresh.size());
 
   // ---- From here on nothing can fail (the one exception is said below).
   log_config_errors(errors);
   file_errors_.swap(errors);
-  for (Unit* u : leaving) {
+  for (Unit* u : plan.leaving) {
     u->removed = true;
     u->down_requested = true;
   }
-  for (const Change& ch : changes) {
+  for (const ReloadPlan::Change& ch : plan.changes) {
     Unit* u = ch.unit;
-    bool was_up = u->machine.goal_up();
+    ServiceConfig& config = loaded.services[ch.index];
     if (u->log) {
       try {
-        u->log->reconfigure(ch.config->log);  // changes nothing when it throws
+        u->log->reconfigure(config.log);  // changes nothing when it throws
       } catch (const std::bad_alloc&) {
         oom::dropped("a changed service's new log settings (it keeps the old ones)");
       }
     }
     // The machine borrows the config: replace it in place while the unit
     // keeps its state, then restart a running service on the new one.
-    u->config = std::move(*ch.config);
+    u->config = std::move(config);
     u->machine.rebind(u->config);
     stop_listening(*u);  // watched again from the new [[socket]]s, or launched
-    if (was_up) to_restart.push_back(u->machine.index());
+    if (ch.restart) to_restart.push_back(u->machine.index());
   }
   for (auto& u : fresh) {
     // A built-in one comes up only for what requires it, as at boot (it is
@@ -1978,17 +2021,82 @@ std::string Supervisor::reload(LoadResult loaded) {
     if (u->config.file != kBuiltinFile) to_start.push_back(static_cast<int>(units_.size()));
     units_.push_back(std::move(u));  // within the reserved capacity
   }
-  install_graph(std::move(graph));
+  install_graph(std::move(plan.graph));
   if (!stopping_all_) {
     for (int i : to_start) request_start(i);
     for (int i : to_restart) {
-      if (graph_.nodes[i].broken) continue;
       request_start(i);
       units_[i]->machine.restart();
     }
   }
   schedule();
   return head;
+}
+
+// `keelctl reload --dry-run`: plan_reload's answer in words, nothing
+// applied (no unit added, stopped or reconfigured; the control socket and
+// the run directory are not touched).
+std::string Supervisor::dry_reload(LoadResult loaded, bool& has_errors) {
+  add_launcher_shorthand(loaded.services);
+  const ReloadPlan plan = plan_reload(loaded);
+  has_errors = !loaded.errors.empty();
+  std::string out = "dry run: a reload would add " + std::to_string(plan.added.size()) + ", change " +
+                    std::to_string(plan.changes.size()) + ", remove " + std::to_string(plan.leaving.size());
+  if (plan.kept > 0) out += ", keep " + std::to_string(plan.kept) + " (bad file)";
+  out += "; " + std::to_string(loaded.errors.size()) + (loaded.errors.size() == 1 ? " error\n" : " errors\n");
+  for (const ConfigError& e : loaded.errors) out += "error: " + e.text() + "\n";
+  for (const std::string& stem : plan.failed_names) {
+    if (find(stem) != nullptr) out += stem + ": kept: its file has errors, the old definition stays\n";
+  }
+  const std::size_t units = units_.size();
+  for (Unit* u : plan.leaving) {
+    out += u->config.name + ": removed: " + (u->machine.goal_up() ? "stopped" : "forgotten (not running)") + "\n";
+  }
+  for (std::size_t k = 0; k < plan.added.size(); ++k) {
+    const ServiceConfig& c = loaded.services[plan.added[k]];
+    const GraphNode& node = plan.graph.nodes[units + k];
+    out += c.name + ": added: ";
+    if (node.broken) {
+      out += "marked failed: " + node.broken_reason;
+    } else if (c.file == kBuiltinFile) {
+      out += "started when something requires it";
+    } else {
+      out += stopping_all_ ? "not started (keel is stopping)" : "started";
+    }
+    out += "\n";
+  }
+  for (std::size_t i = 0; i < units; ++i) {
+    Unit& u = *units_[i];
+    const ReloadPlan::Change* ch = nullptr;
+    for (const ReloadPlan::Change& c : plan.changes) {
+      if (c.unit == &u) ch = &c;
+    }
+    const GraphNode& node = plan.graph.nodes[i];
+    if (ch == nullptr) {
+      // Unchanged, but a requirement went away (or a cycle came).
+      const bool leaving = std::find(plan.leaving.begin(), plan.leaving.end(), &u) != plan.leaving.end();
+      if (!leaving && !u.removed && node.broken && u.machine.state() != State::Failed) {
+        out += u.config.name + ": unchanged: marked failed: " + node.broken_reason + "\n";
+      }
+      continue;
+    }
+    const std::vector<std::string> keys = changed_keys(u.config, loaded.services[ch->index]);
+    std::string why;
+    for (const std::string& k : keys) why += (why.empty() ? "" : ", ") + k;
+    if (why.empty()) why = "no setting: the file's text";
+    out += u.config.name + ": changed (" + why + "): ";
+    if (ch->restart) {
+      out += "restarted";
+    } else if (node.broken) {
+      out += "marked failed: " + node.broken_reason;
+    } else if (stopping_all_) {
+      out += "applied in place (keel is stopping)";
+    } else {
+      out += "applied in place (not running: used at its next start)";
+    }
+    out += "\n";
+  }
+  return out;
 }
 
 // ---------------------------------------------------------------- sd_notify: watchdog, timeouts, reload (issue 12)

@@ -128,7 +128,9 @@ class Supervisor final : private Host, private control::ControlHandler {
   // SupervisorHooks::load_services(); a reload asked for while one is
   // loading runs again after it, so it sees every change made before it
   // was asked for.
-  void request_reload(control::Session* session) noexcept;
+  // With `dry_run` (keelctl reload --dry-run): answered with what the
+  // reload would do, nothing applied.
+  void request_reload(control::Session* session, bool dry_run = false) noexcept;
   // The loader's answer to load_services(): apply it, or keep every
   // definition as it is (`problem` says why), and answer the waiting keelctl.
   void reload_loaded(LoadResult loaded) noexcept;
@@ -193,6 +195,24 @@ class Supervisor final : private Host, private control::ControlHandler {
   void stop_listening(Unit& u) noexcept;
   void connection_arrived(Unit& u) noexcept;
   void load_initial(LoadResult loaded);
+  // What a reload of the loaded files does (supervisor.cpp): decided
+  // aside, then applied by reload() or described by dry_reload().
+  struct ReloadPlan {
+    struct Change {
+      Unit* unit;
+      std::size_t index;  // in the loaded services
+      bool restart;       // up: restarted on its new definition
+    };
+    std::vector<std::string> failed_names;  // stems of the files with errors
+    int kept = 0;                           // of them, services that keep their old definition
+    std::vector<Unit*> leaving;
+    std::vector<std::size_t> added;  // indices in the loaded services
+    std::vector<Change> changes;
+    Graph graph;        // units_ (changed configs in), then the added ones
+    std::string lines;  // the reply's lines after its head
+  };
+  ReloadPlan plan_reload(const LoadResult& loaded);
+  std::string dry_reload(LoadResult loaded, bool& has_errors);
   void begin_reload() noexcept;
   void finish_reload(control::Code code, std::string_view text) noexcept;
   void add_launcher_shorthand(std::vector<ServiceConfig>& configs);
@@ -247,6 +267,12 @@ class Supervisor final : private Host, private control::ControlHandler {
   std::vector<control::Session*> reload_next_;
   bool reload_loading_ = false;
   bool reload_again_ = false;
+  // keelctl reload --dry-run sessions, likewise; whether the load under way
+  // (and the next one) is applied: not when only dry runs asked for it.
+  std::vector<control::Session*> dry_waiting_;
+  std::vector<control::Session*> dry_next_;
+  bool apply_now_ = true;
+  bool apply_again_ = false;
 };
 
 }  // namespace keel::service
