@@ -49,30 +49,38 @@ bool in_own_groups(gid_t g, gid_t own) {
   return n > 0 && std::find(list, list + n, g) != list + n;
 }
 
+// "user instance: service NAME: PARTS... needs root; refused", built in
+// one string.
+template <typename... Parts>
+std::string refused(const ServiceConfig& c, const Parts&... parts) {
+  std::string out = "user instance: service ";
+  out += c.name;
+  out += ": ";
+  (out += ... += parts);
+  out += " needs root; refused";
+  return out;
+}
+
 }  // namespace
 
 std::string user_instance_refusal(ServiceConfig& c, const UserInstance& self) {
-  const std::string head = "user instance: service " + c.name + ": ";
-  const std::string tail = " needs root; refused";
   if (c.has_user) {
-    if (c.uid != self.uid && !c.user.empty()) return head + "user = \"" + c.user + "\"" + tail;
-    if (c.uid != self.uid) return head + "user = " + std::to_string(c.uid) + tail;
+    if (c.uid != self.uid && !c.user.empty()) return refused(c, "user = \"", c.user, "\"");
+    if (c.uid != self.uid) return refused(c, "user = ", std::to_string(c.uid));
     if (c.gid != self.gid) {
-      return head + "group = " + (c.group.empty() ? std::to_string(c.gid) : "\"" + c.group + "\"") + tail;
+      return c.group.empty() ? refused(c, "group = ", std::to_string(c.gid)) : refused(c, "group = \"", c.group, "\"");
     }
     // supplementary_groups and the user's memberships, resolved at load:
     // one keel is not already in would need setgroups(2) (CAP_SETGID).
     for (gid_t g : c.groups) {
-      if (!in_own_groups(g, self.gid)) return head + "supplementary group " + std::to_string(g) + tail;
+      if (!in_own_groups(g, self.gid)) return refused(c, "supplementary group ", std::to_string(g));
     }
     // Every id asked for is keel's own: the service runs with keel's
     // credentials, which already are these (setgroups would fail).
     c.has_user = false;
     c.groups.clear();
   }
-  if (c.capabilities.has_value()) {
-    return head + "capabilities (changing the bounding set needs CAP_SETPCAP)" + tail;
-  }
+  if (c.capabilities.has_value()) return refused(c, "capabilities (changing the bounding set needs CAP_SETPCAP)");
   for (const Rlimit& r : c.rlimits) {
     rlimit now{};
     if (::getrlimit(r.resource, &now) != 0) continue;
@@ -80,17 +88,19 @@ std::string user_instance_refusal(ServiceConfig& c, const UserInstance& self) {
     // only CAP_SYS_RESOURCE raises the hard one.
     auto above = [&](rlim_t v) { return now.rlim_max != RLIM_INFINITY && (v == RLIM_INFINITY || v > now.rlim_max); };
     if (!above(r.hard) && !above(r.soft)) continue;
-    return head + "rlimits " + rlimit_name(r.resource) + " = " + limit_text(r.hard) + " is above the hard limit " +
-           limit_text(now.rlim_max) + " (raising it)" + tail;
+    return refused(c, "rlimits ", rlimit_name(r.resource), " = ", limit_text(r.hard), " is above the hard limit ",
+                   limit_text(now.rlim_max), " (raising it)");
   }
   const CgroupLimits& l = c.cgroup;
   if (!self.cgroups && (l.memory_max || l.pids_max || l.cpu_weight)) {
-    return "user instance: service " + c.name +
-           ": [cgroup] limits need a cgroup delegated to keel (none: see keel's start-up message); refused";
+    std::string out = "user instance: service ";
+    out += c.name;
+    out += ": [cgroup] limits need a cgroup delegated to keel (none: see keel's start-up message); refused";
+    return out;
   }
   for (const SocketConfig& s : c.sockets) {
     if ((s.set_owner && s.uid != self.uid) || (s.set_group && !in_own_groups(s.gid, self.gid))) {
-      return head + "[[socket]] " + s.name + ": owner/group of another user (chown)" + tail;
+      return refused(c, "[[socket]] ", s.name, ": owner/group of another user (chown)");
     }
   }
   return {};
@@ -124,8 +134,12 @@ std::string user_cgroup_root(std::string& why_off) {
     return {};
   }
   // cgroup2's line is "0::/PATH".
-  std::size_t at = text.find("0::");
-  if (at != 0 && at != std::string::npos && text[at - 1] != '\n') at = std::string::npos;
+  std::size_t at = text.rfind("\n0::");
+  if (at != std::string::npos) {
+    ++at;
+  } else if (text.starts_with("0::")) {
+    at = 0;
+  }
   if (at == std::string::npos) {
     why_off = "keel is not in a cgroup2 hierarchy";
     return {};
