@@ -24,6 +24,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "harness.hpp"
@@ -81,9 +82,10 @@ struct UserHome {
 };
 
 // keelctl ARGS as `uid` with the user's environment (no --socket);
-// `extra` goes between setpriv's options and the program (capabilities).
-Outcome keelctl_as(const UserHome& home, uid_t uid, std::vector<std::string> args, std::vector<std::string> caps = {}) {
-  std::vector<std::string> cmd = caps;
+// `caps` goes between setpriv's options and the program (capabilities).
+Outcome keelctl_as(const UserHome& home, uid_t uid, const std::vector<std::string>& args,
+                   std::vector<std::string> caps = {}) {
+  std::vector<std::string> cmd = std::move(caps);
   cmd.push_back(keel_binary());
   cmd.emplace_back("ctl");
   cmd.insert(cmd.end(), args.begin(), args.end());
@@ -145,7 +147,9 @@ TEST_P(UserInstanceTest, RunsTheUsersServicesAndOnlyTheUserControlsIt) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Placements, UserInstanceTest, ::testing::Values(Placement::Namespace, Placement::Subreaper),
-                         [](const ::testing::TestParamInfo<Placement>& p) { return std::string(placement_name(p.param)); });
+                         [](const ::testing::TestParamInfo<Placement>& p) {
+                           return std::string(placement_name(p.param));
+                         });
 
 // ---------------------------------------------------- (b) read-only root
 
