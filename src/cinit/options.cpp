@@ -61,7 +61,9 @@ constexpr const char* kNativeHelp =
     "Exit status: PROGRAM's (or 0 when remapped); 126 if it cannot be executed, 127\n"
     "if it is not found; 2 for a usage error; 1 if keel itself cannot set up.\n"
     "As the system's init (run as /sbin/init or /init, or --role=system), extra\n"
-    "words on the command line are kernel leftovers and are ignored.\n"
+    "words on the command line are kernel leftovers and are ignored. --role=system\n"
+    "run by a user other than root is that user's supervisor: CONFIG_DIR\n"
+    "$XDG_CONFIG_HOME/keel, RUN_DIR $XDG_RUNTIME_DIR/keel (docs/system-mode.md).\n"
     "See docs/container-mode.md.\n";
 
 CommandLine usage_error(const std::string& message) {

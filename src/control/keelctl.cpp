@@ -25,6 +25,7 @@
 #include "core/limits.hpp"
 #include "core/signals.hpp"
 #include "core/terminal_text.hpp"
+#include "core/user_dirs.hpp"
 
 namespace keel::control {
 namespace {
@@ -76,7 +77,8 @@ std::string overview(const std::string& prog) {
   }
   out += "\nOptions:\n"
          "  --socket PATH   the control socket (default: $" + std::string(kSocketEnv) + ", else " +
-         kDefaultSocketPath + ")\n"
+         kDefaultSocketPath + "\n"
+         "                  for root, $XDG_RUNTIME_DIR/keel/control.sock for other users)\n"
          "  -h, --help      this text; COMMAND --help: that command's\n"
          "\nExit status: 0 ok, 1 failed, 2 bad request or usage, 3 no such service,\n"
          "4 permission denied, 5 timeout.\n";
@@ -469,7 +471,11 @@ int run_keelctl(int argc, char** argv) noexcept {
     }
     std::vector<std::string> args;
     for (int i = 1; i < argc; ++i) args.emplace_back(argv[i]);
-    KeelctlCommand c = parse_keelctl(prog, args, std::getenv(kSocketEnv));
+    // A user other than root talks to their own keel by default
+    // ($XDG_RUNTIME_DIR/keel/control.sock: core/user_dirs.hpp).
+    const char* env = std::getenv(kSocketEnv);
+    const std::string own = default_control_socket();
+    KeelctlCommand c = parse_keelctl(prog, args, env != nullptr && *env != '\0' ? env : own.c_str());
     if (c.exit_code >= 0) {
       std::string text = c.message;
       if (!text.empty() && text.back() != '\n') text += '\n';

@@ -154,7 +154,7 @@ class ControlServer::Connection final : public Session, private FdHandler, priva
   void shutdown() noexcept { client_gone(); }
   // A root client needs this slot: tell this client why, and close.
   void evict() noexcept;
-  [[nodiscard]] bool is_root() const noexcept { return uid_ == 0; }
+  [[nodiscard]] bool is_root() const noexcept { return server_.privileged(uid_); }
   [[nodiscard]] std::uint64_t seq() const noexcept { return seq_; }
 
   void send(std::string_view chunk) noexcept override;
@@ -216,15 +216,22 @@ void ControlServer::Connection::start(int fd, std::uint64_t seq) noexcept {
   }
   uid_ = cred.uid;
   const gid_t group = server_.allowed_group_;
+  // Root, and keel's own user: for a user instance that is the user
+  // (docs/system-mode.md, "A user instance"); for root's keel the same uid 0.
   const bool allowed =
-      cred.uid == 0 || (group != kNoGroup && (cred.gid == group || peer_in_group(fd_, cred, group)));
+      server_.privileged(cred.uid) || (group != kNoGroup && (cred.gid == group || peer_in_group(fd_, cred, group)));
   if (!allowed) {
     ++server_.refused_peers_;
     log::msg(log::Level::Info, "control: refused pid %d (uid %u)", static_cast<int>(cred.pid),
              static_cast<unsigned>(cred.uid));
     char text[128];
     if (group == kNoGroup) {
-      std::snprintf(text, sizeof text, "permission denied: keelctl needs root");
+      if (server_.owner_uid_ != 0) {
+        std::snprintf(text, sizeof text, "permission denied: this keel is uid %u's (or root's)",
+                      static_cast<unsigned>(server_.owner_uid_));
+      } else {
+        std::snprintf(text, sizeof text, "permission denied: keelctl needs root");
+      }
     } else {
       std::snprintf(text, sizeof text, "permission denied: keelctl needs root (or group %u)",
                     static_cast<unsigned>(group));
@@ -553,6 +560,7 @@ Status ControlServer::open(EventLoop& loop, const char* path, gid_t allowed_grou
   loop_ = &loop;
   handler_ = &handler;
   allowed_group_ = allowed_group;
+  owner_uid_ = ::geteuid();
   listen_fd_ = fd;
   if (Status s = loop.add(fd, EPOLLIN, *this); !s) {
     listen_fd_ = -1;
@@ -618,7 +626,7 @@ void ControlServer::on_ready(std::uint32_t /*events*/) noexcept {
         return;
       }
       ++fd_exhausted_accepts_;
-      if (peer_uid(fd) == 0) {
+      if (privileged(peer_uid(fd))) {
         // Root is served in the reserve's place (a request needs no other
         // fd); the reserve is taken again when this connection closes.
         accept_one(fd);
@@ -663,7 +671,7 @@ void ControlServer::accept_one(int fd) noexcept {
   // Every slot is taken. Root still gets an answer: the newest non-root
   // client gives up its slot (it has waited least), so a crowd of users
   // of the allowed group cannot lock root out.
-  if (peer_uid(fd) == 0) {
+  if (privileged(peer_uid(fd))) {
     Connection* victim = nullptr;
     for (auto& c : connections_) {
       if (!c->is_free() && !c->is_root() && (victim == nullptr || c->seq() > victim->seq())) victim = c.get();

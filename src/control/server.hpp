@@ -2,7 +2,8 @@
 //
 // A Unix stream socket (its path a setting, /run/keel/control.sock by
 // default) on keel's event loop. Each connection carries one request: the
-// peer is checked with SO_PEERCRED first (root, or one allowed group), then
+// peer is checked with SO_PEERCRED first (root, keel's own uid, or one
+// allowed group), then
 // its frame is decoded incrementally (control/protocol.hpp) and handed to the
 // ControlHandler with the connection as its Session.
 //
@@ -96,7 +97,12 @@ class ControlServer final : private FdHandler, private TimerHandler {
   void take_spare() noexcept;
   void pause_accepting() noexcept;
 
+  // Root and keel's own uid (a user instance's user) are served like root;
+  // the owner is observed once, at open().
+  [[nodiscard]] bool privileged(uid_t uid) const noexcept { return uid == 0 || uid == owner_uid_; }
+
   Options options_;
+  uid_t owner_uid_ = 0;
   EventLoop* loop_ = nullptr;
   ControlHandler* handler_ = nullptr;
   gid_t allowed_group_ = kNoGroup;

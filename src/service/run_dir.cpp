@@ -13,7 +13,16 @@ namespace keel::service {
 std::string prepare_run_dir(const std::string& dir) {
   const std::string fix = ": refusing to put sockets there; fix it or set KEEL_RUN_DIR";
   if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) {
-    return "run directory " + dir + ": cannot create it: " + std::strerror(errno);
+    const int err = errno;
+    std::string text = "run directory " + dir + ": cannot create it: " + std::strerror(err);
+    // A user instance (docs/system-mode.md) whose default fell back to
+    // /run/keel: say what the user can do about it.
+    if (::geteuid() != 0 && (err == EACCES || err == EROFS || err == ENOENT)) {
+      const std::string uid = std::to_string(::geteuid());
+      text += " (keel runs as uid " + uid + ": set XDG_RUNTIME_DIR or KEEL_RUN_DIR to a directory it owns; " +
+              "in a container, mount /run writable for it: docker run --tmpfs /run:mode=1777 (or uid=" + uid + "))";
+    }
+    return text;
   }
   // lstat: a link in the last place is refused, not followed (it leads
   // wherever its owner likes; root, who could set one, can set

@@ -19,6 +19,7 @@
 #include "core/raw_syscall.hpp"
 #include "core/signals.hpp"
 #include "core/spawn.hpp"
+#include "service/user_instance.hpp"
 
 namespace keel {
 
@@ -47,6 +48,13 @@ Loaded load_in_process(const LoadRequest& request) {
     services = out.keel->config.mounts.empty() && out.keel->config.exec.empty();
   }
   if (services) out.services = service::load_service_dir(request.services_dir, request.users);
+  // A user instance (docs/system-mode.md): what only root could give a
+  // service is refused here, once, rather than failing at every start.
+  if (out.services && ::geteuid() != 0) {
+    std::string why_off;
+    service::UserInstance self{::geteuid(), ::getegid(), !service::user_cgroup_root(why_off).empty()};
+    service::refuse_what_needs_root(*out.services, self);
+  }
   return out;
 }
 

@@ -33,9 +33,11 @@
 #include "core/signal_source.hpp"
 #include "core/signals.hpp"
 #include "core/spawn.hpp"
+#include "core/user_dirs.hpp"
 #include "core/userdb.hpp"
 #include "service/builtin.hpp"
 #include "service/supervisor.hpp"
+#include "service/user_instance.hpp"
 #include "system/config_loader.hpp"
 #include "system/early_mounts.hpp"
 #include "system/hw_watchdog.hpp"
@@ -46,6 +48,7 @@
 #include "system/random_seed.hpp"
 #include "system/rng_watch.hpp"
 #include "system/shutdown.hpp"
+#include "system/user_mode.hpp"
 
 namespace keel {
 namespace {
@@ -88,6 +91,20 @@ bool in_initial_namespace(const char* ns, unsigned long initial_inode) {
   return ::stat(path, &st) == 0 && st.st_ino == initial_inode;
 }
 
+// A user instance's cgroups: a delegated one, or none, said once
+// (service/user_instance.hpp; the loader refuses cgroup limits then).
+std::string user_cgroups() {
+  std::string why_off;
+  std::string root = service::user_cgroup_root(why_off);
+  if (root.empty()) {
+    log::msg(log::Level::Warn,
+             "user instance: cgroups off (%s): services are tracked by process group, and services with [cgroup] "
+             "limits are refused; set KEEL_CGROUP_ROOT to a cgroup2 directory delegated to uid %u",
+             why_off.c_str(), static_cast<unsigned>(::geteuid()));
+  }
+  return root;
+}
+
 // Where services' cgroups go. $KEEL_CGROUP_ROOT wins ("none": no cgroups).
 // Otherwise ROOT/keel in the cgroup2 mount (the unified one of a hybrid
 // layout), but only where that hierarchy is keel's own: as the machine's
@@ -99,6 +116,7 @@ bool in_initial_namespace(const char* ns, unsigned long initial_inode) {
 std::string cgroup_root(const RoleSetting& where) {
   const char* env = std::getenv("KEEL_CGROUP_ROOT");
   if (env != nullptr) return std::string_view(env) == "none" ? std::string() : std::string(env);
+  if (is_user_instance()) return user_cgroups();
   if (!where.namespace_init) return {};
   if (!where.machine_init && in_initial_namespace("cgroup", kInitialCgroupNs)) return {};
   if (is_cgroup2("/sys/fs/cgroup")) return "/sys/fs/cgroup/keel";
@@ -250,7 +268,8 @@ class SystemInit final : private SignalHandler,
   void boot_with_config(std::optional<service::LoadResult> services) noexcept {
     const std::string& config_dir = supervisor_.settings().config_dir;
     const KernelCmdline& cmdline = cmdline_;
-    if (is_pid1_) {
+    if (is_user_instance()) report_user_instance_limits(config_, config_dir, is_pid1_);
+    if (is_pid1_ && !is_user_instance()) {
       set_hostname();
       char list[256];
       std::snprintf(list, sizeof list, "%s/modules.load", config_dir.c_str());
@@ -677,7 +696,9 @@ class SystemInit final : private SignalHandler,
     // sync() writes back every filesystem of the host: a container's PID 1
     // leaves that to the host unless asked (keel.toml container_sync).
     options.sync = machine_init_ || config_.container_sync;
-    options.end_by_exit = container && !container_calls_reboot(action_);
+    // reboot(2) needs CAP_SYS_BOOT: a user instance's reboot is an exit
+    // (with the reboot's status) like its power-off.
+    options.end_by_exit = container && (!container_calls_reboot(action_) || is_user_instance());
     options.context = this;
     // A halted machine must stay halted, a powered-off one off; a reboot
     // keeps the watchdog armed (the kernel resets the machine anyway, and
@@ -763,9 +784,11 @@ class SystemInit final : private SignalHandler,
 
 service::SupervisorSettings settings_from_environment() {
   service::SupervisorSettings s;
-  s.config_dir = env_or("KEEL_CONFIG_DIR", kDefaultConfigDir);
+  // A user instance's defaults follow XDG (core/user_dirs.hpp).
+  const bool user = is_user_instance();
+  s.config_dir = env_or("KEEL_CONFIG_DIR", user ? user_config_dir() : kDefaultConfigDir);
   s.services_dir = env_or("KEEL_SERVICES_DIR", s.config_dir + "/services");
-  s.run_dir = env_or("KEEL_RUN_DIR", "/run/keel");
+  s.run_dir = env_or("KEEL_RUN_DIR", user ? user_run_dir() : "/run/keel");
   s.control_socket = env_or("KEEL_CONTROL_SOCKET", s.run_dir + "/control.sock");
   s.start_target = env_or("KEEL_TARGET", "default");
   s.log_writer_program = self_program();
@@ -780,6 +803,21 @@ service::SupervisorSettings settings_from_environment() {
     }
   }
   return s;
+}
+
+// The first lines of a user instance: who, where, and what is off for the
+// whole instance (the rest when keel.toml is known: system/user_mode.hpp).
+void report_user_instance_start(const RoleSetting& where) {
+  log::msg(log::Level::Info, "user instance: uid %u (docs/system-mode.md, \"A user instance\")",
+           static_cast<unsigned>(::geteuid()));
+  if (where.namespace_init) {
+    log::msg(log::Level::Warn,
+             "user instance: early mounts off (mounting needs root): /proc, /dev, /sys and /run are what the "
+             "container runtime mounted");
+  }
+  log::msg(log::Level::Info,
+           "user instance: reboot(2) off (needs root): poweroff, reboot and halt stop the "
+           "services and exit");
 }
 
 // The kernel command line keel acts on: /proc/cmdline as the machine's
@@ -813,7 +851,9 @@ int run_system_init(int argc, char** argv, bool namespace_init) noexcept {
   // come from the heap and leave holes there that stay resident for good:
   // measured with 1,000 services, keel's heap 3,908 kB against 3,180.
   (void)::mallopt(M_MMAP_THRESHOLD, 128 * 1024);
-  if (where.namespace_init) {
+  // Mounting needs root: a user instance uses what is there (a container
+  // runtime mounts /proc, /dev and /sys for its init), said once below.
+  if (where.namespace_init && !is_user_instance()) {
     mount_early_filesystems();
     // Until /proc was there keel's own output could not be reopened as a
     // non-blocking descriptor of its own, except the console, which is
@@ -831,6 +871,7 @@ int run_system_init(int argc, char** argv, bool namespace_init) noexcept {
     log::set_timestamps(where.machine_init);
     for (int i = 1; i < argc; ++i) log::msg(log::Level::Debug, "kernel command-line word for init: '%s'", argv[i]);
     log::msg(log::Level::Info, "running as the system's init (pid %d)", static_cast<int>(::getpid()));
+    if (is_user_instance()) report_user_instance_start(where);
     // Before any fd is taken: services, their logs and keelctl all cost
     // keel fds (docs/system-mode.md, "Limits"). Services get the
     // inherited soft limit back (core/fd_limit.hpp).
