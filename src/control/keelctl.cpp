@@ -19,6 +19,7 @@
 #include <exception>
 #include <string_view>
 
+#include "control/analyze_command.hpp"
 #include "control/protocol.hpp"
 #include "control/server.hpp"
 #include "core/event_loop.hpp"
@@ -71,6 +72,7 @@ std::string overview(const std::string& prog) {
     if (left.size() < 40) left.append(40 - left.size(), ' ');
     out += left + "  " + s.summary + "\n";
   }
+  out += analyze_overview_line();
   out += "\nOptions:\n"
          "  --socket PATH   the control socket (default: $" + std::string(kSocketEnv) + ", else " +
          kDefaultSocketPath + ")\n"
@@ -457,6 +459,8 @@ int run_keelctl(int argc, char** argv) noexcept {
     }
     std::vector<std::string> args;
     for (int i = 1; i < argc; ++i) args.emplace_back(argv[i]);
+    // analyze works on the event record client-side (its own parser).
+    if (is_analyze_command(args)) return run_analyze(prog, args, std::getenv(kSocketEnv));
     KeelctlCommand c = parse_keelctl(prog, args, std::getenv(kSocketEnv));
     if (c.exit_code >= 0) {
       std::string text = c.message;
