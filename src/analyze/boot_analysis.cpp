@@ -188,7 +188,7 @@ std::string default_chain_service(const BootAnalysis& boot) {
   const ServiceTimeline* last = nullptr;
   for (const ServiceTimeline& s : boot.services) {
     const std::int64_t up = s.up_us();
-    if (up < 0) continue;
+    if (up < 0 || s.failed_us >= 0) continue;  // a failed start decided nothing
     if (boot.target_us >= 0 && up > boot.target_us) continue;
     if (last == nullptr || up >= last->up_us()) last = &s;
   }

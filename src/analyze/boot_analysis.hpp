@@ -85,7 +85,8 @@ struct ChainLink {
 // predecessor that came up last. nullopt: no such service in the record.
 [[nodiscard]] std::optional<std::vector<ChainLink>> critical_chain(const BootAnalysis& boot, const std::string& name);
 // The service critical-chain shows by default: the one that came up last
-// at or before the target was reached (or last of all, with no target).
+// at or before the target was reached (or last of all, with no target),
+// leaving out the ones that failed.
 [[nodiscard]] std::string default_chain_service(const BootAnalysis& boot);
 // `analyze critical-chain`: systemd-analyze's layout, "@" since keel
 // started, "+" its start-up time.

@@ -24,7 +24,7 @@ constexpr int kTop = 92;           // y of the first row
 constexpr const char* kStyle =
     "text{font-family:'DejaVu Sans',Verdana,Arial,sans-serif;font-size:12px;fill:#212121}"
     ".title{font-size:16px;font-weight:bold}.small{font-size:11px;fill:#555}"
-    ".name{text-anchor:end}.tick{text-anchor:middle;font-size:11px;fill:#555}"
+    ".name{text-anchor:end}.end{text-anchor:end}.tick{text-anchor:middle;font-size:11px;fill:#555}"
     ".grid{stroke:#e0e0e0;stroke-width:1}.axis{stroke:#757575;stroke-width:1}"
     ".kernel{fill:#9e9e9e}.step{fill:#5c6bc0}.launch{fill:#ff9800}.startup{fill:#ffd54f}"
     ".running{fill:#81c784}.oneshot{fill:#4fc3f7}.exit{fill:#424242}.failed{fill:#e53935}"
@@ -275,7 +275,10 @@ std::string boot_chart_svg(const BootAnalysis& boot) {
          xs + "\" y2=\"" + std::to_string(plot_bottom) + "\"/>\n";
     // Labels alternate between two lines below the rows so that close
     // markers do not overwrite each other.
-    svg.text(static_cast<int>(svg.x(m.at_us)) + 3, plot_bottom + 12 + (marker_index % 2) * 12, "small",
+    // A label near the right edge ends at its line instead of starting there.
+    const bool near_end = svg.x(m.at_us) > left + kPlotWidth * 0.75;
+    svg.text(static_cast<int>(svg.x(m.at_us)) + (near_end ? -3 : 3), plot_bottom + 12 + (marker_index % 2) * 12,
+             near_end ? "small end" : "small",
              xml_escaped(m.label + " @" + format_duration(m.at_us - boot.origin_us()), kMaxName));
     ++marker_index;
   }
