@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <initializer_list>
 #include <map>
 
 #include "core/terminal_text.hpp"
@@ -41,6 +42,11 @@ void append_escape_of(std::string& out, std::int32_t cp) {
     std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned>(cp));
   }
   out += buf;
+}
+
+// Pieces appended in one go (the SVG is built in loops).
+void append(std::string& out, std::initializer_list<std::string_view> parts) {
+  for (std::string_view p : parts) out.append(p);
 }
 
 std::string num(double v) {
@@ -182,8 +188,8 @@ std::string boot_chart_svg(const BootAnalysis& boot) {
        std::to_string(left + kPlotWidth) + "\" y2=\"" + std::to_string(axis_y) + "\"/>\n";
   for (std::int64_t t = 0; t <= span; t += step) {
     const std::string xs = num(svg.x(origin + t));
-    b += "<line class=\"grid\" x1=\"" + xs + "\" y1=\"" + std::to_string(axis_y) + "\" x2=\"" + xs + "\" y2=\"" +
-         std::to_string(plot_bottom) + "\"/>\n";
+    append(b, {"<line class=\"grid\" x1=\"", xs, "\" y1=\"", std::to_string(axis_y), "\" x2=\"", xs, "\" y2=\"",
+               std::to_string(plot_bottom), "\"/>\n"});
     b += "<text class=\"tick\" x=\"" + xs + "\" y=\"" + std::to_string(axis_y - 4) + "\">" +
          xml_escaped(tick_label(t, step)) + "</text>\n";
   }
@@ -271,8 +277,8 @@ std::string boot_chart_svg(const BootAnalysis& boot) {
   for (const Marker& m : boot.markers) {
     const char* cls = m.label == "rng-ready" ? "rng" : m.label.rfind("target", 0) == 0 ? "target" : "shutdown";
     const std::string xs = num(svg.x(m.at_us));
-    b += "<line class=\"" + std::string(cls) + "\" x1=\"" + xs + "\" y1=\"" + std::to_string(kTop - 4) + "\" x2=\"" +
-         xs + "\" y2=\"" + std::to_string(plot_bottom) + "\"/>\n";
+    append(b, {"<line class=\"", cls, "\" x1=\"", xs, "\" y1=\"", std::to_string(kTop - 4), "\" x2=\"", xs,
+               "\" y2=\"", std::to_string(plot_bottom), "\"/>\n"});
     // Labels alternate between two lines below the rows so that close
     // markers do not overwrite each other.
     // A label near the right edge ends at its line instead of starting there.

@@ -58,7 +58,7 @@ struct EventRecord {
 };
 
 // Bounds, so a huge or hostile input costs bounded memory.
-inline constexpr std::size_t kMaxLineBytes = 64 * 1024;  // an I2 line is < 1 KiB; reload lists can be long
+inline constexpr std::size_t kMaxLineBytes = std::size_t{64} * 1024;  // an I2 line is < 1 KiB; reload lists can be long
 inline constexpr std::size_t kMaxEvents = 1'000'000;     // ~200 MB of text at most
 inline constexpr int kMaxNesting = 16;                   // skipped nested values
 
