@@ -20,6 +20,7 @@ constexpr int kRowHeight = 22;     // px per row
 constexpr int kBarHeight = 14;
 constexpr int kCharWidth = 7;      // px per character at 12px sans-serif, roughly
 constexpr std::size_t kMaxName = 40;  // characters of a name shown
+constexpr std::size_t kMaxMarkerLabel = 72;  // "target NAME @TIME"
 constexpr int kTop = 92;           // y of the first row
 
 constexpr const char* kStyle =
@@ -285,7 +286,7 @@ std::string boot_chart_svg(const BootAnalysis& boot) {
     const bool near_end = svg.x(m.at_us) > left + kPlotWidth * 0.75;
     svg.text(static_cast<int>(svg.x(m.at_us)) + (near_end ? -3 : 3), plot_bottom + 12 + (marker_index % 2) * 12,
              near_end ? "small end" : "small",
-             xml_escaped(m.label + " @" + format_duration(m.at_us - boot.origin_us()), kMaxName));
+             xml_escaped(m.label + " @" + format_duration(m.at_us - boot.origin_us()), kMaxMarkerLabel));
     ++marker_index;
   }
 
