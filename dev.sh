@@ -32,7 +32,9 @@ BOOT_PACKAGES=(qemu-system-x86 busybox-static xz-utils)
 # python3-systemd: systemd.daemon.notify and listen_fds, real sd_notify and
 # sd_listen_fds clients (watchdog, EXTEND_TIMEOUT_USEC, RELOADING, STOPPING,
 # ERRNO, socket activation tests); gunicorn: a real socket-activated server.
-TEST_PACKAGES=(tini dumb-init systemd strace e2fsprogs util-linux mount python3 gunicorn python3-systemd "${BOOT_PACKAGES[@]}")
+# chromium and python3-pil: the boot chart (keelctl analyze plot) rendered
+# headless and its screenshot checked (tests/analyze/render_chart_test.py).
+TEST_PACKAGES=(tini dumb-init systemd strace e2fsprogs util-linux mount python3 gunicorn python3-systemd chromium python3-pil "${BOOT_PACKAGES[@]}")
 
 # need_packages PKG...: apt-get install what is missing (scripts/packages.sh).
 . "$(dirname "$0")/scripts/packages.sh"

@@ -19,6 +19,7 @@
 #include <exception>
 #include <string_view>
 
+#include "control/analyze_command.hpp"
 #include "control/protocol.hpp"
 #include "control/server.hpp"
 #include "core/event_loop.hpp"
@@ -75,6 +76,7 @@ std::string overview(const std::string& prog) {
     if (left.size() < 40) left.append(40 - left.size(), ' ');
     out += left + "  " + s.summary + "\n";
   }
+  out += analyze_overview_line();
   out += "\nOptions:\n"
          "  --socket PATH   the control socket (default: $" + std::string(kSocketEnv) + ", else " +
          kDefaultSocketPath + "\n"
@@ -475,7 +477,10 @@ int run_keelctl(int argc, char** argv) noexcept {
     // ($XDG_RUNTIME_DIR/keel/control.sock: core/user_dirs.hpp).
     const char* env = std::getenv(kSocketEnv);
     const std::string own = default_control_socket();
-    KeelctlCommand c = parse_keelctl(prog, args, env != nullptr && *env != '\0' ? env : own.c_str());
+    const char* socket = env != nullptr && *env != '\0' ? env : own.c_str();
+    // analyze works on the event record client-side (its own parser).
+    if (is_analyze_command(args)) return run_analyze(prog, args, socket);
+    KeelctlCommand c = parse_keelctl(prog, args, socket);
     if (c.exit_code >= 0) {
       std::string text = c.message;
       if (!text.empty() && text.back() != '\n') text += '\n';

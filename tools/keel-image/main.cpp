@@ -5,7 +5,7 @@
 //   keel-image ls IMAGE
 //   keel-image ldd FILE [--sysroot DIR]
 //   keel-image boot IMAGE [--kernel K] [--append ARGS] [--disk FILE]... [--expect REGEX]...
-//                         [--timeout S] [--mem M] [--qemu-arg ARG]...
+//                         [--timeout S] [--mem M] [--qemu-arg ARG]... [--chart SVG] [--events FILE]
 //
 // Exit status: 0 success, 1 an ImageError (printed as "FILE:LINE: error:
 // MESSAGE") or a failed boot, 2 a usage error (one line on stderr).
@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "core/version.hpp"
+#include "image/boot_events.hpp"
 #include "image/builder.hpp"
 #include "image/diagnostic.hpp"
 #include "image/elf.hpp"
@@ -94,7 +95,13 @@ constexpr std::string_view kBootHelp =
     "  --timeout S     seconds before the boot fails (default 60)\n"
     "  --mem M         guest memory (default 512M)\n"
     "  --qemu-arg ARG  one more word for QEMU's command line, after the others (repeatable,\n"
-    "                  in order): --qemu-arg -device --qemu-arg i6300esb adds a watchdog\n";
+    "                  in order): --qemu-arg -device --qemu-arg i6300esb adds a watchdog\n"
+    "  --chart FILE    boot analysis: add keel.events=console to the kernel command line,\n"
+    "                  collect keel's `keel-event: {json}` console lines, and when QEMU has\n"
+    "                  exited write the boot's SVG timeline to FILE (as keelctl analyze\n"
+    "                  plot) and print the startup summary and the slowest services\n"
+    "  --events FILE   the same collection; the raw event lines are saved to FILE (for\n"
+    "                  keelctl analyze --input FILE)\n";
 
 struct UsageError {
   std::string message;
@@ -228,7 +235,7 @@ std::chrono::milliseconds parse_seconds(const std::string& text) {
 }
 
 int cmd_boot(Args& args) {
-  args.parse({"--kernel", "--append", "--disk", "--expect", "--timeout", "--mem", "--qemu-arg"});
+  args.parse({"--kernel", "--append", "--disk", "--expect", "--timeout", "--mem", "--qemu-arg", "--chart", "--events"});
   BootOptions options;
   options.initrd = args.one("IMAGE");
   options.kernel = args.last({"--kernel"}) ? fs::path(*args.last({"--kernel"})) : default_kernel();
@@ -244,8 +251,18 @@ int cmd_boot(Args& args) {
     while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
     options.append = text;
   }
-  const BootResult result = boot(options, std::cout, std::cerr);
+  const fs::path chart = args.last({"--chart"}).value_or("");
+  const fs::path events = args.last({"--events"}).value_or("");
+  const bool collect = !chart.empty() || !events.empty();
+  if (collect) options.append += std::string(options.append.empty() ? "" : " ") + keel::image::kEventsCmdline;
+  keel::analyze::ConsoleEventCollector collector;
+  keel::image::ConsoleTee tee(std::cout, collector);
+  const BootResult result = boot(options, collect ? static_cast<std::ostream&>(tee) : std::cout, std::cerr);
   std::cout.flush();
+  if (collect) {
+    collector.finish();
+    (void)keel::image::write_boot_analysis(collector, chart, events, std::cerr);
+  }
   if (result.passed()) {
     std::cerr << "keel-image: boot passed (" << result.matched << " pattern(s) matched, " << result.elapsed.count()
               << " ms, " << (result.kvm ? "kvm" : "tcg") << ")\n";
