@@ -59,7 +59,9 @@ constexpr const char* kNativeHelp =
     "Exit status: PROGRAM's (or 0 when remapped); 126 if it cannot be executed, 127\n"
     "if it is not found; 2 for a usage error; 1 if keel itself cannot set up.\n"
     "As the system's init (run as /sbin/init or /init, or --role=system), extra\n"
-    "words on the command line are kernel leftovers and are ignored.\n"
+    "words on the command line are kernel leftovers and are ignored; there,\n"
+    "KEEL_LOG_OUTPUT=prefixed|json (or keel.toml log_output) also copies every\n"
+    "service's stdout/stderr lines to keel's own (docs/services.md).\n"
     "See docs/container-mode.md.\n";
 
 CommandLine usage_error(const std::string& message) {
