@@ -64,6 +64,8 @@ constexpr const char* kNativeHelp =
     "words on the command line are kernel leftovers and are ignored. --role=system\n"
     "run by a user other than root is that user's supervisor: CONFIG_DIR\n"
     "$XDG_CONFIG_HOME/keel, RUN_DIR $XDG_RUNTIME_DIR/keel (docs/system-mode.md).\n"
+    "KEEL_LOG_OUTPUT=prefixed|json (or keel.toml log_output) also copies every\n"
+    "service's stdout/stderr lines to keel's own (docs/services.md).\n"
     "See docs/container-mode.md.\n";
 
 CommandLine usage_error(const std::string& message) {

@@ -243,6 +243,13 @@ void set_timestamps(bool on) noexcept { g_timestamps = on; }
 
 void vwrite_line(int fd, const char* fmt, va_list args) noexcept { format_and_write(fd, nullptr, fmt, args); }
 
+void write_text(int fd, std::string_view line) noexcept {
+  OutputSink* sink = sink_for(fd);
+  if (sink == nullptr || line.empty()) return;
+  sink->write(line);
+  sync_watch(*sink);
+}
+
 void write_line(int fd, const char* fmt, ...) noexcept {
   va_list args;
   va_start(args, fmt);

@@ -18,6 +18,7 @@
 
 #include <cstdarg>
 #include <cstdint>
+#include <string_view>
 
 namespace keel::log {
 
@@ -71,6 +72,12 @@ void set_timestamps(bool on) noexcept;
 // and fd 1 through their non-blocking sinks, any other fd with write(2).
 void write_line(int fd, const char* fmt, ...) noexcept __attribute__((format(printf, 2, 3)));
 void vwrite_line(int fd, const char* fmt, va_list args) noexcept;
+
+// One whole line (ending in '\n'), as it is, to fd() or fd 1 through its
+// non-blocking sink: written now, queued, or dropped and counted, never
+// waited for. Any other fd: nothing is written. For lines keel passes on
+// (a service's output: service/container_output.hpp).
+void write_text(int fd, std::string_view line) noexcept;
 
 // Native keel message: "keel: error: ..." etc., when `level` is enabled.
 void msg(Level level, const char* fmt, ...) noexcept __attribute__((format(printf, 2, 3)));

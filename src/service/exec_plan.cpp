@@ -91,11 +91,12 @@ bool open_stream(const ExecInputs& in, ExecPlan& plan, const Stream& stream, int
   switch (stream.kind) {
     case StreamKind::Log:
       if (input) return open_owned(plan, "/dev/null", O_RDONLY, fd, error);
-      if (in.log_fd < 0) {
+      // Each stream its own pipe, so every line keeps its stream.
+      fd = index == STDERR_FILENO ? in.log_err_fd : in.log_fd;
+      if (fd < 0) {
         error = std::string(which) + " is \"log\" but no log pipe was given";
         return false;
       }
-      fd = in.log_fd;
       return true;
     case StreamKind::Console:
       if (in.console_fd >= 0) {

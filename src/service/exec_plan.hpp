@@ -37,7 +37,8 @@ namespace keel::service {
 // spawning).
 struct ExecInputs {
   const ServiceConfig* config = nullptr;
-  int log_fd = -1;      // write end of the service's log pipe; needed when a stream is "log"
+  int log_fd = -1;      // write end of the service's stdout log pipe; needed when stdout is "log"
+  int log_err_fd = -1;  // write end of its stderr log pipe; needed when stderr is "log"
   int console_fd = -1;  // an open console; -1: /dev/console is opened when a stream needs it
   std::vector<std::pair<std::string, std::string>> extra_env;  // NOTIFY_SOCKET, ...: override everything
   int notify_pipe_write_fd = -1;  // NotifyFd services: placed at config->notify_fd in the child

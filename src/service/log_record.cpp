@@ -120,7 +120,7 @@ void make_stamp(char (&out)[limits::kServiceLogStamp + 1]) noexcept {
 }
 
 std::size_t drop_marker(std::string_view stamp, std::uint64_t dropped, char* out, std::size_t out_size) noexcept {
-  int n = std::snprintf(out, out_size, "%.*s [keel: %llu lines lost: log writer not keeping up]\n",
+  int n = std::snprintf(out, out_size, "%.*s keel [keel: %llu lines lost: log writer not keeping up]\n",
                         static_cast<int>(stamp.size()), stamp.data(), static_cast<unsigned long long>(dropped));
   return n > 0 && static_cast<std::size_t>(n) < out_size ? static_cast<std::size_t>(n) : 0;
 }

@@ -16,7 +16,7 @@
 //
 //   header (40 bytes, host byte order: both ends are the same binary)
 //   path   (path_len bytes, absolute, no NUL)
-//   line   (line_len bytes: "STAMP TEXT\n", one line, as the ring shows it)
+//   line   (line_len bytes: "STAMP STREAM TEXT\n", one line, as the ring shows it)
 //
 // kind Line: write `line` to the file, after a marker saying `dropped`
 // lines were lost before it (PID 1 could not queue them). kind Close: the
@@ -47,7 +47,7 @@ struct LogRecord {
   std::uint64_t max_size = 0;   // rotation: [log] max_size
   std::int32_t keep = 0;        // rotation: [log] keep
   std::string_view path;        // [log] file
-  std::string_view line;        // Line: "STAMP TEXT\n"; Close: empty
+  std::string_view line;        // Line: "STAMP STREAM TEXT\n"; Close: empty
 };
 
 namespace log_record {
@@ -55,8 +55,12 @@ namespace log_record {
 inline constexpr std::uint32_t kMagic = 0x4b4c4731;  // "KLG1"
 inline constexpr std::size_t kHeaderBytes = 40;
 inline constexpr std::size_t kMaxPath = PATH_MAX - 1;
-// "STAMP " + the longest line + " [keel: line cut]" + "\n".
-inline constexpr std::size_t kMaxLine = limits::kServiceLogStamp + 1 + limits::kServiceLogLineMax + 17 + 1;
+// The stream word of a line: "stdout", "stderr" or "keel" (keel's own
+// markers), docs/services.md "Log lines".
+inline constexpr std::size_t kStreamWord = 6;
+// "STAMP STREAM " + the longest line + " [keel: line cut]" + "\n".
+inline constexpr std::size_t kMaxLine =
+    limits::kServiceLogStamp + 1 + kStreamWord + 1 + limits::kServiceLogLineMax + 17 + 1;
 inline constexpr std::size_t kMaxRecord = kHeaderBytes + kMaxPath + kMaxLine;
 // Bounds a record may claim (config.cpp allows far less; a writer must not
 // trust it either way).
@@ -81,7 +85,7 @@ void make_stamp(char (&out)[limits::kServiceLogStamp + 1]) noexcept;
 // time-zone file parser into keel (about 70 KB, resident in a guest).
 void utc_fields(std::int64_t seconds, std::tm& out) noexcept;
 
-// "STAMP [keel: N lines lost: log writer not keeping up]\n" into `out`;
+// "STAMP keel [keel: N lines lost: log writer not keeping up]\n" into `out`;
 // its length (0 when it does not fit). `stamp` is kServiceLogStamp chars.
 std::size_t drop_marker(std::string_view stamp, std::uint64_t dropped, char* out, std::size_t out_size) noexcept;
 

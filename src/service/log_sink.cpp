@@ -28,7 +28,7 @@ bool ServiceFile::write(std::string_view stamp, std::string_view line) noexcept 
   if (failing_) {
     // Say in the file itself that lines are missing, before the next one.
     char note[128];
-    int n = std::snprintf(note, sizeof note, "%.*s [keel: %llu lines dropped from this file]\n",
+    int n = std::snprintf(note, sizeof note, "%.*s keel [keel: %llu lines dropped from this file]\n",
                           static_cast<int>(stamp.size()), stamp.data(), static_cast<unsigned long long>(file_dropped_));
     if (n > 0 && static_cast<std::size_t>(n) < sizeof note &&
         file_.write_line(std::string_view(note, static_cast<std::size_t>(n)))) {

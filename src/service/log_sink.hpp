@@ -14,9 +14,9 @@
 // gap counted:
 //   - lines PID 1 dropped before they reached the writer (its queue was
 //     full): the record after them carries the count, and the file gets
-//     "STAMP [keel: N lines lost: log writer not keeping up]";
+//     "STAMP keel [keel: N lines lost: log writer not keeping up]";
 //   - lines the file refused (ENOSPC, EIO, a failed rotation): counted
-//     while it fails, and "STAMP [keel: N lines dropped from this file]"
+//     while it fails, and "STAMP keel [keel: N lines dropped from this file]"
 //     once it works again. The first failure is logged, and the recovery.
 #pragma once
 

@@ -676,6 +676,7 @@ void Supervisor::start() { start(load_service_dir(settings_.services_dir, settin
 
 void Supervisor::start(LoadResult loaded) {
   open_control();
+  container_output_.set_mode(settings_.log_output);
   if (!settings_.cgroup_root.empty()) {
     Status s = cgroups_.init(settings_.cgroup_root.c_str());
     if (s) {
@@ -811,6 +812,20 @@ void Supervisor::install_graph(Graph graph) noexcept {
       units_[i]->machine.mark_broken(graph_.nodes[i].broken_reason.c_str());
     }
   }
+  update_output_width();
+}
+
+// log_output = "prefixed" pads names to the longest one configured, so the
+// column stays put; it moves only when a reload adds a longer name.
+void Supervisor::update_output_width() noexcept {
+  std::size_t width = 0;
+  for (const auto& u : units_) {
+    // Built-in services (service/builtin.hpp) are not the user's: their
+    // names do not widen the column.
+    if (u->removed || u->config.file == kBuiltinFile) continue;
+    width = std::max(width, u->config.name.size());
+  }
+  container_output_.set_width(width);
 }
 
 bool Supervisor::graph_matches_units() const noexcept {
@@ -1147,10 +1162,10 @@ Result<pid_t> Supervisor::launch(ServiceMachine& machine) noexcept {
   // last_error at once, so one buffer serves every launch.
   static char error_text[200];
   // Whatever the outcome, keel keeps no fd of the launch it does not need
-  // while the service runs: the log pipe's write end (the run has its own
-  // copy) and the cgroup's fds (reopened by name when needed). A running
-  // service then costs keel 1 fd, 2 with a readiness channel
-  // (docs/system-mode.md, "Limits").
+  // while the service runs: the log pipes' write ends (the run has its own
+  // copies) and the cgroup's fds (reopened by name when needed). A running
+  // service then costs keel 1 fd per captured stream (2 by default), one
+  // more with a readiness channel (docs/system-mode.md, "Limits").
   struct LaunchFds {
     Unit& u;
     ~LaunchFds() {
@@ -1160,13 +1175,14 @@ Result<pid_t> Supervisor::launch(ServiceMachine& machine) noexcept {
   } launch_fds{u};
   try {
     if (needs_log(c)) {
-      if (!u.log) u.log = std::make_unique<ServiceLog>(c.name, c.log, &log_writer_);
-      Status s = u.log->open(loop_);
+      if (!u.log) u.log = std::make_unique<ServiceLog>(c.name, c.log, &log_writer_, &container_output_);
+      Status s = u.log->open(loop_, c.stdout_.kind == StreamKind::Log, c.stderr_.kind == StreamKind::Log);
       if (!s) return launch_error(c, s.error());
     }
     ExecInputs in;
     in.config = &c;
-    in.log_fd = u.log ? u.log->write_fd() : -1;
+    in.log_fd = u.log ? u.log->write_fd(LogStream::Stdout) : -1;
+    in.log_err_fd = u.log ? u.log->write_fd(LogStream::Stderr) : -1;
     in.console_fd = settings_.console_fd;
     in.passwd_path = settings_.users.passwd.c_str();
     in.extra_env.emplace_back("KEEL_SERVICE", c.name);
@@ -1720,7 +1736,7 @@ void Supervisor::handle_request(const control::Request& request, control::Sessio
         return;
       }
       if (!u->log) {
-        u->log = std::make_unique<ServiceLog>(u->config.name, u->config.log, &log_writer_);
+        u->log = std::make_unique<ServiceLog>(u->config.name, u->config.log, &log_writer_, &container_output_);
       }
       if (!out.empty()) session.send(out);
       auto f = std::make_unique<Follower>(session, *u->log);

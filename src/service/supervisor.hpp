@@ -33,6 +33,7 @@
 #include "core/event_loop.hpp"
 #include "service/cgroup.hpp"
 #include "service/config.hpp"
+#include "service/container_output.hpp"
 #include "service/graph.hpp"
 #include "service/log_writer_link.hpp"
 #include "service/probe.hpp"
@@ -55,6 +56,9 @@ struct SupervisorSettings {
   std::vector<ServiceConfig> extra_services;  // with no file: the rescue shell
   // The log writer: keel's own binary (service/log_writer_link.hpp).
   std::string log_writer_program = "/proc/self/exe";
+  // keel.toml log_output / KEEL_LOG_OUTPUT: every service's lines also on
+  // keel's own stdout/stderr (service/container_output.hpp).
+  LogOutput log_output = LogOutput::None;
 };
 
 // How far the start went: reported once, when every service of the start
@@ -236,6 +240,7 @@ class Supervisor final : private Host, private control::ControlHandler {
   [[nodiscard]] control::ServiceStatus status_of(Unit& unit);
   void log_config_errors(const std::vector<ConfigError>& errors) noexcept;
   static void log_writer_finished(void* self) noexcept;
+  void update_output_width() noexcept;
 
   EventLoop& loop_;
   SupervisorHooks& power_;
@@ -244,6 +249,8 @@ class Supervisor final : private Host, private control::ControlHandler {
   control::ControlServer control_;
   // Before the units: their logs deliver to it until they are destroyed.
   LogWriterLink log_writer_;
+  // keel's stdout/stderr copy of every line (log_output), before the units too.
+  ContainerOutput container_output_;
   // Probe runs in flight (service/probe.hpp), before the units: their
   // probes forget themselves in it as they are destroyed.
   ProbeTable probes_;

@@ -511,6 +511,7 @@ void put(Writer& w, const KeelConfigResult& k) {
   w.i64(c.watchdog.critical_unhealthy_ns);
   put_errors(w, k.errors);
   w.boolean(k.found);
+  w.u8(static_cast<std::uint8_t>(c.log_output));
 }
 
 void get(Reader& r, KeelConfigResult& k) {
@@ -557,6 +558,7 @@ void get(Reader& r, KeelConfigResult& k) {
   }
   k.errors = get_errors(r);
   k.found = r.boolean();
+  c.log_output = r.choice<service::LogOutput>(service::kLogOutputCount);
 }
 
 }  // namespace

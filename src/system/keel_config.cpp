@@ -3,6 +3,7 @@
 #include <sys/mount.h>
 
 #include <cerrno>
+#include <cstdlib>
 
 #include "core/limits.hpp"
 #include "core/read_file.hpp"
@@ -21,7 +22,7 @@ constexpr std::size_t kMaxConfigBytes = limits::kMaxConfigFileBytes;
 
 constexpr std::string_view kTopKeys[] = {"hostname",       "target",  "exec",  "seed_dir",         "rescue_shell",
                                          "shutdown_grace", "signals", "mount", "shutdown_timeout", "container_sync",
-                                         "watchdog"};
+                                         "watchdog",       "log_output"};
 constexpr std::string_view kSignalKeys[] = {"SIGTERM", "SIGINT", "SIGUSR1", "SIGUSR2", "SIGPWR"};
 constexpr std::string_view kMountKeys[] = {"what", "where", "type", "options"};
 constexpr std::string_view kWatchdogKeys[] = {"device", "timeout", "pet_interval", "shutdown_timeout",
@@ -88,6 +89,13 @@ class Reader : private TomlReader {
     signals(root);
     mounts(root);
     watchdog(root);
+    if (Field f = field(root, "log_output")) {
+      if (auto m = choice_of<service::LogOutput>(f, {{"none", service::LogOutput::None},
+                                                      {"prefixed", service::LogOutput::Prefixed},
+                                                      {"json", service::LogOutput::Json}})) {
+        cfg_.log_output = *m;
+      }
+    }
   }
 
  private:
@@ -291,17 +299,31 @@ KeelConfigResult parse_keel_config(std::string_view text, const std::string& fil
   return result;
 }
 
+void apply_log_output_env(KeelConfigResult& result, const char* value) {
+  if (value == nullptr || *value == '\0') return;
+  if (auto mode = service::parse_log_output(value)) {
+    result.config.log_output = *mode;
+    return;
+  }
+  result.errors.push_back(ConfigError{"environment", 0, "KEEL_LOG_OUTPUT",
+                                      service::q(value) + " is not one of " + service::kLogOutputChoices +
+                                          "; ignored (log_output stays " +
+                                          service::log_output_name(result.config.log_output) + ")"});
+}
+
 KeelConfigResult load_keel_config(const std::string& path) {
+  KeelConfigResult result;
   std::string text;
   Status s = read_file(path.c_str(), text, kMaxConfigBytes);
-  if (!s) {
-    KeelConfigResult result;
-    if (s.error().code == ENOENT) return result;
+  if (s) {
+    result = parse_keel_config(text, path);
+  } else if (s.error().code != ENOENT) {
     result.found = true;
     result.errors.push_back(ConfigError{path, 0, "", "cannot read: " + read_file_error_text(s.error(), kMaxConfigBytes)});
-    return result;
   }
-  return parse_keel_config(text, path);
+  // The environment wins, so a Dockerfile's ENV needs no keel.toml.
+  apply_log_output_env(result, std::getenv("KEEL_LOG_OUTPUT"));
+  return result;
 }
 
 }  // namespace keel

@@ -19,6 +19,7 @@
 
 #include "core/limits.hpp"
 #include "service/config.hpp"
+#include "service/container_output.hpp"
 
 namespace keel {
 
@@ -74,6 +75,10 @@ struct KeelConfig {
   SignalActions signals;
   std::vector<MountSpec> mounts;
   WatchdogConfig watchdog;
+  // ---- issue 13: container-friendly output
+  // log_output: every service's lines also on keel's stdout/stderr
+  // (service/container_output.hpp); KEEL_LOG_OUTPUT wins when set and valid.
+  service::LogOutput log_output = service::LogOutput::None;
 };
 
 struct KeelConfigResult {
@@ -85,7 +90,12 @@ struct KeelConfigResult {
 // Parse keel.toml's text; `file` names it in errors.
 [[nodiscard]] KeelConfigResult parse_keel_config(std::string_view text, const std::string& file);
 // Read and parse `path`; a missing file is the defaults, not an error.
+// Then the environment's KEEL_LOG_OUTPUT (apply_log_output_env).
 [[nodiscard]] KeelConfigResult load_keel_config(const std::string& path);
+// KEEL_LOG_OUTPUT's `value` (nullptr or "": unset): a valid one replaces
+// log_output; any other adds an error naming the variable and the accepted
+// values, and changes nothing.
+void apply_log_output_env(KeelConfigResult& result, const char* value);
 
 // "rw,noatime,nosuid,size=64M" -> MS_NOATIME|MS_NOSUID and "size=64M".
 // Unknown words are the filesystem's own and pass through in `data`.

@@ -338,6 +338,7 @@ class SystemInit final : private SignalHandler,
         if (loaded.keel) {
           for (const service::ConfigError& e : loaded.keel->errors) log::msg(log::Level::Error, "%s", e.text().c_str());
           config_ = std::move(loaded.keel->config);
+          supervisor_.settings().log_output = config_.log_output;
         }
         boot_with_config(std::move(loaded.services));
         return;

@@ -164,8 +164,8 @@ std::string seq_script(const std::string& go, const std::string& end, int n, int
 // file is right, else what is wrong; `markers` gets the sum.
 std::string check_sequence(const std::string& text, int total, int duplicates_allowed, long& markers) {
   std::istringstream in(text);
-  static const std::regex kSeq(R"(^\S+Z seq (\d+)$)");
-  static const std::regex kMarker(R"(^\S+Z \[keel: (\d+) lines lost: log writer not keeping up\]$)");
+  static const std::regex kSeq(R"(^\S+Z stdout seq (\d+)$)");
+  static const std::regex kMarker(R"(^\S+Z keel \[keel: (\d+) lines lost: log writer not keeping up\]$)");
   long expected = 1;
   int duplicates = 0;
   markers = 0;

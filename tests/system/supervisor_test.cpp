@@ -526,7 +526,7 @@ TEST_P(SupervisorTest, LogsAreCapturedAndRotatedWithNothingLostAcrossRestarts) {
     }
   };
   auto times_seen = [&](int run, int i) {
-    std::string needle = " run" + std::to_string(run) + " line" + std::to_string(i);
+    std::string needle = " stdout run" + std::to_string(run) + " line" + std::to_string(i);
     return std::count_if(all.begin(), all.end(), [&](const std::string& l) {
       return l.size() >= needle.size() && l.compare(l.size() - needle.size(), needle.size(), needle) == 0;
     });
@@ -549,8 +549,17 @@ TEST_P(SupervisorTest, LogsAreCapturedAndRotatedWithNothingLostAcrossRestarts) {
   for (int run = 1; run <= 4; ++run) {
     for (int i = 1; i <= 300; ++i) ASSERT_EQ(times_seen(run, i), 1) << " run" << run << " line" << i;
   }
-  // Time-stamped: "2026-11-26T12:00:00.123Z run1 line1".
-  EXPECT_TRUE(std::regex_match(all.front(), std::regex("[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z .*"))) << all.front();
+  // Time-stamped, with the stream: "2026-11-26T12:00:00.123Z stdout run1 line1".
+  EXPECT_TRUE(std::regex_match(all.front(), std::regex("[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z stdout .*")))
+      << all.front();
+  // The stderr lines, each once, marked as such.
+  for (int run = 1; run <= 4; ++run) {
+    for (int i = 50; i <= 300; i += 50) {
+      std::string needle = " stderr run" + std::to_string(run) + " err" + std::to_string(i);
+      EXPECT_EQ(std::count_if(all.begin(), all.end(), [&](const std::string& l) { return l.ends_with(needle); }), 1)
+          << needle;
+    }
+  }
   EXPECT_TRUE(fs::exists(file + ".1"));
   for (int i = 0; i <= 60; ++i) {
     std::string p = i == 0 ? file : file + "." + std::to_string(i);
@@ -561,9 +570,12 @@ TEST_P(SupervisorTest, LogsAreCapturedAndRotatedWithNothingLostAcrossRestarts) {
   // The ring has the tail, stderr included.
   Ctl tail = s.ctl({"log", "chatty", "-n", "5"});
   EXPECT_EQ(std::count(tail.out.begin(), tail.out.end(), '\n'), 5) << tail.out;
-  EXPECT_NE(tail.out.find("run4 line300"), std::string::npos) << tail.out;
+  // (Which 5: the two streams are two pipes, so their relative order is
+  // the order keel read them in; each stream's own order is exact.)
+  EXPECT_NE(tail.out.find("run4 "), std::string::npos) << tail.out;
   Ctl full = s.ctl({"log", "chatty"});
-  EXPECT_NE(full.out.find("run4 err300"), std::string::npos);
+  EXPECT_NE(full.out.find("Z stdout run4 line300\n"), std::string::npos);
+  EXPECT_NE(full.out.find("Z stderr run4 err300\n"), std::string::npos) << full.out;
   k->signal(SIGTERM);
   EXPECT_TRUE(k->wait_exit());
 }

@@ -36,7 +36,7 @@ namespace log_record = service::log_record;
 
 constexpr std::string_view kStamp = "2026-12-06T10:00:00.000Z";
 
-std::string stamped(const std::string& text) { return std::string(kStamp) + " " + text + "\n"; }
+std::string stamped(const std::string& text) { return std::string(kStamp) + " stdout " + text + "\n"; }
 
 LogRecord line_record(std::uint32_t service, std::string_view path, std::string_view line,
                       std::uint64_t dropped = 0) {
@@ -246,26 +246,26 @@ TEST(ServiceLogSinkTest, LinesTheSinkRefusesAreCountedAndTheNextRecordCarriesThe
   FakeSink sink;
   service::ServiceLog log("svc", c, &sink);
   ASSERT_TRUE(log.open(loop).ok());
-  write_all(log.write_fd(), "one\n");
+  write_all(log.write_fd(service::LogStream::Stdout), "one\n");
   ASSERT_TRUE(run_until(loop, [&] { return log.lines_total() == 1; }));
   sink.full = true;
-  write_all(log.write_fd(), "two\nthree\nfour\n");
+  write_all(log.write_fd(service::LogStream::Stdout), "two\nthree\nfour\n");
   ASSERT_TRUE(run_until(loop, [&] { return log.lines_total() == 4; }));
   EXPECT_EQ(log.dropped_lines(), 3U);
   sink.full = false;
-  write_all(log.write_fd(), "five\n");
+  write_all(log.write_fd(service::LogStream::Stdout), "five\n");
   ASSERT_TRUE(run_until(loop, [&] { return log.lines_total() == 5; }));
   ASSERT_EQ(sink.got.size(), 2U);
   EXPECT_EQ(sink.got[0].dropped, 0U);
   EXPECT_EQ(sink.got[1].dropped, 3U);  // the gap, told with the line after it
-  EXPECT_EQ(sink.lines[1].substr(limits::kServiceLogStamp + 1), "five\n");
+  EXPECT_EQ(sink.lines[1].substr(limits::kServiceLogStamp + 1), "stdout five\n");
   // The ring lost nothing.
   std::string tail;
   log.tail(0, tail);
   EXPECT_NE(tail.find("three"), std::string::npos);
   // A gap at the very end is told by the close record.
   sink.full = true;
-  write_all(log.write_fd(), "six\n");
+  write_all(log.write_fd(service::LogStream::Stdout), "six\n");
   ASSERT_TRUE(run_until(loop, [&] { return log.lines_total() == 6; }));
   sink.full = false;
   log.close();
@@ -288,10 +288,10 @@ TEST(ServiceFileTest, LostLinesAreAMarkerInTheirPlace) {
   EXPECT_TRUE(file.apply(close));
   std::string text = slurp(path);
   std::string expected = stamped("seq 1") + std::string(kStamp) +
-                         " [keel: 3 lines lost: log writer not keeping up]\n" + stamped("seq 5");
+                         " keel [keel: 3 lines lost: log writer not keeping up]\n" + stamped("seq 5");
   ASSERT_EQ(text.substr(0, expected.size()), expected);
   // The close's marker is stamped when it is written.
-  EXPECT_NE(text.find("Z [keel: 2 lines lost: log writer not keeping up]\n", expected.size()), std::string::npos)
+  EXPECT_NE(text.find("Z keel [keel: 2 lines lost: log writer not keeping up]\n", expected.size()), std::string::npos)
       << text;
 }
 
@@ -333,7 +333,7 @@ TEST(LogWriterProcessTest, WritesEachServicesFileSkipsMalformedRecordsAndExitsAt
   send(encoded(line_record(1, a, stamped("a2"), 2)));
   ::close(fds[0]);  // end of file: the writer exits 0 once everything is written
   EXPECT_EQ(wait_exit(pid), 0);
-  EXPECT_EQ(slurp(a), stamped("a1") + std::string(kStamp) + " [keel: 2 lines lost: log writer not keeping up]\n" +
+  EXPECT_EQ(slurp(a), stamped("a1") + std::string(kStamp) + " keel [keel: 2 lines lost: log writer not keeping up]\n" +
                           stamped("a2"));
   EXPECT_EQ(slurp(b), stamped("b1"));
 }

@@ -297,24 +297,34 @@ TEST_F(ServiceExecTest, StdoutAndStderrToAFileAppended) {
   EXPECT_EQ(slurp(out), "before\nto-stdout\nto-stderr\nstdin=[]\n");
 }
 
-TEST_F(ServiceExecTest, LogStreamsGoToTheGivenPipe) {
-  int pipe_fds[2];
-  ASSERT_EQ(::pipe2(pipe_fds, O_CLOEXEC), 0);
+// stdout and stderr "log": each to its own pipe (issue 13), so every line
+// keeps its stream.
+TEST_F(ServiceExecTest, LogStreamsGoToTheirOwnPipes) {
+  int out_fds[2];
+  int err_fds[2];
+  ASSERT_EQ(::pipe2(out_fds, O_CLOEXEC), 0);
+  ASSERT_EQ(::pipe2(err_fds, O_CLOEXEC), 0);
   ServiceConfig c;
   c.name = "logger";
   c.command = {"/bin/sh", "-c", "echo out; echo err >&2"};
   ExecInputs in;
   in.config = &c;
-  in.log_fd = pipe_fds[1];
+  in.log_fd = out_fds[1];
+  in.log_err_fd = err_fds[1];
   auto r = start(in);
-  ::close(pipe_fds[1]);
+  ::close(out_fds[1]);
+  ::close(err_fds[1]);
   ASSERT_TRUE(r.ok()) << r.error().context;
-  std::string got;
-  char buf[256];
-  for (ssize_t n; (n = ::read(pipe_fds[0], buf, sizeof buf)) > 0;) got.append(buf, static_cast<std::size_t>(n));
-  ::close(pipe_fds[0]);
+  auto read_all = [](int fd) {
+    std::string got;
+    char buf[256];
+    for (ssize_t n; (n = ::read(fd, buf, sizeof buf)) > 0;) got.append(buf, static_cast<std::size_t>(n));
+    ::close(fd);
+    return got;
+  };
+  EXPECT_EQ(read_all(out_fds[0]), "out\n");
+  EXPECT_EQ(read_all(err_fds[0]), "err\n");
   ::waitpid(r.value(), nullptr, 0);
-  EXPECT_EQ(got, "out\nerr\n");
 }
 
 TEST_F(ServiceExecTest, TheChildWritesItsOwnPidIntoWatchdogPid) {
@@ -406,6 +416,7 @@ TEST_F(ServiceExecTest, SourcesThatSitOnTargetsAreNotClobbered) {
   ExecInputs in;
   in.config = &c;
   in.log_fd = 0;
+  in.log_err_fd = 0;
   in.notify_pipe_write_fd = notify_pipe[1];
   auto r = start(in);
   ::dup2(saved0, 0);

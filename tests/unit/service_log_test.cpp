@@ -76,12 +76,15 @@ std::vector<std::string> split_lines(const std::string& text) {
 }
 
 bool stamped(const std::string& line) {
-  static const std::regex re(R"(^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z .*)");
+  static const std::regex re(R"(^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (stdout|stderr|keel) .*)");
   return std::regex_match(line, re);
 }
 
-// The line without its "STAMP " prefix.
-std::string text_of(const std::string& line) { return line.size() > kStampLen ? line.substr(kStampLen + 1) : ""; }
+// The line without its "STAMP STREAM " prefix.
+std::string text_of(const std::string& line) {
+  std::size_t space = line.size() > kStampLen ? line.find(' ', kStampLen + 1) : std::string::npos;
+  return space == std::string::npos ? "" : line.substr(space + 1);
+}
 
 std::vector<std::string> tail_texts(const ServiceLog& log, std::size_t n = 0) {
   std::string out;
@@ -133,9 +136,9 @@ class ServiceLogTest : public ::testing::Test {
 
 TEST_F(ServiceLogTest, OpenMakesACloseOnExecPipeWithANonBlockingReadEnd) {
   ServiceLog log("svc", config());
-  EXPECT_EQ(log.write_fd(), -1);
+  EXPECT_EQ(log.write_fd(service::LogStream::Stdout), -1);
   ASSERT_TRUE(log.open(loop).ok());
-  int w = log.write_fd();
+  int w = log.write_fd(service::LogStream::Stdout);
   ASSERT_GE(w, 0);
   EXPECT_TRUE(::fcntl(w, F_GETFD) & FD_CLOEXEC);
   EXPECT_FALSE(::fcntl(w, F_GETFL) & O_NONBLOCK) << "a service sees an ordinary, blocking pipe";
@@ -144,7 +147,7 @@ TEST_F(ServiceLogTest, OpenMakesACloseOnExecPipeWithANonBlockingReadEnd) {
     EXPECT_EQ(::fcntl(w, F_GETPIPE_SZ), limits::kServiceLogPipeBytes) << "root may always grow it";
   }
   log.close();
-  EXPECT_EQ(log.write_fd(), -1);
+  EXPECT_EQ(log.write_fd(service::LogStream::Stdout), -1);
   EXPECT_LT(::fcntl(w, F_GETFD), 0) << "close() closes the write end";
 }
 
@@ -152,7 +155,7 @@ TEST_F(ServiceLogTest, LinesAppearInTailStampedAndInOrder) {
   ServiceLog log("svc", config());
   ASSERT_TRUE(log.open(loop).ok());
   std::string before = now_stamp();
-  write_all(log.write_fd(), "one\ntwo\n\nthree\n");
+  write_all(log.write_fd(service::LogStream::Stdout), "one\ntwo\n\nthree\n");
   ASSERT_TRUE(run_until(loop, [&] { return log.lines_total() == 4; }));
   std::string after = now_stamp();
   std::string out;
@@ -174,21 +177,21 @@ TEST_F(ServiceLogTest, LinesAppearInTailStampedAndInOrder) {
 TEST_F(ServiceLogTest, PartialLinesAcrossWritesAreJoined) {
   ServiceLog log("svc", config());
   ASSERT_TRUE(log.open(loop).ok());
-  write_all(log.write_fd(), "hel");
+  write_all(log.write_fd(service::LogStream::Stdout), "hel");
   {
     Watchdog dog(2000);
     ASSERT_TRUE(loop.run_once().ok());  // the data is there: one turn reads it
   }
   EXPECT_EQ(log.lines_total(), 0U) << "a line without its newline is held";
-  write_all(log.write_fd(), "lo wor");
-  write_all(log.write_fd(), "ld\nnext");
+  write_all(log.write_fd(service::LogStream::Stdout), "lo wor");
+  write_all(log.write_fd(service::LogStream::Stdout), "ld\nnext");
   ASSERT_TRUE(run_until(loop, [&] { return log.lines_total() == 1; }));
   EXPECT_EQ(tail_texts(log), (std::vector<std::string>{"hello world"}));
   // flush(): what is in the pipe is read, and the held line completed.
-  write_all(log.write_fd(), " part");
+  write_all(log.write_fd(service::LogStream::Stdout), " part");
   log.flush();
   EXPECT_EQ(tail_texts(log), (std::vector<std::string>{"hello world", "next part"}));
-  write_all(log.write_fd(), "fresh\n");
+  write_all(log.write_fd(service::LogStream::Stdout), "fresh\n");
   ASSERT_TRUE(run_until(loop, [&] { return log.lines_total() == 3; }));
   EXPECT_EQ(tail_texts(log).back(), "fresh");
 }
@@ -198,9 +201,9 @@ TEST_F(ServiceLogTest, ALongLineIsCutMarkedAndCounted) {
   ASSERT_TRUE(log.open(loop).ok());
   const std::size_t max = limits::kServiceLogLineMax;
   std::string exact(max, 'e');
-  write_all(log.write_fd(), exact + "\n");
-  write_all(log.write_fd(), std::string(3 * max + 17, 'x'));
-  write_all(log.write_fd(), std::string(100, 'y') + "\nafter\n");
+  write_all(log.write_fd(service::LogStream::Stdout), exact + "\n");
+  write_all(log.write_fd(service::LogStream::Stdout), std::string(3 * max + 17, 'x'));
+  write_all(log.write_fd(service::LogStream::Stdout), std::string(100, 'y') + "\nafter\n");
   ASSERT_TRUE(run_until(loop, [&] { return log.lines_total() == 3; }));
   std::vector<std::string> texts = tail_texts(log);
   ASSERT_EQ(texts.size(), 3U);
@@ -214,14 +217,14 @@ TEST_F(ServiceLogTest, TheRingWrapsAndKeepsTheNewestLines) {
   ServiceLog log("svc", config(8192));
   ASSERT_TRUE(log.open(loop).ok());
   const int total = 2000;
-  write_all(log.write_fd(), numbered_lines(0, total));
+  write_all(log.write_fd(service::LogStream::Stdout), numbered_lines(0, total));
   ASSERT_TRUE(run_until(loop, [&] { return log.lines_total() == total; }));
   std::vector<std::string> texts = tail_texts(log);
   ASSERT_GT(texts.size(), 10U);
   ASSERT_LT(texts.size(), static_cast<std::size_t>(total));
-  // Each record: 2-byte header + stamp + ' ' + "line NNNNN" = 37 bytes.
-  EXPECT_LE(texts.size() * 37, 8192U);
-  EXPECT_GT(texts.size() * 37, 8192U - 2 * 37) << "the ring is used to the full";
+  // Each record: 2-byte header + stamp + " stdout " + "line NNNNN" = 44 bytes.
+  EXPECT_LE(texts.size() * 44, 8192U);
+  EXPECT_GT(texts.size() * 44, 8192U - 2 * 44) << "the ring is used to the full";
   int first = total - static_cast<int>(texts.size());
   for (std::size_t i = 0; i < texts.size(); ++i) {
     char want[32];
@@ -239,7 +242,7 @@ TEST_F(ServiceLogTest, TheRingWrapsAndKeepsTheNewestLines) {
   EXPECT_EQ(smaller.back(), texts.back());
   log.reconfigure(config(1 << 20));
   EXPECT_EQ(tail_texts(log), smaller);
-  write_all(log.write_fd(), "more\n");
+  write_all(log.write_fd(service::LogStream::Stdout), "more\n");
   ASSERT_TRUE(run_until(loop, [&] { return log.lines_total() == total + 1; }));
   EXPECT_EQ(tail_texts(log).size(), smaller.size() + 1);
 }
@@ -261,7 +264,7 @@ TEST_F(ServiceLogTest, NoRingWhenRingBytesIsZeroTheFileStillGetsEachLine) {
   TempDir dir;
   ServiceLog log("svc", config(0, dir.str() + "/svc.log"));
   ASSERT_TRUE(log.open(loop).ok());
-  write_all(log.write_fd(), "a\nb\n");
+  write_all(log.write_fd(service::LogStream::Stdout), "a\nb\n");
   ASSERT_TRUE(run_until(loop, [&] { return log.lines_total() == 2; }));
   EXPECT_TRUE(tail_texts(log).empty());
   EXPECT_EQ(file_texts(dir.str() + "/svc.log", 0), (std::vector<std::string>{"a", "b"}));
@@ -272,7 +275,7 @@ TEST_F(ServiceLogTest, APathThatIsNotARegularFileIsNeverRotated) {
   const std::string path = "/dev/null";
   ServiceLog log("svc", config(64 * kKiB, path, 100, 2));
   ASSERT_TRUE(log.open(loop).ok());
-  write_all(log.write_fd(), numbered_lines(0, 50));
+  write_all(log.write_fd(service::LogStream::Stdout), numbered_lines(0, 50));
   ASSERT_TRUE(run_until(loop, [&] { return log.lines_total() == 50; }));
   EXPECT_EQ(log.dropped_lines(), 0U);
   struct stat st{};
@@ -288,8 +291,8 @@ TEST_F(ServiceLogTest, TheFileRotatesAtMaxSizeKeepingExactlyKeepOldFiles) {
   const int keep = 2;
   ServiceLog log("svc", config(64 * kKiB, path, max_size, keep));
   ASSERT_TRUE(log.open(loop).ok());
-  const int total = 300;  // 36 bytes a line: about 11 files' worth
-  for (int i = 0; i < total; i += 25) write_all(log.write_fd(), numbered_lines(i, i + 25));
+  const int total = 300;  // 43 bytes a line: about 13 files' worth
+  for (int i = 0; i < total; i += 25) write_all(log.write_fd(service::LogStream::Stdout), numbered_lines(i, i + 25));
   ASSERT_TRUE(run_until(loop, [&] { return log.lines_total() == total; }));
   EXPECT_EQ(log.dropped_lines(), 0U);
 
@@ -299,12 +302,12 @@ TEST_F(ServiceLogTest, TheFileRotatesAtMaxSizeKeepingExactlyKeepOldFiles) {
     std::string name = i == 0 ? path : path + "." + std::to_string(i);
     EXPECT_LE(std::filesystem::file_size(name), max_size) << name;
     if (i > 0) {
-      EXPECT_GT(std::filesystem::file_size(name), max_size - 36) << name << " was filled before rotating";
+      EXPECT_GT(std::filesystem::file_size(name), max_size - 43) << name << " was filled before rotating";
     }
   }
   // Across the files: the newest lines, consecutive, none lost or doubled.
   std::vector<std::string> texts = file_texts(path, keep);
-  ASSERT_GT(texts.size(), 50U);
+  ASSERT_GT(texts.size(), 45U);
   int first = total - static_cast<int>(texts.size());
   for (std::size_t i = 0; i < texts.size(); ++i) {
     char want[32];
@@ -321,7 +324,7 @@ TEST_F(ServiceLogTest, KeepZeroTruncatesInPlace) {
   const std::string path = dir.str() + "/svc.log";
   ServiceLog log("svc", config(64 * kKiB, path, 500, 0));
   ASSERT_TRUE(log.open(loop).ok());
-  write_all(log.write_fd(), numbered_lines(0, 100));
+  write_all(log.write_fd(service::LogStream::Stdout), numbered_lines(0, 100));
   ASSERT_TRUE(run_until(loop, [&] { return log.lines_total() == 100; }));
   EXPECT_FALSE(std::filesystem::exists(path + ".1"));
   EXPECT_LE(std::filesystem::file_size(path), 500U);
@@ -335,10 +338,10 @@ TEST_F(ServiceLogTest, AReloadSwitchesTheFile) {
   TempDir dir;
   ServiceLog log("svc", config(64 * kKiB, dir.str() + "/a.log"));
   ASSERT_TRUE(log.open(loop).ok());
-  write_all(log.write_fd(), "to a\n");
+  write_all(log.write_fd(service::LogStream::Stdout), "to a\n");
   ASSERT_TRUE(run_until(loop, [&] { return log.lines_total() == 1; }));
   log.reconfigure(config(64 * kKiB, dir.str() + "/b.log"));
-  write_all(log.write_fd(), "to b\n");
+  write_all(log.write_fd(service::LogStream::Stdout), "to b\n");
   ASSERT_TRUE(run_until(loop, [&] { return log.lines_total() == 2; }));
   EXPECT_EQ(file_texts(dir.str() + "/a.log", 0), (std::vector<std::string>{"to a"}));
   EXPECT_EQ(file_texts(dir.str() + "/b.log", 0), (std::vector<std::string>{"to b"}));
@@ -350,13 +353,13 @@ TEST_F(ServiceLogTest, AFileWriteErrorDropsTheLineAndCountsItTheRingKeepsIt) {
   const std::string path = "/dev/full";  // every write: ENOSPC
   ServiceLog log("svc", config(64 * kKiB, path));
   ASSERT_TRUE(log.open(loop).ok());
-  write_all(log.write_fd(), "a\nb\nc\n");
+  write_all(log.write_fd(service::LogStream::Stdout), "a\nb\nc\n");
   ASSERT_TRUE(run_until(loop, [&] { return log.lines_total() == 3; }));
   EXPECT_EQ(log.dropped_lines(), 3U);
   EXPECT_EQ(tail_texts(log), (std::vector<std::string>{"a", "b", "c"}));
   // A missing directory is an open failure: dropped and counted as well.
   log.reconfigure(config(64 * kKiB, dir.str() + "/missing/x.log"));
-  write_all(log.write_fd(), "d\n");
+  write_all(log.write_fd(service::LogStream::Stdout), "d\n");
   ASSERT_TRUE(run_until(loop, [&] { return log.lines_total() == 4; }));
   EXPECT_EQ(log.dropped_lines(), 4U);
 }
@@ -386,13 +389,13 @@ TEST(ServiceLogFullDisk, LinesAreDroppedWhileFullAndTheFileSaysSoAfter) {
     if (!loop.init()) return "loop init failed";
     ServiceLog log("svc", config(64 * kKiB, dir.str() + "/svc.log", 1 << 20, 1));
     if (!log.open(loop)) return "open failed";
-    write_all(log.write_fd(), numbered_lines(0, 200));
+    write_all(log.write_fd(service::LogStream::Stdout), numbered_lines(0, 200));
     if (!run_until(loop, [&] { return log.lines_total() == 200; })) return "lines not read";
     if (log.dropped_lines() == 0) return "nothing dropped on a full tmpfs";
     if (log.dropped_lines() == 200) return "nothing written: the test should leave room for some lines";
     std::uint64_t dropped = log.dropped_lines();
     ::unlink(filler.c_str());
-    write_all(log.write_fd(), "after\n");
+    write_all(log.write_fd(service::LogStream::Stdout), "after\n");
     if (!run_until(loop, [&] { return log.lines_total() == 201; })) return "line after not read";
     if (log.dropped_lines() != dropped) return "dropped after space was freed";
     std::string text = slurp(dir.str() + "/svc.log");
@@ -412,7 +415,7 @@ TEST(ServiceLogFullDisk, LinesAreDroppedWhileFullAndTheFileSaysSoAfter) {
 TEST_F(ServiceLogTest, ARestartingServiceLosesNoLine) {
   ServiceLog log("svc", config());
   ASSERT_TRUE(log.open(loop).ok());
-  const int w = log.write_fd();
+  const int w = log.write_fd(service::LogStream::Stdout);
   auto run = [&](int from, const std::string& last) {
     pid_t pid = testutil::fork_child([&] {
       if (::dup2(w, 1) < 0 || ::dup2(w, 2) < 0) return 1;
@@ -461,7 +464,7 @@ TEST_F(ServiceLogTest, FollowersReceiveEachLineAsTailShowsIt) {
   ASSERT_TRUE(log.add_follower(a));
   ASSERT_TRUE(log.add_follower(b));
   EXPECT_FALSE(log.add_follower(a)) << "already following";
-  write_all(log.write_fd(), "x\ny\n");
+  write_all(log.write_fd(service::LogStream::Stdout), "x\ny\n");
   ASSERT_TRUE(run_until(loop, [&] { return log.lines_total() == 2; }));
   std::string tail;
   log.tail(0, tail);
@@ -473,7 +476,7 @@ TEST_F(ServiceLogTest, FollowersReceiveEachLineAsTailShowsIt) {
   // the line.
   b.action = [&] { log.remove_follower(b); };
   log.remove_follower(a);
-  write_all(log.write_fd(), "z\nw\n");
+  write_all(log.write_fd(service::LogStream::Stdout), "z\nw\n");
   ASSERT_TRUE(run_until(loop, [&] { return log.lines_total() == 4; }));
   EXPECT_EQ(a.lines.size(), 2U);
   EXPECT_EQ(b.lines.size(), 3U);
@@ -493,7 +496,7 @@ TEST_F(ServiceLogTest, ConsoleMirroringPrefixesTheName) {
   c.console = true;
   ServiceLog web("web", c);
   ASSERT_TRUE(web.open(loop).ok());
-  write_all(web.write_fd(), "hello\n");
+  write_all(web.write_fd(service::LogStream::Stdout), "hello\n");
   bool got = run_until(loop, [&] { return web.lines_total() == 1; });
   log::set_fd(old_fd);
   ASSERT_TRUE(got);
@@ -563,9 +566,9 @@ TEST(ServiceLogKmsg, LinesTheKernelWouldEchoOnTheConsoleAreNotCopied) {
 TEST_F(ServiceLogTest, ThePipeClosesWhenTheLastWriterGoesAndANewRunRejoinsALingeringOne) {
   ServiceLog log("svc", config());
   ASSERT_TRUE(log.open(loop).ok());
-  int run1 = ::fcntl(log.write_fd(), F_DUPFD_CLOEXEC, 0);  // the run's copy
+  int run1 = ::fcntl(log.write_fd(service::LogStream::Stdout), F_DUPFD_CLOEXEC, 0);  // the run's copy
   log.release_write_end();
-  EXPECT_EQ(log.write_fd(), -1);
+  EXPECT_EQ(log.write_fd(service::LogStream::Stdout), -1);
   write_all(run1, "last words\n");
   ::close(run1);  // the run ends
   ASSERT_TRUE(run_until(loop, [&] { return !log.pipe_open(); }));
@@ -573,12 +576,12 @@ TEST_F(ServiceLogTest, ThePipeClosesWhenTheLastWriterGoesAndANewRunRejoinsALinge
 
   // A new run gets a new pipe; a grandchild keeps it after the run.
   ASSERT_TRUE(log.open(loop).ok());
-  int grandchild = ::fcntl(log.write_fd(), F_DUPFD_CLOEXEC, 0);
+  int grandchild = ::fcntl(log.write_fd(service::LogStream::Stdout), F_DUPFD_CLOEXEC, 0);
   log.release_write_end();
   // The next run, while the grandchild still writes: the same pipe.
   ASSERT_TRUE(log.open(loop).ok());
-  ASSERT_GE(log.write_fd(), 0);
-  int run3 = ::fcntl(log.write_fd(), F_DUPFD_CLOEXEC, 0);
+  ASSERT_GE(log.write_fd(service::LogStream::Stdout), 0);
+  int run3 = ::fcntl(log.write_fd(service::LogStream::Stdout), F_DUPFD_CLOEXEC, 0);
   log.release_write_end();
   write_all(grandchild, "from the grandchild\n");
   write_all(run3, "from the third run\n");
