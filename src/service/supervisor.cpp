@@ -636,8 +636,11 @@ void Supervisor::follow_events(const control::Request& request, control::Session
   // The replay in chunks the server takes whole (it cuts a longer chunk).
   std::string_view rest = out;
   while (!rest.empty()) {
-    std::size_t n = rest.size() <= limits::kControlMaxChunk ? rest.size() : rest.rfind('\n', limits::kControlMaxChunk - 1) + 1;
-    if (n == 0 || n > rest.size()) n = std::min(rest.size(), limits::kControlMaxChunk);
+    std::size_t n = rest.size();
+    if (n > limits::kControlMaxChunk) {
+      n = rest.rfind('\n', limits::kControlMaxChunk - 1) + 1;  // npos + 1: no line end, 0
+      if (n == 0) n = limits::kControlMaxChunk;
+    }
     session.send(rest.substr(0, n));
     rest.remove_prefix(n);
   }
