@@ -204,8 +204,8 @@ void EventRecord::commit() noexcept {
   // bytes and a 2-byte length); the ring otherwise.
   // Once an event does not fit, the boot area is closed, so it stays
   // one run of events with no hole.
-  if (boot_open_ && boot_.capacity() - boot_.used_bytes() < len_ + LogRing::kHeader) boot_open_ = false;
-  if (boot_open_) {
+  if (!boot_closed_ && boot_.capacity() - boot_.used_bytes() < len_ + LogRing::kHeader) boot_closed_ = true;
+  if (!boot_closed_) {
     boot_.push(json);
   } else {
     ring_.push(json);

@@ -86,8 +86,8 @@ class EventRecord {
   void commit() noexcept;
 
   // The boot is over: later events go to the ring. Idempotent.
-  void close_boot() noexcept { boot_open_ = false; }
-  [[nodiscard]] bool boot_open() const noexcept { return boot_open_; }
+  void close_boot() noexcept { boot_closed_ = true; }
+  [[nodiscard]] bool boot_open() const noexcept { return !boot_closed_; }
 
   // Every kept event, oldest first, each with its '\n', appended to `out`.
   // Allocates: for control requests, not handlers.
@@ -108,7 +108,9 @@ class EventRecord {
 
   LogRing boot_;
   LogRing ring_;
-  bool boot_open_ = true;
+  // Every member starts as zero, so keel's one record is in .bss (no
+  // bytes in the binary, no page until written).
+  bool boot_closed_ = false;
   bool console_ = false;
   std::uint64_t seq_ = 0;
   std::int64_t start_mono_ns_ = 0;
