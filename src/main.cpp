@@ -21,11 +21,13 @@
 #include "cinit/container_init.hpp"
 #include "cinit/options.hpp"
 #include "control/keelctl.hpp"
+#include "core/event_loop.hpp"
 #include "core/log.hpp"
 #include "core/reaper.hpp"
 #include "core/signal_source.hpp"
 #include "core/standard_fds.hpp"
 #include "service/builtin.hpp"
+#include "service/event_record.hpp"
 #include "service/log_writer.hpp"
 #include "service/probe_main.hpp"
 #include "system/config_check.hpp"
@@ -34,6 +36,9 @@
 #include "system/system_init.hpp"
 
 int main(int argc, char** argv) {
+  // The event record's keel-start (service/event_record.hpp): on a machine,
+  // the kernel's time to init. Two vDSO reads, in every mode.
+  keel::service::event_record().set_start(keel::monotonic_ns(), keel::service::realtime_ns());
   keel::ensure_standard_fds();
   // keelctl is this same binary, so an image carries one file: called as
   // "keelctl", or as "keel ctl ARGS" (a program really named "ctl" is run

@@ -3,9 +3,9 @@
 // The server (control/server.hpp) owns the socket, the framing and the
 // peer checks; it turns each well-formed request into a call of
 // ControlHandler::handle with a Session to answer on. Most requests are
-// answered at once (session.finish). Three are answered later: `wait --ready`
-// (when the service is ready, or its timeout passes), `log -f` (lines
-// stream with session.send until the client goes away) and `reload` (when
+// answered at once (session.finish). Four are answered later: `wait --ready`
+// (when the service is ready, or its timeout passes), `log -f` and
+// `events` (lines stream with session.send until the client goes away) and `reload` (when
 // the configuration loader has answered; `reload SERVICE`: when the service
 // has reported its reload cycle, or is ready again). For those the
 // handler keeps the Session pointer until it finishes it or the server
@@ -31,13 +31,15 @@ enum class Verb : std::uint16_t {
   Poweroff = 9,
   Reboot = 10,
   Halt = 11,
+  Events = 12,  // flags: SinceBoot (replay the kept events first), Follow (then live ones), Json
 };
 
 enum Flags : std::uint32_t {
   kFlagJson = 1U << 0,
   kFlagFollow = 1U << 1,
   kFlagReady = 1U << 2,
-  kFlagDryRun = 1U << 4,  // Reload without SERVICE: the plan, nothing applied
+  kFlagSinceBoot = 1U << 3,  // Events: the kept events first (docs/events.md)
+  kFlagDryRun = 1U << 4,     // Reload without SERVICE: the plan, nothing applied
 };
 
 struct Request {

@@ -20,6 +20,7 @@
 #include <string_view>
 
 #include "control/analyze_command.hpp"
+#include "control/event_format.hpp"
 #include "control/protocol.hpp"
 #include "control/server.hpp"
 #include "core/event_loop.hpp"
@@ -64,6 +65,18 @@ constexpr Subcommand kSubcommands[] = {
      "With SERVICE: send it its reload_signal and, for a notify service, wait for\n"
      "its RELOADING=1 then READY=1 (bounded by its start_timeout); a service\n"
      "without reload_signal is restarted and waited for until it is ready.\n"},
+    {"events", Verb::Events, "[--json] [--since-boot] [--no-follow]", "print keel's events as they happen",
+     "One line per event: every service's changes of state (starting, started,\n"
+     "ready, unhealthy, healthy, stopping, exited, restarting, failed, stopped,\n"
+     "done), reloads, keel's own boot steps and the shutdown's (docs/events.md).\n"
+     "Follows until interrupted, or until keel exits.\n"
+     "  --json         the events as keel records them: one JSON object per line,\n"
+     "                 a stable interface (docs/events.md)\n"
+     "  --since-boot   first the events keel kept since it started (the boot's,\n"
+     "                 then the most recent ones), oldest first\n"
+     "  --no-follow    print what is kept and exit (with --since-boot)\n"
+     "A gap in the events' seq numbers means events were lost: keel's record is\n"
+     "bounded, and keel never waits for a follower that does not read.\n"},
     {"poweroff", Verb::Poweroff, "", "stop every service and power off", ""},
     {"reboot", Verb::Reboot, "", "stop every service and reboot", ""},
     {"halt", Verb::Halt, "", "stop every service and halt", ""},
@@ -150,6 +163,8 @@ KeelctlCommand parse_keelctl(const std::string& prog, const std::vector<std::str
   bool follow = false;
   bool ready = false;
   bool dry_run = false;
+  bool since_boot = false;
+  bool no_follow = false;
   bool have_lines = false;
   bool have_timeout = false;
   std::uint32_t lines = 0;
@@ -216,6 +231,20 @@ KeelctlCommand parse_keelctl(const std::string& prog, const std::vector<std::str
       dry_run = true;
       continue;
     }
+    if (sub->verb == Verb::Events) {
+      if (a == "--json") {
+        json = true;
+        continue;
+      }
+      if (a == "--since-boot") {
+        since_boot = true;
+        continue;
+      }
+      if (a == "--no-follow") {
+        no_follow = true;
+        continue;
+      }
+    }
     if (sub->verb == Verb::Log) {
       if (a == "-f" || a == "--follow") {
         follow = true;
@@ -269,7 +298,8 @@ KeelctlCommand parse_keelctl(const std::string& prog, const std::vector<std::str
     case Verb::Reload: max_args = 1; break;
     case Verb::Poweroff:
     case Verb::Reboot:
-    case Verb::Halt: break;
+    case Verb::Halt:
+    case Verb::Events: break;
   }
   if (positional.size() < min_args) {
     return usage_error(prog, std::string(sub->name) + ": missing " + (positional.empty() ? "SERVICE" : "SIGNAL"),
@@ -298,6 +328,11 @@ KeelctlCommand parse_keelctl(const std::string& prog, const std::vector<std::str
   if (follow) c.request.flags |= kFlagFollow;
   if (ready) c.request.flags |= kFlagReady;
   if (dry_run) c.request.flags |= kFlagDryRun;
+  if (sub->verb == Verb::Events) {
+    follow = !no_follow;
+    if (follow) c.request.flags |= kFlagFollow;
+    if (since_boot) c.request.flags |= kFlagSinceBoot;
+  }
   c.request.lines = lines;
   c.request.timeout_ms = timeout_ms;
   // A reload of one service is bounded by keel, by the service's timeouts.
@@ -347,6 +382,26 @@ const char* code_text(Code code) noexcept {
   return "error";
 }
 
+// `keelctl events`: JSON lines as keel sent them (JSON-escaped by keel,
+// C0 and C1 controls included, so safe on a terminal), or one readable
+// line each. `pending` holds a line cut between two frames.
+bool print_events(std::string_view data, bool json, std::string& pending) {
+  if (json) return write_all(1, data);
+  std::string out;
+  while (!data.empty()) {
+    std::size_t nl = data.find('\n');
+    if (nl == std::string_view::npos) {
+      pending.append(data);
+      break;
+    }
+    pending.append(data.substr(0, nl));
+    data.remove_prefix(nl + 1);
+    out += format_event_line(pending);
+    pending.clear();
+  }
+  return write_all(1, out);
+}
+
 int talk_to_keel(const std::string& prog, const KeelctlCommand& c) {
   const std::string& path = c.socket_path;
   sockaddr_un addr{};
@@ -391,6 +446,7 @@ int talk_to_keel(const std::string& prog, const KeelctlCommand& c) {
   const std::int64_t deadline =
       c.reply_timeout_ms < 0 ? -1 : monotonic_ns() + c.reply_timeout_ms * 1'000'000;
   std::string buf(std::size_t{16} * 1024, '\0');
+  std::string pending_event;  // events: a line not complete yet
   for (;;) {
     int wait_ms = -1;
     if (deadline >= 0) {
@@ -412,6 +468,8 @@ int talk_to_keel(const std::string& prog, const KeelctlCommand& c) {
     ssize_t n = ::read(fd, buf.data(), buf.size());
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
+      // keel exiting ends `events`: its last events (the shutdown's) came first.
+      if (n == 0 && c.request.verb == Verb::Events) return static_cast<int>(Code::Ok);
       error_line(prog, n == 0 ? std::string("keel closed the connection without a reply")
                               : std::string("read: ") + std::strerror(errno));
       return static_cast<int>(Code::Failed);
@@ -427,6 +485,17 @@ int talk_to_keel(const std::string& prog, const KeelctlCommand& c) {
                               : reject_message(decoder.error(), decoder.seen_version());
         error_line(prog, "bad reply from keel: " + why);
         return static_cast<int>(Code::Failed);
+      }
+      if (c.request.verb == Verb::Events &&
+          (decoder.type() == FrameType::Data || (decoder.type() == FrameType::Final && !decoder.payload().empty() &&
+                                                 decoder.payload()[0] == static_cast<char>(Code::Ok)))) {
+        std::string_view lines = decoder.payload();
+        if (decoder.type() == FrameType::Final) lines.remove_prefix(1);
+        if (!print_events(lines, (c.request.flags & kFlagJson) != 0, pending_event)) {
+          return static_cast<int>(Code::Failed);
+        }
+        if (decoder.type() == FrameType::Final) return static_cast<int>(Code::Ok);
+        continue;
       }
       if (decoder.type() == FrameType::Data) {
         // `log -f` lines, as the service wrote them: escaped, keeping the

@@ -72,7 +72,7 @@ class Reader {
   bool short_ = false;
 };
 
-constexpr std::uint32_t kKnownFlags = kFlagJson | kFlagFollow | kFlagReady | kFlagDryRun;
+constexpr std::uint32_t kKnownFlags = kFlagJson | kFlagFollow | kFlagReady | kFlagSinceBoot | kFlagDryRun;
 
 }  // namespace
 
@@ -89,12 +89,13 @@ const char* verb_name(Verb verb) noexcept {
     case Verb::Poweroff: return "poweroff";
     case Verb::Reboot: return "reboot";
     case Verb::Halt: return "halt";
+    case Verb::Events: return "events";
   }
   return "?";
 }
 
 bool valid_verb(std::uint16_t value) noexcept {
-  return value >= static_cast<std::uint16_t>(Verb::Status) && value <= static_cast<std::uint16_t>(Verb::Halt);
+  return value >= static_cast<std::uint16_t>(Verb::Status) && value <= static_cast<std::uint16_t>(Verb::Events);
 }
 
 std::string reject_message(Reject reject, std::uint16_t seen_version) {

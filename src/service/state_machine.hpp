@@ -153,6 +153,8 @@ class ServiceMachine {
   // failure for good, on_failure (or on_exit when on_failure is "none");
   // on a clean end for good, on_exit; otherwise nothing.
   [[nodiscard]] ExitAction final_action() const noexcept;
+  // Stopping for a restart request (keelctl restart, a changed service at a reload).
+  [[nodiscard]] bool stop_is_restart() const noexcept { return after_stop_ == After::Again; }
   // Starts counted against restart_limit in the current window.
   [[nodiscard]] int limit_starts() const noexcept { return limit_starts_; }
 

@@ -24,12 +24,14 @@
 #include "core/signals.hpp"
 #include "service/builtin.hpp"
 #include "service/config_diff.hpp"
+#include "service/event_record.hpp"
 #include "service/exec_plan.hpp"
 #include "service/listen_sockets.hpp"
 #include "service/notify.hpp"
 #include "service/probe.hpp"
 #include "service/probe_main.hpp"
 #include "service/run_dir.hpp"
+#include "service/service_events.hpp"
 #include "service/service_log.hpp"
 #include "service/tree_tracker.hpp"
 
@@ -418,6 +420,7 @@ void Supervisor::Unit::main_pidfd_ready() noexcept {
              config.name.c_str(), static_cast<int>(pid));
   }
   if (log) log->flush();
+  record_exit_event(config.name, pid, 0);
   machine.main_exited(0);
   sup.after_reap();
 }
@@ -450,6 +453,7 @@ void Supervisor::Unit::exec_confirmed() noexcept {
   // contains() knows the launching child by its pid.
   if (!in_cgroup || !proc_cgroup_path(launched_pid, cgroup_path, sizeof cgroup_path)) cgroup_path[0] = '\0';
   log::msg(log::Level::Info, "%s: started (pid %d)", config.name.c_str(), static_cast<int>(launched_pid));
+  event_record().begin("started", config.name).num("pid", launched_pid).commit();
   watchdog_begin_run();
 }
 
@@ -545,6 +549,7 @@ void Supervisor::Unit::probe_changed(Probe& probe) noexcept {
   one_line(probe.last_output(), output, sizeof output);
   if (probe.health() == Health::Healthy) {
     log::msg(log::Level::Info, "%s: healthy (liveness probe %s)", name, probe.last_result());
+    event_record().begin("healthy", config.name).commit();
     return;
   }
   if (probe.health() != Health::Unhealthy) return;
@@ -554,6 +559,7 @@ void Supervisor::Unit::probe_changed(Probe& probe) noexcept {
   char reason[limits::kProbeOutputBytes + 128];
   std::snprintf(reason, sizeof reason, "liveness probe %s%s%s", probe.last_result(), output[0] != '\0' ? ": " : "",
                 output);
+  event_record().begin("unhealthy", config.name).str("reason", reason).commit();
   switch (p.action) {
     case ProbeAction::Restart: machine.unhealthy(reason, true); break;
     case ProbeAction::Stop: machine.unhealthy(reason, false); break;
@@ -600,6 +606,47 @@ struct Supervisor::Follower final : LogFollower {
   control::Session* session;
   ServiceLog* log;
 };
+
+// A `keelctl events` follower: each event's line goes to the client. A
+// client that does not read loses lines (the server drops what its
+// connection's buffer does not take, never waits): the gap in seq says so.
+struct Supervisor::EventsFollower final : EventFollower {
+  explicit EventsFollower(control::Session& s) : session(&s) {}
+  void on_event(std::string_view line) noexcept override {
+    if (session != nullptr) session->send(line);
+  }
+  control::Session* session;
+};
+
+// keelctl events: the kept events (--since-boot), then the live ones
+// unless --no-follow. The JSON lines go as they are; keelctl formats them.
+void Supervisor::follow_events(const control::Request& request, control::Session& session) {
+  using control::Code;
+  std::string out;
+  if ((request.flags & control::kFlagSinceBoot) != 0) event_record().replay(out);
+  if ((request.flags & control::kFlagFollow) == 0) {
+    session.finish(Code::Ok, out);
+    return;
+  }
+  auto f = std::make_unique<EventsFollower>(session);
+  event_followers_.reserve(event_followers_.size() + 1);  // room first: a follower the record knows is kept
+  if (!event_record().add_follower(*f)) {
+    session.finish(Code::Failed, "too many keelctl events followers\n");
+    return;
+  }
+  // The replay in chunks the server takes whole (it cuts a longer chunk).
+  std::string_view rest = out;
+  while (!rest.empty()) {
+    std::size_t n = rest.size();
+    if (n > limits::kControlMaxChunk) {
+      n = rest.rfind('\n', limits::kControlMaxChunk - 1) + 1;  // npos + 1: no line end, 0
+      if (n == 0) n = limits::kControlMaxChunk;
+    }
+    session.send(rest.substr(0, n));
+    rest.remove_prefix(n);
+  }
+  event_followers_.push_back(std::move(f));
+}
 
 Supervisor::Supervisor(EventLoop& loop, SupervisorHooks& hooks, SupervisorSettings settings)
     : loop_(loop),
@@ -759,6 +806,7 @@ void Supervisor::load_initial(LoadResult loaded) {
     start_target_ = settings_.start_target;
   }
   for (int i : start) start_set_.push_back(units_[i]->config.name);
+  initial_loaded_ = true;
   if (cgroups_.ready()) {
     // The controllers the services' limits need, on before any service
     // cgroup holds a process (cheap then; CgroupManager::enable_for); none
@@ -1005,7 +1053,9 @@ void Supervisor::schedule() noexcept {
 void Supervisor::log_writer_finished(void* self) noexcept { static_cast<Supervisor*>(self)->power_.all_stopped(); }
 
 void Supervisor::report_start_if_settled() noexcept {
-  if (start_reported_ || stopping_all_) return;
+  // A reap before the services are loaded (the loader's own exit) must not
+  // report an empty start as settled.
+  if (start_reported_ || stopping_all_ || !initial_loaded_) return;
   StartSummary summary;
   for (const std::string& name : start_set_) {
     Unit* u = find(name);
@@ -1080,6 +1130,7 @@ void Supervisor::on_child_exit(pid_t pid, int wait_status) noexcept {
       log::msg(log::Level::Info, "%s: pid %d exited with status %d", u->config.name.c_str(), static_cast<int>(pid),
                WEXITSTATUS(wait_status));
     }
+    record_exit_event(u->config.name, pid, wait_status);
     u->machine.main_exited(wait_status);
     return;
   }
@@ -1273,6 +1324,12 @@ Result<pid_t> Supervisor::launch(ServiceMachine& machine) noexcept {
     u.refusal_logged = false;
     u.cgroup_path[0] = '\0';  // known once the exec is confirmed (exec_confirmed)
     log::msg(log::Level::Debug, "%s: launching (pid %d)", c.name.c_str(), static_cast<int>(l.pid));
+    // What it was ordered after (or required) that is in this start.
+    EventRecord& event = event_record().begin("starting", c.name).num("pid", l.pid).list_begin("after");
+    for (int d : graph_.nodes[machine.index()].order_after) {
+      if (units_[d]->machine.goal_up()) event.item(units_[d]->config.name);
+    }
+    event.list_end().commit();
     return l.pid;
   } catch (const std::bad_alloc&) {
     return Error{ENOMEM, "preparing the service"};
@@ -1408,6 +1465,7 @@ void Supervisor::state_changed(ServiceMachine& machine, State old_state) noexcep
   Unit& u = *units_[machine.index()];
   State now = machine.state();
   const char* name = u.config.name.c_str();
+  record_state_event(machine, old_state, stopping_all_);
   switch (now) {
     case State::Running:
       log::msg(log::Level::Info, "%s: ready", name);
@@ -1775,6 +1833,7 @@ void Supervisor::handle_request(const control::Request& request, control::Sessio
       reload_service(*u, session);
       return;
     }
+    case Verb::Events: follow_events(request, session); return;
     case Verb::Poweroff:
     case Verb::Reboot:
     case Verb::Halt: {
@@ -1797,6 +1856,14 @@ void Supervisor::session_closed(control::Session& session) noexcept {
   for (auto it = waiters_.begin(); it != waiters_.end();) {
     if ((*it)->session == &session || (*it)->session == nullptr) {
       it = waiters_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  for (auto it = event_followers_.begin(); it != event_followers_.end();) {
+    if ((*it)->session == &session || (*it)->session == nullptr) {
+      event_record().remove_follower(**it);
+      it = event_followers_.erase(it);
     } else {
       ++it;
     }
@@ -1888,6 +1955,8 @@ void Supervisor::reload_loaded(LoadResult loaded) noexcept {
 
 void Supervisor::reload_failed(const char* problem) noexcept {
   log::msg(log::Level::Error, "reload: %s; every service keeps its definition", problem);
+  event_record().begin("reload").list_begin("added").list_end().list_begin("removed").list_end().list_begin("restarted")
+      .list_end().num("errors", 1).commit();
   char text[512];
   std::snprintf(text, sizeof text, "reload failed: %s; every service keeps its definition\n", problem);
   finish_reload(control::Code::Failed, text);
@@ -2031,6 +2100,7 @@ std::string Supervisor::reload(LoadResult loaded) {
     stop_listening(*u);  // watched again from the new [[socket]]s, or launched
     if (ch.restart) to_restart.push_back(u->machine.index());
   }
+  const std::size_t first_fresh = units_.size();
   for (auto& u : fresh) {
     // A built-in one comes up only for what requires it, as at boot (it is
     // new here only when the boot's loading failed).
@@ -2045,6 +2115,16 @@ std::string Supervisor::reload(LoadResult loaded) {
       units_[i]->machine.restart();
     }
   }
+  // Before schedule(): the removed units are still there to be named.
+  EventRecord& event = event_record().begin("reload").list_begin("added");
+  for (std::size_t i = first_fresh; i < units_.size(); ++i) event.item(units_[i]->config.name);
+  event.list_end().list_begin("removed");
+  for (Unit* u : leaving) event.item(u->config.name);
+  event.list_end().list_begin("restarted");
+  for (int i : to_restart) {
+    if (!graph_.nodes[i].broken && !stopping_all_) event.item(units_[i]->config.name);
+  }
+  event.list_end().num("errors", static_cast<long long>(file_errors_.size())).commit();
   schedule();
   return head;
 }

@@ -172,6 +172,7 @@ class Supervisor final : private Host, private control::ControlHandler {
   struct Unit;
   struct Waiter;
   struct Follower;
+  struct EventsFollower;
   friend struct Unit;
   friend struct Waiter;
 
@@ -239,6 +240,7 @@ class Supervisor final : private Host, private control::ControlHandler {
   [[nodiscard]] Unit* find(const std::string& name) noexcept;
   [[nodiscard]] control::ServiceStatus status_of(Unit& unit);
   void log_config_errors(const std::vector<ConfigError>& errors) noexcept;
+  void follow_events(const control::Request& request, control::Session& session);
   static void log_writer_finished(void* self) noexcept;
   void update_output_width() noexcept;
 
@@ -260,6 +262,7 @@ class Supervisor final : private Host, private control::ControlHandler {
   bool run_dir_ok_ = false;  // run_dir (and run_dir/notify) passed prepare_run_dir: sockets may go there
   std::vector<std::unique_ptr<Waiter>> waiters_;
   std::vector<std::unique_ptr<Follower>> followers_;
+  std::vector<std::unique_ptr<EventsFollower>> event_followers_;  // keelctl events (service/event_record.hpp)
   std::uint64_t random_state_;
   bool scheduling_ = false;
   bool reschedule_ = false;
@@ -268,6 +271,7 @@ class Supervisor final : private Host, private control::ControlHandler {
   std::vector<std::string> start_set_;  // names of what the start asked for
   std::string start_target_;            // "" : every service
   bool start_reported_ = false;
+  bool initial_loaded_ = false;  // load_initial ran: before it nothing can have settled
   // keelctl reload sessions waiting for the load under way, and for the
   // next one (asked for while one was loading).
   std::vector<control::Session*> reload_waiting_;

@@ -28,6 +28,8 @@ KernelCmdline parse_kernel_cmdline(std::string_view text) {
       out.exec = w.substr(10);
     } else if (w == "keel.debug") {
       out.debug = true;
+    } else if (w == "keel.events=console") {
+      out.events_console = true;
     } else if (w == "quiet") {
       out.quiet = true;
     } else if (w == "single" || w == "rescue" || w == "keel.rescue" || w == "S" || w == "1") {

@@ -11,6 +11,8 @@
 //   keel.debug         keel's own messages at debug verbosity
 //   keel.exec=PROGRAM  early boot, then hand PID 1 to PROGRAM (no arguments)
 //   quiet              keel's messages: warnings and errors only
+//   keel.events=console  every event also on the console, "keel-event: {json}"
+//                      (docs/events.md)
 #pragma once
 
 #include <string>
@@ -24,6 +26,7 @@ struct KernelCmdline {
   bool debug = false;
   bool quiet = false;
   bool rescue = false;
+  bool events_console = false;  // keel.events=console
 };
 
 // Parse a command line (space-separated words; double quotes group a value

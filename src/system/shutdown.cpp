@@ -24,6 +24,7 @@
 #include <ctime>
 
 #include "core/log.hpp"
+#include "system/boot_events.hpp"
 
 namespace keel {
 namespace {
@@ -518,6 +519,7 @@ void finish_shutdown(PowerAction action, const ShutdownOptions& options) noexcep
   }
   step(log::Level::Info, "%s (%d reaped)", empty ? "no process left" : "going on with the processes above left",
        reaped);
+  record_shutdown_step("kill-remaining");
 
   if (options.before_sync != nullptr) {
     options.before_sync(options.context);
@@ -526,12 +528,14 @@ void finish_shutdown(PowerAction action, const ShutdownOptions& options) noexcep
 
   // A sync that could not finish would not finish the second time either.
   const bool synced = options.sync && synced_or_not(options, "");
+  if (options.sync) record_shutdown_step("sync");
 
   if (options.subtree != nullptr || options.machine_init) {
     const UnmountSummary s = unmount_filesystems(options);
     step(log::Level::Info,
          "filesystems: %d unmounted, %d read-only, %d only detached, %d failed, %d left mounted, %d timed out",
          s.unmounted, s.read_only, s.detached, s.failed, s.skipped, s.timed_out);
+    record_shutdown_step("unmount");
   } else {
     step(log::Level::Info, "PID 1 of a PID namespace: the filesystems are the host's to unmount");
   }
@@ -553,6 +557,7 @@ void finish_shutdown(PowerAction action, const ShutdownOptions& options) noexcep
              "(shutdown +%lld.%lld ms)",
              then, static_cast<long long>(tenths / 10), static_cast<long long>(tenths % 10));
   }
+  record_shutdown_step("final");
   if (options.end_by_exit) return;
   if (options.before_reboot != nullptr) options.before_reboot(options.context);
   kernel_reboot(action);

@@ -36,8 +36,10 @@
 #include "core/user_dirs.hpp"
 #include "core/userdb.hpp"
 #include "service/builtin.hpp"
+#include "service/event_record.hpp"
 #include "service/supervisor.hpp"
 #include "service/user_instance.hpp"
+#include "system/boot_events.hpp"
 #include "system/config_loader.hpp"
 #include "system/early_mounts.hpp"
 #include "system/hw_watchdog.hpp"
@@ -257,6 +259,7 @@ class SystemInit final : private SignalHandler,
         request.users = supervisor_.settings().users;
         request.services_unless_mounts_or_exec = true;
       }
+      config_step_.begin();
       start_loader(request, LoadPhase::KeelToml);
     } catch (const std::bad_alloc&) {
       config_load_failed("out of memory starting the configuration loader");
@@ -273,12 +276,22 @@ class SystemInit final : private SignalHandler,
       set_hostname();
       char list[256];
       std::snprintf(list, sizeof list, "%s/modules.load", config_dir.c_str());
+      BootStep step;
       ModuleLoadResult modules = load_listed_modules(list);
       if (modules.loaded + modules.failed > 0) {
         log::msg(log::Level::Info, "modules: %d loaded, %d failed", modules.loaded, modules.failed);
       }
-      mount_configured();
-      if (machine_init_ && !config_.seed_dir.empty()) seed_rng();
+      step.end("modules");
+      if (!config_.mounts.empty()) {
+        step.begin();
+        mount_configured();
+        step.end("mounts-extra");
+      }
+      if (machine_init_ && !config_.seed_dir.empty()) {
+        step.begin();
+        seed_rng();
+        step.end("seed");
+      }
     }
     // The hand-off: the seed's "small shim that mounts, then execs Python".
     try {
@@ -335,6 +348,7 @@ class SystemInit final : private SignalHandler,
     if (shutting_down_ && phase != LoadPhase::Reload) return;  // nothing more to start
     switch (phase) {
       case LoadPhase::KeelToml:
+        config_step_.end("config");
         if (loaded.keel) {
           for (const service::ConfigError& e : loaded.keel->errors) log::msg(log::Level::Error, "%s", e.text().c_str());
           config_ = std::move(loaded.keel->config);
@@ -365,6 +379,7 @@ class SystemInit final : private SignalHandler,
     switch (phase) {
       case LoadPhase::KeelToml:
       case LoadPhase::Services: {
+        if (phase == LoadPhase::KeelToml) config_step_.end("config");
         log::msg(log::Level::Error, "%s: keel runs with %sno services (keelctl reload tries again)", problem,
                  phase == LoadPhase::KeelToml ? "keel.toml's defaults and " : "");
         // No services, and the reason in `keelctl status`.
@@ -533,6 +548,7 @@ class SystemInit final : private SignalHandler,
   // ---- SupervisorHooks
 
   void start_settled(const service::StartSummary& s) noexcept override {
+    record_target(s.target.empty() ? supervisor_.settings().start_target : s.target, s.target_failed);
     double now = uptime_s();
     double since_init = now - started_s_;
     char rng[64];
@@ -583,6 +599,7 @@ class SystemInit final : private SignalHandler,
   // For the log and the boot summary; what waits for the RNG is the
   // rng-ready service (service/builtin.hpp).
   void on_rng_ready() noexcept override {
+    service::event_record().begin("rng-ready").commit();
     log::msg(log::Level::Info, "the kernel's RNG is ready%s", rng_.ready_at_start() ? " (at start)" : "");
   }
 
@@ -653,6 +670,7 @@ class SystemInit final : private SignalHandler,
     action_ = to_power(action);
     exit_code_ = code;
     log::msg(log::Level::Info, "%s requested", power_action_name(action_));
+    record_shutdown(action_, !is_pid1_ || (!machine_init_ && !container_calls_reboot(action_)));
     watchdog_.shutdown_begins();
     // Armed before stop_all(), which may report every service down at once.
     deadline_.arm_after(config_.shutdown_timeout_ns);
@@ -681,9 +699,11 @@ class SystemInit final : private SignalHandler,
   // shutdown deadline gave up on some.
   void finish(bool services_left) noexcept {
     deadline_.disarm();
+    record_shutdown_step("services-stopped");
     if (!is_pid1_) {
       log::msg(log::Level::Info, "%s refused: keel is not PID 1; exiting with status %d", power_action_name(action_),
                exit_code_);
+      record_shutdown_step("final");
       loop_.stop();
       return;
     }
@@ -756,6 +776,7 @@ class SystemInit final : private SignalHandler,
   }
 
   double started_s_;
+  BootStep config_step_;  // keel.toml's load, for its boot-step event
   KernelCmdline cmdline_;
   LoadPhase phase_ = LoadPhase::None;
   // From the setting (core/role.hpp): PID 1 of its namespace.
@@ -854,8 +875,10 @@ int run_system_init(int argc, char** argv, bool namespace_init) noexcept {
   (void)::mallopt(M_MMAP_THRESHOLD, 128 * 1024);
   // Mounting needs root: a user instance uses what is there (a container
   // runtime mounts /proc, /dev and /sys for its init), said once below.
+  BootStep early_mounts;
   if (where.namespace_init && !is_user_instance()) {
     mount_early_filesystems();
+    early_mounts.stop();
     // Until /proc was there keel's own output could not be reopened as a
     // non-blocking descriptor of its own, except the console, which is
     // opened by name (core/log_output.cpp): now it can.
@@ -865,6 +888,7 @@ int run_system_init(int argc, char** argv, bool namespace_init) noexcept {
   where.machine_init = where.namespace_init && in_initial_pid_namespace();
   try {
     KernelCmdline cmdline = kernel_cmdline(argc, argv, where);
+    start_event_record(cmdline.events_console, where.namespace_init ? &early_mounts : nullptr);
     // The console shows what init does unless the command line says
     // "quiet"; keel.debug shows everything.
     log::Level level = cmdline.debug ? log::Level::Debug : cmdline.quiet ? log::Level::Warn : log::Level::Info;
