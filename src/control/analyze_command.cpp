@@ -143,8 +143,8 @@ std::string read_from_keel(const std::string& path, analyze::EventRecord& record
            " (or give --input FILE with saved events)";
   }
   Request request;
-  request.verb = kVerbEvents;
-  request.flags = kFlagEventsSinceBoot;
+  request.verb = Verb::Events;
+  request.flags = kFlagSinceBoot;  // the kept events, then the Final frame (no Follow)
   const std::string frame = encode_request(request);
   std::string_view out = frame;
   while (!out.empty()) {

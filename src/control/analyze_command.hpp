@@ -18,12 +18,6 @@
 
 namespace keel::control {
 
-// Interface I2's additions to the protocol, as the lead fixed them. The
-// events helper adds them to handler.hpp as Verb::Events and
-// kFlagSinceBoot; they are spelled here by value so this side builds alone.
-inline constexpr Verb kVerbEvents = static_cast<Verb>(12);
-inline constexpr std::uint32_t kFlagEventsSinceBoot = 1U << 3;
-
 struct AnalyzeCommand {
   int exit_code = -1;   // >= 0: print `message` and exit (help, usage error)
   std::string message;

@@ -2119,7 +2119,7 @@ std::string Supervisor::reload(LoadResult loaded) {
   EventRecord& event = event_record().begin("reload").list_begin("added");
   for (std::size_t i = first_fresh; i < units_.size(); ++i) event.item(units_[i]->config.name);
   event.list_end().list_begin("removed");
-  for (Unit* u : leaving) event.item(u->config.name);
+  for (Unit* u : plan.leaving) event.item(u->config.name);
   event.list_end().list_begin("restarted");
   for (int i : to_restart) {
     if (!graph_.nodes[i].broken && !stopping_all_) event.item(units_[i]->config.name);

@@ -349,9 +349,9 @@ TEST(KeelctlAnalyze, ReportsAndExitCodes) {
   EXPECT_EQ(analyze_report(c, analyze::parse_event_lines("{\"seq\":1,\"mono_us\":10,\"event\":\"keel-start\"}\n"), out,
                            err),
             1);
-  // The I2 request: Events, since boot, not following.
-  EXPECT_EQ(static_cast<int>(kVerbEvents), 12);
-  EXPECT_EQ(kFlagEventsSinceBoot, 1U << 3);
+  // The I2 request on the wire: Events is verb 12, since-boot flag 8 (docs/events.md).
+  EXPECT_EQ(static_cast<int>(Verb::Events), 12);
+  EXPECT_EQ(kFlagSinceBoot, 1U << 3);
 }
 
 }  // namespace
