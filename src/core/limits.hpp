@@ -476,19 +476,19 @@ namespace keel::limits {
 // lists and a `starting` event's `after` list: 8 KiB holds about 120 names
 // of the longest kind (64 bytes, quoted) and a thousand of the usual ~6.
 // A list that would pass it is cut and the event says so ("cut":true).
-inline constexpr std::size_t kEventLineMax = 8 * 1024;
+inline constexpr std::size_t kEventLineMax = std::size_t{8} * 1024;
 
 // The boot's events, kept for good (keel-start up to target-reached): 256
 // KiB holds about 1,500 events of ~170 bytes, a boot of 300 services
 // (starting, started, ready and a few more each). Past it the boot's
 // later events go to the ring like any other. From mmap: pages cost
 // memory only once written.
-inline constexpr std::size_t kEventBootBytes = 256 * 1024;
+inline constexpr std::size_t kEventBootBytes = std::size_t{256} * 1024;
 
 // The events since the boot, a ring: the oldest are forgotten first (a
 // gap in seq says so to a reader). 1 MiB: about 6,000 events, hours of a
 // crash loop at a 1 s back-off; pages are touched only as the ring fills.
-inline constexpr std::size_t kEventRingBytes = 1024 * 1024;
+inline constexpr std::size_t kEventRingBytes = std::size_t{1024} * 1024;
 
 // `keelctl events` followers at once. Each costs the control server's
 // output buffer of its connection (server.hpp) and one slot here.

@@ -70,8 +70,9 @@ std::size_t json_escape(std::string_view value, char* out, std::size_t size) noe
       i += n;
     } else {
       if (!room(6)) return SIZE_MAX;
-      std::memcpy(out + used, "\\ufffd", 6);
-      used += 6;
+      constexpr std::string_view kReplacement = "\\ufffd";  // not NUL-terminated: a part of a string
+      std::memcpy(out + used, kReplacement.data(), kReplacement.size());
+      used += kReplacement.size();
       ++i;
     }
   }
@@ -134,7 +135,7 @@ EventRecord& EventRecord::begin_at(const char* event, std::string_view service, 
   char stamp[40];
   format_event_time(real_ns, stamp, sizeof stamp);
   int n = std::snprintf(head, sizeof head, R"({"seq":%llu,"mono_us":%lld,"time":"%s","event":)",
-                        static_cast<unsigned long long>(seq_ + 1), static_cast<long long>(mono_ns / 1000), stamp);
+                        static_cast<unsigned long long>(seq_) + 1, static_cast<long long>(mono_ns / 1000), stamp);
   (void)put(std::string_view(head, static_cast<std::size_t>(std::max(n, 0))));
   (void)put_string(event);
   if (!service.empty()) {

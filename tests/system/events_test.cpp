@@ -43,11 +43,12 @@ class Supervised {
   void remove_service(const std::string& name) const { fs::remove(dir_.path() + "/services/" + name + ".toml"); }
   [[nodiscard]] std::string socket() const { return dir_.path() + "/run/control.sock"; }
 
-  std::unique_ptr<KeelRun> start(Placement placement, std::vector<std::pair<std::string, std::string>> env = {}) const {
+  std::unique_ptr<KeelRun> start(Placement placement,
+                                 const std::vector<std::pair<std::string, std::string>>& env = {}) const {
     Launch l = keel_launch(placement, {"--role=system"});
     l.set_env = {
         {"KEEL_CONFIG_DIR", dir_.path()}, {"KEEL_RUN_DIR", dir_.path() + "/run"}, {"KEEL_CGROUP_ROOT", "none"}};
-    for (auto& e : env) l.set_env.push_back(e);
+    for (const auto& e : env) l.set_env.push_back(e);
     return std::make_unique<KeelRun>(l);
   }
 
@@ -197,8 +198,8 @@ TEST_P(EventsTest, ALiveFollowerSeesAServiceStartBeReadyCrashAndRestartInOrder) 
   // The boot's steps: config always, mounts first as PID 1 of a namespace.
   int first_step = index_of(all, "", "boot-step");
   ASSERT_GE(first_step, 0) << replay.out;
-  const char* expected_first = GetParam() == Placement::Namespace ? R"("step":"mounts","duration_us":)"
-                                                                  : R"("step":"config","duration_us":)";
+  const char* expected_first =
+      GetParam() == Placement::Namespace ? R"("step":"mounts","duration_us":)" : R"("step":"config","duration_us":)";
   EXPECT_NE(all[first_step].line.find(expected_first), std::string::npos) << all[first_step].line;
   EXPECT_NE(replay.out.find(R"("event":"boot-step","step":"config","duration_us":)"), std::string::npos);
   int base_ready = index_of(all, "base", "ready");
