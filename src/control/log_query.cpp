@@ -165,14 +165,15 @@ Line parse_line(std::string_view line) {
   out.ms = *ms;
   out.stamped = true;
   std::string_view rest = sp == std::string_view::npos ? std::string_view() : line.substr(sp + 1);
-  if (take_stream(rest, "stdout")) {
-    out.stream = Stream::Stdout;
-  } else if (take_stream(rest, "stderr")) {
-    out.stream = Stream::Stderr;
-  } else if (take_stream(rest, "keel")) {
-    out.stream = Stream::Keel;
-  } else {
-    out.stream = Stream::Stdout;  // a line from before I1's stream word
+  // Stdout unless the word says otherwise: "stdout", or a line from
+  // before I1's stream word.
+  out.stream = Stream::Stdout;
+  if (!take_stream(rest, "stdout")) {
+    if (take_stream(rest, "stderr")) {
+      out.stream = Stream::Stderr;
+    } else if (take_stream(rest, "keel")) {
+      out.stream = Stream::Keel;
+    }
   }
   out.text = rest;
   return out;
@@ -345,6 +346,7 @@ std::vector<std::string> log_files(const std::string& path) {
     return a.second.size() < b.second.size();
   });
   std::vector<std::string> out;
+  out.reserve(rotated.size() + 1);
   for (auto& r : rotated) out.push_back(std::move(r.second));
   if (exists(path)) out.push_back(path);
   return out;

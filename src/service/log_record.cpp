@@ -133,12 +133,12 @@ bool stamp_ms(std::string_view s, std::int64_t& out) noexcept {
     if (kShape[i] == 'd' ? (s[i] < '0' || s[i] > '9') : s[i] != kShape[i]) return false;
   }
   auto num = [&](std::size_t at, std::size_t n) {
-    int v = 0;
+    std::int64_t v = 0;
     for (std::size_t i = at; i < at + n; ++i) v = v * 10 + (s[i] - '0');
     return v;
   };
-  const int month = num(5, 2);
-  const int day = num(8, 2);
+  const auto month = static_cast<int>(num(5, 2));
+  const auto day = static_cast<int>(num(8, 2));
   if (month < 1 || month > 12 || day < 1 || day > 31 || num(11, 2) > 23 || num(14, 2) > 59 || num(17, 2) > 60) {
     return false;
   }

@@ -85,7 +85,7 @@ TEST(LogQuery, ParsesTimes) {
   EXPECT_EQ(lq::parse_time("2026-12-06T10:00:00Z", now), kT0);
   EXPECT_EQ(lq::parse_time("2026-12-06 10:00", now), kT0);
   EXPECT_EQ(lq::parse_time("2026-12-06T10:00:00.5", now), kT0 + 500);
-  EXPECT_EQ(lq::parse_time("2026-12-06", now), kT0 - 10 * 3'600'000);
+  EXPECT_EQ(lq::parse_time("2026-12-06", now), kT0 - std::int64_t{10} * 3'600'000);
   EXPECT_EQ(lq::parse_time("2026-12-06T12:00:00+02:00", now), kT0);
   EXPECT_EQ(lq::parse_time("2026-12-06T08:30-0130", now), kT0);
   EXPECT_EQ(lq::parse_time("-10m", now), now - 600'000);
@@ -93,8 +93,8 @@ TEST(LogQuery, ParsesTimes) {
   EXPECT_EQ(lq::parse_time("-1d", now), now - 86'400'000);
   EXPECT_EQ(lq::parse_time("-30s", now), now - 30'000);
   EXPECT_EQ(lq::parse_time("now", now), now);
-  EXPECT_EQ(lq::parse_time("today", now), kT0 - 10 * 3'600'000);
-  EXPECT_EQ(lq::parse_time("yesterday", now), kT0 - 34 * 3'600'000);
+  EXPECT_EQ(lq::parse_time("today", now), kT0 - std::int64_t{10} * 3'600'000);
+  EXPECT_EQ(lq::parse_time("yesterday", now), kT0 - std::int64_t{34} * 3'600'000);
   for (const char* bad : {"", "-", "-10", "-10x", "10m", "2026-13-01", "2026-12-06T25:00", "2026-12-06 10",
                           "2026-12-06T10:00:00.Z", "tomorrow", "2026-12-06T10:00:00Zjunk"}) {
     EXPECT_FALSE(lq::parse_time(bad, now)) << bad;
