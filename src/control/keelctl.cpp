@@ -55,8 +55,9 @@ constexpr Subcommand kSubcommands[] = {
      "show a service's recent output",
      "Lines are STAMP STREAM TEXT (STREAM: stdout, stderr, or keel for keel's own\n"
      "notes). When the service has a [log] file, its rotated files (oldest first,\n"
-     ".gz and .zst decompressed) and the file itself come before the lines keel\n"
-     "keeps in memory; a file keelctl cannot read is named and skipped.\n"
+     ".gz decompressed) and the file itself come before the lines keel keeps in\n"
+     "memory; a file keelctl cannot read (or a .zst: use zstdcat) is named and\n"
+     "skipped. Lines of old files without a STREAM word count as stdout.\n"
      "  -n, --lines N   the last N lines, after the filters (default: all)\n"
      "  -f, --follow    keep printing new lines (filtered) until interrupted\n"
      "  --since TIME    lines stamped at or after TIME\n"

@@ -317,8 +317,10 @@ std::vector<std::string> select(const std::vector<std::string>& lines, const Mat
 }
 
 std::vector<std::string> log_files(const std::string& path) {
-  // The numbers in use: FILE.N, FILE.N.gz, FILE.N.zst for N >= 1, found by
-  // listing the directory (keep may have been lowered since).
+  // The numbers in use: FILE.N, FILE.N.gz for N >= 1, found by listing
+  // the directory (keep may have been lowered since). FILE.N.zst too:
+  // keel never writes one, but another tool may have; it is listed so
+  // that read_log_files() names it as skipped.
   const std::size_t slash = path.rfind('/');
   const std::string dir = slash == std::string::npos || slash == 0 ? (slash == 0 ? "/" : ".") : path.substr(0, slash);
   const std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
@@ -363,6 +365,12 @@ std::vector<std::string> read_log_files(const std::string& path, std::vector<std
     if (i + 1 < files.size() && service::compression_of_name(f) == service::Compression::None &&
         service::compression_of_name(files[i + 1]) != service::Compression::None &&
         files[i + 1].starts_with(f) && files[i + 1].size() <= f.size() + 4) {
+      continue;
+    }
+    // keelctl has no zstd decompressor (its 221 KB would be in keel too:
+    // service/log_compress.hpp).
+    if (f.ends_with(".zst")) {
+      warnings.push_back(f + ": compressed with zstd: not readable by keelctl; use zstdcat (skipped)");
       continue;
     }
     try {

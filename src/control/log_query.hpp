@@ -97,12 +97,15 @@ class Matcher {
 
 // The files of a service's log, oldest first: FILE.N ... FILE.1 (each
 // as FILE.N, FILE.N.gz or FILE.N.zst, whichever exist), then FILE.
+// keel writes no .zst file; one that another tool wrote is listed, for
+// read_log_files() to name it as skipped.
 // Only names that exist (lstat) are listed.
 [[nodiscard]] std::vector<std::string> log_files(const std::string& path);
 
 // The lines of every file of `path` (log_files), oldest first, each file
-// decompressed by its suffix. A file that cannot be read is skipped and a
-// message naming it is appended to `warnings`.
+// decompressed by its suffix (.gz). A file that cannot be read, and a
+// .zst file (keelctl has no zstd decompressor), is skipped and a message
+// naming it is appended to `warnings`.
 [[nodiscard]] std::vector<std::string> read_log_files(const std::string& path, std::vector<std::string>& warnings);
 
 // "log_file" from `keelctl status SERVICE --json`'s answer ("" when absent).

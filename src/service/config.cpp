@@ -836,8 +836,13 @@ void Parser::log(const toml::table& root) {
     }
   }
   if (Field g = field(*t, "compress", p)) {
-    if (auto v = choice_of<Compression>(
-            g, {{"none", Compression::None}, {"gzip", Compression::Gzip}, {"zstd", Compression::Zstd}})) {
+    // zstd is refused by name, with why: keel links zlib only, as keel's
+    // size is one of its promises (service/log_compress.hpp).
+    const toml::value<std::string>* s = g.node->as_string();
+    if (s != nullptr && s->get() == "zstd") {
+      error(g.line, g.key,
+            "\"zstd\" is not available for log files (its compressor would add about 650 KB to keel); use \"gzip\"");
+    } else if (auto v = choice_of<Compression>(g, {{"none", Compression::None}, {"gzip", Compression::Gzip}})) {
       cfg_.log.compress = *v;
     }
   }

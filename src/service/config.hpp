@@ -93,7 +93,7 @@ struct LogConfig {
   bool console = false;                  // also copy each line to the console
   // Age rotation and compression of rotated files (issue 13; log_file.hpp).
   std::int64_t max_age_ns = 0;                // rotate once FILE's first line is this old; 0: by size only
-  Compression compress = Compression::None;  // FILE.N -> FILE.N.gz / FILE.N.zst, in a child of the writer
+  Compression compress = Compression::None;  // FILE.N -> FILE.N.gz, in a child of the writer
 };
 
 // cgroup v2 limits, applied where the controllers are available.

@@ -6,7 +6,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
-#include <zstd.h>
 
 #include <cerrno>
 #include <cstdio>
@@ -78,49 +77,11 @@ Status gzip_stream(int in, int out) noexcept {
   return result;
 }
 
-Status zstd_stream(int in, int out) noexcept {
-  ZSTD_CCtx* cctx = ZSTD_createCCtx();
-  if (cctx == nullptr) return Error{ENOMEM, "zstd: init"};
-  std::unique_ptr<unsigned char[]> ibuf(new (std::nothrow) unsigned char[kChunk]);
-  std::unique_ptr<unsigned char[]> obuf(new (std::nothrow) unsigned char[kChunk]);
-  Status result;
-  if (!ibuf || !obuf) result = Error{ENOMEM, "zstd: buffers"};
-  bool done = !result;
-  while (!done) {
-    ssize_t n = read_some(in, ibuf.get());
-    if (n < 0) {
-      result = errno_error("read rotated log file");
-      break;
-    }
-    const ZSTD_EndDirective mode = n == 0 ? ZSTD_e_end : ZSTD_e_continue;
-    ZSTD_inBuffer input{ibuf.get(), static_cast<std::size_t>(n), 0};
-    for (;;) {
-      ZSTD_outBuffer output{obuf.get(), kChunk, 0};
-      std::size_t left = ZSTD_compressStream2(cctx, &output, &input, mode);
-      if (ZSTD_isError(left) != 0U) {
-        result = Error{EIO, "zstd: compress"};
-        done = true;
-        break;
-      }
-      if (!write_all(out, obuf.get(), output.pos)) {
-        result = errno_error("write compressed log file");
-        done = true;
-        break;
-      }
-      if (mode == ZSTD_e_end ? left == 0 : input.pos == input.size) break;
-    }
-    if (n == 0) done = true;
-  }
-  ZSTD_freeCCtx(cctx);
-  return result;
-}
-
 }  // namespace
 
 const char* compression_suffix(Compression c) noexcept {
   switch (c) {
     case Compression::Gzip: return ".gz";
-    case Compression::Zstd: return ".zst";
     case Compression::None: break;
   }
   return "";
@@ -128,12 +89,14 @@ const char* compression_suffix(Compression c) noexcept {
 
 Compression compression_of_name(std::string_view name) noexcept {
   if (name.ends_with(".gz")) return Compression::Gzip;
-  if (name.ends_with(".zst")) return Compression::Zstd;
   return Compression::None;
 }
 
 Status compress_file(int dir_fd, const char* name, Compression c) noexcept {
   if (c == Compression::None) return {};
+  // A value no parser makes (the codec and the log record refuse it):
+  // with an empty suffix the output would replace the source itself.
+  if (c != Compression::Gzip) return Error{EINVAL, "unknown compression"};
   char target[NAME_MAX + 1];
   char temp[NAME_MAX + 1];
   const char* suffix = compression_suffix(c);
@@ -159,7 +122,7 @@ Status compress_file(int dir_fd, const char* name, Compression c) noexcept {
     return s;
   }
   (void)::fchown(out, st.st_uid, st.st_gid);  // the same owner as the file it replaces
-  Status s = c == Compression::Gzip ? gzip_stream(in, out) : zstd_stream(in, out);
+  Status s = gzip_stream(in, out);
   ::close(in);
   if (s && ::fsync(out) != 0) s = errno_error("sync compressed log file");
   if (::close(out) != 0 && s) s = errno_error("close compressed log file");
@@ -202,36 +165,6 @@ std::string decompress(std::string_view data, Compression c, std::size_t max_out
       }
     }
     inflateEnd(&z);
-    return out;
-  }
-  if (c == Compression::Zstd) {
-    ZSTD_DCtx* d = ZSTD_createDCtx();
-    if (d == nullptr) throw std::runtime_error("zstd: cannot initialise");
-    ZSTD_inBuffer in{data.data(), data.size(), 0};
-    std::size_t last = 1;
-    while (in.pos < in.size) {
-      ZSTD_outBuffer o{chunk.data(), chunk.size(), 0};
-      last = ZSTD_decompressStream(d, &o, &in);
-      if (ZSTD_isError(last) != 0U) {
-        ZSTD_freeDCtx(d);
-        throw std::runtime_error(std::string("zstd: ") + ZSTD_getErrorName(last));
-      }
-      out.append(chunk.data(), o.pos);
-      if (out.size() > max_out) {
-        ZSTD_freeDCtx(d);
-        throw std::runtime_error("decompressed size over the limit");
-      }
-      if (o.pos == 0 && in.pos < in.size && last == 0) continue;
-    }
-    // Flush what the decoder still holds.
-    while (last != 0) {
-      ZSTD_outBuffer o{chunk.data(), chunk.size(), 0};
-      last = ZSTD_decompressStream(d, &o, &in);
-      if (ZSTD_isError(last) != 0U || o.pos == 0) break;
-      out.append(chunk.data(), o.pos);
-    }
-    ZSTD_freeDCtx(d);
-    if (last != 0) throw std::runtime_error("zstd: truncated");
     return out;
   }
   return std::string(data);

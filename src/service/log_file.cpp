@@ -30,7 +30,7 @@ std::int64_t now_ms() noexcept {
   return static_cast<std::int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1'000'000;
 }
 
-constexpr const char* kSuffixes[] = {"", ".gz", ".zst"};
+constexpr const char* kSuffixes[] = {"", ".gz"};
 
 }  // namespace
 
@@ -153,8 +153,8 @@ Status LogFile::rotate() noexcept {
   // last FILE.keep is replaced atomically and never counted twice. All
   // relative to the held directory: renameat never follows a link (it
   // replaces one at the target, and moves one at the source).
-  // Each of FILE.N, FILE.N.gz and FILE.N.zst moves; one that moved in
-  // replaces the other forms of FILE.N+1, so no older copy stays behind.
+  // Each of FILE.N and FILE.N.gz moves; one that moved in replaces the
+  // other form of FILE.N+1, so no older copy stays behind.
   for (int i = keep_ - 1; i >= 1; --i) {
     for (const char* suffix : kSuffixes) {
       if (!numbered(from, base(), i, suffix) || !numbered(to, base(), i + 1, suffix)) {

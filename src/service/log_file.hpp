@@ -40,13 +40,13 @@
 // stamp at the start of an existing FILE (else the time keel opened it).
 //
 // Compression (compress != None): after a rotation FILE.1 is to be
-// compressed into FILE.1.gz / FILE.1.zst (log_compress.hpp). LogFile only
+// compressed into FILE.1.gz (log_compress.hpp). LogFile only
 // says so (compress_job()); the log writer does it in a child process, so a
 // slow compression of one service's file never delays any line. While that
 // child runs, this file does not rotate (it keeps growing past max_size or
 // max_age a little), so the child's FILE.1 is never renamed under it. The
-// shift FILE.N -> FILE.N+1 moves FILE.N, FILE.N.gz and FILE.N.zst alike
-// (a failed compression leaves a plain FILE.N among compressed ones).
+// shift FILE.N -> FILE.N+1 moves FILE.N and FILE.N.gz alike (a failed
+// compression leaves a plain FILE.N among compressed ones).
 #pragma once
 
 #include <cstdint>

@@ -27,7 +27,7 @@ static_assert(sizeof(Header) == kHeaderBytes, "the header has no padding");
 
 std::size_t encode(const LogRecord& r, char* out, std::size_t out_size) noexcept {
   if (r.path.empty() || r.path.size() > kMaxPath || r.line.size() > kMaxLine || r.keep < 0 || r.keep > kMaxKeep ||
-      r.max_age_ms < 0 || r.max_age_ms > kMaxAgeMs || r.compress > Compression::Zstd) {
+      r.max_age_ms < 0 || r.max_age_ms > kMaxAgeMs || r.compress > Compression::Gzip) {
     return 0;
   }
   const std::size_t total = kHeaderBytes + r.path.size() + r.line.size();
@@ -55,7 +55,7 @@ const char* decode(const char* data, std::size_t len, LogRecord& out) noexcept {
   std::memcpy(&h, data, sizeof h);  // the buffer need not be aligned
   if (h.magic != kMagic) return "bad magic";
   if (h.reserved[0] != 0 || h.reserved[1] != 0 || h.reserved[2] != 0) return "reserved field set";
-  if (h.compress > static_cast<std::uint8_t>(Compression::Zstd)) return "unknown compression";
+  if (h.compress > static_cast<std::uint8_t>(Compression::Gzip)) return "unknown compression";
   if (h.max_age_ms < 0 || h.max_age_ms > kMaxAgeMs) return "max_age out of bounds";
   if (h.kind != static_cast<std::uint16_t>(LogRecord::Kind::Line) &&
       h.kind != static_cast<std::uint16_t>(LogRecord::Kind::Close)) {

@@ -472,7 +472,7 @@ void get(Reader& r, service::ServiceConfig& c) {
   c.log.max_age_ns = r.i64();
   const std::uint8_t compress = r.u8();
   if (r.ok() && (c.log.max_age_ns < 0 || c.log.max_age_ns > limits::kMaxDurationSeconds * 1'000'000'000 ||
-                 compress > static_cast<std::uint8_t>(service::Compression::Zstd))) {
+                 compress > static_cast<std::uint8_t>(service::Compression::Gzip))) {
     r.fail("log max_age or compress out of range");
   }
   c.log.compress = static_cast<service::Compression>(compress);

@@ -4,7 +4,8 @@
 // lines the ring no longer holds come from the (compressed) files, no line
 // is shown twice, and --match, --stderr, --since/--until and -n select.
 // The rotated file seeded by the test holds I1 lines (`STAMP STREAM TEXT`)
-// and an old one without the stream word, at fixed stamps.
+// and an old one without the stream word, at fixed stamps; a .zst file
+// (keel writes none: gzip only) is named on stderr and skipped.
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -26,6 +27,7 @@ namespace fs = std::filesystem;
 struct Ctl {
   int code = -1;
   std::string out;
+  std::string err;
 };
 
 std::size_t count(const std::string& text, const std::string& what) {
@@ -54,7 +56,7 @@ class LogQueryTest : public ::testing::TestWithParam<Placement> {
     std::vector<std::string> argv{"10", keel_binary(), "ctl", "--socket", dir_.path() + "/run/control.sock"};
     argv.insert(argv.end(), args.begin(), args.end());
     Outcome o = run_through(program_launch(Placement::Subreaper, "/usr/bin/timeout", argv));
-    return Ctl{o.code.value_or(-1), o.out};
+    return Ctl{o.code.value_or(-1), o.out, o.err};
   }
 
   TempDir dir_;
@@ -66,6 +68,8 @@ TEST_P(LogQueryTest, AQuietFileRotatesByAgeIsCompressedAndKeelctlFiltersFilesAnd
   std::ofstream(file + ".2") << "2026-01-01T10:00:00.000Z stdout seeded out 1\n"
                                 "2026-01-01T10:00:01.000Z stderr seeded err 1\n"
                                 "2026-01-01T11:00:00.000Z seeded old format\n";
+  // Another tool's zstd file, older still: keelctl cannot read it.
+  std::ofstream(file + ".5.zst") << std::string("\x28\xb5\x2f\xfd", 4) << "not for keelctl";
   const std::string go = path("go");
   const std::string script = path("aged.sh");
   // 40 lines of about 45 bytes: more than the 1 KiB ring holds, so the
@@ -104,6 +108,10 @@ TEST_P(LogQueryTest, AQuietFileRotatesByAgeIsCompressedAndKeelctlFiltersFilesAnd
   EXPECT_EQ(count(all.out, "late 1\n"), 1U) << all.out;
   EXPECT_LT(all.out.find("seeded out 1"), all.out.find("early 1\n"));
   EXPECT_LT(all.out.find("early 40\n"), all.out.find("late 1\n"));
+  EXPECT_NE(all.err.find(file + ".5.zst: compressed with zstd: not readable by keelctl; use zstdcat (skipped)"),
+            std::string::npos)
+      << all.err;
+  EXPECT_EQ(::access((file + ".5.zst").c_str(), F_OK), 0) << "keel's rotation leaves another tool's file alone";
   Ctl ring_only = ctl({"log", "aged", "--match", "^early 1$"});
   EXPECT_EQ(ring_only.code, 0);
   EXPECT_EQ(count(ring_only.out, "\n"), 1U) << ring_only.out;

@@ -13,9 +13,14 @@
 #include "service/log_compress.hpp"
 #include "service/log_file.hpp"
 #include "service/log_record.hpp"
+#include "system/config_codec.hpp"
 
 namespace keel::service {
 namespace {
+
+using keel::decode_loaded;
+using keel::encode_loaded;
+using keel::Loaded;
 
 struct Dir {
   std::string path;
@@ -115,11 +120,41 @@ TEST(LogAge, ConfigKeys) {
   EXPECT_EQ(errors.size(), 1U);
   (void)parse("max_age = \"400d\"\n");
   EXPECT_EQ(errors.size(), 1U);
-  EXPECT_EQ(parse("compress = \"zstd\"\n").log.compress, Compression::Zstd);
   EXPECT_EQ(parse("compress = \"gzip\"\n").log.compress, Compression::Gzip);
+  EXPECT_TRUE(errors.empty());
+  // zstd is refused by name, with why and what to use instead.
+  EXPECT_EQ(parse("compress = \"zstd\"\n").log.compress, Compression::None);
+  ASSERT_EQ(errors.size(), 1U);
+  EXPECT_EQ(errors[0].text(),
+            "s.toml:4: log.compress: \"zstd\" is not available for log files (its compressor would add about 650 KB "
+            "to keel); use \"gzip\"");
   EXPECT_EQ(parse("").log.compress, Compression::None);
   (void)parse("compress = \"bzip2\"\n");
-  EXPECT_EQ(errors.size(), 1U);
+  ASSERT_EQ(errors.size(), 1U);
+  EXPECT_NE(errors[0].text().find("expected one of none, gzip, not"), std::string::npos) << errors[0].text();
+}
+
+// The codec carries compress to PID 1 and refuses a value it does not
+// know (2 was zstd in an earlier draft: never valid in a release).
+TEST(LogAge, CodecCarriesCompressAndRefusesAnUnknownValue) {
+  const auto trip = [](std::uint8_t value, Loaded& out) {
+    Loaded in;
+    ServiceConfig c;
+    c.name = "s";
+    c.log.compress = static_cast<Compression>(value);
+    in.services.emplace().services = {c};
+    std::string problem;
+    const bool ok = decode_loaded(encode_loaded(in), out, problem);
+    EXPECT_EQ(ok, problem.empty()) << problem;
+    return ok;
+  };
+  Loaded out;
+  ASSERT_TRUE(trip(static_cast<std::uint8_t>(Compression::Gzip), out));
+  ASSERT_TRUE(out.services && out.services->services.size() == 1U);
+  EXPECT_EQ(out.services->services[0].log.compress, Compression::Gzip);
+  EXPECT_TRUE(trip(0, out));
+  EXPECT_FALSE(trip(2, out));
+  EXPECT_FALSE(trip(255, out));
 }
 
 }  // namespace
