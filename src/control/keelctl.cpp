@@ -17,11 +17,15 @@
 #include <cstdlib>
 #include <cstring>
 #include <exception>
+#include <functional>
+#include <optional>
+#include <stdexcept>
 #include <string_view>
 
 #include "control/analyze_command.hpp"
 #include "control/event_format.hpp"
 #include "control/protocol.hpp"
+#include "control/log_query.hpp"
 #include "control/server.hpp"
 #include "core/event_loop.hpp"
 #include "core/limits.hpp"
@@ -50,9 +54,23 @@ constexpr Subcommand kSubcommands[] = {
     {"restart", Verb::Restart, "SERVICE", "stop then start a service", ""},
     {"signal", Verb::Signal, "SERVICE SIGNAL", "send a signal to a service's process",
      "SIGNAL is a name (TERM, SIGHUP) or a number (1-31).\n"},
-    {"log", Verb::Log, "SERVICE [-f] [-n N]", "show a service's recent output",
-     "  -n, --lines N   the last N lines (default: all that keel kept)\n"
-     "  -f, --follow    keep printing new lines until interrupted\n"},
+    {"log", Verb::Log, "SERVICE [-f] [-n N] [--since T] [--until T] [--match RE] [--stdout|--stderr]",
+     "show a service's recent output",
+     "Lines are STAMP STREAM TEXT (STREAM: stdout, stderr, or keel for keel's own\n"
+     "notes). When the service has a [log] file, its rotated files (oldest first,\n"
+     ".gz decompressed) and the file itself come before the lines keel keeps in\n"
+     "memory; a file keelctl cannot read (or a .zst: use zstdcat) is named and\n"
+     "skipped. Lines of old files without a STREAM word count as stdout.\n"
+     "  -n, --lines N   the last N lines, after the filters (default: all)\n"
+     "  -f, --follow    keep printing new lines (filtered) until interrupted\n"
+     "  --since TIME    lines stamped at or after TIME\n"
+     "  --until TIME    lines stamped before TIME\n"
+     "  --match RE      lines whose TEXT matches RE (POSIX extended regex)\n"
+     "  --stdout        only the service's stdout lines\n"
+     "  --stderr        only its stderr lines (both: both, without keel's notes)\n"
+     "TIME is UTC, like the stamps: 2026-12-06T10:00:00Z, '2026-12-06 10:00',\n"
+     "2026-12-06 (midnight), with an optional +HH:MM offset; or -30s, -10m, -2h,\n"
+     "-1d (before now); or now, today, yesterday (00:00 UTC).\n"},
     {"wait", Verb::Wait, "SERVICE --ready [--timeout S]", "wait until a service is ready",
      "  --ready       wait for the service's readiness\n"
      "  --timeout S   give up after S seconds (a decimal number; default: no limit);\n"
@@ -170,6 +188,7 @@ KeelctlCommand parse_keelctl(const std::string& prog, const std::vector<std::str
   std::uint32_t lines = 0;
   std::uint32_t timeout_ms = 0;
   bool options_done = false;
+  log_query::Filter log_filter;
 
   for (std::size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
@@ -257,6 +276,33 @@ KeelctlCommand parse_keelctl(const std::string& prog, const std::vector<std::str
         have_lines = true;
         continue;
       }
+      if (a == "--stdout" || a == "--stderr") {
+        (a == "--stdout" ? log_filter.only_stdout : log_filter.only_stderr) = true;
+        continue;
+      }
+      value("--since", nullptr, v, matched, error);
+      if (!matched) value("--until", nullptr, v, matched, error);
+      if (matched) {
+        if (!error.empty()) return usage_error(prog, error, sub_name);
+        std::optional<std::int64_t> t = log_query::parse_time(v, log_query::now_ms());
+        if (!t) return usage_error(prog, "invalid time '" + v + "' (see --help)", sub_name);
+        (a.rfind("--since", 0) == 0 ? log_filter.since : log_filter.until) = *t;
+        continue;
+      }
+      value("--match", nullptr, v, matched, error);
+      if (matched) {
+        if (!error.empty()) return usage_error(prog, error, sub_name);
+        if (v.empty()) return usage_error(prog, "--match needs a regular expression", sub_name);
+        try {
+          log_query::Filter probe;
+          probe.match = v;
+          log_query::Matcher check(probe);
+        } catch (const std::runtime_error& e) {
+          return usage_error(prog, e.what(), sub_name);
+        }
+        log_filter.match = v;
+        continue;
+      }
     }
     if (sub->verb == Verb::Wait) {
       if (a == "--ready") {
@@ -335,6 +381,7 @@ KeelctlCommand parse_keelctl(const std::string& prog, const std::vector<std::str
   }
   c.request.lines = lines;
   c.request.timeout_ms = timeout_ms;
+  c.log_filter = log_filter;
   // A reload of one service is bounded by keel, by the service's timeouts.
   if (follow || (sub->verb == Verb::Reload && !positional.empty())) {
     c.reply_timeout_ms = -1;
@@ -402,7 +449,15 @@ bool print_events(std::string_view data, bool json, std::string& pending) {
   return write_all(1, out);
 }
 
-int talk_to_keel(const std::string& prog, const KeelctlCommand& c) {
+// How run_log uses one exchange: the Ok body kept instead of printed, and
+// Data frames handed to a function instead of printed.
+struct Exchange {
+  bool capture = false;
+  std::string body;
+  std::function<bool(std::string_view)> on_data;
+};
+
+int talk_to_keel(const std::string& prog, const KeelctlCommand& c, Exchange* ex = nullptr) {
   const std::string& path = c.socket_path;
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
@@ -501,6 +556,10 @@ int talk_to_keel(const std::string& prog, const KeelctlCommand& c) {
         // `log -f` lines, as the service wrote them: escaped, keeping the
         // line breaks and tabs. (Data frames end at line ends, so no
         // character is split between two of them.)
+        if (ex != nullptr && ex->on_data) {
+          if (!ex->on_data(decoder.payload())) return static_cast<int>(Code::Failed);
+          continue;
+        }
         if (!write_all(1, terminal_text::escaped(decoder.payload(), kLogKeep))) return static_cast<int>(Code::Failed);
         continue;
       }
@@ -514,7 +573,9 @@ int talk_to_keel(const std::string& prog, const KeelctlCommand& c) {
         error_line(prog, "bad reply from keel: empty final frame");
         return static_cast<int>(Code::Failed);
       }
-      if (code == Code::Ok) {
+      if (code == Code::Ok && ex != nullptr && ex->capture) {
+        ex->body = std::string(body);
+      } else if (code == Code::Ok) {
         // A log's lines are the service's text: escaped. Other answers are
         // keel's own formatting (status escapes its fields itself, and
         // its JSON must stay byte-exact).
@@ -529,6 +590,66 @@ int talk_to_keel(const std::string& prog, const KeelctlCommand& c) {
       return static_cast<int>(code);
     }
   }
+}
+
+// `keelctl log`: the service's files (when it has a [log] file) and keel's
+// ring, merged and filtered here (control/log_query.hpp); then, with -f,
+// the live lines through the same filter. A service without a file and no
+// filter is the plain exchange, as before.
+int run_log(const std::string& prog, const KeelctlCommand& c) {
+  namespace lq = log_query;
+  KeelctlCommand status = c;
+  status.request.verb = Verb::Status;
+  status.request.flags = kFlagJson;
+  status.request.lines = 0;
+  status.reply_timeout_ms = kReplyTimeoutMs;
+  Exchange status_ex;
+  status_ex.capture = true;
+  if (int rc = talk_to_keel(prog, status, &status_ex); rc != 0) return rc;
+  const std::string file = lq::log_file_from_status_json(status_ex.body);
+  const bool follow = (c.request.flags & kFlagFollow) != 0;
+  if (file.empty() && !c.log_filter.active()) return talk_to_keel(prog, c);
+
+  lq::Matcher matcher(c.log_filter);
+  std::vector<std::string> file_lines;
+  if (!file.empty()) {
+    std::vector<std::string> warnings;
+    file_lines = lq::read_log_files(file, warnings);
+    for (const std::string& w : warnings) error_line(prog, w);
+  }
+  KeelctlCommand ring = c;
+  ring.request.lines = 0;
+  ring.request.flags &= ~kFlagFollow;
+  ring.reply_timeout_ms = kReplyTimeoutMs;
+  Exchange ring_ex;
+  ring_ex.capture = true;
+  if (int rc = talk_to_keel(prog, ring, &ring_ex); rc != 0) return rc;
+  const std::vector<std::string> ring_lines = lq::split_lines(ring_ex.body);
+  const std::vector<std::string> history = lq::merge_history(std::move(file_lines), ring_lines);
+  std::string out;
+  for (const std::string& line : lq::select(history, matcher, c.request.lines)) out += line + '\n';
+  if (!write_all(1, terminal_text::escaped(out, kLogKeep))) return static_cast<int>(Code::Failed);
+  if (!follow) return 0;
+
+  // The follow request sends the ring again before the live lines: skip
+  // what the ring had (its last stamp, and as many lines of that stamp).
+  std::optional<std::int64_t> last_ms;
+  std::size_t at_last = 0;
+  for (const std::string& r : ring_lines) {
+    lq::Line l = lq::parse_line(r);
+    if (!l.stamped) continue;
+    if (!last_ms || l.ms != *last_ms) at_last = 0;
+    last_ms = l.ms;
+    ++at_last;
+  }
+  lq::FollowFilter live(matcher, last_ms, at_last);
+  KeelctlCommand tail = c;
+  tail.request.lines = 0;
+  Exchange tail_ex;
+  tail_ex.on_data = [&](std::string_view chunk) {
+    return write_all(1, terminal_text::escaped(live.feed(chunk), kLogKeep));
+  };
+  return talk_to_keel(prog, tail, &tail_ex);
 }
 
 }  // namespace
@@ -556,6 +677,7 @@ int run_keelctl(int argc, char** argv) noexcept {
       (void)write_all(c.exit_code == 0 ? 1 : 2, text);
       return c.exit_code;
     }
+    if (c.request.verb == Verb::Log) return run_log(prog, c);
     return talk_to_keel(prog, c);
   } catch (const std::exception& e) {
     error_line(prog, e.what());

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "control/handler.hpp"
+#include "control/log_query.hpp"
 
 namespace keel::control {
 
@@ -40,6 +41,9 @@ struct KeelctlCommand {
   // How long to wait for the reply; -1: no limit (log -f, wait without a
   // timeout).
   std::int64_t reply_timeout_ms = kReplyTimeoutMs;
+  // `log`: the filters (--since, --until, --match, --stdout, --stderr),
+  // applied by keelctl itself (control/log_query.hpp).
+  log_query::Filter log_filter;
 };
 
 // `args` are the arguments after the program name; `prog` is that name for

@@ -219,6 +219,7 @@ std::string format_status_json(const std::vector<ServiceStatus>& services, const
     out += ", \"probe\": " + json_quote(s.probe_kind);
     out += ", \"probe_result\": " + json_quote(s.probe_result);
     out += ", \"probe_output\": " + json_quote(s.probe_output);
+    out += ", \"log_file\": " + json_quote(s.log_file);
     out += ", \"keel_output_lost\": " + std::to_string(keel.output_lost);  // keel-wide: last
     out += "}";
   }

@@ -27,6 +27,7 @@ struct ServiceStatus {
   std::string last_error;     // "exec failed: No such file or directory", ""
   std::uint64_t log_dropped = 0;  // log lines dropped because the log buffer was full
   std::string log_writer;         // "": its file's writer is fine (or it has no file); else what is wrong
+  std::string log_file;           // [log] file ("": none): keelctl log reads it and its rotations
   std::uint64_t notify_refused = 0;  // sd_notify messages / MAINPIDs refused (docs/security.md)
   std::string notify_refusal;        // the last one's reason
   int service_errno = 0;             // the service's last ERRNO= (sd_notify); 0: none

@@ -124,7 +124,7 @@ constexpr std::string_view kTopKeys[] = {
     "liveness_probe",   "socket",        "start",        "fd_store_max",
 };
 constexpr std::string_view kSocketKeys[] = {"listen", "name", "backlog", "owner", "group", "mode"};
-constexpr std::string_view kLogKeys[] = {"ring_size", "file", "max_size", "keep", "console"};
+constexpr std::string_view kLogKeys[] = {"ring_size", "file", "max_size", "keep", "console", "max_age", "compress"};
 constexpr std::string_view kCgroupKeys[] = {"memory_max", "pids_max", "cpu_weight"};
 constexpr std::string_view kProbeKeys[] = {"exec",     "tcp",      "http",      "file",        "file_max_age",
                                            "interval", "timeout",  "failures",  "successes",   "start_period",
@@ -808,6 +808,43 @@ void Parser::log(const toml::table& root) {
   }
   if (Field g = field(*t, "console", p)) {
     if (auto b = bool_of(g)) cfg_.log.console = *b;
+  }
+  if (Field g = field(*t, "max_age", p)) {
+    // Seconds as a number like the other durations, or a string with a
+    // unit ("30m", "12h", "1d"), the way log ages are usually said.
+    if (g.node->is_string()) {
+      const std::string& s = g.node->as_string()->get();
+      std::int64_t n = 0;
+      std::int64_t unit = 0;
+      const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), n);
+      if (ec == std::errc() && end + 1 == s.data() + s.size() && n >= 0) {
+        switch (*end) {
+          case 's': unit = 1; break;
+          case 'm': unit = 60; break;
+          case 'h': unit = 3600; break;
+          case 'd': unit = 86'400; break;
+          default: break;
+        }
+      }
+      if (unit == 0 || n > limits::kMaxDurationSeconds / unit) {
+        error(g.line, g.key, "expected a number of seconds or a duration like \"30m\", \"12h\", \"1d\" (at most a year), not " + q(s));
+      } else {
+        cfg_.log.max_age_ns = n * unit * kNsPerSecond;
+      }
+    } else if (auto v = seconds_of(g)) {
+      cfg_.log.max_age_ns = *v;
+    }
+  }
+  if (Field g = field(*t, "compress", p)) {
+    // zstd is refused by name, with why: keel links zlib only, as keel's
+    // size is one of its promises (service/log_compress.hpp).
+    const toml::value<std::string>* s = g.node->as_string();
+    if (s != nullptr && s->get() == "zstd") {
+      error(g.line, g.key,
+            "\"zstd\" is not available for log files (its compressor would add about 650 KB to keel); use \"gzip\"");
+    } else if (auto v = choice_of<Compression>(g, {{"none", Compression::None}, {"gzip", Compression::Gzip}})) {
+      cfg_.log.compress = *v;
+    }
   }
 }
 

@@ -27,6 +27,8 @@
 #include <utility>
 #include <vector>
 
+#include "service/log_compress.hpp"
+
 namespace keel::service {
 
 enum class Type {
@@ -89,6 +91,9 @@ struct LogConfig {
   std::uint64_t max_size = 1024 * 1024;  // rotate when the file would pass this
   int keep = 3;                          // rotated files kept: FILE.1 .. FILE.keep
   bool console = false;                  // also copy each line to the console
+  // Age rotation and compression of rotated files (issue 13; log_file.hpp).
+  std::int64_t max_age_ns = 0;                // rotate once FILE's first line is this old; 0: by size only
+  Compression compress = Compression::None;  // FILE.N -> FILE.N.gz, in a child of the writer
 };
 
 // cgroup v2 limits, applied where the controllers are available.

@@ -10,16 +10,27 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <utility>
+
+#include "service/log_record.hpp"
 
 namespace keel::service {
 namespace {
 
 // "NAME.N" into `out`; false when it does not fit (a name near NAME_MAX).
-bool numbered(char (&out)[NAME_MAX + 1], const char* name, int n) noexcept {
-  int len = std::snprintf(out, sizeof out, "%s.%d", name, n);
+bool numbered(char (&out)[NAME_MAX + 1], const char* name, int n, const char* suffix = "") noexcept {
+  int len = std::snprintf(out, sizeof out, "%s.%d%s", name, n, suffix);
   return len > 0 && static_cast<std::size_t>(len) < sizeof out;
 }
+
+std::int64_t now_ms() noexcept {
+  timespec ts{};
+  ::clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<std::int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1'000'000;
+}
+
+constexpr const char* kSuffixes[] = {"", ".gz"};
 
 }  // namespace
 
@@ -91,7 +102,43 @@ Status LogFile::open_file() noexcept {
   fd_ = fd;
   regular_ = S_ISREG(st.st_mode);
   size_ = regular_ ? static_cast<std::uint64_t>(st.st_size) : 0;
+  first_ms_ = -1;
+  if (regular_ && size_ > 0 && max_age_ms_ > 0) {
+    // FILE's age is its first line's stamp: read back through a second,
+    // read-only descriptor of the same file (checked: same inode).
+    first_ms_ = now_ms();
+    int rd = ::openat(dir_fd_, base(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | O_NOFOLLOW);
+    struct stat rst{};
+    char stamp[limits::kServiceLogStamp];
+    if (rd >= 0 && ::fstat(rd, &rst) == 0 && rst.st_ino == st.st_ino && rst.st_dev == st.st_dev &&
+        ::pread(rd, stamp, sizeof stamp, 0) == static_cast<ssize_t>(sizeof stamp)) {
+      std::int64_t ms = 0;
+      if (log_record::stamp_ms(std::string_view(stamp, sizeof stamp), ms)) first_ms_ = ms;
+    }
+    if (rd >= 0) ::close(rd);
+  }
   return {};
+}
+
+std::int64_t LogFile::age_deadline() const noexcept {
+  if (max_age_ms_ <= 0 || fd_ < 0 || !regular_ || size_ == 0 || first_ms_ < 0 || compressing_) return -1;
+  return first_ms_ + max_age_ms_;
+}
+
+Status LogFile::rotate_if_old(std::int64_t now) noexcept {
+  const std::int64_t due = age_deadline();
+  if (due < 0 || now < due) return {};
+  return rotate();
+}
+
+bool LogFile::compress_job(int& dir_fd, const char*& name, Compression& how) noexcept {
+  if (!compress_pending_ || compressing_ || dir_fd_ < 0) return false;
+  compress_pending_ = false;
+  compressing_ = true;
+  dir_fd = dir_fd_;
+  name = job_name_;
+  how = compress_;
+  return true;
 }
 
 Status LogFile::rotate() noexcept {
@@ -106,12 +153,32 @@ Status LogFile::rotate() noexcept {
   // last FILE.keep is replaced atomically and never counted twice. All
   // relative to the held directory: renameat never follows a link (it
   // replaces one at the target, and moves one at the source).
+  // Each of FILE.N and FILE.N.gz moves; one that moved in replaces the
+  // other form of FILE.N+1, so no older copy stays behind.
   for (int i = keep_ - 1; i >= 1; --i) {
-    if (!numbered(from, base(), i) || !numbered(to, base(), i + 1)) return Error{ENAMETOOLONG, "rotate log file"};
-    if (::renameat(dir_fd_, from, dir_fd_, to) != 0 && errno != ENOENT) return errno_error("rotate log file");
+    for (const char* suffix : kSuffixes) {
+      if (!numbered(from, base(), i, suffix) || !numbered(to, base(), i + 1, suffix)) {
+        return Error{ENAMETOOLONG, "rotate log file"};
+      }
+      if (::renameat(dir_fd_, from, dir_fd_, to) != 0) {
+        if (errno == ENOENT) continue;
+        return errno_error("rotate log file");
+      }
+      for (const char* other : kSuffixes) {
+        if (other != suffix && numbered(to, base(), i + 1, other)) (void)::unlinkat(dir_fd_, to, 0);
+      }
+    }
   }
   if (!numbered(to, base(), 1)) return Error{ENAMETOOLONG, "rotate log file"};
   if (::renameat(dir_fd_, base(), dir_fd_, to) != 0 && errno != ENOENT) return errno_error("rotate log file");
+  for (const char* other : kSuffixes) {
+    char stale[NAME_MAX + 1];
+    if (*other != '\0' && numbered(stale, base(), 1, other)) (void)::unlinkat(dir_fd_, stale, 0);
+  }
+  if (compress_ != Compression::None && keep_ >= 1 && std::strlen(to) < sizeof job_name_) {
+    std::memcpy(job_name_, to, std::strlen(to) + 1);
+    compress_pending_ = true;
+  }
   // FILE is now FILE.1: whatever happens next, no more lines go to it.
   close_file();
   return open_file();
@@ -124,9 +191,14 @@ Status LogFile::write_line(std::string_view line) noexcept {
   }
   // Only a regular file rotates: renaming a path that names a device node
   // would replace the device with a file.
-  if (regular_ && size_ > 0 && size_ + line.size() > max_size_) {
+  // Not while FILE.1 is being compressed (log_file.hpp): FILE grows a
+  // little past its limits instead.
+  const std::int64_t now = now_ms();
+  const std::int64_t due = age_deadline();
+  if (regular_ && size_ > 0 && !compressing_ && (size_ + line.size() > max_size_ || (due >= 0 && now >= due))) {
     if (Status s = rotate(); !s) return s;
   }
+  if (size_ == 0) first_ms_ = now;
   if (torn_) {
     // An earlier line was cut by a full disk and could not be taken back:
     // end it, so the next line starts on a line of its own.

@@ -32,6 +32,21 @@
 // A regular FILE with other hard links is refused too (EMLINK): one planted
 // in the folder could be any file on the filesystem.
 // New files are 0640 (keel's umask, 022 as PID 1, applies on top).
+//
+// By age too (max_age_ms > 0): FILE also rotates once its first line is
+// max_age old, checked before each line and, for a quiet service, when the
+// writer's timer calls rotate_if_old() at age_deadline(). The first line's
+// time is kept from the write that started FILE, or read back from the
+// stamp at the start of an existing FILE (else the time keel opened it).
+//
+// Compression (compress != None): after a rotation FILE.1 is to be
+// compressed into FILE.1.gz (log_compress.hpp). LogFile only
+// says so (compress_job()); the log writer does it in a child process, so a
+// slow compression of one service's file never delays any line. While that
+// child runs, this file does not rotate (it keeps growing past max_size or
+// max_age a little), so the child's FILE.1 is never renamed under it. The
+// shift FILE.N -> FILE.N+1 moves FILE.N and FILE.N.gz alike (a failed
+// compression leaves a plain FILE.N among compressed ones).
 #pragma once
 
 #include <cstdint>
@@ -39,6 +54,7 @@
 #include <string_view>
 
 #include "core/result.hpp"
+#include "service/log_compress.hpp"
 
 namespace keel::service {
 
@@ -59,6 +75,23 @@ class LogFile {
     max_size_ = max_size;
     keep_ = keep < 0 ? 0 : keep;
   }
+  // Age and compression (see above).
+  void set_age_and_compression(std::int64_t max_age_ms, Compression compress) noexcept {
+    max_age_ms_ = max_age_ms < 0 ? 0 : max_age_ms;
+    compress_ = compress;
+  }
+
+  // When FILE is due to rotate by age (ms since the epoch), or -1: none.
+  [[nodiscard]] std::int64_t age_deadline() const noexcept;
+  // Rotate now if FILE is due by age at `now_ms`.
+  Status rotate_if_old(std::int64_t now_ms) noexcept;
+
+  // After a rotation with compression on: the directory fd and FILE.1's
+  // name to compress, once (false: nothing to do). The caller runs it and
+  // calls compress_finished() when it ended; rotation waits until then.
+  bool compress_job(int& dir_fd, const char*& name, Compression& how) noexcept;
+  void compress_finished() noexcept { compressing_ = false; }
+  [[nodiscard]] bool compressing() const noexcept { return compressing_; }
 
   [[nodiscard]] bool enabled() const noexcept { return !path_.empty(); }
   [[nodiscard]] const std::string& path() const noexcept { return path_; }
@@ -84,6 +117,12 @@ class LogFile {
   std::uint64_t size_ = 0;  // FILE's size as keel last knew it
   bool torn_ = false;       // FILE ends in a cut line keel could not take back
   bool regular_ = false;    // FILE is a regular file (else it never rotates)
+  std::int64_t max_age_ms_ = 0;
+  Compression compress_ = Compression::None;
+  std::int64_t first_ms_ = -1;   // when FILE's first line was written; -1: FILE empty or unknown
+  bool compress_pending_ = false;
+  bool compressing_ = false;
+  char job_name_[256] = {};      // FILE.1, for compress_job()
 };
 
 }  // namespace keel::service

@@ -17,14 +17,17 @@ struct Header {
   std::uint64_t dropped;
   std::uint64_t max_size;
   std::int32_t keep;
-  std::uint32_t reserved;  // 0
+  std::uint8_t compress;  // Compression
+  std::uint8_t reserved[3];  // 0
+  std::int64_t max_age_ms;
 };
 static_assert(sizeof(Header) == kHeaderBytes, "the header has no padding");
 
 }  // namespace
 
 std::size_t encode(const LogRecord& r, char* out, std::size_t out_size) noexcept {
-  if (r.path.empty() || r.path.size() > kMaxPath || r.line.size() > kMaxLine || r.keep < 0 || r.keep > kMaxKeep) {
+  if (r.path.empty() || r.path.size() > kMaxPath || r.line.size() > kMaxLine || r.keep < 0 || r.keep > kMaxKeep ||
+      r.max_age_ms < 0 || r.max_age_ms > kMaxAgeMs || r.compress > Compression::Gzip) {
     return 0;
   }
   const std::size_t total = kHeaderBytes + r.path.size() + r.line.size();
@@ -38,6 +41,8 @@ std::size_t encode(const LogRecord& r, char* out, std::size_t out_size) noexcept
   h.dropped = r.dropped;
   h.max_size = r.max_size;
   h.keep = r.keep;
+  h.compress = static_cast<std::uint8_t>(r.compress);
+  h.max_age_ms = r.max_age_ms;
   std::memcpy(out, &h, sizeof h);
   std::memcpy(out + kHeaderBytes, r.path.data(), r.path.size());
   if (!r.line.empty()) std::memcpy(out + kHeaderBytes + r.path.size(), r.line.data(), r.line.size());
@@ -49,7 +54,9 @@ const char* decode(const char* data, std::size_t len, LogRecord& out) noexcept {
   Header h{};
   std::memcpy(&h, data, sizeof h);  // the buffer need not be aligned
   if (h.magic != kMagic) return "bad magic";
-  if (h.reserved != 0) return "reserved field set";
+  if (h.reserved[0] != 0 || h.reserved[1] != 0 || h.reserved[2] != 0) return "reserved field set";
+  if (h.compress > static_cast<std::uint8_t>(Compression::Gzip)) return "unknown compression";
+  if (h.max_age_ms < 0 || h.max_age_ms > kMaxAgeMs) return "max_age out of bounds";
   if (h.kind != static_cast<std::uint16_t>(LogRecord::Kind::Line) &&
       h.kind != static_cast<std::uint16_t>(LogRecord::Kind::Close)) {
     return "unknown kind";
@@ -73,6 +80,8 @@ const char* decode(const char* data, std::size_t len, LogRecord& out) noexcept {
   out.dropped = h.dropped;
   out.max_size = h.max_size;
   out.keep = h.keep;
+  out.max_age_ms = h.max_age_ms;
+  out.compress = static_cast<Compression>(h.compress);
   out.path = std::string_view(path, h.path_len);
   out.line = std::string_view(line, h.line_len);
   return nullptr;
@@ -105,6 +114,39 @@ void utc_fields(std::int64_t seconds, std::tm& out) noexcept {
   out.tm_year = static_cast<int>(year - 1900);
   out.tm_mon = static_cast<int>(month - 1);
   out.tm_mday = static_cast<int>(day);
+}
+
+std::int64_t days_from_civil(std::int64_t y, unsigned m, unsigned d) noexcept {
+  y -= m <= 2 ? 1 : 0;
+  const std::int64_t era = (y >= 0 ? y : y - 399) / 400;
+  const auto yoe = static_cast<unsigned>(y - era * 400);
+  const unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146'097 + static_cast<std::int64_t>(doe) - 719'468;
+}
+
+bool stamp_ms(std::string_view s, std::int64_t& out) noexcept {
+  // YYYY-MM-DDTHH:MM:SS.mmmZ
+  static constexpr char kShape[] = "dddd-dd-ddTdd:dd:dd.dddZ";
+  if (s.size() != sizeof kShape - 1) return false;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (kShape[i] == 'd' ? (s[i] < '0' || s[i] > '9') : s[i] != kShape[i]) return false;
+  }
+  auto num = [&](std::size_t at, std::size_t n) {
+    std::int64_t v = 0;
+    for (std::size_t i = at; i < at + n; ++i) v = v * 10 + (s[i] - '0');
+    return v;
+  };
+  const auto month = static_cast<int>(num(5, 2));
+  const auto day = static_cast<int>(num(8, 2));
+  if (month < 1 || month > 12 || day < 1 || day > 31 || num(11, 2) > 23 || num(14, 2) > 59 || num(17, 2) > 60) {
+    return false;
+  }
+  out = (days_from_civil(num(0, 4), static_cast<unsigned>(month), static_cast<unsigned>(day)) * 86'400 +
+         num(11, 2) * 3600 + num(14, 2) * 60 + num(17, 2)) *
+            1000 +
+        num(20, 3);
+  return true;
 }
 
 void make_stamp(char (&out)[limits::kServiceLogStamp + 1]) noexcept {

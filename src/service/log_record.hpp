@@ -14,7 +14,7 @@
 // from exactly the first line captured after it. The cost is the path's
 // bytes on each line; the socket and the queue are sized for it.
 //
-//   header (40 bytes, host byte order: both ends are the same binary)
+//   header (48 bytes, host byte order: both ends are the same binary)
 //   path   (path_len bytes, absolute, no NUL)
 //   line   (line_len bytes: "STAMP STREAM TEXT\n", one line, as the ring shows it)
 //
@@ -36,6 +36,7 @@
 #include <string_view>
 
 #include "core/limits.hpp"
+#include "service/log_compress.hpp"
 
 namespace keel::service {
 
@@ -46,6 +47,8 @@ struct LogRecord {
   std::uint64_t dropped = 0;    // lines lost before this one
   std::uint64_t max_size = 0;   // rotation: [log] max_size
   std::int32_t keep = 0;        // rotation: [log] keep
+  std::int64_t max_age_ms = 0;  // rotation by age: [log] max_age (0: size only)
+  Compression compress = Compression::None;  // rotated files: [log] compress
   std::string_view path;        // [log] file
   std::string_view line;        // Line: "STAMP STREAM TEXT\n"; Close: empty
 };
@@ -53,7 +56,7 @@ struct LogRecord {
 namespace log_record {
 
 inline constexpr std::uint32_t kMagic = 0x4b4c4731;  // "KLG1"
-inline constexpr std::size_t kHeaderBytes = 40;
+inline constexpr std::size_t kHeaderBytes = 48;
 inline constexpr std::size_t kMaxPath = PATH_MAX - 1;
 // The stream word of a line: "stdout", "stderr" or "keel" (keel's own
 // markers), docs/services.md "Log lines".
@@ -65,6 +68,7 @@ inline constexpr std::size_t kMaxRecord = kHeaderBytes + kMaxPath + kMaxLine;
 // Bounds a record may claim (config.cpp allows far less; a writer must not
 // trust it either way).
 inline constexpr std::int32_t kMaxKeep = 1000;
+inline constexpr std::int64_t kMaxAgeMs = limits::kMaxDurationSeconds * 1000;
 
 // The record in `out` (at least kMaxRecord bytes); its length, or 0 when a
 // field is out of bounds (it is then not sent).
@@ -84,6 +88,13 @@ void make_stamp(char (&out)[limits::kServiceLogStamp + 1]) noexcept;
 // /etc/localtime in PID 1 (file I/O in the loop) and links sscanf and the
 // time-zone file parser into keel (about 70 KB, resident in a guest).
 void utc_fields(std::int64_t seconds, std::tm& out) noexcept;
+
+// "2026-11-26T12:00:00.123Z" -> ms since the epoch; false when `stamp`
+// is not exactly such a stamp.
+bool stamp_ms(std::string_view stamp, std::int64_t& out) noexcept;
+
+// Days since 1970-01-01 of a proleptic Gregorian date (month 1-12).
+std::int64_t days_from_civil(std::int64_t year, unsigned month, unsigned day) noexcept;
 
 // "STAMP keel [keel: N lines lost: log writer not keeping up]\n" into `out`;
 // its length (0 when it does not fit). `stamp` is kServiceLogStamp chars.

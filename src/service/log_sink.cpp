@@ -13,6 +13,7 @@ bool ServiceFile::configure(const LogRecord& r) noexcept {
   if (r.path != file_.path()) {
     try {
       file_.configure(std::string(r.path), r.max_size, r.keep);
+      file_.set_age_and_compression(r.max_age_ms, r.compress);
     } catch (const std::bad_alloc&) {
       return false;
     }
@@ -21,6 +22,7 @@ bool ServiceFile::configure(const LogRecord& r) noexcept {
     return true;
   }
   file_.set_rotation(r.max_size, r.keep);
+  file_.set_age_and_compression(r.max_age_ms, r.compress);
   return true;
 }
 

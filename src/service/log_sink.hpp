@@ -50,6 +50,8 @@ class ServiceFile {
   // Lines the file refused since it was configured (for the writer's log).
   [[nodiscard]] std::uint64_t failed_lines() const noexcept { return failed_total_; }
   void close() noexcept { file_.close(); }
+  // The file itself, for the writer's timer and compression jobs.
+  [[nodiscard]] LogFile& file() noexcept { return file_; }
 
  private:
   bool configure(const LogRecord& record) noexcept;

@@ -310,6 +310,8 @@ LogRecord ServiceLog::file_record(LogRecord::Kind kind) const noexcept {
   r.dropped = file_pending_drops_;
   r.max_size = config_.max_size;
   r.keep = config_.keep;
+  r.max_age_ms = config_.max_age_ns / 1'000'000;
+  r.compress = config_.compress;
   r.path = config_.file;
   return r;
 }

@@ -1631,6 +1631,7 @@ control::ServiceStatus Supervisor::status_of(Unit& u) {
   if (!u.pending_config.empty()) st.last_error += (st.last_error.empty() ? "" : "; ") + u.pending_config;
   st.log_dropped = u.log ? u.log->dropped_lines() : 0;
   if (!u.config.log.file.empty() && log_writer_.problem() != nullptr) st.log_writer = log_writer_.problem();
+  st.log_file = u.config.log.file;
   st.service_errno = u.service_errno;
   st.notify_refused = u.refusals;
   if (u.refusals != 0) st.notify_refusal = u.refusal;

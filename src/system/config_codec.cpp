@@ -343,6 +343,9 @@ void put(Writer& w, const service::ServiceConfig& c) {
   w.boolean(c.start_on_connection);
   // sd_notify FDSTORE.
   w.u32(static_cast<std::uint32_t>(c.fd_store_max));
+  // [log] max_age and compress (issue 13).
+  w.i64(c.log.max_age_ns);
+  w.u8(static_cast<std::uint8_t>(c.log.compress));
 }
 
 void get(Reader& r, service::ServiceConfig& c) {
@@ -465,6 +468,14 @@ void get(Reader& r, service::ServiceConfig& c) {
     r.fail("fd_store_max out of range");
   }
   c.fd_store_max = store;
+  // [log] max_age and compress: bounded as the parser bounds them.
+  c.log.max_age_ns = r.i64();
+  const std::uint8_t compress = r.u8();
+  if (r.ok() && (c.log.max_age_ns < 0 || c.log.max_age_ns > limits::kMaxDurationSeconds * 1'000'000'000 ||
+                 compress > static_cast<std::uint8_t>(service::Compression::Gzip))) {
+    r.fail("log max_age or compress out of range");
+  }
+  c.log.compress = static_cast<service::Compression>(compress);
 }
 
 // ---- KeelConfig

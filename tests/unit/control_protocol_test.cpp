@@ -351,7 +351,7 @@ TEST(ControlStatus, JsonEscapesStrings) {
             "\"readiness\": \"notify\", \"last_error\": \"line1\\nline2\", \"log_dropped\": 0, \"notify_refused\": 0, \"notify_refusal\": \"\", "
             "\"errno\": 0, \"errno_text\": \"\", "
             "\"health\": \"\", \"health_since_ns\": 0, \"probe\": \"\", \"probe_result\": \"\", \"probe_output\": \"\", "
-            "\"keel_output_lost\": 0}\n]\n");
+            "\"log_file\": \"\", \"keel_output_lost\": 0}\n]\n");
   EXPECT_EQ(format_status_json({}), "[]\n");
 }
 
