@@ -22,7 +22,7 @@ bool same(const std::vector<Rlimit>& a, const std::vector<Rlimit>& b) {
 }
 bool same(const LogConfig& a, const LogConfig& b) {
   return a.ring_bytes == b.ring_bytes && a.file == b.file && a.max_size == b.max_size && a.keep == b.keep &&
-         a.console == b.console;
+         a.console == b.console && a.max_age_ns == b.max_age_ns && a.compress == b.compress;
 }
 bool same(const CgroupLimits& a, const CgroupLimits& b) {
   return a.memory_max == b.memory_max && a.pids_max == b.pids_max && a.cpu_weight == b.cpu_weight;

@@ -14,10 +14,12 @@
 #include <utility>
 
 #include "core/terminal_text.hpp"
+#include "core/user_dirs.hpp"
 #include "service/builtin.hpp"
 #include "service/config.hpp"
 #include "service/service_set.hpp"
 #include "system/config_loader.hpp"
+#include "system/user_mode.hpp"
 
 namespace keel {
 
@@ -35,7 +37,8 @@ constexpr const char kUsage[] =
     "printed as FILE:LINE: error: ... (or warning:), then a summary line.\n"
     "Reads files only: needs no root, starts nothing, opens no socket.\n"
     "\n"
-    "  CONFIG_DIR   default: $KEEL_CONFIG_DIR, else /etc/keel (with --root:\n"
+    "  CONFIG_DIR   default: $KEEL_CONFIG_DIR, else /etc/keel, or for a user\n"
+    "               other than root $XDG_CONFIG_HOME/keel (with --root:\n"
     "               DIR/etc/keel); the services: $KEEL_SERVICES_DIR, else\n"
     "               CONFIG_DIR/services (with --root: always CONFIG_DIR/services)\n"
     "  --root DIR   an image tree: users and groups from DIR/etc/passwd and\n"
@@ -247,8 +250,11 @@ int run_check(int argc, char** argv) noexcept {
     }
     if (!have_dir) {
       // As keel's system role finds it; an image's tree has its own.
+      // Run by a user other than root, that user's instance's default
+      // (core/user_dirs.hpp), as `keel --role=system` would take it.
       const char* env = options.root.empty() ? std::getenv("KEEL_CONFIG_DIR") : nullptr;
-      options.config_dir = options.root + (env != nullptr && *env != '\0' ? env : kDefaultConfigDir);
+      const std::string fallback = options.root.empty() && is_user_instance() ? user_config_dir() : kDefaultConfigDir;
+      options.config_dir = options.root + (env != nullptr && *env != '\0' ? std::string(env) : fallback);
     }
     if (options.root.empty()) {
       const char* env = std::getenv("KEEL_SERVICES_DIR");
