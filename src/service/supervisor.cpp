@@ -491,7 +491,8 @@ Result<Launch> Supervisor::Unit::launch_probe(Probe& probe, int output_fd) noexc
     }
     ExecInputs in;
     in.config = &c;
-    in.log_fd = output_fd;
+    in.log_fd = output_fd;  // a probe's stdout and stderr share its one output pipe
+    in.log_err_fd = output_fd;
     in.console_fd = sup.settings_.console_fd;
     in.passwd_path = sup.settings_.users.passwd.c_str();
     in.extra_env.emplace_back("KEEL_SERVICE", c.name);

@@ -19,7 +19,6 @@
 #include "service/config.hpp"
 #include "service/service_set.hpp"
 #include "system/config_loader.hpp"
-#include "system/user_mode.hpp"
 
 namespace keel {
 
@@ -28,7 +27,7 @@ namespace {
 constexpr const char* kDefaultConfigDir = "/etc/keel";  // as the system role's (system_init.cpp)
 
 constexpr const char kUsage[] =
-    "usage: keel check [--root DIR] [CONFIG_DIR]\n"
+    "usage: keel check [--root DIR | --user] [CONFIG_DIR]\n"
     "\n"
     "Check a keel configuration without applying it: CONFIG_DIR/keel.toml and\n"
     "every service file in CONFIG_DIR/services (syntax, keys, values, users and\n"
@@ -37,12 +36,16 @@ constexpr const char kUsage[] =
     "printed as FILE:LINE: error: ... (or warning:), then a summary line.\n"
     "Reads files only: needs no root, starts nothing, opens no socket.\n"
     "\n"
-    "  CONFIG_DIR   default: $KEEL_CONFIG_DIR, else /etc/keel, or for a user\n"
-    "               other than root $XDG_CONFIG_HOME/keel (with --root:\n"
+    "  CONFIG_DIR   default: $KEEL_CONFIG_DIR, else /etc/keel (with --user:\n"
+    "               $XDG_CONFIG_HOME/keel, else ~/.config/keel; with --root:\n"
     "               DIR/etc/keel); the services: $KEEL_SERVICES_DIR, else\n"
     "               CONFIG_DIR/services (with --root: always CONFIG_DIR/services)\n"
     "  --root DIR   an image tree: users and groups from DIR/etc/passwd and\n"
     "               DIR/etc/group, programs looked up inside DIR\n"
+    "  --user       check it as your own user instance would load it (keel\n"
+    "               --role=system run by you): services that need root are\n"
+    "               errors. Without it the configuration is checked as root's\n"
+    "               keel loads it, whoever runs keel check\n"
     "  -h, --help   this text\n"
     "\n"
     "Exit status: 0 no error (warnings allowed), 1 errors, 2 usage error.\n";
@@ -162,6 +165,7 @@ CheckReport check_configuration(const CheckOptions& options) {
     request.users.passwd = options.root + "/etc/passwd";
     request.users.group = options.root + "/etc/group";
   }
+  request.user_instance = options.user_instance;
   // What the loader child does at boot and at every reload, in process.
   Loaded loaded = load_in_process(request);
   if (loaded.keel) {
@@ -217,6 +221,10 @@ int run_check(int argc, char** argv) noexcept {
         std::fputs(kUsage, stdout);
         return 0;
       }
+      if (a == "--user") {
+        options.user_instance = true;
+        continue;
+      }
       if (a == "--root" || a.starts_with("--root=")) {
         std::string_view v;
         if (a == "--root") {
@@ -248,12 +256,16 @@ int run_check(int argc, char** argv) noexcept {
       options.config_dir = std::string(a);
       have_dir = true;
     }
+    if (options.user_instance && !options.root.empty()) {
+      std::fprintf(stderr, "keel check: --user and --root do not go together (an image's keel runs as root)\n%s",
+                   kUsage);
+      return 2;
+    }
     if (!have_dir) {
-      // As keel's system role finds it; an image's tree has its own.
-      // Run by a user other than root, that user's instance's default
-      // (core/user_dirs.hpp), as `keel --role=system` would take it.
+      // As keel's system role finds it (a user instance's own with --user:
+      // core/user_dirs.hpp); an image's tree has its own.
       const char* env = options.root.empty() ? std::getenv("KEEL_CONFIG_DIR") : nullptr;
-      const std::string fallback = options.root.empty() && is_user_instance() ? user_config_dir() : kDefaultConfigDir;
+      const std::string fallback = options.user_instance ? user_config_dir() : kDefaultConfigDir;
       options.config_dir = options.root + (env != nullptr && *env != '\0' ? std::string(env) : fallback);
     }
     if (options.root.empty()) {

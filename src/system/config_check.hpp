@@ -24,6 +24,7 @@ struct CheckOptions {
   std::string config_dir;    // keel.toml, main, services/ (unless services_dir)
   std::string services_dir;  // "": config_dir + "/services"
   std::string root;          // "": the running system; else an image tree
+  bool user_instance = false;  // --user: as the caller's user instance loads it
 };
 
 struct CheckFinding {

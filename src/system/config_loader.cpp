@@ -50,7 +50,7 @@ Loaded load_in_process(const LoadRequest& request) {
   if (services) out.services = service::load_service_dir(request.services_dir, request.users);
   // A user instance (docs/system-mode.md): what only root could give a
   // service is refused here, once, rather than failing at every start.
-  if (out.services && ::geteuid() != 0) {
+  if (out.services && request.user_instance) {
     std::string why_off;
     service::UserInstance self{::geteuid(), ::getegid(), !service::user_cgroup_root(why_off).empty()};
     service::refuse_what_needs_root(*out.services, self);
@@ -163,6 +163,8 @@ int run_config_loader(int argc, char** argv) noexcept {
     request.users.passwd = argv[4];
     request.users.group = argv[5];
     request.services_unless_mounts_or_exec = std::string_view(argv[6]) == "1";
+    // The loader runs as keel does: not as root, keel is a user instance.
+    request.user_instance = ::geteuid() != 0;
   } catch (const std::bad_alloc&) {
     return 3;
   }

@@ -54,6 +54,11 @@ struct LoadRequest {
   // no exec (a service folder may live on a mount keel.toml makes, and a
   // hand-off needs no services); else PID 1 asks again after the mounts.
   bool services_unless_mounts_or_exec = false;
+  // Refuse what only root can give a service (a user instance,
+  // service/user_instance.hpp). The loader child of a keel whose euid is
+  // not 0 sets it; `keel check` only with --user (it checks root's
+  // configuration by default, whoever runs it).
+  bool user_instance = false;
 };
 
 // What the child does: parse what `request` asks for. In-process (host

@@ -91,6 +91,23 @@ TEST(KeelCheck, AGoodConfigurationPassesAsAnUnprivilegedUser) {
   EXPECT_EQ(c.out, "2 services checked, 0 errors, 0 warnings\n") << c.err;
 }
 
+// The same files checked --user: as the caller's own user instance would
+// load them (docs/system-mode.md, "A user instance"), a service that needs
+// root is an error; without --user (above) they are root's keel's files.
+TEST(KeelCheck, WithUserAServiceThatNeedsRootIsAnError) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to switch to a throwaway uid";
+  ConfigDir d;
+  d.service("db", "command = [\"/bin/sleep\", \"600\"]\n");
+  d.service("web", "command = [\"/bin/sleep\", \"600\"]\nuser = \"root\"\n");
+  Ctl c = check_as_nobody({"--user", d.dir()});
+  EXPECT_EQ(c.code, 1) << c.out << c.err;
+  EXPECT_TRUE(has(c.out, d.path("services/web.toml") + ": error: user instance: service web: user = \"root\" needs root"))
+      << c.out;
+  EXPECT_TRUE(has(c.out, "1 error")) << c.out;
+  Ctl both = check_as_nobody({"--user", "--root", d.dir()});
+  EXPECT_EQ(both.code, 2) << both.out << both.err;
+}
+
 TEST(KeelCheck, EachKindOfProblemIsAnErrorWithItsFileAndLine) {
   if (::geteuid() != 0) GTEST_SKIP() << "needs root to switch to a throwaway uid";
   struct Case {
@@ -156,7 +173,7 @@ TEST(KeelCheck, HostileFilesAreErrorsNeverAHang) {
 TEST(KeelCheck, UsageHelpAndDefaults) {
   Outcome o = run_through(program_launch(Placement::Subreaper, keel_binary(), {"check", "--help"}));
   EXPECT_EQ(o.code, 0);
-  EXPECT_TRUE(has(o.out, "usage: keel check [--root DIR] [CONFIG_DIR]")) << o.out;
+  EXPECT_TRUE(has(o.out, "usage: keel check [--root DIR | --user] [CONFIG_DIR]")) << o.out;
   o = run_through(program_launch(Placement::Subreaper, keel_binary(), {"check", "--nope"}));
   EXPECT_EQ(o.code, 2) << o.out << o.err;
   o = run_through(program_launch(Placement::Subreaper, keel_binary(), {"check", "a", "b"}));
