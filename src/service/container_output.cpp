@@ -3,8 +3,10 @@
 
 #include <unistd.h>
 
+#include <cstdint>
 #include <cstring>
 
+#include "core/json_text.hpp"
 #include "core/log.hpp"
 
 namespace keel::service {
@@ -32,6 +34,15 @@ class Out {
     std::memcpy(data_ + used_, s.data(), s.size());
     used_ += s.size();
   }
+  void put_json(std::string_view s) noexcept {
+    if (full_) return;
+    const std::size_t n = json_escape(s, data_ + used_, size_ - used_);
+    if (n == SIZE_MAX) {
+      full_ = true;
+      return;
+    }
+    used_ += n;
+  }
   [[nodiscard]] std::size_t done() const noexcept { return full_ ? 0 : used_; }
 
  private:
@@ -41,59 +52,11 @@ class Out {
   bool full_ = false;
 };
 
-// How many bytes of `s` from its start form one valid UTF-8 character
-// (shortest form, no surrogates, at most U+10FFFF); 0: not valid.
-std::size_t utf8_char(std::string_view s) noexcept {
-  const auto b0 = static_cast<unsigned char>(s[0]);
-  if (b0 < 0x80) return 1;
-  std::size_t n = 0;
-  unsigned char lo = 0x80;
-  unsigned char hi = 0xbf;
-  if (b0 >= 0xc2 && b0 <= 0xdf) {
-    n = 2;
-  } else if (b0 >= 0xe0 && b0 <= 0xef) {
-    n = 3;
-    if (b0 == 0xe0) lo = 0xa0;  // overlong
-    if (b0 == 0xed) hi = 0x9f;  // surrogates
-  } else if (b0 >= 0xf0 && b0 <= 0xf4) {
-    n = 4;
-    if (b0 == 0xf0) lo = 0x90;  // overlong
-    if (b0 == 0xf4) hi = 0x8f;  // past U+10FFFF
-  } else {
-    return 0;
-  }
-  if (s.size() < n) return 0;
-  const auto b1 = static_cast<unsigned char>(s[1]);
-  if (b1 < lo || b1 > hi) return 0;
-  for (std::size_t i = 2; i < n; ++i) {
-    const auto b = static_cast<unsigned char>(s[i]);
-    if (b < 0x80 || b > 0xbf) return 0;
-  }
-  return n;
-}
-
+// A JSON string: quoted, its contents escaped by the one escaper keel's
+// JSON lines share (core/json_text.hpp).
 void json_string(Out& out, std::string_view s) noexcept {
-  static constexpr char kHex[] = "0123456789abcdef";
   out.put('"');
-  while (!s.empty()) {
-    const auto c = static_cast<unsigned char>(s[0]);
-    if (c == '"' || c == '\\') {
-      out.put('\\');
-      out.put(static_cast<char>(c));
-      s.remove_prefix(1);
-    } else if (c < 0x20 || c == 0x7f) {
-      out.put("\\u00");
-      out.put(kHex[c >> 4]);
-      out.put(kHex[c & 0xf]);
-      s.remove_prefix(1);
-    } else if (std::size_t n = utf8_char(s); n > 0) {
-      out.put(s.substr(0, n));
-      s.remove_prefix(n);
-    } else {
-      out.put("\\ufffd");
-      s.remove_prefix(1);
-    }
-  }
+  out.put_json(s);
   out.put('"');
 }
 

@@ -128,12 +128,6 @@ class EventRecord {
 // keel's one record (the system role's PID 1).
 [[nodiscard]] EventRecord& event_record() noexcept;
 
-// `value` as a JSON string's contents into `out` (at most `size` bytes, no
-// quotes): '"' and '\\' escaped, control characters and DEL as \u00XX,
-// ill-formed UTF-8 as \ufffd. Returns the bytes written, or SIZE_MAX when
-// it does not fit (nothing useful is in `out` then).
-[[nodiscard]] std::size_t json_escape(std::string_view value, char* out, std::size_t size) noexcept;
-
 // "2026-12-06T19:00:00.123456Z" (UTC, µs) for CLOCK_REALTIME ns; `out`
 // holds at least 28 bytes. Returns the length.
 std::size_t format_event_time(std::int64_t real_ns, char* out, std::size_t size) noexcept;

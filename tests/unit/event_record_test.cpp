@@ -11,6 +11,7 @@
 
 #include "control/event_format.hpp"
 #include "control/keelctl.hpp"
+#include "core/json_text.hpp"
 #include "system/kernel_cmdline.hpp"
 
 namespace keel::service {
