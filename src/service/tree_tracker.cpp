@@ -39,7 +39,9 @@ struct Dirent64 {
 // What /proc/PID/stat says of a process, all a membership needs.
 struct Facts {
   pid_t pid = 0;
-  char state = '?';
+  // From /proc/PID/stat; 0 until read. All-zero defaults keep the static
+  // walk buffers below (24 KiB) in .bss, not in the binary's data.
+  char state = 0;
   pid_t ppid = 0;
   pid_t pgrp = 0;
   pid_t sid = 0;
