@@ -212,8 +212,129 @@ std::optional<std::int64_t> parse_time(std::string_view text, std::int64_t now) 
   return parse_iso(text);
 }
 
+namespace {
+
+// glibc's regcomp copies a group once per interval count and once per '+'
+// ("(a{200}){200}" is 40,000 copies), and its epsilon closures then take
+// time quadratic in the copies of a pattern that can match nothing
+// ("(a*)++++++++++++" takes seconds): a short pattern can take gigabytes or
+// minutes (found by keelctl_fuzz). Before compiling, count the copies the way
+// regcomp makes them and refuse past kMaxRegexPieces (worst case measured at
+// that size: a quarter of a second); no log search needs more. Back-references
+// are refused too: POSIX ERE has none, and glibc matches them in
+// exponential time.
+constexpr std::size_t kMaxRegexPieces = 1000;
+constexpr std::size_t kMaxRegexBytes = 4096;
+constexpr int kMaxRegexDepth = 64;
+
+class ReCost {
+ public:
+  explicit ReCost(std::string_view re) : re_(re) {}
+  // Pieces of the whole pattern, saturated at kMaxRegexPieces + 1.
+  std::size_t total() {
+    std::size_t pieces = alternation(0);
+    return back_reference_ ? kMaxRegexPieces + 1 : pieces;
+  }
+
+ private:
+  static std::size_t cap(std::size_t v) { return std::min(v, kMaxRegexPieces + 1); }
+
+  std::size_t alternation(int depth) {
+    std::size_t sum = sequence(depth);
+    while (at_ < re_.size() && re_[at_] == '|') {
+      ++at_;
+      sum = cap(sum + sequence(depth));
+    }
+    return sum;
+  }
+  std::size_t sequence(int depth) {
+    std::size_t sum = 0;
+    while (at_ < re_.size() && re_[at_] != '|' && !(re_[at_] == ')' && depth > 0)) {
+      std::size_t piece = atom(depth);
+      sum = cap(sum + cap(piece * repeats()));
+    }
+    return sum;
+  }
+  std::size_t atom(int depth) {
+    char ch = re_[at_++];
+    if (ch == '(') {
+      if (depth >= kMaxRegexDepth) {  // regcomp recurses per group too
+        at_ = re_.size();
+        return kMaxRegexPieces + 1;
+      }
+      std::size_t inner = alternation(depth + 1);
+      if (at_ < re_.size()) ++at_;  // ')'
+      return std::max<std::size_t>(inner, 1);
+    }
+    if (ch == '\\' && at_ < re_.size()) {
+      if (re_[at_] >= '1' && re_[at_] <= '9') back_reference_ = true;
+      ++at_;
+    }
+    if (ch == '[') {  // a bracket is one piece; ']' first is a member
+      if (at_ < re_.size() && re_[at_] == '^') ++at_;
+      if (at_ < re_.size() && re_[at_] == ']') ++at_;
+      while (at_ < re_.size() && re_[at_] != ']') {
+        if (re_[at_] == '[' && at_ + 1 < re_.size() && std::strchr(":.=", re_[at_ + 1]) != nullptr) {
+          char kind = re_[at_ + 1];
+          at_ += 2;
+          while (at_ + 1 < re_.size() && !(re_[at_] == kind && re_[at_ + 1] == ']')) ++at_;
+          at_ += 2;
+        } else {
+          ++at_;
+        }
+      }
+      if (at_ < re_.size()) ++at_;
+    }
+    return 1;
+  }
+  // The copies the postfix operators after an atom make (stacked ones multiply).
+  std::size_t repeats() {
+    std::size_t times = 1;
+    while (at_ < re_.size()) {
+      char ch = re_[at_];
+      if (ch == '*' || ch == '?') {
+        ++at_;
+      } else if (ch == '+') {  // "a+" is compiled as "aa*"
+        times = cap(times * 2);
+        ++at_;
+      } else if (ch == '{') {
+        std::size_t close = re_.find('}', at_);
+        if (close == std::string_view::npos) return times;
+        std::size_t n = 0;
+        std::size_t most = 0;
+        for (std::size_t i = at_ + 1; i < close; ++i) {
+          char d = re_[i];
+          if (d >= '0' && d <= '9') {
+            n = cap(n * 10 + static_cast<std::size_t>(d - '0'));
+          } else {
+            most = std::max(most, n);
+            n = 0;
+          }
+        }
+        most = std::max(most, n) + 1;
+        times = cap(times * most);
+        at_ = close + 1;
+      } else {
+        return times;
+      }
+    }
+    return times;
+  }
+
+  std::string_view re_;
+  std::size_t at_ = 0;
+  bool back_reference_ = false;
+};
+
+}  // namespace
+
 Matcher::Matcher(const Filter& filter) : filter_(filter) {
   if (filter_.match.empty()) return;
+  if (filter_.match.size() > kMaxRegexBytes || ReCost(filter_.match).total() > kMaxRegexPieces) {
+    throw std::runtime_error("--match regex too large: over " + std::to_string(kMaxRegexBytes) +
+                             " bytes, 64 nested groups, a back-reference, or repetitions that expand past " +
+                             std::to_string(kMaxRegexPieces) + " pieces (use a simpler pattern or smaller {n,m})");
+  }
   auto* re = new regex_t;
   int rc = ::regcomp(re, filter_.match.c_str(), REG_EXTENDED | REG_NOSUB);
   if (rc != 0) {

@@ -141,6 +141,28 @@ TEST(LogQuery, FiltersByTimeStreamAndRegex) {
   EXPECT_THROW(lq::Matcher{bad}, std::runtime_error);
 }
 
+TEST(LogQuery, MatchRefusesPatternsRegcompWouldExpandToGigabytes) {
+  // glibc copies a group once per interval count and per '+': found by
+  // keelctl_fuzz, where "((a{255}){255}){255}" ran regcomp out of memory and
+  // "d+*++++++++++++" ran it for minutes.
+  for (const char* huge : {"((a{255}){255}){255}", "(x{1000}){1000}", "((((((((((((((((a+)+)+)+)+)+)+)+)+)+)+)+)+)+)+)+)+",
+                           "d+*++++++++++++", "(a*){2000}", "(a*)\\1"}) {
+    lq::Filter f;
+    f.match = huge;
+    EXPECT_THROW(lq::Matcher{f}, std::runtime_error) << huge;
+  }
+  lq::Filter deep;
+  deep.match = std::string(200, '(') + "a" + std::string(200, ')');
+  EXPECT_THROW(lq::Matcher{deep}, std::runtime_error);
+  // What people search logs with still compiles.
+  for (const char* fine : {"error|warn", "[0-9]{1,3}(\\.[0-9]{1,3}){3}", "^(GET|POST) /api/.*( 5[0-9]{2})$", "a{500}", "(a*b*c*){300}",
+                           "[]a]{2}", "[[:digit:]]+x*y?"}) {
+    lq::Filter f;
+    f.match = fine;
+    EXPECT_NO_THROW(lq::Matcher{f}) << fine;
+  }
+}
+
 TEST(LogQuery, MergeTakesFromFilesOnlyWhatTheRingLacks) {
   // The ring starts in the middle of the .001 millisecond: it kept the last
   // two of its three lines; the file lags (lacks the ring's newest line).
