@@ -25,7 +25,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 case "$SECONDS_PER_TARGET" in ''|*[!0-9]*) echo "fuzz.sh: --seconds wants a whole number" >&2; exit 2 ;; esac
-[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(service protocol notify keelctl cinit loader)
+[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(service protocol notify keelctl cinit loader analyze)
 
 # Longest input per target: about the largest real one (a service file of
 # a few KiB, one notify datagram of 4 KiB, a request or two, a command line),
@@ -39,7 +39,8 @@ max_len() {
     notify) echo 4096 ;;
     keelctl|cinit) echo 1024 ;;
     loader) echo 16384 ;;
-    *) echo "fuzz.sh: no target '$1' (service protocol notify keelctl cinit loader)" >&2; exit 2 ;;
+    analyze) echo 16384 ;;
+    *) echo "fuzz.sh: no target '$1' (service protocol notify keelctl cinit loader analyze)" >&2; exit 2 ;;
   esac
 }
 for t in "${TARGETS[@]}"; do max_len "$t" >/dev/null; done

@@ -217,24 +217,30 @@ namespace {
 // glibc's regcomp copies a group once per interval count and once per '+'
 // ("(a{200}){200}" is 40,000 copies), and its epsilon closures then take
 // time quadratic in the copies of a pattern that can match nothing
-// ("(a*)++++++++++++" takes seconds): a short pattern can take gigabytes or
-// minutes (found by keelctl_fuzz). Before compiling, count the copies the way
-// regcomp makes them and refuse past kMaxRegexPieces (worst case measured at
-// that size: a quarter of a second); no log search needs more. Back-references
-// are refused too: POSIX ERE has none, and glibc matches them in
-// exponential time.
+// ("(a*)++++++++++++" takes seconds) and worse with stacked operators
+// ("b$c*****************f*********************" takes seconds): a short
+// pattern can take gigabytes or minutes (found by keelctl_fuzz). So before
+// compiling, ReShape rewrites a run of stacked '*', '+', '?' as the one
+// operator it means ("a+?" and "a**" are "a*", "a++" is "a+": the same
+// language) and counts the copies the way regcomp makes them; a pattern past
+// kMaxRegexPieces is refused (worst case measured at that size: a quarter of
+// a second); no log search needs more. Back-references are refused too:
+// POSIX ERE has none, and glibc matches them in exponential time.
 constexpr std::size_t kMaxRegexPieces = 1000;
 constexpr std::size_t kMaxRegexBytes = 4096;
 constexpr int kMaxRegexDepth = 64;
 
-class ReCost {
+class ReShape {
  public:
-  explicit ReCost(std::string_view re) : re_(re) {}
-  // Pieces of the whole pattern, saturated at kMaxRegexPieces + 1.
-  std::size_t total() {
-    std::size_t pieces = alternation(0);
-    return back_reference_ ? kMaxRegexPieces + 1 : pieces;
+  explicit ReShape(std::string_view re) : re_(re) { out_.reserve(re.size()); }
+  // The copies regcomp makes of the rewritten pattern, saturated at
+  // kMaxRegexPieces + 1 (also for a back-reference or groups nested too deep).
+  std::size_t pieces() {
+    std::size_t n = alternation(0);
+    return back_reference_ ? kMaxRegexPieces + 1 : n;
   }
+  // The rewritten pattern (after pieces()).
+  [[nodiscard]] const std::string& pattern() const { return out_; }
 
  private:
   static std::size_t cap(std::size_t v) { return std::min(v, kMaxRegexPieces + 1); }
@@ -242,7 +248,7 @@ class ReCost {
   std::size_t alternation(int depth) {
     std::size_t sum = sequence(depth);
     while (at_ < re_.size() && re_[at_] == '|') {
-      ++at_;
+      out_ += re_[at_++];
       sum = cap(sum + sequence(depth));
     }
     return sum;
@@ -256,14 +262,16 @@ class ReCost {
     return sum;
   }
   std::size_t atom(int depth) {
+    std::size_t from = at_;
     char ch = re_[at_++];
     if (ch == '(') {
       if (depth >= kMaxRegexDepth) {  // regcomp recurses per group too
         at_ = re_.size();
         return kMaxRegexPieces + 1;
       }
+      out_ += '(';
       std::size_t inner = alternation(depth + 1);
-      if (at_ < re_.size()) ++at_;  // ')'
+      if (at_ < re_.size()) out_ += re_[at_++];  // ')'
       return std::max<std::size_t>(inner, 1);
     }
     if (ch == '\\' && at_ < re_.size()) {
@@ -278,25 +286,35 @@ class ReCost {
           char kind = re_[at_ + 1];
           at_ += 2;
           while (at_ + 1 < re_.size() && !(re_[at_] == kind && re_[at_ + 1] == ']')) ++at_;
-          at_ += 2;
+          at_ = std::min(at_ + 2, re_.size());
         } else {
           ++at_;
         }
       }
       if (at_ < re_.size()) ++at_;
     }
+    out_.append(re_.substr(from, at_ - from));
     return 1;
   }
-  // The copies the postfix operators after an atom make (stacked ones multiply).
+  // The copies the postfix operators after an atom make (stacked intervals
+  // multiply); writes them, a run of '*' '+' '?' as one operator.
   std::size_t repeats() {
     std::size_t times = 1;
     while (at_ < re_.size()) {
       char ch = re_[at_];
-      if (ch == '*' || ch == '?') {
-        ++at_;
-      } else if (ch == '+') {  // "a+" is compiled as "aa*"
-        times = cap(times * 2);
-        ++at_;
+      if (ch == '*' || ch == '+' || ch == '?') {
+        bool plus_only = true;
+        bool optional_only = true;
+        for (; at_ < re_.size() && std::strchr("*+?", re_[at_]) != nullptr; ++at_) {
+          plus_only = plus_only && re_[at_] == '+';
+          optional_only = optional_only && re_[at_] == '?';
+        }
+        if (plus_only) {
+          out_ += '+';
+          times = cap(times * 2);  // "a+" is compiled as "aa*"
+        } else {
+          out_ += optional_only ? '?' : '*';
+        }
       } else if (ch == '{') {
         std::size_t close = re_.find('}', at_);
         if (close == std::string_view::npos) return times;
@@ -313,6 +331,7 @@ class ReCost {
         }
         most = std::max(most, n) + 1;
         times = cap(times * most);
+        out_.append(re_.substr(at_, close + 1 - at_));
         at_ = close + 1;
       } else {
         return times;
@@ -323,6 +342,7 @@ class ReCost {
 
   std::string_view re_;
   std::size_t at_ = 0;
+  std::string out_;
   bool back_reference_ = false;
 };
 
@@ -330,13 +350,14 @@ class ReCost {
 
 Matcher::Matcher(const Filter& filter) : filter_(filter) {
   if (filter_.match.empty()) return;
-  if (filter_.match.size() > kMaxRegexBytes || ReCost(filter_.match).total() > kMaxRegexPieces) {
+  ReShape shape(filter_.match);
+  if (filter_.match.size() > kMaxRegexBytes || shape.pieces() > kMaxRegexPieces) {
     throw std::runtime_error("--match regex too large: over " + std::to_string(kMaxRegexBytes) +
                              " bytes, 64 nested groups, a back-reference, or repetitions that expand past " +
                              std::to_string(kMaxRegexPieces) + " pieces (use a simpler pattern or smaller {n,m})");
   }
   auto* re = new regex_t;
-  int rc = ::regcomp(re, filter_.match.c_str(), REG_EXTENDED | REG_NOSUB);
+  int rc = ::regcomp(re, shape.pattern().c_str(), REG_EXTENDED | REG_NOSUB);
   if (rc != 0) {
     char why[256];
     ::regerror(rc, re, why, sizeof why);
