@@ -200,7 +200,7 @@ std::string find_block_device(const DeviceSpec& spec, const BlockDirs& dirs) {
     if (entry->d_name[0] == '.') continue;
     std::string text;
     const std::string uevent = dirs.sys_class_block + "/" + entry->d_name + "/uevent";
-    if (!read_file(uevent.c_str(), text, 64 * 1024)) continue;
+    if (!read_file(uevent.c_str(), text, std::size_t{64} * 1024)) continue;
     const Uevent ev = parse_uevent(text);
     const std::string node = node_path(dirs, ev.devname);
     if (node.empty() || !is_device_or_file(node)) continue;

@@ -154,7 +154,9 @@ bool check_ext4(const std::string& device, const char* what, bool& read_only) {
   }
   switch (fsck_action(run.status)) {
     case FsckAction::Mount:
-      if (run.status == 1) log::msg(log::Level::Warn, "disk root: e2fsck fixed errors on the %s %s", what, device.c_str());
+      if (run.status == 1) {
+        log::msg(log::Level::Warn, "disk root: e2fsck fixed errors on the %s %s", what, device.c_str());
+      }
       return true;
     case FsckAction::Reboot:
       log::msg(log::Level::Error, "disk root: e2fsck fixed the %s %s and asks for a reboot (status 2): rebooting", what,
@@ -202,7 +204,9 @@ std::string wait_device(const DeviceSpec& spec, long timeout_s, const char* what
              "disk root: no %s device %s after %ld s (keel.root_timeout=%ld): is the disk attached, is its driver "
              "(virtio_blk, ...) in the initramfs's modules.load, is the %s right? Staying in the initramfs",
              what, describe(spec).c_str(), timeout_s, timeout_s,
-             spec.key == DeviceKey::Path ? "path" : spec.key == DeviceKey::Uuid ? "UUID" : "label");
+             spec.key == DeviceKey::Path   ? "path"
+             : spec.key == DeviceKey::Uuid ? "UUID"
+                                           : "label");
   }
   return node;
 }

@@ -43,16 +43,16 @@ struct DiskRootPlan {
   bool wanted = false;  // root= is there
   std::string error;    // a word the stage cannot use: the stage is refused
   DeviceSpec root;
-  std::string root_text;                 // root='s value, for messages
-  std::optional<FsType> fstype;          // rootfstype=
-  std::string flags;                     // rootflags=
-  bool read_only = false;                // "ro" (erofs: always)
-  long timeout_s = 30;                   // keel.root_timeout=
-  std::string init = "/sbin/init";       // init=
-  std::optional<DeviceSpec> data;        // keel.data=SPEC:MOUNTPOINT
+  std::string root_text;            // root='s value, for messages
+  std::optional<FsType> fstype;     // rootfstype=
+  std::string flags;                // rootflags=
+  bool read_only = false;           // "ro" (erofs: always)
+  long timeout_s = 30;              // keel.root_timeout=
+  std::string init = "/sbin/init";  // init=
+  std::optional<DeviceSpec> data;   // keel.data=SPEC:MOUNTPOINT
   std::string data_mountpoint;
-  std::vector<std::string> tmpfs;        // keel.tmpfs=
-  bool fsck = true;                      // keel.fsck=skip turns it off
+  std::vector<std::string> tmpfs;  // keel.tmpfs=
+  bool fsck = true;                // keel.fsck=skip turns it off
 };
 [[nodiscard]] DiskRootPlan parse_disk_root(std::string_view cmdline);
 

@@ -44,8 +44,8 @@ TEST(DiskRootSpec, ParsesEachForm) {
 
 TEST(DiskRootSpec, RefusesHostileValues) {
   for (const char* bad : {"", "vda", "LABEL=", "PARTLABEL=", "UUID=", "UUID=xyz", "UUID=1b4e28ba-2fa1-11d2-883f",
-                          "UUID=1b4e28ba-2fa1-11d2-883f-0016d3cca427aa", "/dev/../etc/shadow", "/dev/..",
-                          "LABEL=a\nb", "LABEL=\x1b[2J"}) {
+                          "UUID=1b4e28ba-2fa1-11d2-883f-0016d3cca427aa", "/dev/../etc/shadow", "/dev/..", "LABEL=a\nb",
+                          "LABEL=\x1b[2J"}) {
     EXPECT_FALSE(parse_device_spec(bad)) << bad;
   }
   EXPECT_FALSE(parse_device_spec("LABEL=" + std::string(300, 'x')));
@@ -149,9 +149,8 @@ class DiskRootImages : public ::testing::Test {
   fs::path ext4(const std::string& name, const std::string& label, const std::string& uuid) {
     const fs::path img = dir_.path() / name;
     int rc = 0;
-    const std::string out = testutil::run("mke2fs -q -F -t ext4 -L " + label + " -U " + uuid + " " +
-                                              testutil::quoted(img) + " 4M 2>&1",
-                                          rc);
+    const std::string out = testutil::run(
+        "mke2fs -q -F -t ext4 -L " + label + " -U " + uuid + " " + testutil::quoted(img) + " 4M 2>&1", rc);
     EXPECT_EQ(rc, 0) << out;
     return img;
   }
@@ -161,8 +160,8 @@ class DiskRootImages : public ::testing::Test {
     testutil::write_file(tree / "hello", "hi\n");
     const fs::path img = dir_.path() / name;
     int rc = 0;
-    const std::string out =
-        testutil::run("mkfs.erofs --quiet -U " + uuid + " " + testutil::quoted(img) + " " + testutil::quoted(tree) + " 2>&1", rc);
+    const std::string out = testutil::run(
+        "mkfs.erofs --quiet -U " + uuid + " " + testutil::quoted(img) + " " + testutil::quoted(tree) + " 2>&1", rc);
     EXPECT_EQ(rc, 0) << out;
     return img;
   }
