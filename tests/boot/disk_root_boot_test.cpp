@@ -14,6 +14,8 @@
 //     a tmpfs on /tmp;
 //   - a data partition e2fsck -p leaves errors on (exit 4): mounted
 //     read-only, the boot goes on;
+//   - init= missing from the disk root: the initramfs boots, the disks
+//     are left clean;
 //   - root=LABEL=missing with keel.root_timeout=2: the console names the
 //     device and the initramfs's own boot goes on.
 //
@@ -248,6 +250,28 @@ TEST_F(DiskRootBoot, DataPartitionWithErrorsLeftIsMountedReadOnly) {
                             "ROOT-BOOTS-BEFORE 0", "reboot: Power down"});
   EXPECT_TRUE(r.passed()) << shown(r);
   expect_clean(root);
+}
+
+// init= that is not in the disk root: found before anything of the
+// initramfs is touched; the root and data mounts are let go (both images
+// clean afterwards) and the initramfs boots.
+TEST_F(DiskRootBoot, MissingInitStaysInTheInitramfs) {
+  const fs::path stage = stage_initramfs();
+  const fs::path root = build("root.ext4", "[output]\nformat = \"ext4\"\nsize = \"32M\"\n", root_payload(true));
+  int rc = 0;
+  const std::string labelled = testutil::run("tune2fs -L keel-root " + testutil::quoted(root) + " 2>&1", rc);
+  ASSERT_EQ(rc, 0) << labelled;
+  const fs::path data = data_disk();
+  const BootResult r = run(stage, {root, data},
+                           "root=LABEL=keel-root keel.data=LABEL=keel-data:/data init=/sbin/no-such-init",
+                           {"keel: disk root: mounted /dev/vdb on /data \\(ext4, read-write\\)",
+                            "keel: error: disk root: init=/sbin/no-such-init: not an executable file in the disk root "
+                            "\\(No such file or directory\\).*staying in the initramfs",
+                            "INITRAMFS-MAIN-RUNS", "reboot: Power down"});
+  EXPECT_TRUE(r.passed()) << shown(r);
+  EXPECT_EQ(console_.find("SVC-UP-IN-DISK-ROOT"), std::string::npos) << console_;
+  expect_clean(root);
+  expect_clean(data);
 }
 
 TEST_F(DiskRootBoot, MissingRootStaysInTheInitramfs) {
