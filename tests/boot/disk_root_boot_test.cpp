@@ -262,12 +262,12 @@ TEST_F(DiskRootBoot, MissingInitStaysInTheInitramfs) {
   const std::string labelled = testutil::run("tune2fs -L keel-root " + testutil::quoted(root) + " 2>&1", rc);
   ASSERT_EQ(rc, 0) << labelled;
   const fs::path data = data_disk();
-  const BootResult r = run(stage, {root, data},
-                           "root=LABEL=keel-root keel.data=LABEL=keel-data:/data init=/sbin/no-such-init",
-                           {"keel: disk root: mounted /dev/vdb on /data \\(ext4, read-write\\)",
-                            "keel: error: disk root: init=/sbin/no-such-init: not an executable file in the disk root "
-                            "\\(No such file or directory\\).*staying in the initramfs",
-                            "INITRAMFS-MAIN-RUNS", "reboot: Power down"});
+  const BootResult r =
+      run(stage, {root, data}, "root=LABEL=keel-root keel.data=LABEL=keel-data:/data init=/sbin/no-such-init",
+          {"keel: disk root: mounted /dev/vdb on /data \\(ext4, read-write\\)",
+           "keel: error: disk root: init=/sbin/no-such-init: not an executable file in the disk root "
+           "\\(No such file or directory\\).*staying in the initramfs",
+           "INITRAMFS-MAIN-RUNS", "reboot: Power down"});
   EXPECT_TRUE(r.passed()) << shown(r);
   EXPECT_EQ(console_.find("SVC-UP-IN-DISK-ROOT"), std::string::npos) << console_;
   expect_clean(root);
