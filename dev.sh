@@ -29,12 +29,14 @@ BOOT_PACKAGES=(qemu-system-x86 busybox-static xz-utils)
 # tests (it does not become the init: that is systemd-sysv, not installed).
 # strace for the test that proves keel never blocks on the kernel's RNG;
 # e2fsprogs for the power-cycle proof (e2fsck, debugfs).
+# erofs-utils: mkfs.erofs for the disk-root tests (tests/unit/disk_root_test.cpp,
+# tests/boot/disk_root_boot_test.cpp); e2fsprogs' e2fsck goes into their stage initramfs.
 # python3-systemd: systemd.daemon.notify and listen_fds, real sd_notify and
 # sd_listen_fds clients (watchdog, EXTEND_TIMEOUT_USEC, RELOADING, STOPPING,
 # ERRNO, socket activation tests); gunicorn: a real socket-activated server.
 # chromium and python3-pil: the boot chart (keelctl analyze plot) rendered
 # headless and its screenshot checked (tests/analyze/render_chart_test.py).
-TEST_PACKAGES=(tini dumb-init systemd strace e2fsprogs util-linux mount python3 gunicorn python3-systemd chromium python3-pil iproute2 "${BOOT_PACKAGES[@]}")
+TEST_PACKAGES=(tini dumb-init systemd strace e2fsprogs erofs-utils util-linux mount python3 gunicorn python3-systemd chromium python3-pil iproute2 "${BOOT_PACKAGES[@]}")
 
 # need_packages PKG...: apt-get install what is missing (scripts/packages.sh).
 . "$(dirname "$0")/scripts/packages.sh"

@@ -494,4 +494,26 @@ inline constexpr std::size_t kEventRingBytes = std::size_t{1024} * 1024;
 // output buffer of its connection (server.hpp) and one slot here.
 inline constexpr std::size_t kEventFollowers = 16;
 
+// ---- Issue 14: the disk root's stage (system/switch_root.hpp, block_device.hpp)
+
+// A root= / keel.data= device value: a label or partition name is at most
+// 36 characters (GPT), a UUID 36, a path far less than this.
+inline constexpr std::size_t kDeviceSpecMax = 255;
+
+// keel.root_timeout=S: its default, and the most it may ask for (a larger
+// value is cut to this, so a typo cannot hold the boot for a day).
+inline constexpr long kRootTimeoutDefaultS = 30;
+inline constexpr long kRootTimeoutMaxS = 3600;
+
+// One e2fsck -p run. Minutes on a large disk full of inodes; past this it is
+// killed and the filesystem mounted read-only (docs/system-mode.md).
+inline constexpr long kFsckTimeoutS = 600;
+
+// PID 1's bound for the whole stage child on top of the waits it was told
+// (device waits and fsck runs): the mounts and the rest.
+inline constexpr long kStageMarginS = 60;
+
+// Directory levels the initramfs's removal goes down (deeper is left).
+inline constexpr int kInitramfsDepthMax = 64;
+
 }  // namespace keel::limits

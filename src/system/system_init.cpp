@@ -50,6 +50,7 @@
 #include "system/random_seed.hpp"
 #include "system/rng_watch.hpp"
 #include "system/shutdown.hpp"
+#include "system/switch_root.hpp"
 #include "system/user_mode.hpp"
 
 namespace keel {
@@ -185,6 +186,9 @@ class SystemInit final : private SignalHandler,
         deadline_(loop_, deadline_handler_),
         watchdog_(loop_) {}
 
+  // keel's argv, for the disk root's exec (system/switch_root.hpp).
+  void set_argv(char** argv) noexcept { argv_ = argv; }
+
   Status setup() noexcept {
     // When not PID 1 (a test, or a nested system), adopt orphans anyway.
     if (!is_pid1_) {
@@ -282,6 +286,19 @@ class SystemInit final : private SignalHandler,
         log::msg(log::Level::Info, "modules: %d loaded, %d failed", modules.loaded, modules.failed);
       }
       step.end("modules");
+      // A disk root (system/switch_root.hpp): returns only when keel stays
+      // in the initramfs; the boot then goes on as if there were no root=.
+      if (machine_init_ && root_is_initramfs()) {
+        std::string text;
+        if (const char* env = std::getenv("KEEL_CMDLINE")) {
+          text = env;
+        } else if (!read_file("/proc/cmdline", text, 65536)) {
+          text.clear();
+        }
+        bool signals_reset = false;
+        run_disk_root_stage(text, argv_, signals_reset);
+        if (signals_reset) signals_.reblock();
+      }
       if (!config_.mounts.empty()) {
         step.begin();
         mount_configured();
@@ -778,6 +795,7 @@ class SystemInit final : private SignalHandler,
   double started_s_;
   BootStep config_step_;  // keel.toml's load, for its boot-step event
   KernelCmdline cmdline_;
+  char** argv_ = nullptr;
   LoadPhase phase_ = LoadPhase::None;
   // From the setting (core/role.hpp): PID 1 of its namespace.
   bool is_pid1_;
@@ -912,6 +930,7 @@ int run_system_init(int argc, char** argv, bool namespace_init) noexcept {
     // as environment, so KEEL_CONFIG_DIR and friends work from the boot
     // loader too.
     SystemInit init(where, settings_from_environment(), started_s);
+    init.set_argv(argv);
     s = init.setup();
     if (s) {
       init.boot(cmdline);

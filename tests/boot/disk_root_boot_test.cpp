@@ -1,0 +1,289 @@
+// keel's disk-root stage booted for real (issue 14, section 1): a stage
+// initramfs made by keel-image (keel, BusyBox, e2fsck, the modules
+// virtio_blk, ext4 and erofs) finds the root on a virtio disk by LABEL= or
+// UUID=, checks and mounts it and a data partition, switches into it and
+// execs keel, which boots the disk root as PID 1. Each boot is bounded by
+// BootOptions.timeout; nothing is timed.
+//
+//   - an ext4 root (keel-image's ext4 output, labelled with tune2fs) and an
+//     ext4 data partition: keel is PID 1 of the disk root, its service runs,
+//     what boot 1 wrote to /data and to the root is there in boot 2, and
+//     e2fsck -fn finds both image files clean after each power-off;
+//   - an erofs root (keel-image's dir output, mkfs.erofs -U: erofs-utils
+//     1.5 has no -L) found by UUID=, read-only, with the data partition and
+//     a tmpfs on /tmp;
+//   - a data partition e2fsck -p leaves errors on (exit 4): mounted
+//     read-only, the boot goes on;
+//   - init= missing from the disk root: the initramfs boots, the disks
+//     are left clean;
+//   - root=LABEL=missing with keel.root_timeout=2: the console names the
+//     device and the initramfs's own boot goes on.
+//
+// Needs the kernel cache (scripts/fetch-kernel.sh), QEMU, a static busybox
+// at /bin/busybox, a static keel, e2fsprogs and erofs-utils.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <chrono>
+#include <filesystem>
+#include <iostream>
+#include <regex>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "../unit/test_util.hpp"
+#include "boot_util.hpp"
+#include "image/builder.hpp"
+#include "image/elf.hpp"
+#include "image/qemu.hpp"
+
+namespace keel::image {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr const char* kBusybox = "/bin/busybox";
+constexpr const char* kE2fsck = "/sbin/e2fsck";
+constexpr const char* kErofsUuid = "6b65656c-0000-4000-8000-726f6f742121";
+
+std::string file_entry(const std::string& path, const std::string& content, const char* mode = nullptr) {
+  std::string out = "\n[[file]]\npath = \"" + path + "\"\n";
+  if (mode != nullptr) out += std::string("mode = \"") + mode + "\"\n";
+  return out + "content = '''\n" + content + "'''\n";
+}
+
+std::string main_program(const std::string& script) {
+  return file_entry("/etc/keel/main", "#!/bin/sh\n" + script + "\n", "0755");
+}
+
+// What the disk root runs: a service that says it is up, and a main program
+// that reports where it runs, counts its boots on /data (and on the root
+// when it is writable), then exits (keel powers off).
+std::string root_payload(bool writable_root) {
+  std::string script =
+      "B=/bin/busybox\n"
+      "for i in $($B seq 100); do [ -e /run/svc-up ] && break; $B sleep 0.1; done\n"
+      "echo ROOT-FS $($B stat -f -c %t /) PID1-EXE $($B readlink /proc/1/exe)\n"
+      "echo INITRAMFS-GONE $($B ls / | $B grep -c keel-root)\n"
+      "echo DATA-BOOTS-BEFORE $($B cat /data/boots 2>/dev/null | $B wc -l)\n"
+      "echo DATA-WRITABLE $($B touch /data/probe 2>/dev/null && echo yes || echo no)\n"
+      "echo boot >> /data/boots\n"
+      "echo TMP $($B stat -f -c %t /tmp)\n";
+  if (writable_root) {
+    script +=
+        "echo ROOT-BOOTS-BEFORE $($B cat /var/root-boots 2>/dev/null | $B wc -l)\n"
+        "echo boot >> /var/root-boots\n";
+  }
+  return file_entry("/etc/keel/services/svc.toml",
+                    "stdout = \"console\"\ncommand = [\"/bin/busybox\", \"sh\", \"-c\", "
+                    "\"/bin/busybox touch /run/svc-up; echo SVC-UP-IN-DISK-ROOT; exec /bin/busybox sleep 600\"]\n") +
+         "\n[[dir]]\npath = \"/data\"\n" + main_program(script);
+}
+
+class DiskRootBoot : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    kernel_ = boottest::cached_kernel();
+    modules_ = boottest::cached_modules();
+    if (kernel_.empty() || modules_.empty()) GTEST_SKIP() << "no kernel cache: run scripts/fetch-kernel.sh";
+    if (!testutil::have("qemu-system-x86_64")) GTEST_SKIP() << "qemu-system-x86_64 is not installed";
+    if (!fs::exists(kBusybox) || !read_elf(kBusybox).is_static()) GTEST_SKIP() << "needs a static " << kBusybox;
+    if (!read_elf(KEEL_BINARY).is_static()) GTEST_SKIP() << KEEL_BINARY << " is not static (a sanitizer build)";
+    for (const char* tool : {"mke2fs", "tune2fs", "e2fsck", "debugfs", "mkfs.erofs"}) {
+      if (!testutil::have(tool)) GTEST_SKIP() << tool << " is not installed";
+    }
+  }
+
+  fs::path build(const std::string& name, const std::string& output, const std::string& body) {
+    const fs::path spec = dir_.path() / (name + ".toml");
+    testutil::write_file(spec, output + "\n[keel]\nbinary = \"" + KEEL_BINARY + "\"\n\n[[program]]\nsource = \"" +
+                                   kBusybox + "\"\npath = \"/bin/busybox\"\n\n[[symlink]]\npath = \"/bin/sh\"\n" +
+                                   "target = \"busybox\"\n" + body);
+    BuildOptions options;
+    options.output = dir_.path() / name;
+    options.mtime = 0;
+    std::ostringstream notes;
+    options.log = &notes;
+    return build_image(spec, options).output;
+  }
+
+  // The stage: keel, BusyBox, e2fsck and the modules; its own main program
+  // runs only when keel stays in the initramfs.
+  fs::path stage_initramfs() {
+    return build("stage.cpio.gz", "[output]\ncompression = \"gzip\"\n",
+                 std::string("\n[[program]]\nsource = \"") + kE2fsck + "\"\npath = \"/sbin/e2fsck\"\n" +
+                     "\n[modules]\nnames = [\"virtio_pci\", \"virtio_blk\", \"crc32c_generic\", \"ext4\", "
+                     "\"erofs\"]\ntree = \"" +
+                     modules_.string() + "\"\n" + main_program("echo INITRAMFS-MAIN-RUNS"));
+  }
+
+  fs::path data_disk() {
+    const fs::path disk = dir_.path() / "data.ext4";
+    int rc = 0;
+    const std::string out =
+        testutil::run("mke2fs -q -F -t ext4 -L keel-data " + testutil::quoted(disk) + " 16M 2>&1", rc);
+    EXPECT_EQ(rc, 0) << out;
+    return disk;
+  }
+
+  static void expect_clean(const fs::path& image) {
+    int rc = 0;
+    const std::string out = testutil::run("e2fsck -fn " + testutil::quoted(image) + " 2>&1", rc);
+    EXPECT_EQ(rc, 0) << image << ":\n" << out;
+  }
+
+  BootResult run(const fs::path& initramfs, const std::vector<fs::path>& disks, const std::string& append,
+                 std::vector<std::string> expect) {
+    BootOptions o;
+    o.kernel = kernel_;
+    o.initrd = initramfs;
+    o.append = "loglevel=4 " + append;
+    o.disks = disks;
+    o.accel = Accel::Tcg;
+    o.timeout = std::chrono::seconds(120);
+    o.keep_lines = 80;
+    o.expect = std::move(expect);
+    std::ostringstream console, log;
+    BootResult result = boot(o, console, log);
+    console_ = console.str();
+    std::erase(console_, '\r');
+    std::cerr << ::testing::UnitTest::GetInstance()->current_test_info()->name() << ": " << to_string(result.status)
+              << ", " << result.elapsed.count() << " ms\n";
+    return result;
+  }
+
+  [[nodiscard]] std::string shown(const BootResult& r) const { return r.message + "\nconsole:\n" + console_; }
+
+  fs::path kernel_;
+  fs::path modules_;
+  testutil::TempDir dir_{"keel-diskroot-boot-"};
+  std::string console_;
+};
+
+TEST_F(DiskRootBoot, Ext4RootAndDataPersistAcrossBoots) {
+  const fs::path stage = stage_initramfs();
+  const fs::path root = build("root.ext4", "[output]\nformat = \"ext4\"\nsize = \"32M\"\n", root_payload(true));
+  int rc = 0;
+  const std::string labelled = testutil::run("tune2fs -L keel-root " + testutil::quoted(root) + " 2>&1", rc);
+  ASSERT_EQ(rc, 0) << labelled;
+  const fs::path data = data_disk();
+  for (int n = 0; n < 2; ++n) {
+    const std::string before = std::to_string(n);
+    const BootResult r =
+        run(stage, {root, data},
+            "root=LABEL=keel-root keel.data=LABEL=keel-data:/data keel.tmpfs=/tmp keel.root_timeout=20",
+            {"keel: disk root: root=LABEL=keel-root: keel is the initramfs's stage",
+             "keel: disk root: checking the root /dev/vda \\(e2fsck -p\\)",
+             "keel: disk root: mounted /dev/vda \\(ext4, read-write\\)",
+             "keel: disk root: mounted /dev/vdb on /data \\(ext4, read-write\\)",
+             "keel: disk root: switched; exec /sbin/init as PID 1 of the disk root",
+             "keel: running as the system's init \\(pid 1\\)", "SVC-UP-IN-DISK-ROOT",
+             "ROOT-FS ef53 PID1-EXE /sbin/keel", "INITRAMFS-GONE 0", "DATA-BOOTS-BEFORE " + before, "DATA-WRITABLE yes",
+             "TMP 1021994", "ROOT-BOOTS-BEFORE " + before, "reboot: Power down"});
+    EXPECT_TRUE(r.passed()) << "boot " << n + 1 << ": " << shown(r);
+    EXPECT_EQ(console_.find("INITRAMFS-MAIN-RUNS"), std::string::npos) << console_;
+    expect_clean(root);
+    expect_clean(data);
+    if (!r.passed()) break;
+  }
+}
+
+TEST_F(DiskRootBoot, ErofsRootByUuidWithDataPartition) {
+  const fs::path stage = stage_initramfs();
+  const fs::path tree = build("root.dir", "[output]\nformat = \"dir\"\n", root_payload(false));
+  const fs::path root = dir_.path() / "root.erofs";
+  int rc = 0;
+  const std::string made = testutil::run("mkfs.erofs --quiet -T0 --all-root -U " + std::string(kErofsUuid) + " " +
+                                             testutil::quoted(root) + " " + testutil::quoted(tree) + " 2>&1",
+                                         rc);
+  ASSERT_EQ(rc, 0) << made;
+  const fs::path data = data_disk();
+  for (int n = 0; n < 2; ++n) {
+    const std::string before = std::to_string(n);
+    const BootResult r =
+        run(stage, {root, data},
+            std::string("root=UUID=") + kErofsUuid + " keel.data=LABEL=keel-data:/data keel.tmpfs=/tmp",
+            {"keel: disk root: mounted /dev/vda \\(erofs, read-only\\)",
+             "keel: disk root: mounted /dev/vdb on /data \\(ext4, read-write\\)",
+             "keel: disk root: switched; exec /sbin/init", "keel: running as the system's init \\(pid 1\\)",
+             "SVC-UP-IN-DISK-ROOT", "ROOT-FS e0f5e1e2 PID1-EXE /sbin/keel", "DATA-BOOTS-BEFORE " + before,
+             "DATA-WRITABLE yes", "TMP 1021994", "reboot: Power down"});
+    EXPECT_TRUE(r.passed()) << "boot " << n + 1 << ": " << shown(r);
+    EXPECT_EQ(console_.find("e2fsck -p) on the root"), std::string::npos);
+    expect_clean(data);
+    if (!r.passed()) break;
+  }
+}
+
+// e2fsck -p exits 4 on the data partition (two files claim one block: not
+// something preen mode fixes): it is mounted read-only, the boot goes on,
+// and the console says how to repair it.
+TEST_F(DiskRootBoot, DataPartitionWithErrorsLeftIsMountedReadOnly) {
+  const fs::path stage = stage_initramfs();
+  const fs::path root = build("root.ext4", "[output]\nformat = \"ext4\"\nsize = \"32M\"\n", root_payload(true));
+  int rc = 0;
+  std::string out = testutil::run("tune2fs -L keel-root " + testutil::quoted(root) + " 2>&1", rc);
+  ASSERT_EQ(rc, 0) << out;
+  // No extents and no 64bit: block[0] is a plain block number to point at.
+  const fs::path data = dir_.path() / "bad.ext4";
+  const fs::path payload = dir_.path() / "payload";
+  testutil::write_file(payload, "payload\n");
+  const std::string d = testutil::quoted(data);
+  out =
+      testutil::run("mke2fs -q -F -t ext4 -O ^extent,^64bit -L keel-data " + d + " 16M 2>&1 && debugfs -w -R 'write " +
+                        payload.string() + " a' " + d + " 2>&1 && debugfs -w -R 'write " + payload.string() + " b' " +
+                        d + " 2>&1 && debugfs -w -R \"sif b block[0] $(debugfs -R 'bmap a 0' " + d +
+                        " 2>/dev/null)\" " + d + " 2>&1 && debugfs -w -R 'ssv state 2' " + d + " 2>&1",
+                    rc);
+  ASSERT_EQ(rc, 0) << out;
+  // Checked on a copy: the boot must find it as it is.
+  const std::string copy = testutil::quoted(dir_.path() / "bad.copy");
+  (void)testutil::run("cp " + d + " " + copy + " && e2fsck -p " + copy + " >/dev/null 2>&1", rc);
+  ASSERT_TRUE(WIFEXITED(rc) && (WEXITSTATUS(rc) & 4) != 0) << "the corruption is not one e2fsck -p leaves: " << rc;
+  const BootResult r = run(stage, {root, data}, "root=LABEL=keel-root keel.data=LABEL=keel-data:/data",
+                           {"keel: disk root: mounted /dev/vda \\(ext4, read-write\\)",
+                            "keel: error: disk root: e2fsck left errors on the data /dev/vdb \\(status 4\\): mounting "
+                            "it READ-ONLY.*e2fsck -f -y /dev/vdb",
+                            "keel: disk root: mounted /dev/vdb on /data \\(ext4, read-only\\)",
+                            "keel: running as the system's init \\(pid 1\\)", "SVC-UP-IN-DISK-ROOT", "DATA-WRITABLE no",
+                            "ROOT-BOOTS-BEFORE 0", "reboot: Power down"});
+  EXPECT_TRUE(r.passed()) << shown(r);
+  expect_clean(root);
+}
+
+// init= that is not in the disk root: found before anything of the
+// initramfs is touched; the root and data mounts are let go (both images
+// clean afterwards) and the initramfs boots.
+TEST_F(DiskRootBoot, MissingInitStaysInTheInitramfs) {
+  const fs::path stage = stage_initramfs();
+  const fs::path root = build("root.ext4", "[output]\nformat = \"ext4\"\nsize = \"32M\"\n", root_payload(true));
+  int rc = 0;
+  const std::string labelled = testutil::run("tune2fs -L keel-root " + testutil::quoted(root) + " 2>&1", rc);
+  ASSERT_EQ(rc, 0) << labelled;
+  const fs::path data = data_disk();
+  const BootResult r =
+      run(stage, {root, data}, "root=LABEL=keel-root keel.data=LABEL=keel-data:/data init=/sbin/no-such-init",
+          {"keel: disk root: mounted /dev/vdb on /data \\(ext4, read-write\\)",
+           "keel: error: disk root: init=/sbin/no-such-init: not an executable file in the disk root "
+           "\\(No such file or directory\\).*staying in the initramfs",
+           "INITRAMFS-MAIN-RUNS", "reboot: Power down"});
+  EXPECT_TRUE(r.passed()) << shown(r);
+  EXPECT_EQ(console_.find("SVC-UP-IN-DISK-ROOT"), std::string::npos) << console_;
+  expect_clean(root);
+  expect_clean(data);
+}
+
+TEST_F(DiskRootBoot, MissingRootStaysInTheInitramfs) {
+  const fs::path stage = stage_initramfs();
+  const BootResult r =
+      run(stage, {}, "root=LABEL=missing keel.root_timeout=2",
+          {"keel: disk root: waiting up to 2 s for the root device LABEL=missing",
+           "keel: error: disk root: no root device LABEL=missing after 2 s \\(keel.root_timeout=2\\).*Staying in the "
+           "initramfs",
+           "INITRAMFS-MAIN-RUNS", "reboot: Power down"});
+  EXPECT_TRUE(r.passed()) << shown(r);
+}
+
+}  // namespace
+}  // namespace keel::image

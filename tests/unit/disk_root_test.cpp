@@ -1,0 +1,229 @@
+// The disk root's device lookup and command line (system/block_device.hpp,
+// system/switch_root.hpp): the I1 words parsed, hostile ones refused; real
+// ext4 and erofs image files (mke2fs -L/-U, mkfs.erofs -U, as files: no
+// mount) identified by their superblocks; a fake /sys/class/block and /dev
+// searched by LABEL=, UUID= and PARTLABEL=; fsck's exit statuses mapped.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "system/block_device.hpp"
+#include "system/switch_root.hpp"
+#include "test_util.hpp"
+
+namespace keel {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr const char* kUuid = "1b4e28ba-2fa1-11d2-883f-0016d3cca427";
+
+TEST(DiskRootSpec, ParsesEachForm) {
+  auto p = parse_device_spec("/dev/vda");
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->key, DeviceKey::Path);
+  EXPECT_EQ(p->value, "/dev/vda");
+  p = parse_device_spec("LABEL=keel-root");
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->key, DeviceKey::Label);
+  EXPECT_EQ(p->value, "keel-root");
+  p = parse_device_spec("PARTLABEL=keel-data");
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->key, DeviceKey::PartLabel);
+  EXPECT_EQ(p->value, "keel-data");
+  // Any case, dashes anywhere: compared in the canonical form.
+  p = parse_device_spec("UUID=1B4E28BA2FA111D2883F0016D3CCA427");
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->key, DeviceKey::Uuid);
+  EXPECT_EQ(p->value, kUuid);
+  EXPECT_EQ(describe(*p), std::string("UUID=") + kUuid);
+}
+
+TEST(DiskRootSpec, RefusesHostileValues) {
+  for (const char* bad : {"", "vda", "LABEL=", "PARTLABEL=", "UUID=", "UUID=xyz", "UUID=1b4e28ba-2fa1-11d2-883f",
+                          "UUID=1b4e28ba-2fa1-11d2-883f-0016d3cca427aa", "/dev/../etc/shadow", "/dev/..", "LABEL=a\nb",
+                          "LABEL=\x1b[2J"}) {
+    EXPECT_FALSE(parse_device_spec(bad)) << bad;
+  }
+  EXPECT_FALSE(parse_device_spec("LABEL=" + std::string(300, 'x')));
+}
+
+TEST(DiskRootCmdline, NoRootNoStage) {
+  const DiskRootPlan p = parse_disk_root("console=ttyS0 quiet init=/bin/sh");
+  EXPECT_FALSE(p.wanted);
+}
+
+TEST(DiskRootCmdline, ReadsEveryWord) {
+  const DiskRootPlan p = parse_disk_root(
+      "console=ttyS0 root=LABEL=keel-root rootfstype=ext4 rootflags=noatime ro keel.root_timeout=7 init=/bin/keel "
+      "keel.data=LABEL=keel-data:/data keel.tmpfs=/var,/tmp keel.fsck=skip");
+  EXPECT_TRUE(p.wanted);
+  EXPECT_EQ(p.error, "");
+  EXPECT_EQ(p.root.key, DeviceKey::Label);
+  EXPECT_EQ(p.root.value, "keel-root");
+  ASSERT_TRUE(p.fstype);
+  EXPECT_EQ(*p.fstype, FsType::Ext4);
+  EXPECT_EQ(p.flags, "noatime");
+  EXPECT_TRUE(p.read_only);
+  EXPECT_EQ(p.timeout_s, 7);
+  EXPECT_EQ(p.init, "/bin/keel");
+  ASSERT_TRUE(p.data);
+  EXPECT_EQ(p.data->value, "keel-data");
+  EXPECT_EQ(p.data_mountpoint, "/data");
+  EXPECT_EQ(p.tmpfs, (std::vector<std::string>{"/var", "/tmp"}));
+  EXPECT_FALSE(p.fsck);
+}
+
+TEST(DiskRootCmdline, Defaults) {
+  const DiskRootPlan p = parse_disk_root("root=/dev/vda");
+  EXPECT_TRUE(p.wanted);
+  EXPECT_EQ(p.error, "");
+  EXPECT_EQ(p.timeout_s, 30);
+  EXPECT_EQ(p.init, "/sbin/init");
+  EXPECT_FALSE(p.read_only);
+  EXPECT_TRUE(p.fsck);
+  EXPECT_FALSE(p.data);
+  EXPECT_FALSE(p.fstype);
+  // The last of ro / rw wins, as for the kernel.
+  EXPECT_FALSE(parse_disk_root("root=/dev/vda ro rw").read_only);
+  // A data path device: split at the last ":/".
+  const DiskRootPlan d = parse_disk_root("root=/dev/vda keel.data=/dev/vdb:/srv/data");
+  ASSERT_TRUE(d.data);
+  EXPECT_EQ(d.data->value, "/dev/vdb");
+  EXPECT_EQ(d.data_mountpoint, "/srv/data");
+  // A huge timeout is cut to the limit.
+  EXPECT_EQ(parse_disk_root("root=/dev/vda keel.root_timeout=999999999").timeout_s, 3600);
+}
+
+TEST(DiskRootCmdline, RefusesHostileWords) {
+  for (const char* bad :
+       {"root=vda", "root=LABEL=", "root=/dev/vda rootfstype=btrfs", "root=/dev/vda keel.root_timeout=-1",
+        "root=/dev/vda keel.root_timeout=1e9", "root=/dev/vda keel.root_timeout=", "root=/dev/vda init=sbin/init",
+        "root=/dev/vda init=/../x", "root=/dev/vda keel.data=LABEL=x", "root=/dev/vda keel.data=LABEL=x:/a/../b",
+        "root=/dev/vda keel.data=:/data", "root=/dev/vda keel.tmpfs=var", "root=/dev/vda keel.tmpfs=/",
+        "root=/dev/vda keel.fsck=yes", "root=/dev/vda keel.tmpfs=/a//b"}) {
+    const DiskRootPlan p = parse_disk_root(bad);
+    EXPECT_TRUE(p.wanted) << bad;
+    EXPECT_NE(p.error, "") << bad;
+  }
+  // Quotes group as the kernel groups them; unbalanced ones end at the end.
+  EXPECT_EQ(parse_disk_root("root=\"LABEL=my root\"").root.value, "my root");
+  EXPECT_TRUE(parse_disk_root("root=\"LABEL=x").wanted);
+}
+
+TEST(DiskRootFsck, EachStatusHasItsAction) {
+  EXPECT_EQ(fsck_action(0), FsckAction::Mount);
+  EXPECT_EQ(fsck_action(1), FsckAction::Mount);
+  EXPECT_EQ(fsck_action(2), FsckAction::Reboot);
+  EXPECT_EQ(fsck_action(3), FsckAction::Reboot);
+  for (int s : {4, 5, 6, 8, 12, 16, 32, 128, -1}) EXPECT_EQ(fsck_action(s), FsckAction::MountReadOnly) << s;
+}
+
+TEST(DiskRootSuperblock, ShortOrForeignDataIsUnknown) {
+  std::vector<unsigned char> data(kSuperblockBytes, 0);
+  EXPECT_EQ(identify_superblock(data.data(), data.size()).type, FsType::Unknown);
+  EXPECT_EQ(identify_superblock(data.data(), 1500).type, FsType::Unknown);
+  EXPECT_EQ(identify_superblock(nullptr, 0).type, FsType::Unknown);
+  // A 16-byte label without its NUL is cut at 16 bytes; bytes are kept as they are.
+  data[1024] = 0xE2;
+  data[1025] = 0xE1;
+  data[1026] = 0xF5;
+  data[1027] = 0xE0;
+  std::memset(data.data() + 1024 + 64, 'A', 16);
+  data[1024 + 48] = 0xAB;
+  const FsIdentity id = identify_superblock(data.data(), data.size());
+  EXPECT_EQ(id.type, FsType::Erofs);
+  EXPECT_EQ(id.label, std::string(16, 'A'));
+  EXPECT_EQ(id.uuid, "ab000000-0000-0000-0000-000000000000");
+}
+
+class DiskRootImages : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!testutil::have("mke2fs")) GTEST_SKIP() << "e2fsprogs is not installed";
+    if (!testutil::have("mkfs.erofs")) GTEST_SKIP() << "erofs-utils is not installed";
+  }
+  fs::path ext4(const std::string& name, const std::string& label, const std::string& uuid) {
+    const fs::path img = dir_.path() / name;
+    int rc = 0;
+    const std::string out = testutil::run(
+        "mke2fs -q -F -t ext4 -L " + label + " -U " + uuid + " " + testutil::quoted(img) + " 4M 2>&1", rc);
+    EXPECT_EQ(rc, 0) << out;
+    return img;
+  }
+  fs::path erofs(const std::string& name, const std::string& uuid) {
+    const fs::path tree = dir_.path() / (name + ".d");
+    fs::create_directories(tree);
+    testutil::write_file(tree / "hello", "hi\n");
+    const fs::path img = dir_.path() / name;
+    int rc = 0;
+    const std::string out = testutil::run(
+        "mkfs.erofs --quiet -U " + uuid + " " + testutil::quoted(img) + " " + testutil::quoted(tree) + " 2>&1", rc);
+    EXPECT_EQ(rc, 0) << out;
+    return img;
+  }
+  testutil::TempDir dir_{"keel-diskroot-"};
+};
+
+TEST_F(DiskRootImages, Ext4LabelAndUuid) {
+  const fs::path img = ext4("root.ext4", "keel-root", kUuid);
+  const FsIdentity id = identify_device(img.c_str());
+  EXPECT_EQ(id.type, FsType::Ext4);
+  EXPECT_EQ(id.label, "keel-root");
+  EXPECT_EQ(id.uuid, kUuid);
+}
+
+TEST_F(DiskRootImages, ErofsUuid) {
+  const fs::path img = erofs("root.erofs", "0a0b0c0d-0000-4000-8000-00000000beef");
+  const FsIdentity id = identify_device(img.c_str());
+  EXPECT_EQ(id.type, FsType::Erofs);
+  EXPECT_EQ(id.uuid, "0a0b0c0d-0000-4000-8000-00000000beef");
+  EXPECT_EQ(id.label, "");
+  EXPECT_EQ(identify_device((dir_.path() / "missing").c_str()).type, FsType::Unknown);
+}
+
+// A fake /sys/class/block and /dev holding the image files as their nodes.
+TEST_F(DiskRootImages, FindsByLabelUuidPartlabelAndPath) {
+  const fs::path sys = dir_.path() / "sys";
+  const fs::path dev = dir_.path() / "dev";
+  fs::create_directories(dev);
+  fs::copy_file(ext4("a", "keel-root", kUuid), dev / "vda");
+  fs::copy_file(erofs("b", "0a0b0c0d-0000-4000-8000-00000000beef"), dev / "vdb1");
+  fs::create_directories(sys / "vda");
+  testutil::write_file(sys / "vda" / "uevent", "MAJOR=254\nMINOR=0\nDEVNAME=vda\nDEVTYPE=disk\n");
+  fs::create_directories(sys / "vdb1");
+  testutil::write_file(sys / "vdb1" / "uevent", "MAJOR=254\nDEVNAME=vdb1\nDEVTYPE=partition\nPARTNAME=keel-data\n");
+  // Hostile entries: a DEVNAME leading out of DEV, no DEVNAME, no uevent.
+  fs::create_directories(sys / "evil");
+  testutil::write_file(sys / "evil" / "uevent", "DEVNAME=../a\nPARTNAME=keel-root\n");
+  fs::create_directories(sys / "none");
+  testutil::write_file(sys / "none" / "uevent", "PARTNAME=keel-root\n");
+  fs::create_directories(sys / "empty");
+  const BlockDirs dirs{sys.string(), dev.string()};
+  EXPECT_EQ(find_block_device(*parse_device_spec("LABEL=keel-root"), dirs), (dev / "vda").string());
+  EXPECT_EQ(find_block_device(*parse_device_spec(std::string("UUID=") + kUuid), dirs), (dev / "vda").string());
+  EXPECT_EQ(find_block_device(*parse_device_spec("UUID=0A0B0C0D00004000800000000000BEEF"), dirs),
+            (dev / "vdb1").string());
+  EXPECT_EQ(find_block_device(*parse_device_spec("PARTLABEL=keel-data"), dirs), (dev / "vdb1").string());
+  EXPECT_EQ(find_block_device(*parse_device_spec("PARTLABEL=keel-root"), dirs), "");
+  EXPECT_EQ(find_block_device(*parse_device_spec("LABEL=missing"), dirs), "");
+  EXPECT_EQ(find_block_device(*parse_device_spec((dev / "vda").string()), dirs), (dev / "vda").string());
+  EXPECT_EQ(find_block_device(*parse_device_spec((dev / "vdz").string()), dirs), "");
+  // The bounded wait gives up (and a device that appears during it is found).
+  EXPECT_EQ(wait_for_block_device(*parse_device_spec("LABEL=missing"), 100, dirs), "");
+  EXPECT_EQ(wait_for_block_device(*parse_device_spec("LABEL=keel-root"), 100, dirs), (dev / "vda").string());
+}
+
+TEST(DiskRootUevent, Parses) {
+  const Uevent ev = parse_uevent("MAJOR=8\nDEVNAME=sda2\nPARTN=2\nPARTNAME=keel-root\n");
+  EXPECT_EQ(ev.devname, "sda2");
+  EXPECT_EQ(ev.partname, "keel-root");
+  EXPECT_EQ(parse_uevent("DEVNAME").devname, "");
+  EXPECT_EQ(parse_uevent("").partname, "");
+}
+
+}  // namespace
+}  // namespace keel
