@@ -21,7 +21,7 @@ std::string read_text(const fs::path& file) {
   return out.str();
 }
 
-std::string trim(std::string s) {
+std::string trim(const std::string& s) {
   const auto first = s.find_first_not_of(" \t\r");
   if (first == std::string::npos) return {};
   const auto last = s.find_last_not_of(" \t\r");

@@ -196,7 +196,10 @@ std::string gnu_license(const std::string& name) {
     if (!versions.contains(version)) return {};
     std::string id = family;
     std::transform(id.begin(), id.end(), id.begin(), [](unsigned char c) { return std::toupper(c); });
-    return id + "-" + version + (later ? "-or-later" : "-only");
+    id += "-";
+    id += version;
+    id += later ? "-or-later" : "-only";
+    return id;
   }
   return {};
 }
