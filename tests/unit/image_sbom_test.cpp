@@ -22,6 +22,7 @@
 #include "image/builder.hpp"
 #include "image/cpio.hpp"
 #include "image/compress.hpp"
+#include "image/diagnostic.hpp"
 #include "image/digest.hpp"
 #include "image/dpkg_db.hpp"
 #include "image/listing.hpp"
@@ -145,6 +146,24 @@ TEST(ImageSbom, DebianLicenceNamesAsSpdxExpressions) {
   EXPECT_EQ(debian_license_to_spdx("GPL-2+ or Artistic, and BSD-3-clause"), "");
   EXPECT_EQ(debian_license_to_spdx("GPL-2+ or"), "");
   EXPECT_EQ(debian_license_to_spdx(""), "");
+}
+
+TEST(ImageSbom, TheSpecKeyIsAHostPathRelativeToTheSpec) {
+  const Spec spec = parse_spec("[output]\nsbom = \"out/x.spdx.json\"\n", "/srv/img/demo.toml");
+  EXPECT_EQ(spec.output.sbom, fs::path("/srv/img/out/x.spdx.json"));
+  EXPECT_TRUE(parse_spec("[output]\n", "/srv/img/demo.toml").output.sbom.empty());
+  auto error = [](const std::string& text) {
+    try {
+      (void)parse_spec(text, "demo.toml");
+    } catch (const ImageError& e) {
+      return e.describe();
+    }
+    return std::string("no error");
+  };
+  EXPECT_EQ(error("[output]\nsbom = \"\"\n"), "demo.toml:2: error: 'sbom' in [output] must not be empty");
+  EXPECT_EQ(error("[output]\n\nsbom = 3\n"), "demo.toml:3: error: 'sbom' in [output] must be a string");
+  EXPECT_EQ(error("[output]\nsbomm = \"x\"\n"),
+            "demo.toml:2: error: unknown key 'sbomm' in [output]; did you mean 'sbom'?");
 }
 
 // Reads the document with Python's json module (an independent parser),
