@@ -250,7 +250,8 @@ Sbom read_sbom(const fs::path& dir, const fs::path& file) {
       words >> hex >> sha >> origin >> generated;
       const std::string path = unhex(hex);
       s.sha256[path] = sha;
-      s.origin[path] = origin + (generated.empty() ? "" : " " + generated);
+      if (!generated.empty()) origin += " " + generated;
+      s.origin[path] = origin;
     } else if (kind == "PKG") {
       std::string name, version, purl;
       words >> name >> version >> purl;
@@ -286,6 +287,7 @@ std::map<std::string, std::string> image_hashes(const fs::path& image, const fs:
     files["/" + e.name] = file;
   }
   std::vector<fs::path> all;
+  all.reserve(files.size());
   for (const auto& [path, file] : files) all.push_back(file);
   const auto sums = coreutils_sums("sha256sum", all);
   std::map<std::string, std::string> out;
