@@ -24,6 +24,7 @@
 #include "image/modules.hpp"
 #include "image/progress.hpp"
 #include "image/python.hpp"
+#include "image/sbom.hpp"
 #include "image/service_check.hpp"
 #include "image/spec.hpp"
 
@@ -829,6 +830,15 @@ BuildResult write_image(const Spec& spec, const ImagePlan& plan, const BuildOpti
     write_cpio(spec, plan, result.output, mtime, progress, result);
   }
   progress.done();
+  // The SBOM comes from the plan, so every output format gets it.
+  std::string sbom_line;
+  if (result.sbom = !options.sbom.empty() ? options.sbom : spec.output.sbom; !result.sbom.empty()) {
+    const SbomSummary s = write_sbom(spec, plan, result.sbom,
+                                     {result.output.filename().string(), result.output, result.format, mtime, {}});
+    sbom_line = "wrote " + result.sbom.string() + ": SPDX 2.3, " + std::to_string(s.files) + " files, " +
+                std::to_string(s.packages) + " packages (" + std::to_string(s.unowned) +
+                " host files in no Debian package)";
+  }
   if (options.log != nullptr) {
     for (const std::string& note : result.notes) *options.log << "keel-image: note: " << note << "\n";
     if (result.skipped_devices > 0 || result.skipped_owners > 0) {
@@ -837,6 +847,7 @@ BuildResult write_image(const Spec& spec, const ImagePlan& plan, const BuildOpti
                    << " entries owned by you instead of their spec owner\n";
     }
     *options.log << result.summary() << "\n";
+    if (!sbom_line.empty()) *options.log << sbom_line << "\n";
   }
   return result;
 }

@@ -75,6 +75,7 @@ struct BuildOptions {
   std::optional<std::uint32_t> mtime;  // default: SOURCE_DATE_EPOCH, else 0
   std::ostream* log = nullptr;     // warnings and the summary line (nullptr: none)
   int progress_fd = -1;            // a live progress line goes here when it is a terminal (-1: none)
+  std::filesystem::path sbom;      // also write the SPDX document here (--sbom); overrides [output] sbom
 };
 
 struct BuildResult {
@@ -88,6 +89,7 @@ struct BuildResult {
   std::size_t skipped_devices = 0;       // dir output, not root: device nodes not created
   std::size_t skipped_owners = 0;        // dir output, not root: entries whose owner was not set
   std::vector<std::string> notes;
+  std::filesystem::path sbom;            // where the SPDX document went (empty: none asked for)
 
   // "wrote OUT: N entries, X bytes (Y compressed)".
   [[nodiscard]] std::string summary() const;

@@ -355,6 +355,7 @@ class Parser {
 
   void users_and_groups(const toml::table& root);
   void output(const toml::table& root);
+  void output_sbom(const toml::table& root);
   void boot(const toml::table& root);
   void files(const toml::table& root);
   void dirs(const toml::table& root);
@@ -394,6 +395,7 @@ void Parser::run(const toml::table& root) {
               "python", "user", "group"});
   users_and_groups(root);
   output(root);
+  output_sbom(root);
   boot(root);
   files(root);
   dirs(root);
@@ -492,7 +494,7 @@ void Parser::output(const toml::table& root) {
   const toml::table* t = table_of(root, "output");
   if (t == nullptr) return;
   Where w{"[output]", line_of(*t)};
-  check_keys(*t, w, {"format", "compression", "level", "path", "size"});
+  check_keys(*t, w, {"format", "compression", "level", "path", "size", "sbom"});
   Output& o = spec_.output;
   o.line = w.line;
   if (Field f = field(*t, "format")) {
@@ -538,6 +540,19 @@ void Parser::output(const toml::table& root) {
     }
     if (!size || *size == 0) fail(f.line, msg);
     o.size = *size;
+  }
+}
+
+// [output] sbom = PATH: where the image's SPDX document goes (relative to
+// the spec's directory, as `path` is).
+void Parser::output_sbom(const toml::table& root) {
+  const toml::table* t = table_of(root, "output");
+  if (t == nullptr) return;
+  Where w{"[output]", line_of(*t)};
+  if (Field f = field(*t, "sbom")) {
+    std::string s = as_string(f, w, "sbom");
+    if (s.empty()) fail(f.line, "'sbom' in [output] must not be empty");
+    spec_.output.sbom = resolve(s);
   }
 }
 

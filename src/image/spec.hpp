@@ -50,6 +50,9 @@ struct Output {
   std::filesystem::path path;                   // host path; empty: not given (-o decides)
   std::uint64_t size = 0;                       // ext4 only, bytes; 0: the builder picks
   int line = 0;
+  // SBOM (issue 14 §3, src/image/sbom.hpp): an SPDX 2.3 JSON document of
+  // the image is written here too; empty: none (`build --sbom FILE` sets one).
+  std::filesystem::path sbom;
 };
 
 // [[file]]: a host file (or inline text) copied to an image path.

@@ -1,7 +1,7 @@
 // keel-image — builds bootable initramfs images without root, lists them,
 // shows an ELF program's library closure, and boots images in QEMU.
 //
-//   keel-image build SPEC [-o OUT]
+//   keel-image build SPEC [-o OUT] [--sbom FILE]
 //   keel-image ls IMAGE
 //   keel-image ldd FILE [--sysroot DIR]
 //   keel-image boot IMAGE [--kernel K] [--append ARGS] [--disk FILE]... [--expect REGEX]...
@@ -43,7 +43,8 @@ constexpr std::string_view kToolHelp =
     "Builds bootable initramfs images without root, and boots them in QEMU.\n"
     "\n"
     "commands:\n"
-    "  build SPEC [-o OUT]     build the image a spec describes (docs/image-spec.md)\n"
+    "  build SPEC [-o OUT]     build the image a spec describes (docs/image-spec.md);\n"
+    "          [--sbom FILE]   --sbom: and its SPDX 2.3 JSON SBOM\n"
     "  ls IMAGE                list an image's entries (cpio; gzip, zstd or none)\n"
     "  ldd FILE [--sysroot D]  show the shared libraries an ELF program needs, read from the files\n"
     "  boot IMAGE [OPTIONS]    boot an image in qemu-system-x86_64 on the serial console\n"
@@ -54,11 +55,18 @@ constexpr std::string_view kToolHelp =
     "Exit status: 0 success, 1 an error (FILE:LINE: error: MESSAGE) or a failed boot, 2 a usage error.\n";
 
 constexpr std::string_view kBuildHelp =
-    "usage: keel-image build SPEC [-o OUT]\n"
+    "usage: keel-image build SPEC [-o OUT] [--sbom FILE]\n"
     "\n"
     "Builds the image SPEC describes (a TOML file; see docs/image-spec.md).\n"
     "\n"
     "  -o, --output OUT   write the image to OUT (default: [output] path in the spec)\n"
+    "  --sbom FILE        also write an SBOM of the image to FILE (default: [output] sbom\n"
+    "                     in the spec, else none): an SPDX 2.3 JSON document listing\n"
+    "                     every regular file with its SHA-1 and SHA-256 and its origin\n"
+    "                     (the Debian package and version that owns the host file, keel\n"
+    "                     built from source, or the spec line that added it), the Debian\n"
+    "                     packages with their versions, purls and DEP-5 licences, and\n"
+    "                     the relationships; reproducible like the image\n"
     "\n"
     "The output is reproducible: entries sorted, owners from the spec only, every mtime\n"
     "$SOURCE_DATE_EPOCH (or 0), no timestamps in the compressed stream. On a terminal a\n"
@@ -181,10 +189,11 @@ std::string read_file(const fs::path& file) {
 }
 
 int cmd_build(Args& args) {
-  args.parse({"-o", "--output"});
+  args.parse({"-o", "--output", "--sbom"});
   BuildOptions options;
   const std::string spec = args.one("SPEC");
   if (auto out = args.last({"-o", "--output"})) options.output = *out;
+  if (auto sbom = args.last({"--sbom"})) options.sbom = *sbom;
   options.log = &std::cerr;
   options.progress_fd = STDERR_FILENO;
   build_image(spec, options);
