@@ -333,7 +333,12 @@ std::string oci_config_json(const Spec& spec, const std::string& diff_id, std::u
   if (!o.cmd.empty()) key("Cmd", js_list(o.cmd));
   if (!o.entrypoint.empty()) key("Entrypoint", js_list(o.entrypoint));
   std::vector<std::string> env;
-  for (const auto& [name, value] : o.env) env.push_back(name + "=" + value);
+  for (const auto& [name, value] : o.env) {
+    std::string item = name;
+    item += '=';
+    item += value;
+    env.push_back(std::move(item));
+  }
   key("Env", js_list(env));
   if (!o.ports.empty()) {
     std::string ports = "{";
