@@ -36,7 +36,11 @@ BOOT_PACKAGES=(qemu-system-x86 busybox-static xz-utils)
 # ERRNO, socket activation tests); gunicorn: a real socket-activated server.
 # chromium and python3-pil: the boot chart (keelctl analyze plot) rendered
 # headless and its screenshot checked (tests/analyze/render_chart_test.py).
-TEST_PACKAGES=(tini dumb-init systemd strace e2fsprogs erofs-utils util-linux mount python3 gunicorn python3-systemd chromium python3-pil iproute2 "${BOOT_PACKAGES[@]}")
+# skopeo, umoci, runc and podman: the OCI outputs of keel-image checked with
+# real tools (tests/unit/image_oci_test.cpp: inspect, copy, unpack as root and
+# rootless, runc running the image with keel as its init, podman load).
+TEST_PACKAGES=(tini dumb-init systemd strace e2fsprogs erofs-utils util-linux mount python3 gunicorn python3-systemd chromium python3-pil iproute2
+               skopeo umoci runc podman "${BOOT_PACKAGES[@]}")
 
 # need_packages PKG...: apt-get install what is missing (scripts/packages.sh).
 . "$(dirname "$0")/scripts/packages.sh"

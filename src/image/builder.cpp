@@ -22,6 +22,7 @@
 #include "image/elf.hpp"
 #include "image/ext4.hpp"
 #include "image/modules.hpp"
+#include "image/oci.hpp"
 #include "image/progress.hpp"
 #include "image/python.hpp"
 #include "image/sbom.hpp"
@@ -568,6 +569,7 @@ ImagePlan Planner::run() {
   trees();
   explicit_entries();
   keel();
+  for (ImageEntry& e : oci_plan_entries(spec_)) add(std::move(e), kExplicit);  // [oci] compat_links
   modules();
   boot();
   programs();
@@ -825,6 +827,8 @@ BuildResult write_image(const Spec& spec, const ImagePlan& plan, const BuildOpti
     result.format = "ext4";
     result.compression = "none";
     write_ext4(spec, plan, result.output, mtime, result);
+  } else if (spec.output.format == OutputFormat::oci || spec.output.format == OutputFormat::docker_archive) {
+    write_oci(spec, plan, result.output, mtime, progress, result);
   } else {
     result.format = "cpio";
     write_cpio(spec, plan, result.output, mtime, progress, result);

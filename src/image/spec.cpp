@@ -23,11 +23,13 @@
 #include <initializer_list>
 #include <limits>
 #include <map>
+#include <set>
 #include <sstream>
 #include <system_error>
 #include <utility>
 
 #include "core/limits.hpp"
+#include "core/signals.hpp"
 #include "image/diagnostic.hpp"
 #include "service/toml_guard.hpp"
 
@@ -367,6 +369,7 @@ class Parser {
   void modules(const toml::table& root);
   void keel(const toml::table& root);
   void python(const toml::table& root);
+  void oci(const toml::table& root);
 
   struct Claim {
     int line;
@@ -392,7 +395,7 @@ bool valid_account_name(std::string_view s) {
 void Parser::run(const toml::table& root) {
   check_keys(root, Where{"the top level", 1},
              {"output", "boot", "file", "dir", "symlink", "hardlink", "device", "tree", "program", "modules", "keel",
-              "python", "user", "group"});
+              "python", "user", "group", "oci"});
   users_and_groups(root);
   output(root);
   output_sbom(root);
@@ -407,6 +410,7 @@ void Parser::run(const toml::table& root) {
   modules(root);
   keel(root);
   python(root);
+  oci(root);
   check_nesting();
 }
 
@@ -499,9 +503,15 @@ void Parser::output(const toml::table& root) {
   o.line = w.line;
   if (Field f = field(*t, "format")) {
     std::string s = as_string(f, w, "format");
-    auto format =
-        pick<OutputFormat>(s, {{"cpio", OutputFormat::cpio}, {"ext4", OutputFormat::ext4}, {"dir", OutputFormat::dir}});
-    if (!format) fail(f.line, "unknown output format " + q(s) + ": use \"cpio\", \"ext4\" or \"dir\"");
+    auto format = pick<OutputFormat>(s, {{"cpio", OutputFormat::cpio},
+                                         {"ext4", OutputFormat::ext4},
+                                         {"dir", OutputFormat::dir},
+                                         {"oci", OutputFormat::oci},
+                                         {"docker-archive", OutputFormat::docker_archive}});
+    if (!format) {
+      fail(f.line,
+           "unknown output format " + q(s) + ": use \"cpio\", \"ext4\", \"dir\", \"oci\" or \"docker-archive\"");
+    }
     o.format = *format;
   }
   o.compression = o.format == OutputFormat::cpio ? Compression::Gzip : Compression::None;
@@ -838,6 +848,249 @@ void Parser::python(const toml::table& root) {
     }
   }
   spec_.python = std::move(p);
+}
+
+// --- OCI images (issue 14 §2): [oci] -------------------------------------
+
+// A repository name as Docker and the OCI distribution spec take it:
+// components of lower-case letters and digits, separated inside by ".",
+// "_", "__" or dashes, joined by "/".
+bool valid_repository_name(std::string_view name) {
+  if (name.empty() || name.size() > 255) return false;
+  std::size_t start = 0;
+  for (;;) {
+    const std::size_t slash = name.find('/', start);
+    const std::string_view part = name.substr(start, slash == std::string_view::npos ? name.npos : slash - start);
+    const auto alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
+    if (part.empty() || !alnum(part.front()) || !alnum(part.back())) return false;
+    for (std::size_t i = 0; i < part.size(); ++i) {
+      const char c = part[i];
+      if (alnum(c) || c == '-') continue;
+      if (c == '.' && alnum(part[i + 1])) continue;
+      if (c == '_' && (alnum(part[i + 1]) || (part[i + 1] == '_' && alnum(part[i + 2])))) {
+        if (part[i + 1] == '_') ++i;
+        continue;
+      }
+      return false;
+    }
+    if (slash == std::string_view::npos) return true;
+    start = slash + 1;
+  }
+}
+
+bool valid_tag(std::string_view tag) {
+  if (tag.empty() || tag.size() > 128 || tag.front() == '.' || tag.front() == '-') return false;
+  return std::all_of(tag.begin(), tag.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-';
+  });
+}
+
+// The default name: the spec file's stem, lower-cased, anything else than
+// [a-z0-9._-] as "-" ("My Image.toml" -> "my-image").
+std::string default_repository_name(const fs::path& file) {
+  std::string out;
+  for (const char c : file.stem().string()) {
+    const char l = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    out += (std::isalnum(static_cast<unsigned char>(l)) != 0) ? l : '-';
+  }
+  while (!out.empty() && out.back() == '-') out.pop_back();
+  while (!out.empty() && out.front() == '-') out.erase(out.begin());
+  return valid_repository_name(out) ? out : std::string("keel-image");
+}
+
+// What keel does under a name it is started by (src/cinit/options.cpp).
+constexpr std::string_view kCompatNames[] = {"tini", "tini-static", "dumb-init"};
+
+void Parser::oci(const toml::table& root) {
+  const toml::table* t = table_of(root, "oci");
+  const bool oci_format =
+      spec_.output.format == OutputFormat::oci || spec_.output.format == OutputFormat::docker_archive;
+  if (!oci_format) {
+    if (t != nullptr) {
+      fail(line_of(*t), "[oci] applies only to [output] format = \"oci\" or \"docker-archive\"");
+    }
+    return;
+  }
+  OciSpec o;
+  o.name = default_repository_name(spec_.file);
+  const toml::table empty;
+  const toml::table& table = t != nullptr ? *t : empty;
+  Where w{"[oci]", t != nullptr ? line_of(*t) : spec_.output.line};
+  o.line = t != nullptr ? w.line : 0;
+  check_keys(table, w,
+             {"init", "entrypoint", "cmd", "env", "workdir", "ports", "stop_signal", "user", "labels", "name", "tag",
+              "compat_links"});
+  Field init = field(table, "init");
+  Field entrypoint = field(table, "entrypoint");
+  Field cmd = field(table, "cmd");
+  if (cmd) o.cmd = string_list(cmd, w, "cmd");
+  if (init && entrypoint) {
+    fail(entrypoint.line, "[oci] takes 'init' (keel as the entrypoint) or 'entrypoint' (your own), not both");
+  }
+  if (entrypoint) {
+    o.init = OciInit::none;
+    o.entrypoint = string_list(entrypoint, w, "entrypoint");
+  } else if (init) {
+    const std::string s = as_string(init, w, "init");
+    auto value =
+        pick<OciInit>(s, {{"system", OciInit::system}, {"container", OciInit::container}, {"none", OciInit::none}});
+    if (!value) fail(init.line, "unknown init " + q(s) + " in [oci]: use \"system\", \"container\" or \"none\"");
+    o.init = *value;
+  } else {
+    o.init = cmd ? OciInit::container : OciInit::system;
+  }
+  const int init_line = init ? init.line : w.line;
+  if (o.init != OciInit::none) {
+    const char* which = o.init == OciInit::system ? "system" : "container";
+    if (!spec_.keel) {
+      fail(init_line, std::string("[oci] init = \"") + which +
+                          "\" makes keel the entrypoint, and the spec has no [keel]: add [keel] binary, or give "
+                          "[oci] entrypoint (or init = \"none\")");
+    }
+    if (o.init == OciInit::system) {
+      if (cmd) {
+        fail(cmd.line,
+             "cmd in [oci] is the program of init = \"container\"; init = \"system\" runs the image's services "
+             "(CONFIG_DIR/services, CONFIG_DIR/main) and takes no program");
+      }
+      o.entrypoint = {spec_.keel->path, "--role=system"};
+    } else {
+      o.entrypoint = {spec_.keel->path, "--"};
+    }
+  }
+  if (Field f = field(table, "env")) {
+    const toml::table* env = f.node->as_table();
+    if (env == nullptr) fail(f.line, "env in [oci] must be a table like { LANG = \"C.UTF-8\" }");
+    for (auto&& [k, v] : *env) {
+      const int line = k.source().begin.line > 0 ? static_cast<int>(k.source().begin.line) : f.line;
+      if (k.str().empty() || k.str().find('=') != std::string_view::npos) {
+        fail(line, "env name " + q(k.str()) + " in [oci] must be non-empty and without '='");
+      }
+      if (!v.is_string()) fail(line, "env " + q(k.str()) + " in [oci] must be a string");
+      o.env.emplace_back(std::string(k.str()), v.as_string()->get());
+    }
+  }
+  // A config without PATH leaves the lookup of a bare program name to each
+  // runtime; Docker's own images carry this one.
+  if (std::none_of(o.env.begin(), o.env.end(), [](const auto& e) { return e.first == "PATH"; })) {
+    o.env.emplace_back("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+  }
+  std::sort(o.env.begin(), o.env.end());
+  if (Field f = field(table, "workdir")) o.workdir = image_path(f, w, "workdir", true);
+  if (Field f = field(table, "ports")) {
+    const toml::array* a = f.node->as_array();
+    const std::string msg = "ports in [oci] must be a list of ports like 8080 or \"53/udp\" (tcp, udp or sctp)";
+    if (a == nullptr) fail(f.line, msg);
+    std::set<std::string> ports;
+    for (const auto& e : *a) {
+      std::int64_t number = 0;
+      std::string proto = "tcp";
+      if (e.is_integer()) {
+        number = e.as_integer()->get();
+      } else if (e.is_string()) {
+        const std::string& s = e.as_string()->get();
+        const auto slash = s.find('/');
+        const std::string digits = s.substr(0, slash);
+        if (slash != std::string::npos) proto = s.substr(slash + 1);
+        auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), number);
+        if (ec != std::errc() || end != digits.data() + digits.size() || digits.empty()) number = 0;
+      } else {
+        fail(f.line, msg);
+      }
+      if (number < 1 || number > 65535 || (proto != "tcp" && proto != "udp" && proto != "sctp")) fail(f.line, msg);
+      ports.insert(std::to_string(number) + "/" + proto);
+    }
+    o.ports.assign(ports.begin(), ports.end());
+  }
+  if (Field f = field(table, "stop_signal")) {
+    std::optional<int> signo;
+    if (f.node->is_integer()) {
+      const std::int64_t n = f.node->as_integer()->get();
+      if (n >= 1 && n <= 31) signo = static_cast<int>(n);
+    } else if (f.node->is_string()) {
+      signo = signals::parse(f.node->as_string()->get());
+    }
+    if (!signo) fail(f.line, "stop_signal in [oci] must be a signal name like \"SIGTERM\" or a number from 1 to 31");
+    o.stop_signal = signals::name(*signo);
+  }
+  if (Field f = field(table, "user")) {
+    // Names resolve against [[user]]/[[group]] now, so the runtime never
+    // has to read the image's /etc/passwd; numbers stay as written.
+    std::string s;
+    if (f.node->is_integer()) {
+      s = std::to_string(id_value(f, w, "user"));
+    } else {
+      s = as_string(f, w, "user");
+    }
+    const auto colon = s.find(':');
+    const std::string who = s.substr(0, colon);
+    const std::string msg =
+        "user in [oci] must be \"NAME\", \"UID\", \"NAME:GROUP\" or \"UID:GID\" (names declared "
+        "with [[user]] / [[group]])";
+    std::string uid, gid;
+    if (auto n = numeric_id(who)) {
+      uid = std::to_string(*n);
+    } else if (auto it = user_ids_.find(who); it != user_ids_.end()) {
+      uid = std::to_string(it->second);
+      for (const User& u : spec_.users) {
+        if (u.name == who) gid = std::to_string(u.gid);
+      }
+    } else {
+      fail(f.line, "unknown user " + q(who) + " in [oci]; " + msg);
+    }
+    if (colon != std::string::npos) {
+      const std::string group = s.substr(colon + 1);
+      if (auto n = numeric_id(group)) {
+        gid = std::to_string(*n);
+      } else if (auto it = group_ids_.find(group); it != group_ids_.end()) {
+        gid = std::to_string(it->second);
+      } else {
+        fail(f.line, "unknown group " + q(group) + " in [oci]; " + msg);
+      }
+    }
+    o.user = gid.empty() ? uid : uid + ":" + gid;
+  }
+  if (Field f = field(table, "labels")) {
+    const toml::table* labels = f.node->as_table();
+    if (labels == nullptr) fail(f.line, "labels in [oci] must be a table of strings");
+    for (auto&& [k, v] : *labels) {
+      const int line = k.source().begin.line > 0 ? static_cast<int>(k.source().begin.line) : f.line;
+      if (k.str().empty()) fail(line, "a label name in [oci] must not be empty");
+      if (!v.is_string()) fail(line, "label " + q(k.str()) + " in [oci] must be a string");
+      o.labels.emplace_back(std::string(k.str()), v.as_string()->get());
+    }
+    std::sort(o.labels.begin(), o.labels.end());
+  }
+  if (Field f = field(table, "name")) {
+    o.name = as_string(f, w, "name");
+    if (!valid_repository_name(o.name)) {
+      fail(f.line, "name " + q(o.name) +
+                       " in [oci] must be a repository name like \"keel-demo\" or \"example.org/team/app\" "
+                       "(lower-case letters, digits, '.', '_', '-', components joined by '/'; the tag is 'tag')");
+    }
+  }
+  if (Field f = field(table, "tag")) {
+    o.tag = as_string(f, w, "tag");
+    if (!valid_tag(o.tag)) {
+      fail(f.line, "tag " + q(o.tag) +
+                       " in [oci] must be letters, digits, '_', '.' or '-' (at most 128, not "
+                       "starting with '.' or '-')");
+    }
+  }
+  if (Field f = field(table, "compat_links")) {
+    if (!spec_.keel) fail(f.line, "compat_links in [oci] are names of keel: the spec needs [keel]");
+    for (const auto& s : string_list(f, w, "compat_links")) {
+      std::string path = image_path_value(s, f.line, w, "compat_links", false);
+      const std::string base = path.substr(path.rfind('/') + 1);
+      if (std::find(std::begin(kCompatNames), std::end(kCompatNames), base) == std::end(kCompatNames)) {
+        fail(f.line, "compat_links in [oci]: " + q(path) +
+                         " is not named tini, tini-static or dumb-init (keel takes those personalities by name)");
+      }
+      if (path != spec_.keel->path) claim(path, f.line, false);
+      o.compat_links.push_back(std::move(path));
+    }
+  }
+  spec_.oci = std::move(o);
 }
 
 }  // namespace

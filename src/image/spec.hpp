@@ -26,13 +26,14 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "image/compress.hpp"
 
 namespace keel::image {
 
-enum class OutputFormat { cpio, ext4, dir };
+enum class OutputFormat { cpio, ext4, dir, oci, docker_archive };
 enum class DeviceType { character, block };
 
 // Numeric ownership, already resolved from names ([[user]]/[[group]]) or
@@ -185,6 +186,27 @@ struct Boot {
   int line = 0;
 };
 
+// --- OCI images (issue 14 §2, helper "oci"): what [oci] says about the
+// image's config. Everything is resolved here: `entrypoint` is final (from
+// `init` or given), `user` is numeric, `env` carries PATH.
+enum class OciInit { system, container, none };
+
+struct OciSpec {
+  OciInit init = OciInit::system;
+  std::vector<std::string> entrypoint;                      // the config's Entrypoint
+  std::vector<std::string> cmd;                             // Cmd
+  std::vector<std::pair<std::string, std::string>> env;     // Env, sorted by name
+  std::string workdir;                                      // WorkingDir ("" : none)
+  std::vector<std::string> ports;                           // ExposedPorts, "8080/tcp", sorted
+  std::string stop_signal;                                  // StopSignal, "SIGTERM" ("" : none)
+  std::string user;                                         // User, "uid:gid" ("" : none)
+  std::vector<std::pair<std::string, std::string>> labels;  // Labels, sorted by name
+  std::string name;                                         // repository name (docker-archive RepoTags)
+  std::string tag = "latest";                               // the index's ref.name, the RepoTags tag
+  std::vector<std::string> compat_links;                    // symlinks to keel named tini / dumb-init
+  int line = 0;                                             // [oci]'s line (0: no table)
+};
+
 struct Spec {
   std::filesystem::path file;  // the spec as given
   std::filesystem::path dir;   // absolute directory sources are relative to
@@ -205,6 +227,12 @@ struct Spec {
   // gives them (declaring both is an error: the path is given twice).
   std::vector<User> users;
   std::vector<Group> groups;
+
+  // --- OCI images (issue 14 §2, helper "oci"): [oci], for [output]
+  // format = "oci" and "docker-archive" (docs/image-spec.md, "OCI images").
+  // Set whenever the format is one of those (the defaults when the spec
+  // has no [oci] table); never set for another format.
+  std::optional<OciSpec> oci;
 };
 
 // The heavy optional Python parts [python] optional = [...] may name.

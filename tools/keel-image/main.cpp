@@ -68,6 +68,10 @@ constexpr std::string_view kBuildHelp =
     "                     packages with their versions, purls and DEP-5 licences, and\n"
     "                     the relationships; reproducible like the image\n"
     "\n"
+    "[output] format = \"oci\" writes an OCI image layout directory (skopeo oci:OUT:TAG,\n"
+    "umoci --image OUT:TAG), \"docker-archive\" a tar for docker load / podman load; their\n"
+    "config (entrypoint, cmd, env, ports, ...) comes from the spec's [oci] table.\n"
+    "\n"
     "The output is reproducible: entries sorted, owners from the spec only, every mtime\n"
     "$SOURCE_DATE_EPOCH (or 0), no timestamps in the compressed stream. On a terminal a\n"
     "progress line is shown; a summary line is always printed on stderr.\n";
