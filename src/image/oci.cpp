@@ -12,7 +12,7 @@
 #include "image/compress.hpp"
 #include "image/diagnostic.hpp"
 #include "image/progress.hpp"
-#include "image/sha256.hpp"
+#include "image/digest.hpp"
 #include "image/spec.hpp"
 #include "image/tar.hpp"
 

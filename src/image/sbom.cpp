@@ -318,10 +318,9 @@ std::string sbom_json(const Spec& spec, const ImagePlan& plan, const SbomOptions
   // File IDs from the path, so one file keeps its ID when others change.
   std::set<std::string> ids;
   for (FileRecord& r : files) {
-    Sha256 h;
-    h.update(r.path);
-    std::string id = "SPDXRef-File-" + h.hex().substr(0, 16);
-    for (int n = 2; ids.contains(id); ++n) id = "SPDXRef-File-" + h.hex().substr(0, 16) + "-" + std::to_string(n);
+    const std::string stem = "SPDXRef-File-" + sha256_hex(r.path).substr(0, 16);
+    std::string id = stem;
+    for (int n = 2; ids.contains(id); ++n) id = stem + "-" + std::to_string(n);
     ids.insert(id);
     r.id = id;
   }

@@ -39,7 +39,7 @@
 #include "image/compress.hpp"
 #include "image/diagnostic.hpp"
 #include "image/elf.hpp"
-#include "image/sha256.hpp"
+#include "image/digest.hpp"
 #include "image/spec.hpp"
 #include "image/tar.hpp"
 #include "test_util.hpp"
