@@ -35,6 +35,9 @@ BOOT_PACKAGES=(qemu-system-x86 busybox-static xz-utils)
 # chromium and python3-pil: the boot chart (keelctl analyze plot) rendered
 # headless and its screenshot checked (tests/analyze/render_chart_test.py).
 TEST_PACKAGES=(tini dumb-init systemd strace e2fsprogs util-linux mount python3 gunicorn python3-systemd chromium python3-pil iproute2 "${BOOT_PACKAGES[@]}")
+# keel-image's disk outputs (issue 14): mkfs.erofs, fakeroot for its owners
+# and device nodes, sfdisk and fsck.erofs to read the images back.
+TEST_PACKAGES+=(erofs-utils fakeroot fdisk)
 
 # need_packages PKG...: apt-get install what is missing (scripts/packages.sh).
 . "$(dirname "$0")/scripts/packages.sh"

@@ -32,7 +32,7 @@
 
 namespace keel::image {
 
-enum class OutputFormat { cpio, ext4, dir };
+enum class OutputFormat { cpio, ext4, dir, erofs, disk };
 enum class DeviceType { character, block };
 
 // Numeric ownership, already resolved from names ([[user]]/[[group]]) or
@@ -50,6 +50,14 @@ struct Output {
   std::filesystem::path path;                   // host path; empty: not given (-o decides)
   std::uint64_t size = 0;                       // ext4 only, bytes; 0: the builder picks
   int line = 0;
+  // --- diskimg (issue 14): erofs and disk outputs, the stage initramfs ---
+  std::string label;  // the root filesystem's label (ext4, erofs, disk); "": "keel-root"
+  // The stage initramfs (docs/image-spec.md "Disk roots"): written for
+  // ext4, erofs and disk outputs of a spec with [keel], at `initramfs`, or
+  // by default at the output path + ".initramfs"; initramfs = false: not.
+  std::filesystem::path initramfs;
+  bool initramfs_off = false;
+  int initramfs_line = 0;
 };
 
 // [[file]]: a host file (or inline text) copied to an image path.
@@ -182,6 +190,17 @@ struct Boot {
   int line = 0;
 };
 
+// [disk]: the partitioned disk of format = "disk", and the mounts the
+// stage makes for any disk root (ext4, erofs, disk).
+struct DiskSpec {
+  OutputFormat root = OutputFormat::ext4;  // ext4 or erofs
+  std::uint64_t root_size = 0;             // ext4 root only; 0: the builder picks
+  std::uint64_t data_size = 0;             // 0: no data partition
+  std::string data_mount = "/data";        // where the stage mounts it (keel.data)
+  std::vector<std::string> tmpfs;          // keel.tmpfs paths
+  int line = 0;
+};
+
 struct Spec {
   std::filesystem::path file;  // the spec as given
   std::filesystem::path dir;   // absolute directory sources are relative to
@@ -202,6 +221,8 @@ struct Spec {
   // gives them (declaring both is an error: the path is given twice).
   std::vector<User> users;
   std::vector<Group> groups;
+  // --- diskimg (issue 14): [disk] ---
+  std::optional<DiskSpec> disk;
 };
 
 // The heavy optional Python parts [python] optional = [...] may name.
