@@ -23,7 +23,10 @@
 #include "image/builder.hpp"
 #include "image/diagnostic.hpp"
 #include "image/disk.hpp"
+#include "image/listing.hpp"
+#include "image/progress.hpp"
 #include "image/spec.hpp"
+#include "image/stage_initramfs.hpp"
 #include "test_util.hpp"
 
 namespace keel::image {
@@ -361,6 +364,93 @@ TEST_F(DiskImageTest, SpecErrorsNameTheirLine) {
             std::string::npos);
   EXPECT_NE(error_of("[output]\nformat = \"disk\"\n[disk]\ntmpfs = [\"var\"]\n").find("spec.toml:4: error:"),
             std::string::npos);
+}
+
+// The stage initramfs next to a disk root: keel with its init links, the
+// root's modules in load order, e2fsck only when ext4 is used, and the I1
+// words before the spec's [boot] cmdline; reproducible; its path settable
+// or none; asking for it without [keel] is an error.
+class StageInitramfsTest : public DiskImageTest {
+ protected:
+  void SetUp() override {
+    modules_ = testutil::kernel_cache("lib/modules");
+    if (modules_.empty()) GTEST_SKIP() << "no kernel cache (scripts/fetch-kernel.sh): no modules for the stage";
+    for (const auto& entry : fs::directory_iterator(modules_ / "lib/modules")) modules_ = entry.path();
+  }
+
+  std::string spec(const std::string& format, const std::string& extra) const {
+    return "[output]\nformat = \"" + format + "\"\n" + extra +
+           "\n[boot]\ncmdline = \"loglevel=4 quiet\"\n\n[keel]\nbinary = \"/bin/busybox\"\n\n[modules]\nnames = []\n"
+           "tree = \"" + modules_.string() + "\"\n";
+  }
+
+  static std::string listing(const fs::path& image) {
+    std::string out;
+    for (const std::string& line : list_image(slurp(image), image.string())) out += line + "\n";
+    return out;
+  }
+
+  fs::path modules_;
+};
+
+TEST_F(StageInitramfsTest, ErofsDiskWithData) {
+  const BuildResult result = build(spec("disk", "") + "\n[disk]\nroot = \"erofs\"\ndata_size = \"8M\"\ntmpfs = [\"/var\"]\n",
+                                   "a.disk", 1700000000);
+  const fs::path initramfs = dir_.path() / "a.disk.initramfs";
+  ASSERT_TRUE(fs::exists(initramfs)) << log_.str();
+  const std::string image = slurp(initramfs);
+  EXPECT_EQ(image.substr(0, 4), std::string("\x28\xb5\x2f\xfd", 4));  // zstd
+  const auto cmdline = read_image_file(image, "/etc/keel/cmdline", initramfs.string());
+  ASSERT_TRUE(cmdline);
+  EXPECT_EQ(*cmdline,
+            "root=LABEL=keel-root rootfstype=erofs keel.data=LABEL=keel-data:/data keel.tmpfs=/var loglevel=4 quiet\n");
+  const auto load = read_image_file(image, "/etc/keel/modules.load", initramfs.string());
+  ASSERT_TRUE(load);
+  // Dependencies first; ext4 for the data partition, erofs for the root.
+  EXPECT_LT(load->find("/virtio_pci.ko"), load->find("/virtio_blk.ko")) << *load;
+  EXPECT_LT(load->find("/jbd2.ko"), load->find("/ext4.ko")) << *load;
+  EXPECT_NE(load->find("/crc32c_generic.ko"), std::string::npos) << *load;
+  EXPECT_NE(load->find("/erofs.ko"), std::string::npos) << *load;
+  const std::string ls = listing(initramfs);
+  EXPECT_NE(ls.find(" sbin/keel\n"), std::string::npos) << ls;
+  EXPECT_NE(ls.find(" init -> sbin/keel\n"), std::string::npos) << ls;
+  EXPECT_NE(ls.find(" sbin/e2fsck\n"), std::string::npos) << ls;
+  EXPECT_NE(ls.find("libext2fs.so.2"), std::string::npos) << ls;  // e2fsck's closure
+  EXPECT_EQ(ls.find("etc/keel/services"), std::string::npos) << ls;
+  EXPECT_EQ(ls.find("sbin/keelctl"), std::string::npos) << ls;
+  ::sleep(1);
+  (void)build(spec("disk", "") + "\n[disk]\nroot = \"erofs\"\ndata_size = \"8M\"\ntmpfs = [\"/var\"]\n", "b.disk",
+              1700000000);
+  EXPECT_TRUE(slurp(initramfs) == slurp(dir_.path() / "b.disk.initramfs"));
+}
+
+TEST_F(StageInitramfsTest, ErofsAloneHasNoE2fsckAndTheInitramfsPathIsSettable) {
+  (void)build(spec("erofs", "initramfs = \"stage.cpio.zst\"\n"), "root.erofs");
+  EXPECT_FALSE(fs::exists(dir_.path() / "root.erofs.initramfs"));
+  const fs::path initramfs = dir_.path() / "stage.cpio.zst";
+  ASSERT_TRUE(fs::exists(initramfs)) << log_.str();
+  const std::string ls = listing(initramfs);
+  EXPECT_EQ(ls.find("e2fsck"), std::string::npos) << ls;
+  EXPECT_EQ(ls.find("ext4.ko"), std::string::npos) << ls;
+  EXPECT_NE(ls.find("erofs.ko"), std::string::npos) << ls;
+  const auto cmdline = read_image_file(slurp(initramfs), "/etc/keel/cmdline", initramfs.string());
+  ASSERT_TRUE(cmdline);
+  EXPECT_EQ(*cmdline, "root=LABEL=keel-root rootfstype=erofs loglevel=4 quiet\n");
+}
+
+TEST_F(StageInitramfsTest, NoneWhenAskedOrWithoutKeel) {
+  (void)build(spec("ext4", "initramfs = false\n"), "off.ext4");
+  EXPECT_FALSE(fs::exists(dir_.path() / "off.ext4.initramfs"));
+  (void)build("[output]\nformat = \"ext4\"\n" + contents(), "plain.ext4");
+  EXPECT_FALSE(fs::exists(dir_.path() / "plain.ext4.initramfs"));
+  EXPECT_NE(log_.str().find("no stage initramfs: the spec has no [keel]"), std::string::npos) << log_.str();
+  try {
+    (void)build("[output]\nformat = \"ext4\"\ninitramfs = \"x.cpio\"\n" + contents(), "asked.ext4");
+    FAIL() << "built";
+  } catch (const ImageError& e) {
+    EXPECT_NE(e.describe().find("spec.toml:3: error: the stage initramfs needs keel"), std::string::npos)
+        << e.describe();
+  }
 }
 
 // The GPT writer itself: the header CRCs as sfdisk checks them are covered
