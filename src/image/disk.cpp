@@ -25,8 +25,8 @@ namespace fs = std::filesystem;
 
 constexpr std::uint64_t kSector = 512;
 constexpr std::uint64_t kMiB = std::uint64_t{1} << 20;
-constexpr std::uint32_t kEntries = 128;
-constexpr std::uint32_t kEntrySize = 128;
+constexpr std::uint64_t kEntries = 128;
+constexpr std::uint64_t kEntrySize = 128;
 constexpr std::uint64_t kEntrySectors = kEntries * kEntrySize / kSector;  // 32
 
 // Partition types: the root of the Discoverable Partitions Specification

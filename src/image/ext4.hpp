@@ -8,6 +8,9 @@
 // the building user's), adds the device nodes and fifos, and sets every
 // inode's times (and those of mke2fs's own inodes) to the build time.
 //
+// Label: [output] label, default "keel-root" (mke2fs -L), which the stage
+// initramfs finds the root by (disk.hpp, stage_initramfs.hpp).
+//
 // Reproducible: a fixed UUID and directory hash seed (derived from the
 // plan), E2FSPROGS_FAKE_TIME, every inode time set by debugfs, and the
 // superblock's last-write time (which closing the filesystem always sets to

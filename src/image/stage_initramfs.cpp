@@ -128,12 +128,20 @@ void write_stage_initramfs(const Spec& spec, const fs::path& root_output, std::u
     }
     return;
   }
-  const Spec stage = stage_spec(spec, path);
-  const ImagePlan plan = plan_image(stage);
-  BuildOptions options;
-  options.output = path;
-  options.mtime = mtime;
-  const BuildResult written = write_image(stage, plan, options);
+  BuildResult written;
+  try {
+    const Spec stage = stage_spec(spec, path);
+    const ImagePlan plan = plan_image(stage);
+    BuildOptions options;
+    options.output = path;
+    options.mtime = mtime;
+    written = write_image(stage, plan, options);
+  } catch (...) {
+    // A root that cannot boot is no output: the build fails as a whole.
+    std::error_code ec;
+    fs::remove(root_output, ec);
+    throw;
+  }
   for (const std::string& note : written.notes) notes.push_back("stage initramfs: " + note);
   notes.push_back("stage initramfs: " + written.summary());
 }

@@ -43,7 +43,8 @@ struct Spec;
 
 // Writes it when stage_initramfs_path() is not empty; appends a summary to
 // `notes`. Throws ImageError (an explicit initramfs without [keel], no
-// module tree, a module missing from it).
+// module tree, a module missing from it), after removing `root_output`:
+// a root without the initramfs that boots it is a failed build.
 void write_stage_initramfs(const Spec& spec, const std::filesystem::path& root_output, std::uint32_t mtime,
                            std::vector<std::string>& notes);
 

@@ -451,6 +451,7 @@ TEST_F(StageInitramfsTest, NoneWhenAskedOrWithoutKeel) {
     EXPECT_NE(e.describe().find("spec.toml:3: error: the stage initramfs needs keel"), std::string::npos)
         << e.describe();
   }
+  EXPECT_FALSE(fs::exists(dir_.path() / "asked.ext4"));  // the failed build left no root behind
 }
 
 // The GPT writer itself: the header CRCs as sfdisk checks them are covered
@@ -466,7 +467,7 @@ TEST(GptTest, ProtectiveMbrAndBackupHeader) {
   EXPECT_EQ(static_cast<unsigned char>(gpt.head[510]), 0x55u);
   EXPECT_EQ(static_cast<unsigned char>(gpt.head[511]), 0xaau);
   EXPECT_EQ(gpt.head.substr(512, 8), "EFI PART");
-  EXPECT_EQ(gpt.tail.substr(32 * 512, 8), "EFI PART");
+  EXPECT_EQ(gpt.tail.substr(std::size_t{32} * 512, 8), "EFI PART");
   // The disk GUID, mixed-endian: 33 22 11 00 55 44 77 66 88 99 ...
   EXPECT_EQ(static_cast<unsigned char>(gpt.head[512 + 56]), 0x33u);
   EXPECT_EQ(static_cast<unsigned char>(gpt.head[512 + 56 + 8]), 0x88u);
