@@ -48,8 +48,9 @@ std::string main_program(const std::string& counter) {
   return file_entry("/etc/keel/main",
                     "#!/bin/sh\n"
                     "/sbin/keelctl wait hello --ready --timeout 30 >/dev/null\n"
-                    "/bin/busybox awk '$2 == \"/\" || $2 == \"/data\" || $2 == \"/var\" { print \"MOUNT\", $2, $3 }' "
-                    "/proc/mounts\n"
+                    // The last (topmost) mount on each path, in a fixed order whatever the mount order was.
+                    "for m in / /data /var; do /bin/busybox awk -v m=$m '$2 == m { t = $3 } END { print \"MOUNT\", m, t }' "
+                    "/proc/mounts; done\n"
                     "n=$(/bin/busybox cat " + counter + " 2>/dev/null || echo 0); n=$((n + 1))\n"
                     "echo $n > " + counter + " && /bin/busybox sync && echo BOOT-COUNT $n\n",
                     "0755");
