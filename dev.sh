@@ -41,6 +41,9 @@ BOOT_PACKAGES=(qemu-system-x86 busybox-static xz-utils)
 # rootless, runc running the image with keel as its init, podman load).
 TEST_PACKAGES=(tini dumb-init systemd strace e2fsprogs erofs-utils util-linux mount python3 gunicorn python3-systemd chromium python3-pil iproute2
                skopeo umoci runc podman "${BOOT_PACKAGES[@]}")
+# keel-image's disk outputs (issue 14): mkfs.erofs, fakeroot for its owners
+# and device nodes, sfdisk and fsck.erofs to read the images back.
+TEST_PACKAGES+=(fakeroot fdisk)
 
 # need_packages PKG...: apt-get install what is missing (scripts/packages.sh).
 . "$(dirname "$0")/scripts/packages.sh"

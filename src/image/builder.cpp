@@ -19,6 +19,7 @@
 
 #include "image/cpio.hpp"
 #include "image/diagnostic.hpp"
+#include "image/disk.hpp"
 #include "image/elf.hpp"
 #include "image/ext4.hpp"
 #include "image/modules.hpp"
@@ -28,6 +29,7 @@
 #include "image/sbom.hpp"
 #include "image/service_check.hpp"
 #include "image/spec.hpp"
+#include "image/stage_initramfs.hpp"
 
 namespace keel::image {
 
@@ -823,12 +825,12 @@ BuildResult write_image(const Spec& spec, const ImagePlan& plan, const BuildOpti
     result.format = "dir";
     result.compression = "none";
     write_dir(plan, result.output, mtime, progress, result);
-  } else if (spec.output.format == OutputFormat::ext4) {
-    result.format = "ext4";
-    result.compression = "none";
-    write_ext4(spec, plan, result.output, mtime, result);
   } else if (spec.output.format == OutputFormat::oci || spec.output.format == OutputFormat::docker_archive) {
     write_oci(spec, plan, result.output, mtime, progress, result);
+  } else if (spec.output.format == OutputFormat::ext4 || spec.output.format == OutputFormat::erofs ||
+             spec.output.format == OutputFormat::disk) {
+    write_disk_output(spec, plan, result.output, mtime, result);  // disk.cpp: ext4, erofs, GPT disk
+    write_stage_initramfs(spec, result.output, mtime, result.notes);
   } else {
     result.format = "cpio";
     write_cpio(spec, plan, result.output, mtime, progress, result);

@@ -41,33 +41,6 @@ std::uint64_t file_size(const ImageEntry& e) {
   return ec ? 0 : static_cast<std::uint64_t>(n);
 }
 
-// A scratch directory, removed (made writable first) with all in it.
-class ScratchDir {
- public:
-  ScratchDir() {
-    std::string pattern = (fs::temp_directory_path() / "keel-ext4-XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr) {
-      throw ImageError(pattern, 0, std::string("cannot create a scratch directory: ") + std::strerror(errno));
-    }
-    path_ = pattern;
-  }
-  ScratchDir(const ScratchDir&) = delete;
-  ScratchDir& operator=(const ScratchDir&) = delete;
-  ~ScratchDir() {
-    std::error_code ec;
-    for (auto it = fs::recursive_directory_iterator(path_, ec); !ec && it != fs::recursive_directory_iterator();
-         it.increment(ec)) {
-      if (it->is_directory(ec) && !it->is_symlink(ec))
-        fs::permissions(it->path(), fs::perms::owner_all, fs::perm_options::add, ec);
-    }
-    fs::remove_all(path_, ec);
-  }
-  [[nodiscard]] const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
-
 [[noreturn]] void os_error(const std::string& what, const fs::path& path) {
   throw ImageError(path.string(), 0, what + ": " + std::strerror(errno));
 }
@@ -88,13 +61,17 @@ std::uint64_t fnv(std::string_view data, std::uint64_t h) {
 
 // A UUID (version 4 layout) derived from the plan and the time, so two
 // builds of one spec get the same one and different contents different ones.
-std::string plan_uuid(const ImagePlan& plan, std::uint32_t mtime) {
+std::string plan_key(const ImagePlan& plan, std::uint32_t mtime) {
   std::string key = std::to_string(mtime);
   for (const ImageEntry& e : plan.entries) {
     key += e.path + '\0' + std::to_string(static_cast<int>(e.kind)) + ' ' + std::to_string(e.mode) + ' ' +
            std::to_string(e.uid) + ' ' + std::to_string(e.gid) + ' ' + std::to_string(file_size(e)) + ' ' + e.target +
            '\n';
   }
+  return key;
+}
+
+std::string key_uuid(const std::string& key) {
   std::uint64_t a = fnv(key, 0xcbf29ce484222325ULL);
   std::uint64_t b = fnv(key, a ^ 0x6b65656c2d657874ULL);
   std::array<unsigned char, 16> u{};
@@ -124,7 +101,7 @@ std::string dq(const std::string& path) {
 
 // Writes the plan's files, directories, symlinks and hard links under root
 // with their modes (devices and fifos are left to debugfs).
-void write_tree(const ImagePlan& plan, const fs::path& root, BuildResult& result) {
+void write_tree_impl(const ImagePlan& plan, const fs::path& root, BuildResult& result) {
   auto host = [&](const std::string& path) { return path == "/" ? root : root / path.substr(1); };
   for (const ImageEntry& e : plan.entries) {
     if (e.path == "/") continue;
@@ -168,7 +145,7 @@ void write_tree(const ImagePlan& plan, const fs::path& root, BuildResult& result
 }
 
 // CRC32C as ext4 stores it (no final inversion).
-std::uint32_t crc32c_raw(const unsigned char* data, std::size_t n) {
+std::uint32_t crc32c_raw_impl(const unsigned char* data, std::size_t n) {
   std::uint32_t crc = 0xffffffffU;
   for (std::size_t i = 0; i < n; ++i) {
     crc ^= data[i];
@@ -199,7 +176,7 @@ void fix_write_time(const fs::path& image, std::uint32_t mtime) {
     put_le32(&sb[0x30], mtime);
     sb[0x274] = 0;  // s_wtime_hi
     const std::uint32_t features_ro = le32(&sb[0x64]);
-    if ((features_ro & 0x400U) != 0) put_le32(&sb[0x3fc], crc32c_raw(sb.data(), 0x3fc));  // metadata_csum
+    if ((features_ro & 0x400U) != 0) put_le32(&sb[0x3fc], crc32c_raw_impl(sb.data(), 0x3fc));  // metadata_csum
     return ::pwrite(fd, sb.data(), sb.size(), at) == static_cast<ssize_t>(sb.size());
   };
   bool ok = patch(1024);
@@ -225,6 +202,38 @@ void fix_write_time(const fs::path& image, std::uint32_t mtime) {
 
 }  // namespace
 
+ScratchDir::ScratchDir() {
+  std::string pattern = (fs::temp_directory_path() / "keel-image-XXXXXX").string();
+  if (::mkdtemp(pattern.data()) == nullptr) {
+    throw ImageError(pattern, 0, std::string("cannot create a scratch directory: ") + std::strerror(errno));
+  }
+  path_ = pattern;
+}
+
+ScratchDir::~ScratchDir() {
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(path_, ec); !ec && it != fs::recursive_directory_iterator();
+       it.increment(ec)) {
+    if (it->is_directory(ec) && !it->is_symlink(ec))
+      fs::permissions(it->path(), fs::perms::owner_all, fs::perm_options::add, ec);
+  }
+  fs::remove_all(path_, ec);
+}
+
+std::string plan_uuid(const ImagePlan& plan, std::uint32_t mtime, const std::string& salt) {
+  return key_uuid(plan_key(plan, mtime) + salt);
+}
+
+std::string derived_uuid(const std::string& key) { return key_uuid(key); }
+
+void write_plan_tree(const ImagePlan& plan, const fs::path& root, BuildResult& result) {
+  write_tree_impl(plan, root, result);
+}
+
+std::uint32_t crc32c_raw(const unsigned char* data, std::size_t n) { return crc32c_raw_impl(data, n); }
+
+std::string output_label(const Spec& spec) { return spec.output.label.empty() ? "keel-root" : spec.output.label; }
+
 std::uint64_t ext4_default_size(const ImagePlan& plan) {
   std::uint64_t data = 0;
   for (const ImageEntry& e : plan.entries) {
@@ -242,7 +251,15 @@ std::uint64_t ext4_default_size(const ImagePlan& plan) {
 
 void write_ext4(const Spec& spec, const ImagePlan& plan, const fs::path& out, std::uint32_t mtime,
                 BuildResult& result) {
-  const std::uint64_t size = spec.output.size != 0 ? spec.output.size : ext4_default_size(plan);
+  Ext4Options options;
+  options.size = spec.output.size;
+  options.label = output_label(spec);
+  write_ext4_fs(spec, plan, out, mtime, options, result);
+}
+
+void write_ext4_fs(const Spec& spec, const ImagePlan& plan, const fs::path& out, std::uint32_t mtime,
+                   const Ext4Options& options, BuildResult& result) {
+  const std::uint64_t size = options.size != 0 ? options.size : ext4_default_size(plan);
   std::error_code ec;
   if (out.has_parent_path()) fs::create_directories(out.parent_path(), ec);
   fs::path tmp = out;
@@ -254,9 +271,9 @@ void write_ext4(const Spec& spec, const ImagePlan& plan, const fs::path& out, st
   for (const ImageEntry& e : plan.entries) {
     if (e.path == "/" && ::chmod(tree.c_str(), e.mode) != 0) os_error("cannot chmod", tree);
   }
-  write_tree(plan, tree, result);
+  write_tree_impl(plan, tree, result);
 
-  const std::string uuid = plan_uuid(plan, mtime);
+  const std::string uuid = plan_uuid(plan, mtime, options.uuid_salt);
   const std::vector<std::string> env = {"E2FSPROGS_FAKE_TIME=" + std::to_string(mtime), "LC_ALL=C"};
   std::string err;
   try {
@@ -269,6 +286,8 @@ void write_ext4(const Spec& spec, const ImagePlan& plan, const fs::path& out, st
                                            "4096",
                                            "-U",
                                            uuid,
+                                           "-L",
+                                           options.label,
                                            "-E",
                                            "root_owner=0:0,hash_seed=" + uuid,
                                            "-d",

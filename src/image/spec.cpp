@@ -370,6 +370,8 @@ class Parser {
   void keel(const toml::table& root);
   void python(const toml::table& root);
   void oci(const toml::table& root);
+  void disk(const toml::table& root);
+  void output_disk_keys(const toml::table& t, const Where& w);
 
   struct Claim {
     int line;
@@ -395,7 +397,7 @@ bool valid_account_name(std::string_view s) {
 void Parser::run(const toml::table& root) {
   check_keys(root, Where{"the top level", 1},
              {"output", "boot", "file", "dir", "symlink", "hardlink", "device", "tree", "program", "modules", "keel",
-              "python", "user", "group", "oci"});
+              "python", "user", "group", "oci", "disk"});
   users_and_groups(root);
   output(root);
   output_sbom(root);
@@ -411,6 +413,7 @@ void Parser::run(const toml::table& root) {
   keel(root);
   python(root);
   oci(root);
+  disk(root);
   check_nesting();
 }
 
@@ -498,7 +501,7 @@ void Parser::output(const toml::table& root) {
   const toml::table* t = table_of(root, "output");
   if (t == nullptr) return;
   Where w{"[output]", line_of(*t)};
-  check_keys(*t, w, {"format", "compression", "level", "path", "size", "sbom"});
+  check_keys(*t, w, {"format", "compression", "level", "path", "size", "sbom", "label", "initramfs"});
   Output& o = spec_.output;
   o.line = w.line;
   if (Field f = field(*t, "format")) {
@@ -507,10 +510,12 @@ void Parser::output(const toml::table& root) {
                                          {"ext4", OutputFormat::ext4},
                                          {"dir", OutputFormat::dir},
                                          {"oci", OutputFormat::oci},
-                                         {"docker-archive", OutputFormat::docker_archive}});
+                                         {"docker-archive", OutputFormat::docker_archive},
+                                         {"erofs", OutputFormat::erofs},
+                                         {"disk", OutputFormat::disk}});
     if (!format) {
-      fail(f.line,
-           "unknown output format " + q(s) + ": use \"cpio\", \"ext4\", \"dir\", \"oci\" or \"docker-archive\"");
+      fail(f.line, "unknown output format " + q(s) +
+                       ": use \"cpio\", \"ext4\", \"erofs\", \"disk\", \"dir\", \"oci\" or \"docker-archive\"");
     }
     o.format = *format;
   }
@@ -551,6 +556,7 @@ void Parser::output(const toml::table& root) {
     if (!size || *size == 0) fail(f.line, msg);
     o.size = *size;
   }
+  output_disk_keys(*t, w);
 }
 
 // [output] sbom = PATH: where the image's SPDX document goes (relative to
@@ -1091,6 +1097,101 @@ void Parser::oci(const toml::table& root) {
     }
   }
   spec_.oci = std::move(o);
+// [output] label and initramfs (diskimg, issue 14): the root filesystem's
+// label and where the stage initramfs goes (docs/image-spec.md "Disk roots").
+void Parser::output_disk_keys(const toml::table& t, const Where& w) {
+  Output& o = spec_.output;
+  const bool disk_root =
+      o.format == OutputFormat::ext4 || o.format == OutputFormat::erofs || o.format == OutputFormat::disk;
+  if (Field f = field(t, "label")) {
+    if (!disk_root) fail(f.line, "label applies only to format = \"ext4\", \"erofs\" or \"disk\"");
+    o.label = as_string(f, w, "label");
+    // ext4 keeps 16 bytes, erofs 16: a longer label would be cut, and root=LABEL= would not find it.
+    if (o.label.empty() || o.label.size() > 16 || o.label.find_first_of(" \t\n,:=\"") != std::string::npos) {
+      fail(f.line, "label in [output] must be 1 to 16 characters without spaces, ',', ':', '=' or '\"'");
+    }
+  }
+  if (Field f = field(t, "initramfs")) {
+    if (!disk_root) fail(f.line, "initramfs applies only to format = \"ext4\", \"erofs\" or \"disk\"");
+    o.initramfs_line = f.line;
+    if (f.node->is_boolean()) {
+      if (f.node->as_boolean()->get()) {
+        fail(f.line, "initramfs in [output] must be a path, or false for none (the default path is PATH.initramfs)");
+      }
+      o.initramfs_off = true;
+    } else {
+      const std::string s = as_string(f, w, "initramfs");
+      if (s.empty()) fail(f.line, "'initramfs' in [output] must not be empty");
+      o.initramfs = resolve(s);
+    }
+  }
+}
+
+// [disk] (diskimg, issue 14): the partitions of format = "disk" and the
+// mounts the stage makes in the new root.
+void Parser::disk(const toml::table& root) {
+  const toml::table* t = table_of(root, "disk");
+  if (t == nullptr) return;
+  Where w{"[disk]", line_of(*t)};
+  check_keys(*t, w, {"root", "root_size", "data_size", "data_mount", "tmpfs"});
+  const OutputFormat format = spec_.output.format;
+  if (format != OutputFormat::ext4 && format != OutputFormat::erofs && format != OutputFormat::disk) {
+    fail(w.line, "[disk] applies only to format = \"ext4\", \"erofs\" or \"disk\" in [output]");
+  }
+  DiskSpec d;
+  d.line = w.line;
+  d.root = format == OutputFormat::erofs ? OutputFormat::erofs : OutputFormat::ext4;
+  auto disk_only = [&](const Field& f, std::string_view key) {
+    if (format != OutputFormat::disk) fail(f.line, std::string(key) + " in [disk] applies only to format = \"disk\"");
+  };
+  auto size_of = [&](const Field& f, std::string_view key) {
+    const std::string msg = std::string(key) + " in [disk] must be a number of bytes or a string like \"64M\" (K, M, G)";
+    std::optional<std::uint64_t> size;
+    if (f.node->is_integer() && f.node->as_integer()->get() > 0) {
+      size = static_cast<std::uint64_t>(f.node->as_integer()->get());
+    } else if (f.node->is_string()) {
+      size = parse_size(f.node->as_string()->get());
+    }
+    if (!size || *size == 0) fail(f.line, msg);
+    if (*size < (std::uint64_t{2} << 20)) fail(f.line, std::string(key) + " in [disk] must be at least 2M");
+    return *size;
+  };
+  if (Field f = field(*t, "root")) {
+    disk_only(f, "root");
+    const std::string s = as_string(f, w, "root");
+    auto fs_type = pick<OutputFormat>(s, {{"ext4", OutputFormat::ext4}, {"erofs", OutputFormat::erofs}});
+    if (!fs_type) fail(f.line, "root in [disk] must be \"ext4\" or \"erofs\", not " + q(s));
+    d.root = *fs_type;
+  }
+  if (Field f = field(*t, "root_size")) {
+    disk_only(f, "root_size");
+    d.root_size = size_of(f, "root_size");
+  }
+  if (d.root_size != 0 && d.root == OutputFormat::erofs) {
+    fail(field(*t, "root_size").line, "root_size in [disk] applies only to root = \"ext4\" (erofs is as big as its content)");
+  }
+  if (Field f = field(*t, "data_size")) {
+    disk_only(f, "data_size");
+    d.data_size = size_of(f, "data_size");
+  }
+  if (Field f = field(*t, "data_mount")) {
+    disk_only(f, "data_mount");
+    d.data_mount = image_path(f, w, "data_mount");
+    if (d.data_mount.find_first_of(" ,:") != std::string::npos) {
+      fail(f.line, "data_mount in [disk] must not contain spaces, ',' or ':' (it goes on the kernel command line)");
+    }
+  }
+  if (Field f = field(*t, "tmpfs")) {
+    for (const std::string& raw : string_list(f, w, "tmpfs")) {
+      const std::string p = image_path_value(raw, f.line, w, "tmpfs", false);
+      if (p.find_first_of(" ,:") != std::string::npos) {
+        fail(f.line, "tmpfs paths in [disk] must not contain spaces, ',' or ':' (they go on the kernel command line)");
+      }
+      if (std::find(d.tmpfs.begin(), d.tmpfs.end(), p) != d.tmpfs.end()) fail(f.line, p + " is in tmpfs twice");
+      d.tmpfs.push_back(p);
+    }
+  }
+  spec_.disk = std::move(d);
 }
 
 }  // namespace

@@ -33,7 +33,7 @@
 
 namespace keel::image {
 
-enum class OutputFormat { cpio, ext4, dir, oci, docker_archive };
+enum class OutputFormat { cpio, ext4, dir, oci, docker_archive, erofs, disk };
 enum class DeviceType { character, block };
 
 // Numeric ownership, already resolved from names ([[user]]/[[group]]) or
@@ -54,6 +54,14 @@ struct Output {
   // SBOM (issue 14 §3, src/image/sbom.hpp): an SPDX 2.3 JSON document of
   // the image is written here too; empty: none (`build --sbom FILE` sets one).
   std::filesystem::path sbom;
+  // --- diskimg (issue 14): erofs and disk outputs, the stage initramfs ---
+  std::string label;  // the root filesystem's label (ext4, erofs, disk); "": "keel-root"
+  // The stage initramfs (docs/image-spec.md "Disk roots"): written for
+  // ext4, erofs and disk outputs of a spec with [keel], at `initramfs`, or
+  // by default at the output path + ".initramfs"; initramfs = false: not.
+  std::filesystem::path initramfs;
+  bool initramfs_off = false;
+  int initramfs_line = 0;
 };
 
 // [[file]]: a host file (or inline text) copied to an image path.
@@ -205,6 +213,15 @@ struct OciSpec {
   std::string tag = "latest";                               // the index's ref.name, the RepoTags tag
   std::vector<std::string> compat_links;                    // symlinks to keel named tini / dumb-init
   int line = 0;                                             // [oci]'s line (0: no table)
+// [disk]: the partitioned disk of format = "disk", and the mounts the
+// stage makes for any disk root (ext4, erofs, disk).
+struct DiskSpec {
+  OutputFormat root = OutputFormat::ext4;  // ext4 or erofs
+  std::uint64_t root_size = 0;             // ext4 root only; 0: the builder picks
+  std::uint64_t data_size = 0;             // 0: no data partition
+  std::string data_mount = "/data";        // where the stage mounts it (keel.data)
+  std::vector<std::string> tmpfs;          // keel.tmpfs paths
+  int line = 0;
 };
 
 struct Spec {
@@ -233,6 +250,8 @@ struct Spec {
   // Set whenever the format is one of those (the defaults when the spec
   // has no [oci] table); never set for another format.
   std::optional<OciSpec> oci;
+  // --- diskimg (issue 14): [disk] ---
+  std::optional<DiskSpec> disk;
 };
 
 // The heavy optional Python parts [python] optional = [...] may name.

@@ -4,7 +4,7 @@
 //   keel-image build SPEC [-o OUT] [--sbom FILE]
 //   keel-image ls IMAGE
 //   keel-image ldd FILE [--sysroot DIR]
-//   keel-image boot IMAGE [--kernel K] [--append ARGS] [--disk FILE]... [--expect REGEX]...
+//   keel-image boot IMAGE|DISK [--initramfs F] [--kernel K] [--append ARGS] [--disk FILE]... [--expect REGEX]...
 //                         [--timeout S] [--mem M] [--qemu-arg ARG]... [--chart SVG] [--events FILE]
 //
 // Exit status: 0 success, 1 an ImageError (printed as "FILE:LINE: error:
@@ -47,7 +47,8 @@ constexpr std::string_view kToolHelp =
     "          [--sbom FILE]   --sbom: and its SPDX 2.3 JSON SBOM\n"
     "  ls IMAGE                list an image's entries (cpio; gzip, zstd or none)\n"
     "  ldd FILE [--sysroot D]  show the shared libraries an ELF program needs, read from the files\n"
-    "  boot IMAGE [OPTIONS]    boot an image in qemu-system-x86_64 on the serial console\n"
+    "  boot IMAGE [OPTIONS]    boot an image (or a disk image through its stage initramfs) in\n"
+    "                          qemu-system-x86_64 on the serial console\n"
     "\n"
     "  keel-image COMMAND --help   help for one command\n"
     "  keel-image --version        print the version\n"
@@ -74,7 +75,12 @@ constexpr std::string_view kBuildHelp =
     "\n"
     "The output is reproducible: entries sorted, owners from the spec only, every mtime\n"
     "$SOURCE_DATE_EPOCH (or 0), no timestamps in the compressed stream. On a terminal a\n"
-    "progress line is shown; a summary line is always printed on stderr.\n";
+    "progress line is shown; a summary line is always printed on stderr.\n"
+    "\n"
+    "[output] format: \"cpio\" (default), \"dir\", \"ext4\", \"erofs\" or \"disk\" (a GPT disk: a root\n"
+    "partition, ext4 or erofs, and an optional ext4 data partition; see [disk]). With [keel],\n"
+    "ext4, erofs and disk outputs also get OUT.initramfs ([output] initramfs), the stage that\n"
+    "mounts the root and switches into it: `keel-image boot OUT` boots the pair.\n";
 
 constexpr std::string_view kLsHelp =
     "usage: keel-image ls IMAGE\n"
@@ -93,7 +99,7 @@ constexpr std::string_view kLddHelp =
 constexpr std::string_view kBootHelp =
     "usage: keel-image boot IMAGE [OPTIONS]\n"
     "\n"
-    "Boots IMAGE (an initramfs) in qemu-system-x86_64 with the serial console on this\n"
+    "Boots IMAGE (an initramfs, or a disk image with its stage initramfs) in qemu-system-x86_64 with the serial console on this\n"
     "terminal, -no-reboot and panic=-1; KVM only when a probe shows it really runs a guest.\n"
     "Succeeds when every --expect pattern appeared, in order, and the guest powered off.\n"
     "\n"
@@ -103,6 +109,9 @@ constexpr std::string_view kBootHelp =
     "  --append ARGS   kernel arguments after \"console=ttyS0 panic=-1\" (default: the image's\n"
     "                  /etc/keel/cmdline, written from the spec's [boot] cmdline)\n"
     "  --disk FILE     a raw disk image, attached as virtio (repeatable)\n"
+    "  --initramfs F   when IMAGE is a disk image (ext4, erofs or disk output, not a cpio):\n"
+    "                  the initramfs that boots it (default IMAGE.initramfs, written by\n"
+    "                  keel-image build); IMAGE is attached as the first virtio disk\n"
     "  --expect REGEX  a console line pattern (ECMAScript regex; repeatable, in order)\n"
     "  --timeout S     seconds before the boot fails (default 60)\n"
     "  --mem M         guest memory (default 512M)\n"
@@ -247,11 +256,38 @@ std::chrono::milliseconds parse_seconds(const std::string& text) {
   return std::chrono::milliseconds(static_cast<long long>(s * 1000));
 }
 
+// Whether IMAGE is an initramfs (a cpio, gzip, zstd, xz or lz4 stream), not
+// a disk image (ext4, erofs, GPT) that boots through its stage initramfs.
+bool is_initramfs(const fs::path& image) {
+  std::ifstream in(image, std::ios::binary);
+  std::string head(6, '\0');
+  in.read(head.data(), static_cast<std::streamsize>(head.size()));
+  if (in.gcount() < 6) return true;  // let boot() report a bad image
+  for (const std::string_view magic : {std::string_view("0707"), std::string_view("\x1f\x8b"),
+                                       std::string_view("\x28\xb5\x2f\xfd"), std::string_view("\xfd" "7zXZ"),
+                                       std::string_view("\x02\x21\x4c\x18"), std::string_view("\x04\x22\x4d\x18")}) {
+    if (head.starts_with(magic)) return true;
+  }
+  return false;
+}
+
 int cmd_boot(Args& args) {
-  args.parse({"--kernel", "--append", "--disk", "--expect", "--timeout", "--mem", "--qemu-arg", "--chart", "--events"});
+  args.parse({"--kernel", "--append", "--disk", "--expect", "--timeout", "--mem", "--qemu-arg", "--chart", "--events",
+              "--initramfs"});
   BootOptions options;
   options.initrd = args.one("IMAGE");
   options.kernel = args.last({"--kernel"}) ? fs::path(*args.last({"--kernel"})) : default_kernel();
+  // A disk image (issue 14, I2): its stage initramfs boots it, attached as the first virtio disk.
+  if (!is_initramfs(options.initrd)) {
+    options.disks.push_back(options.initrd);
+    if (auto initramfs = args.last({"--initramfs"})) {
+      options.initrd = *initramfs;
+    } else {
+      options.initrd += ".initramfs";
+    }
+  } else if (args.last({"--initramfs"})) {
+    throw UsageError{"--initramfs applies only to a disk image (IMAGE is an initramfs)"};
+  }
   for (const std::string& d : args.all({"--disk"})) options.disks.emplace_back(d);
   options.expect = args.all({"--expect"});
   if (auto t = args.last({"--timeout"})) options.timeout = parse_seconds(*t);
