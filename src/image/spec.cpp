@@ -1097,6 +1097,8 @@ void Parser::oci(const toml::table& root) {
     }
   }
   spec_.oci = std::move(o);
+}
+
 // [output] label and initramfs (diskimg, issue 14): the root filesystem's
 // label and where the stage initramfs goes (docs/image-spec.md "Disk roots").
 void Parser::output_disk_keys(const toml::table& t, const Where& w) {

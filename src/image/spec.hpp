@@ -213,6 +213,8 @@ struct OciSpec {
   std::string tag = "latest";                               // the index's ref.name, the RepoTags tag
   std::vector<std::string> compat_links;                    // symlinks to keel named tini / dumb-init
   int line = 0;                                             // [oci]'s line (0: no table)
+};
+
 // [disk]: the partitioned disk of format = "disk", and the mounts the
 // stage makes for any disk root (ext4, erofs, disk).
 struct DiskSpec {
