@@ -128,6 +128,17 @@ void write_stage_initramfs(const Spec& spec, const fs::path& root_output, std::u
     }
     return;
   }
+  if (spec.output.initramfs.empty() && !spec.modules) {
+    // Not asked for by name: an ext4 image built for another use (a
+    // container's or a VM's root given its own kernel) must not fail for
+    // want of a kernel's modules. Asked for by name, the error stands.
+    try {
+      (void)module_tree(spec);
+    } catch (const ImageError& e) {
+      notes.emplace_back(std::string("no stage initramfs: ") + e.what());
+      return;
+    }
+  }
   BuildResult written;
   try {
     const Spec stage = stage_spec(spec, path);

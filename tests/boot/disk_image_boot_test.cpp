@@ -48,6 +48,9 @@ std::string main_program(const std::string& counter) {
   return file_entry("/etc/keel/main",
                     "#!/bin/sh\n"
                     "/sbin/keelctl wait hello --ready --timeout 30 >/dev/null\n"
+                    // The service's line is in its log (not on the console): shown once it is there.
+                    "until /sbin/keelctl log hello | /bin/busybox grep -q SERVICE-FROM-DISK; do /bin/busybox sleep 0.1; done\n"
+                    "/sbin/keelctl log hello\n"
                     // The last (topmost) mount on each path, in a fixed order whatever the mount order was.
                     "for m in / /data /var; do /bin/busybox awk -v m=$m '$2 == m { t = $3 } END { print \"MOUNT\", m, t }' "
                     "/proc/mounts; done\n"
