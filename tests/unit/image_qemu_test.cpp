@@ -7,9 +7,11 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <fcntl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -113,6 +115,23 @@ TEST(ImageQemu, ExtraArgumentsComeLastAsTheyAre) {
   const std::vector<std::string> tail(argv.end() - 4, argv.end());
   EXPECT_EQ(tail, options.extra_args);
   EXPECT_EQ(argv[argv.size() - 6], "-append");
+}
+
+// An interactive console: the serial port on a stdio mux, Ctrl-C to the guest.
+TEST(ImageQemu, TerminalConsoleIsAMuxWithoutSignals) {
+  BootOptions options;
+  options.kernel = "/k/vmlinuz";
+  options.input = ConsoleInput::Terminal;
+  const std::vector<std::string> argv = qemu_command(options, false);
+  const auto at = std::find(argv.begin(), argv.end(), "-chardev");
+  ASSERT_NE(at, argv.end());
+  EXPECT_EQ(std::vector<std::string>(at, at + 4),
+            (std::vector<std::string>{"-chardev", "stdio,id=console,mux=on,signal=off", "-serial", "chardev:console"}));
+  EXPECT_EQ(std::find(argv.begin(), argv.end(), "stdio"), argv.end());  // no plain -serial stdio
+  options.input = ConsoleInput::Stream;
+  const std::vector<std::string> stream = qemu_command(options, false);
+  EXPECT_EQ(std::find(stream.begin(), stream.end(), "-chardev"), stream.end());
+  EXPECT_NE(std::find(stream.begin(), stream.end(), "stdio"), stream.end());
 }
 
 TEST(ImageQemu, FormatCommandQuotesForTheShell) {
@@ -230,7 +249,7 @@ TEST(ImageQemuProcess, UnmatchedPatternNamesItAndTheLastLines) {
   FakeQemu qemu("for i in $(seq 1 30); do echo \"line $i\"; done; exit 0");
   const BootResult result = run(qemu.options({"line 3$", "never seen", "line 30"}));
   EXPECT_EQ(result.status, BootStatus::Unmatched);
-  EXPECT_EQ(result.exit_code(), 1);
+  EXPECT_EQ(result.exit_code(), 7);
   EXPECT_EQ(result.matched, 1u);
   EXPECT_NE(result.message.find("first unmatched pattern (2 of 3): never seen"), std::string::npos) << result.message;
   EXPECT_NE(result.message.find("  | line 30\n"), std::string::npos) << result.message;
@@ -295,6 +314,36 @@ TEST(ImageQemuProcess, RestartAndQemuErrorsFail) {
   EXPECT_EQ(failed.status, BootStatus::QemuFailed);
   EXPECT_EQ(failed.qemu_status, 1);
   EXPECT_NE(failed.message.find("Could not open"), std::string::npos) << failed.message;  // stderr captured
+}
+
+// Stream input: held back until the console shows --input-after, then
+// copied to QEMU's stdin; its end is QEMU's end of input.
+TEST(ImageQemuProcess, StreamInputWaitsForItsPatternThenFeedsQemu) {
+  FakeQemu qemu(
+      "echo 'booting'; sleep 0.3; printf 'login: '; read a; echo \"got [$a]\"; read b; echo \"got [$b]\";"
+      " if read c; then echo \"more [$c]\"; else echo 'input ended'; fi; exit 0");
+  const fs::path input = qemu.dir() / "input";
+  std::ofstream(input) << "first\nsecond\n";
+  const int fd = open(input.c_str(), O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  BootOptions options = qemu.options({"^login: got \\[first\\]$", "^got \\[second\\]$", "^input ended$"});
+  options.input = ConsoleInput::Stream;
+  options.input_fd = fd;
+  options.input_after = "login: $";
+  std::string console;
+  const BootResult result = run(options, &console);
+  close(fd);
+  EXPECT_EQ(result.status, BootStatus::Passed) << result.message << console;
+  // A pattern that never shows: nothing is sent, the read waits, the boot times out.
+  const int fd2 = open(input.c_str(), O_RDONLY | O_CLOEXEC);
+  options.input_fd = fd2;
+  options.input_after = "never shown";
+  options.timeout = milliseconds(1500);
+  const BootResult held = run(options, &console);
+  close(fd2);
+  EXPECT_EQ(held.status, BootStatus::Timeout) << held.message;
+  EXPECT_EQ(console.find("got ["), std::string::npos) << console;
+  EXPECT_FALSE(has_children());
 }
 
 TEST(ImageQemuProcess, MissingQemuOrKernel) {

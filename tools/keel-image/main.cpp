@@ -9,10 +9,13 @@
 //
 // Exit status: 0 success, 1 an ImageError (printed as "FILE:LINE: error:
 // MESSAGE") or a failed boot, 2 a usage error (one line on stderr).
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -31,6 +34,7 @@
 #include "image/listing.hpp"
 #include "image/progress.hpp"
 #include "image/qemu.hpp"
+#include "image/terminal_guard.hpp"
 
 namespace fs = std::filesystem;
 using namespace keel::image;
@@ -117,8 +121,9 @@ class Args {
     return std::any_of(args_.begin(), args_.end(), [](const std::string& a) { return a == "--help" || a == "-h"; });
   }
 
-  // Splits the arguments; `valued` are the options taking a value.
-  void parse(const std::vector<std::string>& valued) {
+  // Splits the arguments; `valued` are the options taking a value, `flags`
+  // those that take none.
+  void parse(const std::vector<std::string>& valued, const std::vector<std::string>& flags = {}) {
     for (std::size_t i = 0; i < args_.size(); ++i) {
       const std::string& a = args_[i];
       if (a == "--") {
@@ -131,6 +136,11 @@ class Args {
         if (const auto eq = a.find('='); eq != std::string::npos && a.starts_with("--")) {
           name = a.substr(0, eq);
           value = a.substr(eq + 1);
+        }
+        if (std::find(flags.begin(), flags.end(), name) != flags.end()) {
+          if (value) throw UsageError{"option '" + name + "' takes no value"};
+          flags_.push_back(name);
+          continue;
         }
         if (std::find(valued.begin(), valued.end(), name) == valued.end()) {
           throw UsageError{"unknown option '" + name + "'"};
@@ -153,6 +163,7 @@ class Args {
     }
     return out;
   }
+  bool flag(std::string_view name) const { return std::find(flags_.begin(), flags_.end(), name) != flags_.end(); }
   std::optional<std::string> last(std::initializer_list<std::string_view> names) const {
     auto values = all(names);
     if (values.empty()) return std::nullopt;
@@ -170,6 +181,7 @@ class Args {
   std::vector<std::string> args_;
   std::vector<std::string> positional_;
   std::vector<std::pair<std::string, std::string>> options_;
+  std::vector<std::string> flags_;
 };
 
 std::string read_file(const fs::path& file) {
@@ -228,19 +240,55 @@ fs::path default_kernel() {
 std::chrono::milliseconds parse_seconds(const std::string& text) {
   char* end = nullptr;
   const double s = std::strtod(text.c_str(), &end);
-  if (text.empty() || *end != '\0' || !(s > 0) || s > 86400) {
-    throw UsageError{"--timeout needs a number of seconds, not '" + text + "'"};
+  if (text.empty() || *end != '\0' || !(s >= 0) || s > 86400) {
+    throw UsageError{"--timeout needs a number of seconds (0: none), not '" + text + "'"};
   }
   return std::chrono::milliseconds(static_cast<long long>(s * 1000));
 }
 
+// The console's input: --input FILE (or - for our stdin) feeds it, for tests
+// and scripts; else our stdin when it is the terminal we run in the
+// foreground of (interactive, no timeout unless --timeout); else nothing.
+// The returned descriptor (a file we opened) stays open for the boot.
+std::optional<int> choose_input(const Args& args, BootOptions& options) {
+  const auto input = args.last({"--input"});
+  if (auto after = args.last({"--input-after"})) {
+    if (!input) throw UsageError{"--input-after needs --input"};
+    options.input_after = *after;
+  }
+  if (input) {
+    options.input = ConsoleInput::Stream;
+    if (*input == "-") {
+      options.input_fd = STDIN_FILENO;
+      return std::nullopt;
+    }
+    const int fd = open(input->c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) throw ImageError(*input, 0, std::string("cannot open the console input: ") + std::strerror(errno));
+    options.input_fd = fd;
+    return fd;
+  }
+  if (is_foreground_terminal(STDIN_FILENO)) {
+    options.input = ConsoleInput::Terminal;
+    options.timeout = std::chrono::milliseconds(0);
+  }
+  return std::nullopt;
+}
+
 int cmd_boot(Args& args) {
-  args.parse({"--kernel", "--append", "--disk", "--expect", "--timeout", "--mem", "--qemu-arg", "--chart", "--events"});
+  args.parse({"--kernel", "--append", "--disk", "--expect", "--timeout", "--mem", "--qemu-arg", "--chart", "--events",
+              "--input", "--input-after"});
   BootOptions options;
   options.initrd = args.one("IMAGE");
   options.kernel = args.last({"--kernel"}) ? fs::path(*args.last({"--kernel"})) : default_kernel();
   for (const std::string& d : args.all({"--disk"})) options.disks.emplace_back(d);
   options.expect = args.all({"--expect"});
+  const std::optional<int> opened = choose_input(args, options);
+  struct CloseInput {
+    std::optional<int> fd;
+    ~CloseInput() {
+      if (fd) close(*fd);
+    }
+  } close_input{opened};
   if (auto t = args.last({"--timeout"})) options.timeout = parse_seconds(*t);
   if (auto m = args.last({"--mem"})) options.memory = *m;
   options.extra_args = args.all({"--qemu-arg"});
