@@ -344,6 +344,16 @@ std::vector<std::string> qemu_command(const BootOptions& options, bool kvm) {
   } else {
     argv.insert(argv.end(), {"-serial", "stdio"});
   }
+  if (options.monitor == Monitor::Console) argv.insert(argv.end(), {"-mon", "chardev=console,mode=readline"});
+  if (options.monitor == Monitor::Socket) {
+    argv.emplace_back("-monitor");
+    argv.push_back("unix:" + options.monitor_socket.string() + ",server=on,wait=off");
+  }
+  if (options.smp > 0) {
+    argv.emplace_back("-smp");
+    argv.push_back(std::to_string(options.smp));
+  }
+  if (options.icount) argv.insert(argv.end(), {"-icount", "shift=0,sleep=off"});
   argv.insert(argv.end(), {"-kernel", options.kernel.string()});
   if (!options.initrd.empty()) {
     argv.emplace_back("-initrd");
@@ -511,6 +521,53 @@ const KvmProbe& kvm_probe(const std::string& qemu) {
   return *cached;
 }
 
+fs::path kvm_marker(const BootOptions& options) {
+  return options.kvm_marker.empty() ? options.kernel.parent_path() / ".kvm-failed" : options.kvm_marker;
+}
+
+Accel decide_accel(const BootOptions& options, std::ostream& log) {
+  Accel accel = options.accel;
+  if (accel == Accel::Auto && !options.forget_kvm_failure) {
+    if (const char* forced = std::getenv("KEEL_IMAGE_ACCEL")) {
+      const std::string_view value = forced;
+      if (value == "kvm") accel = Accel::Kvm;
+      if (value == "tcg") accel = Accel::Tcg;
+    }
+  }
+  if (accel != Accel::Auto) return accel;
+  // A KVM that failed here before (a real boot, or the probe) is not tried
+  // again: a failed boot can take most of a minute to show, a hanging probe
+  // its whole bound (6 s) at every boot.
+  std::error_code ec;
+  const fs::path marker = kvm_marker(options);
+  if (options.forget_kvm_failure && fs::remove(marker, ec)) {
+    log << "keel-image: forgot that KVM failed here (" << marker.string() << "): probing again\n";
+  }
+  if (fs::exists(marker, ec)) {
+    log << "keel-image: using software emulation (TCG): KVM failed here before (--accel probe, or delete "
+        << marker.string() << ", to try it again)\n";
+    return Accel::Tcg;
+  }
+  KvmProbe probe;
+  const int fd = open(options.kvm_device.c_str(), O_RDWR | O_CLOEXEC);
+  if (fd < 0) {
+    probe.reason = options.kvm_device.string() + ": " + std::strerror(errno);
+  } else {
+    close(fd);
+    // The process-wide cache serves the usual case; another device or bound
+    // (the tests') probes afresh.
+    const bool usual = options.kvm_device == "/dev/kvm" && options.probe_timeout == std::chrono::seconds(6);
+    probe = usual ? kvm_probe(options.qemu) : probe_accel(options.qemu, "kvm", options.probe_timeout);
+    if (!probe.usable) {
+      std::ofstream(marker) << "the KVM probe failed: " << probe.reason
+                            << "\nkeel-image uses TCG while this file exists (keel-image boot --accel probe forgets it)\n";
+    }
+  }
+  log << "keel-image: " << (probe.usable ? "using KVM: " : "using software emulation (TCG): KVM unusable: ")
+      << probe.reason << " (probe " << probe.elapsed.count() << " ms)\n";
+  return probe.usable ? Accel::Kvm : Accel::Tcg;
+}
+
 const char* to_string(BootStatus status) {
   switch (status) {
     case BootStatus::Passed: return "passed";
@@ -554,29 +611,9 @@ BootResult boot(const BootOptions& options, std::ostream& console, std::ostream&
   ConsoleWatcher watcher(options.expect, options.keep_lines);
 
   BootResult result;
-  Accel accel = options.accel;
-  if (accel == Accel::Auto) {
-    if (const char* forced = std::getenv("KEEL_IMAGE_ACCEL")) {
-      const std::string_view value = forced;
-      if (value == "kvm") accel = Accel::Kvm;
-      if (value == "tcg") accel = Accel::Tcg;
-    }
-  }
-  // A KVM that failed a real boot on this machine before is not tried
-  // again: the failure can take most of a minute to show.
-  const fs::path kvm_marker = options.kernel.parent_path() / ".kvm-failed";
-  if (accel == Accel::Auto && fs::exists(kvm_marker, ec)) {
-    log << "keel-image: using software emulation (TCG): KVM failed a boot here before (delete " << kvm_marker.string()
-        << " to try it again)\n";
-    accel = Accel::Tcg;
-  }
-  if (accel == Accel::Auto) {
-    const KvmProbe& probe = kvm_probe(options.qemu);
-    log << "keel-image: " << (probe.usable ? "using KVM: " : "using software emulation (TCG): KVM unusable: ")
-        << probe.reason << " (probe " << probe.elapsed.count() << " ms)\n";
-    accel = probe.usable ? Accel::Kvm : Accel::Tcg;
-  }
+  const Accel accel = decide_accel(options, log);
   const bool kvm_was_probed = accel == Accel::Kvm && options.accel == Accel::Auto && std::getenv("KEEL_IMAGE_ACCEL") == nullptr;
+  const fs::path marker = kvm_marker(options);
   result.kvm = accel == Accel::Kvm;
   result.command = qemu_command(options, result.kvm);
   log << "keel-image: running: " << format_command(result.command) << '\n';
@@ -629,7 +666,7 @@ BootResult boot(const BootOptions& options, std::ostream& console, std::ostream&
   RunEnd end = run_until(result.command, deadline, on_output, input);
   if (kvm_failed) {
     log << "\nkeel-image: KVM failed during the boot (KVM internal error): booting again with software emulation\n";
-    std::ofstream(kvm_marker) << "KVM internal error during a boot; keel-image uses TCG while this file exists\n";
+    std::ofstream(marker) << "KVM internal error during a boot; keel-image uses TCG while this file exists\n";
     watcher = ConsoleWatcher(options.expect, options.keep_lines);
     panic_seen = false;
     result.kvm = false;
@@ -661,7 +698,7 @@ BootResult boot(const BootOptions& options, std::ostream& console, std::ostream&
     result.status = BootStatus::Timeout;
     what = "timed out after " + std::to_string(options.timeout.count() / 1000.0).substr(0, 5) + " s (QEMU killed)" +
            (watcher.all_matched() ? ": every pattern matched but the guest did not power off" : "");
-  } else if (watcher.restarted()) {
+  } else if (watcher.restarted() && !options.expect_reboot) {
     result.status = BootStatus::Restarted;
     what = "the guest restarted instead of powering off";
   } else if (end.status != 0) {
@@ -669,7 +706,11 @@ BootResult boot(const BootOptions& options, std::ostream& console, std::ostream&
     what = "QEMU exited with status " + std::to_string(end.status);
   } else if (!watcher.all_matched()) {
     result.status = BootStatus::Unmatched;
-    what = "the guest powered off before every pattern appeared";
+    what = std::string("the guest ") + (watcher.restarted() ? "rebooted" : "powered off") +
+           " before every pattern appeared";
+  } else if (options.expect_reboot && watcher.powered_off()) {
+    result.status = BootStatus::PoweredOff;
+    what = "the guest powered off instead of rebooting (--expect-reboot)";
   } else {
     result.status = BootStatus::Passed;
   }

@@ -63,6 +63,12 @@ enum class Accel { Auto, Kvm, Tcg };
 //             QEMU's stdin, held back until input_after shows on the console
 enum class ConsoleInput { Null, Terminal, Stream };
 
+// QEMU's monitor (--monitor): none; on the console's mux (Terminal input
+// only: Ctrl-A C switches between the guest's console and the monitor); or
+// on a unix socket (`socat - UNIX-CONNECT:PATH`, or QEMU's own
+// `-monitor unix:` clients).
+enum class Monitor { None, Console, Socket };
+
 struct BootOptions {
   std::string qemu = "qemu-system-x86_64";
   std::filesystem::path kernel;
@@ -84,6 +90,21 @@ struct BootOptions {
   ConsoleInput input = ConsoleInput::Null;
   int input_fd = -1;        // Stream: read until EOF (not closed by boot())
   std::string input_after;  // Stream: ECMAScript regex on the console output; "" = at once
+  unsigned smp = 0;          // virtual CPUs (-smp N); 0: QEMU's default, one
+  bool icount = false;       // -icount shift=0,sleep=off: deterministic guest time, as bench/ uses
+  Monitor monitor = Monitor::None;
+  std::filesystem::path monitor_socket;  // Monitor::Socket: the unix socket QEMU listens on
+  // KVM, decided with Accel::Auto: the device opened first, the probe's
+  // bound, and where a KVM that failed (a real boot, or the probe) is
+  // remembered; empty: next to the kernel (build/kernel-cache/current/boot).
+  std::filesystem::path kvm_device = "/dev/kvm";
+  std::chrono::milliseconds probe_timeout = std::chrono::seconds(6);
+  std::filesystem::path kvm_marker;
+  bool forget_kvm_failure = false;  // --accel probe: delete the marker, probe again
+  // The guest is to reboot, not power off (-no-reboot stays: QEMU ends at
+  // the reboot). A reset with no "reboot: Restarting system" line (a
+  // hardware watchdog's) counts as a reboot; "reboot: Power down" fails.
+  bool expect_reboot = false;
 };
 
 // The argv that boot() runs, with the accelerator decided (kvm or tcg).
@@ -143,6 +164,17 @@ KvmProbe probe_accel(const std::string& qemu, const std::string& accel,
 // probe_accel(qemu, "kvm"), done once per process (/dev/kvm absent or not
 // openable: no probe at all).
 const KvmProbe& kvm_probe(const std::string& qemu = "qemu-system-x86_64");
+
+// The file that remembers a failed KVM (options.kvm_marker, else
+// KERNEL_DIR/.kvm-failed).
+std::filesystem::path kvm_marker(const BootOptions& options);
+
+// The accelerator boot() uses (Kvm or Tcg), with what it says about the
+// choice on `log`: options.accel; with Auto, KEEL_IMAGE_ACCEL=kvm|tcg; else
+// TCG when the marker says KVM failed here before; else the probe (when
+// options.kvm_device opens), whose failure is written to the marker so the
+// next boot does not probe again.
+Accel decide_accel(const BootOptions& options, std::ostream& log);
 
 enum class BootStatus { Passed, Timeout, Panic, Restarted, Unmatched, QemuFailed, NotStarted, Quit, PoweredOff };
 

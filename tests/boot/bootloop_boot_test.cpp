@@ -267,5 +267,61 @@ TEST_F(BootLoop, TerminalIsRestoredWhenKeelImageIsKilled) {
   EXPECT_TRUE(cooked(term.modes()));
 }
 
+// CONFIG_DIR/main, a busybox shell script: the image's launcher program.
+std::string main_program(const std::string& script) {
+  return "\n[[file]]\npath = \"/etc/keel/main\"\nmode = \"0755\"\ncontent = '''\n#!/bin/sh\n" + script + "\n'''\n";
+}
+
+// --smp 2 --cpu qemu64: the guest sees two CPUs of that model; --icount
+// (one CPU: with -smp 2 under -icount the guest printed nothing within 200
+// s here) boots the same image to the end.
+TEST_F(BootLoop, SmpCpuAndIcountReachTheGuest) {
+  const fs::path image =
+      build("loglevel=4", main_program("echo NPROC=$(/bin/busybox nproc)\n"
+                                       "/bin/busybox grep -m1 'model name' /proc/cpuinfo\n"));
+  const Outcome r = run(boot_argv(image, {"--smp", "2", "--cpu", "qemu64", "--expect", "^NPROC=2$", "--expect",
+                                          "model name\\s*: QEMU Virtual CPU", "--timeout", "200"}));
+  EXPECT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("-cpu qemu64 -m 512M -serial stdio -smp 2 -kernel"), std::string::npos) << r.out;
+  const Outcome icount = run(boot_argv(image, {"--icount", "--expect", "^NPROC=1$", "--timeout", "200"}));
+  EXPECT_EQ(icount.status, 0) << icount.out;
+  EXPECT_NE(icount.out.find("-serial stdio -icount shift=0,sleep=off -kernel"), std::string::npos) << icount.out;
+}
+
+// The exit statuses, each from a real boot: the guest powers off (0; 4
+// with --expect-reboot), reboots (3; 0 with --expect-reboot), panics (5),
+// or hangs past the timeout (6).
+TEST_F(BootLoop, PowerOffIsZeroUnlessARebootIsExpected) {
+  const fs::path image = build("loglevel=4", main_program("echo MAIN-RAN"));
+  const Outcome r = run(boot_argv(image, {"--expect", "^MAIN-RAN$", "--timeout", "200"}));
+  EXPECT_EQ(r.status, 0) << r.out;
+  const Outcome wrong = run(boot_argv(image, {"--expect-reboot", "--timeout", "200"}));
+  EXPECT_EQ(wrong.status, 4) << wrong.out;
+  EXPECT_NE(wrong.out.find("powered off instead of rebooting"), std::string::npos) << wrong.out;
+}
+
+TEST_F(BootLoop, RebootIsThreeUnlessExpected) {
+  const fs::path image = build("loglevel=4", main_program("echo MAIN-RAN; /sbin/keelctl reboot; /bin/busybox sleep 600"));
+  const Outcome r = run(boot_argv(image, {"--expect", "^MAIN-RAN$", "--timeout", "200"}));
+  EXPECT_EQ(r.status, 3) << r.out;
+  const Outcome expected = run(boot_argv(image, {"--expect-reboot", "--expect", "^MAIN-RAN$", "--timeout", "200"}));
+  EXPECT_EQ(expected.status, 0) << expected.out;
+  EXPECT_NE(expected.out.find("reboot: Restarting system"), std::string::npos) << expected.out;
+}
+
+TEST_F(BootLoop, PanicIsFive) {
+  const fs::path image = build("loglevel=4", main_program("echo c > /proc/sysrq-trigger; /bin/busybox sleep 600"));
+  const Outcome r = run(boot_argv(image, {"--timeout", "200"}));
+  EXPECT_EQ(r.status, 5) << r.out;
+  EXPECT_NE(r.out.find("kernel panic: "), std::string::npos) << r.out;
+}
+
+TEST_F(BootLoop, TimeoutIsSix) {
+  const fs::path image = build("loglevel=4", main_program("echo MAIN-RAN; exec /bin/busybox sleep 600"));
+  const Outcome r = run(boot_argv(image, {"--expect", "^MAIN-RAN$", "--timeout", "30"}));
+  EXPECT_EQ(r.status, 6) << r.out;
+  EXPECT_NE(r.out.find("every pattern matched but the guest did not power off"), std::string::npos) << r.out;
+}
+
 }  // namespace
 }  // namespace keel::image

@@ -134,6 +134,50 @@ TEST(ImageQemu, TerminalConsoleIsAMuxWithoutSignals) {
   EXPECT_NE(std::find(stream.begin(), stream.end(), "stdio"), stream.end());
 }
 
+// --smp, --icount and the monitor (a socket; the console's mux), before
+// -kernel; nothing of them by default (CommandLineIsExact).
+TEST(ImageQemu, SmpIcountAndMonitorOnTheCommandLine) {
+  BootOptions options;
+  options.kernel = "/k/vmlinuz";
+  options.cpu = "Haswell";
+  options.smp = 2;
+  options.icount = true;
+  options.monitor = Monitor::Socket;
+  options.monitor_socket = "/run/m.sock";
+  const std::vector<std::string> argv = qemu_command(options, false);
+  const std::vector<std::string> expected = {"qemu-system-x86_64",
+                                             "-nodefaults",
+                                             "-display",
+                                             "none",
+                                             "-no-reboot",
+                                             "-accel",
+                                             "tcg",
+                                             "-cpu",
+                                             "Haswell",
+                                             "-m",
+                                             "512M",
+                                             "-serial",
+                                             "stdio",
+                                             "-monitor",
+                                             "unix:/run/m.sock,server=on,wait=off",
+                                             "-smp",
+                                             "2",
+                                             "-icount",
+                                             "shift=0,sleep=off",
+                                             "-kernel",
+                                             "/k/vmlinuz",
+                                             "-append",
+                                             "console=ttyS0 panic=-1"};
+  EXPECT_EQ(argv, expected);
+  options.input = ConsoleInput::Terminal;
+  options.monitor = Monitor::Console;
+  const std::vector<std::string> mux = qemu_command(options, false);
+  const auto at = std::find(mux.begin(), mux.end(), "-mon");
+  ASSERT_NE(at, mux.end());
+  EXPECT_EQ(*(at + 1), "chardev=console,mode=readline");
+  EXPECT_EQ(std::find(mux.begin(), mux.end(), "-monitor"), mux.end());
+}
+
 TEST(ImageQemu, FormatCommandQuotesForTheShell) {
   EXPECT_EQ(format_command({"qemu", "-append", "console=ttyS0 panic=-1", "it's", "-m", "512M", ""}),
             "qemu -append 'console=ttyS0 panic=-1' 'it'\\''s' -m 512M ''");
@@ -344,6 +388,80 @@ TEST(ImageQemuProcess, StreamInputWaitsForItsPatternThenFeedsQemu) {
   EXPECT_EQ(held.status, BootStatus::Timeout) << held.message;
   EXPECT_EQ(console.find("got ["), std::string::npos) << console;
   EXPECT_FALSE(has_children());
+}
+
+int count_lines(const fs::path& file) {
+  std::ifstream in(file);
+  int n = 0;
+  for (std::string line; std::getline(in, line);) ++n;
+  return n;
+}
+
+// A failed KVM probe is remembered next to the kernel: the next boot does
+// not probe (no time lost); --accel probe forgets and probes again. The
+// stand-in hangs under -accel kvm, as KVM does on some machines.
+TEST(ImageQemuProcess, FailedKvmProbeIsRememberedAndForgotten) {
+  FakeQemu qemu(
+      "case \"$*\" in *'-accel kvm'*) echo probed >> \"$(dirname \"$0\")/probes\"; exec sleep 300;; esac\n"
+      "echo 'reboot: Power down'; exit 0");
+  const fs::path probes = qemu.dir() / "probes";
+  BootOptions options = qemu.options({});
+  options.accel = Accel::Auto;
+  options.kvm_device = qemu.dir() / "vmlinuz";  // opens: the probe runs
+  options.probe_timeout = milliseconds(500);
+  ::unsetenv("KEEL_IMAGE_ACCEL");
+  std::ostringstream log;
+  EXPECT_EQ(decide_accel(options, log), Accel::Tcg);
+  EXPECT_NE(log.str().find("did not finish within 500 ms"), std::string::npos) << log.str();
+  ASSERT_TRUE(fs::exists(kvm_marker(options)));
+  EXPECT_EQ(kvm_marker(options), qemu.dir() / ".kvm-failed");
+  const BootResult again = run(options);  // a whole boot: no probe
+  EXPECT_EQ(again.status, BootStatus::Passed) << again.message;
+  EXPECT_FALSE(again.kvm);
+  EXPECT_EQ(count_lines(probes), 1);
+  std::ostringstream forget;
+  options.forget_kvm_failure = true;
+  EXPECT_EQ(decide_accel(options, forget), Accel::Tcg);
+  EXPECT_NE(forget.str().find("forgot that KVM failed here"), std::string::npos) << forget.str();
+  EXPECT_EQ(count_lines(probes), 2);
+  EXPECT_TRUE(fs::exists(kvm_marker(options)));  // failed again: remembered again
+  // --accel tcg|kvm never probes.
+  options.forget_kvm_failure = false;
+  options.accel = Accel::Kvm;
+  EXPECT_EQ(decide_accel(options, forget), Accel::Kvm);
+  EXPECT_FALSE(has_children());
+}
+
+// Each outcome its own exit status (keel-image boot's, documented in --help).
+TEST(ImageQemuProcess, ExitStatusPerOutcome) {
+  FakeQemu off("echo up; echo 'reboot: Power down'; exit 0");
+  FakeQemu restart("echo up; echo 'reboot: Restarting system'; exit 0");
+  FakeQemu reset("echo up; exit 0");  // a watchdog's reset prints nothing
+  FakeQemu panic("echo 'Kernel panic - not syncing: sysrq triggered crash'; exit 0");
+  FakeQemu hang("echo up; exec sleep 300");
+  FakeQemu broken("echo 'qemu-system-x86_64: -bogus: invalid option' >&2; exit 1");
+  FakeQemu quit("echo up; printf 'QEMU: Terminated\\n\\r'; exit 0");
+  EXPECT_EQ(run(off.options({"up"})).exit_code(), 0);
+  EXPECT_EQ(run(restart.options({"up"})).exit_code(), 3);
+  EXPECT_EQ(run(panic.options({})).exit_code(), 5);
+  EXPECT_EQ(run(hang.options({"up"}, milliseconds(400))).exit_code(), 6);
+  EXPECT_EQ(run(off.options({"up", "never"})).exit_code(), 7);
+  EXPECT_EQ(run(broken.options({})).exit_code(), 8);
+  EXPECT_EQ(run(quit.options({})).exit_code(), 9);
+  BootOptions expect_reboot = restart.options({"up"});
+  expect_reboot.expect_reboot = true;
+  EXPECT_EQ(run(expect_reboot).exit_code(), 0);
+  expect_reboot = reset.options({"up"});
+  expect_reboot.expect_reboot = true;
+  EXPECT_EQ(run(expect_reboot).exit_code(), 0);
+  expect_reboot = off.options({"up"});
+  expect_reboot.expect_reboot = true;
+  const BootResult powered_off = run(expect_reboot);
+  EXPECT_EQ(powered_off.status, BootStatus::PoweredOff);
+  EXPECT_EQ(powered_off.exit_code(), 4);
+  expect_reboot = restart.options({"up", "never"});
+  expect_reboot.expect_reboot = true;
+  EXPECT_EQ(run(expect_reboot).exit_code(), 7);
 }
 
 TEST(ImageQemuProcess, MissingQemuOrKernel) {

@@ -276,7 +276,8 @@ std::optional<int> choose_input(const Args& args, BootOptions& options) {
 
 int cmd_boot(Args& args) {
   args.parse({"--kernel", "--append", "--disk", "--expect", "--timeout", "--mem", "--qemu-arg", "--chart", "--events",
-              "--input", "--input-after"});
+              "--input", "--input-after", "--cpu", "--smp", "--accel", "--monitor-socket"},
+             {"--monitor", "--icount", "--expect-reboot"});
   BootOptions options;
   options.initrd = args.one("IMAGE");
   options.kernel = args.last({"--kernel"}) ? fs::path(*args.last({"--kernel"})) : default_kernel();
@@ -291,6 +292,50 @@ int cmd_boot(Args& args) {
   } close_input{opened};
   if (auto t = args.last({"--timeout"})) options.timeout = parse_seconds(*t);
   if (auto m = args.last({"--mem"})) options.memory = *m;
+  if (auto cpu = args.last({"--cpu"})) options.cpu = *cpu;
+  if (auto smp = args.last({"--smp"})) {
+    char* end = nullptr;
+    const unsigned long n = std::strtoul(smp->c_str(), &end, 10);
+    if (smp->empty() || *end != '\0' || n < 1 || n > 255) throw UsageError{"--smp needs 1 to 255 CPUs, not '" + *smp + "'"};
+    options.smp = static_cast<unsigned>(n);
+  }
+  options.icount = args.flag("--icount");
+  options.expect_reboot = args.flag("--expect-reboot");
+  if (auto accel = args.last({"--accel"})) {
+    if (*accel == "kvm") {
+      options.accel = Accel::Kvm;
+    } else if (*accel == "tcg") {
+      options.accel = Accel::Tcg;
+    } else if (*accel == "auto") {
+      options.accel = Accel::Auto;
+    } else if (*accel == "probe") {
+      options.accel = Accel::Auto;
+      options.forget_kvm_failure = true;
+    } else {
+      throw UsageError{"--accel takes kvm, tcg, auto or probe, not '" + *accel + "'"};
+    }
+  }
+  if (auto socket = args.last({"--monitor-socket"})) {
+    options.monitor = Monitor::Socket;
+    options.monitor_socket = *socket;
+  } else if (args.flag("--monitor")) {
+    if (options.input == ConsoleInput::Terminal) {
+      options.monitor = Monitor::Console;
+    } else {
+      // No terminal to share: a socket of our own, named on stderr.
+      const char* runtime = std::getenv("XDG_RUNTIME_DIR");
+      const fs::path dir = runtime != nullptr && *runtime != '\0' ? fs::path(runtime) : fs::temp_directory_path();
+      options.monitor = Monitor::Socket;
+      options.monitor_socket = dir / ("keel-image-monitor-" + std::to_string(getpid()) + ".sock");
+    }
+  }
+  if (options.monitor == Monitor::Socket) {
+    std::cerr << "keel-image: QEMU monitor on " << options.monitor_socket.string() << " (socat - UNIX-CONNECT:"
+              << options.monitor_socket.string() << ")\n";
+  } else if (options.monitor == Monitor::Console) {
+    std::cerr << "keel-image: QEMU monitor: Ctrl-A C switches between the console and the monitor\n";
+  }
+  if (options.input == ConsoleInput::Terminal) std::cerr << "keel-image: interactive console: Ctrl-A X quits\n";
   options.extra_args = args.all({"--qemu-arg"});
   if (auto a = args.last({"--append"})) {
     options.append = *a;
