@@ -6,9 +6,13 @@
 //   keel-image ldd FILE [--sysroot DIR]
 //   keel-image boot IMAGE [--kernel K] [--append ARGS] [--disk FILE]... [--expect REGEX]...
 //                         [--timeout S] [--mem M] [--qemu-arg ARG]... [--chart SVG] [--events FILE]
+//                         [--input FILE|- [--input-after REGEX]] [--cpu M] [--smp N] [--icount]
+//                         [--accel auto|kvm|tcg|probe] [--monitor | --monitor-socket PATH]
+//                         [--expect-reboot]
 //
 // Exit status: 0 success, 1 an ImageError (printed as "FILE:LINE: error:
-// MESSAGE") or a failed boot, 2 a usage error (one line on stderr).
+// MESSAGE"), 2 a usage error (one line on stderr); a boot that did not end
+// as expected: 3 to 9, one per outcome (kBootHelp, BootResult::exit_code).
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -55,7 +59,8 @@ constexpr std::string_view kToolHelp =
     "  keel-image COMMAND --help   help for one command\n"
     "  keel-image --version        print the version\n"
     "\n"
-    "Exit status: 0 success, 1 an error (FILE:LINE: error: MESSAGE) or a failed boot, 2 a usage error.\n";
+    "Exit status: 0 success, 1 an error (FILE:LINE: error: MESSAGE), 2 a usage error;\n"
+    "boot: 3 to 9 for a boot that did not end as expected (keel-image boot --help).\n";
 
 constexpr std::string_view kBuildHelp =
     "usage: keel-image build SPEC [-o OUT]\n"
@@ -105,7 +110,41 @@ constexpr std::string_view kBootHelp =
     "                  exited write the boot's SVG timeline to FILE (as keelctl analyze\n"
     "                  plot) and print the startup summary and the slowest services\n"
     "  --events FILE   the same collection; the raw event lines are saved to FILE (for\n"
-    "                  keelctl analyze --input FILE)\n";
+    "                  keelctl analyze --input FILE)\n"
+    "\n"
+    "The console (docs/keel-image-boot.md):\n"
+    "  on a terminal   interactive (the rescue shell works): Ctrl-A X quits, Ctrl-C goes\n"
+    "                  to the guest, no timeout unless --timeout; the terminal is restored\n"
+    "                  however the boot ends\n"
+    "  --input FILE    feed the console from FILE (\"-\": from stdin, a pipe or a file)\n"
+    "                  instead; without a terminal and without --input it gets no input\n"
+    "  --input-after REGEX  hold the input back until the console shows REGEX (a prompt:\n"
+    "                  \"/ # \"); bytes sent before the guest opens its console are lost\n"
+    "  --timeout 0     no timeout\n"
+    "\n"
+    "The machine:\n"
+    "  --cpu MODEL     QEMU's -cpu (default qemu64: no RDRAND, as a slow device)\n"
+    "  --smp N         N virtual CPUs (default 1)\n"
+    "  --icount        -icount shift=0,sleep=off: guest time counts instructions and\n"
+    "                  skips idle time, so guest time stamps repeat (as bench/ uses)\n"
+    "  --accel A       auto (default; $KEEL_IMAGE_ACCEL=kvm|tcg when set), kvm, tcg, or\n"
+    "                  probe: forget a remembered KVM failure and probe again. A failed\n"
+    "                  KVM probe or boot is remembered in KERNEL_DIR/.kvm-failed\n"
+    "  --monitor       QEMU's monitor: on a terminal Ctrl-A C switches to it and back;\n"
+    "                  else on a unix socket whose path is printed\n"
+    "  --monitor-socket PATH  the monitor on the unix socket PATH (socat - UNIX-CONNECT:PATH)\n"
+    "\n"
+    "How it should end:\n"
+    "  --expect-reboot the guest is to reboot (QEMU still stops there), not power off\n"
+    "\n"
+    "Exit status:\n"
+    "  0  the expected end (power-off, or reboot with --expect-reboot), every pattern seen\n"
+    "  1  an error (FILE:LINE: error: MESSAGE)      2  a usage error\n"
+    "  3  the guest rebooted                        4  it powered off (--expect-reboot)\n"
+    "  5  kernel panic                              6  timeout (QEMU killed)\n"
+    "  7  the guest ended before every --expect pattern appeared\n"
+    "  8  QEMU failed (non-zero status, or did not start)\n"
+    "  9  quit with Ctrl-A X\n";
 
 struct UsageError {
   std::string message;
