@@ -220,6 +220,11 @@ TEST_F(BootLoop, InputFileDrivesTheRescueShell) {
                                       "reboot: Power down", "--timeout", "200"}));
   EXPECT_EQ(r.status, 0) << r.out;
   EXPECT_NE(r.out.find("keel-image: boot passed (3 pattern(s) matched"), std::string::npos) << r.out;
+  // The interactive shell ignores SIGTERM; keel hangs it up first (SIGHUP),
+  // so `poweroff` does not wait out its stop_timeout and kill it.
+  EXPECT_TRUE(std::regex_search(r.out, std::regex("keel: rescue: (pid [0-9]+ )?(killed by SIGHUP|stopped)"))) << r.out;
+  EXPECT_EQ(r.out.find("killed by SIGKILL"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("did not stop within"), std::string::npos) << r.out;
 }
 
 // The same commands from keel-image's own stdin (--input -).
