@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -21,6 +22,7 @@
 #include <thread>
 
 #include "image/diagnostic.hpp"
+#include "image/terminal_guard.hpp"
 
 namespace keel::image {
 
@@ -33,6 +35,7 @@ namespace {
 constexpr std::string_view kPanic = "Kernel panic - not syncing";
 constexpr std::string_view kRestart = "reboot: Restarting system";
 constexpr std::string_view kPowerDown = "reboot: Power down";
+constexpr std::string_view kQuit = "QEMU: Terminated";  // the mux's Ctrl-A X, as QEMU writes it
 constexpr milliseconds kPanicGrace{2000};  // to let the rest of a panic's trace through
 
 milliseconds since(Clock::time_point start) { return std::chrono::duration_cast<milliseconds>(Clock::now() - start); }
@@ -56,18 +59,36 @@ class Child {
   Child& operator=(const Child&) = delete;
   ~Child() { kill_and_reap(); }
 
-  // Starts argv with stdin from /dev/null and stdout+stderr into a pipe
-  // whose read end is returned through output_fd. Returns an error
-  // description, "" on success.
-  std::string start(const std::vector<std::string>& argv, int& output_fd) {
+  // Starts argv with stdout+stderr into a pipe whose read end is returned
+  // through output_fd, and stdin as `input` says: /dev/null, this process's
+  // own stdin (the terminal: then the child stays in our process group,
+  // which is the terminal's foreground group, or reading would stop it with
+  // SIGTTIN), or a pipe whose write end is returned through input_fd.
+  // Returns an error description, "" on success.
+  std::string start(const std::vector<std::string>& argv, ConsoleInput input, int& output_fd, int& input_fd) {
     std::array<int, 2> pipe_fds{-1, -1};
+    std::array<int, 2> in_fds{-1, -1};
     if (pipe2(pipe_fds.data(), O_CLOEXEC) != 0) return std::string("pipe: ") + std::strerror(errno);
-    const int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    if (null_fd < 0) {
-      close(pipe_fds[0]);
-      close(pipe_fds[1]);
-      return std::string("/dev/null: ") + std::strerror(errno);
+    auto close_all = [&] {
+      for (int fd : {pipe_fds[0], pipe_fds[1], in_fds[0], in_fds[1]})
+        if (fd >= 0) close(fd);
+    };
+    // A socket, not a pipe, for the input: send(MSG_NOSIGNAL) then reports a
+    // QEMU that is gone as EPIPE instead of killing us with SIGPIPE.
+    if (input == ConsoleInput::Stream && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, in_fds.data()) != 0) {
+      const int saved = errno;
+      close_all();
+      return std::string("socketpair: ") + std::strerror(saved);
     }
+    if (input == ConsoleInput::Null) {
+      in_fds[0] = open("/dev/null", O_RDONLY | O_CLOEXEC);
+      if (in_fds[0] < 0) {
+        const int saved = errno;
+        close_all();
+        return std::string("/dev/null: ") + std::strerror(saved);
+      }
+    }
+    const bool own_group = input != ConsoleInput::Terminal;
     std::vector<char*> args;
     args.reserve(argv.size() + 1);
     for (const std::string& arg : argv) args.push_back(const_cast<char*>(arg.c_str()));
@@ -76,21 +97,19 @@ class Child {
     const pid_t pid = fork();
     if (pid < 0) {
       const int saved = errno;
-      close(pipe_fds[0]);
-      close(pipe_fds[1]);
-      close(null_fd);
+      close_all();
       return std::string("fork: ") + std::strerror(saved);
     }
     if (pid == 0) {
       // Only async-signal-safe calls from here to exec.
-      setpgid(0, 0);
+      if (own_group) setpgid(0, 0);
       prctl(PR_SET_PDEATHSIG, SIGKILL);
       if (getppid() != parent) _exit(127);
       sigset_t none;
       sigemptyset(&none);
       sigprocmask(SIG_SETMASK, &none, nullptr);
-      signal(SIGPIPE, SIG_DFL);
-      dup2(null_fd, 0);
+      for (int sig : {SIGPIPE, SIGINT, SIGTERM, SIGHUP, SIGQUIT}) signal(sig, SIG_DFL);
+      if (in_fds[0] >= 0) dup2(in_fds[0], 0);
       dup2(pipe_fds[1], 1);
       dup2(pipe_fds[1], 2);
       execvp(args[0], args.data());
@@ -101,11 +120,13 @@ class Child {
       (void)!write(2, why, std::strlen(why));
       _exit(127);
     }
-    setpgid(pid, pid);  // also from here, so a kill never races the child's own setpgid
+    if (own_group) setpgid(pid, pid);  // also from here, so a kill never races the child's own setpgid
+    own_group_ = own_group;
     pid_ = pid;
     close(pipe_fds[1]);
-    close(null_fd);
+    if (in_fds[0] >= 0) close(in_fds[0]);
     output_fd = pipe_fds[0];
+    input_fd = in_fds[1];
     return "";
   }
 
@@ -124,7 +145,7 @@ class Child {
 
   void kill_and_reap() {
     if (pid_ <= 0) return;
-    kill(-pid_, SIGKILL);
+    if (own_group_) kill(-pid_, SIGKILL);
     kill(pid_, SIGKILL);
     int wstatus = 0;
     pid_t r;
@@ -143,6 +164,7 @@ class Child {
   }
 
   pid_t pid_ = -1;
+  bool own_group_ = true;
   int status_ = -1;
 };
 
@@ -168,15 +190,35 @@ struct RunEnd {
   int status = -1;          // exit status (128+N for signal N)
 };
 
+// The console input of a Stream boot: bytes from `source`, held back until
+// the console output matches `after` (when set).
+struct RunInput {
+  ConsoleInput kind = ConsoleInput::Null;
+  int source = -1;
+  std::optional<std::regex> after;
+};
+
 // Runs argv until it exits or `deadline` passes, handing its output to
 // on_output as it comes; on_output may move the deadline (earlier).
 RunEnd run_until(const std::vector<std::string>& argv, Clock::time_point& deadline,
-                 const std::function<void(std::string_view)>& on_output) {
+                 const std::function<void(std::string_view)>& on_output, const RunInput& input = {}) {
   RunEnd end;
   Child child;
   Fd output;
-  end.start_error = child.start(argv, *output.out());
+  Fd to_qemu;
+  end.start_error = child.start(argv, input.kind, *output.out(), *to_qemu.out());
   if (!end.start_error.empty()) return end;
+
+  // Stream input: the gate opens when the console shows input.after (the
+  // text searched is the output's last 4 KiB, so a prompt without a newline
+  // counts); then source's bytes are copied to QEMU as it takes them.
+  const bool feeding = input.kind == ConsoleInput::Stream && input.source >= 0;
+  bool gate_open = !input.after.has_value();
+  bool source_done = !feeding;
+  std::string gate_text;
+  std::string pending;
+  if (to_qemu.get() >= 0) (void)fcntl(to_qemu.get(), F_SETFL, O_NONBLOCK);
+  if (!feeding && to_qemu.get() >= 0) shutdown(to_qemu.get(), SHUT_WR);
 
   std::array<char, 4096> buffer{};
   bool eof = false;
@@ -187,13 +229,48 @@ RunEnd run_until(const std::vector<std::string>& argv, Clock::time_point& deadli
       break;
     }
     const auto wait = std::chrono::duration_cast<milliseconds>(deadline - now).count() + 1;
-    pollfd pfd{output.get(), POLLIN, 0};
-    const int ready = poll(&pfd, 1, static_cast<int>(std::min<long long>(wait, 1000)));
+    std::array<pollfd, 3> pfds{};
+    nfds_t count = 0;
+    pfds[count++] = pollfd{output.get(), POLLIN, 0};
+    int source_slot = -1;
+    int qemu_slot = -1;
+    if (feeding && gate_open && pending.empty() && !source_done) {
+      source_slot = static_cast<int>(count);
+      pfds[count++] = pollfd{input.source, POLLIN, 0};
+    }
+    if (!pending.empty() && to_qemu.get() >= 0) {
+      qemu_slot = static_cast<int>(count);
+      pfds[count++] = pollfd{to_qemu.get(), POLLOUT, 0};
+    }
+    const int ready = poll(pfds.data(), count, static_cast<int>(std::min<long long>(wait, 1000)));
     if (ready < 0) {
       if (errno == EINTR) continue;
       throw ImageError(std::string("poll on QEMU's output: ") + std::strerror(errno));
     }
     if (ready == 0) continue;
+    if (source_slot >= 0 && pfds[source_slot].revents != 0) {
+      const ssize_t n = read(input.source, buffer.data(), buffer.size());
+      if (n > 0) {
+        pending.assign(buffer.data(), static_cast<std::size_t>(n));
+      } else if (n == 0 || (errno != EINTR && errno != EAGAIN)) {
+        source_done = true;
+      }
+    }
+    if (qemu_slot >= 0 && pfds[qemu_slot].revents != 0) {
+      const ssize_t n = send(to_qemu.get(), pending.data(), pending.size(), MSG_NOSIGNAL);
+      if (n > 0) {
+        pending.erase(0, static_cast<std::size_t>(n));
+      } else if (n < 0 && errno != EINTR && errno != EAGAIN) {
+        pending.clear();  // QEMU stopped reading (EPIPE): the rest is dropped
+        source_done = true;
+      }
+    }
+    if (feeding && source_done && pending.empty() && to_qemu.get() >= 0) {
+      shutdown(to_qemu.get(), SHUT_WR);  // QEMU sees the end of its input
+      close(to_qemu.get());
+      *to_qemu.out() = -1;
+    }
+    if ((pfds[0].revents & (POLLIN | POLLHUP | POLLERR)) == 0) continue;
     const ssize_t n = read(output.get(), buffer.data(), buffer.size());
     if (n < 0) {
       if (errno == EINTR || errno == EAGAIN) continue;
@@ -203,7 +280,13 @@ RunEnd run_until(const std::vector<std::string>& argv, Clock::time_point& deadli
       eof = true;
       break;
     }
-    on_output(std::string_view(buffer.data(), static_cast<std::size_t>(n)));
+    const std::string_view chunk(buffer.data(), static_cast<std::size_t>(n));
+    on_output(chunk);
+    if (!gate_open) {
+      gate_text.append(chunk);
+      if (gate_text.size() > 4096) gate_text.erase(0, gate_text.size() - 4096);
+      gate_open = std::regex_search(gate_text, *input.after);
+    }
   }
   if (eof) {
     // Output closed: QEMU is exiting. Reap it, within the deadline.
@@ -252,9 +335,26 @@ std::vector<unsigned char> probe_boot_sector() {
 std::vector<std::string> qemu_command(const BootOptions& options, bool kvm) {
   std::string append = "console=ttyS0 panic=-1";
   if (!options.append.empty()) append += " " + options.append;
-  std::vector<std::string> argv = {
-      options.qemu, "-nodefaults", "-display",     "none",    "-no-reboot", "-accel",  kvm ? "kvm" : "tcg",    "-cpu",
-      options.cpu,  "-m",          options.memory, "-serial", "stdio",      "-kernel", options.kernel.string()};
+  std::vector<std::string> argv = {options.qemu, "-nodefaults", "-display", "none",       "-no-reboot", "-accel",
+                                   kvm ? "kvm" : "tcg", "-cpu", options.cpu, "-m", options.memory};
+  if (options.input == ConsoleInput::Terminal) {
+    // The mux gives Ctrl-A X (quit) and Ctrl-A C (the monitor, when there is
+    // one); signal=off hands Ctrl-C to the guest instead of killing QEMU.
+    argv.insert(argv.end(), {"-chardev", "stdio,id=console,mux=on,signal=off", "-serial", "chardev:console"});
+  } else {
+    argv.insert(argv.end(), {"-serial", "stdio"});
+  }
+  if (options.monitor == Monitor::Console) argv.insert(argv.end(), {"-mon", "chardev=console,mode=readline"});
+  if (options.monitor == Monitor::Socket) {
+    argv.emplace_back("-monitor");
+    argv.push_back("unix:" + options.monitor_socket.string() + ",server=on,wait=off");
+  }
+  if (options.smp > 0) {
+    argv.emplace_back("-smp");
+    argv.push_back(std::to_string(options.smp));
+  }
+  if (options.icount) argv.insert(argv.end(), {"-icount", "shift=0,sleep=off"});
+  argv.insert(argv.end(), {"-kernel", options.kernel.string()});
   if (!options.initrd.empty()) {
     argv.emplace_back("-initrd");
     argv.push_back(options.initrd.string());
@@ -337,6 +437,7 @@ void ConsoleWatcher::line(std::string_view text) {
   if (panic_line_.empty() && owned.find(kPanic) != std::string::npos) panic_line_ = owned;
   if (owned.find(kRestart) != std::string::npos) restarted_ = true;
   if (owned.find(kPowerDown) != std::string::npos) powered_off_ = true;
+  if (owned.find(kQuit) != std::string::npos) quit_ = true;
   if (next_ < patterns_.size() && std::regex_search(owned, patterns_[next_])) ++next_;
 }
 
@@ -420,6 +521,53 @@ const KvmProbe& kvm_probe(const std::string& qemu) {
   return *cached;
 }
 
+fs::path kvm_marker(const BootOptions& options) {
+  return options.kvm_marker.empty() ? options.kernel.parent_path() / ".kvm-failed" : options.kvm_marker;
+}
+
+Accel decide_accel(const BootOptions& options, std::ostream& log) {
+  Accel accel = options.accel;
+  if (accel == Accel::Auto && !options.forget_kvm_failure) {
+    if (const char* forced = std::getenv("KEEL_IMAGE_ACCEL")) {
+      const std::string_view value = forced;
+      if (value == "kvm") accel = Accel::Kvm;
+      if (value == "tcg") accel = Accel::Tcg;
+    }
+  }
+  if (accel != Accel::Auto) return accel;
+  // A KVM that failed here before (a real boot, or the probe) is not tried
+  // again: a failed boot can take most of a minute to show, a hanging probe
+  // its whole bound (6 s) at every boot.
+  std::error_code ec;
+  const fs::path marker = kvm_marker(options);
+  if (options.forget_kvm_failure && fs::remove(marker, ec)) {
+    log << "keel-image: forgot that KVM failed here (" << marker.string() << "): probing again\n";
+  }
+  if (fs::exists(marker, ec)) {
+    log << "keel-image: using software emulation (TCG): KVM failed here before (--accel probe, or delete "
+        << marker.string() << ", to try it again)\n";
+    return Accel::Tcg;
+  }
+  KvmProbe probe;
+  const int fd = open(options.kvm_device.c_str(), O_RDWR | O_CLOEXEC);
+  if (fd < 0) {
+    probe.reason = options.kvm_device.string() + ": " + std::strerror(errno);
+  } else {
+    close(fd);
+    // The process-wide cache serves the usual case; another device or bound
+    // (the tests') probes afresh.
+    const bool usual = options.kvm_device == "/dev/kvm" && options.probe_timeout == std::chrono::seconds(6);
+    probe = usual ? kvm_probe(options.qemu) : probe_accel(options.qemu, "kvm", options.probe_timeout);
+    if (!probe.usable) {
+      std::ofstream(marker) << "the KVM probe failed: " << probe.reason
+                            << "\nkeel-image uses TCG while this file exists (keel-image boot --accel probe forgets it)\n";
+    }
+  }
+  log << "keel-image: " << (probe.usable ? "using KVM: " : "using software emulation (TCG): KVM unusable: ")
+      << probe.reason << " (probe " << probe.elapsed.count() << " ms)\n";
+  return probe.usable ? Accel::Kvm : Accel::Tcg;
+}
+
 const char* to_string(BootStatus status) {
   switch (status) {
     case BootStatus::Passed: return "passed";
@@ -429,8 +577,25 @@ const char* to_string(BootStatus status) {
     case BootStatus::Unmatched: return "patterns unmatched";
     case BootStatus::QemuFailed: return "QEMU failed";
     case BootStatus::NotStarted: return "QEMU not started";
+    case BootStatus::Quit: return "quit (Ctrl-A X)";
+    case BootStatus::PoweredOff: return "guest powered off (a reboot was expected)";
   }
   return "?";
+}
+
+int BootResult::exit_code() const noexcept {
+  switch (status) {
+    case BootStatus::Passed: return 0;
+    case BootStatus::Restarted: return 3;
+    case BootStatus::PoweredOff: return 4;
+    case BootStatus::Panic: return 5;
+    case BootStatus::Timeout: return 6;
+    case BootStatus::Unmatched: return 7;
+    case BootStatus::QemuFailed:
+    case BootStatus::NotStarted: return 8;
+    case BootStatus::Quit: return 9;
+  }
+  return 1;
 }
 
 BootResult boot(const BootOptions& options, std::ostream& console, std::ostream& log) {
@@ -446,36 +611,34 @@ BootResult boot(const BootOptions& options, std::ostream& console, std::ostream&
   ConsoleWatcher watcher(options.expect, options.keep_lines);
 
   BootResult result;
-  Accel accel = options.accel;
-  if (accel == Accel::Auto) {
-    if (const char* forced = std::getenv("KEEL_IMAGE_ACCEL")) {
-      const std::string_view value = forced;
-      if (value == "kvm") accel = Accel::Kvm;
-      if (value == "tcg") accel = Accel::Tcg;
-    }
-  }
-  // A KVM that failed a real boot on this machine before is not tried
-  // again: the failure can take most of a minute to show.
-  const fs::path kvm_marker = options.kernel.parent_path() / ".kvm-failed";
-  if (accel == Accel::Auto && fs::exists(kvm_marker, ec)) {
-    log << "keel-image: using software emulation (TCG): KVM failed a boot here before (delete " << kvm_marker.string()
-        << " to try it again)\n";
-    accel = Accel::Tcg;
-  }
-  if (accel == Accel::Auto) {
-    const KvmProbe& probe = kvm_probe(options.qemu);
-    log << "keel-image: " << (probe.usable ? "using KVM: " : "using software emulation (TCG): KVM unusable: ")
-        << probe.reason << " (probe " << probe.elapsed.count() << " ms)\n";
-    accel = probe.usable ? Accel::Kvm : Accel::Tcg;
-  }
+  const Accel accel = decide_accel(options, log);
   const bool kvm_was_probed = accel == Accel::Kvm && options.accel == Accel::Auto && std::getenv("KEEL_IMAGE_ACCEL") == nullptr;
+  const fs::path marker = kvm_marker(options);
   result.kvm = accel == Accel::Kvm;
   result.command = qemu_command(options, result.kvm);
   log << "keel-image: running: " << format_command(result.command) << '\n';
   log.flush();
 
+  // Interactive: the terminal comes back as it was, however this ends.
+  std::optional<TerminalGuard> terminal;
+  if (options.input == ConsoleInput::Terminal) terminal.emplace(STDIN_FILENO);
+  RunInput input;
+  input.kind = options.input;
+  input.source = options.input_fd;
+  if (options.input == ConsoleInput::Stream && !options.input_after.empty()) {
+    try {
+      input.after.emplace(options.input_after, std::regex::ECMAScript);
+    } catch (const std::regex_error& e) {
+      throw ImageError("bad --input-after pattern '" + options.input_after + "': " + e.what());
+    }
+  }
+  // A zero timeout is none (the interactive default).
+  const auto deadline_from = [&](Clock::time_point at) {
+    return options.timeout.count() > 0 ? at + options.timeout : Clock::time_point::max();
+  };
+
   auto start = Clock::now();
-  auto deadline = start + options.timeout;
+  auto deadline = deadline_from(start);
   bool panic_seen = false;
   // A probe guest can pass where a real kernel then trips over KVM (seen:
   // "KVM internal error. Suberror: 1 - emulation failure" on a locked
@@ -500,10 +663,10 @@ BootResult boot(const BootOptions& options, std::ostream& console, std::ostream&
       if (tail.size() > 64) tail.erase(0, tail.size() - 64);
     }
   };
-  RunEnd end = run_until(result.command, deadline, on_output);
+  RunEnd end = run_until(result.command, deadline, on_output, input);
   if (kvm_failed) {
     log << "\nkeel-image: KVM failed during the boot (KVM internal error): booting again with software emulation\n";
-    std::ofstream(kvm_marker) << "KVM internal error during a boot; keel-image uses TCG while this file exists\n";
+    std::ofstream(marker) << "KVM internal error during a boot; keel-image uses TCG while this file exists\n";
     watcher = ConsoleWatcher(options.expect, options.keep_lines);
     panic_seen = false;
     result.kvm = false;
@@ -511,8 +674,8 @@ BootResult boot(const BootOptions& options, std::ostream& console, std::ostream&
     log << "keel-image: running: " << format_command(result.command) << '\n';
     log.flush();
     start = Clock::now();
-    deadline = start + options.timeout;
-    end = run_until(result.command, deadline, on_output);
+    deadline = deadline_from(start);
+    end = run_until(result.command, deadline, on_output, input);
   }
   watcher.finish();
   result.elapsed = since(start);
@@ -528,11 +691,14 @@ BootResult boot(const BootOptions& options, std::ostream& console, std::ostream&
   } else if (watcher.panicked()) {
     result.status = BootStatus::Panic;
     what = "kernel panic: " + watcher.panic_line();
+  } else if (watcher.quit() && !end.killed) {
+    result.status = BootStatus::Quit;
+    what = "quit from the console (Ctrl-A X)";
   } else if (end.killed) {
     result.status = BootStatus::Timeout;
     what = "timed out after " + std::to_string(options.timeout.count() / 1000.0).substr(0, 5) + " s (QEMU killed)" +
            (watcher.all_matched() ? ": every pattern matched but the guest did not power off" : "");
-  } else if (watcher.restarted()) {
+  } else if (watcher.restarted() && !options.expect_reboot) {
     result.status = BootStatus::Restarted;
     what = "the guest restarted instead of powering off";
   } else if (end.status != 0) {
@@ -540,7 +706,11 @@ BootResult boot(const BootOptions& options, std::ostream& console, std::ostream&
     what = "QEMU exited with status " + std::to_string(end.status);
   } else if (!watcher.all_matched()) {
     result.status = BootStatus::Unmatched;
-    what = "the guest powered off before every pattern appeared";
+    what = std::string("the guest ") + (watcher.restarted() ? "rebooted" : "powered off") +
+           " before every pattern appeared";
+  } else if (options.expect_reboot && watcher.powered_off()) {
+    result.status = BootStatus::PoweredOff;
+    what = "the guest powered off instead of rebooting (--expect-reboot)";
   } else {
     result.status = BootStatus::Passed;
   }

@@ -13,7 +13,7 @@
 //     -cpu qemu64 -m 512M -serial stdio -kernel K -initrd I
 //     -append "console=ttyS0 panic=-1 <append>" [-drive file=D,format=raw,if=virtio]...
 //     [extra_args...]
-// stdin is /dev/null; stdout and stderr (QEMU's own errors) are one pipe,
+// stdin is /dev/null (or see ConsoleInput); stdout and stderr (QEMU's own errors) are one pipe,
 // streamed to `console` as they come and watched line by line.
 //
 // A boot passes when every --expect pattern was seen, in order, and QEMU
@@ -53,6 +53,22 @@ namespace keel::image {
 
 enum class Accel { Auto, Kvm, Tcg };
 
+// Where the guest's console input comes from (the boot loop, issue 14):
+//   Null      stdin is /dev/null (tests, scripts; the default of the library)
+//   Terminal  this process's terminal, interactive: QEMU reads it in raw mode
+//             through a mux (`-chardev stdio,mux=on,signal=off`), so Ctrl-C
+//             goes to the guest and Ctrl-A X quits; the terminal's modes and
+//             file flags are restored on every way out (terminal_guard.hpp)
+//   Stream    bytes read from input_fd (a file or a pipe), copied into
+//             QEMU's stdin, held back until input_after shows on the console
+enum class ConsoleInput { Null, Terminal, Stream };
+
+// QEMU's monitor (--monitor): none; on the console's mux (Terminal input
+// only: Ctrl-A C switches between the guest's console and the monitor); or
+// on a unix socket (`socat - UNIX-CONNECT:PATH`, or QEMU's own
+// `-monitor unix:` clients).
+enum class Monitor { None, Console, Socket };
+
 struct BootOptions {
   std::string qemu = "qemu-system-x86_64";
   std::filesystem::path kernel;
@@ -60,7 +76,7 @@ struct BootOptions {
   std::string append;                        // after "console=ttyS0 panic=-1"
   std::vector<std::filesystem::path> disks;  // raw images, virtio
   std::vector<std::string> expect;           // ECMAScript regexes, in order
-  std::chrono::milliseconds timeout = std::chrono::seconds(60);
+  std::chrono::milliseconds timeout = std::chrono::seconds(60);  // 0: none
   std::string memory = "512M";
   std::string cpu = "qemu64";
   Accel accel = Accel::Auto;
@@ -69,6 +85,26 @@ struct BootOptions {
   // (`--qemu-arg`): a device such as "-device", "i6300esb" for the
   // hardware-watchdog tests.
   std::vector<std::string> extra_args;
+
+  // ---- the boot loop for people (issue 14, helper "bootloop") ----
+  ConsoleInput input = ConsoleInput::Null;
+  int input_fd = -1;        // Stream: read until EOF (not closed by boot())
+  std::string input_after;  // Stream: ECMAScript regex on the console output; "" = at once
+  unsigned smp = 0;          // virtual CPUs (-smp N); 0: QEMU's default, one
+  bool icount = false;       // -icount shift=0,sleep=off: deterministic guest time, as bench/ uses
+  Monitor monitor = Monitor::None;
+  std::filesystem::path monitor_socket;  // Monitor::Socket: the unix socket QEMU listens on
+  // KVM, decided with Accel::Auto: the device opened first, the probe's
+  // bound, and where a KVM that failed (a real boot, or the probe) is
+  // remembered; empty: next to the kernel (build/kernel-cache/current/boot).
+  std::filesystem::path kvm_device = "/dev/kvm";
+  std::chrono::milliseconds probe_timeout = std::chrono::seconds(6);
+  std::filesystem::path kvm_marker;
+  bool forget_kvm_failure = false;  // --accel probe: delete the marker, probe again
+  // The guest is to reboot, not power off (-no-reboot stays: QEMU ends at
+  // the reboot). A reset with no "reboot: Restarting system" line (a
+  // hardware watchdog's) counts as a reboot; "reboot: Power down" fails.
+  bool expect_reboot = false;
 };
 
 // The argv that boot() runs, with the accelerator decided (kvm or tcg).
@@ -98,6 +134,7 @@ class ConsoleWatcher {
   [[nodiscard]] const std::string& panic_line() const noexcept { return panic_line_; }
   [[nodiscard]] bool restarted() const noexcept { return restarted_; }      // "reboot: Restarting system"
   [[nodiscard]] bool powered_off() const noexcept { return powered_off_; }  // "reboot: Power down"
+  [[nodiscard]] bool quit() const noexcept { return quit_; }  // "QEMU: Terminated" (Ctrl-A X on the mux)
   [[nodiscard]] const std::deque<std::string>& last_lines() const noexcept { return last_; }
 
  private:
@@ -109,6 +146,7 @@ class ConsoleWatcher {
   std::string panic_line_;
   bool restarted_ = false;
   bool powered_off_ = false;
+  bool quit_ = false;
   std::deque<std::string> last_;
 };
 
@@ -127,7 +165,18 @@ KvmProbe probe_accel(const std::string& qemu, const std::string& accel,
 // openable: no probe at all).
 const KvmProbe& kvm_probe(const std::string& qemu = "qemu-system-x86_64");
 
-enum class BootStatus { Passed, Timeout, Panic, Restarted, Unmatched, QemuFailed, NotStarted };
+// The file that remembers a failed KVM (options.kvm_marker, else
+// KERNEL_DIR/.kvm-failed).
+std::filesystem::path kvm_marker(const BootOptions& options);
+
+// The accelerator boot() uses (Kvm or Tcg), with what it says about the
+// choice on `log`: options.accel; with Auto, KEEL_IMAGE_ACCEL=kvm|tcg; else
+// TCG when the marker says KVM failed here before; else the probe (when
+// options.kvm_device opens), whose failure is written to the marker so the
+// next boot does not probe again.
+Accel decide_accel(const BootOptions& options, std::ostream& log);
+
+enum class BootStatus { Passed, Timeout, Panic, Restarted, Unmatched, QemuFailed, NotStarted, Quit, PoweredOff };
 
 struct BootResult {
   BootStatus status = BootStatus::NotStarted;
@@ -140,7 +189,11 @@ struct BootResult {
   std::chrono::milliseconds elapsed{0};
 
   [[nodiscard]] bool passed() const noexcept { return status == BootStatus::Passed; }
-  [[nodiscard]] int exit_code() const noexcept { return passed() ? 0 : 1; }
+  // keel-image boot's exit status, one per outcome (1 and 2 are keel-image's
+  // errors and usage errors): 0 passed, 3 the guest rebooted, 4 it powered
+  // off where a reboot was expected, 5 kernel panic, 6 timeout, 7 a pattern
+  // not seen, 8 QEMU failed (or did not start), 9 quit with Ctrl-A X.
+  [[nodiscard]] int exit_code() const noexcept;
 };
 
 const char* to_string(BootStatus status);

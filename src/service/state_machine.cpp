@@ -358,7 +358,17 @@ void ServiceMachine::begin_stop(After after, int signo) noexcept {
   }
   // A stopped (SIGSTOP'd) process would never act on the stop signal:
   // SIGCONT follows it.
-  if (signo == 0) signo = config_->stop_signal;
+  if (signo == 0) {
+    signo = config_->stop_signal;
+    // A shell on the console (stdin the console, made its controlling tty)
+    // ignores SIGTERM when interactive, and a plain `poweroff` from the
+    // rescue shell would wait out the whole stop_timeout. The console going
+    // away is a hang-up to it: SIGHUP first, as the kernel sends when a
+    // terminal hangs up, then the stop signal for anything that ignores that.
+    if (config_->stdin_.kind == StreamKind::Console && signo != SIGHUP && signo != SIGKILL) {
+      host_.signal_tree(*this, SIGHUP, false);
+    }
+  }
   host_.signal_tree(*this, signo, signo != SIGKILL);
   host_.arm_timer(*this, config_->stop_timeout_ns);
   set_state(State::Stopping);

@@ -1820,6 +1820,12 @@ void Supervisor::handle_request(const control::Request& request, control::Sessio
         session.finish(Code::Failed, name + " failed: " + u->machine.last_error() + "\n");
         return;
       }
+      // A built-in milestone (rng-ready) runs only when something requires
+      // it; waiting for it is asking for it, so the wait starts it (a wait
+      // for anything else starts nothing: its goal is the operator's).
+      if (u->config.file == kBuiltinFile && !u->machine.goal_up() && !stopping_all_) {
+        request_start(u->machine.index());
+      }
       auto w = std::make_unique<Waiter>(*this, session, name);
       if (request.timeout_ms > 0) w->timer.arm_after(static_cast<std::int64_t>(request.timeout_ms) * 1'000'000);
       waiters_.push_back(std::move(w));

@@ -767,6 +767,29 @@ TEST_P(SupervisorTest, ABadFileNeverStopsTheRest) {
   EXPECT_TRUE(k->wait_exit());
 }
 
+// Issue 14: nothing requires the built-in rng-ready, so it has not run;
+// `keelctl wait rng-ready --ready` starts it (the host's RNG is ready: it is
+// done at once) instead of waiting forever. A wait for an ordinary service
+// that is down starts nothing (its goal is the operator's).
+TEST_P(SupervisorTest, WaitingForABuiltInMilestoneStartsIt) {
+  Supervised s;
+  s.service("svc", "command = [\"/bin/sleep\", \"600\"]\n");
+  s.service("idle", "command = [\"/bin/sleep\", \"600\"]\n");
+  auto k = s.start(GetParam());
+  ASSERT_TRUE(control_up(s));
+  ASSERT_TRUE(has_event(*k, "svc", "ready"));
+  EXPECT_EQ(s.ctl({"stop", "idle"}).code, 0);
+  ASSERT_TRUE(has_event(*k, "idle", "stopped"));
+  EXPECT_LT(index_of(*k, "rng-ready", "started"), 0) << k->text(Stream::Err);  // nothing asked for it
+  Ctl w = s.ctl({"wait", "rng-ready", "--ready", "--timeout", "20"});
+  EXPECT_EQ(w.code, 0) << w.out << w.err;
+  EXPECT_TRUE(has_event(*k, "rng-ready", "started")) << k->text(Stream::Err);
+  Ctl idle = s.ctl({"wait", "idle", "--ready", "--timeout", "0.3"});
+  EXPECT_EQ(idle.code, 5) << idle.out << idle.err;  // timeout: not started by the wait
+  k->signal(SIGTERM);
+  EXPECT_TRUE(k->wait_exit());
+}
+
 INSTANTIATE_TEST_SUITE_P(Placements, SupervisorTest, ::testing::Values(Placement::Subreaper, Placement::Namespace),
                          [](const ::testing::TestParamInfo<Placement>& p) { return std::string(placement_name(p.param)); });
 

@@ -7,9 +7,11 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <fcntl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -113,6 +115,67 @@ TEST(ImageQemu, ExtraArgumentsComeLastAsTheyAre) {
   const std::vector<std::string> tail(argv.end() - 4, argv.end());
   EXPECT_EQ(tail, options.extra_args);
   EXPECT_EQ(argv[argv.size() - 6], "-append");
+}
+
+// An interactive console: the serial port on a stdio mux, Ctrl-C to the guest.
+TEST(ImageQemu, TerminalConsoleIsAMuxWithoutSignals) {
+  BootOptions options;
+  options.kernel = "/k/vmlinuz";
+  options.input = ConsoleInput::Terminal;
+  const std::vector<std::string> argv = qemu_command(options, false);
+  const auto at = std::find(argv.begin(), argv.end(), "-chardev");
+  ASSERT_NE(at, argv.end());
+  EXPECT_EQ(std::vector<std::string>(at, at + 4),
+            (std::vector<std::string>{"-chardev", "stdio,id=console,mux=on,signal=off", "-serial", "chardev:console"}));
+  EXPECT_EQ(std::find(argv.begin(), argv.end(), "stdio"), argv.end());  // no plain -serial stdio
+  options.input = ConsoleInput::Stream;
+  const std::vector<std::string> stream = qemu_command(options, false);
+  EXPECT_EQ(std::find(stream.begin(), stream.end(), "-chardev"), stream.end());
+  EXPECT_NE(std::find(stream.begin(), stream.end(), "stdio"), stream.end());
+}
+
+// --smp, --icount and the monitor (a socket; the console's mux), before
+// -kernel; nothing of them by default (CommandLineIsExact).
+TEST(ImageQemu, SmpIcountAndMonitorOnTheCommandLine) {
+  BootOptions options;
+  options.kernel = "/k/vmlinuz";
+  options.cpu = "Haswell";
+  options.smp = 2;
+  options.icount = true;
+  options.monitor = Monitor::Socket;
+  options.monitor_socket = "/run/m.sock";
+  const std::vector<std::string> argv = qemu_command(options, false);
+  const std::vector<std::string> expected = {"qemu-system-x86_64",
+                                             "-nodefaults",
+                                             "-display",
+                                             "none",
+                                             "-no-reboot",
+                                             "-accel",
+                                             "tcg",
+                                             "-cpu",
+                                             "Haswell",
+                                             "-m",
+                                             "512M",
+                                             "-serial",
+                                             "stdio",
+                                             "-monitor",
+                                             "unix:/run/m.sock,server=on,wait=off",
+                                             "-smp",
+                                             "2",
+                                             "-icount",
+                                             "shift=0,sleep=off",
+                                             "-kernel",
+                                             "/k/vmlinuz",
+                                             "-append",
+                                             "console=ttyS0 panic=-1"};
+  EXPECT_EQ(argv, expected);
+  options.input = ConsoleInput::Terminal;
+  options.monitor = Monitor::Console;
+  const std::vector<std::string> mux = qemu_command(options, false);
+  const auto at = std::find(mux.begin(), mux.end(), "-mon");
+  ASSERT_NE(at, mux.end());
+  EXPECT_EQ(*(at + 1), "chardev=console,mode=readline");
+  EXPECT_EQ(std::find(mux.begin(), mux.end(), "-monitor"), mux.end());
 }
 
 TEST(ImageQemu, FormatCommandQuotesForTheShell) {
@@ -230,7 +293,7 @@ TEST(ImageQemuProcess, UnmatchedPatternNamesItAndTheLastLines) {
   FakeQemu qemu("for i in $(seq 1 30); do echo \"line $i\"; done; exit 0");
   const BootResult result = run(qemu.options({"line 3$", "never seen", "line 30"}));
   EXPECT_EQ(result.status, BootStatus::Unmatched);
-  EXPECT_EQ(result.exit_code(), 1);
+  EXPECT_EQ(result.exit_code(), 7);
   EXPECT_EQ(result.matched, 1u);
   EXPECT_NE(result.message.find("first unmatched pattern (2 of 3): never seen"), std::string::npos) << result.message;
   EXPECT_NE(result.message.find("  | line 30\n"), std::string::npos) << result.message;
@@ -295,6 +358,110 @@ TEST(ImageQemuProcess, RestartAndQemuErrorsFail) {
   EXPECT_EQ(failed.status, BootStatus::QemuFailed);
   EXPECT_EQ(failed.qemu_status, 1);
   EXPECT_NE(failed.message.find("Could not open"), std::string::npos) << failed.message;  // stderr captured
+}
+
+// Stream input: held back until the console shows --input-after, then
+// copied to QEMU's stdin; its end is QEMU's end of input.
+TEST(ImageQemuProcess, StreamInputWaitsForItsPatternThenFeedsQemu) {
+  FakeQemu qemu(
+      "echo 'booting'; sleep 0.3; printf 'login: '; read a; echo \"got [$a]\"; read b; echo \"got [$b]\";"
+      " if read c; then echo \"more [$c]\"; else echo 'input ended'; fi; exit 0");
+  const fs::path input = qemu.dir() / "input";
+  std::ofstream(input) << "first\nsecond\n";
+  const int fd = open(input.c_str(), O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  BootOptions options = qemu.options({"^login: got \\[first\\]$", "^got \\[second\\]$", "^input ended$"});
+  options.input = ConsoleInput::Stream;
+  options.input_fd = fd;
+  options.input_after = "login: $";
+  std::string console;
+  const BootResult result = run(options, &console);
+  close(fd);
+  EXPECT_EQ(result.status, BootStatus::Passed) << result.message << console;
+  // A pattern that never shows: nothing is sent, the read waits, the boot times out.
+  const int fd2 = open(input.c_str(), O_RDONLY | O_CLOEXEC);
+  options.input_fd = fd2;
+  options.input_after = "never shown";
+  options.timeout = milliseconds(1500);
+  const BootResult held = run(options, &console);
+  close(fd2);
+  EXPECT_EQ(held.status, BootStatus::Timeout) << held.message;
+  EXPECT_EQ(console.find("got ["), std::string::npos) << console;
+  EXPECT_FALSE(has_children());
+}
+
+int count_lines(const fs::path& file) {
+  std::ifstream in(file);
+  int n = 0;
+  for (std::string line; std::getline(in, line);) ++n;
+  return n;
+}
+
+// A failed KVM probe is remembered next to the kernel: the next boot does
+// not probe (no time lost); --accel probe forgets and probes again. The
+// stand-in hangs under -accel kvm, as KVM does on some machines.
+TEST(ImageQemuProcess, FailedKvmProbeIsRememberedAndForgotten) {
+  FakeQemu qemu(
+      "case \"$*\" in *'-accel kvm'*) echo probed >> \"$(dirname \"$0\")/probes\"; exec sleep 300;; esac\n"
+      "echo 'reboot: Power down'; exit 0");
+  const fs::path probes = qemu.dir() / "probes";
+  BootOptions options = qemu.options({});
+  options.accel = Accel::Auto;
+  options.kvm_device = qemu.dir() / "vmlinuz";  // opens: the probe runs
+  options.probe_timeout = milliseconds(500);
+  ::unsetenv("KEEL_IMAGE_ACCEL");
+  std::ostringstream log;
+  EXPECT_EQ(decide_accel(options, log), Accel::Tcg);
+  EXPECT_NE(log.str().find("did not finish within 500 ms"), std::string::npos) << log.str();
+  ASSERT_TRUE(fs::exists(kvm_marker(options)));
+  EXPECT_EQ(kvm_marker(options), qemu.dir() / ".kvm-failed");
+  const BootResult again = run(options);  // a whole boot: no probe
+  EXPECT_EQ(again.status, BootStatus::Passed) << again.message;
+  EXPECT_FALSE(again.kvm);
+  EXPECT_EQ(count_lines(probes), 1);
+  std::ostringstream forget;
+  options.forget_kvm_failure = true;
+  EXPECT_EQ(decide_accel(options, forget), Accel::Tcg);
+  EXPECT_NE(forget.str().find("forgot that KVM failed here"), std::string::npos) << forget.str();
+  EXPECT_EQ(count_lines(probes), 2);
+  EXPECT_TRUE(fs::exists(kvm_marker(options)));  // failed again: remembered again
+  // --accel tcg|kvm never probes.
+  options.forget_kvm_failure = false;
+  options.accel = Accel::Kvm;
+  EXPECT_EQ(decide_accel(options, forget), Accel::Kvm);
+  EXPECT_FALSE(has_children());
+}
+
+// Each outcome its own exit status (keel-image boot's, documented in --help).
+TEST(ImageQemuProcess, ExitStatusPerOutcome) {
+  FakeQemu off("echo up; echo 'reboot: Power down'; exit 0");
+  FakeQemu restart("echo up; echo 'reboot: Restarting system'; exit 0");
+  FakeQemu reset("echo up; exit 0");  // a watchdog's reset prints nothing
+  FakeQemu panic("echo 'Kernel panic - not syncing: sysrq triggered crash'; exit 0");
+  FakeQemu hang("echo up; exec sleep 300");
+  FakeQemu broken("echo 'qemu-system-x86_64: -bogus: invalid option' >&2; exit 1");
+  FakeQemu quit("echo up; printf 'QEMU: Terminated\\n\\r'; exit 0");
+  EXPECT_EQ(run(off.options({"up"})).exit_code(), 0);
+  EXPECT_EQ(run(restart.options({"up"})).exit_code(), 3);
+  EXPECT_EQ(run(panic.options({})).exit_code(), 5);
+  EXPECT_EQ(run(hang.options({"up"}, milliseconds(400))).exit_code(), 6);
+  EXPECT_EQ(run(off.options({"up", "never"})).exit_code(), 7);
+  EXPECT_EQ(run(broken.options({})).exit_code(), 8);
+  EXPECT_EQ(run(quit.options({})).exit_code(), 9);
+  BootOptions expect_reboot = restart.options({"up"});
+  expect_reboot.expect_reboot = true;
+  EXPECT_EQ(run(expect_reboot).exit_code(), 0);
+  expect_reboot = reset.options({"up"});
+  expect_reboot.expect_reboot = true;
+  EXPECT_EQ(run(expect_reboot).exit_code(), 0);
+  expect_reboot = off.options({"up"});
+  expect_reboot.expect_reboot = true;
+  const BootResult powered_off = run(expect_reboot);
+  EXPECT_EQ(powered_off.status, BootStatus::PoweredOff);
+  EXPECT_EQ(powered_off.exit_code(), 4);
+  expect_reboot = restart.options({"up", "never"});
+  expect_reboot.expect_reboot = true;
+  EXPECT_EQ(run(expect_reboot).exit_code(), 7);
 }
 
 TEST(ImageQemuProcess, MissingQemuOrKernel) {

@@ -317,6 +317,38 @@ TEST(ServiceState, StopEscalatesToSigkillAfterTheTimeoutAndEndsWhenTheTreeIsGone
   EXPECT_FALSE(f.m.goal_up());
 }
 
+// A service on the console (a shell, a getty: stdin the console, its
+// controlling terminal) is hung up first, then gets its stop signal; a
+// service whose stop signal is SIGHUP gets it once. A stop with another
+// first signal (a watchdog's SIGABRT) is not preceded by a hang-up.
+TEST(ServiceState, ConsoleServiceIsHungUpBeforeItsStopSignal) {
+  ServiceConfig c = config(Type::Simple);
+  c.stdin_ = Stream{StreamKind::Console, {}};
+  Fixture f(c);
+  f.m.want_up();
+  f.m.deps_settled();
+  f.host.take();
+  f.m.want_down();
+  EXPECT_EQ(f.host.take(), "signal 1, signal 15, signal 18, arm 2000, stopping");
+
+  ServiceConfig hup = config(Type::Simple);
+  hup.stdin_ = Stream{StreamKind::Console, {}};
+  hup.stop_signal = SIGHUP;
+  Fixture g(hup);
+  g.m.want_up();
+  g.m.deps_settled();
+  g.host.take();
+  g.m.want_down();
+  EXPECT_EQ(g.host.take(), "signal 1, signal 18, arm 2000, stopping");
+
+  Fixture plain(config(Type::Simple));  // stdin not the console: no hang-up
+  plain.m.want_up();
+  plain.m.deps_settled();
+  plain.host.take();
+  plain.m.want_down();
+  EXPECT_EQ(plain.host.take(), "signal 15, signal 18, arm 2000, stopping");
+}
+
 TEST(ServiceState, StopEndsAtOnceWhenTheServiceObeys) {
   Fixture f(config(Type::Simple));
   f.m.want_up();

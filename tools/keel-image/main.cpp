@@ -6,13 +6,20 @@
 //   keel-image ldd FILE [--sysroot DIR]
 //   keel-image boot IMAGE|DISK [--initramfs F] [--kernel K] [--append ARGS] [--disk FILE]... [--expect REGEX]...
 //                         [--timeout S] [--mem M] [--qemu-arg ARG]... [--chart SVG] [--events FILE]
+//                         [--input FILE|- [--input-after REGEX]] [--cpu M] [--smp N] [--icount]
+//                         [--accel auto|kvm|tcg|probe] [--monitor | --monitor-socket PATH]
+//                         [--expect-reboot]
 //
 // Exit status: 0 success, 1 an ImageError (printed as "FILE:LINE: error:
-// MESSAGE") or a failed boot, 2 a usage error (one line on stderr).
+// MESSAGE"), 2 a usage error (one line on stderr); a boot that did not end
+// as expected: 3 to 9, one per outcome (kBootHelp, BootResult::exit_code).
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -31,6 +38,7 @@
 #include "image/listing.hpp"
 #include "image/progress.hpp"
 #include "image/qemu.hpp"
+#include "image/terminal_guard.hpp"
 
 namespace fs = std::filesystem;
 using namespace keel::image;
@@ -53,7 +61,8 @@ constexpr std::string_view kToolHelp =
     "  keel-image COMMAND --help   help for one command\n"
     "  keel-image --version        print the version\n"
     "\n"
-    "Exit status: 0 success, 1 an error (FILE:LINE: error: MESSAGE) or a failed boot, 2 a usage error.\n";
+    "Exit status: 0 success, 1 an error (FILE:LINE: error: MESSAGE), 2 a usage error;\n"
+    "boot: 3 to 9 for a boot that did not end as expected (keel-image boot --help).\n";
 
 constexpr std::string_view kBuildHelp =
     "usage: keel-image build SPEC [-o OUT] [--sbom FILE]\n"
@@ -122,7 +131,41 @@ constexpr std::string_view kBootHelp =
     "                  exited write the boot's SVG timeline to FILE (as keelctl analyze\n"
     "                  plot) and print the startup summary and the slowest services\n"
     "  --events FILE   the same collection; the raw event lines are saved to FILE (for\n"
-    "                  keelctl analyze --input FILE)\n";
+    "                  keelctl analyze --input FILE)\n"
+    "\n"
+    "The console (docs/keel-image-boot.md):\n"
+    "  on a terminal   interactive (the rescue shell works): Ctrl-A X quits, Ctrl-C goes\n"
+    "                  to the guest, no timeout unless --timeout; the terminal is restored\n"
+    "                  however the boot ends\n"
+    "  --input FILE    feed the console from FILE (\"-\": from stdin, a pipe or a file)\n"
+    "                  instead; without a terminal and without --input it gets no input\n"
+    "  --input-after REGEX  hold the input back until the console shows REGEX (a prompt:\n"
+    "                  \"/ # \"); bytes sent before the guest opens its console are lost\n"
+    "  --timeout 0     no timeout\n"
+    "\n"
+    "The machine:\n"
+    "  --cpu MODEL     QEMU's -cpu (default qemu64: no RDRAND, as a slow device)\n"
+    "  --smp N         N virtual CPUs (default 1)\n"
+    "  --icount        -icount shift=0,sleep=off: guest time counts instructions and\n"
+    "                  skips idle time, so guest time stamps repeat (as bench/ uses)\n"
+    "  --accel A       auto (default; $KEEL_IMAGE_ACCEL=kvm|tcg when set), kvm, tcg, or\n"
+    "                  probe: forget a remembered KVM failure and probe again. A failed\n"
+    "                  KVM probe or boot is remembered in KERNEL_DIR/.kvm-failed\n"
+    "  --monitor       QEMU's monitor: on a terminal Ctrl-A C switches to it and back;\n"
+    "                  else on a unix socket whose path is printed\n"
+    "  --monitor-socket PATH  the monitor on the unix socket PATH (socat - UNIX-CONNECT:PATH)\n"
+    "\n"
+    "How it should end:\n"
+    "  --expect-reboot the guest is to reboot (QEMU still stops there), not power off\n"
+    "\n"
+    "Exit status:\n"
+    "  0  the expected end (power-off, or reboot with --expect-reboot), every pattern seen\n"
+    "  1  an error (FILE:LINE: error: MESSAGE)      2  a usage error\n"
+    "  3  the guest rebooted                        4  it powered off (--expect-reboot)\n"
+    "  5  kernel panic                              6  timeout (QEMU killed)\n"
+    "  7  the guest ended before every --expect pattern appeared\n"
+    "  8  QEMU failed (non-zero status, or did not start)\n"
+    "  9  quit with Ctrl-A X\n";
 
 struct UsageError {
   std::string message;
@@ -138,8 +181,9 @@ class Args {
     return std::any_of(args_.begin(), args_.end(), [](const std::string& a) { return a == "--help" || a == "-h"; });
   }
 
-  // Splits the arguments; `valued` are the options taking a value.
-  void parse(const std::vector<std::string>& valued) {
+  // Splits the arguments; `valued` are the options taking a value, `flags`
+  // those that take none.
+  void parse(const std::vector<std::string>& valued, const std::vector<std::string>& flags = {}) {
     for (std::size_t i = 0; i < args_.size(); ++i) {
       const std::string& a = args_[i];
       if (a == "--") {
@@ -152,6 +196,11 @@ class Args {
         if (const auto eq = a.find('='); eq != std::string::npos && a.starts_with("--")) {
           name = a.substr(0, eq);
           value = a.substr(eq + 1);
+        }
+        if (std::find(flags.begin(), flags.end(), name) != flags.end()) {
+          if (value) throw UsageError{"option '" + name + "' takes no value"};
+          flags_.push_back(name);
+          continue;
         }
         if (std::find(valued.begin(), valued.end(), name) == valued.end()) {
           throw UsageError{"unknown option '" + name + "'"};
@@ -174,6 +223,7 @@ class Args {
     }
     return out;
   }
+  bool flag(std::string_view name) const { return std::find(flags_.begin(), flags_.end(), name) != flags_.end(); }
   std::optional<std::string> last(std::initializer_list<std::string_view> names) const {
     auto values = all(names);
     if (values.empty()) return std::nullopt;
@@ -191,6 +241,7 @@ class Args {
   std::vector<std::string> args_;
   std::vector<std::string> positional_;
   std::vector<std::pair<std::string, std::string>> options_;
+  std::vector<std::string> flags_;
 };
 
 std::string read_file(const fs::path& file) {
@@ -250,8 +301,8 @@ fs::path default_kernel() {
 std::chrono::milliseconds parse_seconds(const std::string& text) {
   char* end = nullptr;
   const double s = std::strtod(text.c_str(), &end);
-  if (text.empty() || *end != '\0' || !(s > 0) || s > 86400) {
-    throw UsageError{"--timeout needs a number of seconds, not '" + text + "'"};
+  if (text.empty() || *end != '\0' || !(s >= 0) || s > 86400) {
+    throw UsageError{"--timeout needs a number of seconds (0: none), not '" + text + "'"};
   }
   return std::chrono::milliseconds(static_cast<long long>(s * 1000));
 }
@@ -271,9 +322,38 @@ bool is_initramfs(const fs::path& image) {
   return false;
 }
 
+// The console's input: --input FILE (or - for our stdin) feeds it, for tests
+// and scripts; else our stdin when it is the terminal we run in the
+// foreground of (interactive, no timeout unless --timeout); else nothing.
+// The returned descriptor (a file we opened) stays open for the boot.
+std::optional<int> choose_input(const Args& args, BootOptions& options) {
+  const auto input = args.last({"--input"});
+  if (auto after = args.last({"--input-after"})) {
+    if (!input) throw UsageError{"--input-after needs --input"};
+    options.input_after = *after;
+  }
+  if (input) {
+    options.input = ConsoleInput::Stream;
+    if (*input == "-") {
+      options.input_fd = STDIN_FILENO;
+      return std::nullopt;
+    }
+    const int fd = open(input->c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) throw ImageError(*input, 0, std::string("cannot open the console input: ") + std::strerror(errno));
+    options.input_fd = fd;
+    return fd;
+  }
+  if (is_foreground_terminal(STDIN_FILENO)) {
+    options.input = ConsoleInput::Terminal;
+    options.timeout = std::chrono::milliseconds(0);
+  }
+  return std::nullopt;
+}
+
 int cmd_boot(Args& args) {
   args.parse({"--kernel", "--append", "--disk", "--expect", "--timeout", "--mem", "--qemu-arg", "--chart", "--events",
-              "--initramfs"});
+              "--initramfs", "--input", "--input-after", "--cpu", "--smp", "--accel", "--monitor-socket"},
+             {"--monitor", "--icount", "--expect-reboot"});
   BootOptions options;
   options.initrd = args.one("IMAGE");
   options.kernel = args.last({"--kernel"}) ? fs::path(*args.last({"--kernel"})) : default_kernel();
@@ -290,8 +370,59 @@ int cmd_boot(Args& args) {
   }
   for (const std::string& d : args.all({"--disk"})) options.disks.emplace_back(d);
   options.expect = args.all({"--expect"});
+  const std::optional<int> opened = choose_input(args, options);
+  struct CloseInput {
+    std::optional<int> fd;
+    ~CloseInput() {
+      if (fd) close(*fd);
+    }
+  } close_input{opened};
   if (auto t = args.last({"--timeout"})) options.timeout = parse_seconds(*t);
   if (auto m = args.last({"--mem"})) options.memory = *m;
+  if (auto cpu = args.last({"--cpu"})) options.cpu = *cpu;
+  if (auto smp = args.last({"--smp"})) {
+    char* end = nullptr;
+    const unsigned long n = std::strtoul(smp->c_str(), &end, 10);
+    if (smp->empty() || *end != '\0' || n < 1 || n > 255) throw UsageError{"--smp needs 1 to 255 CPUs, not '" + *smp + "'"};
+    options.smp = static_cast<unsigned>(n);
+  }
+  options.icount = args.flag("--icount");
+  options.expect_reboot = args.flag("--expect-reboot");
+  if (auto accel = args.last({"--accel"})) {
+    if (*accel == "kvm") {
+      options.accel = Accel::Kvm;
+    } else if (*accel == "tcg") {
+      options.accel = Accel::Tcg;
+    } else if (*accel == "auto") {
+      options.accel = Accel::Auto;
+    } else if (*accel == "probe") {
+      options.accel = Accel::Auto;
+      options.forget_kvm_failure = true;
+    } else {
+      throw UsageError{"--accel takes kvm, tcg, auto or probe, not '" + *accel + "'"};
+    }
+  }
+  if (auto socket = args.last({"--monitor-socket"})) {
+    options.monitor = Monitor::Socket;
+    options.monitor_socket = *socket;
+  } else if (args.flag("--monitor")) {
+    if (options.input == ConsoleInput::Terminal) {
+      options.monitor = Monitor::Console;
+    } else {
+      // No terminal to share: a socket of our own, named on stderr.
+      const char* runtime = std::getenv("XDG_RUNTIME_DIR");
+      const fs::path dir = runtime != nullptr && *runtime != '\0' ? fs::path(runtime) : fs::temp_directory_path();
+      options.monitor = Monitor::Socket;
+      options.monitor_socket = dir / ("keel-image-monitor-" + std::to_string(getpid()) + ".sock");
+    }
+  }
+  if (options.monitor == Monitor::Socket) {
+    std::cerr << "keel-image: QEMU monitor on " << options.monitor_socket.string() << " (socat - UNIX-CONNECT:"
+              << options.monitor_socket.string() << ")\n";
+  } else if (options.monitor == Monitor::Console) {
+    std::cerr << "keel-image: QEMU monitor: Ctrl-A C switches between the console and the monitor\n";
+  }
+  if (options.input == ConsoleInput::Terminal) std::cerr << "keel-image: interactive console: Ctrl-A X quits\n";
   options.extra_args = args.all({"--qemu-arg"});
   if (auto a = args.last({"--append"})) {
     options.append = *a;
