@@ -74,7 +74,7 @@ bool is_python_name(const std::string& name) noexcept {
   for (std::size_t i = 6; i < name.size(); ++i) {
     const char c = name[i];
     if ((c >= '0' && c <= '9') || c == '.') continue;
-    if (i + 1 == name.size() && c >= 'a' && c <= 'z') continue;
+    if (i + 1 == name.size() && i > 6 && name[i - 1] >= '0' && name[i - 1] <= '9' && c >= 'a' && c <= 'z') continue;
     return false;
   }
   return true;
@@ -91,7 +91,8 @@ bool is_python_program(const std::string& program, const std::string& path_env) 
     const std::string dir = path_env.substr(pos, colon - pos);
     pos = colon + 1;
     if (dir.empty() || dir.front() != '/') continue;
-    const std::string candidate = dir + "/" + program;
+    std::string candidate = dir;
+    candidate.append(1, '/').append(program);
     if (::access(candidate.c_str(), X_OK) == 0) return shebang_is_python(first_line(candidate));
   }
   return false;
