@@ -30,17 +30,20 @@ namespace fs = std::filesystem;
 //   missing\tMODULE\t\t           (a script imports it, not found: a note)
 //   dynload\t\tIMAGE_DIR\t         (lib-dynload: getpath's exec_prefix landmark)
 constexpr const char* kHelper = R"PY(
-import modulefinder, os, py_compile, subprocess, sys, sysconfig, types
+import inspect, modulefinder, os, py_compile, subprocess, sys, sysconfig, types
 # Imports of the scripts are followed everywhere (function bodies too); in
 # the stdlib only the imports a module runs when it is imported (its
 # top-level code): a full scan drags in ~350 modules for `import json`
 # (lazy imports inside functions: pydoc, unittest, asyncio, ...). A lazy
 # import that a script reaches is listed in `include`.
+# A class body runs at import too (email.message's `class Message` imports
+# email.iterators): only function bodies (CO_NEWLOCALS) are left out.
 class TopLevel(modulefinder.ModuleFinder):
     def scan_code(self, co, m):
         if m.__name__ != "__main__":
-            co = co.replace(co_consts=tuple(None if isinstance(c, types.CodeType) else c
-                                            for c in co.co_consts))
+            co = co.replace(co_consts=tuple(
+                None if isinstance(c, types.CodeType) and c.co_flags & inspect.CO_NEWLOCALS else c
+                for c in co.co_consts))
         return super().scan_code(co, m)
 cfg, out = sys.argv[1], sys.argv[2]
 conf = {"script": [], "include": [], "exclude": [], "optional": []}

@@ -1,7 +1,7 @@
 // keel-image — builds bootable initramfs images without root, lists them,
 // shows an ELF program's library closure, and boots images in QEMU.
 //
-//   keel-image build SPEC [-o OUT]
+//   keel-image build SPEC [-o OUT] [--report] [--import-times LOG]
 //   keel-image ls IMAGE
 //   keel-image ldd FILE [--sysroot DIR]
 //   keel-image boot IMAGE [--kernel K] [--append ARGS] [--disk FILE]... [--expect REGEX]...
@@ -30,7 +30,9 @@
 #include "image/elf.hpp"
 #include "image/listing.hpp"
 #include "image/progress.hpp"
+#include "image/python_report.hpp"
 #include "image/qemu.hpp"
+#include "image/spec.hpp"
 
 namespace fs = std::filesystem;
 using namespace keel::image;
@@ -54,11 +56,18 @@ constexpr std::string_view kToolHelp =
     "Exit status: 0 success, 1 an error (FILE:LINE: error: MESSAGE) or a failed boot, 2 a usage error.\n";
 
 constexpr std::string_view kBuildHelp =
-    "usage: keel-image build SPEC [-o OUT]\n"
+    "usage: keel-image build SPEC [-o OUT] [--report] [--import-times LOG]\n"
     "\n"
     "Builds the image SPEC describes (a TOML file; see docs/image-spec.md).\n"
     "\n"
-    "  -o, --output OUT   write the image to OUT (default: [output] path in the spec)\n"
+    "  -o, --output OUT     write the image to OUT (default: [output] path in the spec)\n"
+    "  --report             also print, on stdout, what the [python] section adds: bytes by\n"
+    "                       part (interpreter, libraries, stdlib .pyc, extension modules,\n"
+    "                       scripts), by package and by module, largest first\n"
+    "  --import-times LOG   with the report, the import time of each module, read from LOG:\n"
+    "                       the console of a boot whose Python program ran with\n"
+    "                       PYTHONPROFILEIMPORTTIME=1 (or -X importtime), e.g. saved by\n"
+    "                       keel-image boot IMAGE > LOG; slowest (cumulative) first\n"
     "\n"
     "The output is reproducible: entries sorted, owners from the spec only, every mtime\n"
     "$SOURCE_DATE_EPOCH (or 0), no timestamps in the compressed stream. On a terminal a\n"
@@ -117,8 +126,9 @@ class Args {
     return std::any_of(args_.begin(), args_.end(), [](const std::string& a) { return a == "--help" || a == "-h"; });
   }
 
-  // Splits the arguments; `valued` are the options taking a value.
-  void parse(const std::vector<std::string>& valued) {
+  // Splits the arguments; `valued` are the options taking a value, `flags`
+  // those that take none (recorded with an empty value).
+  void parse(const std::vector<std::string>& valued, const std::vector<std::string>& flags = {}) {
     for (std::size_t i = 0; i < args_.size(); ++i) {
       const std::string& a = args_[i];
       if (a == "--") {
@@ -131,6 +141,10 @@ class Args {
         if (const auto eq = a.find('='); eq != std::string::npos && a.starts_with("--")) {
           name = a.substr(0, eq);
           value = a.substr(eq + 1);
+        }
+        if (!value && std::find(flags.begin(), flags.end(), name) != flags.end()) {
+          options_.emplace_back(name, "");
+          continue;
         }
         if (std::find(valued.begin(), valued.end(), name) == valued.end()) {
           throw UsageError{"unknown option '" + name + "'"};
@@ -181,13 +195,34 @@ std::string read_file(const fs::path& file) {
 }
 
 int cmd_build(Args& args) {
-  args.parse({"-o", "--output"});
+  args.parse({"-o", "--output", "--import-times"}, {"--report"});
   BuildOptions options;
   const std::string spec = args.one("SPEC");
   if (auto out = args.last({"-o", "--output"})) options.output = *out;
   options.log = &std::cerr;
   options.progress_fd = STDERR_FILENO;
-  build_image(spec, options);
+  const auto import_log = args.last({"--import-times"});
+  if (!args.last({"--report"}) && !import_log) {
+    build_image(spec, options);
+    return 0;
+  }
+  // --report: the [python] section's sizes from the plan, and with
+  // --import-times the import times a boot's console recorded.
+  const Spec parsed = parse_spec_file(spec);
+  const ImagePlan plan = plan_image(parsed);
+  write_image(parsed, plan, options);
+  if (!parsed.python) {
+    std::cout << "no [python] section: nothing to report\n";
+    return 0;
+  }
+  std::vector<ImportTime> imports;
+  if (import_log) {
+    imports = parse_import_times(read_file(*import_log));
+    if (imports.empty()) {
+      throw ImageError(*import_log, 0, "no \"import time:\" lines (boot with -X importtime or PYTHONPROFILEIMPORTTIME=1)");
+    }
+  }
+  for (const std::string& line : python_report(plan, imports)) std::cout << line << "\n";
   return 0;
 }
 
