@@ -485,6 +485,12 @@ void Planner::python() {
     add(symlink_entry(py.path, relative_link(py.path, interp), py.line, "[python] path"), kExplicit);
   }
   closure_of(interp, "[python] interpreter", py.line, 0);
+  if (!plan.dynload_dir.empty()) {
+    ImageEntry d = dir_entry(plan.dynload_dir, 0755);
+    d.line = py.line;
+    d.origin = "[python] lib-dynload";
+    add(std::move(d), kExplicit);
+  }
   for (const PythonFile& f : plan.files) {
     const std::string origin = "[python] " + f.module;
     ImageEntry e =

@@ -28,18 +28,22 @@ namespace fs = std::filesystem;
 //   pyc\tMODULE\tIMAGE_PATH\tCOMPILED_FILE
 //   so\tMODULE\tIMAGE_PATH\tHOST_FILE
 //   missing\tMODULE\t\t           (a script imports it, not found: a note)
+//   dynload\t\tIMAGE_DIR\t         (lib-dynload: getpath's exec_prefix landmark)
 constexpr const char* kHelper = R"PY(
-import modulefinder, os, py_compile, subprocess, sys, sysconfig, types
+import inspect, modulefinder, os, py_compile, subprocess, sys, sysconfig, types
 # Imports of the scripts are followed everywhere (function bodies too); in
 # the stdlib only the imports a module runs when it is imported (its
 # top-level code): a full scan drags in ~350 modules for `import json`
 # (lazy imports inside functions: pydoc, unittest, asyncio, ...). A lazy
 # import that a script reaches is listed in `include`.
+# A class body runs at import too (email.message's `class Message` imports
+# email.iterators): only function bodies (CO_NEWLOCALS) are left out.
 class TopLevel(modulefinder.ModuleFinder):
     def scan_code(self, co, m):
         if m.__name__ != "__main__":
-            co = co.replace(co_consts=tuple(None if isinstance(c, types.CodeType) else c
-                                            for c in co.co_consts))
+            co = co.replace(co_consts=tuple(
+                None if isinstance(c, types.CodeType) and c.co_flags & inspect.CO_NEWLOCALS else c
+                for c in co.co_consts))
         return super().scan_code(co, m)
 cfg, out = sys.argv[1], sys.argv[2]
 conf = {"script": [], "include": [], "exclude": [], "optional": []}
@@ -91,6 +95,11 @@ for name, m in mf.modules.items():
 for name, importers in mf.badmodules.items():
     if "__main__" in importers and not excluded(name) and name not in mf.modules:
         rows.append(("missing", name, "", ""))
+# CPython's getpath finds exec_prefix by the lib-dynload DIRECTORY: without
+# it (no extension module traced) every start prints "Could not find
+# platform dependent libraries <exec_prefix>" on stderr.
+rows.append(("dynload", "", os.path.join(sys.exec_prefix, sys.platlibdir,
+             "python%d.%d" % sys.version_info[:2], "lib-dynload"), ""))
 for r in sorted(set(rows)):
     print("\t".join(r))
 )PY";
@@ -157,6 +166,10 @@ PythonPlan plan_python(const PythonSpec& python, const fs::path& spec_file) {
       pos = tab + 1;
     }
     if (f.size() != 4) continue;
+    if (f[0] == "dynload") {
+      plan.dynload_dir = f[2];
+      continue;
+    }
     if (f[0] == "missing") {
       missing.push_back(f[1]);
       continue;

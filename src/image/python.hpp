@@ -40,6 +40,10 @@ struct PythonPlan {
   std::vector<PythonFile> files;
   std::vector<std::string> modules;  // every module included, sorted
   std::vector<std::string> notes;    // modules a script imports that the stdlib lacks
+  // lib-dynload (/usr/lib/python3.11/lib-dynload): always in the image, even
+  // empty, because getpath takes it as exec_prefix's landmark and warns on
+  // stderr at every start when it is missing.
+  std::string dynload_dir;
 };
 
 // Runs the host interpreter; throws ImageError (spec file, [python] line)

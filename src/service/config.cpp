@@ -121,7 +121,7 @@ constexpr std::string_view kTopKeys[] = {
     "stdin",            "stdout",        "stderr",       "log",             "cgroup",
     "on_exit",          "critical",      "restart_limit", "restart_limit_window", "success_exit_status",
     "on_failure",       "essential",     "watchdog",     "reload_signal",   "readiness_probe",
-    "liveness_probe",   "socket",        "start",        "fd_store_max",
+    "liveness_probe",   "socket",        "start",        "fd_store_max",    "python_hash_seed",
 };
 constexpr std::string_view kSocketKeys[] = {"listen", "name", "backlog", "owner", "group", "mode"};
 constexpr std::string_view kLogKeys[] = {"ring_size", "file", "max_size", "keep", "console", "max_age", "compress"};
@@ -256,6 +256,9 @@ void Parser::run(const toml::table& root) {
     }
   }
   fd_store(root);
+  if (Field f = field(root, "python_hash_seed")) {
+    if (auto b = bool_of(f)) cfg_.python_hash_seed = *b;
+  }
 }
 
 // An essential service without a restart limit of its own gets this one:

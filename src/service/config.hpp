@@ -237,6 +237,12 @@ struct ServiceConfig {
   // ---- sd_notify FDSTORE (docs/services.md, "The fd store"): how many
   // fds the service may hand keel to keep across its restarts; 0: none.
   std::size_t fd_store_max = 0;
+  // ---- Python hash seed (issue 14; docs/services.md, "Python services").
+  // true: when the program is a Python interpreter or a #! script run by
+  // one, keel hands it PYTHONHASHSEED drawn at each start from the kernel's
+  // non-blocking RNG output (service/python_seed.hpp), so CPython does not
+  // wait for the RNG at start-up. A PYTHONHASHSEED the service sets is kept.
+  bool python_hash_seed = true;
 
   // What it was loaded from, to tell at reload whether it changed without
   // keeping every file's text in PID 1 or reading the file a second time:

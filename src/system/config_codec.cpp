@@ -346,6 +346,8 @@ void put(Writer& w, const service::ServiceConfig& c) {
   // [log] max_age and compress (issue 13).
   w.i64(c.log.max_age_ns);
   w.u8(static_cast<std::uint8_t>(c.log.compress));
+  // Python hash seed (issue 14).
+  w.boolean(c.python_hash_seed);
 }
 
 void get(Reader& r, service::ServiceConfig& c) {
@@ -476,6 +478,7 @@ void get(Reader& r, service::ServiceConfig& c) {
     r.fail("log max_age or compress out of range");
   }
   c.log.compress = static_cast<service::Compression>(compress);
+  c.python_hash_seed = r.boolean();
 }
 
 // ---- KeelConfig

@@ -1,7 +1,7 @@
 // keel-image — builds bootable initramfs images without root, lists them,
 // shows an ELF program's library closure, and boots images in QEMU.
 //
-//   keel-image build SPEC [-o OUT] [--sbom FILE]
+//   keel-image build SPEC [-o OUT] [--sbom FILE] [--report] [--import-times LOG]
 //   keel-image ls IMAGE
 //   keel-image ldd FILE [--sysroot DIR]
 //   keel-image boot IMAGE|DISK [--initramfs F] [--kernel K] [--append ARGS] [--disk FILE]... [--expect REGEX]...
@@ -37,8 +37,10 @@
 #include "image/elf.hpp"
 #include "image/listing.hpp"
 #include "image/progress.hpp"
+#include "image/python_report.hpp"
 #include "image/qemu.hpp"
 #include "image/terminal_guard.hpp"
+#include "image/spec.hpp"
 
 namespace fs = std::filesystem;
 using namespace keel::image;
@@ -65,7 +67,7 @@ constexpr std::string_view kToolHelp =
     "boot: 3 to 9 for a boot that did not end as expected (keel-image boot --help).\n";
 
 constexpr std::string_view kBuildHelp =
-    "usage: keel-image build SPEC [-o OUT] [--sbom FILE]\n"
+    "usage: keel-image build SPEC [-o OUT] [--sbom FILE] [--report] [--import-times LOG]\n"
     "\n"
     "Builds the image SPEC describes (a TOML file; see docs/image-spec.md).\n"
     "\n"
@@ -77,6 +79,13 @@ constexpr std::string_view kBuildHelp =
     "                     built from source, or the spec line that added it), the Debian\n"
     "                     packages with their versions, purls and DEP-5 licences, and\n"
     "                     the relationships; reproducible like the image\n"
+    "  --report             also print, on stdout, what the [python] section adds: bytes by\n"
+    "                       part (interpreter, libraries, stdlib .pyc, extension modules,\n"
+    "                       scripts), by package and by module, largest first\n"
+    "  --import-times LOG   with the report, the import time of each module, read from LOG:\n"
+    "                       the console of a boot whose Python program ran with\n"
+    "                       PYTHONPROFILEIMPORTTIME=1 (or -X importtime), e.g. saved by\n"
+    "                       keel-image boot IMAGE > LOG; slowest (cumulative) first\n"
     "\n"
     "[output] format = \"oci\" writes an OCI image layout directory (skopeo oci:OUT:TAG,\n"
     "umoci --image OUT:TAG), \"docker-archive\" a tar for docker load / podman load; their\n"
@@ -253,14 +262,35 @@ std::string read_file(const fs::path& file) {
 }
 
 int cmd_build(Args& args) {
-  args.parse({"-o", "--output", "--sbom"});
+  args.parse({"-o", "--output", "--sbom", "--import-times"}, {"--report"});
   BuildOptions options;
   const std::string spec = args.one("SPEC");
   if (auto out = args.last({"-o", "--output"})) options.output = *out;
   if (auto sbom = args.last({"--sbom"})) options.sbom = *sbom;
   options.log = &std::cerr;
   options.progress_fd = STDERR_FILENO;
-  build_image(spec, options);
+  const auto import_log = args.last({"--import-times"});
+  if (!args.flag("--report") && !import_log) {
+    build_image(spec, options);
+    return 0;
+  }
+  // --report: the [python] section's sizes from the plan, and with
+  // --import-times the import times a boot's console recorded.
+  const Spec parsed = parse_spec_file(spec);
+  const ImagePlan plan = plan_image(parsed);
+  write_image(parsed, plan, options);
+  if (!parsed.python) {
+    std::cout << "no [python] section: nothing to report\n";
+    return 0;
+  }
+  std::vector<ImportTime> imports;
+  if (import_log) {
+    imports = parse_import_times(read_file(*import_log));
+    if (imports.empty()) {
+      throw ImageError(*import_log, 0, "no \"import time:\" lines (boot with -X importtime or PYTHONPROFILEIMPORTTIME=1)");
+    }
+  }
+  for (const std::string& line : python_report(plan, imports)) std::cout << line << "\n";
   return 0;
 }
 
