@@ -243,6 +243,9 @@ struct ServiceConfig {
   // non-blocking RNG output (service/python_seed.hpp), so CPython does not
   // wait for the RNG at start-up. A PYTHONHASHSEED the service sets is kept.
   bool python_hash_seed = true;
+  // Whether the program is one (is_python_program): found by the loader
+  // child, which may read the program's first bytes; PID 1 never does.
+  bool python_program = false;
 
   // What it was loaded from, to tell at reload whether it changed without
   // keeping every file's text in PID 1 or reading the file a second time:
@@ -286,6 +289,9 @@ struct ParseResult {
 struct LoadResult {
   std::vector<ServiceConfig> services;
   std::vector<ConfigError> errors;
+  // Whether CONFIG_DIR/main is a Python program (the loader child reads its
+  // #! line; PID 1 builds the main shorthand from a stat() alone).
+  bool main_python = false;
 };
 [[nodiscard]] LoadResult load_service_dir(const std::string& dir, const UserDbPaths& users = {});
 

@@ -300,16 +300,11 @@ bool build_exec_plan(const ExecInputs& in, ExecPlan& plan, std::string& error) {
   // A Python program gets its hash seed from keel (service/python_seed.hpp):
   // drawn here, before the fork, so the child only passes the environment
   // on. A PYTHONHASHSEED the service's files set wins.
-  if (c.python_hash_seed && !c.command.empty() &&
+  // Whether it is Python was found by the loader child (python_program).
+  if (c.python_hash_seed && c.python_program &&
       std::none_of(vars.begin(), vars.end(), [](const auto& kv) { return kv.first == "PYTHONHASHSEED"; })) {
-    std::string path = kDefaultPath;
-    for (const auto& [k, v] : vars) {
-      if (k == "PATH") path = v;
-    }
-    if (is_python_program(c.command.front(), path)) {
-      std::string seed = draw_python_hash_seed();
-      if (!seed.empty()) set_var(vars, "PYTHONHASHSEED", seed);
-    }
+    std::string seed = draw_python_hash_seed();
+    if (!seed.empty()) set_var(vars, "PYTHONHASHSEED", seed);
   }
   plan.listen_fds.clear();
   const bool has_sockets = in.listen_fds != nullptr && !in.listen_fds->empty();

@@ -113,4 +113,16 @@ std::string draw_python_hash_seed() {
   return {};
 }
 
+void mark_python_programs(LoadResult& loaded, const std::string& config_dir) {
+  for (ServiceConfig& c : loaded.services) {
+    if (!c.python_hash_seed || c.command.empty()) continue;
+    std::string path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+    for (const auto& [k, v] : c.environment) {
+      if (k == "PATH") path = v;
+    }
+    c.python_program = is_python_program(c.command.front(), path);
+  }
+  if (!config_dir.empty()) loaded.main_python = is_python_program(config_dir + "/main", "");
+}
+
 }  // namespace keel::service

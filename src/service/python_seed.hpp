@@ -25,6 +25,8 @@
 #include <cstddef>
 #include <string>
 
+#include "service/config.hpp"
+
 namespace keel::service {
 
 // Whether `program` (a service's argv[0], as configured; `path_env` its
@@ -37,6 +39,12 @@ namespace keel::service {
 
 // Whether `name` (a file name, no directory) names a Python interpreter.
 [[nodiscard]] bool is_python_name(const std::string& name) noexcept;
+
+// Sets python_program on each service whose argv[0] (looked up in its own
+// PATH, else keel's default one) is Python, and `main_python` for
+// CONFIG_DIR/main. Reads the programs' first bytes: called where the files
+// are parsed (the loader child), never in PID 1's loop.
+void mark_python_programs(LoadResult& loaded, const std::string& config_dir);
 
 // A fresh PYTHONHASHSEED value, "1" to "4294967295" (0 would turn hash
 // randomisation off), from getrandom(GRND_INSECURE), or GRND_NONBLOCK on a

@@ -1,3 +1,4 @@
+#include "service/python_seed.hpp"
 #include "service/supervisor.hpp"
 
 #include <fcntl.h>
@@ -680,7 +681,7 @@ void Supervisor::log_config_errors(const std::vector<ConfigError>& errors) noexc
 // CONFIG_DIR/main, an executable, is shorthand for a service "main" that
 // runs it on the console and powers off when it ends: the seed's launcher,
 // with no service file to write.
-void Supervisor::add_launcher_shorthand(std::vector<ServiceConfig>& configs) {
+void Supervisor::add_launcher_shorthand(std::vector<ServiceConfig>& configs, bool main_python) {
   // The built-in milestones first: a file of the same name does not replace
   // one (services depend on its meaning).
   for (ServiceConfig& b : builtin_services()) {
@@ -717,10 +718,15 @@ void Supervisor::add_launcher_shorthand(std::vector<ServiceConfig>& configs) {
   c.stderr_ = Stream{StreamKind::Console, {}};
   c.start_timeout_ns = 0;
   c.source = program_fingerprint(st);
+  c.python_program = main_python;
   configs.push_back(std::move(c));
 }
 
-void Supervisor::start() { start(load_service_dir(settings_.services_dir, settings_.users)); }
+void Supervisor::start() {
+  LoadResult loaded = load_service_dir(settings_.services_dir, settings_.users);
+  mark_python_programs(loaded, settings_.config_dir);
+  start(std::move(loaded));
+}
 
 void Supervisor::start(LoadResult loaded) {
   open_control();
@@ -769,7 +775,7 @@ void Supervisor::open_control() noexcept {
 }
 
 void Supervisor::load_initial(LoadResult loaded) {
-  add_launcher_shorthand(loaded.services);
+  add_launcher_shorthand(loaded.services, loaded.main_python);
   for (ServiceConfig& c : settings_.extra_services) loaded.services.push_back(std::move(c));
   settings_.extra_services.clear();
   // Built aside, then swapped in: a failure leaves no unit without its
@@ -1922,7 +1928,9 @@ void Supervisor::begin_reload() noexcept {
   // The hooks may answer before returning (a loader that could not start).
   if (power_.load_services()) return;
   try {
-    reload_loaded(load_service_dir(settings_.services_dir, settings_.users));
+    LoadResult loaded = load_service_dir(settings_.services_dir, settings_.users);
+    mark_python_programs(loaded, settings_.config_dir);
+    reload_loaded(std::move(loaded));
   } catch (const std::bad_alloc&) {
     oom::dropped("the reload (nothing changed)");
     finish_reload(control::Code::Failed, "out of memory: nothing changed\n");
@@ -1991,7 +1999,11 @@ void Supervisor::finish_reload(control::Code code, std::string_view text) noexce
   begin_reload();
 }
 
-std::string Supervisor::reload() { return reload(load_service_dir(settings_.services_dir, settings_.users)); }
+std::string Supervisor::reload() {
+  LoadResult loaded = load_service_dir(settings_.services_dir, settings_.users);
+  mark_python_programs(loaded, settings_.config_dir);
+  return reload(std::move(loaded));
+}
 
 // What a reload of `loaded` would do, decided before anything changes: the
 // real reload applies exactly this, and `keelctl reload --dry-run` reports
@@ -2063,7 +2075,7 @@ Supervisor::ReloadPlan Supervisor::plan_reload(const LoadResult& loaded) {
 
 std::string Supervisor::reload(LoadResult loaded) {
   open_control();  // checks the run directory again; opens the control socket if it failed at start
-  add_launcher_shorthand(loaded.services);
+  add_launcher_shorthand(loaded.services, loaded.main_python);
   // Everything that can fail happens first, aside: which units go, the new
   // units, the changed configs, the new graph, the reply. Only then is the
   // state changed, by steps that cannot fail, so an allocation failure
@@ -2141,7 +2153,7 @@ std::string Supervisor::reload(LoadResult loaded) {
 // applied (no unit added, stopped or reconfigured; the control socket and
 // the run directory are not touched).
 std::string Supervisor::dry_reload(LoadResult loaded, bool& has_errors) {
-  add_launcher_shorthand(loaded.services);
+  add_launcher_shorthand(loaded.services, loaded.main_python);
   const ReloadPlan plan = plan_reload(loaded);
   has_errors = !loaded.errors.empty();
   std::string out = "dry run: a reload would add " + std::to_string(plan.added.size()) + ", change " +

@@ -220,7 +220,7 @@ class Supervisor final : private Host, private control::ControlHandler {
   std::string dry_reload(LoadResult loaded, bool& has_errors);
   void begin_reload() noexcept;
   void finish_reload(control::Code code, std::string_view text) noexcept;
-  void add_launcher_shorthand(std::vector<ServiceConfig>& configs);
+  void add_launcher_shorthand(std::vector<ServiceConfig>& configs, bool main_python);
   void install_graph(Graph graph) noexcept;
   void schedule() noexcept;
   void report_start_if_settled() noexcept;

@@ -348,6 +348,7 @@ void put(Writer& w, const service::ServiceConfig& c) {
   w.u8(static_cast<std::uint8_t>(c.log.compress));
   // Python hash seed (issue 14).
   w.boolean(c.python_hash_seed);
+  w.boolean(c.python_program);
 }
 
 void get(Reader& r, service::ServiceConfig& c) {
@@ -479,6 +480,7 @@ void get(Reader& r, service::ServiceConfig& c) {
   }
   c.log.compress = static_cast<service::Compression>(compress);
   c.python_hash_seed = r.boolean();
+  c.python_program = r.boolean();
 }
 
 // ---- KeelConfig
@@ -588,6 +590,7 @@ std::string encode_loaded(const Loaded& loaded) {
     w.u32(static_cast<std::uint32_t>(loaded.services->services.size()));
     for (const service::ServiceConfig& c : loaded.services->services) put(w, c);
     put_errors(w, loaded.services->errors);
+    w.boolean(loaded.services->main_python);
   }
   return out;
 }
@@ -604,6 +607,7 @@ bool decode_loaded(std::string_view bytes, Loaded& out, std::string& problem) {
     s.services.reserve(n);
     for (std::size_t i = 0; i < n && r.ok(); ++i) get(r, s.services.emplace_back());
     if (r.ok()) s.errors = get_errors(r);
+    if (r.ok()) s.main_python = r.boolean();
   }
   if (r.ok() && !r.at_end()) r.fail("bytes after the end");
   problem = r.problem();

@@ -19,6 +19,7 @@
 #include "core/raw_syscall.hpp"
 #include "core/signals.hpp"
 #include "core/spawn.hpp"
+#include "service/python_seed.hpp"
 #include "service/user_instance.hpp"
 
 namespace keel {
@@ -47,7 +48,13 @@ Loaded load_in_process(const LoadRequest& request) {
   if (services && out.keel && request.services_unless_mounts_or_exec) {
     services = out.keel->config.mounts.empty() && out.keel->config.exec.empty();
   }
-  if (services) out.services = service::load_service_dir(request.services_dir, request.users);
+  if (services) {
+    out.services = service::load_service_dir(request.services_dir, request.users);
+    // CONFIG_DIR: keel.toml's directory, else the services directory's parent.
+    std::string dir = !request.keel_toml.empty() ? request.keel_toml : request.services_dir;
+    dir.resize(std::min(dir.size(), dir.rfind('/')));
+    service::mark_python_programs(*out.services, dir);
+  }
   // A user instance (docs/system-mode.md): what only root could give a
   // service is refused here, once, rather than failing at every start.
   if (out.services && request.user_instance) {

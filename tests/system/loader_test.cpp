@@ -154,8 +154,8 @@ TEST(LoaderMain, AReloadRestartsAReplacedMainAndLeavesAnUnchangedOneAlone) {
 
 // The start-up's reads, under strace -f (keel and its loader child): each
 // service file opened once, no "(built in)" path, and the CONFIG_DIR/main
-// program opened once, for its first 256 bytes (the #! check of
-// service/python_seed; exec'd, not read: a static ELF copy, so no
+// program opened once, by the loader child, for its first 256 bytes (the
+// #! check of service/python_seed; exec'd, not read: a static ELF copy, so no
 // interpreter reads it either). Before issue 11 each file was opened twice
 // and main was read whole to hash it.
 TEST(LoaderStartup, EachServiceFileIsOpenedOnceAndMainIsNeverRead) {
