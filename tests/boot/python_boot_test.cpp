@@ -113,7 +113,8 @@ class PythonBoot : public ::testing::Test {
   testutil::TempDir dir_{"keel-python-boot-"};
 };
 
-// The main program writes a mark to /dev/kmsg right after its first line,
+// The main program writes a mark to /dev/kmsg right after its first line
+// (and a file the opt-out service's gate waits for),
 // then reads the kernel's log (non-blocking) until "crng init done" is in
 // it, and prints which came first: the kernel's sequence numbers order
 // them, whatever the machine's speed. Each service appends its
@@ -125,6 +126,7 @@ print("PY-MAIN-FIRST", flush=True)
 with open("/dev/kmsg", "w") as k:
     k.write("PY-MAIN-KMSG\n")
 import os, time
+open("/run/py-main-marked", "w").close()
 print("PY-MAIN-SEED", os.environ.get("PYTHONHASHSEED", "none"), flush=True)
 deadline = time.monotonic() + 90
 order = None
@@ -177,7 +179,14 @@ time.sleep(600)
       "\n[python]\nscripts = [{ source = \"main.py\", path = \"/etc/keel/main\" }, { source = \"seed.py\", path = "
       "\"/opt/seed.py\" }]\n" +
       py_service("fresh", "") + py_service("kept", "environment = { PYTHONHASHSEED = \"4242\" }\n") +
-      py_service("optout", "python_hash_seed = false\n"));
+      // The opt-out service's interpreter waits for the RNG (it reads
+      // /dev/urandom, which runs the kernel's jitter collector and so ends
+      // the wait for everyone): it starts only after the main program's
+      // mark, through a oneshot gate (itself Python, so given a seed).
+      py_service("optout", "python_hash_seed = false\nrequires = [\"gate\"]\n") +
+      service("gate", "type = \"oneshot\"\ncommand = [\"/usr/bin/python3\", \"-sS\", \"-c\", \"import os, time\\n"
+                      "for _ in range(900):\\n    if os.path.exists('/run/py-main-marked'): break\\n"
+                      "    time.sleep(0.1)\"]\n"));
   const BootResult r =
       run(image, {"PY-MAIN-FIRST", "PY-MAIN-SEED [0-9]+", "PY-MAIN-ORDER main-first", "PY-MAIN-DONE",
                   "reboot: Power down"});
