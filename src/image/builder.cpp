@@ -680,11 +680,7 @@ void write_cpio(const Spec& spec, const ImagePlan& plan, const fs::path& out, st
     fs::remove(tmp, ec);
     throw;
   }
-  fs::rename(tmp, out, ec);
-  if (ec) {
-    fs::remove(tmp, ec);
-    throw ImageError(out.string(), 0, "cannot write the image: " + ec.message());
-  }
+  move_into_place(tmp, out);
 }
 
 [[noreturn]] void os_error(const std::string& what, const fs::path& path) {

@@ -12,4 +12,14 @@ std::string ImageError::describe() const {
   return text + "error: " + what();
 }
 
+void move_into_place(const std::filesystem::path& tmp, const std::filesystem::path& out, const std::string& what) {
+  std::error_code ec;
+  std::filesystem::rename(tmp, out, ec);
+  if (ec) {
+    std::error_code ignored;
+    std::filesystem::remove(tmp, ignored);
+    throw ImageError(out.string(), 0, "cannot write the " + what + ": " + ec.message());
+  }
+}
+
 }  // namespace keel::image

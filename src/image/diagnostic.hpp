@@ -7,6 +7,7 @@
 // exits 1. Nothing in src/core or src/cinit throws; only src/image does.
 #pragma once
 
+#include <filesystem>
 #include <stdexcept>
 #include <string>
 
@@ -30,5 +31,12 @@ class ImageError : public std::runtime_error {
   std::string where_;
   int line_;
 };
+
+// Every output is written as OUT.tmp, then renamed to OUT when complete,
+// so a failed build never leaves a half image under the output's name.
+// This is the rename: on failure the tmp file is removed and an ImageError
+// says "cannot write the WHAT: ...".
+void move_into_place(const std::filesystem::path& tmp, const std::filesystem::path& out,
+                     const std::string& what = "image");
 
 }  // namespace keel::image

@@ -267,11 +267,7 @@ void write_disk_output(const Spec& spec, const ImagePlan& plan, const fs::path& 
     fs::remove(tmp, ec);
     throw;
   }
-  fs::rename(tmp, out, ec);
-  if (ec) {
-    fs::remove(tmp, ec);
-    throw ImageError(out.string(), 0, "cannot write the image: " + ec.message());
-  }
+  move_into_place(tmp, out);
 }
 
 }  // namespace keel::image

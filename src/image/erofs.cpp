@@ -178,11 +178,7 @@ void write_erofs(const Spec& spec, const ImagePlan& plan, const fs::path& out, s
     throw;
   }
   result.entries += plan.entries.size();
-  fs::rename(tmp, out, ec);
-  if (ec) {
-    fs::remove(tmp, ec);
-    throw ImageError(out.string(), 0, "cannot write the image: " + ec.message());
-  }
+  move_into_place(tmp, out);
 }
 
 }  // namespace keel::image

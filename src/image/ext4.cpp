@@ -365,11 +365,7 @@ void write_ext4_fs(const Spec& spec, const ImagePlan& plan, const fs::path& out,
     throw;
   }
   result.entries += plan.entries.size();
-  fs::rename(tmp, out, ec);
-  if (ec) {
-    fs::remove(tmp, ec);
-    throw ImageError(out.string(), 0, "cannot write the image: " + ec.message());
-  }
+  move_into_place(tmp, out);
 }
 
 }  // namespace keel::image

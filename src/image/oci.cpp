@@ -295,11 +295,7 @@ void write_docker_archive(const Spec& spec, const ImagePlan& plan, const fs::pat
     fs::remove(tmp, ec);
     throw;
   }
-  fs::rename(tmp, out, ec);
-  if (ec) {
-    fs::remove(tmp, ec);
-    throw ImageError(out.string(), 0, "cannot write the image: " + ec.message());
-  }
+  move_into_place(tmp, out);
 }
 
 }  // namespace

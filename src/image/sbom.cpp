@@ -525,11 +525,7 @@ SbomSummary write_sbom(const Spec& spec, const ImagePlan& plan, const fs::path& 
     fs::remove(tmp, ec);
     throw;
   }
-  fs::rename(tmp, out, ec);
-  if (ec) {
-    fs::remove(tmp, ec);
-    throw ImageError(out.string(), 0, "cannot write the SBOM: " + ec.message());
-  }
+  move_into_place(tmp, out, "SBOM");
   return summary;
 }
 
