@@ -20,7 +20,7 @@ cd "$(dirname "$0")"
 
 BUILD_DIR=${BUILD_DIR:-build}
 BUILD_PACKAGES=(cmake ninja-build g++ lld pkg-config libgtest-dev binutils util-linux procps
-                zlib1g-dev libzstd-dev libtomlplusplus-dev libssl-dev cpio)
+                zlib1g-dev libzstd-dev liblzma-dev libtomlplusplus-dev libssl-dev cpio)
 # Real peers: the drop-in personalities are tested side by side with them;
 # QEMU and a static busybox for the boot tests (the kernel itself comes from
 # scripts/fetch-kernel.sh into build/kernel-cache, never into /boot).

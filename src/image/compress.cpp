@@ -1,7 +1,9 @@
-// compress.cpp — gzip (zlib) and zstd (libzstd) sinks, and whole-buffer
-// decompression by magic. See compress.hpp for what each guarantees.
+// compress.cpp — gzip (zlib), zstd (libzstd) and xz (liblzma) sinks, and
+// whole-buffer decompression by magic. See compress.hpp for what each
+// guarantees.
 #include "image/compress.hpp"
 
+#include <lzma.h>
 #include <zlib.h>
 #include <zstd.h>
 
@@ -168,6 +170,73 @@ class ZstdSink final : public Sink {
   bool finished_ = false;
 };
 
+// -------------------------------------------------------------------- xz
+
+// The kernel's xz decoder (lib/xz, used for an initramfs by
+// lib/decompress_unxz.c) checks CRC32 or nothing, not xz's default CRC64,
+// and knows the branch converters the kernel was configured with; x86
+// kernels default to XZ_DEC_X86. The x86 filter turns relative call and
+// jump targets into absolute ones, so a function called from many places
+// compresses as one string (the Python service image: 4.1% smaller than
+// LZMA2 alone). The decoder allocates the dictionary (vmalloc) while
+// unpacking, as zstd its window: 16 MiB at every level. It holds a whole
+// small image, which is where xz gains most (an 8 MiB dictionary made the
+// 14.5 MB Python image 5.9% larger); a larger one would ask a small VM for
+// more memory before init runs.
+constexpr std::uint32_t kXzDictionary = std::uint32_t{16} << 20;
+
+class XzSink final : public Sink {
+ public:
+  XzSink(Sink& out, int level) : out_(out), buffer_(kOutChunk) {
+    lzma_options_lzma lzma2{};
+    if (lzma_lzma_preset(&lzma2, static_cast<std::uint32_t>(level)) != 0) {
+      throw ImageError("xz: no preset for level " + std::to_string(level));
+    }
+    lzma2.dict_size = kXzDictionary;
+    // liblzma's single-threaded stream encoder gives the same bytes for the
+    // same input: it has no time stamps or names to leave out.
+    std::array<lzma_filter, 3> filters{
+        {{LZMA_FILTER_X86, nullptr}, {LZMA_FILTER_LZMA2, &lzma2}, {LZMA_VLI_UNKNOWN, nullptr}}};
+    if (lzma_stream_encoder(&strm_, filters.data(), LZMA_CHECK_CRC32) != LZMA_OK) {
+      throw ImageError("xz: cannot initialise liblzma");
+    }
+  }
+  ~XzSink() override { lzma_end(&strm_); }
+
+  void write(std::string_view bytes) override {
+    if (finished_) throw ImageError("xz: write after finish");
+    run(bytes, LZMA_RUN);
+  }
+
+  void finish() override {
+    if (finished_) return;
+    finished_ = true;
+    run({}, LZMA_FINISH);
+    out_.finish();
+  }
+
+ private:
+  void run(std::string_view in, lzma_action action) {
+    strm_.next_in = reinterpret_cast<const std::uint8_t*>(in.data());
+    strm_.avail_in = in.size();
+    for (;;) {
+      strm_.next_out = reinterpret_cast<std::uint8_t*>(buffer_.data());
+      strm_.avail_out = buffer_.size();
+      const lzma_ret rc = lzma_code(&strm_, action);
+      if (rc != LZMA_OK && rc != LZMA_STREAM_END)
+        throw ImageError("xz: compression failed (liblzma error " + std::to_string(rc) + ")");
+      const std::size_t produced = buffer_.size() - strm_.avail_out;
+      if (produced > 0) out_.write(std::string_view(buffer_.data(), produced));
+      if (action == LZMA_FINISH ? rc == LZMA_STREAM_END : strm_.avail_in == 0 && strm_.avail_out != 0) return;
+    }
+  }
+
+  Sink& out_;
+  std::vector<char> buffer_;
+  lzma_stream strm_ = LZMA_STREAM_INIT;
+  bool finished_ = false;
+};
+
 // ---------------------------------------------------------- decompression
 
 std::string prefix(std::string_view where) { return where.empty() ? std::string() : std::string(where); }
@@ -237,6 +306,41 @@ std::string unzstd(std::string_view data, std::string_view where) {
   return out;
 }
 
+// Concatenated streams and the zero padding between them, as the kernel
+// accepts (LZMA_CONCATENATED). The memory limit is the kernel's own bound
+// in spirit: an image whose dictionary asks more than 1 GiB is refused
+// rather than allocated.
+std::string unxz(std::string_view data, std::string_view where) {
+  lzma_stream strm = LZMA_STREAM_INIT;
+  if (lzma_stream_decoder(&strm, std::uint64_t{1} << 30, LZMA_CONCATENATED) != LZMA_OK) {
+    throw ImageError(prefix(where), 0, "xz: cannot initialise liblzma");
+  }
+  std::string out;
+  std::array<char, kOutChunk> buffer{};
+  strm.next_in = reinterpret_cast<const std::uint8_t*>(data.data());
+  strm.avail_in = data.size();
+  for (;;) {
+    strm.next_out = reinterpret_cast<std::uint8_t*>(buffer.data());
+    strm.avail_out = buffer.size();
+    const lzma_ret rc = lzma_code(&strm, strm.avail_in == 0 ? LZMA_FINISH : LZMA_RUN);
+    out.append(buffer.data(), buffer.size() - strm.avail_out);
+    if (rc == LZMA_STREAM_END) break;
+    if (rc != LZMA_OK) {
+      const std::uint64_t at = strm.total_in;
+      lzma_end(&strm);
+      const char* why = rc == LZMA_DATA_ERROR       ? "corrupt data"
+                        : rc == LZMA_BUF_ERROR      ? "truncated"
+                        : rc == LZMA_MEMLIMIT_ERROR ? "the dictionary is larger than 1 GiB"
+                        : rc == LZMA_OPTIONS_ERROR  ? "unsupported options"
+                                                    : "not an xz stream";
+      throw ImageError(prefix(where), 0,
+                       std::string("xz: ") + why + " at compressed byte offset " + std::to_string(at));
+    }
+  }
+  lzma_end(&strm);
+  return out;
+}
+
 }  // namespace
 
 std::string_view compression_name(Compression c) noexcept {
@@ -244,6 +348,7 @@ std::string_view compression_name(Compression c) noexcept {
     case Compression::None: return "none";
     case Compression::Gzip: return "gzip";
     case Compression::Zstd: return "zstd";
+    case Compression::Xz: return "xz";
   }
   return "none";
 }
@@ -252,7 +357,8 @@ Compression parse_compression(std::string_view name) {
   if (name == "none") return Compression::None;
   if (name == "gzip") return Compression::Gzip;
   if (name == "zstd") return Compression::Zstd;
-  throw ImageError("unknown compression '" + std::string(name) + "' (expected none, gzip or zstd)");
+  if (name == "xz") return Compression::Xz;
+  throw ImageError("unknown compression '" + std::string(name) + "' (expected none, gzip, zstd or xz)");
 }
 
 // The knees of the size/time curves, measured on the minimal demo image
@@ -268,6 +374,7 @@ int default_level(Compression c) noexcept {
     case Compression::None: return 0;
     case Compression::Gzip: return 6;
     case Compression::Zstd: return 9;
+    case Compression::Xz: return 6;
   }
   return 0;
 }
@@ -277,6 +384,7 @@ int max_level(Compression c) noexcept {
     case Compression::None: return 0;
     case Compression::Gzip: return Z_BEST_COMPRESSION;
     case Compression::Zstd: return ZSTD_maxCLevel();
+    case Compression::Xz: return 9;
   }
   return 0;
 }
@@ -295,6 +403,11 @@ std::unique_ptr<Sink> make_compressor(Compression c, Sink& out, int level) {
         throw ImageError("zstd level " + std::to_string(level) + " is not in 1.." + std::to_string(max_level(c)));
       }
       return std::make_unique<ZstdSink>(out, level);
+    case Compression::Xz:
+      if (level < 1 || level > max_level(c)) {
+        throw ImageError("xz level " + std::to_string(level) + " is not in 1.." + std::to_string(max_level(c)));
+      }
+      return std::make_unique<XzSink>(out, level);
   }
   throw ImageError("unknown compression");
 }
@@ -310,6 +423,7 @@ Compression detect_compression(std::string_view data) noexcept {
   };
   if (starts({0x1f, 0x8b})) return Compression::Gzip;
   if (starts({0x28, 0xb5, 0x2f, 0xfd})) return Compression::Zstd;
+  if (starts({0xfd, '7', 'z', 'X', 'Z', 0x00})) return Compression::Xz;
   return Compression::None;
 }
 
@@ -317,6 +431,7 @@ std::string decompress(std::string_view data, std::string_view where) {
   switch (detect_compression(data)) {
     case Compression::Gzip: return gunzip(data, where);
     case Compression::Zstd: return unzstd(data, where);
+    case Compression::Xz: return unxz(data, where);
     case Compression::None: break;
   }
   return std::string(data);

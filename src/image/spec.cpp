@@ -522,9 +522,11 @@ void Parser::output(const toml::table& root) {
   o.compression = o.format == OutputFormat::cpio ? Compression::Gzip : Compression::None;
   if (Field f = field(*t, "compression")) {
     std::string s = as_string(f, w, "compression");
-    auto compression =
-        pick<Compression>(s, {{"gzip", Compression::Gzip}, {"zstd", Compression::Zstd}, {"none", Compression::None}});
-    if (!compression) fail(f.line, "unknown compression " + q(s) + ": use \"gzip\", \"zstd\" or \"none\"");
+    auto compression = pick<Compression>(s, {{"gzip", Compression::Gzip},
+                                             {"zstd", Compression::Zstd},
+                                             {"xz", Compression::Xz},
+                                             {"none", Compression::None}});
+    if (!compression) fail(f.line, "unknown compression " + q(s) + ": use \"gzip\", \"zstd\", \"xz\" or \"none\"");
     o.compression = *compression;
     if (o.format != OutputFormat::cpio && o.compression != Compression::None) {
       fail(f.line, "compression applies only to format = \"cpio\"");
@@ -533,7 +535,9 @@ void Parser::output(const toml::table& root) {
   if (Field f = field(*t, "level")) {
     // Checked here, not when the compressor starts, so a typo fails before
     // the (possibly long) build and names its line.
-    if (o.compression == Compression::None) fail(f.line, "level applies only to compression = \"gzip\" or \"zstd\"");
+    if (o.compression == Compression::None) {
+      fail(f.line, "level applies only to compression = \"gzip\", \"zstd\" or \"xz\"");
+    }
     const std::string name(compression_name(o.compression));
     const int hi = max_level(o.compression);
     o.level = static_cast<int>(

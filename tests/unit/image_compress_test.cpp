@@ -154,11 +154,58 @@ TEST(CompressZstd, Reproducible) {
   EXPECT_NE(written_through(Compression::Zstd, 1), written_through(Compression::Zstd, 19));
 }
 
+// -------------------------------------------------------------------- xz
+
+TEST(CompressXz, XzToolDecompresses) {
+  const std::string plain = archive();
+  const std::string xz = compressed(Compression::Xz, plain);
+  EXPECT_LT(xz.size(), plain.size());
+  int rc = 0;
+  EXPECT_EQ(tool_decompress("xz", xz, rc), plain);
+  EXPECT_EQ(rc, 0);
+}
+
+// What the kernel's xz decoder needs (lib/xz): the CRC32 check, not xz's
+// default CRC64; LZMA2 behind the x86 filter (XZ_DEC_X86); the fixed
+// 16 MiB dictionary at every level, so a higher level never asks the
+// booting machine for more memory. Read back with xz's own listing.
+TEST(CompressXz, KernelCheckFilterAndDictionaryAtEveryLevel) {
+  for (const int level : {1, 6, 9}) {
+    TempDir dir;
+    write_file(dir.path() / "a.xz", compressed(Compression::Xz, archive(), level));
+    int rc = 0;
+    const std::string listing = run("xz --robot -lvv '" + (dir.path() / "a.xz").string() + "'", rc);
+    ASSERT_EQ(rc, 0) << listing;
+    EXPECT_NE(listing.find("\tCRC32\t"), std::string::npos) << listing;
+    EXPECT_NE(listing.find("--x86 --lzma2=dict=16MiB"), std::string::npos) << "level " << level << ": " << listing;
+    EXPECT_EQ(listing.find("CRC64"), std::string::npos) << listing;
+  }
+}
+
+TEST(CompressXz, ReproducibleAndLevelsAreChecked) {
+  EXPECT_EQ(written_through(Compression::Xz), written_through(Compression::Xz));
+  EXPECT_NE(written_through(Compression::Xz, 1), written_through(Compression::Xz, 9));
+  std::string out;
+  StringSink sink(out);
+  EXPECT_THROW((void)make_compressor(Compression::Xz, sink, 10), ImageError);
+  EXPECT_THROW((void)make_compressor(Compression::Xz, sink, -1), ImageError);
+  EXPECT_EQ(parse_compression("xz"), Compression::Xz);
+  EXPECT_EQ(compression_name(Compression::Xz), "xz");
+}
+
 // --------------------------------------------------------- decompression
 
 TEST(CompressDetect, ByMagic) {
   EXPECT_EQ(detect_compression(std::string("\x1f\x8b", 2)), Compression::Gzip);
   EXPECT_EQ(detect_compression(std::string("\x28\xb5\x2f\xfd", 4)), Compression::Zstd);
+  EXPECT_EQ(detect_compression(std::string("\xfd"
+                                           "7zXZ\0",
+                                           6)),
+            Compression::Xz);
+  EXPECT_EQ(detect_compression(std::string("\xfd"
+                                           "7zXZ",
+                                           5)),
+            Compression::None);
   EXPECT_EQ(detect_compression("070701"), Compression::None);
   EXPECT_EQ(detect_compression(""), Compression::None);
   EXPECT_EQ(detect_compression(std::string("\x28\xb5\x2f", 3)), Compression::None);
@@ -176,6 +223,9 @@ TEST(CompressDetect, DecompressesEveryFormat) {
             "abcd");
   EXPECT_EQ(decompress(compressed(Compression::Gzip, "ab") + std::string(100, '\0')), "ab");
   EXPECT_EQ(decompress(compressed(Compression::Zstd, "ab", kFast) + std::string(100, '\0')), "ab");
+  EXPECT_EQ(decompress(compressed(Compression::Xz, plain, 1)), plain);
+  EXPECT_EQ(decompress(compressed(Compression::Xz, "ab", 1) + compressed(Compression::Xz, "cd", 1)), "abcd");
+  EXPECT_EQ(decompress(compressed(Compression::Xz, "ab", 1) + std::string(100, '\0')), "ab");
 }
 
 TEST(CompressDetect, CorruptInputThrows) {
@@ -187,6 +237,11 @@ TEST(CompressDetect, CorruptInputThrows) {
   std::string bad = gz;
   bad[3] = '\xff';  // reserved flag bits
   EXPECT_THROW((void)decompress(bad), ImageError);
+  const std::string xz = compressed(Compression::Xz, plain, 1);
+  EXPECT_THROW((void)decompress(xz.substr(0, xz.size() / 2), "img"), ImageError);
+  std::string xz_flipped = xz;
+  xz_flipped[xz.size() / 2] = static_cast<char>(xz_flipped[xz.size() / 2] ^ 0x55);
+  EXPECT_THROW((void)decompress(xz_flipped), ImageError);
   std::string flipped = zst;
   flipped[flipped.size() - 2] = static_cast<char>(flipped[flipped.size() - 2] ^ 0x55);  // checksum
   EXPECT_THROW((void)decompress(flipped), ImageError);
@@ -202,7 +257,9 @@ TEST(CompressDetect, Names) {
   EXPECT_EQ(compression_name(Compression::Zstd), "zstd");
   EXPECT_EQ(parse_compression("gzip"), Compression::Gzip);
   EXPECT_EQ(parse_compression("none"), Compression::None);
-  EXPECT_THROW((void)parse_compression("xz"), ImageError);
+  EXPECT_THROW((void)parse_compression("lz4"), ImageError);
+  EXPECT_EQ(default_level(Compression::Xz), 6);
+  EXPECT_EQ(max_level(Compression::Xz), 9);
   EXPECT_EQ(default_level(Compression::Gzip), 6);
   EXPECT_EQ(default_level(Compression::Zstd), 9);
   EXPECT_EQ(max_level(Compression::Gzip), 9);

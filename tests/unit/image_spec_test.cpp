@@ -462,7 +462,9 @@ TEST_F(SpecTest, BadDeviceNumbers) {
 
 TEST_F(SpecTest, BadOutput) {
   expect_error("[output]\nformat = \"squashfs\"\n", 2, "unknown output format 'squashfs'");
-  expect_error("[output]\nformat = \"cpio\"\ncompression = \"xz\"\n", 3, "unknown compression 'xz'");
+  expect_error("[output]\nformat = \"cpio\"\ncompression = \"lz4\"\n", 3, "unknown compression 'lz4'");
+  expect_error("[output]\nformat = \"erofs\"\ncompression = \"xz\"\n", 3,
+               "compression applies only to format = \"cpio\"");
   expect_error("[output]\nformat = \"ext4\"\ncompression = \"gzip\"\n", 3,
                "compression applies only to format = \"cpio\"");
   expect_error("[output]\nsize = \"64M\"\n", 2, "size applies only to format = \"ext4\"");
@@ -475,6 +477,8 @@ TEST_F(SpecTest, CompressionLevel) {
   EXPECT_EQ(parse("[output]\ncompression = \"zstd\"\nlevel = 22\n").output.level, 22);
   EXPECT_EQ(parse("[output]\nlevel = 1\n").output.level, 1);  // gzip, the default for cpio
   EXPECT_EQ(parse("[output]\ncompression = \"gzip\"\nlevel = 9\n").output.level, 9);
+  EXPECT_EQ(parse("[output]\ncompression = \"xz\"\n").output.compression, Compression::Xz);
+  EXPECT_EQ(parse("[output]\ncompression = \"xz\"\nlevel = 9\n").output.level, 9);
 }
 
 TEST_F(SpecTest, BadCompressionLevel) {
@@ -486,9 +490,11 @@ TEST_F(SpecTest, BadCompressionLevel) {
   expect_error("[output]\n\ncompression = \"gzip\"\nlevel = 10\n", 4,
                "'level' in [output] must be an integer from 1 to 9 for gzip");
   expect_error("[output]\nlevel = 12\n", 2, "must be an integer from 1 to 9 for gzip");
+  expect_error("[output]\ncompression = \"xz\"\nlevel = 10\n", 3,
+               "'level' in [output] must be an integer from 1 to 9 for xz");
   expect_error("[output]\ncompression = \"zstd\"\nlevel = \"19\"\n", 3, "'level' in [output] must be an integer");
   expect_error("[output]\ncompression = \"none\"\nlevel = 3\n", 3,
-               "level applies only to compression = \"gzip\" or \"zstd\"");
+               "level applies only to compression = \"gzip\", \"zstd\" or \"xz\"");
   expect_error("[output]\nformat = \"ext4\"\nlevel = 3\n", 3, "level applies only to compression");
 }
 

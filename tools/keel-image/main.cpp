@@ -55,7 +55,7 @@ constexpr std::string_view kToolHelp =
     "commands:\n"
     "  build SPEC [-o OUT]     build the image a spec describes (docs/image-spec.md);\n"
     "          [--sbom FILE]   --sbom: and its SPDX 2.3 JSON SBOM\n"
-    "  ls IMAGE                list an image's entries (cpio; gzip, zstd or none)\n"
+    "  ls IMAGE                list an image's entries (cpio; gzip, zstd, xz or none)\n"
     "  ldd FILE [--sysroot D]  show the shared libraries an ELF program needs, read from the files\n"
     "  boot IMAGE [OPTIONS]    boot an image (or a disk image through its stage initramfs) in\n"
     "                          qemu-system-x86_64 on the serial console\n"
@@ -103,7 +103,7 @@ constexpr std::string_view kBuildHelp =
 constexpr std::string_view kLsHelp =
     "usage: keel-image ls IMAGE\n"
     "\n"
-    "Lists the entries of a cpio image (compressed with gzip or zstd, or not), one per line:\n"
+    "Lists the entries of a cpio image (compressed with gzip, zstd or xz, or not), one per line:\n"
     "MODE NLINK UID GID SIZE|MAJOR,MINOR DATE TIME NAME[ -> TARGET] (times in UTC).\n";
 
 constexpr std::string_view kLddHelp =
