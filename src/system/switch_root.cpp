@@ -159,8 +159,8 @@ bool check_ext4(const std::string& device, const char* what, bool& read_only) {
       }
       return true;
     case FsckAction::Reboot:
-      log::msg(log::Level::Error, "disk root: e2fsck fixed the %s %s and asks for a reboot (status 2): rebooting", what,
-               device.c_str());
+      log::msg(log::Level::Error, "disk root: e2fsck fixed the %s %s and asks for a reboot (status %d): rebooting",
+               what, device.c_str(), run.status);
       return false;
     case FsckAction::MountReadOnly:
       log::msg(log::Level::Error,
@@ -363,6 +363,9 @@ void exec_init(const DiskRootPlan& plan, char** argv, bool& signals_reset) {
   const int err = errno;
   // keel's own binary, deleted with the initramfs but still this process's
   // file: it boots the disk root as its init.
+  log::msg(log::Level::Warn, "disk root: exec %s failed (%s): exec keel's own binary (/proc/self/exe) instead",
+           plan.init.c_str(), std::strerror(err));
+  drain_output();
   args[0] = argv != nullptr && argv[0] != nullptr ? argv[0] : const_cast<char*>("/init");
   ::execve("/proc/self/exe", args.data(), environ);
   log::msg(log::Level::Error,
