@@ -198,15 +198,17 @@ bool mount_point(const std::string& inner, bool root_writable, const char* why) 
 std::string wait_device(const DeviceSpec& spec, long timeout_s, const char* what) {
   log::msg(log::Level::Info, "disk root: waiting up to %ld s for the %s device %s", timeout_s, what,
            describe(spec).c_str());
-  std::string node = wait_for_block_device(spec, timeout_s * 1000);
+  std::string why;
+  std::string node = wait_for_block_device(spec, timeout_s * 1000, {}, &why);
   if (node.empty()) {
     log::msg(log::Level::Error,
-             "disk root: no %s device %s after %ld s (keel.root_timeout=%ld): is the disk attached, is its driver "
+             "disk root: no %s device %s after %ld s (keel.root_timeout=%ld)%s%s: is the disk attached, is its driver "
              "(virtio_blk, ...) in the initramfs's modules.load, is the %s right? Staying in the initramfs",
-             what, describe(spec).c_str(), timeout_s, timeout_s,
-             spec.key == DeviceKey::Path   ? "path"
-             : spec.key == DeviceKey::Uuid ? "UUID"
-                                           : "label");
+             what, describe(spec).c_str(), timeout_s, timeout_s, why.empty() ? "" : "; ", why.c_str(),
+             spec.key == DeviceKey::Path       ? "path"
+             : spec.key == DeviceKey::Uuid     ? "UUID"
+             : spec.key == DeviceKey::PartUuid ? "PARTUUID"
+                                               : "label");
   }
   return node;
 }
@@ -390,7 +392,7 @@ DiskRootPlan parse_disk_root(std::string_view cmdline) {
       if (auto spec = parse_device_spec(w.substr(5))) {
         plan.root = *spec;
       } else {
-        refuse("root=" + plan.root_text + ": not /dev/NAME, LABEL=, UUID= or PARTLABEL=");
+        refuse("root=" + plan.root_text + ": not /dev/NAME, LABEL=, UUID=, PARTLABEL= or PARTUUID=");
       }
     } else if (w.starts_with("rootfstype=")) {
       const std::string_view t = w.substr(11);

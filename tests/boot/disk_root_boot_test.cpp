@@ -415,5 +415,35 @@ TEST_F(DiskRootBoot, InitThatCannotRunFallsBackToKeelItself) {
   expect_clean(root);
 }
 
+// PARTUUID= (the kernel's uevent has none: keel reads the disk's GPT) for
+// the root and the data partition, the GUIDs as sfdisk reads them (upper
+// case).
+TEST_F(DiskRootBoot, PartuuidOnAKeelImageDisk) {
+  if (!testutil::have("sfdisk")) GTEST_SKIP() << "sfdisk is not installed";
+  const fs::path stage = stage_initramfs();
+  const fs::path disk = build("disk.img",
+                              "[output]\nformat = \"disk\"\ninitramfs = false\n\n[disk]\nroot = \"ext4\"\nroot_size = "
+                              "\"32M\"\ndata_size = \"16M\"\n",
+                              root_payload(true));
+  std::vector<std::string> guids;
+  for (int n = 1; n <= 2; ++n) {
+    int rc = 0;
+    std::string out = testutil::run("sfdisk --part-uuid " + testutil::quoted(disk) + " " + std::to_string(n), rc);
+    ASSERT_EQ(rc, 0) << out;
+    while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
+    guids.push_back(out);
+  }
+  const BootResult r =
+      run(stage, {disk},
+          "root=PARTUUID=" + guids[0] + " keel.data=PARTUUID=" + guids[1] +
+              ":/data keel.root_timeout=20",
+          {"keel: disk root: mounted /dev/vda1 \\(ext4, read-write\\)",
+           "keel: disk root: mounted /dev/vda2 on /data \\(ext4, read-write\\)",
+           "keel: disk root: switched; exec /sbin/init",
+           "keel: running as the system's init \\(pid 1\\)", "SVC-UP-IN-DISK-ROOT", "DATA-WRITABLE yes",
+           "reboot: Power down"});
+  EXPECT_TRUE(r.passed()) << shown(r);
+}
+
 }  // namespace
 }  // namespace keel::image
