@@ -290,10 +290,12 @@ TEST_F(DiskRootBoot, MissingInitStaysInTheInitramfs) {
 TEST_F(DiskRootBoot, MissingRootStaysInTheInitramfs) {
   const fs::path stage = stage_initramfs();
   const BootResult r =
-      run(stage, {}, "root=LABEL=missing keel.root_timeout=2",
+      run(stage, {}, "root=LABEL=missing keel.root_timeout=2 keel.events=console",
           {"keel: disk root: waiting up to 2 s for the root device LABEL=missing",
            "keel: error: disk root: no root device LABEL=missing after 2 s \\(keel.root_timeout=2\\).*Staying in the "
            "initramfs",
+           // The step is the initramfs keel's own, with no device.
+           "keel-event: .*\"event\":\"boot-step\",\"step\":\"root\",\"device\":\"\",\"duration_us\":[0-9]+",
            "INITRAMFS-MAIN-RUNS", "reboot: Power down"});
   EXPECT_TRUE(r.passed()) << shown(r);
 }
@@ -417,8 +419,9 @@ TEST_F(DiskRootBoot, InitThatCannotRunFallsBackToKeelItself) {
 
 // PARTUUID= (the kernel's uevent has none: keel reads the disk's GPT) for
 // the root and the data partition, the GUIDs as sfdisk reads them (upper
-// case).
-TEST_F(DiskRootBoot, PartuuidOnAKeelImageDisk) {
+// case). keel.events=console: the disk root's keel records the stage's
+// "root" boot step, passed across the exec, after its keel-start.
+TEST_F(DiskRootBoot, PartuuidOnAKeelImageDiskWithTheRootStep) {
   if (!testutil::have("sfdisk")) GTEST_SKIP() << "sfdisk is not installed";
   const fs::path stage = stage_initramfs();
   const fs::path disk = build("disk.img",
@@ -436,13 +439,22 @@ TEST_F(DiskRootBoot, PartuuidOnAKeelImageDisk) {
   const BootResult r =
       run(stage, {disk},
           "root=PARTUUID=" + guids[0] + " keel.data=PARTUUID=" + guids[1] +
-              ":/data keel.root_timeout=20",
+              ":/data keel.root_timeout=20 keel.events=console",
           {"keel: disk root: mounted /dev/vda1 \\(ext4, read-write\\)",
            "keel: disk root: mounted /dev/vda2 on /data \\(ext4, read-write\\)",
-           "keel: disk root: switched; exec /sbin/init",
+           "keel: disk root: switched; exec /sbin/init", "keel-event: .*\"event\":\"keel-start\"",
+           "keel-event: .*\"event\":\"boot-step\",\"step\":\"root\",\"device\":\"/dev/vda1\",\"duration_us\":[0-9]+",
            "keel: running as the system's init \\(pid 1\\)", "SVC-UP-IN-DISK-ROOT", "DATA-WRITABLE yes",
            "reboot: Power down"});
   EXPECT_TRUE(r.passed()) << shown(r);
+  // Recorded once, by the disk root's keel: the initramfs's keel did not.
+  std::size_t steps = 0;
+  for (std::size_t at = console_.find("\"step\":\"root\""); at != std::string::npos;
+       at = console_.find("\"step\":\"root\"", at + 1)) {
+    ++steps;
+  }
+  EXPECT_EQ(steps, 1u) << console_;
+  EXPECT_EQ(console_.find("KEEL_STAGE_ROOT"), std::string::npos) << console_;
 }
 
 }  // namespace
