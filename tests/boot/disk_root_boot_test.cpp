@@ -121,7 +121,7 @@ class DiskRootBoot : public ::testing::Test {
   }
 
   fs::path data_disk() {
-    const fs::path disk = dir_.path() / "data.ext4";
+    fs::path disk = dir_.path() / "data.ext4";
     int rc = 0;
     const std::string out =
         testutil::run("mke2fs -q -F -t ext4 -L keel-data " + testutil::quoted(disk) + " 16M 2>&1", rc);
@@ -137,8 +137,8 @@ class DiskRootBoot : public ::testing::Test {
 
   // An ext4 root labelled keel-root, with no stage initramfs of its own.
   fs::path labelled_root(const std::string& extra = {}) {
-    const fs::path root = build("root.ext4", "[output]\nformat = \"ext4\"\nsize = \"32M\"\ninitramfs = false\n",
-                                root_payload(true) + extra);
+    fs::path root = build("root.ext4", "[output]\nformat = \"ext4\"\nsize = \"32M\"\ninitramfs = false\n",
+                          root_payload(true) + extra);
     int rc = 0;
     const std::string labelled = testutil::run("tune2fs -L keel-root " + testutil::quoted(root) + " 2>&1", rc);
     EXPECT_EQ(rc, 0) << labelled;
@@ -254,13 +254,14 @@ TEST_F(DiskRootBoot, DataPartitionWithErrorsLeftIsMountedReadOnly) {
   const std::string copy = testutil::quoted(dir_.path() / "bad.copy");
   (void)testutil::run("cp " + d + " " + copy + " && e2fsck -p " + copy + " >/dev/null 2>&1", rc);
   ASSERT_TRUE(WIFEXITED(rc) && (WEXITSTATUS(rc) & 4) != 0) << "the corruption is not one e2fsck -p leaves: " << rc;
-  const BootResult r = run(stage, {root, data}, "root=LABEL=keel-root keel.data=LABEL=keel-data:/data",
-                           {"keel: disk root: mounted /dev/vda \\(ext4, read-write\\)",
-                            "keel: error: disk root: e2fsck left errors on the data /dev/vdb \\(status 4\\): mounting "
-                            "it READ-ONLY.*e2fsck -f -y /dev/vdb",
-                            "keel: disk root: mounted /dev/vdb on /data \\(ext4, read-only\\)",
-                            "keel: running as the system's init \\(pid 1\\)", "SVC-UP-IN-DISK-ROOT", "DATA-WRITABLE no",
-                            "ROOT-BOOTS-BEFORE 0", "reboot: Power down"});
+  const BootResult r =
+      run(stage, {root, data}, "root=LABEL=keel-root keel.data=LABEL=keel-data:/data",
+          {"keel: disk root: mounted /dev/vda \\(ext4, read-write\\)",
+           std::string("keel: error: disk root: e2fsck left errors on the data /dev/vdb \\(status 4\\): ") +
+               "mounting it READ-ONLY.*e2fsck -f -y /dev/vdb",
+           "keel: disk root: mounted /dev/vdb on /data \\(ext4, read-only\\)",
+           "keel: running as the system's init \\(pid 1\\)", "SVC-UP-IN-DISK-ROOT", "DATA-WRITABLE no",
+           "ROOT-BOOTS-BEFORE 0", "reboot: Power down"});
   EXPECT_TRUE(r.passed()) << shown(r);
   expect_clean(root);
 }
@@ -292,8 +293,8 @@ TEST_F(DiskRootBoot, MissingRootStaysInTheInitramfs) {
   const BootResult r =
       run(stage, {}, "root=LABEL=missing keel.root_timeout=2 keel.events=console",
           {"keel: disk root: waiting up to 2 s for the root device LABEL=missing",
-           "keel: error: disk root: no root device LABEL=missing after 2 s \\(keel.root_timeout=2\\).*Staying in the "
-           "initramfs",
+           std::string("keel: error: disk root: no root device LABEL=missing after 2 s \\(keel.root_timeout=2\\)") +
+               ".*Staying in the initramfs",
            // The step is the initramfs keel's own, with no device.
            "keel-event: .*\"event\":\"boot-step\",\"step\":\"root\",\"device\":\"\",\"duration_us\":[0-9]+",
            "INITRAMFS-MAIN-RUNS", "reboot: Power down"});
@@ -368,8 +369,8 @@ TEST_F(DiskRootBoot, MissingDataDeviceStaysInTheInitramfs) {
       run(stage, {root}, "root=LABEL=keel-root keel.data=LABEL=nope:/data keel.root_timeout=2",
           {"keel: disk root: mounted /dev/vda \\(ext4, read-write\\)",
            "keel: disk root: waiting up to 2 s for the data device LABEL=nope",
-           "keel: error: disk root: no data device LABEL=nope after 2 s \\(keel.root_timeout=2\\).*Staying in the "
-           "initramfs",
+           std::string("keel: error: disk root: no data device LABEL=nope after 2 s \\(keel.root_timeout=2\\)") +
+               ".*Staying in the initramfs",
            "INITRAMFS-MAIN-RUNS", "reboot: Power down"});
   EXPECT_TRUE(r.passed()) << shown(r);
   EXPECT_EQ(console_.find("SVC-UP-IN-DISK-ROOT"), std::string::npos) << console_;
@@ -386,13 +387,13 @@ TEST_F(DiskRootBoot, PartlabelOnAKeelImageDisk) {
                               root_payload(true));
   for (int n = 0; n < 2; ++n) {
     const std::string before = std::to_string(n);
-    const BootResult r = run(
-        stage, {disk}, "root=PARTLABEL=keel-root keel.data=PARTLABEL=keel-data:/data keel.root_timeout=20",
-        {"keel: disk root: waiting up to 20 s for the root device PARTLABEL=keel-root",
-         "keel: disk root: mounted /dev/vda1 \\(ext4, read-write\\)",
-         "keel: disk root: mounted /dev/vda2 on /data \\(ext4, read-write\\)",
-         "keel: running as the system's init \\(pid 1\\)", "SVC-UP-IN-DISK-ROOT", "DATA-BOOTS-BEFORE " + before,
-         "DATA-WRITABLE yes", "ROOT-BOOTS-BEFORE " + before, "reboot: Power down"});
+    const BootResult r =
+        run(stage, {disk}, "root=PARTLABEL=keel-root keel.data=PARTLABEL=keel-data:/data keel.root_timeout=20",
+            {"keel: disk root: waiting up to 20 s for the root device PARTLABEL=keel-root",
+             "keel: disk root: mounted /dev/vda1 \\(ext4, read-write\\)",
+             "keel: disk root: mounted /dev/vda2 on /data \\(ext4, read-write\\)",
+             "keel: running as the system's init \\(pid 1\\)", "SVC-UP-IN-DISK-ROOT", "DATA-BOOTS-BEFORE " + before,
+             "DATA-WRITABLE yes", "ROOT-BOOTS-BEFORE " + before, "reboot: Power down"});
     EXPECT_TRUE(r.passed()) << "boot " << n + 1 << ": " << shown(r);
     if (!r.passed()) break;
   }
@@ -405,11 +406,12 @@ TEST_F(DiskRootBoot, PartlabelOnAKeelImageDisk) {
 TEST_F(DiskRootBoot, InitThatCannotRunFallsBackToKeelItself) {
   const fs::path stage = stage_initramfs();
   const fs::path root = labelled_root(file_entry("/sbin/not-a-program", "just text\n", "0755"));
+  const std::string fallback =
+      "keel: warning: disk root: exec /sbin/not-a-program failed \\(Exec format error\\): exec keel's own binary "
+      "\\(/proc/self/exe\\) instead";
   const BootResult r =
       run(stage, {root}, "root=LABEL=keel-root init=/sbin/not-a-program",
-          {"keel: disk root: switched; exec /sbin/not-a-program as PID 1 of the disk root",
-           "keel: warning: disk root: exec /sbin/not-a-program failed \\(Exec format error\\): exec keel's own binary "
-           "\\(/proc/self/exe\\) instead",
+          {"keel: disk root: switched; exec /sbin/not-a-program as PID 1 of the disk root", fallback,
            "keel: running as the system's init \\(pid 1\\)", "SVC-UP-IN-DISK-ROOT",
            "ROOT-FS ef53 PID1-EXE /sbin/keel \\(deleted\\)", "INITRAMFS-GONE 0", "reboot: Power down"});
   EXPECT_TRUE(r.passed()) << shown(r);

@@ -6,7 +6,6 @@
 // PARTUUID= read from the GPT of a real keel-image disk (format = "disk")
 // and of corrupted copies of it (system/gpt.hpp).
 #include <gtest/gtest.h>
-
 #include <zlib.h>
 
 #include <cstring>
@@ -161,7 +160,7 @@ class DiskRootImages : public ::testing::Test {
     if (!testutil::have("mkfs.erofs")) GTEST_SKIP() << "erofs-utils is not installed";
   }
   fs::path ext4(const std::string& name, const std::string& label, const std::string& uuid) {
-    const fs::path img = dir_.path() / name;
+    fs::path img = dir_.path() / name;
     int rc = 0;
     const std::string out = testutil::run(
         "mke2fs -q -F -t ext4 -L " + label + " -U " + uuid + " " + testutil::quoted(img) + " 4M 2>&1", rc);
@@ -172,7 +171,7 @@ class DiskRootImages : public ::testing::Test {
     const fs::path tree = dir_.path() / (name + ".d");
     fs::create_directories(tree);
     testutil::write_file(tree / "hello", "hi\n");
-    const fs::path img = dir_.path() / name;
+    fs::path img = dir_.path() / name;
     int rc = 0;
     const std::string out = testutil::run(
         "mkfs.erofs --quiet -U " + uuid + " " + testutil::quoted(img) + " " + testutil::quoted(tree) + " 2>&1", rc);
@@ -264,8 +263,7 @@ void put64(std::string& b, std::size_t at, std::uint64_t v) {
 // The primary header's CRC32 made right again (zlib's, not keel's).
 void fix_header_crc(std::string& b) {
   put32(b, 512 + 16, 0);
-  put32(b, 512 + 16,
-        static_cast<std::uint32_t>(::crc32(0L, reinterpret_cast<const Bytef*>(b.data() + 512), 92)));
+  put32(b, 512 + 16, static_cast<std::uint32_t>(::crc32(0L, reinterpret_cast<const Bytef*>(b.data() + 512), 92)));
 }
 
 class DiskRootGpt : public ::testing::Test {
