@@ -243,6 +243,12 @@ void write_disk_output(const Spec& spec, const ImagePlan& plan, const fs::path& 
   };
   add(kRootPartition, kRootType, root_image);
   if (disk.data_size != 0) add(kDataLabel, kLinuxDataType, data_image);
+  // The unique GUIDs are derived from the root's content: a kernel command
+  // line of its own can name them (root=PARTUUID=), for this build.
+  for (std::size_t i = 0; i < parts.size(); ++i) {
+    result.notes.push_back("partition " + std::to_string(i + 1) + " " + parts[i].name +
+                           ": PARTUUID=" + parts[i].unique_guid);
+  }
   // The backup entries and header need 33 sectors after the last partition: one more MiB.
   const std::uint64_t total = next + kMiB / kSector;
   const GptBytes gpt = make_gpt(derived_uuid(disk_key), parts, total);

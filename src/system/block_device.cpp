@@ -9,9 +9,12 @@
 #include <cstdint>
 #include <cstring>
 #include <ctime>
+#include <utility>
+#include <vector>
 
 #include "core/limits.hpp"
 #include "core/read_file.hpp"
+#include "system/gpt.hpp"
 
 namespace keel {
 namespace {
@@ -79,9 +82,63 @@ bool matches(const DeviceSpec& spec, const Uevent& ev, const std::string& node) 
       FsIdentity id = identify_device(node.c_str());
       return id.type != FsType::Unknown && id.uuid == spec.value;
     }
+    case DeviceKey::PartUuid:
     case DeviceKey::Path: return false;
   }
   return false;
+}
+
+Uevent read_uevent(const BlockDirs& dirs, const char* name) {
+  std::string text;
+  const std::string uevent = dirs.sys_class_block + "/" + name + "/uevent";
+  if (!read_file(uevent.c_str(), text, std::size_t{64} * 1024)) return {};
+  return parse_uevent(text);
+}
+
+// PARTUUID=: the GPT of each whole disk is read; the partition whose PARTN
+// is the matching entry's number and which sits under that disk in sysfs
+// (/sys/class/block/DISK/PART) is the device.
+std::string find_by_partuuid(const DeviceSpec& spec, const BlockDirs& dirs, std::string* why) {
+  struct Disk {
+    std::string name;
+    int partition;
+  };
+  std::vector<Disk> hits;
+  std::vector<std::pair<std::string, Uevent>> parts;
+  DIR* dir = ::opendir(dirs.sys_class_block.c_str());
+  if (dir == nullptr) return {};
+  while (const dirent* entry = ::readdir(dir)) {
+    if (entry->d_name[0] == '.') continue;
+    Uevent ev = read_uevent(dirs, entry->d_name);
+    if (ev.devtype == "partition") {
+      parts.emplace_back(entry->d_name, std::move(ev));
+      continue;
+    }
+    if (ev.devtype != "disk") continue;
+    const std::string node = node_path(dirs, ev.devname);
+    if (node.empty() || !is_device_or_file(node)) continue;
+    const GptMatch m = gpt_find_partition(node.c_str(), spec.value);
+    if (m.partition > 0) {
+      hits.push_back({entry->d_name, m.partition});
+    } else if (why != nullptr && !m.error.empty() && m.error != "no GPT header at LBA 1") {
+      *why = node + ": " + m.error;
+    }
+  }
+  ::closedir(dir);
+  std::string found;
+  for (const Disk& disk : hits) {
+    for (const auto& [name, ev] : parts) {
+      if (ev.partn != std::to_string(disk.partition)) continue;
+      struct stat st{};
+      const std::string under = dirs.sys_class_block + "/" + disk.name + "/" + name;
+      if (::stat(under.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) continue;
+      const std::string node = node_path(dirs, ev.devname);
+      if (node.empty() || !is_device_or_file(node)) continue;
+      // The first in name order, as for the other keys.
+      if (found.empty() || node < found) found = node;
+    }
+  }
+  return found;
 }
 
 }  // namespace
@@ -102,7 +159,7 @@ std::optional<DeviceSpec> parse_device_spec(std::string_view text) {
     if (spec.value.empty()) return std::nullopt;
     return spec;
   }
-  if (take("UUID=", DeviceKey::Uuid)) {
+  if (take("UUID=", DeviceKey::Uuid) || take("PARTUUID=", DeviceKey::PartUuid)) {
     // Compared in the canonical 8-4-4-4-12 lower-case form, however the
     // command line wrote it.
     std::string digits;
@@ -129,6 +186,7 @@ std::string describe(const DeviceSpec& spec) {
     case DeviceKey::Label: return "LABEL=" + spec.value;
     case DeviceKey::Uuid: return "UUID=" + spec.value;
     case DeviceKey::PartLabel: return "PARTLABEL=" + spec.value;
+    case DeviceKey::PartUuid: return "PARTUUID=" + spec.value;
     case DeviceKey::Path: return spec.value;
   }
   return spec.value;
@@ -185,14 +243,17 @@ Uevent parse_uevent(std::string_view text) {
     const std::string_view line = text.substr(0, end);
     if (line.starts_with("DEVNAME=")) ev.devname = std::string(line.substr(8));
     if (line.starts_with("PARTNAME=")) ev.partname = std::string(line.substr(9));
+    if (line.starts_with("DEVTYPE=")) ev.devtype = std::string(line.substr(8));
+    if (line.starts_with("PARTN=")) ev.partn = std::string(line.substr(6));
     if (end == std::string_view::npos) break;
     text.remove_prefix(end + 1);
   }
   return ev;
 }
 
-std::string find_block_device(const DeviceSpec& spec, const BlockDirs& dirs) {
+std::string find_block_device(const DeviceSpec& spec, const BlockDirs& dirs, std::string* why) {
   if (spec.key == DeviceKey::Path) return is_device_or_file(spec.value) ? spec.value : std::string();
+  if (spec.key == DeviceKey::PartUuid) return find_by_partuuid(spec, dirs, why);
   DIR* dir = ::opendir(dirs.sys_class_block.c_str());
   if (dir == nullptr) return {};
   std::string found;
@@ -214,11 +275,11 @@ std::string find_block_device(const DeviceSpec& spec, const BlockDirs& dirs) {
   return found;
 }
 
-std::string wait_for_block_device(const DeviceSpec& spec, long timeout_ms, const BlockDirs& dirs) {
+std::string wait_for_block_device(const DeviceSpec& spec, long timeout_ms, const BlockDirs& dirs, std::string* why) {
   timespec start{};
   ::clock_gettime(CLOCK_MONOTONIC, &start);
   for (;;) {
-    std::string node = find_block_device(spec, dirs);
+    std::string node = find_block_device(spec, dirs, why);
     if (!node.empty()) return node;
     timespec now{};
     ::clock_gettime(CLOCK_MONOTONIC, &now);

@@ -9,6 +9,10 @@
 //   UUID=1b4e...       the filesystem's UUID, any case, with its dashes
 //   PARTLABEL=keel-root  the GPT partition's name (the kernel's PARTNAME in
 //                      /sys/class/block/NAME/uevent)
+//   PARTUUID=0b5c...   the GPT partition's unique GUID, any case, with its
+//                      dashes: not in the uevent, so each whole disk's GPT is
+//                      read (system/gpt.hpp) and the partition with that
+//                      entry's number (PARTN) under that disk is the device
 //
 // A minimal image has no blkid and no udev, so the superblocks are read
 // here: ext4's and erofs's both start at byte 1024 of the device. Only
@@ -26,11 +30,11 @@
 
 namespace keel {
 
-enum class DeviceKey { Path, Label, Uuid, PartLabel };
+enum class DeviceKey { Path, Label, Uuid, PartLabel, PartUuid };
 
 struct DeviceSpec {
   DeviceKey key = DeviceKey::Path;
-  std::string value;  // the path, label, UUID (lower case) or partition name
+  std::string value;  // the path, label, UUID or PARTUUID (canonical, lower case) or partition name
 };
 
 // `root=` / keel.data's SPEC. nullopt for an empty value, an empty label,
@@ -55,10 +59,13 @@ inline constexpr std::size_t kSuperblockBytes = 2048;
 // Reads the device (or image file) at `path`. Unknown when it cannot be read.
 [[nodiscard]] FsIdentity identify_device(const char* path);
 
-// A /sys/class/block/NAME/uevent's DEVNAME= and PARTNAME= (empty when absent).
+// A /sys/class/block/NAME/uevent's DEVNAME=, PARTNAME=, DEVTYPE= and
+// PARTN= (empty when absent).
 struct Uevent {
   std::string devname;
   std::string partname;
+  std::string devtype;  // "disk", "partition"
+  std::string partn;    // the partition's number on its disk
 };
 [[nodiscard]] Uevent parse_uevent(std::string_view text);
 
@@ -70,10 +77,13 @@ struct BlockDirs {
 
 // One look: the device node (DEV/DEVNAME) that matches `spec` now, or
 // empty. A path matches when it is a block device (or, for tests, a
-// regular file).
-[[nodiscard]] std::string find_block_device(const DeviceSpec& spec, const BlockDirs& dirs = {});
+// regular file). `why`, when given, gets what made a disk unreadable for
+// PARTUUID= ("/dev/vda: the GPT header's CRC32 is wrong"), for messages.
+[[nodiscard]] std::string find_block_device(const DeviceSpec& spec, const BlockDirs& dirs = {},
+                                            std::string* why = nullptr);
 
 // Looks every 50 ms until it appears or `timeout_ms` passed (then empty).
-[[nodiscard]] std::string wait_for_block_device(const DeviceSpec& spec, long timeout_ms, const BlockDirs& dirs = {});
+[[nodiscard]] std::string wait_for_block_device(const DeviceSpec& spec, long timeout_ms, const BlockDirs& dirs = {},
+                                                std::string* why = nullptr);
 
 }  // namespace keel

@@ -5,6 +5,7 @@
 #include "core/event_loop.hpp"
 #include "core/oom.hpp"
 #include "service/event_record.hpp"
+#include "system/switch_root.hpp"
 
 namespace keel {
 
@@ -39,6 +40,8 @@ void start_event_record(bool console, const BootStep* early_mounts) noexcept {
   }
   r.begin_at("keel-start", {}, mono, real).commit();
   if (early_mounts != nullptr) early_mounts->emit("mounts");
+  // After a disk-root stage's exec, its step (system/switch_root.hpp).
+  if (early_mounts != nullptr) record_disk_root_step();
 }
 
 void record_target(std::string_view target, bool failed) noexcept {

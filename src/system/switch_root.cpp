@@ -15,13 +15,17 @@
 
 #include <cerrno>
 #include <csignal>
+#include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <new>
 
+#include "core/event_loop.hpp"
 #include "core/limits.hpp"
 #include "core/log.hpp"
+#include "service/event_record.hpp"
 
 extern char** environ;  // NOLINT(readability-redundant-declaration)
 
@@ -34,6 +38,9 @@ constexpr const char* kE2fsck = "/sbin/e2fsck";
 constexpr int kChildMounted = 0;
 constexpr int kChildFailed = 1;
 constexpr int kChildReboot = 2;
+// The stage's boot step, carried across the exec into the disk root's keel
+// (record_disk_root_step): "START_MONO_NS END_MONO_NS END_REAL_NS DEVICE".
+constexpr const char* kStepVariable = "KEEL_STAGE_ROOT";
 
 // The kernel's word splitting: spaces separate, double quotes group.
 std::vector<std::string> split_words(std::string_view text) {
@@ -159,8 +166,8 @@ bool check_ext4(const std::string& device, const char* what, bool& read_only) {
       }
       return true;
     case FsckAction::Reboot:
-      log::msg(log::Level::Error, "disk root: e2fsck fixed the %s %s and asks for a reboot (status 2): rebooting", what,
-               device.c_str());
+      log::msg(log::Level::Error, "disk root: e2fsck fixed the %s %s and asks for a reboot (status %d): rebooting",
+               what, device.c_str(), run.status);
       return false;
     case FsckAction::MountReadOnly:
       log::msg(log::Level::Error,
@@ -198,22 +205,26 @@ bool mount_point(const std::string& inner, bool root_writable, const char* why) 
 std::string wait_device(const DeviceSpec& spec, long timeout_s, const char* what) {
   log::msg(log::Level::Info, "disk root: waiting up to %ld s for the %s device %s", timeout_s, what,
            describe(spec).c_str());
-  std::string node = wait_for_block_device(spec, timeout_s * 1000);
+  std::string why;
+  std::string node = wait_for_block_device(spec, timeout_s * 1000, {}, &why);
   if (node.empty()) {
     log::msg(log::Level::Error,
-             "disk root: no %s device %s after %ld s (keel.root_timeout=%ld): is the disk attached, is its driver "
+             "disk root: no %s device %s after %ld s (keel.root_timeout=%ld)%s%s: is the disk attached, is its driver "
              "(virtio_blk, ...) in the initramfs's modules.load, is the %s right? Staying in the initramfs",
-             what, describe(spec).c_str(), timeout_s, timeout_s,
-             spec.key == DeviceKey::Path   ? "path"
-             : spec.key == DeviceKey::Uuid ? "UUID"
-                                           : "label");
+             what, describe(spec).c_str(), timeout_s, timeout_s, why.empty() ? "" : "; ", why.c_str(),
+             spec.key == DeviceKey::Path       ? "path"
+             : spec.key == DeviceKey::Uuid     ? "UUID"
+             : spec.key == DeviceKey::PartUuid ? "PARTUUID"
+                                               : "label");
   }
   return node;
 }
 
-int prepare_root(const DiskRootPlan& plan) {
+// `report`: a pipe to PID 1, told the root device's node (for the boot step).
+int prepare_root(const DiskRootPlan& plan, int report) {
   const std::string device = wait_device(plan.root, plan.timeout_s, "root");
   if (device.empty()) return kChildFailed;
+  (void)!::write(report, device.data(), device.size());
   const FsIdentity id = identify_device(device.c_str());
   const FsType type = plan.fstype.value_or(id.type);
   if (type == FsType::Unknown) {
@@ -287,6 +298,27 @@ void drain_output() noexcept {
 }
 
 // ---- PID 1's part.
+
+// The "root" boot step (docs/events.md), stamped at its end.
+void record_root_step(std::int64_t start_ns, std::int64_t end_mono_ns, std::int64_t end_real_ns,
+                      std::string_view device) noexcept {
+  service::event_record()
+      .begin_at("boot-step", {}, end_mono_ns, end_real_ns)
+      .str("step", "root")
+      .str("device", device)
+      .num("duration_us", (end_mono_ns - start_ns) / 1000)
+      .commit();
+}
+
+// A decimal number of at most 19 digits, then a space; false otherwise.
+bool take_number(std::string_view& text, std::int64_t& out) noexcept {
+  std::size_t n = 0;
+  out = 0;
+  while (n < text.size() && n < 19 && text[n] >= '0' && text[n] <= '9') out = out * 10 + (text[n++] - '0');
+  if (n == 0 || n >= text.size() || text[n] != ' ') return false;
+  text.remove_prefix(n + 1);
+  return true;
+}
 
 // Deletes what is under `dir` on filesystem `dev` (the initramfs), never
 // following a link or crossing into a mount.
@@ -363,6 +395,9 @@ void exec_init(const DiskRootPlan& plan, char** argv, bool& signals_reset) {
   const int err = errno;
   // keel's own binary, deleted with the initramfs but still this process's
   // file: it boots the disk root as its init.
+  log::msg(log::Level::Warn, "disk root: exec %s failed (%s): exec keel's own binary (/proc/self/exe) instead",
+           plan.init.c_str(), std::strerror(err));
+  drain_output();
   args[0] = argv != nullptr && argv[0] != nullptr ? argv[0] : const_cast<char*>("/init");
   ::execve("/proc/self/exe", args.data(), environ);
   log::msg(log::Level::Error,
@@ -387,7 +422,7 @@ DiskRootPlan parse_disk_root(std::string_view cmdline) {
       if (auto spec = parse_device_spec(w.substr(5))) {
         plan.root = *spec;
       } else {
-        refuse("root=" + plan.root_text + ": not /dev/NAME, LABEL=, UUID= or PARTLABEL=");
+        refuse("root=" + plan.root_text + ": not /dev/NAME, LABEL=, UUID=, PARTLABEL= or PARTUUID=");
       }
     } else if (w.starts_with("rootfstype=")) {
       const std::string_view t = w.substr(11);
@@ -482,9 +517,19 @@ void run_disk_root_stage(std::string_view cmdline, char** argv, bool& signals_re
     }
     log::msg(log::Level::Info, "disk root: root=%s: keel is the initramfs's stage", plan.root_text.c_str());
     drain_output();
+    const std::int64_t started = monotonic_ns();
+    // The child's report of the device: a path, far below the pipe's
+    // buffer, so its write never blocks; read once the child is gone.
+    int report[2] = {-1, -1};
+    if (::pipe2(report, O_CLOEXEC | O_NONBLOCK) != 0) {
+      log::msg(log::Level::Error, "disk root: pipe: %s; staying in the initramfs", std::strerror(errno));
+      return;
+    }
     const pid_t pid = ::fork();
     if (pid < 0) {
       log::msg(log::Level::Error, "disk root: fork: %s; staying in the initramfs", std::strerror(errno));
+      ::close(report[0]);
+      ::close(report[1]);
       return;
     }
     if (pid == 0) {
@@ -492,14 +537,24 @@ void run_disk_root_stage(std::string_view cmdline, char** argv, bool& signals_re
       // log must not touch PID 1's epoll set, which this fork shares.
       log::set_output_watch(nullptr, nullptr);
       reset_signals();
-      const int code = prepare_root(plan);
+      ::close(report[0]);
+      const int code = prepare_root(plan, report[1]);
       drain_output();
       ::_exit(code);
     }
     const long bound_s = plan.timeout_s * (plan.data ? 2 : 1) +
                          (plan.fsck ? limits::kFsckTimeoutS * (plan.data ? 2 : 1) : 0) + limits::kStageMarginS;
+    ::close(report[1]);
     const int status = wait_bounded(pid, bound_s * 1000);
+    char found[limits::kDeviceSpecMax + 1];
+    const ssize_t got = status < 0 ? -1 : ::read(report[0], found, sizeof found - 1);
+    ::close(report[0]);
+    const std::string device(found, got > 0 ? static_cast<std::size_t>(got) : 0);
+    // Staying in the initramfs: the step is its keel's; after the switch,
+    // the disk root's keel records it (record_disk_root_step).
+    auto record_here = [&] { record_root_step(started, monotonic_ns(), service::realtime_ns(), device); };
     if (status < 0) {
+      record_here();
       ::kill(pid, SIGKILL);
       log::msg(log::Level::Error,
                "disk root: the stage's child (pid %d) still ran after %ld s and was killed (a disk that does not "
@@ -516,6 +571,7 @@ void run_disk_root_stage(std::string_view cmdline, char** argv, bool& signals_re
       return;
     }
     if (code != kChildMounted) {
+      record_here();
       if (!WIFEXITED(status)) {
         log::msg(log::Level::Error, "disk root: the stage's child died (signal %d); staying in the initramfs",
                  WIFSIGNALED(status) ? WTERMSIG(status) : 0);
@@ -524,8 +580,9 @@ void run_disk_root_stage(std::string_view cmdline, char** argv, bool& signals_re
     }
     // Mounted. Everything that can still fail is checked before anything of
     // the initramfs is touched.
-    auto give_up = [] {
+    auto give_up = [&] {
       (void)::umount2(kNewRoot, MNT_DETACH);
+      record_here();
       drain_output();
     };
     int err = 0;
@@ -572,10 +629,33 @@ void run_disk_root_stage(std::string_view cmdline, char** argv, bool& signals_re
     if (::chroot(".") != 0 || ::chdir("/") != 0) {
       log::msg(log::Level::Error, "disk root: chroot: %s", std::strerror(errno));
     }
+    char step[64 + limits::kDeviceSpecMax];
+    std::snprintf(step, sizeof step, "%lld %lld %lld %s", static_cast<long long>(started),
+                  static_cast<long long>(monotonic_ns()), static_cast<long long>(service::realtime_ns()),
+                  device.c_str());
+    (void)::setenv(kStepVariable, step, 1);
     exec_init(plan, argv, signals_reset);
   } catch (const std::bad_alloc&) {
     log::msg(log::Level::Error, "disk root: out of memory; staying in the initramfs");
   }
+}
+
+void record_disk_root_step() noexcept {
+  const char* value = std::getenv(kStepVariable);
+  if (value == nullptr) return;
+  // Set by the stage before its exec, but only an environment variable:
+  // checked like any input, and gone before a service could inherit it.
+  std::string_view text = value;
+  std::int64_t start = 0;
+  std::int64_t end_mono = 0;
+  std::int64_t end_real = 0;
+  bool ok = take_number(text, start) && take_number(text, end_mono) && take_number(text, end_real) &&
+            start <= end_mono && text.size() <= limits::kDeviceSpecMax && text.starts_with('/');
+  for (char c : text) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7F) ok = false;
+  }
+  if (ok) record_root_step(start, end_mono, end_real, text);
+  (void)::unsetenv(kStepVariable);
 }
 
 }  // namespace keel

@@ -75,4 +75,12 @@ enum class FsckAction {
 // its signals again). `cmdline`: the kernel command line's text.
 void run_disk_root_stage(std::string_view cmdline, char** argv, bool& signals_reset) noexcept;
 
+// The stage's "root" boot step (docs/events.md: the device and the time
+// from the stage's start to its exec). An exec ends the initramfs keel's
+// event record, so the stage passes the step to the next keel in the
+// environment (KEEL_STAGE_ROOT); this records it in the new keel's record
+// (and on the console with keel.events=console) and removes the variable.
+// No-op when it is not there.
+void record_disk_root_step() noexcept;
+
 }  // namespace keel

@@ -110,16 +110,18 @@ class DiskRootBoot : public ::testing::Test {
 
   // The stage: keel, BusyBox, e2fsck and the modules; its own main program
   // runs only when keel stays in the initramfs.
-  fs::path stage_initramfs() {
+  // `e2fsck`: the entry that puts /sbin/e2fsck there (the real one by default).
+  fs::path stage_initramfs(const std::string& e2fsck = std::string("\n[[program]]\nsource = \"") + kE2fsck +
+                                                       "\"\npath = \"/sbin/e2fsck\"\n") {
     return build("stage.cpio.gz", "[output]\ncompression = \"gzip\"\n",
-                 std::string("\n[[program]]\nsource = \"") + kE2fsck + "\"\npath = \"/sbin/e2fsck\"\n" +
+                 e2fsck +
                      "\n[modules]\nnames = [\"virtio_pci\", \"virtio_blk\", \"crc32c_generic\", \"ext4\", "
                      "\"erofs\"]\ntree = \"" +
                      modules_.string() + "\"\n" + main_program("echo INITRAMFS-MAIN-RUNS"));
   }
 
   fs::path data_disk() {
-    const fs::path disk = dir_.path() / "data.ext4";
+    fs::path disk = dir_.path() / "data.ext4";
     int rc = 0;
     const std::string out =
         testutil::run("mke2fs -q -F -t ext4 -L keel-data " + testutil::quoted(disk) + " 16M 2>&1", rc);
@@ -133,8 +135,18 @@ class DiskRootBoot : public ::testing::Test {
     EXPECT_EQ(rc, 0) << image << ":\n" << out;
   }
 
+  // An ext4 root labelled keel-root, with no stage initramfs of its own.
+  fs::path labelled_root(const std::string& extra = {}) {
+    fs::path root = build("root.ext4", "[output]\nformat = \"ext4\"\nsize = \"32M\"\ninitramfs = false\n",
+                          root_payload(true) + extra);
+    int rc = 0;
+    const std::string labelled = testutil::run("tune2fs -L keel-root " + testutil::quoted(root) + " 2>&1", rc);
+    EXPECT_EQ(rc, 0) << labelled;
+    return root;
+  }
+
   BootResult run(const fs::path& initramfs, const std::vector<fs::path>& disks, const std::string& append,
-                 std::vector<std::string> expect) {
+                 std::vector<std::string> expect, bool expect_reboot = false) {
     BootOptions o;
     o.kernel = kernel_;
     o.initrd = initramfs;
@@ -144,6 +156,7 @@ class DiskRootBoot : public ::testing::Test {
     o.timeout = std::chrono::seconds(120);
     o.keep_lines = 80;
     o.expect = std::move(expect);
+    o.expect_reboot = expect_reboot;
     std::ostringstream console, log;
     BootResult result = boot(o, console, log);
     console_ = console.str();
@@ -241,13 +254,14 @@ TEST_F(DiskRootBoot, DataPartitionWithErrorsLeftIsMountedReadOnly) {
   const std::string copy = testutil::quoted(dir_.path() / "bad.copy");
   (void)testutil::run("cp " + d + " " + copy + " && e2fsck -p " + copy + " >/dev/null 2>&1", rc);
   ASSERT_TRUE(WIFEXITED(rc) && (WEXITSTATUS(rc) & 4) != 0) << "the corruption is not one e2fsck -p leaves: " << rc;
-  const BootResult r = run(stage, {root, data}, "root=LABEL=keel-root keel.data=LABEL=keel-data:/data",
-                           {"keel: disk root: mounted /dev/vda \\(ext4, read-write\\)",
-                            "keel: error: disk root: e2fsck left errors on the data /dev/vdb \\(status 4\\): mounting "
-                            "it READ-ONLY.*e2fsck -f -y /dev/vdb",
-                            "keel: disk root: mounted /dev/vdb on /data \\(ext4, read-only\\)",
-                            "keel: running as the system's init \\(pid 1\\)", "SVC-UP-IN-DISK-ROOT", "DATA-WRITABLE no",
-                            "ROOT-BOOTS-BEFORE 0", "reboot: Power down"});
+  const BootResult r =
+      run(stage, {root, data}, "root=LABEL=keel-root keel.data=LABEL=keel-data:/data",
+          {"keel: disk root: mounted /dev/vda \\(ext4, read-write\\)",
+           std::string("keel: error: disk root: e2fsck left errors on the data /dev/vdb \\(status 4\\): ") +
+               "mounting it READ-ONLY.*e2fsck -f -y /dev/vdb",
+           "keel: disk root: mounted /dev/vdb on /data \\(ext4, read-only\\)",
+           "keel: running as the system's init \\(pid 1\\)", "SVC-UP-IN-DISK-ROOT", "DATA-WRITABLE no",
+           "ROOT-BOOTS-BEFORE 0", "reboot: Power down"});
   EXPECT_TRUE(r.passed()) << shown(r);
   expect_clean(root);
 }
@@ -277,12 +291,172 @@ TEST_F(DiskRootBoot, MissingInitStaysInTheInitramfs) {
 TEST_F(DiskRootBoot, MissingRootStaysInTheInitramfs) {
   const fs::path stage = stage_initramfs();
   const BootResult r =
-      run(stage, {}, "root=LABEL=missing keel.root_timeout=2",
+      run(stage, {}, "root=LABEL=missing keel.root_timeout=2 keel.events=console",
           {"keel: disk root: waiting up to 2 s for the root device LABEL=missing",
-           "keel: error: disk root: no root device LABEL=missing after 2 s \\(keel.root_timeout=2\\).*Staying in the "
-           "initramfs",
+           std::string("keel: error: disk root: no root device LABEL=missing after 2 s \\(keel.root_timeout=2\\)") +
+               ".*Staying in the initramfs",
+           // The step is the initramfs keel's own, with no device.
+           "keel-event: .*\"event\":\"boot-step\",\"step\":\"root\",\"device\":\"\",\"duration_us\":[0-9]+",
            "INITRAMFS-MAIN-RUNS", "reboot: Power down"});
   EXPECT_TRUE(r.passed()) << shown(r);
+}
+
+// e2fsck -p exits 2 ("reboot needed") only when it changed a filesystem
+// mounted on "/" (e2fsprogs sets FSCK_REBOOT only with EXT2_MF_ISROOT, from
+// /proc/mounts or stat("/")). The stage checks the root before mounting it,
+// from an initramfs "/", so the real e2fsck never says 2 there. The closest
+// real case: the stage's /sbin/e2fsck is a script that mounts the device
+// read-only, chroots into it and runs the real e2fsck of the disk root on
+// it, which then sees its device mounted on "/" (as an init script checking
+// a root mounted read-only would). A group descriptor's free-block count
+// is wrong and the root was not cleanly unmounted, which preen mode fixes:
+// the real e2fsck exits 3 (1 fixed | 2 reboot), keel reboots
+// without switching; at the second boot the root is clean and boots.
+TEST_F(DiskRootBoot, FsckRebootNeededReboots) {
+  const std::string wrapper =
+      "#!/bin/sh\n"
+      "B=/bin/busybox\n"
+      "dev=$2\n"
+      "$B mkdir -p /fsck-root\n"
+      "$B mount -t ext4 -o ro $dev /fsck-root || exit 8\n"
+      "$B mount -o bind /dev /fsck-root/dev && $B mount -t proc proc /fsck-root/proc || exit 8\n"
+      "$B chroot /fsck-root /sbin/e2fsck \"$@\"\n"
+      "rc=$?\n"
+      "echo E2FSCK-AS-ROOT-EXIT $rc\n"
+      "$B umount /fsck-root/proc; $B umount /fsck-root/dev; $B umount /fsck-root\n"
+      "exit $rc\n";
+  const fs::path stage = stage_initramfs(file_entry("/sbin/e2fsck", wrapper, "0755"));
+  const fs::path root =
+      labelled_root(std::string("\n[[program]]\nsource = \"") + kE2fsck + "\"\npath = \"/sbin/e2fsck\"\n");
+  const std::string r_ = testutil::quoted(root);
+  int rc = 0;
+  const std::string out = testutil::run("debugfs -w -R 'set_bg 0 free_blocks_count 7' " + r_ +
+                                            " 2>&1 && debugfs -w -R 'set_bg 0 checksum calc' " + r_ +
+                                            " 2>&1 && debugfs -w -R 'ssv state 0' " + r_ + " 2>&1",
+                                        rc);
+  ASSERT_EQ(rc, 0) << out;
+  // Checked on a copy (unmounted: e2fsck says 1 there): preen mode fixes it.
+  const std::string copy = testutil::quoted(dir_.path() / "root.copy");
+  (void)testutil::run("cp " + r_ + " " + copy + " && e2fsck -p " + copy + " >/dev/null 2>&1", rc);
+  ASSERT_TRUE(WIFEXITED(rc) && WEXITSTATUS(rc) == 1) << "the damage is not one e2fsck -p fixes: " << rc;
+
+  const std::string append = "root=LABEL=keel-root keel.root_timeout=20";
+  const BootResult first =
+      run(stage, {root}, append,
+          {"keel: disk root: checking the root /dev/vda \\(e2fsck -p\\)", "E2FSCK-AS-ROOT-EXIT 3",
+           "keel: error: disk root: e2fsck fixed the root /dev/vda and asks for a reboot \\(status 3\\): rebooting",
+           "reboot: Restarting system"},
+          true);
+  EXPECT_TRUE(first.passed()) << shown(first);
+  EXPECT_EQ(console_.find("switched;"), std::string::npos) << console_;
+  EXPECT_EQ(console_.find("INITRAMFS-MAIN-RUNS"), std::string::npos) << console_;
+  expect_clean(root);
+  const BootResult second = run(stage, {root}, append,
+                                {"E2FSCK-AS-ROOT-EXIT 0", "keel: disk root: mounted /dev/vda \\(ext4, read-write\\)",
+                                 "keel: running as the system's init \\(pid 1\\)", "SVC-UP-IN-DISK-ROOT",
+                                 "ROOT-BOOTS-BEFORE 0", "reboot: Power down"});
+  EXPECT_TRUE(second.passed()) << shown(second);
+  expect_clean(root);
+}
+
+// The data partition's wait is bounded by keel.root_timeout too: the root
+// was mounted, the data device never comes, the root is let go (clean
+// afterwards) and the initramfs boots.
+TEST_F(DiskRootBoot, MissingDataDeviceStaysInTheInitramfs) {
+  const fs::path stage = stage_initramfs();
+  const fs::path root = labelled_root();
+  const BootResult r =
+      run(stage, {root}, "root=LABEL=keel-root keel.data=LABEL=nope:/data keel.root_timeout=2",
+          {"keel: disk root: mounted /dev/vda \\(ext4, read-write\\)",
+           "keel: disk root: waiting up to 2 s for the data device LABEL=nope",
+           std::string("keel: error: disk root: no data device LABEL=nope after 2 s \\(keel.root_timeout=2\\)") +
+               ".*Staying in the initramfs",
+           "INITRAMFS-MAIN-RUNS", "reboot: Power down"});
+  EXPECT_TRUE(r.passed()) << shown(r);
+  EXPECT_EQ(console_.find("SVC-UP-IN-DISK-ROOT"), std::string::npos) << console_;
+  expect_clean(root);
+}
+
+// PARTLABEL= on the GPT keel-image writes (format = "disk"): the kernel
+// reads the table, its uevents name the partitions, the stage finds both.
+TEST_F(DiskRootBoot, PartlabelOnAKeelImageDisk) {
+  const fs::path stage = stage_initramfs();
+  const fs::path disk = build("disk.img",
+                              "[output]\nformat = \"disk\"\ninitramfs = false\n\n[disk]\nroot = \"ext4\"\nroot_size = "
+                              "\"32M\"\ndata_size = \"16M\"\n",
+                              root_payload(true));
+  for (int n = 0; n < 2; ++n) {
+    const std::string before = std::to_string(n);
+    const BootResult r =
+        run(stage, {disk}, "root=PARTLABEL=keel-root keel.data=PARTLABEL=keel-data:/data keel.root_timeout=20",
+            {"keel: disk root: waiting up to 20 s for the root device PARTLABEL=keel-root",
+             "keel: disk root: mounted /dev/vda1 \\(ext4, read-write\\)",
+             "keel: disk root: mounted /dev/vda2 on /data \\(ext4, read-write\\)",
+             "keel: running as the system's init \\(pid 1\\)", "SVC-UP-IN-DISK-ROOT", "DATA-BOOTS-BEFORE " + before,
+             "DATA-WRITABLE yes", "ROOT-BOOTS-BEFORE " + before, "reboot: Power down"});
+    EXPECT_TRUE(r.passed()) << "boot " << n + 1 << ": " << shown(r);
+    if (!r.passed()) break;
+  }
+}
+
+// init= is an executable file the kernel cannot run (no ELF, no "#!"):
+// found by init_in_root, execve fails with ENOEXEC after the initramfs is
+// gone, and keel execs its own (deleted) binary through /proc/self/exe,
+// which boots the disk root as its init.
+TEST_F(DiskRootBoot, InitThatCannotRunFallsBackToKeelItself) {
+  const fs::path stage = stage_initramfs();
+  const fs::path root = labelled_root(file_entry("/sbin/not-a-program", "just text\n", "0755"));
+  const std::string fallback =
+      "keel: warning: disk root: exec /sbin/not-a-program failed \\(Exec format error\\): exec keel's own binary "
+      "\\(/proc/self/exe\\) instead";
+  const BootResult r =
+      run(stage, {root}, "root=LABEL=keel-root init=/sbin/not-a-program",
+          {"keel: disk root: switched; exec /sbin/not-a-program as PID 1 of the disk root", fallback,
+           "keel: running as the system's init \\(pid 1\\)", "SVC-UP-IN-DISK-ROOT",
+           "ROOT-FS ef53 PID1-EXE /sbin/keel \\(deleted\\)", "INITRAMFS-GONE 0", "reboot: Power down"});
+  EXPECT_TRUE(r.passed()) << shown(r);
+  EXPECT_EQ(console_.find("INITRAMFS-MAIN-RUNS"), std::string::npos) << console_;
+  expect_clean(root);
+}
+
+// PARTUUID= (the kernel's uevent has none: keel reads the disk's GPT) for
+// the root and the data partition, the GUIDs as sfdisk reads them (upper
+// case). keel.events=console: the disk root's keel records the stage's
+// "root" boot step, passed across the exec, after its keel-start.
+TEST_F(DiskRootBoot, PartuuidOnAKeelImageDiskWithTheRootStep) {
+  if (!testutil::have("sfdisk")) GTEST_SKIP() << "sfdisk is not installed";
+  const fs::path stage = stage_initramfs();
+  const fs::path disk = build("disk.img",
+                              "[output]\nformat = \"disk\"\ninitramfs = false\n\n[disk]\nroot = \"ext4\"\nroot_size = "
+                              "\"32M\"\ndata_size = \"16M\"\n",
+                              root_payload(true));
+  std::vector<std::string> guids;
+  for (int n = 1; n <= 2; ++n) {
+    int rc = 0;
+    std::string out = testutil::run("sfdisk --part-uuid " + testutil::quoted(disk) + " " + std::to_string(n), rc);
+    ASSERT_EQ(rc, 0) << out;
+    while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
+    guids.push_back(out);
+  }
+  const BootResult r =
+      run(stage, {disk},
+          "root=PARTUUID=" + guids[0] + " keel.data=PARTUUID=" + guids[1] +
+              ":/data keel.root_timeout=20 keel.events=console",
+          {"keel: disk root: mounted /dev/vda1 \\(ext4, read-write\\)",
+           "keel: disk root: mounted /dev/vda2 on /data \\(ext4, read-write\\)",
+           "keel: disk root: switched; exec /sbin/init", "keel-event: .*\"event\":\"keel-start\"",
+           "keel-event: .*\"event\":\"boot-step\",\"step\":\"root\",\"device\":\"/dev/vda1\",\"duration_us\":[0-9]+",
+           "keel: running as the system's init \\(pid 1\\)", "SVC-UP-IN-DISK-ROOT", "DATA-WRITABLE yes",
+           "reboot: Power down"});
+  EXPECT_TRUE(r.passed()) << shown(r);
+  // Recorded once, by the disk root's keel: the initramfs's keel did not.
+  std::size_t steps = 0;
+  for (std::size_t at = console_.find("\"step\":\"root\""); at != std::string::npos;
+       at = console_.find("\"step\":\"root\"", at + 1)) {
+    ++steps;
+  }
+  EXPECT_EQ(steps, 1u) << console_;
+  EXPECT_EQ(console_.find("KEEL_STAGE_ROOT"), std::string::npos) << console_;
 }
 
 }  // namespace

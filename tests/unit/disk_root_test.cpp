@@ -2,15 +2,22 @@
 // system/switch_root.hpp): the I1 words parsed, hostile ones refused; real
 // ext4 and erofs image files (mke2fs -L/-U, mkfs.erofs -U, as files: no
 // mount) identified by their superblocks; a fake /sys/class/block and /dev
-// searched by LABEL=, UUID= and PARTLABEL=; fsck's exit statuses mapped.
+// searched by LABEL=, UUID= and PARTLABEL=; fsck's exit statuses mapped;
+// PARTUUID= read from the GPT of a real keel-image disk (format = "disk")
+// and of corrupted copies of it (system/gpt.hpp).
 #include <gtest/gtest.h>
+#include <zlib.h>
 
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <string>
 #include <vector>
 
+#include "image/builder.hpp"
 #include "system/block_device.hpp"
+#include "system/gpt.hpp"
 #include "system/switch_root.hpp"
 #include "test_util.hpp"
 
@@ -40,10 +47,16 @@ TEST(DiskRootSpec, ParsesEachForm) {
   EXPECT_EQ(p->key, DeviceKey::Uuid);
   EXPECT_EQ(p->value, kUuid);
   EXPECT_EQ(describe(*p), std::string("UUID=") + kUuid);
+  p = parse_device_spec("PARTUUID=1B4E28BA-2FA1-11D2-883F-0016D3CCA427");
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->key, DeviceKey::PartUuid);
+  EXPECT_EQ(p->value, kUuid);
+  EXPECT_EQ(describe(*p), std::string("PARTUUID=") + kUuid);
 }
 
 TEST(DiskRootSpec, RefusesHostileValues) {
   for (const char* bad : {"", "vda", "LABEL=", "PARTLABEL=", "UUID=", "UUID=xyz", "UUID=1b4e28ba-2fa1-11d2-883f",
+                          "PARTUUID=", "PARTUUID=0a0b0c0d-01", "PARTUUID=zz4e28ba-2fa1-11d2-883f-0016d3cca427",
                           "UUID=1b4e28ba-2fa1-11d2-883f-0016d3cca427aa", "/dev/../etc/shadow", "/dev/..", "LABEL=a\nb",
                           "LABEL=\x1b[2J"}) {
     EXPECT_FALSE(parse_device_spec(bad)) << bad;
@@ -147,7 +160,7 @@ class DiskRootImages : public ::testing::Test {
     if (!testutil::have("mkfs.erofs")) GTEST_SKIP() << "erofs-utils is not installed";
   }
   fs::path ext4(const std::string& name, const std::string& label, const std::string& uuid) {
-    const fs::path img = dir_.path() / name;
+    fs::path img = dir_.path() / name;
     int rc = 0;
     const std::string out = testutil::run(
         "mke2fs -q -F -t ext4 -L " + label + " -U " + uuid + " " + testutil::quoted(img) + " 4M 2>&1", rc);
@@ -158,7 +171,7 @@ class DiskRootImages : public ::testing::Test {
     const fs::path tree = dir_.path() / (name + ".d");
     fs::create_directories(tree);
     testutil::write_file(tree / "hello", "hi\n");
-    const fs::path img = dir_.path() / name;
+    fs::path img = dir_.path() / name;
     int rc = 0;
     const std::string out = testutil::run(
         "mkfs.erofs --quiet -U " + uuid + " " + testutil::quoted(img) + " " + testutil::quoted(tree) + " 2>&1", rc);
@@ -223,6 +236,184 @@ TEST(DiskRootUevent, Parses) {
   EXPECT_EQ(ev.partname, "keel-root");
   EXPECT_EQ(parse_uevent("DEVNAME").devname, "");
   EXPECT_EQ(parse_uevent("").partname, "");
+  const Uevent disk = parse_uevent("MAJOR=254\nMINOR=0\nDEVNAME=vda\nDEVTYPE=disk\n");
+  EXPECT_EQ(disk.devtype, "disk");
+  EXPECT_EQ(disk.partn, "");
+  EXPECT_EQ(ev.partn, "2");
+}
+
+// ---- PARTUUID=: the GPT of a disk keel-image wrote.
+
+// A copy of `from` with `patch` applied to its bytes.
+template <typename Patch>
+fs::path patched(const fs::path& from, const fs::path& to, Patch patch) {
+  std::string bytes = testutil::slurp(from);
+  patch(bytes);
+  testutil::write_file(to, bytes);
+  return to;
+}
+
+void put32(std::string& b, std::size_t at, std::uint32_t v) {
+  for (int i = 0; i < 4; ++i) b[at + static_cast<std::size_t>(i)] = static_cast<char>(v >> (8 * i));
+}
+void put64(std::string& b, std::size_t at, std::uint64_t v) {
+  put32(b, at, static_cast<std::uint32_t>(v));
+  put32(b, at + 4, static_cast<std::uint32_t>(v >> 32));
+}
+// The primary header's CRC32 made right again (zlib's, not keel's).
+void fix_header_crc(std::string& b) {
+  put32(b, 512 + 16, 0);
+  put32(b, 512 + 16, static_cast<std::uint32_t>(::crc32(0L, reinterpret_cast<const Bytef*>(b.data() + 512), 92)));
+}
+
+class DiskRootGpt : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!testutil::have("mke2fs")) GTEST_SKIP() << "e2fsprogs is not installed";
+    if (!testutil::have("sfdisk")) GTEST_SKIP() << "fdisk (sfdisk) is not installed";
+    const fs::path spec = dir_.path() / "disk.toml";
+    testutil::write_file(spec,
+                         "[output]\nformat = \"disk\"\ninitramfs = false\n\n[disk]\nroot = \"ext4\"\n"
+                         "root_size = \"8M\"\ndata_size = \"8M\"\n\n[[file]]\npath = \"/etc/hello\"\n"
+                         "content = \"hi\\n\"\n");
+    image::BuildOptions options;
+    options.output = dir_.path() / "disk.img";
+    options.mtime = 0;
+    options.log = &log_;
+    disk_ = image::build_image(spec, options).output;
+    // The GUIDs as sfdisk reads them (upper case), not as keel wrote them.
+    for (int n = 1; n <= 2; ++n) {
+      int rc = 0;
+      std::string out = testutil::run("sfdisk --part-uuid " + testutil::quoted(disk_) + " " + std::to_string(n), rc);
+      ASSERT_EQ(rc, 0) << out;
+      while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
+      guids_.push_back(out);
+    }
+  }
+  std::ostringstream log_;
+  testutil::TempDir dir_{"keel-diskroot-gpt-"};
+  fs::path disk_;
+  std::vector<std::string> guids_;
+};
+
+TEST_F(DiskRootGpt, FindsEachPartitionByItsGuidInAnyCase) {
+  ASSERT_EQ(guids_.size(), 2u);
+  EXPECT_EQ(gpt_crc32(reinterpret_cast<const unsigned char*>("123456789"), 9), 0xCBF43926U);
+  for (int n = 1; n <= 2; ++n) {
+    const std::string& upper = guids_[static_cast<std::size_t>(n - 1)];
+    const GptMatch m = gpt_find_partition(disk_.c_str(), upper);
+    EXPECT_EQ(m.partition, n) << upper << ": " << m.error;
+    EXPECT_EQ(m.error, "");
+    const auto spec = parse_device_spec("PARTUUID=" + upper);
+    ASSERT_TRUE(spec);
+    EXPECT_EQ(gpt_find_partition(disk_.c_str(), spec->value).partition, n);
+    // keel-image said it at build time, in lower case.
+    std::string lower = spec->value;
+    EXPECT_NE(log_.str().find("PARTUUID=" + lower), std::string::npos) << log_.str();
+  }
+  const GptMatch none = gpt_find_partition(disk_.c_str(), kUuid);
+  EXPECT_EQ(none.partition, 0);
+  EXPECT_EQ(none.error, "");
+}
+
+TEST_F(DiskRootGpt, HostileTablesAreErrors) {
+  const std::string guid = guids_.at(0);
+  struct Case {
+    const char* name;
+    void (*patch)(std::string&);
+    const char* error;
+  };
+  const Case cases[] = {
+      {"no signature", [](std::string& b) { b[512] = 'X'; }, "no GPT header at LBA 1"},
+      {"header CRC", [](std::string& b) { b[512 + 56] ^= 1; }, "the GPT header's CRC32 is wrong"},
+      {"entries CRC", [](std::string& b) { b[1024 + 16] ^= 1; }, "the GPT entries' CRC32 is wrong"},
+      {"huge count",
+       [](std::string& b) {
+         put32(b, 512 + 80, 0xFFFFFFFFU);
+         fix_header_crc(b);
+       },
+       "the GPT has 4294967295 entries (1 to 1024)"},
+      {"no entries",
+       [](std::string& b) {
+         put32(b, 512 + 80, 0);
+         fix_header_crc(b);
+       },
+       "the GPT has 0 entries (1 to 1024)"},
+      {"entry size 256",
+       [](std::string& b) {
+         put32(b, 512 + 84, 256);
+         fix_header_crc(b);
+       },
+       "the GPT's entry size is 256, not 128"},
+      {"header size",
+       [](std::string& b) {
+         put32(b, 512 + 12, 4000);
+         fix_header_crc(b);
+       },
+       "the GPT header's size is 4000"},
+      {"entries past the end",
+       [](std::string& b) {
+         put64(b, 512 + 72, std::uint64_t{1} << 40);
+         fix_header_crc(b);
+       },
+       "the GPT's entries cannot be read"},
+      {"entries at LBA 1",
+       [](std::string& b) {
+         put64(b, 512 + 72, 1);
+         fix_header_crc(b);
+       },
+       "the GPT's entries are at LBA 1"},
+      {"header elsewhere",
+       [](std::string& b) {
+         put64(b, 512 + 24, 7);
+         fix_header_crc(b);
+       },
+       "the GPT header at LBA 1 does not say it is there"},
+      {"cut after the header", [](std::string& b) { b.resize(1024 + 100); }, "the GPT's entries cannot be read"},
+      {"cut inside the header", [](std::string& b) { b.resize(600); }, "no GPT header at LBA 1"},
+      {"empty", [](std::string& b) { b.clear(); }, "no GPT header at LBA 1"},
+  };
+  for (const Case& c : cases) {
+    const fs::path bad = patched(disk_, dir_.path() / "bad.img", c.patch);
+    const GptMatch m = gpt_find_partition(bad.c_str(), guid);
+    EXPECT_EQ(m.partition, 0) << c.name;
+    EXPECT_EQ(m.error, c.error) << c.name;
+  }
+  EXPECT_NE(gpt_find_partition((dir_.path() / "missing").c_str(), guid).error, "");
+}
+
+// A fake /sys/class/block (disks with their partitions under them, as
+// sysfs has them) and /dev holding the real disk image.
+TEST_F(DiskRootGpt, FindsThePartitionUnderTheDiskWhoseGptHasTheGuid) {
+  const fs::path sys = dir_.path() / "sys";
+  const fs::path dev = dir_.path() / "dev";
+  fs::create_directories(dev);
+  // vda: a corrupted copy; vdb: the good disk. Both have partitions 1 and 2.
+  (void)patched(disk_, dev / "vda", [](std::string& b) { b[1024 + 16] ^= 1; });
+  fs::copy_file(disk_, dev / "vdb");
+  for (const char* d : {"vda", "vdb"}) {
+    fs::create_directories(sys / d);
+    testutil::write_file(sys / d / "uevent", std::string("MAJOR=254\nDEVNAME=") + d + "\nDEVTYPE=disk\n");
+    for (int n = 1; n <= 2; ++n) {
+      const std::string part = d + std::to_string(n);
+      fs::create_directories(sys / d / part);
+      fs::create_directories(sys / part);
+      testutil::write_file(sys / part / "uevent",
+                           "DEVNAME=" + part + "\nDEVTYPE=partition\nPARTN=" + std::to_string(n) + "\n");
+      testutil::write_file(dev / part, "");
+    }
+  }
+  const BlockDirs dirs{sys.string(), dev.string()};
+  std::string why;
+  EXPECT_EQ(find_block_device(*parse_device_spec("PARTUUID=" + guids_.at(0)), dirs, &why), (dev / "vdb1").string());
+  EXPECT_EQ(find_block_device(*parse_device_spec("PARTUUID=" + guids_.at(1)), dirs, &why), (dev / "vdb2").string());
+  EXPECT_EQ(find_block_device(*parse_device_spec(std::string("PARTUUID=") + kUuid), dirs, &why), "");
+  EXPECT_EQ(why, (dev / "vda").string() + ": the GPT entries' CRC32 is wrong");
+  // Only vda left, corrupted: never found, the wait gives up and says why.
+  fs::remove_all(sys / "vdb");
+  why.clear();
+  EXPECT_EQ(wait_for_block_device(*parse_device_spec("PARTUUID=" + guids_.at(0)), 100, dirs, &why), "");
+  EXPECT_EQ(why, (dev / "vda").string() + ": the GPT entries' CRC32 is wrong");
 }
 
 }  // namespace
