@@ -617,7 +617,12 @@ class SystemInit final : private SignalHandler,
   // rng-ready service (service/builtin.hpp).
   void on_rng_ready() noexcept override {
     service::event_record().begin("rng-ready").commit();
-    log::msg(log::Level::Info, "the kernel's RNG is ready%s", rng_.ready_at_start() ? " (at start)" : "");
+    // Ready at start (every boot on a CPU with RDRAND): the boot summary
+    // says so ("rng ready at start"), and a console line written before
+    // the main program is spawned delays it (docs/benchmarks.md, "Issue
+    // 14: Python").
+    log::msg(rng_.ready_at_start() ? log::Level::Debug : log::Level::Info, "the kernel's RNG is ready%s",
+             rng_.ready_at_start() ? " (at start)" : "");
   }
 
   // ---- signals
