@@ -10,6 +10,9 @@
 #include <array>
 #include <cerrno>
 #include <csignal>
+#include <cstdlib>
+#include <new>
+#include <string>
 #include <string_view>
 
 #include "cinit/messages.hpp"
@@ -17,6 +20,7 @@
 #include "core/log.hpp"
 #include "core/log_flusher.hpp"
 #include "core/process_tree.hpp"
+#include "core/python_program.hpp"
 #include "core/reaper.hpp"
 #include "core/signal_source.hpp"
 #include "core/spawn.hpp"
@@ -168,7 +172,30 @@ class ContainerInit final : private SignalHandler, private ExitHandler, private 
     }
   }
 
+  // A Python PROGRAM gets PYTHONHASHSEED drawn without waiting
+  // (core/python_program.hpp), so CPython does not wait for the kernel's RNG
+  // at start (a microVM's container early in its boot). The supervisor
+  // decides this in its loader child; the container init has none, so it
+  // reads the program's first 256 bytes itself, here, once: before
+  // anything runs there is nothing to forward or reap, and a FIFO or
+  // device at that path is opened O_NONBLOCK and never read. Put in keel's
+  // own environment, which the child gets (keel runs nothing else). One
+  // already set is kept.
+  void set_python_hash_seed() noexcept {
+    if (!o_.python_hash_seed || o_.program.empty() || o_.program[0] == nullptr) return;
+    if (std::getenv("PYTHONHASHSEED") != nullptr) return;
+    try {
+      const char* path = std::getenv("PATH");
+      if (!is_python_program(o_.program[0], path != nullptr ? path : kDefaultProgramPath)) return;
+      const std::string seed = draw_python_hash_seed();
+      if (!seed.empty()) ::setenv("PYTHONHASHSEED", seed.c_str(), 0);
+    } catch (const std::bad_alloc&) {
+      // No seed: the interpreter draws its own, as without keel.
+    }
+  }
+
   bool start_child() noexcept {
+    set_python_hash_seed();
     SpawnOptions so;
     so.argv = o_.program.data();
     so.session = o_.session;

@@ -20,13 +20,27 @@ std::string keel_version_line() { return std::string("keel ") + kVersion + "\n";
 
 // ---------------------------------------------------------------- native
 
-enum NativeId { kSub = 1, kGroup, kRewrite, kRemap, kPdeath, kGrace, kVerbose, kQuiet, kRole, kHelp, kShowVersion };
+enum NativeId {
+  kSub = 1,
+  kGroup,
+  kRewrite,
+  kRemap,
+  kPdeath,
+  kGrace,
+  kVerbose,
+  kQuiet,
+  kRole,
+  kHelp,
+  kShowVersion,
+  kNoPythonHashSeed,
+};
 
 constexpr OptionSpec kNativeSpecs[] = {
     {'s', "subreaper", false, kSub},   {'g', "pgroup", false, kGroup},     {'r', "rewrite", true, kRewrite},
     {'e', "remap-exit", true, kRemap}, {'p', "pdeathsig", true, kPdeath},  {'t', "grace", true, kGrace},
     {'v', "verbose", false, kVerbose}, {'q', "quiet", false, kQuiet},      {'\0', "role", true, kRole},
     {'h', "help", false, kHelp},       {'V', "version", false, kShowVersion},
+    {'\0', "no-python-hash-seed", false, kNoPythonHashSeed},
 };
 
 constexpr const char* kNativeHelp =
@@ -53,6 +67,10 @@ constexpr const char* kNativeHelp =
     "  -q, --quiet              only errors\n"
     "      --role=ROLE          container (PID 1 of a namespace), subreaper, or system\n"
     "                           (default: container when PID 1, subreaper otherwise)\n"
+    "      --no-python-hash-seed  do not set PYTHONHASHSEED for a Python PROGRAM (also\n"
+    "                           KEEL_PYTHON_HASH_SEED=0); by default a Python\n"
+    "                           interpreter or #! script gets a fresh one unless\n"
+    "                           PYTHONHASHSEED is set already\n"
     "      --compat=NAME        behave as tini or dumb-init (must come first); also\n"
     "                           chosen by running keel under the name tini or dumb-init\n"
     "  -h, --help               show this help and exit\n"
@@ -130,11 +148,12 @@ bool parse_seconds(std::string_view text, std::int64_t* ns) {
 
 void clear_rewrites(ContainerOptions& o) { o.rewrite.fill(-1); }
 
-CommandLine parse_native(int argc, char** argv, int self_pid) {
+CommandLine parse_native(int argc, char** argv, const EnvLookup& env, int self_pid) {
   CommandLine cl;
   ContainerOptions& o = cl.options;
   clear_rewrites(o);
   o.personality = Personality::Keel;
+  o.python_hash_seed = true;
   o.argv0 = "keel";
   auto parsed = cli::parse_argv(argc, argv, kNativeSpecs, cli::Ordering::StopAtFirstOperand);
   bool role_given = false;
@@ -173,6 +192,7 @@ CommandLine parse_native(int argc, char** argv, int self_pid) {
         break;
       case kVerbose: ++o.verbosity; break;
       case kQuiet: o.verbosity = 0; break;
+      case kNoPythonHashSeed: o.python_hash_seed = false; break;
       case kRole: {
         auto role = parse_role(arg);
         if (!role) return usage_error("bad --role '" + std::string(arg) + "': expected container, subreaper or system");
@@ -209,6 +229,9 @@ CommandLine parse_native(int argc, char** argv, int self_pid) {
     return cl;
   }
   o.register_subreaper = o.role == Role::Subreaper || subreaper_flag;
+  if (const char* v = env("KEEL_PYTHON_HASH_SEED"); v != nullptr && std::string_view(v) == "0") {
+    o.python_hash_seed = false;
+  }
   if (parsed.operands.empty()) return usage_error("no PROGRAM to run");
   o.program = std::move(parsed.operands);
   o.program.push_back(nullptr);
@@ -501,7 +524,7 @@ CommandLine parse_by_name(int argc, char** argv, const EnvLookup& env, int self_
       return usage_error("bad --compat '" + std::string(which) + "': expected tini or dumb-init");
     }
   }
-  return parse_native(argc, argv, self_pid);
+  return parse_native(argc, argv, env, self_pid);
 }
 
 }  // namespace

@@ -11,12 +11,17 @@
 #include <cstring>
 #include <fstream>
 #include <set>
+#include <sstream>
 #include <system_error>
+
+#include <toml++/toml.h>
 
 #include "image/diagnostic.hpp"
 #include "image/erofs.hpp"
 #include "image/ext4.hpp"
 #include "image/spec.hpp"
+#include "service/toml_guard.hpp"
+#include "system/random_seed.hpp"
 
 namespace keel::image {
 namespace {
@@ -136,6 +141,77 @@ ImagePlan with_mount_points(const ImagePlan& plan, const DiskSpec& disk, bool da
   return out;
 }
 
+// ---- issue 14, helper "seed": the random seed on the data partition.
+// keel's default seed_dir (/var/lib/keel/seed) is useless where the root
+// does not keep what is written: an erofs root (read-only; /var is then a
+// [disk] tmpfs) or a tmpfs over /var/lib on an ext4 root. The seed is lost
+// at every boot and the RNG starts empty. With a data partition, keel.toml
+// in the image gets seed_dir = "<data_mount>/keel/seed" unless the spec's
+// own keel.toml sets seed_dir; keel creates the directory at first boot.
+
+bool under(const std::string& path, const std::string& dir) {
+  return dir == "/" || path == dir || (path.size() > dir.size() && path.compare(0, dir.size(), dir) == 0 &&
+                                       path[dir.size()] == '/');
+}
+
+// Whether keel's default seed directory keeps its files across a reboot on this root.
+bool default_seed_persists(const DiskSpec& disk, OutputFormat root) {
+  if (root == OutputFormat::erofs) return false;
+  return std::none_of(disk.tmpfs.begin(), disk.tmpfs.end(),
+                      [](const std::string& t) { return under(kDefaultSeedDir, t); });
+}
+
+std::string read_host_file(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw ImageError(path.string(), 0, "cannot read keel.toml");
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// The plan with keel.toml's seed_dir on the data partition. The spec's own
+// keel.toml keeps every line; the key goes first (a root-table key must come
+// before any [table]), so keel's file:line messages about that file count
+// one line more than its source. A keel.toml that does not parse is left
+// alone: keel reports it at boot, with or without this line.
+ImagePlan with_seed_dir(const ImagePlan& plan, const Spec& spec, const DiskSpec& disk, std::vector<std::string>& notes) {
+  const std::string dir = (disk.data_mount == "/" ? std::string() : disk.data_mount) + "/keel/seed";
+  const std::string line = "seed_dir = \"" + dir + "\"  # keel-image: the random seed on the data partition\n";
+  const std::string config_dir = spec.keel->config_dir == "/" ? std::string() : spec.keel->config_dir;
+  const std::string keel_toml = config_dir + "/keel.toml";
+  ImagePlan out = plan;
+  auto it = std::find_if(out.entries.begin(), out.entries.end(),
+                         [&](const ImageEntry& e) { return e.path == keel_toml; });
+  if (it == out.entries.end()) {
+    ImageEntry e;
+    e.path = keel_toml;
+    e.kind = EntryKind::File;
+    e.mode = 0644;
+    e.content = line;
+    e.origin = "[disk] data partition (seed_dir)";
+    out.entries.push_back(std::move(e));
+    std::sort(out.entries.begin(), out.entries.end(),
+              [](const ImageEntry& a, const ImageEntry& b) { return a.path < b.path; });
+    notes.push_back("the random seed is kept on the data partition: " + keel_toml + " has seed_dir = \"" + dir + "\"");
+    return out;
+  }
+  if (it->kind != EntryKind::File) {
+    notes.push_back(keel_toml + " is not a regular file: seed_dir not set, the random seed does not persist");
+    return out;
+  }
+  const std::string text = it->content ? *it->content : read_host_file(it->source);
+  if (service::check_toml_text(text)) return out;
+  try {
+    const toml::table root = toml::parse(text, std::string_view(keel_toml));
+    if (root.contains("seed_dir")) return out;  // the spec decides
+  } catch (const toml::parse_error&) {
+    return out;
+  }
+  it->content = line + text;
+  notes.push_back("the random seed is kept on the data partition: seed_dir = \"" + dir + "\" added to " + keel_toml);
+  return out;
+}
+
 }  // namespace
 
 GptBytes make_gpt(const std::string& disk_guid, const std::vector<GptPartition>& parts, std::uint64_t total_sectors) {
@@ -195,7 +271,15 @@ void write_disk_output(const Spec& spec, const ImagePlan& plan, const fs::path& 
   result.compression = "none";
   const DiskSpec disk = spec.disk.value_or(DiskSpec{});
   const bool is_disk = spec.output.format == OutputFormat::disk;
-  const ImagePlan root_plan = with_mount_points(plan, disk, is_disk && disk.data_size != 0);
+  ImagePlan root_plan = with_mount_points(plan, disk, is_disk && disk.data_size != 0);
+  if (is_disk && spec.keel && !default_seed_persists(disk, disk.root)) {
+    if (disk.data_size != 0) {
+      root_plan = with_seed_dir(root_plan, spec, disk, result.notes);
+    } else {
+      result.notes.emplace_back("the random seed does not persist on this root (read-only, or /var/lib on a tmpfs): "
+                                "add [disk] data_size, or set seed_dir in keel.toml to persistent storage");
+    }
+  }
   const std::string label = output_label(spec);
   if (spec.output.format == OutputFormat::ext4) {
     result.format = "ext4";

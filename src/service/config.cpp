@@ -257,7 +257,10 @@ void Parser::run(const toml::table& root) {
   }
   fd_store(root);
   if (Field f = field(root, "python_hash_seed")) {
-    if (auto b = bool_of(f)) cfg_.python_hash_seed = *b;
+    if (auto b = bool_of(f)) {
+      cfg_.python_hash_seed = *b;
+      cfg_.python_hash_seed_given = true;
+    }
   }
 }
 

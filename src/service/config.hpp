@@ -246,6 +246,10 @@ struct ServiceConfig {
   // Whether the program is one (is_python_program): found by the loader
   // child, which may read the program's first bytes; PID 1 never does.
   bool python_program = false;
+  // The file sets python_hash_seed: keel.toml's python_hash_seed (the
+  // default for every service) yields to it. Applied by the loader child
+  // (apply_python_hash_seed_default), so not carried to PID 1.
+  bool python_hash_seed_given = false;
 
   // What it was loaded from, to tell at reload whether it changed without
   // keeping every file's text in PID 1 or reading the file a second time:

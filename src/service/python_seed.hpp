@@ -1,44 +1,19 @@
-// python_seed.hpp — PYTHONHASHSEED for the Python programs keel starts
-// (issue 14; docs/services.md, "Python services").
-//
-// CPython draws the key of its str/bytes hash (SipHash) at every start:
-// getrandom(GRND_NONBLOCK), and when that fails with EAGAIN (the kernel's
-// RNG is not initialised yet, early in a boot on a machine without a
-// hardware RNG) it reads /dev/urandom, which since Linux 5.18 runs the
-// kernel's jitter entropy generator in the reader before returning: about
-// a second under QEMU's TCG with -cpu qemu64. keel hands the interpreter
-// the seed instead, drawn in keel before the fork from the kernel's
-// non-blocking output (getrandom(GRND_INSECURE)): a different value at
-// every start, never a wait.
-//
-// Why that is enough: the hash seed only keeps an attacker from choosing
-// many keys that collide in one dict (hash flooding, CVE-2012-1150); it is
-// not key material. The kernel's output before "crng init done" is still
-// seeded from what the kernel has gathered (interrupt and boot timings,
-// RDRAND where there is one, a seed file keel credited), so it is
-// unpredictable in practice but not guaranteed: a program that uses the
-// seed's secrecy for more than hash randomisation, or a service exposed to
-// an attacker who can observe early-boot state, sets python_hash_seed =
-// false (CPython then waits for the RNG as before).
+// python_seed.hpp — PYTHONHASHSEED for the Python services and main program
+// the supervisor starts (issue 14; docs/services.md, "Python services").
+// Why a seed keel draws is enough, and how a program is found to be Python:
+// core/python_program.hpp (shared with the container init).
 #pragma once
 
-#include <cstddef>
 #include <string>
 
+#include "core/python_program.hpp"
 #include "service/config.hpp"
 
 namespace keel::service {
 
-// Whether `program` (a service's argv[0], as configured; `path_env` its
-// PATH) is a Python interpreter (its name is python, python3, python3.11,
-// ...) or a #! script whose interpreter is one (`#!/usr/bin/python3 -I`,
-// `#!/usr/bin/env python3`). A relative name is looked up in `path_env`
-// for the #! check. Reads at most the first 256 bytes of one regular file
-// (opened O_NONBLOCK, never a FIFO or a device); false when unreadable.
-[[nodiscard]] bool is_python_program(const std::string& program, const std::string& path_env);
-
-// Whether `name` (a file name, no directory) names a Python interpreter.
-[[nodiscard]] bool is_python_name(const std::string& name) noexcept;
+using keel::draw_python_hash_seed;
+using keel::is_python_name;
+using keel::is_python_program;
 
 // Sets python_program on each service whose argv[0] (looked up in its own
 // PATH, else keel's default one) is Python, and `main_python` for
@@ -46,10 +21,10 @@ namespace keel::service {
 // are parsed (the loader child), never in PID 1's loop.
 void mark_python_programs(LoadResult& loaded, const std::string& config_dir);
 
-// A fresh PYTHONHASHSEED value, "1" to "4294967295" (0 would turn hash
-// randomisation off), from getrandom(GRND_INSECURE), or GRND_NONBLOCK on a
-// kernel without it (before 5.6); empty when neither gives bytes at once
-// (the interpreter then draws its own, as without keel).
-[[nodiscard]] std::string draw_python_hash_seed();
+// keel.toml's `python_hash_seed` (the default for every service): when
+// false, every service whose file does not set the key, and the
+// CONFIG_DIR/main shorthand, gets no seed. Called by the loader after
+// mark_python_programs.
+void apply_python_hash_seed_default(LoadResult& loaded, bool keel_toml_default);
 
 }  // namespace keel::service

@@ -528,6 +528,7 @@ void put(Writer& w, const KeelConfigResult& k) {
   put_errors(w, k.errors);
   w.boolean(k.found);
   w.u8(static_cast<std::uint8_t>(c.log_output));
+  w.boolean(c.python_hash_seed);
 }
 
 void get(Reader& r, KeelConfigResult& k) {
@@ -575,6 +576,7 @@ void get(Reader& r, KeelConfigResult& k) {
   k.errors = get_errors(r);
   k.found = r.boolean();
   c.log_output = r.choice<service::LogOutput>(service::kLogOutputCount);
+  c.python_hash_seed = r.boolean();
 }
 
 }  // namespace

@@ -54,6 +54,8 @@ Loaded load_in_process(const LoadRequest& request) {
     std::string dir = !request.keel_toml.empty() ? request.keel_toml : request.services_dir;
     dir.resize(std::min(dir.size(), dir.rfind('/')));
     service::mark_python_programs(*out.services, dir);
+    service::apply_python_hash_seed_default(*out.services,
+                                            out.keel ? out.keel->config.python_hash_seed : request.python_hash_seed);
   }
   // A user instance (docs/system-mode.md): what only root could give a
   // service is refused here, once, rather than failing at every start.
@@ -114,6 +116,7 @@ Status ConfigLoader::start(const LoadRequest& request, Client& client) {
   bytes_.clear();
   // argv before the spawn: nothing allocates between the clone and the exec.
   const std::string flag = request.services_unless_mounts_or_exec ? "1" : "0";
+  const char* python_flag = request.python_hash_seed && python_hash_seed_ ? "1" : "0";
   const char* argv[] = {program_,
                         kConfigLoaderArg,
                         request.keel_toml.c_str(),
@@ -121,6 +124,7 @@ Status ConfigLoader::start(const LoadRequest& request, Client& client) {
                         request.users.passwd.c_str(),
                         request.users.group.c_str(),
                         flag.c_str(),
+                        python_flag,
                         nullptr};
   int p[2];
   if (::pipe2(p, O_CLOEXEC) != 0) return errno_error("pipe2");
@@ -162,7 +166,7 @@ Status ConfigLoader::start(const LoadRequest& request, Client& client) {
 }
 
 int run_config_loader(int argc, char** argv) noexcept {
-  if (argc != 7) return 2;
+  if (argc != 8) return 2;
   LoadRequest request;
   try {
     request.keel_toml = argv[2];
@@ -170,6 +174,7 @@ int run_config_loader(int argc, char** argv) noexcept {
     request.users.passwd = argv[4];
     request.users.group = argv[5];
     request.services_unless_mounts_or_exec = std::string_view(argv[6]) == "1";
+    request.python_hash_seed = std::string_view(argv[7]) != "0";
     // The loader runs as keel does: not as root, keel is a user instance.
     request.user_instance = ::geteuid() != 0;
   } catch (const std::bad_alloc&) {

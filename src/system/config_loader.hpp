@@ -54,6 +54,10 @@ struct LoadRequest {
   // no exec (a service folder may live on a mount keel.toml makes, and a
   // hand-off needs no services); else PID 1 asks again after the mounts.
   bool services_unless_mounts_or_exec = false;
+  // keel.toml's python_hash_seed, for a load of the services alone (with
+  // keel_toml, the file's own value is used): the default of every
+  // service's key (service/python_seed.hpp).
+  bool python_hash_seed = true;
   // Refuse what only root can give a service (a user instance,
   // service/user_instance.hpp). The loader child of a keel whose euid is
   // not 0 sets it; `keel check` only with --user (it checks root's
@@ -90,6 +94,9 @@ class ConfigLoader final : private FdHandler, private TimerHandler {
   // started. May throw std::bad_alloc (in PID 1, before the spawn) only.
   [[nodiscard]] Status start(const LoadRequest& request, Client& client);
   [[nodiscard]] bool running() const noexcept { return pid_ > 0 || fd_ >= 0; }
+  // keel.toml's python_hash_seed as the boot read it: every later run's
+  // LoadRequest::python_hash_seed (a services-only load reads no keel.toml).
+  void set_python_hash_seed_default(bool on) noexcept { python_hash_seed_ = on; }
 
   // From the reaper: true when `pid` was the loader (then it is handled).
   bool on_child_exit(pid_t pid, int wait_status) noexcept;
@@ -120,9 +127,11 @@ class ConfigLoader final : private FdHandler, private TimerHandler {
   bool timed_out_ = false;
   bool overflow_ = false;
   std::string bytes_;
+  bool python_hash_seed_ = true;
 };
 
-// `keel --config-loader KEEL_TOML SERVICES_DIR PASSWD GROUP 0|1`, as
+// `keel --config-loader KEEL_TOML SERVICES_DIR PASSWD GROUP 0|1 0|1` (the
+// last: LoadRequest::python_hash_seed), as
 // ConfigLoader::start runs it: main() hands it over to run_config_loader.
 inline constexpr const char* kConfigLoaderArg = "--config-loader";
 int run_config_loader(int argc, char** argv) noexcept;

@@ -22,7 +22,7 @@ constexpr std::size_t kMaxConfigBytes = limits::kMaxConfigFileBytes;
 
 constexpr std::string_view kTopKeys[] = {"hostname",       "target",  "exec",  "seed_dir",         "rescue_shell",
                                          "shutdown_grace", "signals", "mount", "shutdown_timeout", "container_sync",
-                                         "watchdog",       "log_output"};
+                                         "watchdog",       "log_output", "python_hash_seed"};
 constexpr std::string_view kSignalKeys[] = {"SIGTERM", "SIGINT", "SIGUSR1", "SIGUSR2", "SIGPWR"};
 constexpr std::string_view kMountKeys[] = {"what", "where", "type", "options"};
 constexpr std::string_view kWatchdogKeys[] = {"device", "timeout", "pet_interval", "shutdown_timeout",
@@ -95,6 +95,9 @@ class Reader : private TomlReader {
                                                       {"json", service::LogOutput::Json}})) {
         cfg_.log_output = *m;
       }
+    }
+    if (Field f = field(root, "python_hash_seed")) {
+      if (auto b = bool_of(f)) cfg_.python_hash_seed = *b;
     }
   }
 

@@ -247,24 +247,78 @@ struct Run {
   }
 };
 
-// mkdir -p, the last component 0700 (a seed is a secret), parents 0755.
-// Errors other than "exists" are left to the open that follows; the first
-// one is returned (EROFS on /a explains the ENOENT that follows on /a/b).
-int make_dirs(const char* dir) noexcept {
+// The seed directory, opened one component at a time from / and created
+// where missing (the directory itself 0700: a seed is a secret; parents
+// 0755). A symlink on the way is followed only when keel's own user owns
+// it (the image's /var -> /data/var, say): one a service planted (on a data
+// partition it can write) would point keel's seed, and the files keel
+// removes, somewhere else. The directory itself must be keel's and
+// writable by no one else, or another user could swap the seed. Returns
+// the descriptor, or -1 with `what` and `err` set.
+int open_seed_dir(const char* dir, const char*& what, int& err) noexcept {
   char path[PATH_MAX];
   std::size_t len = std::strlen(dir);
-  if (len == 0 || len >= sizeof path) return ENAMETOOLONG;
-  std::memcpy(path, dir, len + 1);
-  int first_err = 0;
-  for (std::size_t i = 1; i <= len; ++i) {
-    if (path[i] != '/' && path[i] != '\0') continue;
-    char saved = path[i];
-    path[i] = '\0';
-    bool leaf = saved == '\0';
-    if (::mkdir(path, leaf ? 0700 : 0755) != 0 && errno != EEXIST && first_err == 0) first_err = errno;
-    path[i] = saved;
+  what = "cannot open the seed directory";
+  if (len == 0 || len >= sizeof path || dir[0] != '/') {
+    err = len >= sizeof path ? ENAMETOOLONG : EINVAL;
+    return -1;
   }
-  return first_err;
+  std::memcpy(path, dir, len + 1);
+  int fd = ::open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) {
+    err = errno;
+    return -1;
+  }
+  char* name = path;
+  while (true) {
+    while (*name == '/') ++name;
+    if (*name == '\0') break;
+    char* end = std::strchr(name, '/');
+    if (end != nullptr) *end = '\0';
+    bool leaf = end == nullptr || end[1 + std::strspn(end + 1, "/")] == '\0';
+    constexpr int kFlags = O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW;
+    int next = ::openat(fd, name, kFlags);
+    if (next < 0 && errno == ENOENT) {
+      if (::mkdirat(fd, name, leaf ? 0700 : 0755) != 0 && errno != EEXIST) {
+        err = errno;
+        what = "cannot create the seed directory";
+        ::close(fd);
+        return -1;
+      }
+      next = ::openat(fd, name, kFlags);
+    }
+    if (next < 0 && (errno == ELOOP || errno == ENOTDIR)) {
+      struct stat st{};
+      if (::fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode)) {
+        if (st.st_uid != ::geteuid()) {
+          what = "a symlink on the way to the seed directory is not keel's: not followed";
+          err = 0;
+          ::close(fd);
+          return -1;
+        }
+        next = ::openat(fd, name, kFlags & ~O_NOFOLLOW);
+      } else {
+        errno = ENOTDIR;
+      }
+    }
+    if (next < 0) {
+      err = errno;
+      ::close(fd);
+      return -1;
+    }
+    ::close(fd);
+    fd = next;
+    if (end == nullptr) break;
+    name = end + 1;
+  }
+  struct stat st{};
+  if (::fstat(fd, &st) != 0 || st.st_uid != ::geteuid() || (st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+    what = "the seed directory is writable by others or not keel's: not used";
+    err = 0;
+    ::close(fd);
+    return -1;
+  }
+  return fd;
 }
 
 bool is_volatile(int dfd) noexcept {
@@ -453,13 +507,13 @@ void write_new(Run& run, Blake2s& hash) noexcept {
 }
 
 // Open (creating it when missing) the seed directory; false when there is
-// none to use, after one warning unless `quiet_missing`.
+// none to use, after one warning.
 bool open_dir(Run& run) noexcept {
-  int mkdir_err = make_dirs(run.dir);
-  run.dfd = ::open(run.dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  const char* what = nullptr;
+  int err = 0;
+  run.dfd = open_seed_dir(run.dir, what, err);
   if (run.dfd < 0) {
-    int err = errno == ENOENT && mkdir_err != 0 ? mkdir_err : errno;
-    run.problem("cannot open the seed directory", err);
+    run.problem(what, err);
     return false;
   }
   run.volatile_fs = is_volatile(run.dfd);

@@ -370,6 +370,7 @@ class SystemInit final : private SignalHandler,
           for (const service::ConfigError& e : loaded.keel->errors) log::msg(log::Level::Error, "%s", e.text().c_str());
           config_ = std::move(loaded.keel->config);
           supervisor_.settings().log_output = config_.log_output;
+          loader_.set_python_hash_seed_default(config_.python_hash_seed);
         }
         boot_with_config(std::move(loaded.services));
         return;

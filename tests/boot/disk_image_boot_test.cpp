@@ -11,7 +11,11 @@
 //     read-only root, /var is a tmpfs, and a counter on /data survives
 //     into the second boot;
 //   - an ext4 root (checked by e2fsck in the stage, mounted read-write):
-//     a service runs, and a counter on the root itself survives.
+//     a service runs, and a counter on the root itself survives, and so
+//     does the random seed in keel's default seed_dir;
+//   - an erofs root with a data partition: keel-image puts seed_dir on the
+//     data partition, and the second boot credits the seed the first one
+//     saved at its shutdown.
 //
 // Needs the kernel cache (scripts/fetch-kernel.sh) with its modules, QEMU,
 // a static busybox and keel, mkfs.erofs and fakeroot, e2fsprogs.
@@ -44,9 +48,9 @@ std::string file_entry(const std::string& path, const std::string& content, cons
 
 // Where /, /data and /var come from, the service's line, then the counter
 // in COUNTER (a file on a writable disk) incremented and shown.
-std::string main_program(const std::string& counter) {
+std::string main_program(const std::string& counter, const std::string& first = "") {
   return file_entry("/etc/keel/main",
-                    "#!/bin/sh\n"
+                    "#!/bin/sh\n" + first +
                     "/sbin/keelctl wait hello --ready --timeout 30 >/dev/null\n"
                     // The service's line is in its log (not on the console): shown once it is there.
                     "until /sbin/keelctl log hello | /bin/busybox grep -q SERVICE-FROM-DISK; do /bin/busybox sleep 0.1; done\n"
@@ -71,7 +75,8 @@ class DiskImageBoot : public ::testing::Test {
   }
 
   // The disk image and its stage initramfs (DISK.initramfs).
-  fs::path build(const std::string& disk_table, const std::string& counter) {
+  // `main_first`: lines the main program runs first.
+  fs::path build(const std::string& disk_table, const std::string& counter, const std::string& main_first = "") {
     const fs::path spec = dir_.path() / "spec.toml";
     testutil::write_file(
         spec, std::string("[output]\nformat = \"disk\"\n\n[boot]\ncmdline = \"loglevel=4\"\n\n[keel]\nbinary = \"") +
@@ -82,7 +87,7 @@ class DiskImageBoot : public ::testing::Test {
                   file_entry("/etc/keel/services/hello.toml",
                              "command = [\"/bin/busybox\", \"sh\", \"-c\", \"echo SERVICE-FROM-DISK; exec "
                              "/bin/busybox sleep 1000\"]\n") +
-                  main_program(counter));
+                  main_program(counter, main_first));
     BuildOptions options;
     options.output = dir_.path() / "disk.img";
     options.mtime = 0;
@@ -123,10 +128,33 @@ TEST_F(DiskImageBoot, ErofsRootWithADataPartitionThatPersists) {
 TEST_F(DiskImageBoot, Ext4RootThatPersists) {
   const fs::path disk = build("[disk]\nroot = \"ext4\"\nroot_size = \"32M\"\n", "/var/boots");
   for (int n = 1; n <= 2; ++n) {
-    ASSERT_TRUE(boot(disk, {"SERVICE-FROM-DISK", "MOUNT / ext4", "BOOT-COUNT " + std::to_string(n),
+    // A writable ext4 root keeps keel's default seed_dir: the second boot finds the first's seed.
+    ASSERT_TRUE(boot(disk, {n == 1 ? "keel: random seed: none in /var/lib/keel/seed yet"
+                                   : "keel: random seed: [0-9]+ bytes from /var/lib/keel/seed",
+                            "SERVICE-FROM-DISK", "MOUNT / ext4", "BOOT-COUNT " + std::to_string(n),
                             "reboot: Power down"}))
         << "boot " << n << ":\n"
         << console_;
+  }
+}
+
+// The random seed on a read-only root: without the data partition it would
+// live on the tmpfs /var and be lost at every power-off. keel-image sets
+// seed_dir = "/data/keel/seed" in the image's keel.toml (the spec has
+// none); keel creates the directory at the first boot, renews the seed at
+// the shutdown once the RNG is ready (the main program waits for
+// rng-ready), and the second boot credits it.
+TEST_F(DiskImageBoot, ErofsRootKeepsTheRandomSeedOnTheDataPartition) {
+  const fs::path disk = build("[disk]\nroot = \"erofs\"\ndata_size = \"16M\"\ntmpfs = [\"/var\", \"/tmp\"]\n",
+                              "/data/boots", "/sbin/keelctl wait rng-ready --ready --timeout 60 >/dev/null\n");
+  for (int n = 1; n <= 2; ++n) {
+    ASSERT_TRUE(boot(disk, {n == 1 ? "keel: random seed: none in /data/keel/seed yet \\(first boot\\); a new one is saved"
+                                   : "keel: random seed: [0-9]+ bytes from /data/keel/seed credited",
+                            "MOUNT / erofs", "MOUNT /data ext4", "BOOT-COUNT " + std::to_string(n),
+                            "keel: random seed: refreshed in /data/keel/seed \\(creditable\\)", "reboot: Power down"}))
+        << "boot " << n << ":\n"
+        << console_;
+    EXPECT_EQ(console_.find("is on a read-only file system"), std::string::npos) << console_;
   }
 }
 

@@ -3,6 +3,7 @@
 // crash) and the child itself (its answer equals an in-process load; a
 // crash or garbage is a failure with a reason).
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include <csignal>
@@ -468,6 +469,49 @@ TEST(ConfigLoader, ACrashedOrBabblingLoaderIsAFailureWithAReason) {
   EXPECT_NE(babbled.problem.find("the configuration loader's answer is malformed (not a loader message at byte 4)"),
             std::string::npos)
       << babbled.problem;
+}
+
+// ---- issue 14b: keel.toml's python_hash_seed = false is every service's
+// default (a service's own key wins), main's too; carried to PID 1, and
+// used by a later load of the services alone (LoadRequest::python_hash_seed).
+TEST(ConfigLoader, KeelTomlsPythonHashSeedIsTheServicesDefault) {
+  testutil::TempDir dir;
+  testutil::write_file(dir.path() / "keel.toml", "python_hash_seed = false\n");
+  testutil::write_file(dir.path() / "services/plain.toml", "command = [\"/usr/bin/python3\"]\n");
+  testutil::write_file(dir.path() / "services/own.toml",
+                       "command = [\"/usr/bin/python3\"]\npython_hash_seed = true\n");
+  testutil::write_file(dir.path() / "main", "#!/usr/bin/python3\n");
+  ::chmod((dir.path() / "main").c_str(), 0755);
+  LoadRequest request;
+  request.keel_toml = (dir.path() / "keel.toml").string();
+  request.services_dir = (dir.path() / "services").string();
+  request.services_unless_mounts_or_exec = true;
+  auto seeded = [](const Loaded& l, const std::string& name) {
+    for (const auto& c : l.services->services) {
+      if (c.name == name) return c.python_hash_seed && c.python_program;
+    }
+    ADD_FAILURE() << "no service " << name;
+    return false;
+  };
+  Collect c = run_loader(request);
+  ASSERT_TRUE(c.loaded && c.loaded->keel && c.loaded->services) << c.problem;
+  EXPECT_FALSE(c.loaded->keel->config.python_hash_seed);
+  EXPECT_FALSE(seeded(*c.loaded, "plain"));
+  EXPECT_TRUE(seeded(*c.loaded, "own"));
+  EXPECT_FALSE(c.loaded->services->main_python);
+
+  // The services alone (a reload): the default PID 1 passes on.
+  LoadRequest services;
+  services.services_dir = request.services_dir;
+  services.python_hash_seed = false;
+  Collect off = run_loader(services);
+  ASSERT_TRUE(off.loaded && off.loaded->services) << off.problem;
+  EXPECT_FALSE(seeded(*off.loaded, "plain"));
+  EXPECT_TRUE(seeded(*off.loaded, "own"));
+  services.python_hash_seed = true;
+  const Loaded on = load_in_process(services);
+  EXPECT_TRUE(seeded(on, "plain"));
+  EXPECT_TRUE(on.services->main_python);
 }
 
 }  // namespace

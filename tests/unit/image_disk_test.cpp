@@ -27,6 +27,7 @@
 #include "image/progress.hpp"
 #include "image/spec.hpp"
 #include "image/stage_initramfs.hpp"
+#include "system/keel_config.hpp"
 #include "test_util.hpp"
 
 namespace keel::image {
@@ -492,6 +493,57 @@ TEST(GptTest, ProtectiveMbrAndBackupHeader) {
   EXPECT_EQ(static_cast<unsigned char>(gpt.head[512 + 56 + 8]), 0x88u);
   // The name, UTF-16LE.
   EXPECT_EQ(gpt.head.substr(1024 + 56, 4), std::string("k\0e\0", 4));
+}
+
+// ---- issue 14b (helper "seed"): the random seed on the data partition.
+// An ext4 root whose /var is a tmpfs does not keep keel's default seed_dir:
+// with a data partition, the image's keel.toml gets seed_dir under
+// data_mount (a new file, or a first line before the spec's own keys),
+// unless the spec's keel.toml sets seed_dir; a root that keeps the default
+// is left alone.
+TEST_F(DiskImageTest, SeedDirGoesOnTheDataPartitionWhenTheRootDoesNotKeepIt) {
+  auto keel_toml_in = [&](const std::string& disk_table, const std::string& config, const std::string& name) {
+    std::string keel = "\n[keel]\nbinary = \"" + std::string(KEEL_BINARY) + "\"\n";
+    if (!config.empty()) {
+      write_file(dir_.path() / "keel.toml", config);
+      keel += "config = [\"keel.toml\"]\n";
+    }
+    const BuildResult result = build("[output]\nformat = \"disk\"\ninitramfs = false\n" + contents() + keel +
+                                         "\n[disk]\nroot = \"ext4\"\nroot_size = \"24M\"\n" + disk_table,
+                                     name);
+    std::string json;
+    const std::vector<Part> parts = partitions(result.output, json);
+    EXPECT_FALSE(parts.empty()) << json;
+    if (parts.empty()) return std::string();
+    const fs::path root = cut(result.output, parts[0], dir_.path() / (name + ".p1"));
+    return run("debugfs -R 'cat /etc/keel/keel.toml' " + quoted(root) + " 2>/dev/null");
+  };
+  const std::string line = "seed_dir = \"/srv/keel/seed\"  # keel-image: the random seed on the data partition\n";
+  const std::string data = "data_size = \"8M\"\ndata_mount = \"/srv\"\ntmpfs = [\"/var\"]\n";
+
+  // No keel.toml in the spec: one with that line.
+  EXPECT_EQ(keel_toml_in(data, "", "a.disk"), line);
+  EXPECT_NE(log_.str().find("the random seed is kept on the data partition"), std::string::npos) << log_.str();
+
+  // The spec's keel.toml: the line first, every line of it after.
+  const std::string own = "hostname = \"box\"\n\n[signals]\nSIGINT = \"ignore\"\n";
+  const std::string got = keel_toml_in(data, own, "b.disk");
+  EXPECT_EQ(got, line + own);
+  const KeelConfigResult parsed = parse_keel_config(got, "keel.toml");
+  EXPECT_TRUE(parsed.errors.empty()) << parsed.errors[0].text();
+  EXPECT_EQ(parsed.config.seed_dir, "/srv/keel/seed");
+  EXPECT_EQ(parsed.config.hostname, "box");
+
+  // The spec sets seed_dir (here: no seed): left alone.
+  const std::string none = "seed_dir = \"\"\n";
+  EXPECT_EQ(keel_toml_in(data, none, "c.disk"), none);
+
+  // A root that keeps the default (/var on the ext4 root): no keel.toml made.
+  EXPECT_EQ(keel_toml_in("data_size = \"8M\"\n", "", "d.disk"), "");
+  // No data partition where the seed would be lost: a note says so.
+  log_.str("");
+  (void)keel_toml_in("tmpfs = [\"/var\"]\n", "", "e.disk");
+  EXPECT_NE(log_.str().find("the random seed does not persist"), std::string::npos) << log_.str();
 }
 
 }  // namespace

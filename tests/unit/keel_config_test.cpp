@@ -193,5 +193,17 @@ TEST(KernelCmdline, QuotesGroupAValue) {
   EXPECT_EQ(c.exec, "/opt/my app/run");
 }
 
+// ---- issue 14b: keel.toml's python_hash_seed, the default of every service's key.
+TEST(KeelConfig, PythonHashSeedDefaultsToTrueAndReadsABoolean) {
+  EXPECT_TRUE(parse_keel_config("", "keel.toml").config.python_hash_seed);
+  KeelConfigResult off = parse_keel_config("python_hash_seed = false\n", "keel.toml");
+  EXPECT_TRUE(off.errors.empty());
+  EXPECT_FALSE(off.config.python_hash_seed);
+  KeelConfigResult bad = parse_keel_config("python_hash_seed = \"no\"\n", "keel.toml");
+  ASSERT_EQ(bad.errors.size(), 1U);
+  EXPECT_NE(bad.errors[0].text().find("keel.toml:1: python_hash_seed"), std::string::npos) << bad.errors[0].text();
+  EXPECT_TRUE(bad.config.python_hash_seed);
+}
+
 }  // namespace
 }  // namespace keel

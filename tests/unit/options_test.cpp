@@ -1015,5 +1015,21 @@ TEST(SystemInitArgv0, ApplicationsNamedLikeInitAreNot) {
   }
 }
 
+// ---- issue 14b: PYTHONHASHSEED for a Python PROGRAM (container_init.cpp).
+TEST(NativeOptions, PythonHashSeedIsOnForNativeKeelAndOffByFlagOrEnvironment) {
+  EXPECT_TRUE(Cmd({"keel", "python3"}).o().python_hash_seed);
+  EXPECT_FALSE(Cmd({"keel", "--no-python-hash-seed", "python3"}).o().python_hash_seed);
+  EXPECT_FALSE(Cmd({"keel", "python3"}, {{"KEEL_PYTHON_HASH_SEED", "0"}}).o().python_hash_seed);
+  EXPECT_TRUE(Cmd({"keel", "python3"}, {{"KEEL_PYTHON_HASH_SEED", "1"}}).o().python_hash_seed);
+  // After the program it is the program's argument, not keel's option.
+  const Cmd after({"keel", "python3", "--no-python-hash-seed"});
+  EXPECT_TRUE(after.o().python_hash_seed);
+  EXPECT_EQ(after.program(), (Strings{"python3", "--no-python-hash-seed"}));
+  // The drop-ins pass the environment on unchanged.
+  EXPECT_FALSE(Cmd({"tini", "--", "python3"}).o().python_hash_seed);
+  EXPECT_FALSE(Cmd({"dumb-init", "python3"}).o().python_hash_seed);
+  EXPECT_NE(Cmd({"keel", "--help"}).cl.out.find("--no-python-hash-seed"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace keel

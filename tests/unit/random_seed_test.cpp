@@ -18,6 +18,7 @@
 
 #include "core/log.hpp"
 #include "test_util.hpp"
+#include "throwaway_uid.hpp"
 
 namespace keel {
 namespace {
@@ -367,6 +368,73 @@ TEST(RandomSeed, WithoutCapSysAdminTheSeedIsMixedInAndTheProblemSaid) {
     return "";
   });
   EXPECT_EQ(result, "");
+}
+
+// The seed directory's path is walked without following a symlink another
+// user made (a service that can write the data partition could point keel's
+// seed, and the files keel removes, anywhere); keel's own symlinks are
+// followed. The directory itself must be keel's and writable by no one else.
+TEST(RandomSeed, APlantedSymlinkOnTheWayIsNotFollowedAndKeelsOwnIs) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to make a symlink owned by another user";
+  const uid_t other = keel::testing::throwaway_uid();
+  TempDir tmp;
+  const fs::path elsewhere = tmp.path() / "elsewhere";
+  fs::create_directories(elsewhere / "seed");
+  ::chmod((elsewhere / "seed").c_str(), 0700);
+  plant(elsewhere / "seed", kCreditableSeedName, pattern(kSeedBytes));
+
+  // data/keel -> elsewhere, made by another user: refused, nothing there touched.
+  fs::create_directories(tmp.path() / "data");
+  fs::create_symlink(elsewhere, tmp.path() / "data/keel");
+  ASSERT_EQ(::lchown((tmp.path() / "data/keel").c_str(), other, other), 0);
+  const fs::path via_planted = tmp.path() / "data/keel/seed";
+  SeedOutcome o;
+  std::string log = captured_log([&] { o = seed_kernel_rng(via_planted.c_str(), kFilesOnly); });
+  EXPECT_FALSE(o.found);
+  EXPECT_FALSE(o.written);
+  ASSERT_NE(o.problem, nullptr);
+  EXPECT_NE(std::string(o.problem).find("symlink"), std::string::npos) << o.problem;
+  EXPECT_EQ(count(log, "warning"), 1) << log;
+  EXPECT_EQ(slurp(elsewhere / "seed" / kCreditableSeedName), pattern(kSeedBytes));
+  EXPECT_FALSE(refresh_seed(via_planted.c_str()).written);
+  EXPECT_EQ(entries(elsewhere / "seed"), std::vector<std::string>{"seed.credit"});
+
+  // The leaf itself a planted symlink: refused too.
+  fs::create_directories(tmp.path() / "data2");
+  fs::create_symlink(elsewhere / "seed", tmp.path() / "data2/seed");
+  ASSERT_EQ(::lchown((tmp.path() / "data2/seed").c_str(), other, other), 0);
+  o = seed_kernel_rng((tmp.path() / "data2/seed").c_str(), kFilesOnly);
+  EXPECT_FALSE(o.written);
+  EXPECT_EQ(slurp(elsewhere / "seed" / kCreditableSeedName), pattern(kSeedBytes));
+
+  // The same link made by keel's own user (the image's): followed.
+  ASSERT_EQ(::lchown((tmp.path() / "data/keel").c_str(), ::geteuid(), ::getegid()), 0);
+  o = seed_kernel_rng(via_planted.c_str(), kFilesOnly);
+  EXPECT_TRUE(o.found);
+  EXPECT_TRUE(o.written);
+  EXPECT_EQ(o.problem, nullptr) << o.problem;
+}
+
+TEST(RandomSeed, ASeedDirectoryOthersCanWriteOrThatIsNotKeelsIsNotUsed) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to give a directory to another user";
+  TempDir tmp;
+  const fs::path open_dir = tmp.path() / "open";
+  fs::create_directories(open_dir);
+  ASSERT_EQ(::chmod(open_dir.c_str(), 0777), 0);
+  SeedOutcome o = seed_kernel_rng(open_dir.c_str(), kFilesOnly);
+  EXPECT_FALSE(o.written);
+  ASSERT_NE(o.problem, nullptr);
+  EXPECT_NE(std::string(o.problem).find("writable by others"), std::string::npos) << o.problem;
+  EXPECT_TRUE(entries(open_dir).empty());
+
+  const fs::path foreign = tmp.path() / "foreign";
+  fs::create_directories(foreign);
+  ASSERT_EQ(::chmod(foreign.c_str(), 0700), 0);
+  const uid_t other = keel::testing::throwaway_uid();
+  ASSERT_EQ(::chown(foreign.c_str(), other, other), 0);
+  o = seed_kernel_rng(foreign.c_str(), kFilesOnly);
+  EXPECT_FALSE(o.written);
+  EXPECT_TRUE(entries(foreign).empty());
 }
 
 }  // namespace
