@@ -58,8 +58,8 @@ struct ContainerOptions {
   std::int64_t grace_ns = std::int64_t{limits::kDefaultGraceSeconds} * 1'000'000'000;
   bool term_group_on_exit = false;  // dumb-init: SIGTERM to the child's group when it exits
 
-  // ---- issue 14b (helper "seed"): native keel only (tini and dumb-init
-  // pass the environment on unchanged, as the originals do). A Python
+  // Native keel only (tini and dumb-init pass the environment on
+  // unchanged, as the originals do). A Python
   // PROGRAM (core/python_program.hpp) gets PYTHONHASHSEED drawn without
   // waiting unless it is set already; --no-python-hash-seed or
   // KEEL_PYTHON_HASH_SEED=0 turn it off.

@@ -141,7 +141,7 @@ ImagePlan with_mount_points(const ImagePlan& plan, const DiskSpec& disk, bool da
   return out;
 }
 
-// ---- issue 14, helper "seed": the random seed on the data partition.
+// ---- The random seed on the data partition.
 // keel's default seed_dir (/var/lib/keel/seed) is useless where the root
 // does not keep what is written: an erofs root (read-only; /var is then a
 // [disk] tmpfs) or a tmpfs over /var/lib on an ext4 root. The seed is lost

@@ -86,7 +86,7 @@ struct BootOptions {
   // hardware-watchdog tests.
   std::vector<std::string> extra_args;
 
-  // ---- the boot loop for people (issue 14, helper "bootloop") ----
+  // ---- the boot loop for people ----
   ConsoleInput input = ConsoleInput::Null;
   int input_fd = -1;        // Stream: read until EOF (not closed by boot())
   std::string input_after;  // Stream: ECMAScript regex on the console output; "" = at once

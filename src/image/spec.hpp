@@ -54,7 +54,7 @@ struct Output {
   // SBOM (issue 14 §3, src/image/sbom.hpp): an SPDX 2.3 JSON document of
   // the image is written here too; empty: none (`build --sbom FILE` sets one).
   std::filesystem::path sbom;
-  // --- diskimg (issue 14): erofs and disk outputs, the stage initramfs ---
+  // --- erofs and disk outputs, the stage initramfs ---
   std::string label;  // the root filesystem's label (ext4, erofs, disk); "": "keel-root"
   // The stage initramfs (docs/image-spec.md "Disk roots"): written for
   // ext4, erofs and disk outputs of a spec with [keel], at `initramfs`, or
@@ -194,7 +194,7 @@ struct Boot {
   int line = 0;
 };
 
-// --- OCI images (issue 14 §2, helper "oci"): what [oci] says about the
+// --- OCI images: what [oci] says about the
 // image's config. Everything is resolved here: `entrypoint` is final (from
 // `init` or given), `user` is numeric, `env` carries PATH.
 enum class OciInit { system, container, none };
@@ -247,12 +247,12 @@ struct Spec {
   std::vector<User> users;
   std::vector<Group> groups;
 
-  // --- OCI images (issue 14 §2, helper "oci"): [oci], for [output]
+  // --- OCI images: [oci], for [output]
   // format = "oci" and "docker-archive" (docs/image-spec.md, "OCI images").
   // Set whenever the format is one of those (the defaults when the spec
   // has no [oci] table); never set for another format.
   std::optional<OciSpec> oci;
-  // --- diskimg (issue 14): [disk] ---
+  // --- [disk] ---
   std::optional<DiskSpec> disk;
 };
 

@@ -79,7 +79,7 @@ struct KeelConfig {
   // log_output: every service's lines also on keel's stdout/stderr
   // (service/container_output.hpp); KEEL_LOG_OUTPUT wins when set and valid.
   service::LogOutput log_output = service::LogOutput::None;
-  // ---- issue 14b (helper "seed"): Python hash seed
+  // ---- Python hash seed
   // python_hash_seed: the default of every service's python_hash_seed key
   // (docs/services.md, "Python services"); a service's own key wins. false:
   // no PYTHONHASHSEED from keel for any service that does not ask.

@@ -495,7 +495,7 @@ TEST(GptTest, ProtectiveMbrAndBackupHeader) {
   EXPECT_EQ(gpt.head.substr(1024 + 56, 4), std::string("k\0e\0", 4));
 }
 
-// ---- issue 14b (helper "seed"): the random seed on the data partition.
+// ---- The random seed on the data partition.
 // An ext4 root whose /var is a tmpfs does not keep keel's default seed_dir:
 // with a data partition, the image's keel.toml gets seed_dir under
 // data_mount (a new file, or a first line before the spec's own keys),
