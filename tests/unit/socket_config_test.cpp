@@ -10,6 +10,7 @@
 
 #include "service/config.hpp"
 #include "system/config_codec.hpp"
+#include "test_util.hpp"
 
 namespace keel {
 namespace {
@@ -188,9 +189,8 @@ TEST(SocketConfig, TwoServicesOnOneAddressAreRefusedWithTheSecondFilesLine) {
 // checked against `user = ...` / `group = ...` in the same conditions.
 TEST(SocketConfig, OwnerAndGroupFollowTheServiceUserRule) {
   namespace fs = std::filesystem;
-  std::string tmp = (fs::temp_directory_path() / "keel-socket-owner-XXXXXX").string();
-  ASSERT_NE(::mkdtemp(tmp.data()), nullptr);
-  const fs::path dir = tmp;
+  const testutil::TempDir temp("keel-socket-owner-");
+  const fs::path& dir = temp.path();
   std::ofstream(dir / "passwd") << "web:x:1000:1000::/:/bin/sh\n";
   std::ofstream(dir / "group") << "www:x:33:\n";
   fs::create_directory(dir / "unreadable");
@@ -260,7 +260,6 @@ TEST(SocketConfig, OwnerAndGroupFollowTheServiceUserRule) {
   ParseResult umask = service_key("umask", "0", files);
   ASSERT_TRUE(umask.config.has_value()) << errors_of(umask);
   EXPECT_EQ(umask.config->umask.value_or(0777), 0U);
-  fs::remove_all(dir);
 }
 
 }  // namespace
