@@ -76,7 +76,9 @@ bool control_up(const Supervised& s, Duration timeout) {
 
 bool is_event(const std::string& line, const std::string& service, const std::string& what) {
   for (const char* level : {"keel: ", "keel: error: ", "keel: warning: "}) {
-    if (line.rfind(level + service + ": " + what, 0) == 0) return true;
+    std::string prefix = level;
+    prefix.append(service).append(": ").append(what);
+    if (line.rfind(prefix, 0) == 0) return true;
   }
   return false;
 }
