@@ -181,6 +181,11 @@ class Parser : private TomlReader {
   void sockets(const toml::table& root);
   void fd_store(const toml::table& root);
   std::optional<SocketConfig> socket(const toml::table& t, int line, std::size_t index);
+  // A standard signal (stop_signal, reload_signal): a name ("SIGTERM",
+  // "TERM") or a number from 1 to 31; 0 when it names none (the caller
+  // says what was expected). nullopt: neither a string nor an integer,
+  // reported here.
+  std::optional<int> signal_of(const Field& f);
 
   // A user or a group as a service file writes it (`user`, `group`,
   // `supplementary_groups`, a socket's `owner` and `group`): a name or a
@@ -361,23 +366,25 @@ void Parser::success_exit_status(const Field& f) {
   }
 }
 
+std::optional<int> Parser::signal_of(const Field& f) {
+  if (f.node->is_integer()) {
+    const std::int64_t v = f.node->as_integer()->get();
+    return v >= 1 && v <= 31 ? static_cast<int>(v) : 0;
+  }
+  if (f.node->is_string()) return signals::parse(f.node->as_string()->get()).value_or(0);
+  type_error(f, "a signal name or number");
+  return std::nullopt;
+}
+
 void Parser::watchdog_and_reload(const toml::table& root) {
   if (Field f = field(root, "watchdog")) {
     if (auto v = seconds_of(f)) cfg_.watchdog_ns = *v;
   }
   if (Field f = field(root, "reload_signal")) {
-    std::optional<int> signo;
-    if (f.node->is_integer()) {
-      const std::int64_t v = f.node->as_integer()->get();
-      if (v >= 1 && v <= 31) signo = static_cast<int>(v);
-    } else if (f.node->is_string()) {
-      signo = signals::parse(f.node->as_string()->get());
-    } else {
-      type_error(f, "a signal name or number");
-      return;
-    }
+    const std::optional<int> signo = signal_of(f);
+    if (!signo) return;  // not a name or a number: reported
     // SIGKILL or SIGSTOP would not be a reload; say so rather than kill it.
-    if (signo && *signo != SIGKILL && *signo != SIGSTOP) {
+    if (*signo != 0 && *signo != SIGKILL && *signo != SIGSTOP) {
       cfg_.reload_signal = *signo;
     } else {
       error(f.line, f.key,
@@ -447,17 +454,9 @@ void Parser::timing(const toml::table& root) {
     if (auto v = seconds_of(f)) cfg_.stop_timeout_ns = *v;
   }
   if (Field f = field(root, "stop_signal")) {
-    std::optional<int> signo;
-    if (f.node->is_integer()) {
-      const std::int64_t v = f.node->as_integer()->get();
-      if (v >= 1 && v <= 31) signo = static_cast<int>(v);
-    } else if (f.node->is_string()) {
-      signo = signals::parse(f.node->as_string()->get());
-    } else {
-      type_error(f, "a signal name or number");
-      return;
-    }
-    if (signo) {
+    const std::optional<int> signo = signal_of(f);
+    if (!signo) return;  // not a name or a number: reported
+    if (*signo != 0) {
       cfg_.stop_signal = *signo;
     } else {
       error(f.line, f.key, "unknown signal (expected a name like \"SIGTERM\" or a number from 1 to 31)");
