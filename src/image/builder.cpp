@@ -24,6 +24,7 @@
 #include "image/ext4.hpp"
 #include "image/modules.hpp"
 #include "image/oci.hpp"
+#include "image/plan_archive.hpp"
 #include "image/progress.hpp"
 #include "image/python.hpp"
 #include "image/sbom.hpp"
@@ -592,28 +593,6 @@ ImagePlan Planner::run() {
   return plan;
 }
 
-std::uint64_t data_size(const ImageEntry& e) {
-  if (e.kind != EntryKind::File) return 0;
-  if (e.content) return e.content->size();
-  std::error_code ec;
-  const auto size = fs::file_size(e.source, ec);
-  return ec ? 0 : size;
-}
-
-// The names of each hard-linked file, sorted: the file's own path first
-// (it sorts anywhere; the group is written where its last name comes).
-std::map<std::string, std::vector<std::string>> hardlink_groups(const ImagePlan& plan) {
-  std::map<std::string, std::vector<std::string>> groups;
-  for (const ImageEntry& e : plan.entries) {
-    if (e.kind == EntryKind::Hardlink) groups[e.target].push_back(e.path);
-  }
-  for (auto& [target, names] : groups) {
-    names.push_back(target);
-    std::sort(names.begin(), names.end());
-  }
-  return groups;
-}
-
 fs::path output_path(const Spec& spec, const BuildOptions& options) {
   if (!options.output.empty()) return options.output;
   if (spec.output.path.empty()) {
@@ -634,45 +613,19 @@ void write_cpio(const Spec& spec, const ImagePlan& plan, const fs::path& out, st
   try {
     ArchiveOutput output(tmp, compression, spec.output.level);
     CpioWriter writer(output.sink());
-    const auto groups = hardlink_groups(plan);
-    std::map<std::string, const ImageEntry*> by_path;
-    for (const ImageEntry& e : plan.entries) by_path[e.path] = &e;
-    for (const ImageEntry& e : plan.entries) {
-      const Metadata meta{e.mode, e.uid, e.gid, mtime};
-      // A hard-link group goes out where its last name sorts (all parents exist by then).
-      const std::string& group_key = e.kind == EntryKind::Hardlink ? e.target : e.path;
-      if (auto g = groups.find(group_key); g != groups.end()) {
-        if (e.path != g->second.back()) continue;
-        const ImageEntry& file = *by_path.at(g->first);
-        const Metadata file_meta{file.mode, file.uid, file.gid, mtime};
-        if (file.content) {
-          writer.add_hard_links(g->second, file_meta, *file.content);
-        } else {
-          writer.add_hard_links(g->second, file_meta, HostFile{file.source});
-        }
-        result.entries += g->second.size();
-        result.bytes += data_size(file);
-        progress.add(data_size(file), true);
-        continue;
-      }
-      switch (e.kind) {
-        case EntryKind::File:
-          if (e.content) {
-            writer.add_file(e.path, meta, *e.content);
-          } else {
-            writer.add_file(e.path, meta, HostFile{e.source});
-          }
-          break;
-        case EntryKind::Directory: writer.add_directory(e.path, meta); break;
-        case EntryKind::Symlink: writer.add_symlink(e.path, meta, e.target); break;
-        case EntryKind::CharDevice: writer.add_char_device(e.path, meta, e.major, e.minor); break;
-        case EntryKind::BlockDevice: writer.add_block_device(e.path, meta, e.major, e.minor); break;
-        case EntryKind::Fifo: writer.add_fifo(e.path, meta); break;
-        case EntryKind::Hardlink: break;  // written with its group
-      }
-      ++result.entries;
-      progress.add(data_size(e), e.kind == EntryKind::File);
-    }
+    for_each_entry(
+        plan,
+        [&](const ImageEntry& e) {
+          add_entry(writer, e, Metadata{e.mode, e.uid, e.gid, mtime});
+          ++result.entries;
+          progress.add(data_size(e), e.kind == EntryKind::File);
+        },
+        [&](const ImageEntry& file, const std::vector<std::string>& names) {
+          const Metadata meta{file.mode, file.uid, file.gid, mtime};
+          with_data(file, [&](const auto& data) { writer.add_hard_links(names, meta, data); });
+          result.entries += names.size();
+          progress.add(data_size(file), true);
+        });
     writer.finish();
     result.bytes = output.raw_bytes();
     result.compressed = output.file_bytes();

@@ -11,8 +11,9 @@
 #include "core/json_text.hpp"
 #include "image/compress.hpp"
 #include "image/diagnostic.hpp"
-#include "image/progress.hpp"
 #include "image/digest.hpp"
+#include "image/plan_archive.hpp"
+#include "image/progress.hpp"
 #include "image/spec.hpp"
 #include "image/tar.hpp"
 
@@ -86,14 +87,6 @@ std::string descriptor(const char* media_type, const std::string& hex, std::uint
          ",\"size\":" + std::to_string(size);
 }
 
-std::uint64_t data_size(const ImageEntry& e) {
-  if (e.kind != EntryKind::File) return 0;
-  if (e.content) return e.content->size();
-  std::error_code ec;
-  const auto size = fs::file_size(e.source, ec);
-  return ec ? 0 : size;
-}
-
 // The default layout's nodes (/dev/console, ...): the runtime's own /dev
 // hides them (oci.hpp).
 bool layout_device(const ImageEntry& e) {
@@ -101,59 +94,26 @@ bool layout_device(const ImageEntry& e) {
          e.path.starts_with("/dev/");
 }
 
-// The plan as one tar. A hard-linked file goes out under the first of its
-// names (sorted) where the last of them sorts, followed by the others as
-// links to it: by then every parent of every name is in the archive, and
-// a link always follows its target.
+// The plan as one tar, in for_each_entry's order. A hard-linked file goes
+// out under the first of its names, followed by the others as links to it
+// (a link always follows its target).
 void write_layer(const ImagePlan& plan, std::uint32_t mtime, Sink& sink, Progress& progress, BuildResult& result) {
-  std::map<std::string, std::vector<std::string>> groups;  // file -> all its names, sorted
-  std::map<std::string, const ImageEntry*> by_path;
-  for (const ImageEntry& e : plan.entries) {
-    by_path[e.path] = &e;
-    if (e.kind == EntryKind::Hardlink) groups[e.target].push_back(e.path);
-  }
-  for (auto& [target, names] : groups) {
-    names.push_back(target);
-    std::sort(names.begin(), names.end());
-  }
   TarWriter tar(sink);
-  for (const ImageEntry& e : plan.entries) {
-    if (layout_device(e)) continue;
-    const Metadata meta{e.mode, e.uid, e.gid, mtime};
-    const std::string& group_key = e.kind == EntryKind::Hardlink ? e.target : e.path;
-    if (auto g = groups.find(group_key); g != groups.end()) {
-      if (e.path != g->second.back()) continue;
-      const ImageEntry& file = *by_path.at(g->first);
-      const Metadata file_meta{file.mode, file.uid, file.gid, mtime};
-      const std::string& first = g->second.front();
-      if (file.content) {
-        tar.add_file(first, file_meta, *file.content);
-      } else {
-        tar.add_file(first, file_meta, HostFile{file.source});
-      }
-      for (std::size_t i = 1; i < g->second.size(); ++i) tar.add_hard_link(g->second[i], file_meta, first);
-      result.entries += g->second.size();
-      progress.add(data_size(file), true);
-      continue;
-    }
-    switch (e.kind) {
-      case EntryKind::File:
-        if (e.content) {
-          tar.add_file(e.path, meta, *e.content);
-        } else {
-          tar.add_file(e.path, meta, HostFile{e.source});
-        }
-        break;
-      case EntryKind::Directory: tar.add_directory(e.path, meta); break;
-      case EntryKind::Symlink: tar.add_symlink(e.path, meta, e.target); break;
-      case EntryKind::CharDevice: tar.add_char_device(e.path, meta, e.major, e.minor); break;
-      case EntryKind::BlockDevice: tar.add_block_device(e.path, meta, e.major, e.minor); break;
-      case EntryKind::Fifo: tar.add_fifo(e.path, meta); break;
-      case EntryKind::Hardlink: break;  // with its group
-    }
-    ++result.entries;
-    progress.add(data_size(e), e.kind == EntryKind::File);
-  }
+  for_each_entry(
+      plan,
+      [&](const ImageEntry& e) {
+        if (layout_device(e)) return;
+        add_entry(tar, e, Metadata{e.mode, e.uid, e.gid, mtime});
+        ++result.entries;
+        progress.add(data_size(e), e.kind == EntryKind::File);
+      },
+      [&](const ImageEntry& file, const std::vector<std::string>& names) {
+        const Metadata meta{file.mode, file.uid, file.gid, mtime};
+        with_data(file, [&](const auto& data) { tar.add_file(names.front(), meta, data); });
+        for (std::size_t i = 1; i < names.size(); ++i) tar.add_hard_link(names[i], meta, names.front());
+        result.entries += names.size();
+        progress.add(data_size(file), true);
+      });
   tar.finish();
 }
 

@@ -233,41 +233,30 @@ class Parser {
   // owner = "name" | "1000" | 1000; group likewise. Default root:root.
   Ownership ownership(const toml::table& t, const Where& w) const {
     Ownership o;
-    if (Field f = field(t, "owner")) {
-      if (f.node->is_integer()) {
-        o.uid = id_value(f, w, "owner");
-      } else if (f.node->is_string()) {
-        const std::string& name = f.node->as_string()->get();
-        if (auto n = numeric_id(name)) {
-          o.uid = *n;
-        } else if (auto it = user_ids_.find(name); it != user_ids_.end()) {
-          o.uid = it->second;
-        } else {
-          fail(f.line,
-               "unknown owner " + q(name) + " in " + w.table + ": declare it with [[user]] or give a numeric uid");
-        }
-      } else {
-        fail(f.line, "owner in " + w.table + " must be a user name or a numeric uid");
-      }
-    }
-    if (Field f = field(t, "group")) {
-      if (f.node->is_integer()) {
-        o.gid = id_value(f, w, "group");
-      } else if (f.node->is_string()) {
-        const std::string& name = f.node->as_string()->get();
-        if (auto n = numeric_id(name)) {
-          o.gid = *n;
-        } else if (auto it = group_ids_.find(name); it != group_ids_.end()) {
-          o.gid = it->second;
-        } else {
-          fail(f.line,
-               "unknown group " + q(name) + " in " + w.table + ": declare it with [[group]] or give a numeric gid");
-        }
-      } else {
-        fail(f.line, "group in " + w.table + " must be a group name or a numeric gid");
-      }
-    }
+    if (Field f = field(t, "owner")) o.uid = account_id(f, w, "owner", {"user", "uid", user_ids_});
+    if (Field f = field(t, "group")) o.gid = account_id(f, w, "group", {"group", "gid", group_ids_});
     return o;
+  }
+
+  // The ids a spec declares, by name: [[user]]s' or [[group]]s'.
+  struct Accounts {
+    const char* noun;  // "user", "group": [[user]], [[group]]
+    const char* id;    // "uid", "gid"
+    const std::map<std::string, std::uint32_t, std::less<>>& ids;
+  };
+
+  // `key` (owner, group) as an id: an integer, a numeric string, or a name
+  // the spec declares.
+  std::uint32_t account_id(const Field& f, const Where& w, const std::string& key, const Accounts& a) const {
+    if (f.node->is_integer()) return id_value(f, w, key);
+    if (!f.node->is_string()) {
+      fail(f.line, key + " in " + w.table + " must be a " + a.noun + " name or a numeric " + a.id);
+    }
+    const std::string& name = f.node->as_string()->get();
+    if (auto n = numeric_id(name)) return *n;
+    if (auto it = a.ids.find(name); it != a.ids.end()) return it->second;
+    fail(f.line, "unknown " + key + " " + q(name) + " in " + w.table + ": declare it with [[" + a.noun +
+                     "]] or give a numeric " + a.id);
   }
 
   // A host path: relative ones are relative to the spec's directory.

@@ -181,6 +181,35 @@ class Parser : private TomlReader {
   void sockets(const toml::table& root);
   void fd_store(const toml::table& root);
   std::optional<SocketConfig> socket(const toml::table& t, int line, std::size_t index);
+  // A standard signal (stop_signal, reload_signal): a name ("SIGTERM",
+  // "TERM") or a number from 1 to 31; 0 when it names none (the caller
+  // says what was expected). nullopt: neither a string nor an integer,
+  // reported here.
+  std::optional<int> signal_of(const Field& f);
+
+  // A user or a group as a service file writes it (`user`, `group`,
+  // `supplementary_groups`, a socket's `owner` and `group`): a name or a
+  // numeric id, a string or an integer, looked up in users_'s passwd or
+  // group file. A numeric id stands for itself when the file does not list
+  // it, and when there is no file at all (a scratch image); a name needs
+  // the file. An error is reported at `f`, and nullopt returned.
+  struct UserId {
+    std::string text;  // as written
+    uid_t uid = 0;
+    gid_t gid = 0;  // the user's primary group; a bare id's own number
+  };
+  struct GroupId {
+    std::string text;
+    gid_t gid = 0;
+  };
+  std::optional<UserId> user_id(const Field& f);
+  std::optional<GroupId> group_id(const Field& f);
+  // An octal mode of at most 0777 (`umask`, a socket's `mode`): a string of
+  // 1 to 4 octal digits, or an integer written in octal (0o022; a decimal
+  // one would be another number than meant, except 0). `noun` and the
+  // examples ("umask", "022", "0o022") word the errors.
+  std::optional<mode_t> octal_mode(const Field& f, const std::string& noun, const std::string& example,
+                                   const std::string& octal_example);
 
   ServiceConfig& cfg_;
   const UserDbPaths& users_;
@@ -340,23 +369,25 @@ void Parser::success_exit_status(const Field& f) {
   }
 }
 
+std::optional<int> Parser::signal_of(const Field& f) {
+  if (f.node->is_integer()) {
+    const std::int64_t v = f.node->as_integer()->get();
+    return v >= 1 && v <= 31 ? static_cast<int>(v) : 0;
+  }
+  if (f.node->is_string()) return signals::parse(f.node->as_string()->get()).value_or(0);
+  type_error(f, "a signal name or number");
+  return std::nullopt;
+}
+
 void Parser::watchdog_and_reload(const toml::table& root) {
   if (Field f = field(root, "watchdog")) {
     if (auto v = seconds_of(f)) cfg_.watchdog_ns = *v;
   }
   if (Field f = field(root, "reload_signal")) {
-    std::optional<int> signo;
-    if (f.node->is_integer()) {
-      const std::int64_t v = f.node->as_integer()->get();
-      if (v >= 1 && v <= 31) signo = static_cast<int>(v);
-    } else if (f.node->is_string()) {
-      signo = signals::parse(f.node->as_string()->get());
-    } else {
-      type_error(f, "a signal name or number");
-      return;
-    }
+    const std::optional<int> signo = signal_of(f);
+    if (!signo) return;  // not a name or a number: reported
     // SIGKILL or SIGSTOP would not be a reload; say so rather than kill it.
-    if (signo && *signo != SIGKILL && *signo != SIGSTOP) {
+    if (*signo != 0 && *signo != SIGKILL && *signo != SIGSTOP) {
       cfg_.reload_signal = *signo;
     } else {
       error(f.line, f.key,
@@ -426,17 +457,9 @@ void Parser::timing(const toml::table& root) {
     if (auto v = seconds_of(f)) cfg_.stop_timeout_ns = *v;
   }
   if (Field f = field(root, "stop_signal")) {
-    std::optional<int> signo;
-    if (f.node->is_integer()) {
-      const std::int64_t v = f.node->as_integer()->get();
-      if (v >= 1 && v <= 31) signo = static_cast<int>(v);
-    } else if (f.node->is_string()) {
-      signo = signals::parse(f.node->as_string()->get());
-    } else {
-      type_error(f, "a signal name or number");
-      return;
-    }
-    if (signo) {
+    const std::optional<int> signo = signal_of(f);
+    if (!signo) return;  // not a name or a number: reported
+    if (*signo != 0) {
       cfg_.stop_signal = *signo;
     } else {
       error(f.line, f.key, "unknown signal (expected a name like \"SIGTERM\" or a number from 1 to 31)");
@@ -464,70 +487,69 @@ std::optional<std::uint32_t> id_value(std::string_view s) {
   return v;
 }
 
+std::optional<Parser::UserId> Parser::user_id(const Field& f) {
+  std::optional<std::string> text = id_text(*f.node);
+  if (!text) {
+    type_error(f, "a user name or a numeric uid");
+    return std::nullopt;
+  }
+  Result<UserEntry> u = find_user(*text, users_.passwd.c_str());
+  if (u) return UserId{*text, u.value().uid, u.value().gid};
+  const Error& e = u.error();
+  if (all_digits(*text) && e.code == ENOENT && std::strcmp(e.context, "open passwd") == 0) {
+    if (auto id = id_value(*text)) return UserId{*text, static_cast<uid_t>(*id), static_cast<gid_t>(*id)};
+    error(f.line, f.key, "invalid user " + q(*text));
+  } else if (e.code == ENOENT && std::strcmp(e.context, "user not found") == 0) {
+    error(f.line, f.key, "unknown user " + q(*text) + " (not in " + users_.passwd + ")");
+  } else if (e.code == EINVAL) {
+    error(f.line, f.key, "invalid user " + q(*text));
+  } else {
+    error(f.line, f.key, "cannot read " + users_.passwd + ": " + e.message());
+  }
+  return std::nullopt;
+}
+
+std::optional<Parser::GroupId> Parser::group_id(const Field& f) {
+  std::optional<std::string> text = id_text(*f.node);
+  if (!text) {
+    type_error(f, "a group name or a numeric gid");
+    return std::nullopt;
+  }
+  Result<GroupEntry> g = find_group(*text, users_.group.c_str());
+  if (g) return GroupId{*text, g.value().gid};
+  const Error& e = g.error();
+  if (all_digits(*text) && e.code == ENOENT && std::strcmp(e.context, "open group") == 0) {
+    if (auto id = id_value(*text)) return GroupId{*text, static_cast<gid_t>(*id)};
+    error(f.line, f.key, "invalid group " + q(*text));
+  } else if (e.code == ENOENT && std::strcmp(e.context, "group not found") == 0) {
+    error(f.line, f.key, "unknown group " + q(*text) + " (not in " + users_.group + ")");
+  } else if (e.code == EINVAL) {
+    error(f.line, f.key, "invalid group " + q(*text));
+  } else {
+    error(f.line, f.key, "cannot read " + users_.group + ": " + e.message());
+  }
+  return std::nullopt;
+}
+
 void Parser::privileges(const toml::table& root) {
   Field user = field(root, "user");
   Field group = field(root, "group");
   Field extra = field(root, "supplementary_groups");
   bool ok = true;
 
-  // Resolves a group as written; errors are reported here.
-  auto resolve_group = [&](const std::string& text, int line, const std::string& key) -> std::optional<gid_t> {
-    Result<GroupEntry> g = find_group(text, users_.group.c_str());
-    if (g) return g.value().gid;
-    const Error& e = g.error();
-    if (all_digits(text) && e.code == ENOENT && std::strcmp(e.context, "open group") == 0) {
-      if (auto id = id_value(text)) return static_cast<gid_t>(*id);
-      error(line, key, "invalid group " + q(text));
-      return std::nullopt;
-    }
-    if (e.code == ENOENT && std::strcmp(e.context, "group not found") == 0) {
-      error(line, key, "unknown group " + q(text) + " (not in " + users_.group + ")");
-    } else if (e.code == EINVAL) {
-      error(line, key, "invalid group " + q(text));
-    } else {
-      error(line, key, "cannot read " + users_.group + ": " + e.message());
-    }
-    return std::nullopt;
-  };
-
   if (user) {
-    std::optional<std::string> text = id_text(*user.node);
-    if (!text) {
-      type_error(user, "a user name or a numeric uid");
-      ok = false;
+    if (auto u = user_id(user)) {
+      cfg_.user = u->text;
+      cfg_.uid = u->uid;
+      cfg_.gid = u->gid;
     } else {
-      Result<UserEntry> u = find_user(*text, users_.passwd.c_str());
-      if (u) {
-        cfg_.user = *text;
-        cfg_.uid = u.value().uid;
-        cfg_.gid = u.value().gid;
-      } else if (all_digits(*text) && u.error().code == ENOENT && std::strcmp(u.error().context, "open passwd") == 0 &&
-                 id_value(*text)) {
-        // No passwd file (a scratch image): a numeric id stands for itself.
-        cfg_.user = *text;
-        cfg_.uid = static_cast<uid_t>(id_value(cfg_.user).value_or(0));
-        cfg_.gid = static_cast<gid_t>(cfg_.uid);
-      } else {
-        const Error& e = u.error();
-        if (e.code == ENOENT && std::strcmp(e.context, "user not found") == 0) {
-          error(user.line, user.key, "unknown user " + q(*text) + " (not in " + users_.passwd + ")");
-        } else if (e.code == EINVAL) {
-          error(user.line, user.key, "invalid user " + q(*text));
-        } else {
-          error(user.line, user.key, "cannot read " + users_.passwd + ": " + e.message());
-        }
-        ok = false;
-      }
+      ok = false;
     }
   }
   if (group) {
-    std::optional<std::string> text = id_text(*group.node);
-    if (!text) {
-      type_error(group, "a group name or a numeric gid");
-      ok = false;
-    } else if (auto gid = resolve_group(*text, group.line, group.key)) {
-      cfg_.group = *text;
-      cfg_.gid = *gid;
+    if (auto g = group_id(group)) {
+      cfg_.group = g->text;
+      cfg_.gid = g->gid;
     } else {
       ok = false;
     }
@@ -540,16 +562,9 @@ void Parser::privileges(const toml::table& root) {
       ok = false;
     } else {
       for (const toml::node& e : *a) {
-        const int line = line_of(e) > 0 ? line_of(e) : extra.line;
-        std::optional<std::string> text = id_text(e);
-        if (!text) {
-          error(line, extra.key, std::string("expected a group name or a numeric gid, got ") + type_name(e));
-          ok = false;
-          continue;
-        }
-        if (auto gid = resolve_group(*text, line, extra.key)) {
-          cfg_.supplementary_groups.push_back(*text);
-          explicit_gids.push_back(*gid);
+        if (auto g = group_id(Field{&e, line_of(e) > 0 ? line_of(e) : extra.line, extra.key})) {
+          cfg_.supplementary_groups.push_back(g->text);
+          explicit_gids.push_back(g->gid);
         } else {
           ok = false;
         }
@@ -628,10 +643,10 @@ void Parser::environment(const toml::table& root) {
   }
 }
 
-void Parser::umask(const toml::table& root) {
-  Field f = field(root, "umask");
-  if (!f) return;
-  const std::string msg = "expected a string of octal digits like \"022\" or an octal integer like 0o022";
+std::optional<mode_t> Parser::octal_mode(const Field& f, const std::string& noun, const std::string& example,
+                                         const std::string& octal_example) {
+  const std::string msg =
+      "expected a string of octal digits like \"" + example + "\" or an octal integer like " + octal_example;
   if (f.node->is_string()) {
     const std::string& s = f.node->as_string()->get();
     unsigned value = 0;
@@ -645,10 +660,9 @@ void Parser::umask(const toml::table& root) {
     }
     if (!ok || value > 0777) {
       error(f.line, f.key, msg + " (at most 0777), not " + q(s));
-      return;
+      return std::nullopt;
     }
-    cfg_.umask = static_cast<mode_t>(value);
-    return;
+    return static_cast<mode_t>(value);
   }
   if (f.node->is_integer()) {
     const auto* v = f.node->as_integer();
@@ -657,16 +671,22 @@ void Parser::umask(const toml::table& root) {
     if (!octal && v->get() != 0) {
       error(f.line, f.key,
             msg + " (" + std::to_string(v->get()) + " is decimal; write \"" + std::to_string(v->get()) + "\")");
-      return;
+      return std::nullopt;
     }
     if (v->get() < 0 || v->get() > 0777) {
       error(f.line, f.key, msg + " (at most 0o777)");
-      return;
+      return std::nullopt;
     }
-    cfg_.umask = static_cast<mode_t>(v->get());
-    return;
+    return static_cast<mode_t>(v->get());
   }
-  type_error(f, "an octal umask");
+  type_error(f, ("an octal " + noun).c_str());
+  return std::nullopt;
+}
+
+void Parser::umask(const toml::table& root) {
+  if (Field f = field(root, "umask")) {
+    if (auto m = octal_mode(f, "umask", "022", "0o022")) cfg_.umask = *m;
+  }
 }
 
 void Parser::rlimits(const toml::table& root) {
@@ -1228,58 +1248,26 @@ std::optional<SocketConfig> Parser::socket(const toml::table& t, int line, std::
   }
   if (!unix_path) return ok ? std::optional<SocketConfig>(std::move(s)) : std::nullopt;
   if (Field g = field(t, "owner", p)) {
-    if (auto who = id_text(*g.node)) {
-      Result<UserEntry> u = find_user(*who, users_.passwd.c_str());
-      if (u) {
-        s.uid = u.value().uid;
-        s.set_owner = true;
-      } else if (auto id = all_digits(*who) ? id_value(*who) : std::nullopt) {
-        s.uid = static_cast<uid_t>(*id);
-        s.set_owner = true;
-      } else {
-        error(g.line, g.key, "unknown user " + q(*who) + " (not in " + users_.passwd + ")");
-        ok = false;
-      }
+    if (auto u = user_id(g)) {
+      s.uid = u->uid;
+      s.set_owner = true;
     } else {
-      type_error(g, "a user name or a numeric uid");
       ok = false;
     }
   }
   if (Field g = field(t, "group", p)) {
-    if (auto who = id_text(*g.node)) {
-      Result<GroupEntry> gr = find_group(*who, users_.group.c_str());
-      if (gr) {
-        s.gid = gr.value().gid;
-        s.set_group = true;
-      } else if (auto id = all_digits(*who) ? id_value(*who) : std::nullopt) {
-        s.gid = static_cast<gid_t>(*id);
-        s.set_group = true;
-      } else {
-        error(g.line, g.key, "unknown group " + q(*who) + " (not in " + users_.group + ")");
-        ok = false;
-      }
+    if (auto gr = group_id(g)) {
+      s.gid = gr->gid;
+      s.set_group = true;
     } else {
-      type_error(g, "a group name or a numeric gid");
       ok = false;
     }
   }
   if (Field g = field(t, "mode", p)) {
-    unsigned value = 0;
-    bool good = false;
-    if (auto m = g.node->is_string() ? std::optional<std::string>(g.node->as_string()->get()) : std::nullopt) {
-      good = !m->empty() && m->size() <= 4 &&
-             std::all_of(m->begin(), m->end(), [](char c) { return c >= '0' && c <= '7'; });
-      for (char c : *m) value = value * 8 + static_cast<unsigned>(c - '0');
-    } else if (g.node->is_integer()) {
-      const auto* iv = g.node->as_integer();
-      good = (iv->flags() & toml::value_flags::format_as_octal) != toml::value_flags::none && iv->get() >= 0;
-      value = good ? static_cast<unsigned>(iv->get()) : 0;
-    }
-    if (!good || value > 0777) {
-      error(g.line, g.key, "expected an octal mode like \"0660\" or 0o660 (at most 0777)");
-      ok = false;
+    if (auto m = octal_mode(g, "mode", "0660", "0o660")) {
+      s.mode = *m;
     } else {
-      s.mode = static_cast<mode_t>(value);
+      ok = false;
     }
   }
   return ok ? std::optional<SocketConfig>(std::move(s)) : std::nullopt;

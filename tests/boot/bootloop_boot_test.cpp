@@ -38,7 +38,7 @@ namespace {
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
-constexpr const char* kBusybox = "/bin/busybox";
+using boottest::main_program;
 
 // What a run of keel-image gave: its exit status and all it printed.
 struct Outcome {
@@ -52,33 +52,9 @@ int exit_status(int wstatus) {
   return -1;
 }
 
-class BootLoop : public ::testing::Test {
+class BootLoop : public boottest::QemuBoot {
  protected:
-  void SetUp() override {
-    kernel_ = boottest::cached_kernel();
-    if (kernel_.empty()) GTEST_SKIP() << "no kernel cache: run scripts/fetch-kernel.sh";
-    if (!testutil::have("qemu-system-x86_64")) GTEST_SKIP() << "qemu-system-x86_64 is not installed";
-    if (!fs::exists(kBusybox) || !read_elf(kBusybox).is_static()) GTEST_SKIP() << "needs a static " << kBusybox;
-    if (!read_elf(KEEL_BINARY).is_static()) GTEST_SKIP() << KEEL_BINARY << " is not static (a sanitizer build)";
-  }
-
-  // An image with keel and busybox as /bin/sh; `cmdline` its [boot] cmdline
-  // (what keel-image boot appends), `body` more spec.
-  fs::path build(const std::string& cmdline, const std::string& body = "") {
-    const fs::path spec = dir_.path() / "spec.toml";
-    testutil::write_file(spec, "[output]\ncompression = \"gzip\"\n\n[boot]\ncmdline = \"" + cmdline +
-                                   "\"\n\n[keel]\nbinary = \"" + KEEL_BINARY + "\"\n\n[[program]]\nsource = \"" +
-                                   kBusybox +
-                                   "\"\npath = \"/bin/busybox\"\n\n[[symlink]]\npath = \"/bin/sh\"\n"
-                                   "target = \"busybox\"\n" +
-                                   body);
-    BuildOptions options;
-    options.output = dir_.path() / ("image" + std::to_string(++images_) + ".cpio.gz");
-    options.mtime = 0;
-    std::ostringstream notes;
-    options.log = &notes;
-    return build_image(spec, options).output;
-  }
+  BootLoop() : QemuBoot("keel-bootloop-") {}
 
   std::vector<std::string> boot_argv(const fs::path& image, const std::vector<std::string>& more) const {
     std::vector<std::string> argv = {KEEL_IMAGE_BINARY, "boot", image.string(), "--kernel", kernel_.string()};
@@ -123,10 +99,6 @@ class BootLoop : public ::testing::Test {
     std::erase(r.out, '\r');
     return r;
   }
-
-  fs::path kernel_;
-  testutil::TempDir dir_{"keel-bootloop-"};
-  int images_ = 0;
 };
 
 // keel-image on a pseudo-terminal, as a person at a terminal runs it: the
@@ -212,7 +184,7 @@ bool cooked(const termios& t) { return (t.c_lflag & ICANON) != 0 && (t.c_lflag &
 // --input FILE with --input-after: the commands reach the rescue shell once
 // its prompt shows; their output is on the console; `poweroff` ends the boot.
 TEST_F(BootLoop, InputFileDrivesTheRescueShell) {
-  const fs::path image = build("loglevel=4 single");
+  const fs::path image = build("", "loglevel=4 single");
   const fs::path input = dir_.path() / "commands";
   testutil::write_file(input, "echo KEEL-$((6*7))\ncat /proc/cmdline\npoweroff\n");
   const Outcome r = run(boot_argv(image, {"--input", input.string(), "--input-after", "/ # ", "--expect", "^KEEL-42$",
@@ -229,7 +201,7 @@ TEST_F(BootLoop, InputFileDrivesTheRescueShell) {
 
 // The same commands from keel-image's own stdin (--input -).
 TEST_F(BootLoop, InputFromStdin) {
-  const fs::path image = build("loglevel=4 single");
+  const fs::path image = build("", "loglevel=4 single");
   const fs::path input = dir_.path() / "commands";
   testutil::write_file(input, "echo KEEL-$((6*7))\npoweroff\n");
   std::vector<std::string> argv =
@@ -246,7 +218,7 @@ TEST_F(BootLoop, InputFromStdin) {
 // On a terminal: the shell is interactive, Ctrl-A X quits QEMU, keel-image
 // says so (its own status), and the terminal is cooked again.
 TEST_F(BootLoop, TerminalIsInteractiveAndCtrlAXQuits) {
-  const fs::path image = build("loglevel=4 single");
+  const fs::path image = build("", "loglevel=4 single");
   Terminal term(boot_argv(image, {}));
   ASSERT_TRUE(term.wait_for("/ # ")) << term.seen();
   EXPECT_FALSE(cooked(term.modes()));  // QEMU took it raw
@@ -263,7 +235,7 @@ TEST_F(BootLoop, TerminalIsInteractiveAndCtrlAXQuits) {
 // keel-image killed (SIGTERM) while QEMU holds the terminal raw: the
 // terminal comes back cooked, QEMU goes with keel-image.
 TEST_F(BootLoop, TerminalIsRestoredWhenKeelImageIsKilled) {
-  const fs::path image = build("loglevel=4 single");
+  const fs::path image = build("", "loglevel=4 single");
   Terminal term(boot_argv(image, {}));
   ASSERT_TRUE(term.wait_for("/ # ")) << term.seen();
   EXPECT_FALSE(cooked(term.modes()));
@@ -272,18 +244,13 @@ TEST_F(BootLoop, TerminalIsRestoredWhenKeelImageIsKilled) {
   EXPECT_TRUE(cooked(term.modes()));
 }
 
-// CONFIG_DIR/main, a busybox shell script: the image's launcher program.
-std::string main_program(const std::string& script) {
-  return "\n[[file]]\npath = \"/etc/keel/main\"\nmode = \"0755\"\ncontent = '''\n#!/bin/sh\n" + script + "\n'''\n";
-}
-
 // --smp 2 --cpu qemu64: the guest sees two CPUs of that model; --icount
 // (one CPU: with -smp 2 under -icount the guest printed nothing within 200
 // s here) boots the same image to the end.
 TEST_F(BootLoop, SmpCpuAndIcountReachTheGuest) {
   const fs::path image =
-      build("loglevel=4", main_program("echo NPROC=$(/bin/busybox nproc)\n"
-                                       "/bin/busybox grep -m1 'model name' /proc/cpuinfo\n"));
+      build(main_program("echo NPROC=$(/bin/busybox nproc)\n"
+                         "/bin/busybox grep -m1 'model name' /proc/cpuinfo\n"));
   const Outcome r = run(boot_argv(image, {"--smp", "2", "--cpu", "qemu64", "--expect", "^NPROC=2$", "--expect",
                                           "model name\\s*: QEMU Virtual CPU", "--timeout", "200"}));
   EXPECT_EQ(r.status, 0) << r.out;
@@ -297,7 +264,7 @@ TEST_F(BootLoop, SmpCpuAndIcountReachTheGuest) {
 // with --expect-reboot), reboots (3; 0 with --expect-reboot), panics (5),
 // or hangs past the timeout (6).
 TEST_F(BootLoop, PowerOffIsZeroUnlessARebootIsExpected) {
-  const fs::path image = build("loglevel=4", main_program("echo MAIN-RAN"));
+  const fs::path image = build(main_program("echo MAIN-RAN"));
   const Outcome r = run(boot_argv(image, {"--expect", "^MAIN-RAN$", "--timeout", "200"}));
   EXPECT_EQ(r.status, 0) << r.out;
   const Outcome wrong = run(boot_argv(image, {"--expect-reboot", "--timeout", "200"}));
@@ -306,7 +273,7 @@ TEST_F(BootLoop, PowerOffIsZeroUnlessARebootIsExpected) {
 }
 
 TEST_F(BootLoop, RebootIsThreeUnlessExpected) {
-  const fs::path image = build("loglevel=4", main_program("echo MAIN-RAN; /sbin/keelctl reboot; /bin/busybox sleep 600"));
+  const fs::path image = build(main_program("echo MAIN-RAN; /sbin/keelctl reboot; /bin/busybox sleep 600"));
   const Outcome r = run(boot_argv(image, {"--expect", "^MAIN-RAN$", "--timeout", "200"}));
   EXPECT_EQ(r.status, 3) << r.out;
   const Outcome expected = run(boot_argv(image, {"--expect-reboot", "--expect", "^MAIN-RAN$", "--timeout", "200"}));
@@ -315,14 +282,14 @@ TEST_F(BootLoop, RebootIsThreeUnlessExpected) {
 }
 
 TEST_F(BootLoop, PanicIsFive) {
-  const fs::path image = build("loglevel=4", main_program("echo c > /proc/sysrq-trigger; /bin/busybox sleep 600"));
+  const fs::path image = build(main_program("echo c > /proc/sysrq-trigger; /bin/busybox sleep 600"));
   const Outcome r = run(boot_argv(image, {"--timeout", "200"}));
   EXPECT_EQ(r.status, 5) << r.out;
   EXPECT_NE(r.out.find("kernel panic: "), std::string::npos) << r.out;
 }
 
 TEST_F(BootLoop, TimeoutIsSix) {
-  const fs::path image = build("loglevel=4", main_program("echo MAIN-RAN; exec /bin/busybox sleep 600"));
+  const fs::path image = build(main_program("echo MAIN-RAN; exec /bin/busybox sleep 600"));
   const Outcome r = run(boot_argv(image, {"--expect", "^MAIN-RAN$", "--timeout", "30"}));
   EXPECT_EQ(r.status, 6) << r.out;
   EXPECT_NE(r.out.find("every pattern matched but the guest did not power off"), std::string::npos) << r.out;

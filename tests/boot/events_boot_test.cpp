@@ -29,76 +29,34 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr const char* kBusybox = "/bin/busybox";
+using boottest::main_program;
+using boottest::service;
 
-std::string file_entry(const std::string& path, const std::string& content, const char* mode = nullptr) {
-  std::string out = "\n[[file]]\npath = \"" + path + "\"\n";
-  if (mode != nullptr) out += std::string("mode = \"") + mode + "\"\n";
-  return out + "content = '''\n" + content + "'''\n";
-}
-
-class EventsBoot : public ::testing::Test {
+class EventsBoot : public boottest::QemuBoot {
  protected:
-  void SetUp() override {
-    kernel_ = boottest::cached_kernel();
-    if (kernel_.empty()) GTEST_SKIP() << "no kernel cache: run scripts/fetch-kernel.sh";
-    if (!testutil::have("qemu-system-x86_64")) GTEST_SKIP() << "qemu-system-x86_64 is not installed";
-    if (!fs::exists(kBusybox) || !read_elf(kBusybox).is_static()) GTEST_SKIP() << "needs a static " << kBusybox;
-    if (!read_elf(KEEL_BINARY).is_static()) GTEST_SKIP() << KEEL_BINARY << " is not static (a sanitizer build)";
-  }
-
-  fs::path build(const std::string& body) {
-    const fs::path spec = dir_.path() / "spec.toml";
-    testutil::write_file(spec, std::string("[output]\ncompression = \"gzip\"\n\n[boot]\ncmdline = \"loglevel=4\"\n\n"
-                                           "[keel]\nbinary = \"") +
-                                   KEEL_BINARY + "\"\n\n[[program]]\nsource = \"" + kBusybox +
-                                   "\"\npath = \"/bin/busybox\"\n\n[[symlink]]\npath = \"/bin/sh\"\ntarget = "
-                                   "\"busybox\"\n" +
-                                   body);
-    BuildOptions options;
-    options.output = dir_.path() / "image.cpio.gz";
-    options.mtime = 0;
-    std::ostringstream notes;
-    options.log = &notes;
-    return build_image(spec, options).output;
-  }
-
-  fs::path kernel_;
-  testutil::TempDir dir_{"keel-eventsboot-"};
+  EventsBoot() : QemuBoot("keel-eventsboot-") {}
 };
 
 TEST_F(EventsBoot, KeelEventsOnTheConsoleFromKeelStartToTheEnd) {
   // A service, and a main program that waits for it and ends the boot
   // (its exit powers the machine off).
-  const fs::path image =
-      build(file_entry("/etc/keel/services/web.toml", "command = [\"/bin/busybox\", \"sleep\", \"600\"]\n") +
-            file_entry("/etc/keel/main", "#!/bin/sh\n/bin/busybox sleep 1\nexit 0\n", "0755"));
-  BootOptions o;
-  o.kernel = kernel_;
-  o.initrd = image;
-  o.append = "loglevel=4 keel.events=console";
-  o.accel = Accel::Tcg;
-  o.timeout = std::chrono::seconds(90);
-  o.keep_lines = 200;
+  const fs::path image = build(service("web", "command = [\"/bin/busybox\", \"sleep\", \"600\"]\n") +
+                               main_program("/bin/busybox sleep 1\nexit 0"));
   const std::string e = R"(keel-event: \{"seq":[0-9]+,"mono_us":[0-9]+,"time":"[-0-9T:.]+Z","event":)";
-  o.expect = {e + R"("keel-start"\})",
-              e + R"("boot-step","step":"mounts","duration_us":[0-9]+\})",
-              e + R"("boot-step","step":"config","duration_us":[0-9]+\})",
-              e + R"("boot-step","step":"modules","duration_us":[0-9]+\})",
-              e + R"("starting","service":"web","pid":[0-9]+,"after":\[\]\})",
-              e + R"("target-reached","target":"default"\})",
-              e + R"("shutdown","reason":"poweroff"\})",
-              e + R"("shutdown-step","step":"services-stopped"\})",
-              e + R"("shutdown-step","step":"kill-remaining"\})",
-              e + R"("shutdown-step","step":"sync"\})",
-              e + R"("shutdown-step","step":"unmount"\})",
-              e + R"("shutdown-step","step":"final"\})",
-              "reboot: Power down"};
-  std::ostringstream console, log;
-  const BootResult r = boot(o, console, log);
-  std::string text = console.str();
-  std::erase(text, '\r');
-  EXPECT_TRUE(r.passed()) << r.message << "\nconsole:\n" << text;
+  BootOptions o = options(
+      image,
+      {e + R"("keel-start"\})", e + R"("boot-step","step":"mounts","duration_us":[0-9]+\})",
+       e + R"("boot-step","step":"config","duration_us":[0-9]+\})",
+       e + R"("boot-step","step":"modules","duration_us":[0-9]+\})",
+       e + R"("starting","service":"web","pid":[0-9]+,"after":\[\]\})", e + R"("target-reached","target":"default"\})",
+       e + R"("shutdown","reason":"poweroff"\})", e + R"("shutdown-step","step":"services-stopped"\})",
+       e + R"("shutdown-step","step":"kill-remaining"\})", e + R"("shutdown-step","step":"sync"\})",
+       e + R"("shutdown-step","step":"unmount"\})", e + R"("shutdown-step","step":"final"\})", "reboot: Power down"},
+      "keel.events=console");
+  o.keep_lines = 200;
+  const BootResult r = run(o);
+  const std::string& text = console_;
+  EXPECT_TRUE(r.passed()) << shown(r);
   // rng-ready comes when the kernel says so: with qemu64 (no RDRAND) and
   // no virtio-rng it may come only after this short boot, so it is not
   // asserted here (the system tests see it where the RNG is ready).

@@ -47,138 +47,24 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr const char* kBusybox = "/bin/busybox";
+using boottest::keel_toml;
+using boottest::main_program;
+using boottest::service;
 
-std::string file_entry(const std::string& path, const std::string& content, const char* mode = nullptr) {
-  std::string out = "\n[[file]]\npath = \"" + path + "\"\n";
-  if (mode != nullptr) out += std::string("mode = \"") + mode + "\"\n";
-  return out + "content = '''\n" + content + "'''\n";
-}
-
-std::string main_program(const std::string& script) {
-  return file_entry("/etc/keel/main", "#!/bin/sh\n" + script + "\n", "0755");
-}
-
-std::string service(const std::string& name, const std::string& toml) {
-  return file_entry("/etc/keel/services/" + name + ".toml", toml);
-}
-
-std::string keel_toml(const std::string& toml) { return file_entry("/etc/keel/keel.toml", toml); }
-
-class HwWatchdogBoot : public ::testing::Test {
+class HwWatchdogBoot : public boottest::QemuBoot {
  protected:
-  void SetUp() override {
-    kernel_ = boottest::cached_kernel();
-    if (kernel_.empty()) GTEST_SKIP() << "no kernel cache: run scripts/fetch-kernel.sh";
-    modules_ = boottest::cached_modules();
-    if (modules_.empty()) GTEST_SKIP() << "no kernel modules in the cache";
-    if (!testutil::have("qemu-system-x86_64")) GTEST_SKIP() << "qemu-system-x86_64 is not installed";
-    if (!fs::exists(kBusybox) || !read_elf(kBusybox).is_static()) GTEST_SKIP() << "needs a static " << kBusybox;
-    if (!read_elf(KEEL_BINARY).is_static()) GTEST_SKIP() << KEEL_BINARY << " is not static (a sanitizer build)";
-  }
+  HwWatchdogBoot() : QemuBoot("keel-hwdogboot-", /*modules=*/true) {}
 
   // keel, busybox, the i6300esb module, and `body`.
   fs::path build(const std::string& body) {
-    const fs::path spec = dir_.path() / "spec.toml";
-    testutil::write_file(spec, std::string("[output]\ncompression = \"gzip\"\n\n[boot]\ncmdline = \"loglevel=4\"\n\n"
-                                           "[keel]\nbinary = \"") +
-                                   KEEL_BINARY + "\"\n\n[[program]]\nsource = \"" + kBusybox +
-                                   "\"\npath = \"/bin/busybox\"\n\n[[symlink]]\npath = \"/bin/sh\"\ntarget = "
-                                   "\"busybox\"\n\n[modules]\nnames = [\"i6300esb\"]\ntree = \"" +
-                                   modules_.string() + "\"\n" + body);
-    BuildOptions options;
-    options.output = dir_.path() / ("image" + std::to_string(++images_) + ".cpio.gz");
-    options.mtime = 0;
-    std::ostringstream notes;
-    options.log = &notes;
-    return build_image(spec, options).output;
+    return QemuBoot::build(boottest::modules_spec("\"i6300esb\"", modules_) + body);
   }
 
-  BootOptions options(const fs::path& image, std::vector<std::string> expect) {
-    BootOptions o;
-    o.kernel = kernel_;
-    o.initrd = image;
-    o.append = "loglevel=4";
-    o.accel = Accel::Tcg;
-    o.timeout = std::chrono::seconds(120);
-    o.keep_lines = 60;
-    o.expect = std::move(expect);
+  // With the emulated i6300esb, which resets the machine when it fires.
+  BootOptions options(const fs::path& image, std::vector<std::string> expect) const {
+    BootOptions o = QemuBoot::options(image, std::move(expect), "", std::chrono::seconds(120));
     o.extra_args = {"-device", "i6300esb", "-watchdog-action", "reset"};
     return o;
-  }
-
-  BootResult run(const BootOptions& o) {
-    std::ostringstream console, log;
-    BootResult result = boot(o, console, log);
-    console_ = console.str();
-    std::erase(console_, '\r');
-    std::cerr << ::testing::UnitTest::GetInstance()->current_test_info()->name() << ": " << to_string(result.status)
-              << ", " << result.elapsed.count() << " ms\n";
-    if (std::getenv("KEEL_SHOW_CONSOLE") != nullptr) std::cerr << console_;
-    return result;
-  }
-
-  [[nodiscard]] bool shows(const std::string& pattern) const {
-    return std::regex_search(console_, std::regex(pattern));
-  }
-  [[nodiscard]] std::string shown(const BootResult& r) const { return r.message + "\nconsole:\n" + console_; }
-
-  // For a guest that halts: QEMU stays up. Runs it here until every
-  // pattern and "reboot: System halted" were seen, then `linger` more
-  // (wall time; TCG's virtual clock, which the i6300esb counts in, follows
-  // it), then kills it. Returns whether QEMU ended by itself (a reset,
-  // under -no-reboot) before that; `halted` says whether the halt came.
-  bool qemu_ended_after_halt(const BootOptions& o, std::chrono::milliseconds linger, bool& halted) {
-    std::vector<std::string> command = qemu_command(o, false);
-    std::vector<std::string> patterns = o.expect;
-    patterns.emplace_back("reboot: System halted");
-    ConsoleWatcher watcher(patterns, o.keep_lines);
-    int pipefd[2];
-    if (::pipe2(pipefd, O_CLOEXEC) != 0) return false;
-    std::vector<char*> argv;
-    for (std::string& a : command) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    const pid_t pid = ::fork();
-    if (pid == 0) {
-      ::setpgid(0, 0);
-      const int null = ::open("/dev/null", O_RDONLY);
-      ::dup2(null, 0);
-      ::dup2(pipefd[1], 1);
-      ::dup2(pipefd[1], 2);
-      ::execvp(argv[0], argv.data());
-      ::_exit(127);
-    }
-    ::close(pipefd[1]);
-    using Clock = std::chrono::steady_clock;
-    auto deadline = Clock::now() + o.timeout;
-    bool ended = false;
-    halted = false;
-    char buf[4096];
-    for (;;) {
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-      if (left.count() <= 0) break;
-      pollfd p{pipefd[0], POLLIN, 0};
-      if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
-      const ssize_t n = ::read(pipefd[0], buf, sizeof buf);
-      if (n <= 0) {
-        ended = true;
-        break;
-      }
-      console_.append(buf, static_cast<std::size_t>(n));
-      watcher.feed(std::string_view(buf, static_cast<std::size_t>(n)));
-      if (!halted && watcher.all_matched()) {
-        halted = true;
-        deadline = Clock::now() + linger;
-      }
-    }
-    ::kill(-pid, SIGKILL);
-    ::kill(pid, SIGKILL);
-    int status = 0;
-    ::waitpid(pid, &status, 0);
-    ::close(pipefd[0]);
-    std::erase(console_, '\r');
-    if (std::getenv("KEEL_SHOW_CONSOLE") != nullptr) std::cerr << console_;
-    return ended;
   }
 
   // QEMU ended by itself with no power-off, reboot or panic from the
@@ -188,12 +74,6 @@ class HwWatchdogBoot : public ::testing::Test {
     EXPECT_FALSE(shows("reboot: ")) << console_;
     EXPECT_FALSE(shows("Kernel panic")) << console_;
   }
-
-  fs::path kernel_;
-  fs::path modules_;
-  testutil::TempDir dir_{"keel-hwdogboot-"};
-  int images_ = 0;
-  std::string console_;
 };
 
 // 1. Healthy: 20 s up with a 5 s timeout (petted every 1.666 s), a
@@ -296,9 +176,9 @@ TEST_F(HwWatchdogBoot, AHaltedMachineStaysHalted) {
                                   "keel: watchdog /dev/watchdog: the shutdown has 3 s before the hardware resets the "
                                   "machine",
                                   "keel: syncing filesystems, then halt"});
-  bool halted = false;
-  const bool ended = qemu_ended_after_halt(o, std::chrono::seconds(10), halted);
-  ASSERT_TRUE(halted) << console_;
+  bool ended = false;
+  const BootResult r = run_until_halted(o, std::chrono::seconds(10), ended);
+  ASSERT_TRUE(r.passed()) << shown(r);  // the halt came
   EXPECT_FALSE(ended) << "QEMU ended after the halt: the device reset the halted machine\n" << console_;
 }
 

@@ -51,25 +51,10 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr const char* kBusybox = "/bin/busybox";
-
-// A [[file]] entry; the content as a TOML literal string (no escapes).
-std::string file_entry(const std::string& path, const std::string& content, const char* mode = nullptr) {
-  std::string out = "\n[[file]]\npath = \"" + path + "\"\n";
-  if (mode != nullptr) out += std::string("mode = \"") + mode + "\"\n";
-  return out + "content = '''\n" + content + "'''\n";
-}
-
-// CONFIG_DIR/main, a busybox shell script.
-std::string main_program(const std::string& script) {
-  return file_entry("/etc/keel/main", "#!/bin/sh\n" + script + "\n", "0755");
-}
-
-std::string service(const std::string& name, const std::string& toml) {
-  return file_entry("/etc/keel/services/" + name + ".toml", toml);
-}
-
-std::string keel_toml(const std::string& toml) { return file_entry("/etc/keel/keel.toml", toml); }
+using boottest::file_entry;
+using boottest::keel_toml;
+using boottest::main_program;
+using boottest::service;
 
 // The time stamp of the first console line that matches `pattern`
 // ("[    1.234567] keel: ..."), or nullopt.
@@ -80,132 +65,9 @@ std::optional<double> stamp_of(const std::string& console, const std::string& pa
   return std::stod(m[1]);
 }
 
-class SystemBoot : public ::testing::Test {
+class SystemBoot : public boottest::QemuBoot {
  protected:
-  void SetUp() override {
-    kernel_ = boottest::cached_kernel();
-    if (kernel_.empty()) GTEST_SKIP() << "no kernel cache: run scripts/fetch-kernel.sh";
-    if (!testutil::have("qemu-system-x86_64")) GTEST_SKIP() << "qemu-system-x86_64 is not installed";
-    if (!fs::exists(kBusybox) || !read_elf(kBusybox).is_static()) GTEST_SKIP() << "needs a static " << kBusybox;
-    if (!read_elf(KEEL_BINARY).is_static()) GTEST_SKIP() << KEEL_BINARY << " is not static (a sanitizer build)";
-  }
-
-  // Builds an image: keel, busybox with /bin/sh, and `body` (more spec).
-  fs::path build(const std::string& body) {
-    const fs::path spec = dir_.path() / "spec.toml";
-    testutil::write_file(spec, std::string("[output]\ncompression = \"gzip\"\n\n[boot]\ncmdline = \"loglevel=4\"\n\n"
-                                           "[keel]\nbinary = \"") +
-                                   KEEL_BINARY + "\"\n\n[[program]]\nsource = \"" + kBusybox +
-                                   "\"\npath = \"/bin/busybox\"\n\n[[symlink]]\npath = \"/bin/sh\"\ntarget = "
-                                   "\"busybox\"\n" +
-                                   body);
-    BuildOptions options;
-    options.output = dir_.path() / ("image" + std::to_string(++images_) + ".cpio.gz");
-    options.mtime = 0;
-    std::ostringstream notes;
-    options.log = &notes;
-    return build_image(spec, options).output;
-  }
-
-  BootOptions options(const fs::path& image, std::vector<std::string> expect, const std::string& append = "") {
-    BootOptions o;
-    o.kernel = kernel_;
-    o.initrd = image;
-    o.append = "loglevel=4" + (append.empty() ? "" : " " + append);
-    o.accel = Accel::Tcg;
-    o.timeout = std::chrono::seconds(90);
-    o.keep_lines = 60;
-    o.expect = std::move(expect);
-    return o;
-  }
-
-  // Boots; the console is kept in console_ (and shown when a test fails).
-  BootResult run(const BootOptions& o) {
-    std::ostringstream console, log;
-    BootResult result = boot(o, console, log);
-    console_ = console.str();
-    std::erase(console_, '\r');
-    std::cerr << ::testing::UnitTest::GetInstance()->current_test_info()->name() << ": " << to_string(result.status)
-              << ", " << result.elapsed.count() << " ms\n";
-    return result;
-  }
-
-  // For a guest that halts: QEMU stays up, so run it here and stop it
-  // (SIGKILL to its process group) once every pattern was seen and the
-  // kernel said "reboot: System halted". Bounded by o.timeout.
-  BootResult run_until_halted(const BootOptions& o) {
-    BootResult result;
-    result.command = qemu_command(o, false);
-    std::vector<std::string> patterns = o.expect;
-    patterns.emplace_back("reboot: System halted");
-    ConsoleWatcher watcher(patterns, o.keep_lines);
-    const auto started = std::chrono::steady_clock::now();
-    int pipefd[2];
-    if (::pipe2(pipefd, O_CLOEXEC) != 0) {
-      result.message = "pipe failed";
-      return result;
-    }
-    std::vector<char*> argv;
-    for (std::string& a : result.command) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    const pid_t pid = ::fork();
-    if (pid == 0) {
-      ::setpgid(0, 0);
-      const int null = ::open("/dev/null", O_RDONLY);
-      ::dup2(null, 0);
-      ::dup2(pipefd[1], 1);
-      ::dup2(pipefd[1], 2);
-      ::execvp(argv[0], argv.data());
-      ::_exit(127);
-    }
-    ::close(pipefd[1]);
-    std::string console;
-    char buf[4096];
-    bool timed_out = true;
-    for (;;) {
-      const auto left =
-          o.timeout - std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
-      if (left.count() <= 0) break;
-      pollfd p{pipefd[0], POLLIN, 0};
-      if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
-      const ssize_t n = ::read(pipefd[0], buf, sizeof buf);
-      if (n <= 0) {
-        timed_out = false;  // QEMU ended by itself
-        break;
-      }
-      console.append(buf, static_cast<std::size_t>(n));
-      watcher.feed(std::string_view(buf, static_cast<std::size_t>(n)));
-      if (watcher.all_matched()) {
-        timed_out = false;
-        break;
-      }
-    }
-    ::kill(-pid, SIGKILL);
-    ::kill(pid, SIGKILL);
-    int status = 0;
-    ::waitpid(pid, &status, 0);
-    ::close(pipefd[0]);
-    watcher.finish();
-    result.elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
-    result.matched = watcher.matched();
-    result.status = watcher.all_matched() ? BootStatus::Passed
-                    : watcher.panicked()  ? BootStatus::Panic
-                    : timed_out           ? BootStatus::Timeout
-                                          : BootStatus::Unmatched;
-    if (!result.passed()) result.message = "unmatched: " + watcher.first_unmatched().value_or("?");
-    console_ = console;
-    std::erase(console_, '\r');
-    std::cerr << ::testing::UnitTest::GetInstance()->current_test_info()->name() << ": " << to_string(result.status)
-              << ", " << result.elapsed.count() << " ms\n";
-    return result;
-  }
-
-  [[nodiscard]] std::string shown(const BootResult& r) const { return r.message + "\nconsole:\n" + console_; }
-
-  fs::path kernel_;
-  testutil::TempDir dir_{"keel-sysboot-"};
-  int images_ = 0;
-  std::string console_;
+  SystemBoot() : QemuBoot("keel-sysboot-") {}
 };
 
 // 1. The early mounts, in the order keel makes them.

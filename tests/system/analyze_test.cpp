@@ -13,18 +13,12 @@
 #include <string>
 #include <vector>
 
-#include "harness.hpp"
+#include "supervised.hpp"
 
 namespace keel::systest {
 namespace {
 
 namespace fs = std::filesystem;
-
-struct Ctl {
-  int code = -1;
-  std::string out;
-  std::string err;
-};
 
 class AnalyzeTest : public ::testing::TestWithParam<Placement> {
  protected:
@@ -32,29 +26,14 @@ class AnalyzeTest : public ::testing::TestWithParam<Placement> {
     if (GetParam() == Placement::Namespace && !namespaces_available()) {
       GTEST_SKIP() << "unshare --pid is not available here";
     }
-    fs::create_directories(dir_.path() + "/services");
   }
 
-  void service(const std::string& name, const std::string& toml) const {
-    std::ofstream(dir_.path() + "/services/" + name + ".toml") << toml;
-  }
-  [[nodiscard]] std::string socket() const { return dir_.path() + "/run/control.sock"; }
+  void service(const std::string& name, const std::string& toml) const { dir_.service(name, toml); }
+  [[nodiscard]] std::unique_ptr<KeelRun> start() const { return dir_.start(GetParam()); }
+  Ctl ctl(std::vector<std::string> args) const { return dir_.ctl(std::move(args)); }
 
-  std::unique_ptr<KeelRun> start() const {
-    Launch l = keel_launch(GetParam(), {"--role=system"});
-    l.set_env = {{"KEEL_CONFIG_DIR", dir_.path()}, {"KEEL_RUN_DIR", dir_.path() + "/run"}, {"KEEL_CGROUP_ROOT", "none"}};
-    return std::make_unique<KeelRun>(l);
-  }
-
-  // keelctl, as `keel ctl --socket PATH ARGS...`.
-  Ctl ctl(std::vector<std::string> args) const {
-    std::vector<std::string> argv{"ctl", "--socket", socket()};
-    argv.insert(argv.end(), args.begin(), args.end());
-    Outcome o = run_through(program_launch(Placement::Subreaper, keel_binary(), argv));
-    return Ctl{o.code.value_or(-1), o.out, o.err};
-  }
-
-  TempDir dir_;
+ private:
+  Supervised dir_;
 };
 
 TEST_P(AnalyzeTest, BlameCriticalChainAndPlotFromKeelsRecord) {

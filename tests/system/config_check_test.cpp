@@ -14,56 +14,13 @@
 #include <string>
 #include <vector>
 
-#include "harness.hpp"
+#include "supervised.hpp"
 #include "throwaway_uid.hpp"
 
 namespace keel::systest {
 namespace {
 
 namespace fs = std::filesystem;
-
-struct Ctl {
-  int code = -1;
-  std::string out;
-  std::string err;
-};
-
-// A CONFIG_DIR with services/, readable by anyone (the check runs as
-// another user).
-class ConfigDir {
- public:
-  ConfigDir() {
-    fs::create_directories(dir_.path() + "/services");
-    ::chmod(dir_.path().c_str(), 0755);
-    ::chmod((dir_.path() + "/services").c_str(), 0755);
-  }
-  void service(const std::string& name, const std::string& toml) const { write("services/" + name + ".toml", toml); }
-  void remove_service(const std::string& name) const { fs::remove(path("services/" + name + ".toml")); }
-  void write(const std::string& rel, const std::string& text) const {
-    std::ofstream(path(rel)) << text;
-    ::chmod(path(rel).c_str(), 0644);
-  }
-  [[nodiscard]] std::string path(const std::string& rel) const { return dir_.path() + "/" + rel; }
-  [[nodiscard]] const std::string& dir() const { return dir_.path(); }
-  [[nodiscard]] std::string socket() const { return dir_.path() + "/run/control.sock"; }
-
-  std::unique_ptr<KeelRun> start(Placement placement,
-                                 const std::vector<std::pair<std::string, std::string>>& env = {}) const {
-    Launch l = keel_launch(placement, {"--role=system"});
-    l.set_env = {{"KEEL_CONFIG_DIR", dir_.path()}, {"KEEL_RUN_DIR", dir_.path() + "/run"}, {"KEEL_CGROUP_ROOT", "none"}};
-    for (const auto& e : env) l.set_env.push_back(e);
-    return std::make_unique<KeelRun>(l);
-  }
-  Ctl ctl(std::vector<std::string> args) const {
-    std::vector<std::string> argv{"ctl", "--socket", socket()};
-    argv.insert(argv.end(), args.begin(), args.end());
-    Outcome o = run_through(program_launch(Placement::Subreaper, keel_binary(), argv));
-    return Ctl{o.code.value_or(-1), o.out, o.err};
-  }
-
- private:
-  TempDir dir_;
-};
 
 // `keel check ARGS` as the throwaway uid (setpriv: no root, no groups).
 Ctl check_as_nobody(const std::vector<std::string>& args) {
@@ -81,8 +38,8 @@ bool has(const std::string& text, const std::string& needle) { return text.find(
 
 TEST(KeelCheck, AGoodConfigurationPassesAsAnUnprivilegedUser) {
   if (::geteuid() != 0) GTEST_SKIP() << "needs root to switch to a throwaway uid";
-  ConfigDir d;
-  d.write("keel.toml", "hostname = \"box\"\n");
+  Supervised d(Supervised::Access::Open);
+  d.file("keel.toml", "hostname = \"box\"\n");
   d.service("db", "command = [\"/bin/sleep\", \"600\"]\n");
   d.service("web", "command = [\"/bin/sleep\", \"600\"]\nrequires = [\"db\"]\nuser = \"root\"\n"
                    "[readiness_probe]\ntcp = \"127.0.0.1:41400\"\n[[socket]]\nlisten = \"tcp:127.0.0.1:41401\"\n");
@@ -96,7 +53,7 @@ TEST(KeelCheck, AGoodConfigurationPassesAsAnUnprivilegedUser) {
 // root is an error; without --user (above) they are root's keel's files.
 TEST(KeelCheck, WithUserAServiceThatNeedsRootIsAnError) {
   if (::geteuid() != 0) GTEST_SKIP() << "needs root to switch to a throwaway uid";
-  ConfigDir d;
+  Supervised d(Supervised::Access::Open);
   d.service("db", "command = [\"/bin/sleep\", \"600\"]\n");
   d.service("web", "command = [\"/bin/sleep\", \"600\"]\nuser = \"root\"\n");
   Ctl c = check_as_nobody({"--user", d.dir()});
@@ -128,7 +85,7 @@ TEST(KeelCheck, EachKindOfProblemIsAnErrorWithItsFileAndLine) {
       {"log", "command = [\"/bin/true\"]\n[log]\nfile = \"web.log\"\n", "3: error: log.file: "},
   };
   for (const Case& c : cases) {
-    ConfigDir d;
+    Supervised d(Supervised::Access::Open);
     d.service("ok", "command = [\"/bin/true\"]\n");
     d.service(c.what, c.toml);
     Ctl r = check_as_nobody({d.dir()});
@@ -136,21 +93,21 @@ TEST(KeelCheck, EachKindOfProblemIsAnErrorWithItsFileAndLine) {
     EXPECT_TRUE(has(r.out, d.path("services/") + c.what + ".toml:" + c.expect)) << c.what << ": " << r.out;
     EXPECT_TRUE(has(r.out, "2 services checked, 1 error, 0 warnings\n")) << c.what << ": " << r.out;
   }
-  ConfigDir d;
-  d.write("keel.toml", "hostname = \"box\"\n\n[[mount]]\nwhat = \"tmpfs\"\n");
+  Supervised d(Supervised::Access::Open);
+  d.file("keel.toml", "hostname = \"box\"\n\n[[mount]]\nwhat = \"tmpfs\"\n");
   Ctl r = check_as_nobody({d.dir()});
   EXPECT_EQ(r.code, 1) << r.out << r.err;
   EXPECT_TRUE(has(r.out, d.path("keel.toml") + ":")) << r.out;
   // The main program: present but not executable.
-  ConfigDir m;
-  m.write("main", "#!/bin/sh\n");
+  Supervised m(Supervised::Access::Open);
+  m.file("main", "#!/bin/sh\n");
   r = check_as_nobody({m.dir()});
   EXPECT_EQ(r.code, 1) << r.out << r.err;
   EXPECT_TRUE(has(r.out, m.path("main") + ": error: the main program is not executable")) << r.out;
 }
 
 TEST(KeelCheck, HostileFilesAreErrorsNeverAHang) {
-  ConfigDir d;
+  Supervised d(Supervised::Access::Open);
   ASSERT_EQ(::mkfifo(d.path("keel.toml").c_str(), 0644), 0);
   ASSERT_EQ(::mkfifo(d.path("services/fifo.toml").c_str(), 0644), 0);
   fs::create_symlink("loop.toml", d.path("services/loop.toml"));
@@ -179,7 +136,7 @@ TEST(KeelCheck, UsageHelpAndDefaults) {
   o = run_through(program_launch(Placement::Subreaper, keel_binary(), {"check", "a", "b"}));
   EXPECT_EQ(o.code, 2) << o.out << o.err;
   // No CONFIG_DIR: $KEEL_CONFIG_DIR, as keel's system role.
-  ConfigDir d;
+  Supervised d(Supervised::Access::Open);
   d.service("x", "command = [\"/bin/true\"]\nbogus = 1\n");
   Launch l = program_launch(Placement::Subreaper, keel_binary(), {"check"});
   l.set_env = {{"KEEL_CONFIG_DIR", d.dir()}};
@@ -187,11 +144,11 @@ TEST(KeelCheck, UsageHelpAndDefaults) {
   EXPECT_EQ(o.code, 1) << o.out << o.err;
   EXPECT_TRUE(has(o.out, d.path("services/x.toml") + ":2: error: bogus: unknown key")) << o.out;
   // --root: CONFIG_DIR, users and programs inside the image tree.
-  ConfigDir root;
+  Supervised root(Supervised::Access::Open);
   fs::create_directories(root.path("etc/keel/services"));
-  root.write("etc/passwd", "app:x:1000:1000::/:/bin/sh\n");
-  root.write("etc/group", "app:x:1000:\n");
-  root.write("etc/keel/services/app.toml", "command = [\"/usr/bin/app\"]\nuser = \"app\"\n");
+  root.file("etc/passwd", "app:x:1000:1000::/:/bin/sh\n");
+  root.file("etc/group", "app:x:1000:\n");
+  root.file("etc/keel/services/app.toml", "command = [\"/usr/bin/app\"]\nuser = \"app\"\n");
   o = run_through(program_launch(Placement::Subreaper, keel_binary(), {"check", "--root", root.dir()}));
   EXPECT_EQ(o.code, 0) << o.out << o.err;
   EXPECT_TRUE(has(o.out, root.path("etc/keel/services/app.toml") +
@@ -201,7 +158,7 @@ TEST(KeelCheck, UsageHelpAndDefaults) {
 
 TEST(KeelCheck, OpensNoSocketAndLeavesTheRunDirectoryAlone) {
   if (!installed("/usr/bin/strace")) GTEST_FAIL() << "strace is missing (dev.sh installs it)";
-  ConfigDir d;
+  Supervised d(Supervised::Access::Open);
   d.service("web", "command = [\"/bin/true\"]\n[[socket]]\nlisten = \"unix:" + d.path("run/web.sock") +
                        "\"\n[readiness_probe]\ntcp = \"127.0.0.1:41402\"\n");
   const std::string trace = d.path("trace");
@@ -232,21 +189,8 @@ class ReloadDryRun : public ::testing::TestWithParam<Placement> {
   }
 };
 
-bool event(KeelRun& k, const std::string& service, const std::string& what) {
-  return seen(k, Stream::Err, [&](const std::string& l) {
-           for (const char* level : {"keel: ", "keel: error: ", "keel: warning: "}) {
-             std::string prefix = level;
-             prefix += service;
-             prefix += ": ";
-             prefix += what;
-             if (l.rfind(prefix, 0) == 0) return true;
-           }
-           return false;
-         }).has_value();
-}
-
 TEST_P(ReloadDryRun, SaysWhatAReloadWouldDoChangesNothingAndTheReloadDoesIt) {
-  ConfigDir d;
+  Supervised d(Supervised::Access::Open);
   // Sleep lengths unique to this run: the processes are looked for by
   // command line, and the other placement may run at the same time.
   const std::string id = std::to_string(::getpid()) + (GetParam() == Placement::Namespace ? "1" : "2");
@@ -267,10 +211,10 @@ TEST_P(ReloadDryRun, SaysWhatAReloadWouldDoChangesNothingAndTheReloadDoesIt) {
   d.service("gone", sleep_cmd(3));
   d.service("down", sleep_cmd(4) + "restart = \"never\"\n");
   auto k = d.start(GetParam());
-  for (const char* n : {"same", "chg", "gone", "down"}) ASSERT_TRUE(event(*k, n, "ready")) << n;
-  ASSERT_TRUE(poll_until([&] { return d.ctl({"status"}).code == 0; }, 10s, 20ms));
+  for (const char* n : {"same", "chg", "gone", "down"}) ASSERT_TRUE(has_event(*k, n, "ready")) << n;
+  ASSERT_TRUE(control_up(d));
   ASSERT_EQ(d.ctl({"stop", "down"}).code, 0);
-  ASSERT_TRUE(event(*k, "down", "stopped"));
+  ASSERT_TRUE(has_event(*k, "down", "stopped"));
 
   // Nothing edited: nothing to do.
   Ctl none = d.ctl({"reload", "--dry-run"});
@@ -309,8 +253,8 @@ TEST_P(ReloadDryRun, SaysWhatAReloadWouldDoChangesNothingAndTheReloadDoesIt) {
   Ctl real = d.ctl({"reload"});
   EXPECT_EQ(real.code, 0) << real.err;
   EXPECT_TRUE(has(real.out, "reloaded: 1 added, 2 changed, 1 removed\n")) << real.out;
-  ASSERT_TRUE(event(*k, "new", "ready"));
-  ASSERT_TRUE(event(*k, "gone", "removed"));
+  ASSERT_TRUE(has_event(*k, "new", "ready"));
+  ASSERT_TRUE(has_event(*k, "gone", "removed"));
   EXPECT_TRUE(poll_until([&] { return running(12) && !running(2) && !running(3); }, 10s));
   EXPECT_TRUE(has(d.ctl({"status", "down"}).out, "stopped")) << d.ctl({"status", "down"}).out;
   EXPECT_TRUE(running(1));
@@ -322,12 +266,12 @@ TEST_P(ReloadDryRun, SaysWhatAReloadWouldDoChangesNothingAndTheReloadDoesIt) {
 // the dry run fails with the reason, as the reload does; once it loads, the
 // dry run names what the reload would add, and adds nothing.
 TEST_P(ReloadDryRun, ALoaderThatFailsIsTheAnswerAndNothingIsAdded) {
-  ConfigDir d;
+  Supervised d(Supervised::Access::Open);
   const std::string marker = d.path("crash");
   std::ofstream(marker) << "";
   d.service("svc", "command = [\"/bin/sleep\", \"600\"]\n");
   auto k = d.start(GetParam(), {{"KEEL_TEST_LOADER_FAULT", "crash:" + marker}});
-  ASSERT_TRUE(poll_until([&] { return d.ctl({"status"}).code == 0; }, 10s, 20ms)) << k->text(Stream::Err);
+  ASSERT_TRUE(control_up(d)) << k->text(Stream::Err);
   Ctl failed = d.ctl({"reload", "--dry-run"});
   EXPECT_EQ(failed.code, 1) << failed.out << failed.err;
   EXPECT_TRUE(has(failed.err, "reload failed: the configuration loader was killed by SIGSEGV")) << failed.err;
@@ -338,7 +282,7 @@ TEST_P(ReloadDryRun, ALoaderThatFailsIsTheAnswerAndNothingIsAdded) {
   EXPECT_EQ(d.ctl({"status", "svc"}).code, 3);
   Ctl real = d.ctl({"reload"});
   EXPECT_TRUE(has(real.out, "svc: added")) << real.out << real.err;
-  EXPECT_TRUE(event(*k, "svc", "ready"));
+  EXPECT_TRUE(has_event(*k, "svc", "ready"));
   k->signal(SIGTERM);
   EXPECT_TRUE(k->wait_exit());
 }

@@ -18,62 +18,19 @@
 #include <string>
 #include <vector>
 
-#include "harness.hpp"
+#include "supervised.hpp"
 
 namespace keel::systest {
 namespace {
 
 namespace fs = std::filesystem;
 
-// ------------------------------------------------------------ fixtures (as supervisor_test.cpp's)
+// ------------------------------------------------------------ fixtures
 
-struct Ctl {
-  int code = -1;
-  std::string out;
-  std::string err;
-};
-
-class Supervised {
- public:
-  Supervised() { fs::create_directories(dir_.path() + "/services"); }
-
-  void service(const std::string& name, const std::string& toml) const {
-    std::ofstream(dir_.path() + "/services/" + name + ".toml") << toml;
-  }
-  void remove_service(const std::string& name) const { fs::remove(dir_.path() + "/services/" + name + ".toml"); }
-  [[nodiscard]] std::string socket() const { return dir_.path() + "/run/control.sock"; }
-
-  std::unique_ptr<KeelRun> start(Placement placement,
-                                 const std::vector<std::pair<std::string, std::string>>& env = {}) const {
-    Launch l = keel_launch(placement, {"--role=system"});
-    l.set_env = {
-        {"KEEL_CONFIG_DIR", dir_.path()}, {"KEEL_RUN_DIR", dir_.path() + "/run"}, {"KEEL_CGROUP_ROOT", "none"}};
-    for (const auto& e : env) l.set_env.push_back(e);
-    return std::make_unique<KeelRun>(l);
-  }
-
-  std::vector<std::string> ctl_argv(std::vector<std::string> args) const {
-    std::vector<std::string> argv{"ctl", "--socket", socket()};
-    argv.insert(argv.end(), args.begin(), args.end());
-    return argv;
-  }
-  Ctl ctl(std::vector<std::string> args) const {
-    Outcome o = run_through(program_launch(Placement::Subreaper, keel_binary(), ctl_argv(std::move(args))));
-    return Ctl{o.code.value_or(-1), o.out, o.err};
-  }
-  // `keelctl events ARGS...` running, its lines read by the test.
-  std::unique_ptr<KeelRun> follow(std::vector<std::string> args) const {
-    std::vector<std::string> a{"events"};
-    a.insert(a.end(), args.begin(), args.end());
-    return std::make_unique<KeelRun>(program_launch(Placement::Subreaper, keel_binary(), ctl_argv(a)));
-  }
-
- private:
-  TempDir dir_;
-};
-
-bool control_up(const Supervised& s) {
-  return poll_until([&] { return s.ctl({"status"}).code == 0; }, 10s, 20ms);
+// `keelctl events ARGS...` running, its lines read by the test.
+std::unique_ptr<KeelRun> follow(const Supervised& s, std::vector<std::string> args) {
+  args.insert(args.begin(), "events");
+  return std::make_unique<KeelRun>(program_launch(Placement::Subreaper, keel_binary(), s.ctl_argv(std::move(args))));
 }
 
 // The few fields of an event line the tests look at. Lines are keel's own
@@ -170,7 +127,7 @@ TEST_P(EventsTest, ALiveFollowerSeesAServiceStartBeReadyCrashAndRestartInOrder) 
   s.service("crasher", std::string("after = [\"base\"]\n") + kCrasher);
   auto k = s.start(GetParam());
   ASSERT_TRUE(control_up(s)) << k->text(Stream::Err);
-  auto f = s.follow({"--json"});
+  auto f = follow(s, {"--json"});
   // A whole cycle seen live: exited, restarting, then the next run.
   auto exited = await(*f, "crasher", "exited");
   ASSERT_TRUE(exited) << f->text(Stream::Out) << f->text(Stream::Err);
@@ -236,7 +193,7 @@ TEST_P(EventsTest, AReloadIsOneEventWithWhatWasAddedRemovedAndRestarted) {
   auto k = s.start(GetParam());
   ASSERT_TRUE(control_up(s));
   // --since-boot: the follower has every event from 1, whenever it connects.
-  auto f = s.follow({"--json", "--since-boot"});
+  auto f = follow(s, {"--json", "--since-boot"});
   ASSERT_TRUE(poll_until([&] { return s.ctl({"wait", "change", "--ready", "--timeout", "5"}).code == 0; }, 10s));
   s.remove_service("old");
   s.service("new", "command = [\"/bin/sleep\", \"600\"]\n");
@@ -261,7 +218,7 @@ TEST_P(EventsTest, AFollowerSeesTheShutdownStepsBeforeKeelExits) {
   auto k = s.start(GetParam());
   ASSERT_TRUE(control_up(s));
   // --since-boot: its first line (the replay's) proves it is registered.
-  auto f = s.follow({"--json", "--since-boot"});
+  auto f = follow(s, {"--json", "--since-boot"});
   ASSERT_TRUE(await(*f, "app", "ready")) << f->text(Stream::Err);
   ASSERT_EQ(s.ctl({"poweroff"}).code, 0);
   EXPECT_TRUE(k->wait_exit());

@@ -16,81 +16,18 @@
 #include <string>
 #include <vector>
 
-#include "harness.hpp"
+#include "supervised.hpp"
 
 namespace keel::systest {
 namespace {
 
 namespace fs = std::filesystem;
 
-struct Ctl {
-  int code = -1;
-  std::string out;
-  std::string err;
-};
-
-// A config folder with service files, and keel started on it (as in
-// supervisor_test.cpp).
-class Supervised {
- public:
-  Supervised() { fs::create_directories(dir_.path() + "/services"); }
-
-  void service(const std::string& name, const std::string& toml) const {
-    std::ofstream(dir_.path() + "/services/" + name + ".toml") << toml;
-  }
-  [[nodiscard]] std::string path(const std::string& rel) const { return dir_.path() + "/" + rel; }
-  [[nodiscard]] std::string socket() const { return dir_.path() + "/run/control.sock"; }
-
-  std::unique_ptr<KeelRun> start(Placement placement) const {
-    Launch l = keel_launch(placement, {"--role=system"});
-    l.set_env = {
-        {"KEEL_CONFIG_DIR", dir_.path()}, {"KEEL_RUN_DIR", dir_.path() + "/run"}, {"KEEL_CGROUP_ROOT", "none"}};
-    return std::make_unique<KeelRun>(l);
-  }
-
-  Ctl ctl(std::vector<std::string> args) const {
-    std::vector<std::string> argv{"ctl", "--socket", socket()};
-    argv.insert(argv.end(), args.begin(), args.end());
-    Outcome o = run_through(program_launch(Placement::Subreaper, keel_binary(), argv));
-    return Ctl{o.code.value_or(-1), o.out, o.err};
-  }
-
- private:
-  TempDir dir_;
-};
-
-bool is_event(const std::string& line, const std::string& service, const std::string& what) {
-  for (const char* level : {"keel: ", "keel: error: ", "keel: warning: "}) {
-    std::string prefix = level;
-    prefix += service;
-    prefix += ": ";
-    prefix += what;
-    if (line.rfind(prefix, 0) == 0) return true;
-  }
-  return false;
-}
-
-bool has_event(KeelRun& k, const std::string& service, const std::string& what, Duration timeout = kLineTimeout) {
-  return seen(
-             k, Stream::Err, [&](const std::string& l) { return is_event(l, service, what); }, timeout)
-      .has_value();
-}
-
-int count_events(KeelRun& k, const std::string& service, const std::string& what) {
-  int n = 0;
-  for (const std::string& l : k.lines(Stream::Err)) n += is_event(l, service, what) ? 1 : 0;
-  return n;
-}
-
 std::vector<std::string> file_lines(const std::string& path) {
   std::ifstream in(path);
   std::vector<std::string> out;
   for (std::string line; std::getline(in, line);) out.push_back(line);
   return out;
-}
-
-bool control_up(const Supervised& s) {
-  return poll_until([&] { return s.ctl({"status"}).code == 0; }, 10s, 20ms);
 }
 
 // A long-running service whose stop handler appends its name to `file`,

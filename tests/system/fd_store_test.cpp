@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "harness.hpp"
+#include "supervised.hpp"
 
 namespace keel::systest {
 namespace {
@@ -56,31 +56,7 @@ constexpr const char* kScript =
     "    sys.exit(1)\n"
     "time.sleep(600)\n";
 
-class Supervised {
- public:
-  Supervised() { fs::create_directories(dir_.path() + "/services"); }
-  void service(const std::string& name, const std::string& toml) const {
-    std::ofstream(dir_.path() + "/services/" + name + ".toml") << toml;
-  }
-  void file(const std::string& rel, const std::string& text) const { std::ofstream(path(rel)) << text; }
-  [[nodiscard]] std::string path(const std::string& rel) const { return dir_.path() + "/" + rel; }
-  std::unique_ptr<KeelRun> start(Placement placement) const {
-    Launch l = keel_launch(placement, {"--role=system"});
-    l.set_env = {
-        {"KEEL_CONFIG_DIR", dir_.path()}, {"KEEL_RUN_DIR", dir_.path() + "/run"}, {"KEEL_CGROUP_ROOT", "none"}};
-    return std::make_unique<KeelRun>(l);
-  }
-
- private:
-  TempDir dir_;
-};
-
-std::vector<std::string> lines_of(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return split_lines(s.str());
-}
+std::vector<std::string> lines_of(const std::string& path) { return split_lines(read_file(path)); }
 
 bool has_line(KeelRun& k, const std::string& part) {
   return seen(k, Stream::Err, [&](const std::string& l) { return l.find(part) != std::string::npos; }).has_value();

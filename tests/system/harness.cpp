@@ -64,21 +64,6 @@ std::string find_in_path(const std::string& name) {
   return name;
 }
 
-std::string read_file(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return {};
-  std::string text;
-  char buf[4096];
-  for (;;) {
-    ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    text.append(buf, static_cast<std::size_t>(n));
-  }
-  ::close(fd);
-  return text;
-}
-
 bool read_stat(pid_t pid, ProcEntry* out) {
   std::string text = read_file("/proc/" + std::to_string(pid) + "/stat");
   auto open = text.find('(');
@@ -98,6 +83,21 @@ int remaining_ms(Clock::time_point deadline) {
 }
 
 }  // namespace
+
+std::string read_file(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return {};
+  std::string text;
+  char buf[4096];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    text.append(buf, static_cast<std::size_t>(n));
+  }
+  ::close(fd);
+  return text;
+}
 
 const char* placement_name(Placement p) { return p == Placement::Subreaper ? "Subreaper" : "Namespace"; }
 

@@ -302,6 +302,8 @@ std::optional<std::string> status_field(pid_t pid, std::string_view key);
 // A signal-set field of /proc/PID/status as a bit mask (bit N-1 = signal N).
 std::optional<std::uint64_t> status_sigset(pid_t pid, std::string_view key);
 inline constexpr std::uint64_t sig_bit(int signo) { return std::uint64_t{1} << (signo - 1); }
+// The whole file; empty if it cannot be read.
+std::string read_file(const std::string& path);
 // readlink(); empty on error.
 std::string read_link(const std::string& path);
 

@@ -20,7 +20,7 @@
 #include <string>
 #include <vector>
 
-#include "harness.hpp"
+#include "supervised.hpp"
 
 namespace keel::systest {
 namespace {
@@ -34,79 +34,15 @@ constexpr const char* kPython = "/usr/bin/python3";
 // core_pattern is a plain file name: not from a test.
 const std::string kNoCore = "[rlimits]\ncore = 0\n";
 
-struct Ctl {
-  int code = -1;
-  std::string out;
-  std::string err;
-};
-
-// Service files in a temporary folder, keel started on them, keelctl (as
-// in notify_trust_test.cpp).
-class Supervised {
- public:
-  Supervised() { fs::create_directories(dir_.path() + "/services"); }
-  void service(const std::string& name, const std::string& toml) const {
-    std::ofstream(dir_.path() + "/services/" + name + ".toml") << toml;
-  }
-  // A python program using systemd.daemon; its path. OUT is the folder
-  // for the files it writes.
-  [[nodiscard]] std::string python(const std::string& name, const std::string& body) const {
-    std::string p = dir_.path() + "/" + name + ".py";
-    std::ofstream(p) << "import os, signal, sys, time\nfrom systemd import daemon\nOUT = '" << dir_.path()
-                     << "'\ndef put(name, text):\n    with open(OUT + '/' + name + '.tmp', 'w') as f: f.write(text)\n"
-                        "    os.rename(OUT + '/' + name + '.tmp', OUT + '/' + name)\n"
-                     << body;
-    return p;
-  }
-  [[nodiscard]] std::string path(const std::string& rel) const { return dir_.path() + "/" + rel; }
-  [[nodiscard]] std::string read(const std::string& rel) const {
-    std::ifstream in(path(rel));
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-  }
-  [[nodiscard]] std::string socket() const { return dir_.path() + "/run/control.sock"; }
-  std::unique_ptr<KeelRun> start(Placement placement) const {
-    Launch l = keel_launch(placement, {"--role=system"});
-    l.set_env = {
-        {"KEEL_CONFIG_DIR", dir_.path()}, {"KEEL_RUN_DIR", dir_.path() + "/run"}, {"KEEL_CGROUP_ROOT", "none"}};
-    return std::make_unique<KeelRun>(l);
-  }
-  Ctl ctl(std::vector<std::string> args) const {
-    std::vector<std::string> argv{"ctl", "--socket", socket()};
-    argv.insert(argv.end(), args.begin(), args.end());
-    Outcome o = run_through(program_launch(Placement::Subreaper, keel_binary(), argv));
-    return Ctl{o.code.value_or(-1), o.out, o.err};
-  }
-
- private:
-  TempDir dir_;
-};
-
-bool is_event(const std::string& line, const std::string& service, const std::string& what) {
-  for (const char* level : {"keel: ", "keel: error: ", "keel: warning: "}) {
-    std::string prefix = level;
-    prefix.append(service).append(": ").append(what);
-    if (line.rfind(prefix, 0) == 0) return true;
-  }
-  return false;
-}
-
-std::optional<std::string> event(KeelRun& k, const std::string& service, const std::string& what) {
-  return seen(k, Stream::Err, [&](const std::string& l) { return is_event(l, service, what); });
-}
-
-int count_events(KeelRun& k, const std::string& service, const std::string& what) {
-  int n = 0;
-  for (const std::string& l : k.lines(Stream::Err)) n += is_event(l, service, what) ? 1 : 0;
-  return n;
-}
-
-std::string detail(const Supervised& s, const std::string& service, const std::string& key) {
-  Ctl st = s.ctl({"status", service});
-  std::smatch m;
-  std::regex re("(^|\n)" + key + ":[ ]*([^\n]*)");
-  return std::regex_search(st.out, m, re) ? std::string(m[2]) : std::string("<none: " + st.out + st.err + ">");
+// A python program using systemd.daemon in the folder; its path. OUT is
+// the folder, for the files it writes (put(name, text), atomically).
+std::string python(const Supervised& s, const std::string& name, const std::string& body) {
+  std::string p = s.path(name + ".py");
+  std::ofstream(p) << "import os, signal, sys, time\nfrom systemd import daemon\nOUT = '" << s.dir()
+                   << "'\ndef put(name, text):\n    with open(OUT + '/' + name + '.tmp', 'w') as f: f.write(text)\n"
+                      "    os.rename(OUT + '/' + name + '.tmp', OUT + '/' + name)\n"
+                   << body;
+  return p;
 }
 
 // The python side of a watched service: its environment written at start,
@@ -145,7 +81,7 @@ class NotifyMoreTest : public ::testing::TestWithParam<Placement> {
 TEST_P(NotifyMoreTest, APingingServiceStaysUpAndASilentOneGetsSIGABRTThenARestart) {
   Supervised s;
   // 10 pings 0.5 s apart: 5 s, well past the period of 2 s.
-  std::string py = s.python("dog", pinger(10, 0.5));
+  std::string py = python(s, "dog", pinger(10, 0.5));
   s.service("dog", std::string("type = \"notify\"\nwatchdog = 2\nrestart = \"always\"\nrestart_delay = 0.1\n"
                                "stop_timeout = 5\ncommand = [\"") +
                        kPython + "\", \"" + py + "\"]\n" + kNoCore);
@@ -177,20 +113,20 @@ TEST_P(NotifyMoreTest, WatchdogUsecChangesTheDeadlineAndTriggerActsAtOnce) {
   Supervised s;
   // The period goes from 3 s to 6 s; pings 4.5 s apart keep it up only
   // under the new one; then systemd-notify WATCHDOG=trigger.
-  std::string py = s.python("dog",
-                            "count = 0\n"
-                            "def on_abort(signo, frame):\n"
-                            "    put('aborted', str(count))\n"
-                            "    signal.signal(signal.SIGABRT, signal.SIG_DFL)\n"
-                            "    os.kill(os.getpid(), signal.SIGABRT)\n"
-                            "signal.signal(signal.SIGABRT, on_abort)\n"
-                            "daemon.notify('READY=1\\nWATCHDOG_USEC=6000000')\n"
-                            "for i in range(2):\n"
-                            "    time.sleep(4.5)\n"
-                            "    daemon.notify('WATCHDOG=1')\n"
-                            "    count += 1\n"
-                            "os.system('systemd-notify WATCHDOG=trigger')\n"
-                            "time.sleep(600)\n");
+  std::string py = python(s, "dog",
+                          "count = 0\n"
+                          "def on_abort(signo, frame):\n"
+                          "    put('aborted', str(count))\n"
+                          "    signal.signal(signal.SIGABRT, signal.SIG_DFL)\n"
+                          "    os.kill(os.getpid(), signal.SIGABRT)\n"
+                          "signal.signal(signal.SIGABRT, on_abort)\n"
+                          "daemon.notify('READY=1\\nWATCHDOG_USEC=6000000')\n"
+                          "for i in range(2):\n"
+                          "    time.sleep(4.5)\n"
+                          "    daemon.notify('WATCHDOG=1')\n"
+                          "    count += 1\n"
+                          "os.system('systemd-notify WATCHDOG=trigger')\n"
+                          "time.sleep(600)\n");
   s.service("dog", std::string("type = \"notify\"\nwatchdog = 3\nrestart = \"never\"\n"
                                "command = [\"") +
                        kPython + "\", \"" + py + "\"]\n" + kNoCore);
@@ -210,11 +146,11 @@ TEST_P(NotifyMoreTest, ExtendTimeoutKeepsASlowStarterAliveAndOneThatStopsExtendi
   Supervised s;
   // start_timeout 1 s; 8 extensions of 1 s, 0.4 s apart (3.2 s), then ready.
   std::string slow =
-      s.python("slow",
-               "for i in range(8):\n    daemon.notify('EXTEND_TIMEOUT_USEC=1000000')\n    time.sleep(0.4)\n"
-               "put('slow-ready', 'yes')\ndaemon.notify('READY=1')\ntime.sleep(600)\n");
+      python(s, "slow",
+             "for i in range(8):\n    daemon.notify('EXTEND_TIMEOUT_USEC=1000000')\n    time.sleep(0.4)\n"
+             "put('slow-ready', 'yes')\ndaemon.notify('READY=1')\ntime.sleep(600)\n");
   // One extension, then silence: killed at its end.
-  std::string stuck = s.python("stuck", "daemon.notify('EXTEND_TIMEOUT_USEC=1500000')\ntime.sleep(600)\n");
+  std::string stuck = python(s, "stuck", "daemon.notify('EXTEND_TIMEOUT_USEC=1500000')\ntime.sleep(600)\n");
   s.service("slow", std::string("type = \"notify\"\nstart_timeout = 1\nrestart = \"never\"\ncommand = [\"") + kPython +
                         "\", \"" + slow + "\"]\n");
   s.service("stuck", std::string("type = \"notify\"\nstart_timeout = 1\nrestart = \"never\"\ncommand = [\"") + kPython +
@@ -233,17 +169,17 @@ TEST_P(NotifyMoreTest, ExtendTimeoutPushesTheStopTimeoutBackBeforeSIGKILL) {
   Supervised s;
   // stop_timeout 1 s; on SIGTERM it asks for 1 s more, four times, 0.5 s
   // apart (2 s in all), then exits 0: never SIGKILLed.
-  std::string py = s.python("flusher",
-                            "term = False\n"
-                            "def on_term(signo, frame):\n    global term\n    term = True\n"
-                            "signal.signal(signal.SIGTERM, on_term)\n"
-                            "daemon.notify('READY=1')\n"
-                            "while not term: time.sleep(0.05)\n"
-                            "for i in range(4):\n"
-                            "    daemon.notify('EXTEND_TIMEOUT_USEC=1000000')\n"
-                            "    time.sleep(0.5)\n"
-                            "put('flushed', 'yes')\n"
-                            "sys.exit(0)\n");
+  std::string py = python(s, "flusher",
+                          "term = False\n"
+                          "def on_term(signo, frame):\n    global term\n    term = True\n"
+                          "signal.signal(signal.SIGTERM, on_term)\n"
+                          "daemon.notify('READY=1')\n"
+                          "while not term: time.sleep(0.05)\n"
+                          "for i in range(4):\n"
+                          "    daemon.notify('EXTEND_TIMEOUT_USEC=1000000')\n"
+                          "    time.sleep(0.5)\n"
+                          "put('flushed', 'yes')\n"
+                          "sys.exit(0)\n");
   s.service("flusher",
             std::string("type = \"notify\"\nstop_timeout = 1\ncommand = [\"") + kPython + "\", \"" + py + "\"]\n");
   auto k = s.start(GetParam());
@@ -260,21 +196,21 @@ TEST_P(NotifyMoreTest, ExtendTimeoutPushesTheStopTimeoutBackBeforeSIGKILL) {
 
 TEST_P(NotifyMoreTest, KeelctlReloadWaitsForTheReloadCycleOrRestarts) {
   Supervised s;
-  std::string py = s.python("web",
-                            "reloads = 0\nwant = False\n"
-                            "def on_hup(signo, frame):\n    global want\n    want = True\n"
-                            "signal.signal(signal.SIGHUP, on_hup)\n"
-                            "daemon.notify('READY=1')\n"
-                            "while True:\n"
-                            "    time.sleep(0.05)\n"
-                            "    if not want: continue\n"
-                            "    want = False\n"
-                            "    daemon.notify('RELOADING=1\\nMONOTONIC_USEC=%d' % (time.monotonic_ns() // 1000))\n"
-                            "    put('reloading', str(reloads + 1))\n"
-                            "    time.sleep(0.5)\n"
-                            "    reloads += 1\n"
-                            "    put('reloads', str(reloads))\n"
-                            "    daemon.notify('READY=1')\n");
+  std::string py = python(s, "web",
+                          "reloads = 0\nwant = False\n"
+                          "def on_hup(signo, frame):\n    global want\n    want = True\n"
+                          "signal.signal(signal.SIGHUP, on_hup)\n"
+                          "daemon.notify('READY=1')\n"
+                          "while True:\n"
+                          "    time.sleep(0.05)\n"
+                          "    if not want: continue\n"
+                          "    want = False\n"
+                          "    daemon.notify('RELOADING=1\\nMONOTONIC_USEC=%d' % (time.monotonic_ns() // 1000))\n"
+                          "    put('reloading', str(reloads + 1))\n"
+                          "    time.sleep(0.5)\n"
+                          "    reloads += 1\n"
+                          "    put('reloads', str(reloads))\n"
+                          "    daemon.notify('READY=1')\n");
   s.service("web", std::string("type = \"notify\"\nreload_signal = \"SIGHUP\"\nstart_timeout = 30\ncommand = [\"") +
                        kPython + "\", \"" + py + "\"]\n");
   s.service("plain", "command = [\"/bin/sleep\", \"600\"]\n");
@@ -303,17 +239,17 @@ TEST_P(NotifyMoreTest, KeelctlReloadWaitsForTheReloadCycleOrRestarts) {
 TEST_P(NotifyMoreTest, ReloadOfAPlainDaemonIsTheSignalAndASilentNotifyServiceTimesOut) {
   Supervised s;
   // A simple service: the signal is the whole reload (it counts its HUPs).
-  std::string plain = s.python("plain",
-                               "hups = 0\n"
-                               "def on_hup(signo, frame):\n    global hups\n    hups += 1\n    put('hups', str(hups))\n"
-                               "signal.signal(signal.SIGHUP, on_hup)\n"
-                               "put('plain-up', 'yes')\n"
-                               "while True: time.sleep(0.05)\n");
+  std::string plain = python(s, "plain",
+                             "hups = 0\n"
+                             "def on_hup(signo, frame):\n    global hups\n    hups += 1\n    put('hups', str(hups))\n"
+                             "signal.signal(signal.SIGHUP, on_hup)\n"
+                             "put('plain-up', 'yes')\n"
+                             "while True: time.sleep(0.05)\n");
   // A notify service that takes the signal and never reports a cycle.
-  std::string mute = s.python("mute",
-                              "signal.signal(signal.SIGUSR1, lambda signo, frame: put('usr1', 'yes'))\n"
-                              "daemon.notify('READY=1')\n"
-                              "while True: time.sleep(0.05)\n");
+  std::string mute = python(s, "mute",
+                            "signal.signal(signal.SIGUSR1, lambda signo, frame: put('usr1', 'yes'))\n"
+                            "daemon.notify('READY=1')\n"
+                            "while True: time.sleep(0.05)\n");
   s.service("plain", std::string("reload_signal = 1\ncommand = [\"") + kPython + "\", \"" + plain + "\"]\n");
   s.service("mute", std::string("type = \"notify\"\nreload_signal = \"USR1\"\nstart_timeout = 1\ncommand = [\"") +
                         kPython + "\", \"" + mute + "\"]\n");
@@ -335,13 +271,13 @@ TEST_P(NotifyMoreTest, ReloadOfAPlainDaemonIsTheSignalAndASilentNotifyServiceTim
 
 TEST_P(NotifyMoreTest, StoppingAndErrnoAreShownAndACleanExitAfterStoppingIsNoFailure) {
   Supervised s;
-  std::string py = s.python("quitter",
-                            "daemon.notify('READY=1')\n"
-                            "daemon.notify('ERRNO=5')\n"
-                            "os.system('systemd-notify STOPPING=1')\n"
-                            "put('stopping-sent', 'yes')\n"
-                            "while not os.path.exists(OUT + '/go'): time.sleep(0.05)\n"
-                            "sys.exit(0)\n");
+  std::string py = python(s, "quitter",
+                          "daemon.notify('READY=1')\n"
+                          "daemon.notify('ERRNO=5')\n"
+                          "os.system('systemd-notify STOPPING=1')\n"
+                          "put('stopping-sent', 'yes')\n"
+                          "while not os.path.exists(OUT + '/go'): time.sleep(0.05)\n"
+                          "sys.exit(0)\n");
   s.service("quitter", std::string("type = \"notify\"\nrestart = \"on-failure\"\ncommand = [\"") + kPython + "\", \"" +
                            py + "\"]\n");
   auto k = s.start(GetParam());

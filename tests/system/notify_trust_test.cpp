@@ -6,13 +6,13 @@
 // Each attack is one the old keel fell for: a 0666 socket anyone could
 // mark ready, a MAINPID it would signal wherever it pointed, raw escape
 // sequences printed by keelctl.
+#include <grp.h>
 #include <gtest/gtest.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/un.h>
 #include <sys/wait.h>
-#include <grp.h>
 #include <unistd.h>
 
 #include <csignal>
@@ -24,85 +24,13 @@
 #include <vector>
 
 #include "core/terminal_text.hpp"
-#include "harness.hpp"
+#include "supervised.hpp"
 #include "throwaway_uid.hpp"
 
 namespace keel::systest {
 namespace {
 
 namespace fs = std::filesystem;
-
-struct Ctl {
-  int code = -1;
-  std::string out;
-  std::string err;
-};
-
-// Service files in a temporary folder, keel started on them, keelctl.
-class Supervised {
- public:
-  Supervised() {
-    fs::create_directories(dir_.path() + "/services");
-    // Reachable by any user: where a forged message is stopped, the socket
-    // itself must be what stops it.
-    ::chmod(dir_.path().c_str(), 0755);
-  }
-  void service(const std::string& name, const std::string& toml) const {
-    std::ofstream(dir_.path() + "/services/" + name + ".toml") << toml;
-  }
-  // An executable script; its path.
-  [[nodiscard]] std::string script(const std::string& name, const std::string& body) const {
-    std::string p = dir_.path() + "/" + name;
-    std::ofstream(p) << "#!/bin/sh\n" << body;
-    ::chmod(p.c_str(), 0755);
-    return p;
-  }
-  [[nodiscard]] std::string path(const std::string& rel) const { return dir_.path() + "/" + rel; }
-  [[nodiscard]] std::string socket() const { return dir_.path() + "/run/control.sock"; }
-
-  // `cgroup`: a cgroup root to use, or "none".
-  std::unique_ptr<KeelRun> start(Placement placement, const std::string& cgroup = "none") const {
-    Launch l = keel_launch(placement, {"--role=system"});
-    l.set_env = {{"KEEL_CONFIG_DIR", dir_.path()},
-                 {"KEEL_RUN_DIR", dir_.path() + "/run"},
-                 {"KEEL_CGROUP_ROOT", cgroup}};
-    return std::make_unique<KeelRun>(l);
-  }
-  Ctl ctl(std::vector<std::string> args) const {
-    std::vector<std::string> argv{"ctl", "--socket", socket()};
-    argv.insert(argv.end(), args.begin(), args.end());
-    Outcome o = run_through(program_launch(Placement::Subreaper, keel_binary(), argv));
-    return Ctl{o.code.value_or(-1), o.out, o.err};
-  }
-
- private:
-  TempDir dir_;
-};
-
-bool is_event(const std::string& line, const std::string& service, const std::string& what) {
-  for (const char* level : {"keel: ", "keel: error: ", "keel: warning: "}) {
-    if (line.rfind(level + service + ": " + what, 0) == 0) return true;
-  }
-  return false;
-}
-
-std::optional<std::string> event(KeelRun& k, const std::string& service, const std::string& what) {
-  return seen(k, Stream::Err, [&](const std::string& l) { return is_event(l, service, what); });
-}
-
-int count_events(KeelRun& k, const std::string& service, const std::string& what) {
-  int n = 0;
-  for (const std::string& l : k.lines(Stream::Err)) n += is_event(l, service, what) ? 1 : 0;
-  return n;
-}
-
-// keelctl status SERVICE's "key: value" line.
-std::string detail(const Supervised& s, const std::string& service, const std::string& key) {
-  Ctl st = s.ctl({"status", service});
-  std::smatch m;
-  std::regex re("(^|\n)" + key + ":[ ]*([^\n]*)");
-  return std::regex_search(st.out, m, re) ? std::string(m[2]) : std::string("<none: " + st.out + st.err + ">");
-}
 
 // Send one datagram to `path` from a child running as uid:uid (0: as
 // root); the child's result: 0, or sendto's errno.
@@ -145,10 +73,6 @@ void end_bystander(pid_t p) {
   ::waitpid(p, nullptr, 0);
 }
 
-bool control_up(const Supervised& s) {
-  return poll_until([&] { return s.ctl({"status"}).code == 0; }, 10s, 20ms);
-}
-
 // The valid-UTF-8, no-raw-control check for what keelctl prints.
 bool terminal_safe(const std::string& text, bool newlines_allowed) {
   for (std::size_t i = 0; i < text.size();) {
@@ -159,17 +83,6 @@ bool terminal_safe(const std::string& text, bool newlines_allowed) {
     i += cp.length;
   }
   return true;
-}
-
-// A fresh cgroup root in the cgroup2 mount, or "" when there is none here.
-std::string cgroup2_root(const std::string& tag) {
-  for (const char* mount : {"/sys/fs/cgroup", "/sys/fs/cgroup/unified"}) {
-    struct statfs st{};
-    if (::statfs(mount, &st) == 0 && st.f_type == 0x63677270) {
-      return std::string(mount) + "/keel-test-" + tag + "-" + std::to_string(::getpid());
-    }
-  }
-  return "";
 }
 
 class NotifyTrustTest : public ::testing::TestWithParam<Placement> {
@@ -183,7 +96,7 @@ class NotifyTrustTest : public ::testing::TestWithParam<Placement> {
 };
 
 TEST_P(NotifyTrustTest, AnotherUserCannotMarkAServiceReady) {
-  Supervised s;
+  Supervised s(Supervised::Access::Open);
   s.service("web", "type = \"notify\"\nstart_timeout = 60\ncommand = [\"/bin/sleep\", \"600\"]\n");
   s.service("client", "requires = [\"web\"]\ncommand = [\"/bin/sleep\", \"600\"]\n");
   auto k = s.start(GetParam());
@@ -201,7 +114,7 @@ TEST_P(NotifyTrustTest, AnotherUserCannotMarkAServiceReady) {
 }
 
 TEST_P(NotifyTrustTest, AProcessOutsideTheServiceIsRefusedAndTheRefusalIsLoggedOnce) {
-  Supervised s;
+  Supervised s(Supervised::Access::Open);
   s.service("web", "type = \"notify\"\nstart_timeout = 60\ncommand = [\"/bin/sleep\", \"600\"]\n");
   s.service("client", "requires = [\"web\"]\ncommand = [\"/bin/sleep\", \"600\"]\n");
   auto k = s.start(GetParam());
@@ -236,14 +149,14 @@ TEST_P(NotifyTrustTest, WithACgroupASenderIsJudgedByItsCgroup) {
   std::string root = cgroup2_root(GetParam() == Placement::Namespace ? "notify-ns" : "notify-sr");
   if (root.empty()) GTEST_SKIP() << "no cgroup2 mount here";
   {
-    Supervised s;
+    Supervised s(Supervised::Access::Open);
     // The helper leaves the process group (setsid) and drops the
     // KEEL_SERVICE mark (env -i): only its cgroup says it is web's. Its
     // message must count; one from outside must not.
     std::string script = s.script("web.sh", "setsid env -i \"NOTIFY_SOCKET=$NOTIFY_SOCKET\" " + std::string(kProbe) +
                                                 " notify READY=1 STATUS=inside || exit 1\nexec sleep 600\n");
     s.service("web", "type = \"notify\"\ncommand = [\"" + script + "\"]\n");
-    auto k = s.start(GetParam(), root);
+    auto k = s.start(GetParam(), {{"KEEL_CGROUP_ROOT", root}});
     ASSERT_TRUE(seen(*k, Stream::Err, [](const std::string& l) { return l.rfind("keel: services get cgroups", 0) == 0; }))
         << k->text(Stream::Err);
     ASSERT_TRUE(event(*k, "web", "ready")) << k->text(Stream::Err);
@@ -262,7 +175,7 @@ TEST_P(NotifyTrustTest, WithACgroupASenderIsJudgedByItsCgroup) {
 }
 
 TEST_P(NotifyTrustTest, AMainPidOutsideTheServiceIsRefusedAndNeverSignalled) {
-  Supervised s;
+  Supervised s(Supervised::Access::Open);
   s.service("other", "command = [\"/bin/sleep\", \"600\"]\n");
   auto k = s.start(GetParam());
   ASSERT_TRUE(event(*k, "other", "ready")) << k->text(Stream::Err);
@@ -289,7 +202,7 @@ TEST_P(NotifyTrustTest, AMainPidOutsideTheServiceIsRefusedAndNeverSignalled) {
 }
 
 TEST_P(NotifyTrustTest, AForkingDaemonNamesItsMainPidAndItsExitIsSeenEvenWhenKeelIsNotItsParent) {
-  Supervised s;
+  Supervised s(Supervised::Access::Open);
   // The daemon's parent lives on and reaps it: keel gets no SIGCHLD for
   // the main process and learns of its exit only through its pidfd.
   std::string script = s.script("forker.sh", "sleep 600 &\n" + std::string(kProbe) +
@@ -313,7 +226,7 @@ TEST_P(NotifyTrustTest, AForkingDaemonNamesItsMainPidAndItsExitIsSeenEvenWhenKee
 }
 
 TEST_P(NotifyTrustTest, ADaemonThatLeavesItsMainPidToKeelIsStoppedThroughIt) {
-  Supervised s;
+  Supervised s(Supervised::Access::Open);
   std::string script = s.script("daemon.sh", "sleep 600 &\n" + std::string(kProbe) +
                                                  " notify \"MAINPID=$!\" READY=1 || exit 1\nexit 0\n");
   s.service("daemon", "type = \"notify\"\ncommand = [\"" + script + "\"]\n");
@@ -335,7 +248,7 @@ TEST_P(NotifyTrustTest, ADaemonThatLeavesItsMainPidToKeelIsStoppedThroughIt) {
 }
 
 TEST_P(NotifyTrustTest, ServiceTextIsEscapedInKeelctlAndKeelsOwnLines) {
-  Supervised s;
+  Supervised s(Supervised::Access::Open);
   std::string script = s.script(
       "evil.sh", "printf 'out \\033[2J\\302\\233x\\tend\\n'\n" + std::string(kProbe) +
                      " notify READY=1 \"STATUS=$(printf 'red \\033[31m \\302\\233 bad \\377')\" || exit 1\n"

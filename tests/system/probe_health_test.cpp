@@ -18,7 +18,7 @@
 #include <regex>
 #include <string>
 
-#include "harness.hpp"
+#include "supervised.hpp"
 
 namespace keel::systest {
 namespace {
@@ -29,31 +29,21 @@ class ProbeHealth : public ::testing::TestWithParam<Placement> {
     if (GetParam() == Placement::Namespace && !namespaces_available()) {
       GTEST_SKIP() << "unshare --pid is not available here";
     }
-    std::filesystem::create_directories(dir_.path() + "/services");
   }
 
-  void service(const std::string& name, const std::string& text) {
-    std::ofstream(dir_.path() + "/services/" + name + ".toml") << text;
-  }
-
-  std::string path(const std::string& name) const { return dir_.path() + "/" + name; }
+  void service(const std::string& name, const std::string& text) { dir_.service(name, text); }
+  std::string path(const std::string& name) const { return dir_.path(name); }
 
   void start() {
-    Launch l = keel_launch(GetParam(), {"--role=system"});
-    l.set_env = {{"KEEL_CONFIG_DIR", dir_.path()}, {"KEEL_RUN_DIR", dir_.path() + "/run"}, {"KEEL_CGROUP_ROOT", "none"}};
-    keel_ = std::make_unique<KeelRun>(l);
-    ASSERT_TRUE(poll_until([&] { return ctl({"status"}).code == 0; }, 20s, 20ms));
+    keel_ = dir_.start(GetParam());
+    ASSERT_TRUE(control_up(dir_, 20s));
   }
 
-  Outcome ctl(std::vector<std::string> args) {
-    std::vector<std::string> argv{"ctl", "--socket", dir_.path() + "/run/control.sock"};
-    argv.insert(argv.end(), args.begin(), args.end());
-    return run_through(program_launch(Placement::Subreaper, keel_binary(), argv));
-  }
+  Ctl ctl(std::vector<std::string> args) { return dir_.ctl(std::move(args)); }
 
   // The service's line of `status --json` ("" when not there).
   std::string json_of(const std::string& name) {
-    Outcome o = ctl({"status", "--json"});
+    Ctl o = ctl({"status", "--json"});
     for (const std::string& line : split_lines(o.out)) {
       if (contains(line, "\"name\": \"" + name + "\"")) return line;
     }
@@ -82,7 +72,7 @@ class ProbeHealth : public ::testing::TestWithParam<Placement> {
         timeout, 100ms);
   }
 
-  TempDir dir_;
+  Supervised dir_;
   std::unique_ptr<KeelRun> keel_;
   std::string last_json_;
 };
@@ -171,12 +161,12 @@ TEST_P(ProbeHealth, EachKindPassesAndFails) {
   EXPECT_TRUE(contains(json_of("exec_bad"), "\\\"q\\\"")) << json_of("exec_bad");
 
   // The text views: health, and the output with its escape made visible.
-  Outcome detail = ctl({"status", "exec_bad"});
+  Ctl detail = ctl({"status", "exec_bad"});
   EXPECT_TRUE(contains(detail.out, "health:      unhealthy since ")) << detail.out;
   EXPECT_TRUE(contains(detail.out, "last probe:  liveness: failed: exited 3")) << detail.out;
   EXPECT_TRUE(contains(detail.out, "bad \\x1b[31mred")) << detail.out;
   EXPECT_FALSE(contains(detail.out, "\x1b")) << detail.out;
-  Outcome table = ctl({"status"});
+  Ctl table = ctl({"status"});
   EXPECT_TRUE(contains(table.out, "HEALTH")) << table.out;
   EXPECT_TRUE(contains(table.out, "healthy")) << table.out;
   EXPECT_FALSE(contains(table.out, "\x1b")) << table.out;
@@ -225,8 +215,9 @@ TEST_P(ProbeHealth, AReadinessProbeHoldsBackWhatRequiresTheService) {
                      "; fi; exec sleep 1000\"]\n");
   start();
   EXPECT_TRUE(wait_field("dep", "state", "running")) << last_json_;
+  // "running" comes at dep's exec, before its shell has written the file.
   std::string seen;
-  std::getline(std::ifstream(path("dep.out")), seen);
+  EXPECT_TRUE(poll_until([&] { return std::getline(std::ifstream(path("dep.out")), seen) && !seen.empty(); }, 10s));
   EXPECT_EQ(seen, "after");
   // In keel's log: web ready by its probe, then dep started.
   const std::string err = keel_->text(Stream::Err);

@@ -21,7 +21,7 @@
 #include <string>
 #include <vector>
 
-#include "harness.hpp"
+#include "supervised.hpp"
 
 namespace keel::systest {
 namespace {
@@ -29,77 +29,6 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr const char* kPython = "/usr/bin/python3";
-
-struct Ctl {
-  int code = -1;
-  std::string out;
-  std::string err;
-};
-
-// Service files in a temporary folder, keel started on them, keelctl.
-class Supervised {
- public:
-  Supervised() {
-    fs::create_directories(dir_.path() + "/services");
-    fs::create_directories(dir_.path() + "/sock");
-    ::chmod(dir_.path().c_str(), 0755);
-    ::chmod((dir_.path() + "/sock").c_str(), 0755);
-  }
-  void service(const std::string& name, const std::string& toml) const {
-    std::ofstream(dir_.path() + "/services/" + name + ".toml") << toml;
-  }
-  void file(const std::string& rel, const std::string& text) const { std::ofstream(path(rel)) << text; }
-  [[nodiscard]] std::string path(const std::string& rel) const { return dir_.path() + "/" + rel; }
-  [[nodiscard]] std::string socket() const { return dir_.path() + "/run/control.sock"; }
-
-  // `fork`: KEEL_SPAWN_FORK=1, the fork fallback (ASan builds, old kernels).
-  std::unique_ptr<KeelRun> start(Placement placement, bool fork = false) const {
-    Launch l = keel_launch(placement, {"--role=system"});
-    l.set_env = {
-        {"KEEL_CONFIG_DIR", dir_.path()}, {"KEEL_RUN_DIR", dir_.path() + "/run"}, {"KEEL_CGROUP_ROOT", "none"}};
-    if (fork) l.set_env.emplace_back("KEEL_SPAWN_FORK", "1");
-    return std::make_unique<KeelRun>(l);
-  }
-  Ctl ctl(std::vector<std::string> args) const {
-    std::vector<std::string> argv{"ctl", "--socket", socket()};
-    argv.insert(argv.end(), args.begin(), args.end());
-    Outcome o = run_through(program_launch(Placement::Subreaper, keel_binary(), argv));
-    return Ctl{o.code.value_or(-1), o.out, o.err};
-  }
-
- private:
-  TempDir dir_;
-};
-
-bool is_event(const std::string& line, const std::string& service, const std::string& what) {
-  for (const char* level : {"keel: ", "keel: error: ", "keel: warning: "}) {
-    if (line.rfind(level + service + ": " + what, 0) == 0) return true;
-  }
-  return false;
-}
-
-std::optional<std::string> event(KeelRun& k, const std::string& service, const std::string& what) {
-  return seen(k, Stream::Err, [&](const std::string& l) { return is_event(l, service, what); });
-}
-
-std::string read_all(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-// keelctl status SERVICE's "key: value" line.
-std::string detail(const Supervised& s, const std::string& service, const std::string& key) {
-  Ctl st = s.ctl({"status", service});
-  std::smatch m;
-  std::regex re("(^|\n)" + key + ":[ ]*([^\n]*)");
-  return std::regex_search(st.out, m, re) ? std::string(m[2]) : std::string("<none: " + st.out + st.err + ">");
-}
-
-bool control_up(const Supervised& s) {
-  return poll_until([&] { return s.ctl({"status"}).code == 0; }, 10s, 20ms);
-}
 
 int port_for(Placement p, int base) { return base + (p == Placement::Namespace ? 1 : 0); }
 
@@ -118,7 +47,7 @@ class SocketActivationTest : public ::testing::TestWithParam<Placement> {
 // open, so a connection made between two runs waits in the backlog.
 TEST_P(SocketActivationTest, GunicornThroughRestartsRefusesNoConnection) {
   ASSERT_TRUE(installed("/usr/bin/gunicorn")) << "gunicorn (Debian package gunicorn) is needed";
-  Supervised s;
+  Supervised s(Supervised::Access::Open, {"sock"});
   const int port = port_for(GetParam(), 42200);
   s.file("app.py",
          "import os\n"
@@ -198,7 +127,7 @@ TEST_P(SocketActivationTest, GunicornThroughRestartsRefusesNoConnection) {
 // the service's own pid, and the fds are what they claim to be; with a
 // child that shares keel's memory and with a forked one.
 void check_listen_fds_with_names(Placement placement, bool fork, int port) {
-  Supervised s;
+  Supervised s(Supervised::Access::Open, {"sock"});
   s.file("probe.py",
          "import os, socket, sys\n"
          "import systemd.daemon as d\n"
@@ -235,11 +164,12 @@ void check_listen_fds_with_names(Placement placement, bool fork, int port) {
                          "\"\nname = \"ctl\"\nowner = 0\ngroup = 0\nmode = \"0640\"\n"
                          "[[socket]]\nlisten = \"unix-dgram:" +
                          s.path("sock/dgram.sock") + "\"\n");
-  auto k = s.start(placement, fork);
+  auto k =
+      s.start(placement, fork ? Env{{"KEEL_SPAWN_FORK", "1"}} : Env{});  // the fork fallback (ASan builds, old kernels)
   ASSERT_TRUE(event(*k, "probe", "started")) << k->text(Stream::Err);
   ASSERT_TRUE(poll_until([&] { return fs::exists(s.path("out")); }, 20s)) << k->text(Stream::Err);
-  const std::vector<std::string> lines = split_lines(read_all(s.path("out")));
-  ASSERT_EQ(lines.size(), 6U) << read_all(s.path("out"));
+  const std::vector<std::string> lines = split_lines(read_file(s.path("out")));
+  ASSERT_EQ(lines.size(), 6U) << read_file(s.path("out"));
   ASSERT_TRUE(control_up(s));
   // LISTEN_PID is the service's own pid (as keel knows it, and as it sees itself).
   const std::string main_pid = detail(s, "probe", "pid");
@@ -264,7 +194,7 @@ TEST_P(SocketActivationTest, ListenFdsWithNamesSeesEveryKindInAForkedChild) {
 // Whatever someone planted at a unix socket path stays: the service
 // fails with the reason, and keel goes on.
 TEST_P(SocketActivationTest, APlantedLinkFifoOrFileAtASocketPathIsRefused) {
-  Supervised s;
+  Supervised s(Supervised::Access::Open, {"sock"});
   ASSERT_TRUE(create_file(s.path("secret")));
   ASSERT_EQ(::symlink(s.path("secret").c_str(), s.path("sock/link.sock").c_str()), 0);
   ASSERT_EQ(::mkfifo(s.path("sock/fifo.sock").c_str(), 0600), 0);
@@ -322,7 +252,7 @@ std::string identity(const std::string& path) {
 // at the path, connections accepted into the backlog); one that changes
 // the [[socket]] makes it anew; removing the service closes it.
 TEST_P(SocketActivationTest, AReloadKeepsAnUnchangedSocketAndRemovalClosesIt) {
-  Supervised s;
+  Supervised s(Supervised::Access::Open, {"sock"});
   const std::string path = s.path("sock/r.sock");
   const std::string sock = "[[socket]]\nlisten = \"unix:" + path + "\"\n";
   s.service("r", "description = \"one\"\ncommand = [\"/bin/sleep\", \"600\"]\n" + sock);

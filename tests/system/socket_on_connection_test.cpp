@@ -24,7 +24,7 @@
 #include <string>
 #include <vector>
 
-#include "harness.hpp"
+#include "supervised.hpp"
 
 namespace keel::systest {
 namespace {
@@ -32,79 +32,6 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr const char* kPython = "/usr/bin/python3";
-
-struct Ctl {
-  int code = -1;
-  std::string out;
-  std::string err;
-};
-
-// Service files in a temporary folder, keel started on them, keelctl.
-class Supervised {
- public:
-  Supervised() {
-    fs::create_directories(dir_.path() + "/services");
-    fs::create_directories(dir_.path() + "/sock");
-    ::chmod(dir_.path().c_str(), 0755);
-    ::chmod((dir_.path() + "/sock").c_str(), 0755);
-  }
-  void service(const std::string& name, const std::string& toml) const {
-    std::ofstream(dir_.path() + "/services/" + name + ".toml") << toml;
-  }
-  void file(const std::string& rel, const std::string& text) const { std::ofstream(path(rel)) << text; }
-  [[nodiscard]] std::string path(const std::string& rel) const { return dir_.path() + "/" + rel; }
-  [[nodiscard]] std::string socket() const { return dir_.path() + "/run/control.sock"; }
-
-  // `fork`: KEEL_SPAWN_FORK=1, the fork fallback (ASan builds, old kernels).
-  std::unique_ptr<KeelRun> start(Placement placement, bool fork = false) const {
-    Launch l = keel_launch(placement, {"--role=system"});
-    l.set_env = {
-        {"KEEL_CONFIG_DIR", dir_.path()}, {"KEEL_RUN_DIR", dir_.path() + "/run"}, {"KEEL_CGROUP_ROOT", "none"}};
-    if (fork) l.set_env.emplace_back("KEEL_SPAWN_FORK", "1");
-    return std::make_unique<KeelRun>(l);
-  }
-  Ctl ctl(std::vector<std::string> args) const {
-    std::vector<std::string> argv{"ctl", "--socket", socket()};
-    argv.insert(argv.end(), args.begin(), args.end());
-    Outcome o = run_through(program_launch(Placement::Subreaper, keel_binary(), argv));
-    return Ctl{o.code.value_or(-1), o.out, o.err};
-  }
-
- private:
-  TempDir dir_;
-};
-
-bool is_event(const std::string& line, const std::string& service, const std::string& what) {
-  for (const char* level : {"keel: ", "keel: error: ", "keel: warning: "}) {
-    std::string prefix = level;
-    prefix.append(service).append(": ").append(what);
-    if (line.rfind(prefix, 0) == 0) return true;
-  }
-  return false;
-}
-
-std::optional<std::string> event(KeelRun& k, const std::string& service, const std::string& what) {
-  return seen(k, Stream::Err, [&](const std::string& l) { return is_event(l, service, what); });
-}
-
-std::string read_all(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-// keelctl status SERVICE's "key: value" line.
-std::string detail(const Supervised& s, const std::string& service, const std::string& key) {
-  Ctl st = s.ctl({"status", service});
-  std::smatch m;
-  std::regex re("(^|\n)" + key + ":[ ]*([^\n]*)");
-  return std::regex_search(st.out, m, re) ? std::string(m[2]) : std::string("<none: " + st.out + st.err + ">");
-}
-
-bool control_up(const Supervised& s) {
-  return poll_until([&] { return s.ctl({"status"}).code == 0; }, 10s, 20ms);
-}
 
 int port_for(Placement p, int base) { return base + (p == Placement::Namespace ? 1 : 0); }
 
@@ -159,7 +86,7 @@ std::string client(const Supervised& s, const std::string& kind, int port) {
 }
 
 std::size_t starts(const Supervised& s) {
-  std::string text = read_all(s.path("starts"));
+  std::string text = read_file(s.path("starts"));
   return static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n'));
 }
 
@@ -168,7 +95,7 @@ std::size_t starts(const Supervised& s) {
 // connection starts it again; keelctl stop stops watching and keeps the
 // socket.
 TEST_P(SocketOnConnectionTest, TcpStartsOnTheFirstConnectionAndAgainAfterItExits) {
-  Supervised s;
+  Supervised s(Supervised::Access::Open, {"sock"});
   const int port = port_for(GetParam(), 42300);
   s.file("server.py", kServer);
   s.file("client.py", kClient);
@@ -220,7 +147,7 @@ TEST_P(SocketOnConnectionTest, TcpStartsOnTheFirstConnectionAndAgainAfterItExits
 // A datagram socket: the first datagram starts it, and it gets that very
 // datagram.
 TEST_P(SocketOnConnectionTest, UdpStartsOnTheFirstDatagram) {
-  Supervised s;
+  Supervised s(Supervised::Access::Open, {"sock"});
   const int port = port_for(GetParam(), 42310);
   s.file("server.py", kServer);
   s.file("client.py", kClient);

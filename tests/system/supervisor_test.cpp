@@ -4,12 +4,12 @@
 // to its control socket. Each test asserts the order of keel's own events
 // (its "NAME: started / ready / done / stopping / stopped" lines), never
 // sleeps for a result, and is bounded by the harness's deadlines.
+#include <grp.h>
 #include <gtest/gtest.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/un.h>
-#include <grp.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -24,7 +24,7 @@
 #include <string>
 #include <vector>
 
-#include "harness.hpp"
+#include "supervised.hpp"
 
 namespace keel::systest {
 namespace {
@@ -32,60 +32,6 @@ namespace {
 namespace fs = std::filesystem;
 
 // ------------------------------------------------------------ fixtures
-
-struct Ctl {
-  int code = -1;
-  std::string out;
-  std::string err;
-};
-
-class Supervised {
- public:
-  Supervised() { fs::create_directories(dir_.path() + "/services"); }
-
-  void service(const std::string& name, const std::string& toml) const {
-    std::ofstream(dir_.path() + "/services/" + name + ".toml") << toml;
-  }
-  void remove_service(const std::string& name) const { fs::remove(dir_.path() + "/services/" + name + ".toml"); }
-  [[nodiscard]] std::string path(const std::string& rel) const { return dir_.path() + "/" + rel; }
-  [[nodiscard]] std::string socket() const { return dir_.path() + "/run/control.sock"; }
-
-  // `cgroup`: a cgroup root to use, or "none".
-  std::unique_ptr<KeelRun> start(Placement placement, const std::string& cgroup = "none",
-                                 std::vector<std::pair<std::string, std::string>> env = {}) const {
-    Launch l = keel_launch(placement, {"--role=system"});
-    l.set_env = {{"KEEL_CONFIG_DIR", dir_.path()},
-                 {"KEEL_RUN_DIR", dir_.path() + "/run"},
-                 {"KEEL_CGROUP_ROOT", cgroup}};
-    for (auto& e : env) l.set_env.push_back(e);
-    return std::make_unique<KeelRun>(l);
-  }
-
-  // keelctl, as `keel ctl --socket PATH ARGS...`.
-  Ctl ctl(std::vector<std::string> args) const {
-    std::vector<std::string> argv{"ctl", "--socket", socket()};
-    argv.insert(argv.end(), args.begin(), args.end());
-    Outcome o = run_through(program_launch(Placement::Subreaper, keel_binary(), argv));
-    return Ctl{o.code.value_or(-1), o.out, o.err};
-  }
-
- private:
-  TempDir dir_;
-};
-
-// Is `line` keel's line for an event, e.g. ("web", "ready") matches
-// "keel: web: ready" and "keel: error: web: failed: ..." for "failed"?
-bool is_event(const std::string& line, const std::string& service, const std::string& what) {
-  for (const char* level : {"keel: ", "keel: error: ", "keel: warning: "}) {
-    std::string prefix = level + service + ": " + what;
-    if (line.rfind(prefix, 0) == 0) return true;
-  }
-  return false;
-}
-
-bool has_event(KeelRun& k, const std::string& service, const std::string& what, Duration timeout = kLineTimeout) {
-  return seen(k, Stream::Err, [&](const std::string& l) { return is_event(l, service, what); }, timeout).has_value();
-}
 
 // Index of the first stderr line that is the event; -1 if none.
 int index_of(KeelRun& k, const std::string& service, const std::string& what) {
@@ -96,38 +42,15 @@ int index_of(KeelRun& k, const std::string& service, const std::string& what) {
   return -1;
 }
 
-// Wait until keel's control socket answers.
-bool control_up(const Supervised& s) {
-  return poll_until([&] { return s.ctl({"status"}).code == 0; }, 10s, 20ms);
-}
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 // Processes whose command line contains `needle` (a test's unique marker).
 std::vector<pid_t> processes_with(const std::string& needle) {
   std::vector<pid_t> out;
   for (const ProcEntry& p : proc_table()) {
-    std::string cmd = slurp("/proc/" + std::to_string(p.pid) + "/cmdline");
+    std::string cmd = read_file("/proc/" + std::to_string(p.pid) + "/cmdline");
     std::replace(cmd.begin(), cmd.end(), '\0', ' ');
     if (cmd.find(needle) != std::string::npos) out.push_back(p.pid);
   }
   return out;
-}
-
-// A fresh cgroup root in the cgroup2 mount, or "" when there is none here.
-std::string cgroup2_root(const std::string& tag) {
-  for (const char* mount : {"/sys/fs/cgroup", "/sys/fs/cgroup/unified"}) {
-    struct statfs st{};
-    if (::statfs(mount, &st) == 0 && st.f_type == 0x63677270) {
-      return std::string(mount) + "/keel-test-" + tag + "-" + std::to_string(::getpid());
-    }
-  }
-  return "";
 }
 
 class SupervisorTest : public ::testing::TestWithParam<Placement> {
@@ -274,7 +197,7 @@ void double_fork_daemon_is_stopped(Placement placement, const std::string& cgrou
   // this was the only service running) still ties it to the service.
   s.service("forker", "command = [\"/bin/sh\", \"-c\", \"(setsid sleep " + marker +
                           " &) ; exec sleep 600\"]\nstop_timeout = 5\n");
-  auto k = s.start(placement, cgroup);
+  auto k = s.start(placement, {{"KEEL_CGROUP_ROOT", cgroup}});
   ASSERT_TRUE(has_event(*k, "forker", "ready"));
   if (cgroup != "none") {  // really with cgroups, not the fallback
     EXPECT_NE(k->text(Stream::Err).find("services get cgroups under " + cgroup), std::string::npos)
@@ -395,7 +318,7 @@ TEST_P(SupervisorTest, StoppingWithoutCgroupsReadsNoOtherProcessMemoryAndSignals
 
   // keel's own lines of the trace ("PID call(...)"): its forks are
   // children about to exec a service, and never stall keel.
-  std::istringstream in(slurp(trace));
+  std::istringstream in(read_file(trace));
   std::string prefix = std::to_string(keel) + " ";
   std::regex foreign_memory(R"re(open(at)?\(.*"(/proc/)?[0-9]+/(environ|cmdline|mem)")re");
   std::regex stat_read(R"re(openat\(.*"[0-9]+/stat")re");
@@ -472,7 +395,7 @@ TEST_P(SupervisorTest, PrivilegesAreDroppedAndTheSignalStateIsClean) {
                      "stdout = \"file:" + out + "\"\ncommand = [\"/bin/cat\", \"/proc/self/status\"]\n");
   auto k = s.start(GetParam());
   ASSERT_TRUE(has_event(*k, "lowly", "done")) << k->text(Stream::Err);
-  std::string status = slurp(out);
+  std::string status = read_file(out);
   auto field = [&](const std::string& key) {
     std::regex re("(^|\n)" + key + ":\\s*([^\n]*)");
     std::smatch m;
@@ -512,7 +435,7 @@ TEST_P(SupervisorTest, LogsAreCapturedAndRotatedWithNothingLostAcrossRestarts) {
   s.service("chatty", "restart = \"on-failure\"\nrestart_delay = 0.05\ncommand = [\"" + script + "\"]\n"
                       "[log]\nfile = \"" + file + "\"\nmax_size = 8192\nkeep = 50\n");
   auto k = s.start(GetParam());
-  ASSERT_TRUE(poll_until([&] { return slurp(counter) == "4\n"; }, 10s));
+  ASSERT_TRUE(poll_until([&] { return read_file(counter) == "4\n"; }, 10s));
   ASSERT_TRUE(control_up(s));
   // Every line of every run, exactly once, across the live file and the
   // rotated ones.

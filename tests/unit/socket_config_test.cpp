@@ -2,6 +2,7 @@
 // accepts and refuses, and the codec's trip to PID 1.
 #include <gtest/gtest.h>
 
+#include <cstdint>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -9,6 +10,7 @@
 
 #include "service/config.hpp"
 #include "system/config_codec.hpp"
+#include "test_util.hpp"
 
 namespace keel {
 namespace {
@@ -178,6 +180,86 @@ TEST(SocketConfig, TwoServicesOnOneAddressAreRefusedWithTheSecondFilesLine) {
   EXPECT_EQ(r.services[1].name, "c");  // b is refused, so c's udp socket is its own
   ASSERT_EQ(r.errors.size(), 1U);
   EXPECT_EQ(r.errors[0].text(), d + "/b.toml:4: socket: 'tcp:127.0.0.1:8000': the address of a socket of service 'a'");
+}
+
+// A socket's owner and group are resolved by the rule of a service's user
+// and group (docs/services.md): a numeric id not in the file stands for
+// itself, with a file and without one; a name needs the file; a file that is
+// there but cannot be read is an error, for a number too. Each case is
+// checked against `user = ...` / `group = ...` in the same conditions.
+TEST(SocketConfig, OwnerAndGroupFollowTheServiceUserRule) {
+  namespace fs = std::filesystem;
+  const testutil::TempDir temp("keel-socket-owner-");
+  const fs::path& dir = temp.path();
+  std::ofstream(dir / "passwd") << "web:x:1000:1000::/:/bin/sh\n";
+  std::ofstream(dir / "group") << "www:x:33:\n";
+  fs::create_directory(dir / "unreadable");
+  const service::UserDbPaths files{(dir / "passwd").string(), (dir / "group").string()};
+  const service::UserDbPaths none{(dir / "no-passwd").string(), (dir / "no-group").string()};
+  const service::UserDbPaths unreadable{(dir / "unreadable").string(), (dir / "unreadable").string()};
+  const std::string cmd = "command = [\"/bin/web\"]\n";
+  auto on_socket = [&](const std::string& key, const std::string& value, const service::UserDbPaths& db) {
+    return service::parse_service(cmd + "[[socket]]\nlisten = \"unix:/run/web.sock\"\n" + key + " = " + value + "\n",
+                                  "web", "web.toml", db);
+  };
+  auto service_key = [&](const std::string& key, const std::string& value, const service::UserDbPaths& db) {
+    return service::parse_service(cmd + key + " = " + value + "\n", "web", "web.toml", db);
+  };
+  struct Case {
+    const char* key;  // the service's key; the socket's is "owner" for "user"
+    std::string value;
+    const service::UserDbPaths* db;
+    bool accepted;
+    std::uint32_t id;
+    const char* error;  // in the refusal
+  } cases[] = {
+      {"user", "\"web\"", &files, true, 1000, ""},
+      {"group", "\"www\"", &files, true, 33, ""},
+      {"user", "4242", &files, true, 4242, ""},
+      {"group", "\"4343\"", &files, true, 4343, ""},
+      {"user", "4242", &none, true, 4242, ""},
+      {"group", "4343", &none, true, 4343, ""},
+      {"user", "\"nobody-here\"", &files, false, 0, "unknown user 'nobody-here'"},
+      {"group", "\"staff\"", &files, false, 0, "unknown group 'staff'"},
+      {"user", "\"web\"", &none, false, 0, "cannot read"},
+      {"group", "\"www\"", &none, false, 0, "cannot read"},
+      {"user", "4242", &unreadable, false, 0, "cannot read"},
+      {"group", "4343", &unreadable, false, 0, "cannot read"},
+      {"user", "4294967295", &files, false, 0, "invalid user"},
+  };
+  for (const Case& c : cases) {
+    const std::string key = c.key;
+    const std::string socket_key = key == "user" ? "owner" : "group";
+    const std::string what = key + " = " + c.value + " (" + c.db->passwd + ")";
+    ParseResult as_service = service_key(key, c.value, *c.db);
+    ParseResult as_socket = on_socket(socket_key, c.value, *c.db);
+    ASSERT_EQ(as_service.config.has_value(), c.accepted) << what << "\n" << errors_of(as_service);
+    ASSERT_EQ(as_socket.config.has_value(), c.accepted) << what << "\n" << errors_of(as_socket);
+    if (c.accepted) {
+      const service::SocketConfig& s = as_socket.config->sockets.at(0);
+      EXPECT_EQ(key == "user" ? as_service.config->uid : as_service.config->gid, c.id) << what;
+      EXPECT_EQ(key == "user" ? s.uid : s.gid, c.id) << what;
+      EXPECT_TRUE(key == "user" ? s.set_owner : s.set_group) << what;
+    } else {
+      EXPECT_NE(errors_of(as_service).find(c.error), std::string::npos) << what << "\n" << errors_of(as_service);
+      EXPECT_NE(errors_of(as_socket).find("socket[0]." + socket_key + ": " + c.error), std::string::npos)
+          << what << "\n"
+          << errors_of(as_socket);
+    }
+  }
+  // mode is read as umask is: octal only (a decimal 660 would be 0o1224).
+  ParseResult decimal = on_socket("mode", "660", files);
+  EXPECT_FALSE(decimal.config.has_value());
+  EXPECT_NE(errors_of(decimal).find("socket[0].mode: expected a string of octal digits like \"0660\" or an octal "
+                                    "integer like 0o660 (660 is decimal; write \"660\")"),
+            std::string::npos)
+      << errors_of(decimal);
+  ParseResult zero = on_socket("mode", "0", files);
+  ASSERT_TRUE(zero.config.has_value()) << errors_of(zero);
+  EXPECT_EQ(zero.config->sockets.at(0).mode, 0U);
+  ParseResult umask = service_key("umask", "0", files);
+  ASSERT_TRUE(umask.config.has_value()) << errors_of(umask);
+  EXPECT_EQ(umask.config->umask.value_or(0777), 0U);
 }
 
 }  // namespace
