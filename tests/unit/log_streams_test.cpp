@@ -349,9 +349,10 @@ TEST(LogOutputConfig, TheCodecCarriesItAndRefusesAnUnknownValue) {
   in.keel.emplace().config.log_output = LogOutput::Json;
   std::string bytes = encode_loaded(in);
   // The keel.toml part ends the message when there are no services: the
-  // mode is its last byte but the "no services" flag.
-  ASSERT_EQ(bytes[bytes.size() - 2], static_cast<char>(LogOutput::Json));
-  bytes[bytes.size() - 2] = 7;
+  // mode, then python_hash_seed (true), then the "no services" flag.
+  ASSERT_EQ(bytes[bytes.size() - 2], 1);
+  ASSERT_EQ(bytes[bytes.size() - 3], static_cast<char>(LogOutput::Json));
+  bytes[bytes.size() - 3] = 7;
   Loaded out;
   std::string problem;
   EXPECT_FALSE(decode_loaded(bytes, out, problem));
