@@ -19,6 +19,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <ctime>
 #include <new>
 
@@ -314,7 +315,12 @@ void record_root_step(std::int64_t start_ns, std::int64_t end_mono_ns, std::int6
 bool take_number(std::string_view& text, std::int64_t& out) noexcept {
   std::size_t n = 0;
   out = 0;
-  while (n < text.size() && n < 19 && text[n] >= '0' && text[n] <= '9') out = out * 10 + (text[n++] - '0');
+  while (n < text.size() && text[n] >= '0' && text[n] <= '9') {
+    const int digit = text[n++] - '0';
+    // A wall-clock time in ns has 19 digits: refuse what int64 cannot hold.
+    if (out > (std::numeric_limits<std::int64_t>::max() - digit) / 10) return false;
+    out = out * 10 + digit;
+  }
   if (n == 0 || n >= text.size() || text[n] != ' ') return false;
   text.remove_prefix(n + 1);
   return true;
