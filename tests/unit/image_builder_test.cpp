@@ -644,25 +644,20 @@ void expect_boot(BuildResult image, const fs::path& kernel, std::vector<std::str
 // runs there (a sanitizer build links keel dynamically).
 bool keel_is_static() { return read_elf(KEEL_BINARY).is_static(); }
 
+// That image: keel, a static BusyBox, and /etc/keel/main a BusyBox sh script
+// whose lines are `main`, in TOML basic-string escapes (a backslash-n ends a line).
+std::string keel_main_spec(const std::string& compression, const std::string& main) {
+  return "[output]\ncompression = \"" + compression + "\"\n\n[keel]\nbinary = \"" + KEEL_BINARY +
+         "\"\n\n[[program]]\nsource = \"/bin/busybox\"\npath = \"/bin/busybox\"\n\n[[file]]\npath = "
+         "\"/etc/keel/main\"\nmode = \"0755\"\ncontent = \"#!/bin/busybox sh\\n" +
+         main + "\"\n";
+}
+
 TEST_F(BuilderTest, KeelImageBootsToKeelRunsItsMainProgramAndPowersOff) {
   const fs::path kernel = cached_kernel();
   if (kernel.empty()) GTEST_SKIP() << "no kernel cache: run scripts/fetch-kernel.sh";
   if (!keel_is_static()) GTEST_SKIP() << KEEL_BINARY << " is not static (a sanitizer build)";
-  const BuildResult image = build(std::string(R"([output]
-compression = "zstd"
-
-[keel]
-binary = ")") + KEEL_BINARY + R"("
-
-[[program]]
-source = "/bin/busybox"
-path = "/bin/busybox"
-
-[[file]]
-path = "/etc/keel/main"
-mode = "0755"
-content = "#!/bin/busybox sh\necho KEEL-MAIN-RAN as $$, proc: $(/bin/busybox stat -f -c %T /proc)\nexit 4\n"
-)",
+  const BuildResult image = build(keel_main_spec("zstd", R"(echo KEEL-MAIN-RAN as $$, proc: $(/bin/busybox stat -f -c %T /proc)\nexit 4\n)"),
                                   "keel.cpio.zst");
   expect_boot(image, kernel,
               {"keel: running as the system's init \\(pid 1\\)", "KEEL-MAIN-RAN as [0-9]+, proc: proc", "keel: main: pid [0-9]+ exited with status 4",
@@ -677,22 +672,8 @@ TEST_F(BuilderTest, XzImageBootsOnTheKernelsOwnDecoder) {
   const fs::path kernel = cached_kernel();
   if (kernel.empty()) GTEST_SKIP() << "no kernel cache: run scripts/fetch-kernel.sh";
   if (!keel_is_static()) GTEST_SKIP() << KEEL_BINARY << " is not static (a sanitizer build)";
-  const BuildResult image = build(std::string(R"([output]
-compression = "xz"
-
-[keel]
-binary = ")") + KEEL_BINARY + R"("
-
-[[program]]
-source = "/bin/busybox"
-path = "/bin/busybox"
-
-[[file]]
-path = "/etc/keel/main"
-mode = "0755"
-content = "#!/bin/busybox sh\necho XZ-MAIN-RAN $(/bin/busybox md5sum /bin/busybox)\n"
-)",
-                                  "keel.cpio.xz");
+  const BuildResult image =
+      build(keel_main_spec("xz", R"(echo XZ-MAIN-RAN $(/bin/busybox md5sum /bin/busybox)\n)"), "keel.cpio.xz");
   ASSERT_EQ(image.compression, "xz");
   int rc = 0;
   const std::string md5 = run("md5sum /bin/busybox", rc).substr(0, 32);
