@@ -509,7 +509,7 @@ TEST_F(DiskImageTest, SeedDirGoesOnTheDataPartitionWhenTheRootDoesNotKeepIt) {
       keel += "config = [\"keel.toml\"]\n";
     }
     const BuildResult result = build("[output]\nformat = \"disk\"\ninitramfs = false\n" + contents() + keel +
-                                         "\n[disk]\nroot = \"ext4\"\nroot_size = \"24M\"\n" + disk_table,
+                                         "\n[disk]\nroot = \"ext4\"\n" + disk_table,
                                      name);
     std::string json;
     const std::vector<Part> parts = partitions(result.output, json);
