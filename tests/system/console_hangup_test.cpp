@@ -27,61 +27,10 @@
 #include <string>
 
 #include "harness.hpp"
+#include "pty.hpp"
 
 namespace keel::systest {
 namespace {
-
-// The master side of a pty, closed at the end.
-class Pty {
- public:
-  Pty() {
-    master_ = ::posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
-    if (master_ >= 0 && ::grantpt(master_) == 0 && ::unlockpt(master_) == 0) {
-      const char* name = ::ptsname(master_);
-      if (name != nullptr) slave_ = name;
-    }
-  }
-  ~Pty() {
-    if (master_ >= 0) ::close(master_);
-  }
-  Pty(const Pty&) = delete;
-  Pty& operator=(const Pty&) = delete;
-
-  [[nodiscard]] bool ok() const { return master_ >= 0 && !slave_.empty(); }
-  [[nodiscard]] const std::string& slave() const { return slave_; }
-
-  void write(const std::string& text) const {
-    ssize_t n = ::write(master_, text.data(), text.size());
-    EXPECT_EQ(n, static_cast<ssize_t>(text.size()));
-  }
-
-  // Read the terminal's output until it holds `needle` (true) or `timeout` passes.
-  bool read_until(const std::string& needle, Duration timeout) {
-    const auto deadline = Clock::now() + timeout;
-    while (output_.find(needle) == std::string::npos) {
-      const auto left = std::chrono::duration_cast<Duration>(deadline - Clock::now());
-      if (left <= Duration::zero()) return false;
-      pollfd p{master_, POLLIN, 0};
-      if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
-      char buf[512];
-      ssize_t n = ::read(master_, buf, sizeof buf);
-      if (n > 0) {
-        output_.append(buf, static_cast<std::size_t>(n));
-      } else if (n < 0 && errno == EINTR) {
-        continue;
-      } else {
-        return false;  // EIO: no slave open any more
-      }
-    }
-    return true;
-  }
-  [[nodiscard]] const std::string& output() const { return output_; }
-
- private:
-  int master_ = -1;
-  std::string slave_;
-  std::string output_;
-};
 
 TEST(ConsoleHangup, AnInteractiveShellOnTheConsoleEndsBySighupAtPowerOff) {
   if (!namespaces_available()) GTEST_SKIP() << "unshare --pid is not available here";
@@ -107,7 +56,7 @@ TEST(ConsoleHangup, AnInteractiveShellOnTheConsoleEndsBySighupAtPowerOff) {
 
   // The shell is up and interactive, and ignores SIGTERM (the premise):
   // its SigIgn, then a marker the typed line's echo cannot contain.
-  pty.write("grep SigIgn /proc/$$/status; echo SHELL-$((6*7))\n");
+  EXPECT_TRUE(pty.type("grep SigIgn /proc/$$/status; echo SHELL-$((6*7))\n"));
   ASSERT_TRUE(pty.read_until("SHELL-42", 20s)) << "terminal:\n" << pty.output() << "\nkeel:\n" << k.text(Stream::Err);
   const std::size_t at = pty.output().find("SigIgn:");
   ASSERT_NE(at, std::string::npos) << pty.output();

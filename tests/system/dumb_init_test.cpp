@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "harness.hpp"
+#include "pty.hpp"
 
 namespace keel::systest {
 namespace {
@@ -512,31 +513,6 @@ TEST_F(DumbInitParity, VerboseTranscript) {
 }
 
 // ================================================== terminal hand-off
-
-// A pty whose slave the tool gets as fd 0 and controlling terminal, as a
-// session leader: a container run with `docker run -it`.
-class Pty {
- public:
-  Pty() {
-    master_ = ::posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
-    if (master_ < 0 || ::grantpt(master_) != 0 || ::unlockpt(master_) != 0) return;
-    const char* name = ::ptsname(master_);
-    if (name != nullptr) slave_ = name;
-  }
-  ~Pty() {
-    if (master_ >= 0) ::close(master_);
-  }
-  Pty(const Pty&) = delete;
-  Pty& operator=(const Pty&) = delete;
-  [[nodiscard]] bool ok() const { return !slave_.empty(); }
-  [[nodiscard]] const std::string& slave() const { return slave_; }
-  // Type `text` at the terminal.
-  bool type(std::string_view text) const { return ::write(master_, text.data(), text.size()) == static_cast<ssize_t>(text.size()); }
-
- private:
-  int master_ = -1;
-  std::string slave_;
-};
 
 // Letting go of the terminal (TIOCNOTTY) as a session leader makes the
 // kernel send SIGHUP and SIGCONT to the tool's own group. dumb-init ignores
