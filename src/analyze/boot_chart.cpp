@@ -187,7 +187,8 @@ std::string boot_chart_svg(const BootAnalysis& boot) {
   const int axis_y = kTop - 8;
   b += "<line class=\"axis\" x1=\"" + std::to_string(left) + "\" y1=\"" + std::to_string(axis_y) + "\" x2=\"" +
        std::to_string(left + kPlotWidth) + "\" y2=\"" + std::to_string(axis_y) + "\"/>\n";
-  for (std::int64_t t = 0; t <= span; t += step) {
+  for (std::int64_t i = 0; i <= span / step; ++i) {  // by count: t += step could pass INT64_MAX
+    const std::int64_t t = i * step;
     const std::string xs = num(svg.x(origin + t));
     append(b, {"<line class=\"grid\" x1=\"", xs, "\" y1=\"", std::to_string(axis_y), "\" x2=\"", xs, "\" y2=\"",
                std::to_string(plot_bottom), "\"/>\n"});

@@ -121,7 +121,7 @@ class Reader {
     return false;
   }
 
-  // A JSON number; integers are kept (clamped), a fraction or exponent is
+  // A JSON number; integers are kept (saturated at ±kMaxNumber), a fraction or exponent is
   // accepted and cut off (I2 has none).
   bool number(Field& f) noexcept {
     space();
@@ -135,7 +135,7 @@ class Reader {
     std::int64_t v = 0;
     while (at_ < s_.size() && s_[at_] >= '0' && s_[at_] <= '9') {
       const int d = s_[at_++] - '0';
-      if (v < (INT64_MAX - d) / 10) v = v * 10 + d;  // clamp huge values rather than overflow
+      v = v > (kMaxNumber - d) / 10 ? kMaxNumber : v * 10 + d;  // saturate: see kMaxNumber
     }
     if (at_ == digits) return false;
     if (at_ < s_.size() && s_[at_] == '.') {

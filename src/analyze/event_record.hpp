@@ -61,6 +61,10 @@ struct EventRecord {
 inline constexpr std::size_t kMaxLineBytes = std::size_t{64} * 1024;  // an I2 line is < 1 KiB; reload lists can be long
 inline constexpr std::size_t kMaxEvents = 1'000'000;     // ~200 MB of text at most
 inline constexpr int kMaxNesting = 16;                   // skipped nested values
+// Numbers saturate here (2^53 µs is 285 years of uptime): what is computed
+// from a record's times (sums, differences, axis steps) then cannot
+// overflow, whatever the record says.
+inline constexpr std::int64_t kMaxNumber = std::int64_t{1} << 53;
 
 // One line (without its newline; a trailing '\r' is ignored) -> an event,
 // or nullopt when it is not a JSON object with "event" a string and

@@ -218,6 +218,27 @@ TEST(BootChart, XmlEscapedCutsLongNames) {
   EXPECT_EQ(xml_escaped("a\"b", 0), "a&quot;b");
 }
 
+TEST(BootChart, HugeTimesSaturateAndNothingOverflows) {
+  // Found by the analyze fuzz target: an axis stepped past INT64_MAX. Run
+  // under UBSan (the sanitizer build), so an overflow fails the test.
+  const EventRecord r = parse_event_lines(
+      "{\"seq\":1,\"mono_us\":9000000000000000000,\"event\":\"keel-start\"}\n"
+      "{\"seq\":2,\"mono_us\":9500000000000000000,\"event\":\"boot-step\",\"step\":\"mounts\","
+      "\"duration_us\":99999999999999999999999}\n"
+      "{\"seq\":3,\"mono_us\":0,\"event\":\"starting\",\"service\":\"app\",\"after\":[]}\n"
+      "{\"seq\":4,\"mono_us\":99999999999999999999,\"event\":\"ready\",\"service\":\"app\"}\n"
+      "{\"seq\":18446744073709551615,\"mono_us\":5,\"event\":\"rng-ready\"}\n");
+  ASSERT_EQ(r.events.size(), 5U);
+  EXPECT_EQ(r.events[0].mono_us, kMaxNumber);
+  EXPECT_EQ(r.events[1].integer("duration_us"), kMaxNumber);
+  const BootAnalysis boot = analyze_boot(r);
+  const std::string svg = boot_chart_svg(boot);
+  EXPECT_NE(svg.find(">app<"), std::string::npos);
+  EXPECT_FALSE(blame_text(boot, 0).empty());
+  EXPECT_FALSE(summary_text(boot).empty());
+  ASSERT_TRUE(critical_chain(boot, "app").has_value());
+}
+
 TEST(BootChart, AContainerRecordHasNoKernelBar) {
   // keel-start at a host's uptime of days: not a kernel's time to init.
   const BootAnalysis boot = analyze_boot(parse_event_lines(
