@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/epoll.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -39,31 +40,55 @@ const void* copy_loader_context(const void* context, ChildArena& arena) noexcept
   return arena.copy_array(static_cast<const int*>(context), 1);
 }
 
+// What both loads do after reading: `services` has the folder's services
+// (none when there is no folder).
+void finish_services(Loaded& out, service::LoadResult services, const LoadRequest& request) {
+  out.services = std::move(services);
+  // CONFIG_DIR: keel.toml's directory, else the services directory's parent.
+  std::string dir = !request.keel_toml.empty() ? request.keel_toml : request.services_dir;
+  dir.resize(std::min(dir.size(), dir.rfind('/')));
+  service::mark_python_programs(*out.services, dir);
+  service::apply_python_hash_seed_default(*out.services,
+                                          out.keel ? out.keel->config.python_hash_seed : request.python_hash_seed);
+  // A user instance (docs/system-mode.md): what only root could give a
+  // service is refused here, once, rather than failing at every start.
+  if (request.user_instance) {
+    std::string why_off;
+    service::UserInstance self{::geteuid(), ::getegid(), !service::user_cgroup_root(why_off).empty()};
+    service::refuse_what_needs_root(*out.services, self);
+  }
+}
+
+bool services_asked(const Loaded& out, const LoadRequest& request) {
+  if (request.services_dir.empty()) return false;
+  if (out.keel && request.services_unless_mounts_or_exec) {
+    return out.keel->config.mounts.empty() && out.keel->config.exec.empty();
+  }
+  return true;
+}
+
 }  // namespace
 
 Loaded load_in_process(const LoadRequest& request) {
   Loaded out;
   if (!request.keel_toml.empty()) out.keel = load_keel_config(request.keel_toml);
-  bool services = !request.services_dir.empty();
-  if (services && out.keel && request.services_unless_mounts_or_exec) {
-    services = out.keel->config.mounts.empty() && out.keel->config.exec.empty();
+  if (services_asked(out, request)) {
+    finish_services(out, service::load_service_dir(request.services_dir, request.users), request);
   }
-  if (services) {
-    out.services = service::load_service_dir(request.services_dir, request.users);
-    // CONFIG_DIR: keel.toml's directory, else the services directory's parent.
-    std::string dir = !request.keel_toml.empty() ? request.keel_toml : request.services_dir;
-    dir.resize(std::min(dir.size(), dir.rfind('/')));
-    service::mark_python_programs(*out.services, dir);
-    service::apply_python_hash_seed_default(*out.services,
-                                            out.keel ? out.keel->config.python_hash_seed : request.python_hash_seed);
+  return out;
+}
+
+std::optional<Loaded> load_without_files(const LoadRequest& request) {
+  for (const std::string* path : {&request.keel_toml, &request.services_dir}) {
+    struct stat st{};
+    if (!path->empty() && (::lstat(path->c_str(), &st) == 0 || errno != ENOENT)) return std::nullopt;
   }
-  // A user instance (docs/system-mode.md): what only root could give a
-  // service is refused here, once, rather than failing at every start.
-  if (out.services && request.user_instance) {
-    std::string why_off;
-    service::UserInstance self{::geteuid(), ::getegid(), !service::user_cgroup_root(why_off).empty()};
-    service::refuse_what_needs_root(*out.services, self);
+  Loaded out;
+  if (!request.keel_toml.empty()) {
+    out.keel.emplace();
+    apply_log_output_env(*out.keel, std::getenv("KEEL_LOG_OUTPUT"));
   }
+  if (services_asked(out, request)) finish_services(out, service::LoadResult{}, request);
   return out;
 }
 

@@ -36,6 +36,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "core/event_loop.hpp"
@@ -68,6 +69,18 @@ struct LoadRequest {
 // What the child does: parse what `request` asks for. In-process (host
 // tools, tests) it is a plain function call.
 [[nodiscard]] Loaded load_in_process(const LoadRequest& request);
+
+// The answer load_in_process would give when none of the files `request`
+// names exists (lstat says ENOENT for each): keel.toml's defaults (with
+// $KEEL_LOG_OUTPUT, as the loader applies it) and no service files, made
+// without reading a file but CONFIG_DIR/main's first bytes (core/
+// python_program.hpp, as the container init reads them). nullopt when any
+// of them exists as anything at all (a file, a FIFO, a dangling link):
+// that is the loader's to read. An image whose CONFIG_DIR holds only main
+// (the seed's launcher) then boots without a loader child, 1.3 ms sooner
+// (docs/benchmarks.md, "Issue 14: Python"); PID 1 still parses nothing, as
+// rule 9 of ARCHITECTURE.md asks. May throw std::bad_alloc.
+[[nodiscard]] std::optional<Loaded> load_without_files(const LoadRequest& request);
 
 class ConfigLoader final : private FdHandler, private TimerHandler {
  public:

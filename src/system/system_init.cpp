@@ -264,6 +264,13 @@ class SystemInit final : private SignalHandler,
         request.services_unless_mounts_or_exec = true;
       }
       config_step_.begin();
+      // No keel.toml and no services folder (CONFIG_DIR holds only main,
+      // or nothing): nothing to parse, so no loader child.
+      if (std::optional<Loaded> nothing = load_without_files(request)) {
+        phase_ = LoadPhase::KeelToml;
+        config_loaded(std::move(*nothing));
+        return;
+      }
       start_loader(request, LoadPhase::KeelToml);
     } catch (const std::bad_alloc&) {
       config_load_failed("out of memory starting the configuration loader");

@@ -5,9 +5,11 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <csignal>
 #include <cstdlib>
+#include <optional>
 #include <random>
 #include <string>
 
@@ -512,6 +514,57 @@ TEST(ConfigLoader, KeelTomlsPythonHashSeedIsTheServicesDefault) {
   const Loaded on = load_in_process(services);
   EXPECT_TRUE(seeded(on, "plain"));
   EXPECT_TRUE(on.services->main_python);
+}
+
+// No keel.toml and no services folder: PID 1 answers itself
+// (load_without_files), exactly as the loader child would; anything at
+// either path (a FIFO, a dangling link, an empty folder) goes to the child.
+TEST(ConfigLoader, NothingToParseIsAnsweredWithoutAChildAsTheChildWould) {
+  testutil::TempDir dir;
+  testutil::write_file(dir.path() / "main", "#!/usr/bin/python3 -sP\nprint('hi')\n");
+  ::chmod((dir.path() / "main").c_str(), 0755);
+  LoadRequest request;
+  request.keel_toml = (dir.path() / "keel.toml").string();
+  request.services_dir = (dir.path() / "services").string();
+  request.services_unless_mounts_or_exec = true;
+  for (const char* log_output : {"", "json"}) {
+    SCOPED_TRACE(log_output);
+    ::setenv("KEEL_LOG_OUTPUT", log_output, 1);
+    std::optional<Loaded> fast = load_without_files(request);
+    Collect child = run_loader(request);
+    ASSERT_TRUE(fast.has_value());
+    ASSERT_TRUE(child.loaded) << child.problem;
+    EXPECT_EQ(encode_loaded(*fast), encode_loaded(*child.loaded));
+    ASSERT_TRUE(fast->keel && fast->services);
+    EXPECT_TRUE(fast->services->main_python);
+    EXPECT_EQ(fast->keel->config.log_output, child.loaded->keel->config.log_output);
+  }
+  ::setenv("KEEL_LOG_OUTPUT", "nonsense", 1);
+  std::optional<Loaded> bad_env = load_without_files(request);
+  ::unsetenv("KEEL_LOG_OUTPUT");
+  ASSERT_TRUE(bad_env && bad_env->keel);
+  ASSERT_EQ(bad_env->keel->errors.size(), 1U);
+  EXPECT_NE(bad_env->keel->errors[0].text().find("KEEL_LOG_OUTPUT"), std::string::npos);
+
+  // A load of keel.toml alone (a hand-off on the command line): no services.
+  LoadRequest keel_only;
+  keel_only.keel_toml = request.keel_toml;
+  std::optional<Loaded> alone = load_without_files(keel_only);
+  ASSERT_TRUE(alone.has_value());
+  EXPECT_TRUE(alone->keel);
+  EXPECT_FALSE(alone->services);
+
+  ASSERT_EQ(::symlink((dir.path() / "absent").c_str(), request.keel_toml.c_str()), 0);
+  EXPECT_FALSE(load_without_files(request)) << "a dangling keel.toml link is the loader's to report";
+  ::unlink(request.keel_toml.c_str());
+  ASSERT_EQ(::mkfifo(request.services_dir.c_str(), 0600), 0);
+  EXPECT_FALSE(load_without_files(request)) << "a FIFO as the services folder is the loader's to report";
+  ::unlink(request.services_dir.c_str());
+  ASSERT_EQ(::mkdir(request.services_dir.c_str(), 0755), 0);
+  EXPECT_FALSE(load_without_files(request));
+  LoadRequest under_a_file;  // ENOTDIR, not ENOENT: the loader says so
+  under_a_file.keel_toml = (dir.path() / "main" / "keel.toml").string();
+  EXPECT_FALSE(load_without_files(under_a_file));
 }
 
 }  // namespace
