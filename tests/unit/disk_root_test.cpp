@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 #include <zlib.h>
 
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -18,6 +19,7 @@
 #include "image/builder.hpp"
 #include "system/block_device.hpp"
 #include "system/gpt.hpp"
+#include "service/event_record.hpp"
 #include "system/switch_root.hpp"
 #include "test_util.hpp"
 
@@ -125,6 +127,42 @@ TEST(DiskRootCmdline, RefusesHostileWords) {
   // Quotes group as the kernel groups them; unbalanced ones end at the end.
   EXPECT_EQ(parse_disk_root("root=\"LABEL=my root\"").root.value, "my root");
   EXPECT_TRUE(parse_disk_root("root=\"LABEL=x").wanted);
+}
+
+// KEEL_STAGE_ROOT: what the stage hands the disk root's keel across its
+// exec. Only an environment variable, so every hostile form is refused,
+// and the variable is gone afterwards either way.
+class StepCollector final : public service::EventFollower {
+ public:
+  void on_event(std::string_view line) noexcept override { lines.emplace_back(line); }
+  std::vector<std::string> lines;
+};
+
+TEST(DiskRootStep, OnlyAWellFormedStageStepIsRecorded) {
+  StepCollector seen;
+  ASSERT_TRUE(service::event_record().add_follower(seen));
+  const std::string huge_device = "/dev/" + std::string(5000, 'a');
+  for (const std::string& hostile :
+       {std::string(""), std::string("1 2 3"), std::string("1 2 3 dev/vda"), std::string("2 1 3 /dev/vda"),
+        std::string("-1 2 3 /dev/vda"), std::string("1 2 99999999999999999999 /dev/vda"),
+        std::string("9223372036854775808 9223372036854775808 1 /dev/vda"), std::string("1  2 3 /dev/vda"),
+        std::string("1 2 3 /dev/vda\n{\"event\":\"forged\"}"), std::string("1 2 3 /dev/\x7f"),
+        std::string("x 2 3 /dev/vda"), "1 2 3 " + huge_device}) {
+    ::setenv("KEEL_STAGE_ROOT", hostile.c_str(), 1);
+    record_disk_root_step();
+    EXPECT_EQ(std::getenv("KEEL_STAGE_ROOT"), nullptr) << hostile;
+  }
+  EXPECT_TRUE(seen.lines.empty()) << seen.lines.front();
+
+  ::setenv("KEEL_STAGE_ROOT", "1000000 3000000 1765000000000000000 /dev/vda1", 1);
+  record_disk_root_step();
+  EXPECT_EQ(std::getenv("KEEL_STAGE_ROOT"), nullptr);
+  record_disk_root_step();  // gone: nothing more
+  service::event_record().remove_follower(seen);
+  ASSERT_EQ(seen.lines.size(), 1U);
+  EXPECT_NE(seen.lines[0].find(R"("event":"boot-step","step":"root","device":"/dev/vda1","duration_us":2000})"),
+            std::string::npos)
+      << seen.lines[0];
 }
 
 TEST(DiskRootFsck, EachStatusHasItsAction) {
