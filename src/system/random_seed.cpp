@@ -321,10 +321,42 @@ int open_seed_dir(const char* dir, const char*& what, int& err) noexcept {
   return fd;
 }
 
+bool is_volatile_type(const struct statfs& st) noexcept {
+  return st.f_type == TMPFS_MAGIC || st.f_type == RAMFS_MAGIC;
+}
+
 bool is_volatile(int dfd) noexcept {
   struct statfs st{};
-  if (::fstatfs(dfd, &st) != 0) return false;
-  return st.f_type == TMPFS_MAGIC || st.f_type == RAMFS_MAGIC;
+  return ::fstatfs(dfd, &st) == 0 && is_volatile_type(st);
+}
+
+// Whether `dir`, or when it does not exist the nearest directory above it
+// that does, is on tmpfs/ramfs; `exists`: whether `dir` itself does. Only
+// a probe (statfs follows links; what is then opened is checked with
+// care in open_seed_dir): a wrong answer costs a seed written for nothing
+// or not written, never a seed read from the wrong place.
+bool path_is_volatile(const char* dir, bool& exists) noexcept {
+  char path[PATH_MAX];
+  const std::size_t n = std::strlen(dir);
+  exists = false;
+  if (n == 0 || n >= sizeof path) return false;
+  std::memcpy(path, dir, n + 1);
+  for (bool first = true;; first = false) {
+    struct statfs st{};
+    if (::statfs(path, &st) == 0) {
+      exists = first;
+      return is_volatile_type(st);
+    }
+    if (errno != ENOENT) return false;
+    char* slash = std::strrchr(path, '/');
+    if (slash == nullptr) return false;
+    if (slash == path) {
+      if (path[1] == '\0') return false;  // "/" itself is missing?
+      path[1] = '\0';
+    } else {
+      *slash = '\0';
+    }
+  }
 }
 
 struct OldSeed {
@@ -408,7 +440,7 @@ void consume(Run& run, Blake2s& hash, const char* name, bool creditable_name) no
   run.out.found = true;
   hash_seed(hash, seed.bytes, seed.len);
   bool credit = creditable_name && removed && seed.trustworthy && !seed.oversized &&
-                seed.len >= kMinCreditableSeedBytes && (!run.volatile_fs || run.options.credit_volatile);
+                seed.len >= kMinCreditableSeedBytes && (!run.volatile_fs || run.options.volatile_as_disk);
   if (creditable_name && !credit && run.out.problem == nullptr) {
     if (!seed.trustworthy) {
       run.out.problem = "seed.credit is writable by others or not keel's: not credited";
@@ -416,7 +448,7 @@ void consume(Run& run, Blake2s& hash, const char* name, bool creditable_name) no
       run.out.problem = "seed.credit is longer than a seed: not credited";
     } else if (seed.len < kMinCreditableSeedBytes) {
       run.out.problem = "seed.credit is too short: not credited";
-    } else if (run.volatile_fs && !run.options.credit_volatile) {
+    } else if (run.volatile_fs && !run.options.volatile_as_disk) {
       run.out.problem = "the seed is on tmpfs (it cannot have survived a reboot): not credited";
     }
   }
@@ -560,6 +592,16 @@ void blake2s_256(const void* data, std::size_t len, unsigned char out[32]) noexc
 
 SeedOutcome seed_kernel_rng(const char* seed_dir, const SeedOptions& options) noexcept {
   Run run{seed_dir, options};
+  bool exists = false;
+  run.out.in_memory = !options.volatile_as_disk && path_is_volatile(seed_dir, exists);
+  auto say_none_kept = [seed_dir] {
+    log::msg(log::Level::Info, "random seed: none kept: %s is in memory (set seed_dir to a disk's directory)",
+             seed_dir);
+  };
+  if (run.out.in_memory && !exists) {
+    say_none_kept();
+    return run.out;
+  }
   if (!open_dir(run)) return run.out;
   Blake2s hash;
   start_hash(hash);
@@ -567,10 +609,15 @@ SeedOutcome seed_kernel_rng(const char* seed_dir, const SeedOptions& options) no
   // that crashed between its writes), both are mixed, one is credited.
   consume(run, hash, kNonCreditableSeedName, false);
   consume(run, hash, kCreditableSeedName, true);
-  write_new(run, hash);
+  if (!run.out.in_memory) write_new(run, hash);
   ::close(run.dfd);
 
-  if (!run.out.found) {
+  if (run.out.in_memory && run.out.found) {
+    log::msg(log::Level::Info, "random seed: %zu bytes from %s mixed in without credit; none kept: it is in memory",
+             run.out.bytes, seed_dir);
+  } else if (run.out.in_memory) {
+    say_none_kept();
+  } else if (!run.out.found) {
     if (run.out.written) {
       log::msg(log::Level::Info, "random seed: none in %s yet (first boot); a new one is saved", seed_dir);
     }
@@ -582,8 +629,11 @@ SeedOutcome seed_kernel_rng(const char* seed_dir, const SeedOptions& options) no
   return run.out;
 }
 
-SeedOutcome refresh_seed(const char* seed_dir) noexcept {
-  Run run{seed_dir, SeedOptions{}};
+SeedOutcome refresh_seed(const char* seed_dir, const SeedOptions& options) noexcept {
+  Run run{seed_dir, options};
+  bool exists = false;
+  run.out.in_memory = !options.volatile_as_disk && path_is_volatile(seed_dir, exists);
+  if (run.out.in_memory) return run.out;  // said at boot
   if (!open_dir(run)) return run.out;
   Blake2s hash;
   start_hash(hash);

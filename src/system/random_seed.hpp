@@ -48,6 +48,7 @@ struct SeedOutcome {
   std::size_t bytes = 0;          // old seed bytes fed to the kernel (credited or not)
   bool written = false;           // a new seed is on disk
   bool new_creditable = false;    // ... as seed.credit (the RNG was ready)
+  bool in_memory = false;         // seed_dir is on tmpfs/ramfs: nothing written there
   const char* problem = nullptr;  // the first thing that went wrong (static), or null
 };
 
@@ -57,19 +58,26 @@ struct SeedOptions {
   bool feed_kernel = true;
   // A seed on tmpfs/ramfs cannot have survived a power cycle: it was built
   // into the image (the same bytes at every boot) or written during this
-  // boot, so by default it is never credited. Tests on a tmpfs turn this on.
-  bool credit_volatile = false;
+  // boot, so by default it is never credited; and nothing is written there
+  // (a seed in memory is lost at power-off: writing it is work for
+  // nothing). Tests on a tmpfs turn this on: the tmpfs is then a disk.
+  bool volatile_as_disk = false;
 };
 
 // At boot: read, remove and feed the seed(s) in `seed_dir` (created, with its
 // parents, when missing), then write a fresh one. No seed (first boot) is
-// one info line; a read-only filesystem one warning.
+// one info line; a read-only filesystem one warning. When seed_dir (or, if
+// it does not exist yet, the nearest directory above it that does) is on
+// tmpfs or ramfs (an initramfs's root), nothing is created or written: a
+// seed found there is mixed in without credit, and one info line says the
+// seed is not kept.
 SeedOutcome seed_kernel_rng(const char* seed_dir, const SeedOptions& options) noexcept;
 inline SeedOutcome seed_kernel_rng(const char* seed_dir) noexcept { return seed_kernel_rng(seed_dir, SeedOptions{}); }
 
 // At shutdown: write a fresh seed (creditable iff the RNG is ready now). The
 // seed on disk is hashed into the new one, never fed to the kernel again.
-SeedOutcome refresh_seed(const char* seed_dir) noexcept;
+// Nothing on tmpfs/ramfs (as at boot).
+SeedOutcome refresh_seed(const char* seed_dir, const SeedOptions& options = SeedOptions{}) noexcept;
 
 // What a new seed would be now: `len` (<= kSeedBytes) bytes from the kernel
 // without ever blocking; `creditable` is true iff the RNG was initialised.

@@ -29,7 +29,10 @@ using testutil::slurp;
 using testutil::TempDir;
 using testutil::write_file;
 
-constexpr SeedOptions kFilesOnly{.feed_kernel = false, .credit_volatile = false};
+// The file handling as on a disk, wherever TMPDIR is (often a tmpfs).
+constexpr SeedOptions kFilesOnly{.feed_kernel = false, .volatile_as_disk = true};
+// ... and with the rules for a seed_dir in memory (tmpfs, ramfs).
+constexpr SeedOptions kInMemoryRules{.feed_kernel = false, .volatile_as_disk = false};
 
 std::string hex(const unsigned char* p, std::size_t n) {
   std::string out;
@@ -294,8 +297,7 @@ TEST(RandomSeed, AReadOnlyFileSystemIsOneWarningAndTheSeedIsNotCredited) {
   std::string result = run_in_child([&]() -> std::string {
     std::string err = with_tmpfs(tmp.path(), true, [&] { plant(tmp.path() / "seed", kCreditableSeedName, pattern(kSeedBytes)); });
     if (!err.empty()) return err;
-    SeedOptions opts = kFilesOnly;
-    opts.credit_volatile = true;  // only read-only-ness may refuse the credit here
+    SeedOptions opts = kFilesOnly;  // only read-only-ness may refuse the credit here
     SeedOutcome o;
     std::string log = captured_log([&] { o = seed_kernel_rng((tmp.path() / "seed").c_str(), opts); });
     if (!o.found) return "the seed was not read";
@@ -313,20 +315,29 @@ TEST(RandomSeed, AReadOnlyFileSystemIsOneWarningAndTheSeedIsNotCredited) {
   EXPECT_EQ(result, "");
 }
 
-TEST(RandomSeed, ASeedOnTmpfsIsNotCreditedUnlessAllowed) {
+TEST(RandomSeed, ASeedOnTmpfsIsNotCreditedAndNoneIsWrittenThere) {
   if (!can_mount()) GTEST_SKIP() << "needs root for a private mount namespace";
   TempDir tmp;
   std::string result = run_in_child([&]() -> std::string {
     std::string err = with_tmpfs(tmp.path(), false, [] {});
     if (!err.empty()) return err;
     plant(tmp.path(), kCreditableSeedName, pattern(kSeedBytes));
-    SeedOutcome o = seed_kernel_rng(tmp.path().c_str(), kFilesOnly);
+    SeedOutcome o = seed_kernel_rng(tmp.path().c_str(), kInMemoryRules);
     if (!o.found || o.creditable) return "a seed on tmpfs qualified for credit";
     if (o.problem == nullptr || std::string(o.problem).find("tmpfs") == std::string::npos) return "no tmpfs problem";
-    SeedOptions opts = kFilesOnly;
-    opts.credit_volatile = true;
-    o = seed_kernel_rng(tmp.path().c_str(), opts);
-    if (!o.found || !o.creditable) return "credit_volatile did not allow the credit";
+    // Nothing is written in memory: it would be lost at power-off.
+    if (!o.in_memory || o.written || !fs::is_empty(tmp.path())) return "a seed was written on tmpfs";
+    if (refresh_seed(tmp.path().c_str()).written || !fs::is_empty(tmp.path())) return "refreshed on tmpfs";
+    // A missing seed_dir under a tmpfs is not even created; one info line.
+    SeedOutcome missing;
+    const std::string log = captured_log(
+        [&] { missing = seed_kernel_rng((tmp.path() / "var/lib/keel/seed").c_str(), kInMemoryRules); });
+    if (!missing.in_memory || missing.written || fs::exists(tmp.path() / "var")) return "created a seed_dir in memory";
+    if (count(log, "\n") != 1 || log.find("none kept") == std::string::npos) return "expected one line: " + log;
+    plant(tmp.path(), kCreditableSeedName, pattern(kSeedBytes));
+    o = seed_kernel_rng(tmp.path().c_str(), kFilesOnly);
+    if (!o.found || !o.creditable) return "volatile_as_disk did not allow the credit";
+    if (!o.written) return "volatile_as_disk did not write";
     return "";
   });
   EXPECT_EQ(result, "");
