@@ -93,6 +93,25 @@ std::string format_status_detail(const ServiceStatus& s, const KeelStatus& keel)
     line("last probe:  ", s.probe_kind + ": " + s.probe_result);
     if (!s.probe_output.empty()) line("probe output: ", s.probe_output);
   }
+  if (!s.essential.empty()) line("essential:   ", s.essential);
+  if (!s.on_exit.empty()) line("on exit:     ", s.on_exit);
+  if (!s.on_failure.empty()) line("on failure:  ", s.on_failure);
+  if (s.critical) line("critical:    ", "true (unhealthy too long: the hardware watchdog resets the machine)");
+  if (!s.sockets.empty()) {
+    std::string list;
+    for (const ServiceStatus::Socket& so : s.sockets) {
+      list += (list.empty() ? "" : ", ") + so.listen + " (" + so.name + ")";
+    }
+    list += s.sockets_open ? "; open" : "; not open";
+    if (s.on_connection) list += ", the service starts on the first connection";
+    line("sockets:     ", list);
+  }
+  if (s.fd_store_max != 0) {
+    std::string held = std::to_string(s.fd_store.size()) + " of " + std::to_string(s.fd_store_max) + " fds";
+    for (std::size_t i = 0; i < s.fd_store.size(); ++i) held += (i == 0 ? " (" : ", ") + s.fd_store[i];
+    if (!s.fd_store.empty()) held += ")";
+    line("fd store:    ", held);
+  }
   append_keel_lines(out, keel);
   return out;
 }
@@ -220,6 +239,23 @@ std::string format_status_json(const std::vector<ServiceStatus>& services, const
     out += ", \"probe_result\": " + json_quote(s.probe_result);
     out += ", \"probe_output\": " + json_quote(s.probe_output);
     out += ", \"log_file\": " + json_quote(s.log_file);
+    out += ", \"essential\": " + json_quote(s.essential);
+    out += ", \"on_exit\": " + json_quote(s.on_exit);
+    out += ", \"on_failure\": " + json_quote(s.on_failure);
+    out += ", \"critical\": ";
+    out += s.critical ? "true" : "false";
+    out += ", \"sockets\": [";
+    for (std::size_t i = 0; i < s.sockets.size(); ++i) {
+      out += (i == 0 ? "{" : ", {") + std::string("\"listen\": ") + json_quote(s.sockets[i].listen) +
+             ", \"name\": " + json_quote(s.sockets[i].name) + "}";
+    }
+    out += "], \"sockets_open\": ";
+    out += s.sockets_open ? "true" : "false";
+    out += ", \"start_on_connection\": ";
+    out += s.on_connection ? "true" : "false";
+    out += ", \"fd_store\": [";
+    for (std::size_t i = 0; i < s.fd_store.size(); ++i) out += (i == 0 ? "" : ", ") + json_quote(s.fd_store[i]);
+    out += "], \"fd_store_max\": " + std::to_string(s.fd_store_max);
     out += ", \"keel_output_lost\": " + std::to_string(keel.output_lost);  // keel-wide: last
     out += "}";
   }

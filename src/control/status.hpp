@@ -7,6 +7,7 @@
 // a supervisor.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -37,6 +38,24 @@ struct ServiceStatus {
   std::string probe_result;          // the last probe run: "passed", "failed: exited 1", "timed out after 5 s"; "": none
   std::string probe_output;          // what it printed (at most 512 bytes)
   std::string probe_kind;            // which probe ran last: "liveness", "readiness"
+  // What its end does to the system (docs/services.md, "Failure policy"),
+  // in the words of its file: "" when not set.
+  std::string essential;   // "true", "always"
+  std::string on_exit;     // "poweroff", "reboot", "halt", "exit"
+  std::string on_failure;  // the same words
+  bool critical = false;   // unhealthy too long: the hardware watchdog resets the machine
+  // Socket activation (docs/services.md, "Socket activation").
+  struct Socket {
+    std::string listen;  // as written: "tcp:127.0.0.1:8000"
+    std::string name;    // its LISTEN_FDNAMES entry
+  };
+  std::vector<Socket> sockets;
+  bool sockets_open = false;   // keel holds them now (made before the first start, kept across restarts)
+  bool on_connection = false;  // start = "on-connection"
+  // The fd store (docs/services.md, "The fd store"): the names of the fds
+  // keel keeps for it, of at most fd_store_max.
+  std::vector<std::string> fd_store;
+  std::size_t fd_store_max = 0;
 };
 
 // What `status` says about keel itself, beside its services.

@@ -80,6 +80,26 @@ const char* readiness_name(Type type) {
   return "?";
 }
 
+// keelctl status's words for a service's keys, as the files write them.
+const char* exit_action_word(ExitAction action) {
+  switch (action) {
+    case ExitAction::None: return "";
+    case ExitAction::Poweroff: return "poweroff";
+    case ExitAction::Reboot: return "reboot";
+    case ExitAction::Halt: return "halt";
+    case ExitAction::Exit: return "exit";
+  }
+  return "?";
+}
+const char* essential_word(Essential essential) {
+  switch (essential) {
+    case Essential::No: return "";
+    case Essential::OnFailure: return "true";
+    case Essential::Always: return "always";
+  }
+  return "?";
+}
+
 // pidfd_open(2) and pidfd_send_signal(2) by number: Linux 5.3 has them,
 // and this keeps keel off glibc 2.36's wrappers.
 int pidfd_open(pid_t pid) noexcept { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
@@ -1656,6 +1676,16 @@ control::ServiceStatus Supervisor::status_of(Unit& u) {
     st.probe_result = last->last_result();
     st.probe_output = last->last_output();
   }
+  // What its end does to the system, its sockets and its fd store.
+  st.essential = essential_word(u.config.essential);
+  st.on_exit = exit_action_word(u.config.on_exit);
+  st.on_failure = exit_action_word(u.config.on_failure);
+  st.critical = u.config.critical;
+  for (const SocketConfig& sc : u.config.sockets) st.sockets.push_back({sc.listen, sc.name});
+  st.sockets_open = !u.sockets.empty();
+  st.on_connection = u.config.start_on_connection;
+  st.fd_store_max = u.config.fd_store_max;
+  for (const Unit::StoredFd& f : u.fd_store) st.fd_store.emplace_back(f.name);
   return st;
 }
 

@@ -163,6 +163,11 @@ TEST_P(FailurePolicyTest, EssentialCleanExitEndsKeelOnlyWhenAlways) {
     ASSERT_TRUE(has_event(*k, "app", "done")) << k->text(Stream::Err);
     ASSERT_TRUE(control_up(s));
     EXPECT_FALSE(k->try_wait_exit(200ms).has_value()) << k->text(Stream::Err);
+    // keelctl status says what its end would do (essential = true: a
+    // failure for good ends the system with "exit").
+    EXPECT_EQ(detail(s, "app", "essential"), "true");
+    EXPECT_EQ(detail(s, "app", "on failure"), "exit");
+    EXPECT_EQ(s.ctl({"status", "other"}).out.find("essential:"), std::string::npos);
     k->signal(SIGTERM);
     EXPECT_TRUE(k->wait_exit());
   }

@@ -95,6 +95,8 @@ TEST_P(FdStoreTest, StoredPipeComesBackAfterRestart) {
   EXPECT_EQ(runs[0], "run0 none");
   EXPECT_EQ(runs[1], "run1 3=x:kept");
   EXPECT_TRUE(has_line(*k, "svc: stored 1 fd(s) named \"x\"")) << k->text(Stream::Err);
+  // keelctl status shows what keel keeps for it (run 1 waits, the fd still stored).
+  EXPECT_EQ(detail(s, "svc", "fd store"), "1 of 4 fds (x)");
   k->signal(SIGTERM);
   EXPECT_TRUE(k->wait_exit());
 }

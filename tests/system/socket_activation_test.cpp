@@ -179,6 +179,10 @@ void check_listen_fds_with_names(Placement placement, bool fork, int port) {
   EXPECT_EQ(lines[3], "5 ctl unix-listening");
   EXPECT_EQ(lines[4], "6 probe unix-dgram");  // the service's name by default
   EXPECT_EQ(lines[5], "mode=640 uid=0 gid=0");
+  // keelctl status names them, as configured, and says keel holds them.
+  EXPECT_EQ(detail(s, "probe", "sockets"), "tcp:127.0.0.1:" + p + " (web), udp:127.0.0.1:" + p + " (dns), unix:" +
+                                               s.path("sock/stream.sock") + " (ctl), unix-dgram:" +
+                                               s.path("sock/dgram.sock") + " (probe); open");
   k->signal(SIGTERM);
   EXPECT_TRUE(k->wait_exit());
 }

@@ -351,7 +351,9 @@ TEST(ControlStatus, JsonEscapesStrings) {
             "\"readiness\": \"notify\", \"last_error\": \"line1\\nline2\", \"log_dropped\": 0, \"notify_refused\": 0, \"notify_refusal\": \"\", "
             "\"errno\": 0, \"errno_text\": \"\", "
             "\"health\": \"\", \"health_since_ns\": 0, \"probe\": \"\", \"probe_result\": \"\", \"probe_output\": \"\", "
-            "\"log_file\": \"\", \"keel_output_lost\": 0}\n]\n");
+            "\"log_file\": \"\", \"essential\": \"\", \"on_exit\": \"\", \"on_failure\": \"\", \"critical\": false, "
+            "\"sockets\": [], \"sockets_open\": false, \"start_on_connection\": false, \"fd_store\": [], "
+            "\"fd_store_max\": 0, \"keel_output_lost\": 0}\n]\n");
   EXPECT_EQ(format_status_json({}), "[]\n");
 }
 
@@ -402,11 +404,63 @@ TEST(ControlStatus, KeelsLostOutputIsShownWhenThereIsAny) {
   EXPECT_EQ(format_status_table({sample("web")}).find("lost"), std::string::npos);
 }
 
+// What a service's end does to the system, its sockets and its fd store:
+// shown only when set (the usual detail view is unchanged), always in JSON.
+TEST(ControlStatus, EssentialSocketsAndFdStore) {
+  const std::string plain = format_status_detail(sample("web"));
+  for (const char* key : {"essential:", "on exit:", "on failure:", "critical:", "sockets:", "fd store:"}) {
+    EXPECT_EQ(plain.find(key), std::string::npos) << key << " in\n" << plain;
+  }
+  ServiceStatus s = sample("web");
+  s.essential = "true";
+  s.on_failure = "exit";
+  s.on_exit = "poweroff";
+  s.critical = true;
+  s.sockets = {{"tcp:127.0.0.1:8000", "web"}, {"unix:/run/web.sock", "ctl\x1b[2J"}};
+  s.sockets_open = true;
+  s.on_connection = true;
+  s.fd_store = {"db", "cache"};
+  s.fd_store_max = 8;
+  const std::string d = format_status_detail(s);
+  EXPECT_NE(d.find("essential:   true\n"), std::string::npos) << d;
+  EXPECT_NE(d.find("on exit:     poweroff\n"), std::string::npos) << d;
+  EXPECT_NE(d.find("on failure:  exit\n"), std::string::npos) << d;
+  EXPECT_NE(d.find("critical:    true"), std::string::npos) << d;
+  EXPECT_NE(d.find("sockets:     tcp:127.0.0.1:8000 (web), unix:/run/web.sock (ctl\\x1b[2J); open, the service "
+                   "starts on the first connection\n"),
+            std::string::npos)
+      << d;
+  EXPECT_NE(d.find("fd store:    2 of 8 fds (db, cache)\n"), std::string::npos) << d;
+  s.fd_store.clear();
+  s.sockets_open = false;
+  s.on_connection = false;
+  const std::string empty = format_status_detail(s);
+  EXPECT_NE(empty.find("fd store:    0 of 8 fds\n"), std::string::npos) << empty;
+  EXPECT_NE(empty.find("(ctl\\x1b[2J); not open\n"), std::string::npos) << empty;
+
+  s.fd_store = {"db"};
+  const std::string j = format_status_json({s});
+  EXPECT_NE(j.find(R"("essential": "true", "on_exit": "poweroff", "on_failure": "exit", "critical": true, )"
+                   R"("sockets": [{"listen": "tcp:127.0.0.1:8000", "name": "web"}, )"
+                   R"({"listen": "unix:/run/web.sock", "name": "ctl\u001b[2J"}], "sockets_open": false, )"
+                   R"("start_on_connection": false, "fd_store": ["db"], "fd_store_max": 8)"),
+            std::string::npos)
+      << j;
+  const std::string none = format_status_json({sample("web")});
+  EXPECT_NE(none.find(R"("sockets": [], "sockets_open": false, "start_on_connection": false, "fd_store": [], )"
+                      R"("fd_store_max": 0)"),
+            std::string::npos)
+      << none;
+}
+
 TEST(ControlStatus, JsonIsValidForPython) {
   // Cross-check with a real JSON parser when python3 is there.
   if (std::system("command -v python3 >/dev/null 2>&1") != 0) GTEST_SKIP() << "no python3";
   ServiceStatus s = sample("x");
   s.description = std::string("tab\there \"quoted\" back\\slash \x02 ctl");
+  s.sockets = {{"tcp:[::1]:80", "a\"b"}, {"udp:0.0.0.0:53", "dns"}};
+  s.fd_store = {"one", "t\two"};
+  s.fd_store_max = 4;
   std::string j = format_status_json({s, sample("y")});
   std::string path = testing::TempDir() + "/keel-status.json";
   FILE* f = std::fopen(path.c_str(), "w");
@@ -414,7 +468,8 @@ TEST(ControlStatus, JsonIsValidForPython) {
   std::fwrite(j.data(), 1, j.size(), f);
   std::fclose(f);
   std::string cmd = "python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert len(d)==2 and "
-                    "d[0][\"description\"].startswith(\"tab\\t\")' " + path;
+                    "d[0][\"description\"].startswith(\"tab\\t\") and d[0][\"sockets\"][0][\"name\"]==\"a\\\"b\" and "
+                    "d[0][\"fd_store\"]==[\"one\",\"t\\two\"] and d[1][\"sockets\"]==[]' " + path;
   EXPECT_EQ(std::system(cmd.c_str()), 0) << j;
   std::remove(path.c_str());
 }
