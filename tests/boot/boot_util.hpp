@@ -89,12 +89,17 @@ inline std::string service(const std::string& name, const std::string& toml) {
 
 inline std::string keel_toml(const std::string& toml) { return file_entry("/etc/keel/keel.toml", toml); }
 
-// The head of a spec: a gzip cpio with `cmdline` as its [boot] cmdline, the
-// keel under test, busybox as /bin/busybox and /bin/sh.
-inline std::string busybox_spec(const std::string& cmdline = "loglevel=4") {
-  return "[output]\ncompression = \"gzip\"\n\n[boot]\ncmdline = \"" + cmdline + "\"\n\n[keel]\nbinary = \"" +
-         KEEL_BINARY + "\"\n\n[[program]]\nsource = \"" + kBusybox +
+// The keel under test, busybox as /bin/busybox and /bin/sh: what every
+// boot test's image holds, whatever its [output].
+inline std::string keel_and_busybox() {
+  return std::string("\n[keel]\nbinary = \"") + KEEL_BINARY + "\"\n\n[[program]]\nsource = \"" + kBusybox +
          "\"\npath = \"/bin/busybox\"\n\n[[symlink]]\npath = \"/bin/sh\"\ntarget = \"busybox\"\n";
+}
+
+// The head of a spec: a gzip cpio with `cmdline` as its [boot] cmdline,
+// then keel_and_busybox().
+inline std::string busybox_spec(const std::string& cmdline = "loglevel=4") {
+  return "[output]\ncompression = \"gzip\"\n\n[boot]\ncmdline = \"" + cmdline + "\"\n" + keel_and_busybox();
 }
 
 // [modules]: `names` (TOML array items, quoted) and what they depend on,
@@ -116,14 +121,14 @@ inline std::string boot_unavailable(bool modules = false) {
   return "";
 }
 
-// Builds `spec` (its text), written to DIR/NAME.toml, into DIR/NAME.cpio.gz
+// Builds `spec` (its text), written to DIR/OUTPUT.toml, into DIR/OUTPUT
 // (mtime 0); the image's path. Throws ImageError as build_image does.
-inline std::filesystem::path build_cpio(const std::filesystem::path& dir, const std::string& name,
+inline std::filesystem::path build_spec(const std::filesystem::path& dir, const std::string& output,
                                         const std::string& spec) {
-  const std::filesystem::path spec_path = dir / (name + ".toml");
+  const std::filesystem::path spec_path = dir / (output + ".toml");
   testutil::write_file(spec_path, spec);
   image::BuildOptions options;
-  options.output = dir / (name + ".cpio.gz");
+  options.output = dir / output;
   options.mtime = 0;
   std::ostringstream notes;
   options.log = &notes;
@@ -148,7 +153,13 @@ class QemuBoot : public ::testing::Test {
 
   // An image of busybox_spec(cmdline) + `body`; each call a new file.
   std::filesystem::path build(const std::string& body, const std::string& cmdline = "loglevel=4") {
-    return build_cpio(dir_.path(), "image" + std::to_string(++images_), busybox_spec(cmdline) + body);
+    return build_spec(dir_.path(), "image" + std::to_string(++images_) + ".cpio.gz", busybox_spec(cmdline) + body);
+  }
+
+  // An image of `head` (its [output], [boot], ...), keel_and_busybox() and
+  // `body`, written to OUTPUT in the test's directory (a disk, a tree, ...).
+  std::filesystem::path build_as(const std::string& output, const std::string& head, const std::string& body) {
+    return build_spec(dir_.path(), output, head + keel_and_busybox() + body);
   }
 
   // Boot options for `image`: TCG, "loglevel=4 APPEND", the console

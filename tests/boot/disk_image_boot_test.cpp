@@ -38,13 +38,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr const char* kBusybox = "/bin/busybox";
-
-std::string file_entry(const std::string& path, const std::string& content, const char* mode = nullptr) {
-  std::string out = "\n[[file]]\npath = \"" + path + "\"\n";
-  if (mode != nullptr) out += std::string("mode = \"") + mode + "\"\n";
-  return out + "content = '''\n" + content + "'''\n";
-}
+using boottest::file_entry;
 
 // Where /, /data and /var come from, the service's line, then the counter
 // in COUNTER (a file on a writable disk) incremented and shown.
@@ -63,39 +57,22 @@ std::string main_program(const std::string& counter, const std::string& first = 
                     "0755");
 }
 
-class DiskImageBoot : public ::testing::Test {
+class DiskImageBoot : public boottest::QemuBoot {
  protected:
-  void SetUp() override {
-    kernel_ = boottest::cached_kernel();
-    modules_ = boottest::cached_modules();
-    if (kernel_.empty() || modules_.empty()) GTEST_SKIP() << "no kernel cache: run scripts/fetch-kernel.sh";
-    if (!testutil::have("qemu-system-x86_64")) GTEST_SKIP() << "qemu-system-x86_64 is not installed";
-    if (!fs::exists(kBusybox) || !read_elf(kBusybox).is_static()) GTEST_SKIP() << "needs a static " << kBusybox;
-    if (!read_elf(KEEL_BINARY).is_static()) GTEST_SKIP() << KEEL_BINARY << " is not static (a sanitizer build)";
-  }
+  DiskImageBoot() : QemuBoot("keel-disk-boot-", true) {}
 
   // The disk image and its stage initramfs (DISK.initramfs).
   // `main_first`: lines the main program runs first.
-  fs::path build(const std::string& disk_table, const std::string& counter, const std::string& main_first = "") {
-    const fs::path spec = dir_.path() / "spec.toml";
-    testutil::write_file(
-        spec, std::string("[output]\nformat = \"disk\"\n\n[boot]\ncmdline = \"loglevel=4\"\n\n[keel]\nbinary = \"") +
-                  KEEL_BINARY + "\"\n\n[modules]\nnames = []\ntree = \"" + modules_.string() +
-                  "\"\n\n[[program]]\nsource = \"" + kBusybox +
-                  "\"\npath = \"/bin/busybox\"\n\n[[symlink]]\npath = \"/bin/sh\"\ntarget = \"busybox\"\n\n" +
-                  disk_table +
-                  file_entry("/etc/keel/services/hello.toml",
-                             "command = [\"/bin/busybox\", \"sh\", \"-c\", \"echo SERVICE-FROM-DISK; exec "
-                             "/bin/busybox sleep 1000\"]\n") +
-                  main_program(counter, main_first));
-    BuildOptions options;
-    options.output = dir_.path() / "disk.img";
-    options.mtime = 0;
-    std::ostringstream log;
-    options.log = &log;
-    const BuildResult result = build_image(spec, options);
-    EXPECT_TRUE(fs::exists(dir_.path() / "disk.img.initramfs")) << log.str();
-    return result.output;
+  fs::path build_disk(const std::string& disk_table, const std::string& counter, const std::string& main_first = "") {
+    const fs::path disk =
+        build_as("disk.img", "[output]\nformat = \"disk\"\n\n[boot]\ncmdline = \"loglevel=4\"\n",
+                 "\n[modules]\nnames = []\ntree = \"" + modules_.string() + "\"\n\n" + disk_table +
+                     file_entry("/etc/keel/services/hello.toml",
+                                "command = [\"/bin/busybox\", \"sh\", \"-c\", \"echo SERVICE-FROM-DISK; exec "
+                                "/bin/busybox sleep 1000\"]\n") +
+                     main_program(counter, main_first));
+    EXPECT_TRUE(fs::exists(dir_.path() / "disk.img.initramfs"));
+    return disk;
   }
 
   // `keel-image boot DISK --expect ...`: true when it passed; the console in console_.
@@ -107,16 +84,11 @@ class DiskImageBoot : public ::testing::Test {
     console_ = testutil::run(command + " 2>&1", rc);
     return rc == 0;
   }
-
-  fs::path kernel_;
-  fs::path modules_;
-  testutil::TempDir dir_{"keel-disk-boot-"};
-  std::string console_;
 };
 
 TEST_F(DiskImageBoot, ErofsRootWithADataPartitionThatPersists) {
   const fs::path disk =
-      build("[disk]\nroot = \"erofs\"\ndata_size = \"16M\"\ntmpfs = [\"/var\", \"/tmp\"]\n", "/data/boots");
+      build_disk("[disk]\nroot = \"erofs\"\ndata_size = \"16M\"\ntmpfs = [\"/var\", \"/tmp\"]\n", "/data/boots");
   for (int n = 1; n <= 2; ++n) {
     ASSERT_TRUE(boot(disk, {"SERVICE-FROM-DISK", "MOUNT / erofs", "MOUNT /data ext4", "MOUNT /var tmpfs",
                             "BOOT-COUNT " + std::to_string(n), "reboot: Power down"}))
@@ -126,7 +98,7 @@ TEST_F(DiskImageBoot, ErofsRootWithADataPartitionThatPersists) {
 }
 
 TEST_F(DiskImageBoot, Ext4RootThatPersists) {
-  const fs::path disk = build("[disk]\nroot = \"ext4\"\nroot_size = \"32M\"\n", "/var/boots");
+  const fs::path disk = build_disk("[disk]\nroot = \"ext4\"\nroot_size = \"32M\"\n", "/var/boots");
   for (int n = 1; n <= 2; ++n) {
     // A writable ext4 root keeps keel's default seed_dir: the second boot finds the first's seed.
     ASSERT_TRUE(boot(disk, {n == 1 ? "keel: random seed: none in /var/lib/keel/seed yet"
@@ -145,7 +117,7 @@ TEST_F(DiskImageBoot, Ext4RootThatPersists) {
 // the shutdown once the RNG is ready (the main program waits for
 // rng-ready), and the second boot credits it.
 TEST_F(DiskImageBoot, ErofsRootKeepsTheRandomSeedOnTheDataPartition) {
-  const fs::path disk = build("[disk]\nroot = \"erofs\"\ndata_size = \"16M\"\ntmpfs = [\"/var\", \"/tmp\"]\n",
+  const fs::path disk = build_disk("[disk]\nroot = \"erofs\"\ndata_size = \"16M\"\ntmpfs = [\"/var\", \"/tmp\"]\n",
                               "/data/boots", "/sbin/keelctl wait rng-ready --ready --timeout 60 >/dev/null\n");
   for (int n = 1; n <= 2; ++n) {
     ASSERT_TRUE(boot(disk, {n == 1 ? "keel: random seed: none in /data/keel/seed yet \\(first boot\\); a new one is saved"

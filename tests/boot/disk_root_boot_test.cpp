@@ -43,19 +43,11 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr const char* kBusybox = "/bin/busybox";
+using boottest::file_entry;
+using boottest::main_program;
+
 constexpr const char* kE2fsck = "/sbin/e2fsck";
 constexpr const char* kErofsUuid = "6b65656c-0000-4000-8000-726f6f742121";
-
-std::string file_entry(const std::string& path, const std::string& content, const char* mode = nullptr) {
-  std::string out = "\n[[file]]\npath = \"" + path + "\"\n";
-  if (mode != nullptr) out += std::string("mode = \"") + mode + "\"\n";
-  return out + "content = '''\n" + content + "'''\n";
-}
-
-std::string main_program(const std::string& script) {
-  return file_entry("/etc/keel/main", "#!/bin/sh\n" + script + "\n", "0755");
-}
 
 // What the disk root runs: a service that says it is up, and a main program
 // that reports where it runs, counts its boots on /data (and on the root
@@ -81,31 +73,16 @@ std::string root_payload(bool writable_root) {
          "\n[[dir]]\npath = \"/data\"\n" + main_program(script);
 }
 
-class DiskRootBoot : public ::testing::Test {
+class DiskRootBoot : public boottest::QemuBoot {
  protected:
+  DiskRootBoot() : QemuBoot("keel-diskroot-boot-", true) {}
+
   void SetUp() override {
-    kernel_ = boottest::cached_kernel();
-    modules_ = boottest::cached_modules();
-    if (kernel_.empty() || modules_.empty()) GTEST_SKIP() << "no kernel cache: run scripts/fetch-kernel.sh";
-    if (!testutil::have("qemu-system-x86_64")) GTEST_SKIP() << "qemu-system-x86_64 is not installed";
-    if (!fs::exists(kBusybox) || !read_elf(kBusybox).is_static()) GTEST_SKIP() << "needs a static " << kBusybox;
-    if (!read_elf(KEEL_BINARY).is_static()) GTEST_SKIP() << KEEL_BINARY << " is not static (a sanitizer build)";
+    QemuBoot::SetUp();
+    if (IsSkipped()) return;
     for (const char* tool : {"mke2fs", "tune2fs", "e2fsck", "debugfs", "mkfs.erofs"}) {
       if (!testutil::have(tool)) GTEST_SKIP() << tool << " is not installed";
     }
-  }
-
-  fs::path build(const std::string& name, const std::string& output, const std::string& body) {
-    const fs::path spec = dir_.path() / (name + ".toml");
-    testutil::write_file(spec, output + "\n[keel]\nbinary = \"" + KEEL_BINARY + "\"\n\n[[program]]\nsource = \"" +
-                                   kBusybox + "\"\npath = \"/bin/busybox\"\n\n[[symlink]]\npath = \"/bin/sh\"\n" +
-                                   "target = \"busybox\"\n" + body);
-    BuildOptions options;
-    options.output = dir_.path() / name;
-    options.mtime = 0;
-    std::ostringstream notes;
-    options.log = &notes;
-    return build_image(spec, options).output;
   }
 
   // The stage: keel, BusyBox, e2fsck and the modules; its own main program
@@ -113,7 +90,7 @@ class DiskRootBoot : public ::testing::Test {
   // `e2fsck`: the entry that puts /sbin/e2fsck there (the real one by default).
   fs::path stage_initramfs(const std::string& e2fsck = std::string("\n[[program]]\nsource = \"") + kE2fsck +
                                                        "\"\npath = \"/sbin/e2fsck\"\n") {
-    return build("stage.cpio.gz", "[output]\ncompression = \"gzip\"\n",
+    return build_as("stage.cpio.gz", "[output]\ncompression = \"gzip\"\n",
                  e2fsck +
                      "\n[modules]\nnames = [\"virtio_pci\", \"virtio_blk\", \"crc32c_generic\", \"ext4\", "
                      "\"erofs\"]\ntree = \"" +
@@ -137,7 +114,7 @@ class DiskRootBoot : public ::testing::Test {
 
   // An ext4 root labelled keel-root, with no stage initramfs of its own.
   fs::path labelled_root(const std::string& extra = {}) {
-    fs::path root = build("root.ext4", "[output]\nformat = \"ext4\"\nsize = \"32M\"\ninitramfs = false\n",
+    fs::path root = build_as("root.ext4", "[output]\nformat = \"ext4\"\nsize = \"32M\"\ninitramfs = false\n",
                           root_payload(true) + extra);
     int rc = 0;
     const std::string labelled = testutil::run("tune2fs -L keel-root " + testutil::quoted(root) + " 2>&1", rc);
@@ -145,38 +122,21 @@ class DiskRootBoot : public ::testing::Test {
     return root;
   }
 
-  BootResult run(const fs::path& initramfs, const std::vector<fs::path>& disks, const std::string& append,
-                 std::vector<std::string> expect, bool expect_reboot = false) {
-    BootOptions o;
-    o.kernel = kernel_;
-    o.initrd = initramfs;
-    o.append = "loglevel=4 " + append;
+  // `initramfs` with `disks` (vda, vdb, ...), "loglevel=4 APPEND"; the
+  // console in console_.
+  BootResult boot_disks(const fs::path& initramfs, const std::vector<fs::path>& disks, const std::string& append,
+                        std::vector<std::string> expect, bool expect_reboot = false) {
+    BootOptions o = options(initramfs, std::move(expect), append, std::chrono::seconds(120));
     o.disks = disks;
-    o.accel = Accel::Tcg;
-    o.timeout = std::chrono::seconds(120);
     o.keep_lines = 80;
-    o.expect = std::move(expect);
     o.expect_reboot = expect_reboot;
-    std::ostringstream console, log;
-    BootResult result = boot(o, console, log);
-    console_ = console.str();
-    std::erase(console_, '\r');
-    std::cerr << ::testing::UnitTest::GetInstance()->current_test_info()->name() << ": " << to_string(result.status)
-              << ", " << result.elapsed.count() << " ms\n";
-    return result;
+    return run(o);
   }
-
-  [[nodiscard]] std::string shown(const BootResult& r) const { return r.message + "\nconsole:\n" + console_; }
-
-  fs::path kernel_;
-  fs::path modules_;
-  testutil::TempDir dir_{"keel-diskroot-boot-"};
-  std::string console_;
 };
 
 TEST_F(DiskRootBoot, Ext4RootAndDataPersistAcrossBoots) {
   const fs::path stage = stage_initramfs();
-  const fs::path root = build("root.ext4", "[output]\nformat = \"ext4\"\nsize = \"32M\"\n", root_payload(true));
+  const fs::path root = build_as("root.ext4", "[output]\nformat = \"ext4\"\nsize = \"32M\"\n", root_payload(true));
   int rc = 0;
   const std::string labelled = testutil::run("tune2fs -L keel-root " + testutil::quoted(root) + " 2>&1", rc);
   ASSERT_EQ(rc, 0) << labelled;
@@ -184,7 +144,7 @@ TEST_F(DiskRootBoot, Ext4RootAndDataPersistAcrossBoots) {
   for (int n = 0; n < 2; ++n) {
     const std::string before = std::to_string(n);
     const BootResult r =
-        run(stage, {root, data},
+        boot_disks(stage, {root, data},
             "root=LABEL=keel-root keel.data=LABEL=keel-data:/data keel.tmpfs=/tmp keel.root_timeout=20",
             {"keel: disk root: root=LABEL=keel-root: keel is the initramfs's stage",
              "keel: disk root: checking the root /dev/vda \\(e2fsck -p\\)",
@@ -204,7 +164,7 @@ TEST_F(DiskRootBoot, Ext4RootAndDataPersistAcrossBoots) {
 
 TEST_F(DiskRootBoot, ErofsRootByUuidWithDataPartition) {
   const fs::path stage = stage_initramfs();
-  const fs::path tree = build("root.dir", "[output]\nformat = \"dir\"\n", root_payload(false));
+  const fs::path tree = build_as("root.dir", "[output]\nformat = \"dir\"\n", root_payload(false));
   const fs::path root = dir_.path() / "root.erofs";
   int rc = 0;
   const std::string made = testutil::run("mkfs.erofs --quiet -T0 --all-root -U " + std::string(kErofsUuid) + " " +
@@ -215,7 +175,7 @@ TEST_F(DiskRootBoot, ErofsRootByUuidWithDataPartition) {
   for (int n = 0; n < 2; ++n) {
     const std::string before = std::to_string(n);
     const BootResult r =
-        run(stage, {root, data},
+        boot_disks(stage, {root, data},
             std::string("root=UUID=") + kErofsUuid + " keel.data=LABEL=keel-data:/data keel.tmpfs=/tmp",
             {"keel: disk root: mounted /dev/vda \\(erofs, read-only\\)",
              "keel: disk root: mounted /dev/vdb on /data \\(ext4, read-write\\)",
@@ -234,7 +194,7 @@ TEST_F(DiskRootBoot, ErofsRootByUuidWithDataPartition) {
 // and the console says how to repair it.
 TEST_F(DiskRootBoot, DataPartitionWithErrorsLeftIsMountedReadOnly) {
   const fs::path stage = stage_initramfs();
-  const fs::path root = build("root.ext4", "[output]\nformat = \"ext4\"\nsize = \"32M\"\n", root_payload(true));
+  const fs::path root = build_as("root.ext4", "[output]\nformat = \"ext4\"\nsize = \"32M\"\n", root_payload(true));
   int rc = 0;
   std::string out = testutil::run("tune2fs -L keel-root " + testutil::quoted(root) + " 2>&1", rc);
   ASSERT_EQ(rc, 0) << out;
@@ -255,7 +215,7 @@ TEST_F(DiskRootBoot, DataPartitionWithErrorsLeftIsMountedReadOnly) {
   (void)testutil::run("cp " + d + " " + copy + " && e2fsck -p " + copy + " >/dev/null 2>&1", rc);
   ASSERT_TRUE(WIFEXITED(rc) && (WEXITSTATUS(rc) & 4) != 0) << "the corruption is not one e2fsck -p leaves: " << rc;
   const BootResult r =
-      run(stage, {root, data}, "root=LABEL=keel-root keel.data=LABEL=keel-data:/data",
+      boot_disks(stage, {root, data}, "root=LABEL=keel-root keel.data=LABEL=keel-data:/data",
           {"keel: disk root: mounted /dev/vda \\(ext4, read-write\\)",
            std::string("keel: error: disk root: e2fsck left errors on the data /dev/vdb \\(status 4\\): ") +
                "mounting it READ-ONLY.*e2fsck -f -y /dev/vdb",
@@ -271,13 +231,13 @@ TEST_F(DiskRootBoot, DataPartitionWithErrorsLeftIsMountedReadOnly) {
 // clean afterwards) and the initramfs boots.
 TEST_F(DiskRootBoot, MissingInitStaysInTheInitramfs) {
   const fs::path stage = stage_initramfs();
-  const fs::path root = build("root.ext4", "[output]\nformat = \"ext4\"\nsize = \"32M\"\n", root_payload(true));
+  const fs::path root = build_as("root.ext4", "[output]\nformat = \"ext4\"\nsize = \"32M\"\n", root_payload(true));
   int rc = 0;
   const std::string labelled = testutil::run("tune2fs -L keel-root " + testutil::quoted(root) + " 2>&1", rc);
   ASSERT_EQ(rc, 0) << labelled;
   const fs::path data = data_disk();
   const BootResult r =
-      run(stage, {root, data}, "root=LABEL=keel-root keel.data=LABEL=keel-data:/data init=/sbin/no-such-init",
+      boot_disks(stage, {root, data}, "root=LABEL=keel-root keel.data=LABEL=keel-data:/data init=/sbin/no-such-init",
           {"keel: disk root: mounted /dev/vdb on /data \\(ext4, read-write\\)",
            "keel: error: disk root: init=/sbin/no-such-init: not an executable file in the disk root "
            "\\(No such file or directory\\).*staying in the initramfs",
@@ -291,7 +251,7 @@ TEST_F(DiskRootBoot, MissingInitStaysInTheInitramfs) {
 TEST_F(DiskRootBoot, MissingRootStaysInTheInitramfs) {
   const fs::path stage = stage_initramfs();
   const BootResult r =
-      run(stage, {}, "root=LABEL=missing keel.root_timeout=2 keel.events=console",
+      boot_disks(stage, {}, "root=LABEL=missing keel.root_timeout=2 keel.events=console",
           {"keel: disk root: waiting up to 2 s for the root device LABEL=missing",
            std::string("keel: error: disk root: no root device LABEL=missing after 2 s \\(keel.root_timeout=2\\)") +
                ".*Staying in the initramfs",
@@ -342,7 +302,7 @@ TEST_F(DiskRootBoot, FsckRebootNeededReboots) {
 
   const std::string append = "root=LABEL=keel-root keel.root_timeout=20";
   const BootResult first =
-      run(stage, {root}, append,
+      boot_disks(stage, {root}, append,
           {"keel: disk root: checking the root /dev/vda \\(e2fsck -p\\)", "E2FSCK-AS-ROOT-EXIT 3",
            "keel: error: disk root: e2fsck fixed the root /dev/vda and asks for a reboot \\(status 3\\): rebooting",
            "reboot: Restarting system"},
@@ -351,7 +311,7 @@ TEST_F(DiskRootBoot, FsckRebootNeededReboots) {
   EXPECT_EQ(console_.find("switched;"), std::string::npos) << console_;
   EXPECT_EQ(console_.find("INITRAMFS-MAIN-RUNS"), std::string::npos) << console_;
   expect_clean(root);
-  const BootResult second = run(stage, {root}, append,
+  const BootResult second = boot_disks(stage, {root}, append,
                                 {"E2FSCK-AS-ROOT-EXIT 0", "keel: disk root: mounted /dev/vda \\(ext4, read-write\\)",
                                  "keel: running as the system's init \\(pid 1\\)", "SVC-UP-IN-DISK-ROOT",
                                  "ROOT-BOOTS-BEFORE 0", "reboot: Power down"});
@@ -366,7 +326,7 @@ TEST_F(DiskRootBoot, MissingDataDeviceStaysInTheInitramfs) {
   const fs::path stage = stage_initramfs();
   const fs::path root = labelled_root();
   const BootResult r =
-      run(stage, {root}, "root=LABEL=keel-root keel.data=LABEL=nope:/data keel.root_timeout=2",
+      boot_disks(stage, {root}, "root=LABEL=keel-root keel.data=LABEL=nope:/data keel.root_timeout=2",
           {"keel: disk root: mounted /dev/vda \\(ext4, read-write\\)",
            "keel: disk root: waiting up to 2 s for the data device LABEL=nope",
            std::string("keel: error: disk root: no data device LABEL=nope after 2 s \\(keel.root_timeout=2\\)") +
@@ -381,14 +341,14 @@ TEST_F(DiskRootBoot, MissingDataDeviceStaysInTheInitramfs) {
 // reads the table, its uevents name the partitions, the stage finds both.
 TEST_F(DiskRootBoot, PartlabelOnAKeelImageDisk) {
   const fs::path stage = stage_initramfs();
-  const fs::path disk = build("disk.img",
+  const fs::path disk = build_as("disk.img",
                               "[output]\nformat = \"disk\"\ninitramfs = false\n\n[disk]\nroot = \"ext4\"\nroot_size = "
                               "\"32M\"\ndata_size = \"16M\"\n",
                               root_payload(true));
   for (int n = 0; n < 2; ++n) {
     const std::string before = std::to_string(n);
     const BootResult r =
-        run(stage, {disk}, "root=PARTLABEL=keel-root keel.data=PARTLABEL=keel-data:/data keel.root_timeout=20",
+        boot_disks(stage, {disk}, "root=PARTLABEL=keel-root keel.data=PARTLABEL=keel-data:/data keel.root_timeout=20",
             {"keel: disk root: waiting up to 20 s for the root device PARTLABEL=keel-root",
              "keel: disk root: mounted /dev/vda1 \\(ext4, read-write\\)",
              "keel: disk root: mounted /dev/vda2 on /data \\(ext4, read-write\\)",
@@ -410,7 +370,7 @@ TEST_F(DiskRootBoot, InitThatCannotRunFallsBackToKeelItself) {
       "keel: warning: disk root: exec /sbin/not-a-program failed \\(Exec format error\\): exec keel's own binary "
       "\\(/proc/self/exe\\) instead";
   const BootResult r =
-      run(stage, {root}, "root=LABEL=keel-root init=/sbin/not-a-program",
+      boot_disks(stage, {root}, "root=LABEL=keel-root init=/sbin/not-a-program",
           {"keel: disk root: switched; exec /sbin/not-a-program as PID 1 of the disk root", fallback,
            "keel: running as the system's init \\(pid 1\\)", "SVC-UP-IN-DISK-ROOT",
            "ROOT-FS ef53 PID1-EXE /sbin/keel \\(deleted\\)", "INITRAMFS-GONE 0", "reboot: Power down"});
@@ -426,7 +386,7 @@ TEST_F(DiskRootBoot, InitThatCannotRunFallsBackToKeelItself) {
 TEST_F(DiskRootBoot, PartuuidOnAKeelImageDiskWithTheRootStep) {
   if (!testutil::have("sfdisk")) GTEST_SKIP() << "sfdisk is not installed";
   const fs::path stage = stage_initramfs();
-  const fs::path disk = build("disk.img",
+  const fs::path disk = build_as("disk.img",
                               "[output]\nformat = \"disk\"\ninitramfs = false\n\n[disk]\nroot = \"ext4\"\nroot_size = "
                               "\"32M\"\ndata_size = \"16M\"\n",
                               root_payload(true));
@@ -439,7 +399,7 @@ TEST_F(DiskRootBoot, PartuuidOnAKeelImageDiskWithTheRootStep) {
     guids.push_back(out);
   }
   const BootResult r =
-      run(stage, {disk},
+      boot_disks(stage, {disk},
           "root=PARTUUID=" + guids[0] + " keel.data=PARTUUID=" + guids[1] +
               ":/data keel.root_timeout=20 keel.events=console",
           {"keel: disk root: mounted /dev/vda1 \\(ext4, read-write\\)",

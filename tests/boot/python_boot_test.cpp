@@ -36,17 +36,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr const char* kBusybox = "/bin/busybox";
-
-std::string file_entry(const std::string& path, const std::string& content, const char* mode = nullptr) {
-  std::string out = "\n[[file]]\npath = \"" + path + "\"\n";
-  if (mode != nullptr) out += std::string("mode = \"") + mode + "\"\n";
-  return out + "content = '''\n" + content + "'''\n";
-}
-
-std::string service(const std::string& name, const std::string& toml) {
-  return file_entry("/etc/keel/services/" + name + ".toml", toml);
-}
+using boottest::file_entry;
+using boottest::service;
 
 // Every capture of `pattern`'s first group, in console order.
 std::vector<std::string> captures(const std::string& console, const std::string& pattern) {
@@ -58,59 +49,25 @@ std::vector<std::string> captures(const std::string& console, const std::string&
   return out;
 }
 
-class PythonBoot : public ::testing::Test {
+class PythonBoot : public boottest::QemuBoot {
  protected:
+  PythonBoot() : QemuBoot("keel-python-boot-") {}
+
   void SetUp() override {
-    kernel_ = boottest::cached_kernel();
-    if (kernel_.empty()) GTEST_SKIP() << "no kernel cache: run scripts/fetch-kernel.sh";
-    if (!testutil::have("qemu-system-x86_64")) GTEST_SKIP() << "qemu-system-x86_64 is not installed";
-    if (!fs::exists(kBusybox) || !read_elf(kBusybox).is_static()) GTEST_SKIP() << "needs a static " << kBusybox;
-    if (!read_elf(KEEL_BINARY).is_static()) GTEST_SKIP() << KEEL_BINARY << " is not static (a sanitizer build)";
+    QemuBoot::SetUp();
+    if (IsSkipped()) return;
     if (!fs::exists("/usr/bin/python3") || !fs::is_directory("/usr/lib/python3.11/lib-dynload")) {
       GTEST_SKIP() << "needs Debian's python3.11";
     }
   }
 
-  fs::path build(const std::string& body) {
-    const fs::path spec = dir_.path() / "spec.toml";
-    testutil::write_file(spec, std::string("[output]\ncompression = \"gzip\"\n\n[boot]\ncmdline = \"loglevel=4\"\n\n"
-                                           "[keel]\nbinary = \"") +
-                                   KEEL_BINARY + "\"\n\n[[program]]\nsource = \"" + kBusybox +
-                                   "\"\npath = \"/bin/busybox\"\n\n[[symlink]]\npath = \"/bin/sh\"\ntarget = "
-                                   "\"busybox\"\n" +
-                                   body);
-    BuildOptions options;
-    options.output = dir_.path() / "image.cpio.gz";
-    options.mtime = 0;
-    std::ostringstream notes;
-    options.log = &notes;
-    return build_image(spec, options).output;
-  }
-
-  BootResult run(const fs::path& image, std::vector<std::string> expect) {
-    BootOptions o;
-    o.kernel = kernel_;
-    o.initrd = image;
-    o.append = "loglevel=4";
+  // -cpu qemu64: no hardware RNG, so the kernel's RNG is not ready early.
+  BootResult boot_qemu64(const fs::path& image, std::vector<std::string> expect) {
+    BootOptions o = options(image, std::move(expect), "", std::chrono::seconds(120));
     o.cpu = "qemu64";
-    o.accel = Accel::Tcg;
-    o.timeout = std::chrono::seconds(120);
     o.keep_lines = 80;
-    o.expect = std::move(expect);
-    std::ostringstream console, log;
-    BootResult result = boot(o, console, log);
-    console_ = console.str();
-    std::erase(console_, '\r');
-    return result;
+    return run(o);
   }
-
-  [[nodiscard]] std::string shown(const BootResult& r) const {
-    return r.message + "\n--- console ---\n" + console_;
-  }
-
-  fs::path kernel_;
-  std::string console_;
-  testutil::TempDir dir_{"keel-python-boot-"};
 };
 
 // The main program writes a mark to /dev/kmsg right after its first line
@@ -188,7 +145,7 @@ time.sleep(600)
                       "for _ in range(900):\\n    if os.path.exists('/run/py-main-marked'): break\\n"
                       "    time.sleep(0.1)\"]\n"));
   const BootResult r =
-      run(image, {"PY-MAIN-FIRST", "PY-MAIN-SEED [0-9]+", "PY-MAIN-ORDER main-first", "PY-MAIN-DONE",
+      boot_qemu64(image, {"PY-MAIN-FIRST", "PY-MAIN-SEED [0-9]+", "PY-MAIN-ORDER main-first", "PY-MAIN-DONE",
                   "reboot: Power down"});
   ASSERT_TRUE(r.passed()) << shown(r);
   const std::vector<std::string> fresh = captures(console_, "PY-SEED fresh ([0-9a-z]+)");
@@ -231,7 +188,7 @@ time.sleep(600)
                  "#!/bin/sh\n/sbin/keelctl wait notifier --ready --timeout 60 && echo MAIN-SAW-READY\n"
                  "/sbin/keelctl status notifier | /bin/busybox sed 's/^/STATUS /'\n",
                  "0755"));
-  const BootResult r = run(image, {"NOTIFIER-STARTED", "NOTIFIER-NOTIFYING", "keel: notifier: ready",
+  const BootResult r = boot_qemu64(image, {"NOTIFIER-STARTED", "NOTIFIER-NOTIFYING", "keel: notifier: ready",
                                    "MAIN-SAW-READY", "STATUS ready: +yes", "reboot: Power down"});
   ASSERT_TRUE(r.passed()) << shown(r);
 }
