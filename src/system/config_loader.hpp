@@ -77,7 +77,7 @@ struct LoadRequest {
 // python_program.hpp, as the container init reads them). nullopt when any
 // of them exists as anything at all (a file, a FIFO, a dangling link):
 // that is the loader's to read. An image whose CONFIG_DIR holds only main
-// (the seed's launcher) then boots without a loader child, 1.3 ms sooner
+// (the seed's launcher) then boots without a loader child, about 1 ms sooner
 // (docs/benchmarks.md, "Issue 14: Python"); PID 1 still parses nothing, as
 // rule 9 of ARCHITECTURE.md asks. May throw std::bad_alloc.
 [[nodiscard]] std::optional<Loaded> load_without_files(const LoadRequest& request);
