@@ -44,6 +44,9 @@ TEST_PACKAGES=(tini dumb-init systemd strace e2fsprogs erofs-utils util-linux mo
 # keel-image's disk outputs (issue 14): mkfs.erofs, fakeroot for its owners
 # and device nodes, sfdisk and fsck.erofs to read the images back.
 TEST_PACKAGES+=(fakeroot fdisk)
+# The arm64 cross compiler: keel's sources compiled for aarch64 on every
+# run (tests/cross/compile_aarch64.py).
+TEST_PACKAGES+=(g++-aarch64-linux-gnu)
 
 # need_packages PKG...: apt-get install what is missing (scripts/packages.sh).
 . "$(dirname "$0")/scripts/packages.sh"
