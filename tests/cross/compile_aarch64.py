@@ -27,20 +27,19 @@ import subprocess
 import sys
 import tempfile
 
+# Debian's cross compiler searches its own arm64 sysroot first, then
+# /usr/include: toml++ (header-only) and zlib.h, which are the same on every
+# architecture, come from the host's packages.
 CROSS = "aarch64-linux-gnu-g++"
-# Headers the build takes from the host's /usr/include that are the same on
-# every architecture: toml++ (header-only) and zlib's. Only these are put
-# on the cross compiler's path (the rest of /usr/include is x86_64's).
-PORTABLE_HEADERS = ["toml++", "zlib.h", "zconf.h"]
 PER_SOURCE_TIMEOUT_S = 240
 EM_AARCH64 = 183  # ELF e_machine
 
 
-def cross_command(entry, out_dir, include_dir):
+def cross_command(entry, out_dir):
     args = shlex.split(entry["command"]) if "command" in entry else list(entry["arguments"])
-    cross = [CROSS, "-isystem", include_dir]
+    cross = [CROSS]
     skip = 0
-    for i, a in enumerate(args[1:], 1):
+    for a in args[1:]:
         if skip:
             skip -= 1
             continue
@@ -75,18 +74,12 @@ def main():
     if not chosen:
         print("FAIL: no source under src/ in compile_commands.json")
         return 1
-    with tempfile.TemporaryDirectory(prefix="keel-aarch64-") as tmp:
-        include_dir = os.path.join(tmp, "include")
-        out_dir = os.path.join(tmp, "obj")
-        os.makedirs(include_dir)
-        os.makedirs(out_dir)
-        for h in PORTABLE_HEADERS:
-            os.symlink(os.path.join("/usr/include", h), os.path.join(include_dir, h))
+    with tempfile.TemporaryDirectory(prefix="keel-aarch64-") as out_dir:
 
         def compile_one(item):
             path, entry = item
             try:
-                r = subprocess.run(cross_command(entry, out_dir, include_dir), cwd=entry["directory"],
+                r = subprocess.run(cross_command(entry, out_dir), cwd=entry["directory"],
                                    capture_output=True, text=True, timeout=PER_SOURCE_TIMEOUT_S)
                 return path, r.returncode, r.stderr
             except subprocess.TimeoutExpired:
