@@ -332,11 +332,25 @@ std::vector<unsigned char> probe_boot_sector() {
 
 }  // namespace
 
+bool is_arm64_kernel(const fs::path& kernel) {
+  // The arm64 boot protocol's image header: the magic "ARM\x64" at 56.
+  std::ifstream in(kernel, std::ios::binary);
+  char header[64] = {};
+  if (!in.read(header, sizeof header)) return false;
+  return std::memcmp(header + 56, "ARM\x64", 4) == 0;
+}
+
 std::vector<std::string> qemu_command(const BootOptions& options, bool kvm) {
-  std::string append = "console=ttyS0 panic=-1";
+  const bool arm64 = is_arm64_kernel(options.kernel);
+  BootOptions defaults;
+  std::string append = arm64 ? "console=ttyAMA0 panic=-1" : "console=ttyS0 panic=-1";
   if (!options.append.empty()) append += " " + options.append;
-  std::vector<std::string> argv = {options.qemu, "-nodefaults", "-display", "none",       "-no-reboot", "-accel",
-                                   kvm ? "kvm" : "tcg", "-cpu", options.cpu, "-m", options.memory};
+  // The x86_64 defaults stand for "QEMU's own" on arm64: its QEMU and CPU.
+  const std::string qemu = arm64 && options.qemu == defaults.qemu ? "qemu-system-aarch64" : options.qemu;
+  const std::string cpu = arm64 && options.cpu == defaults.cpu ? "cortex-a57" : options.cpu;
+  std::vector<std::string> argv = {qemu, "-nodefaults", "-display", "none", "-no-reboot", "-accel",
+                                   kvm && !arm64 ? "kvm" : "tcg", "-cpu", cpu, "-m", options.memory};
+  if (arm64) argv.insert(argv.end(), {"-M", "virt"});
   if (options.input == ConsoleInput::Terminal) {
     // The mux gives Ctrl-A X (quit) and Ctrl-A C (the monitor, when there is
     // one); signal=off hands Ctrl-C to the guest instead of killing QEMU.
@@ -611,7 +625,8 @@ BootResult boot(const BootOptions& options, std::ostream& console, std::ostream&
   ConsoleWatcher watcher(options.expect, options.keep_lines);
 
   BootResult result;
-  const Accel accel = decide_accel(options, log);
+  // KVM here runs x86_64 guests only: an arm64 kernel is emulated.
+  const Accel accel = is_arm64_kernel(options.kernel) ? Accel::Tcg : decide_accel(options, log);
   const bool kvm_was_probed = accel == Accel::Kvm && options.accel == Accel::Auto && std::getenv("KEEL_IMAGE_ACCEL") == nullptr;
   const fs::path marker = kvm_marker(options);
   result.kvm = accel == Accel::Kvm;

@@ -13,6 +13,10 @@
 //     -cpu qemu64 -m 512M -serial stdio -kernel K -initrd I
 //     -append "console=ttyS0 panic=-1 <append>" [-drive file=D,format=raw,if=virtio]...
 //     [extra_args...]
+// An arm64 kernel (an Image: "ARM\x64" at byte 56, as Debian's
+// linux-image-arm64 ships it) boots in qemu-system-aarch64 instead, on the
+// `virt` machine, -cpu cortex-a57 unless one is given, the console on
+// ttyAMA0, always under TCG (KVM here runs x86_64 only).
 // stdin is /dev/null (or see ConsoleInput); stdout and stderr (QEMU's own errors) are one pipe,
 // streamed to `console` as they come and watched line by line.
 //
@@ -109,6 +113,10 @@ struct BootOptions {
 
 // The argv that boot() runs, with the accelerator decided (kvm or tcg).
 std::vector<std::string> qemu_command(const BootOptions& options, bool kvm);
+
+// Whether `kernel` is an arm64 Image (its header's magic); false for
+// anything else, a file that cannot be read included.
+[[nodiscard]] bool is_arm64_kernel(const std::filesystem::path& kernel);
 
 // argv as one line a shell would run as is (words quoted where needed).
 std::string format_command(const std::vector<std::string>& argv);

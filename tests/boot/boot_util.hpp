@@ -90,9 +90,10 @@ inline std::string service(const std::string& name, const std::string& toml) {
 inline std::string keel_toml(const std::string& toml) { return file_entry("/etc/keel/keel.toml", toml); }
 
 // The keel under test, busybox as /bin/busybox and /bin/sh: what every
-// boot test's image holds, whatever its [output].
-inline std::string keel_and_busybox() {
-  return std::string("\n[keel]\nbinary = \"") + KEEL_BINARY + "\"\n\n[[program]]\nsource = \"" + kBusybox +
+// boot test's image holds, whatever its [output] (another keel and busybox
+// for another architecture).
+inline std::string keel_and_busybox(const std::string& keel = KEEL_BINARY, const std::string& busybox = kBusybox) {
+  return "\n[keel]\nbinary = \"" + keel + "\"\n\n[[program]]\nsource = \"" + busybox +
          "\"\npath = \"/bin/busybox\"\n\n[[symlink]]\npath = \"/bin/sh\"\ntarget = \"busybox\"\n";
 }
 

@@ -105,6 +105,53 @@ TEST(ImageQemu, CommandLineIsExact) {
   EXPECT_EQ(qemu_command(options, true), kvm);
 }
 
+// An arm64 Image ("ARM\x64" at byte 56 of its header) boots in
+// qemu-system-aarch64 on the virt machine, console on ttyAMA0, never KVM;
+// a CPU or QEMU given explicitly is kept.
+TEST(ImageQemu, AnArm64KernelBootsInQemuSystemAarch64) {
+  testutil::TempDir dir;
+  std::string header(64, '\0');
+  header.replace(56, 4, "ARM\x64");
+  testutil::write_file(dir.path() / "Image", header);
+  testutil::write_file(dir.path() / "bzImage", std::string(64, 'x'));
+  EXPECT_TRUE(is_arm64_kernel(dir.path() / "Image"));
+  EXPECT_FALSE(is_arm64_kernel(dir.path() / "bzImage"));
+  EXPECT_FALSE(is_arm64_kernel(dir.path() / "absent"));
+  testutil::write_file(dir.path() / "short", "ARM");
+  EXPECT_FALSE(is_arm64_kernel(dir.path() / "short"));
+
+  BootOptions options;
+  options.kernel = dir.path() / "Image";
+  options.initrd = "/out/image.cpio.gz";
+  const std::vector<std::string> arm = {"qemu-system-aarch64",
+                                        "-nodefaults",
+                                        "-display",
+                                        "none",
+                                        "-no-reboot",
+                                        "-accel",
+                                        "tcg",
+                                        "-cpu",
+                                        "cortex-a57",
+                                        "-m",
+                                        "512M",
+                                        "-M",
+                                        "virt",
+                                        "-serial",
+                                        "stdio",
+                                        "-kernel",
+                                        (dir.path() / "Image").string(),
+                                        "-initrd",
+                                        "/out/image.cpio.gz",
+                                        "-append",
+                                        "console=ttyAMA0 panic=-1"};
+  EXPECT_EQ(qemu_command(options, true), arm);  // KVM asked for: still TCG
+  options.cpu = "max";
+  options.qemu = "/opt/qemu/bin/qemu-system-aarch64";
+  const std::vector<std::string> own = qemu_command(options, false);
+  EXPECT_EQ(own[0], "/opt/qemu/bin/qemu-system-aarch64");
+  EXPECT_EQ(own[8], "max");
+}
+
 // --qemu-arg: appended as they are, in order, after everything else.
 TEST(ImageQemu, ExtraArgumentsComeLastAsTheyAre) {
   BootOptions options;

@@ -119,6 +119,8 @@ constexpr std::string_view kBootHelp =
     "\n"
     "Boots IMAGE (an initramfs, or a disk image with its stage initramfs) in qemu-system-x86_64 with the serial console on this\n"
     "terminal, -no-reboot and panic=-1; KVM only when a probe shows it really runs a guest.\n"
+    "An arm64 kernel (--kernel; scripts/cross-aarch64.sh caches Debian's) boots in qemu-system-aarch64\n"
+    "instead (-M virt, -cpu cortex-a57, console=ttyAMA0, TCG): for an image of keel built for arm64.\n"
     "Succeeds when every --expect pattern appeared, in order, and the guest powered off.\n"
     "\n"
     "  --kernel K      the kernel (default: build/kernel-cache/current/boot/vmlinux-*, then\n"
