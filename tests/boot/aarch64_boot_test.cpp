@@ -8,7 +8,9 @@
 //
 //   - keel is PID 1 with keel.toml read by the loader; a service logs to
 //     keel's log and becomes ready; the main program reads the log back
-//     with keelctl, reports the architecture, and its end powers off.
+//     with keelctl, reports the architecture, runs keel-cinit (the
+//     container init, as a subreaper) and gets its child's status back,
+//     and its end powers off.
 //
 // Needs scripts/cross-aarch64.sh run first (dev.sh check does): the arm64
 // keel at BUILD-aarch64/keel, the kernel and BusyBox under the kernel
@@ -45,9 +47,14 @@ class Aarch64Boot : public boottest::QemuBoot {
     if (arm_kernel_.empty() || !fs::exists(arm_busybox_)) {
       GTEST_SKIP() << "no arm64 kernel and busybox under " << arm << ": run scripts/cross-aarch64.sh";
     }
-    if (!fs::exists(KEEL_AARCH64_BINARY)) GTEST_SKIP() << KEEL_AARCH64_BINARY << ": run scripts/cross-aarch64.sh";
+    for (const std::string& binary : {std::string(KEEL_AARCH64_BINARY), arm_cinit()}) {
+      if (!fs::exists(binary)) GTEST_SKIP() << binary << ": run scripts/cross-aarch64.sh";
+    }
     if (!testutil::have("qemu-system-aarch64")) GTEST_SKIP() << "qemu-system-aarch64 is not installed (qemu-system-arm)";
   }
+
+  // keel-cinit, built beside keel.
+  static std::string arm_cinit() { return (fs::path(KEEL_AARCH64_BINARY).parent_path() / "keel-cinit").string(); }
 
   fs::path arm_kernel_;
   fs::path arm_busybox_;
@@ -59,16 +66,20 @@ TEST_F(Aarch64Boot, KeelSupervisesServicesOnArm64) {
       dir_.path(), "arm64.cpio.gz",
       "[output]\ncompression = \"gzip\"\n\n[boot]\ncmdline = \"loglevel=4\"\n" +
           boottest::keel_and_busybox(KEEL_AARCH64_BINARY, arm_busybox_.string()) +
-          boottest::keel_toml("hostname = \"arm64-box\"\n") +
+          boottest::keel_toml("hostname = \"arm64-box\"\n") + "\n[[program]]\nsource = \"" + arm_cinit() +
+          "\"\npath = \"/bin/keel-cinit\"\n" +
           service("hello", "command = [\"/bin/busybox\", \"sh\", \"-c\", \"echo HELLO $(/bin/busybox uname -m); "
                            "exec /bin/busybox sleep 600\"]\n") +
           main_program("B=/bin/busybox\n"
                        "/sbin/keelctl wait hello --ready --timeout 30 >/dev/null || echo HELLO-NOT-READY\n"
                        "for i in $($B seq 100); do /sbin/keelctl log hello | $B grep -q HELLO && break; $B sleep 0.1; done\n"
                        "echo MAIN-READ $(/sbin/keelctl log hello | $B grep -o 'HELLO .*')\n"
-                       "echo ARCH $($B uname -m) PID1 $($B readlink /proc/1/exe) HOST $($B hostname)\n"));
+                       "echo ARCH $($B uname -m) PID1 $($B readlink /proc/1/exe) HOST $($B hostname)\n"
+                       // The container init too (a subreaper here): its child's status comes back.
+                       "/bin/keel-cinit -- $B sh -c 'echo CINIT-CHILD; exit 7'; echo CINIT-EXIT $?\n"));
   image::BootOptions o = options(image, {"keel: running as the system's init \\(pid 1\\)", "keel: hello: ready",
                                          "MAIN-READ HELLO aarch64", "ARCH aarch64 PID1 /sbin/keel HOST arm64-box",
+                                         "CINIT-CHILD", "CINIT-EXIT 7",
                                          "keel: power-off requested", "reboot: Power down"},
                                  "", std::chrono::seconds(120));
   o.kernel = arm_kernel_;
