@@ -297,8 +297,14 @@ std::map<std::string, std::string> image_hashes(const fs::path& image, const fs:
   return out;
 }
 
-std::string dpkg_version(const std::string& package) {
-  return run("dpkg-query -W -f '${Version}' " + package + " 2>/dev/null");
+// dpkg-query's version of `package` for the architecture its purl names
+// ("?arch=amd64"): with a foreign architecture added (dpkg
+// --add-architecture arm64, as scripts/cross-aarch64.sh does), an unqualified
+// query prints one version per installed architecture.
+std::string dpkg_version(const std::string& package, const std::string& purl) {
+  const std::size_t at = purl.find("?arch=");
+  const std::string arch = at == std::string::npos ? "" : purl.substr(at + 6, purl.find('&', at) - (at + 6));
+  return run("dpkg-query -W -f '${Version}' " + package + (arch.empty() ? "" : ":" + arch) + " 2>/dev/null");
 }
 
 class ImageSbomBuild : public ::testing::Test {
@@ -373,7 +379,7 @@ path = "/etc/inline"
   // Versions as dpkg-query says, and purls.
   ASSERT_TRUE(sbom.version.count("busybox-static") && sbom.version.count("libc6") && sbom.version.count("coreutils"));
   for (const auto& [name, version] : sbom.version) {
-    EXPECT_EQ(version, dpkg_version(name)) << name;
+    EXPECT_EQ(version, dpkg_version(name, sbom.purl.at(name))) << name;
     // The purl's name is percent-encoded: "libstdc++6" (in the image when
     // keel is dynamic, as in the sanitizer build) is "libstdc%2B%2B6".
     std::string encoded;
@@ -444,7 +450,7 @@ optional = ["ssl"]
   }
   for (const char* package : {"python3.11-minimal", "libpython3.11-stdlib", "libc6", "libssl3"}) {
     ASSERT_TRUE(sbom.version.count(package)) << package;
-    EXPECT_EQ(sbom.version.at(package), dpkg_version(package)) << package;
+    EXPECT_EQ(sbom.version.at(package), dpkg_version(package, sbom.purl.at(package))) << package;
   }
   // A .pyc keel-image compiled: in the image, generated from the stdlib's package.
   EXPECT_EQ(sbom.origin.at("/usr/lib/python3.11/json/__init__.pyc"), "image generated:libpython3.11-stdlib");
