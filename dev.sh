@@ -5,8 +5,9 @@
 #                     shows keel as PID 1 running the demo's main program, then powering off
 #   ./dev.sh demo-container
 #                     keel as a container's init: a demo app as PID 1 of a new PID namespace
-#   ./dev.sh check    build everything, run every test, clang-tidy, and the unit tests
-#                     and the supervisor's system tests again under ASan+UBSan (what CI runs)
+#   ./dev.sh check    build everything (keel for arm64 too), run every test, clang-tidy, and
+#                     the unit tests and the supervisor's system tests again under ASan+UBSan
+#                     (what CI runs)
 #   ./dev.sh build    configure and build only
 #   ./dev.sh lint     clang-tidy over src/ with the committed .clang-tidy (part of check)
 #   ./dev.sh bench    run the benchmarks against tini and dumb-init, then runit and s6 as
