@@ -125,7 +125,9 @@ TEST_P(SocketOnConnectionTest, TcpStartsOnTheFirstConnectionAndAgainAfterItExits
   // backlog.
   Ctl r = s.ctl({"stop", "srv"});
   EXPECT_EQ(r.code, 0) << r.out << r.err;
-  EXPECT_EQ(detail(s, "srv", "state"), "stopped");
+  // keelctl stop answers at once; "user" (which requires it) is stopped
+  // first, and srv only once user's exit is reaped.
+  EXPECT_TRUE(poll_until([&] { return detail(s, "srv", "state") == "stopped"; }, 10s)) << k->text(Stream::Err);
   const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_in a{};
   a.sin_family = AF_INET;
