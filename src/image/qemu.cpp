@@ -333,6 +333,9 @@ std::vector<unsigned char> probe_boot_sector() {
 }  // namespace
 
 bool is_arm64_kernel(const fs::path& kernel) {
+  // A regular file only: opening a FIFO would wait for a writer.
+  std::error_code ec;
+  if (!fs::is_regular_file(kernel, ec)) return false;
   // The arm64 boot protocol's image header: the magic "ARM\x64" at 56.
   std::ifstream in(kernel, std::ios::binary);
   char header[64] = {};

@@ -119,6 +119,8 @@ TEST(ImageQemu, AnArm64KernelBootsInQemuSystemAarch64) {
   EXPECT_FALSE(is_arm64_kernel(dir.path() / "absent"));
   testutil::write_file(dir.path() / "short", "ARM");
   EXPECT_FALSE(is_arm64_kernel(dir.path() / "short"));
+  ASSERT_EQ(::mkfifo((dir.path() / "fifo").c_str(), 0600), 0);
+  EXPECT_FALSE(is_arm64_kernel(dir.path() / "fifo"));  // not opened: no writer is waited for
 
   BootOptions options;
   options.kernel = dir.path() / "Image";
